@@ -1,0 +1,99 @@
+"""The one interface every backend implements.
+
+Operations (vdictl.ops) talk only to this interface and never import an SDK.
+Every method is blocking: it returns when the backend says the work is
+complete, or raises a vdictl.errors.DriverError subclass (OperationTimeout
+when a wait ran out). Drivers must be safe to call from several threads.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar, Dict, List, Optional, Sequence
+
+from vdictl.model import Owner, Snapshot, Vm
+from vdictl.rooms import Connect, VmSpec
+
+
+class Driver(abc.ABC):
+    """A connection to one backend endpoint (one libvirt URI, one engine)."""
+
+    #: short name, as written in `[general][[connect]] driver = ...`
+    name: ClassVar[str] = ""
+
+    def __init__(self, connect: Connect, *, uri: Optional[str] = None):
+        self.connect_settings = connect
+        self.uri = uri
+
+    # -- connection -------------------------------------------------------
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Connect. Raises Unreachable or AuthError naming the URI."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Disconnect; safe to call twice."""
+
+    def __enter__(self) -> "Driver":
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def endpoint(self) -> str:
+        """The URI or URL this driver talks to, for messages."""
+        return self.uri or ""
+
+    # -- inventory --------------------------------------------------------
+    @abc.abstractmethod
+    def find_vms(self, *, room: str, names: Sequence[str]) -> Dict[str, Vm]:
+        """The VMs among `names` that exist, by name, in one query per room."""
+
+    @abc.abstractmethod
+    def get_vm(self, *, name: str) -> Vm:
+        """One VM; raises NotFound."""
+
+    # -- lifecycle --------------------------------------------------------
+    @abc.abstractmethod
+    def create_vm(self, *, spec: VmSpec, owner: Owner, timeout: float) -> Vm:
+        """Create the VM of `spec` from its template, marked with `owner`.
+
+        Returns once the VM exists and is stopped.
+        """
+
+    @abc.abstractmethod
+    def delete_vm(self, *, name: str, timeout: float) -> None:
+        """Remove a stopped VM, its snapshots and the disks its rollout created."""
+
+    # -- power ------------------------------------------------------------
+    @abc.abstractmethod
+    def start_vm(self, *, name: str, timeout: float) -> None:
+        """Start and wait until the VM runs. Starting a running VM is a no-op."""
+
+    @abc.abstractmethod
+    def shutdown_vm(self, *, name: str, timeout: float) -> bool:
+        """Graceful (ACPI) shutdown; power off when `timeout` passes.
+
+        Returns True when the power-off fallback was needed. Stopping a
+        stopped VM is a no-op and returns False.
+        """
+
+    @abc.abstractmethod
+    def power_off_vm(self, *, name: str, timeout: float) -> None:
+        """Hard power-off, waiting until stopped. No-op on a stopped VM."""
+
+    # -- snapshots --------------------------------------------------------
+    @abc.abstractmethod
+    def list_snapshots(self, *, name: str) -> List[Snapshot]:
+        """The VM's snapshots, oldest first."""
+
+    @abc.abstractmethod
+    def create_snapshot(self, *, name: str, description: str, timeout: float) -> Snapshot:
+        """Take a snapshot and wait until it is complete."""
+
+    @abc.abstractmethod
+    def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float) -> None:
+        """Restore `snapshot` on a stopped VM and wait until the VM is
+        stopped and no snapshot is locked."""

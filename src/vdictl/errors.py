@@ -1,0 +1,92 @@
+"""Typed errors. The library raises these; only the CLI turns them into exit codes."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+class VdictlError(Exception):
+    """Base of every error vdictl reports on purpose."""
+
+
+class ConfigError(VdictlError):
+    """The configuration is wrong. Names file, section and key where known."""
+
+    def __init__(self, message: str, *, file: Optional[str] = None,
+                 section: Optional[str] = None, key: Optional[str] = None,
+                 line: Optional[int] = None):
+        self.message = message
+        self.file = file
+        self.section = section
+        self.key = key
+        self.line = line
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(self.file if self.line is None else f"{self.file}:{self.line}")
+        if self.section:
+            where.append(f"[{self.section}]")
+        if self.key:
+            where.append(self.key)
+        prefix = " ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class UsageError(VdictlError):
+    """The command line asks for something that cannot be done (unknown room ...)."""
+
+
+class MissingDependency(VdictlError):
+    """A driver's SDK is not installed."""
+
+
+class DriverError(VdictlError):
+    """Something went wrong in a backend. Knows its driver and, when relevant, the VM."""
+
+    #: True when retrying the same call later may succeed.
+    transient = False
+
+    def __init__(self, message: str, *, driver: str = "", vm: Optional[str] = None):
+        self.message = message
+        self.driver = driver
+        self.vm = vm
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        parts = [p for p in (self.driver, self.vm) if p]
+        prefix = ": ".join(parts)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class NotFound(DriverError):
+    """The VM, template or snapshot does not exist."""
+
+
+class Conflict(DriverError):
+    """The object is locked or busy (engine 409, libvirt operation in progress)."""
+
+    transient = True
+
+
+class AuthError(DriverError):
+    """Credentials were refused."""
+
+
+class Unreachable(DriverError):
+    """The backend cannot be contacted at all."""
+
+    transient = True
+
+
+class OperationTimeout(DriverError):
+    """A wait ran out of time."""
+
+
+class NotOwned(DriverError):
+    """The VM exists but vdictl did not create it, so it is left alone."""
+
+
+class Unsupported(DriverError):
+    """The backend cannot do what the config asks (e.g. stateless without transient disks)."""
