@@ -1,0 +1,241 @@
+"""Small, safe parsers for config values: VM ids, memory sizes, booleans.
+
+Virtesk passed ``ids`` and ``memory`` to ``eval()``. vdictl never evaluates
+code: these parsers accept the documented forms (and a little more) by
+walking a restricted syntax tree, and reject everything else with a
+ConfigError that has no location yet; the config layer adds file, section
+and key.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from fractions import Fraction
+from typing import List, Sequence, Union
+
+from vdictl.errors import ConfigError
+
+#: More VMs than this in one subsection is certainly a typo.
+MAX_IDS = 10000
+#: Largest number the arithmetic parser accepts (guards against huge products).
+MAX_NUMBER = 2 ** 60
+#: Largest memory size accepted (64 TiB).
+MAX_MEMORY = 64 * 2 ** 40
+#: Longest expression handed to the parser.
+MAX_EXPRESSION_CHARS = 1000
+
+RawValue = Union[str, Sequence[str], int]
+
+_TRUE = frozenset(("true", "yes", "on", "1", "enabled"))
+_FALSE = frozenset(("false", "no", "off", "0", "disabled"))
+
+
+def parse_bool(raw: Union[RawValue, bool]) -> bool:
+    """True/False/yes/no/on/off/1/0/enabled/disabled, any case."""
+    if isinstance(raw, bool):
+        return raw
+    text = _scalar(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(
+        f"{_scalar(raw)!r} is not a boolean; use one of "
+        "True/False, yes/no, on/off, 1/0, enabled/disabled")
+
+
+# --- integer arithmetic -------------------------------------------------
+
+def parse_int_expression(text: str) -> int:
+    """Evaluate a small integer expression: literals, + - *, unary -, ( ).
+
+    ``4 * 1024 * 1024 * 1024`` -> 4294967296. Nothing else is accepted:
+    names, calls, attributes, strings, floats, ``**``, ``/`` are errors.
+    """
+    tree = _parse_expression(text)
+    return _eval_int(tree.body, text)
+
+
+def _parse_expression(text: str) -> ast.Expression:
+    text = text.strip()
+    if not text:
+        raise ConfigError("empty value")
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ConfigError(f"value is too long ({len(text)} characters)")
+    try:
+        return ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise ConfigError(f"cannot parse {text!r}") from None
+
+
+def _eval_int(node: ast.AST, text: str) -> int:
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return _checked(value, text)
+        raise ConfigError(f"{text!r}: only whole numbers are allowed, not {value!r}")
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _eval_int(node.operand, text)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
+        left = _eval_int(node.left, text)
+        right = _eval_int(node.right, text)
+        if isinstance(node.op, ast.Add):
+            return _checked(left + right, text)
+        if isinstance(node.op, ast.Sub):
+            return _checked(left - right, text)
+        return _checked(left * right, text)
+    raise ConfigError(
+        f"{text!r}: not allowed here ({type(node).__name__}); "
+        "only whole numbers with + - * and parentheses")
+
+
+def _checked(value: int, text: str) -> int:
+    if abs(value) > MAX_NUMBER:
+        raise ConfigError(f"{text!r}: number too large")
+    return value
+
+
+# --- ids ------------------------------------------------------------------
+
+_DASH_LIST = re.compile(r"^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$")
+
+
+def parse_ids(raw: RawValue) -> List[int]:
+    """VM ids: ``range(1,10+1)``, ``[1,2,3]``, ``1-10``, ``1-4,7``, ``5``.
+
+    configobj turns an unquoted ``ids = 1, 2, 3`` into a list; lists are
+    joined with commas again, so ``ids = range(1, 5)`` works unquoted too.
+    Python 2 configs sometimes concatenated: ``range(1,5) + [9]`` is fine.
+    """
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        ids = [raw]
+    else:
+        text = ",".join(raw) if isinstance(raw, (list, tuple)) else str(raw)
+        if _DASH_LIST.match(text):
+            ids = _dash_list(text)
+        else:
+            tree = _parse_expression(text)
+            ids = _eval_ids(tree.body, text, top=True)
+        raw = text
+    if not ids:
+        raise ConfigError(f"ids {raw!r} gives no VMs")
+    if len(ids) > MAX_IDS:
+        raise ConfigError(f"ids {raw!r} gives {len(ids)} VMs, more than {MAX_IDS}")
+    negative = [i for i in ids if i < 0]
+    if negative:
+        raise ConfigError(f"ids {raw!r}: negative id {negative[0]}")
+    seen = set()
+    for i in ids:
+        if i in seen:
+            raise ConfigError(f"ids {raw!r}: id {i} appears twice")
+        seen.add(i)
+    return ids
+
+
+def _dash_list(text: str) -> List[int]:
+    ids: List[int] = []
+    for item in text.split(","):
+        if "-" in item:
+            first_s, last_s = item.split("-")
+            first, last = int(first_s), int(last_s)
+            if last < first:
+                raise ConfigError(f"ids {text!r}: range {item.strip()!r} runs backwards")
+            _check_count(len(ids) + last - first + 1, text)
+            ids.extend(range(first, last + 1))
+        else:
+            ids.append(int(item))
+        _check_count(len(ids), text)
+    return ids
+
+
+def _check_count(count: int, text: str) -> None:
+    if count > MAX_IDS:
+        raise ConfigError(f"ids {text!r} gives more than {MAX_IDS} VMs")
+
+
+def _eval_ids(node: ast.AST, text: str, top: bool = False) -> List[int]:
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name):
+            raise ConfigError(f"ids {text!r}: only range(start, stop[, step]) may be called")
+        if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+            raise ConfigError(f"ids {text!r}: keyword or starred arguments are not allowed")
+        if node.func.id == "range" and 1 <= len(node.args) <= 3:
+            args = [_eval_int(a, text) for a in node.args]
+            if len(args) == 3 and args[2] == 0:
+                raise ConfigError(f"ids {text!r}: range() step must not be zero")
+            numbers = range(*args)
+            _check_count(len(numbers), text)
+            return list(numbers)
+        if node.func.id == "list" and len(node.args) == 1:
+            return _eval_ids(node.args[0], text)
+        raise ConfigError(f"ids {text!r}: only range(start, stop[, step]) may be called")
+    if isinstance(node, (ast.List, ast.Tuple)):
+        _check_count(len(node.elts), text)
+        return [_eval_int(e, text) for e in node.elts]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and _is_sequence(node):
+        left = _eval_ids(node.left, text)
+        right = _eval_ids(node.right, text)
+        _check_count(len(left) + len(right), text)
+        return left + right
+    if top:
+        return [_eval_int(node, text)]
+    raise ConfigError(f"ids {text!r}: expected range(...), a [list] or numbers")
+
+
+def _is_sequence(node: ast.AST) -> bool:
+    """Is this ``+`` a concatenation of id lists rather than arithmetic?"""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _is_sequence(node.left) or _is_sequence(node.right)
+    return isinstance(node, (ast.Call, ast.List, ast.Tuple))
+
+
+# --- memory -----------------------------------------------------------------
+
+_UNIT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+_UNITS = {
+    "": 1, "b": 1,
+    "k": 2 ** 10, "kib": 2 ** 10, "m": 2 ** 20, "mib": 2 ** 20,
+    "g": 2 ** 30, "gib": 2 ** 30, "t": 2 ** 40, "tib": 2 ** 40,
+    "kb": 10 ** 3, "mb": 10 ** 6, "gb": 10 ** 9, "tb": 10 ** 12,
+}
+
+
+def parse_memory(raw: RawValue) -> int:
+    """Memory in bytes: ``4 * 1024 * 1024 * 1024``, ``4294967296``, ``4GiB``, ``512M``.
+
+    K/M/G/T and KiB/MiB/GiB/TiB are binary (powers of 1024); KB/MB/GB/TB
+    are decimal (powers of 1000). Units are case-insensitive.
+    """
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+        text = str(raw)
+    else:
+        text = _scalar(raw)
+        match = _UNIT_RE.match(text)
+        if match and (match.group(2) or "." not in match.group(1)):
+            factor = _UNITS.get(match.group(2).lower())
+            if factor is None:
+                raise ConfigError(
+                    f"memory {text!r}: unknown unit {match.group(2)!r}; "
+                    "use B, K/KiB, M/MiB, G/GiB, T/TiB (binary) or KB/MB/GB/TB (decimal)")
+            value = int(Fraction(match.group(1)) * factor)
+        else:
+            try:
+                value = parse_int_expression(text)
+            except ConfigError as exc:
+                raise ConfigError(f"memory: {exc.message}") from None
+    if value <= 0:
+        raise ConfigError(f"memory {text!r} must be more than 0 bytes")
+    if value > MAX_MEMORY:
+        raise ConfigError(f"memory {text!r} is more than 64 TiB")
+    return value
+
+
+def _scalar(raw: RawValue) -> str:
+    if isinstance(raw, (list, tuple)):
+        raise ConfigError(
+            "a single value is expected, not a list (an unquoted comma makes "
+            "a list: put the value in double quotes)")
+    return str(raw)
