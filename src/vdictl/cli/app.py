@@ -1,0 +1,126 @@
+"""The Click group, its shared context, and the error boundary.
+
+This package is the only place that prints or exits.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from typing import Callable, List, Optional, Sequence
+
+import click
+
+from vdictl import __version__
+from vdictl.errors import (AuthError, ConfigError, DriverError, MissingDependency, Unreachable,
+                           UsageError, VdictlError)
+from vdictl.rooms import Config, Room
+
+from . import exit_codes
+
+log = logging.getLogger("vdictl")
+
+
+class CliError(click.ClickException):
+    """A one-line error with its documented exit status."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def exit_code_for(exc: VdictlError) -> int:
+    if isinstance(exc, (ConfigError, UsageError)):
+        return exit_codes.USAGE
+    if isinstance(exc, MissingDependency):
+        return exit_codes.MISSING_DEPENDENCY
+    if isinstance(exc, (Unreachable, AuthError, DriverError)):
+        return exit_codes.UNREACHABLE
+    return exit_codes.VM_FAILED
+
+
+def reports_errors(func: Callable) -> Callable:
+    """Turn vdictl's typed errors into one line and a documented exit status."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except VdictlError as exc:
+            raise CliError(str(exc), exit_code_for(exc)) from None
+
+    return wrapper
+
+
+class AppContext:
+    """What every command shares: the config file, loaded once."""
+
+    def __init__(self, config_path: Optional[str]):
+        self.config_path = config_path
+        self._config: Optional[Config] = None
+        #: tests may replace how drivers are made (e.g. to count calls)
+        self.driver_factory = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from vdictl.config import find_config_file, load_config
+
+            self._config = load_config(find_config_file(self.config_path))
+            for warning in self._config.warnings:
+                click.echo(f"warning: {warning}", err=True)
+        return self._config
+
+    def select_rooms(self, names: Sequence[str], all_rooms: Optional[bool] = None) -> List[Room]:
+        """The rooms named, in the order given; all_rooms is None where --all is not offered."""
+        rooms = self.config.rooms
+        if all_rooms:
+            if names:
+                raise UsageError("give room names or --all, not both")
+            return list(rooms.values())
+        if not names:
+            raise UsageError("no room given; name one or more rooms"
+                             + (" or use --all" if all_rooms is not None else ""))
+        unknown = [n for n in names if n not in rooms]
+        if unknown:
+            known = ", ".join(rooms) or "(none)"
+            raise UsageError(f"unknown room {', '.join(map(repr, unknown))} in "
+                             f"{self.config.path}; known rooms: {known}")
+        seen, selected = set(), []
+        for name in names:
+            if name not in seen:
+                seen.add(name)
+                selected.append(rooms[name])
+        return selected
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("vdictl")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vdictl")
+@click.option("--config", "-c", "config_path", metavar="PATH",
+              help="Config file. Default: $VDICTL_CONFIG, ~/.config/vdictl/vdi-rollout.conf, "
+                   "/etc/vdictl/vdi-rollout.conf (first that exists).")
+@click.option("--verbose", "-v", count=True, help="More log output on stderr (-vv: debug).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Optional[str], verbose: int) -> None:
+    """Keep virtual rooms of VDI virtual machines in a known, clean state.
+
+    \b
+    Example:
+        vdictl virtroom-rollout room01
+        vdictl virtroom-reset --all
+    """
+    setup_logging(verbose)
+    ctx.obj = AppContext(config_path)
+
+
+pass_app = click.make_pass_decorator(AppContext)

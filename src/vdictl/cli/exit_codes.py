@@ -1,0 +1,9 @@
+"""Exit statuses of vdictl. Documented in docs/exit-statuses.md; keep both in step."""
+
+OK = 0                 #: everything succeeded
+VM_FAILED = 1          #: the run finished, and at least one VM failed or was not done
+USAGE = 2              #: bad command line, unknown room, or a config error
+UNREACHABLE = 3        #: a backend could not be reached, or refused the credentials
+MISSING_DEPENDENCY = 4 #: the driver's SDK is not installed
+INTERRUPTED = 130      #: SIGINT (Ctrl-C)
+TERMINATED = 143       #: SIGTERM

@@ -1,0 +1,31 @@
+"""`vdictl rooms`: room names for shell scripts."""
+
+from __future__ import annotations
+
+import click
+
+from .app import AppContext, cli, pass_app, reports_errors
+from .output import echo_json, output_option
+
+
+@cli.command("rooms")
+@click.option("--resettable", is_flag=True,
+              help="Only rooms with a snapshot configured that are not stateless.")
+@click.option("--stateless", is_flag=True, help="Only stateless rooms.")
+@output_option
+@pass_app
+@reports_errors
+def rooms_command(app: AppContext, resettable: bool, stateless: bool, output: str) -> None:
+    """List the rooms of the config file, one name per line.
+
+    \b
+    Example:
+        for room in $(vdictl rooms --resettable); do vdictl virtroom-reset "$room"; done
+    """
+    names = [room.name for room in app.config.rooms.values()
+             if (not resettable or room.resettable) and (not stateless or room.stateless)]
+    if output == "json":
+        echo_json(names)
+    else:
+        for name in names:
+            click.echo(name)

@@ -1,0 +1,165 @@
+"""The virtroom-* commands: each acts on whole rooms and ends with a per-VM summary."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, List, Sequence
+
+import click
+
+from vdictl.ops import delete as delete_op
+from vdictl.ops import power as power_op
+from vdictl.ops import reset as reset_op
+from vdictl.ops import rollout as rollout_op
+from vdictl.ops import show as show_op
+from vdictl.ops.session import Session
+from vdictl.result import Report
+from vdictl.rooms import Room
+
+from . import exit_codes
+from .app import AppContext, CliError, cli, pass_app, reports_errors
+from .output import echo_json, echo_report, format_table, output_option
+
+rooms_argument = click.argument("room_names", metavar="ROOM...", nargs=-1)
+all_option = click.option("--all", "all_rooms", is_flag=True, help="Every room of the config.")
+dry_run_option = click.option("--dry-run", "-n", is_flag=True,
+                              help="Print what would be done; change nothing.")
+adopt_option = click.option("--adopt", is_flag=True,
+                            help="Also act on VMs with the computed names that vdictl did not "
+                                 "create (e.g. rolled out by Amoothei/Virtesk).")
+
+
+def open_session(app: AppContext, *, dry_run: bool = False, adopt: bool = False) -> Session:
+    kwargs = {} if app.driver_factory is None else {"driver_factory": app.driver_factory}
+    return Session(app.config, dry_run=dry_run, adopt=adopt, **kwargs)
+
+
+def run_operation(app: AppContext, operation: Callable[[Session, Sequence[Room]], Report],
+                  rooms: List[Room], *, output: str, dry_run: bool, adopt: bool) -> None:
+    with open_session(app, dry_run=dry_run, adopt=adopt) as session:
+        report = operation(session, rooms)
+    echo_report(report, output)
+    if report.failed:
+        sys.exit(exit_codes.VM_FAILED)
+
+
+def operation_command(name: str, operation, *, offers_all: bool, doc: str):
+    """Define one virtroom-* command with the shared options."""
+
+    def command(app: AppContext, room_names, output, dry_run, adopt, all_rooms=None):
+        rooms = app.select_rooms(room_names, all_rooms if offers_all else None)
+        run_operation(app, operation, rooms, output=output, dry_run=dry_run, adopt=adopt)
+
+    command.__doc__ = doc
+    command = reports_errors(command)
+    command = pass_app(command)
+    for decorator in (output_option, adopt_option, dry_run_option) + (
+            (all_option,) if offers_all else ()) + (rooms_argument,):
+        command = decorator(command)
+    return cli.command(name)(command)
+
+
+operation_command("virtroom-rollout", rollout_op.rollout, offers_all=False, doc="""
+    Create the rooms' missing VMs from their template and snapshot each once.
+
+    Idempotent: a rerun creates only what is missing and never takes a second
+    snapshot. A VM with a computed name that vdictl did not create is
+    reported and left alone. Starts the VMs when rollout_startvm is True.
+
+    \b
+    Example:
+        vdictl virtroom-rollout room01 room02
+    """)
+
+operation_command("virtroom-reset", reset_op.reset, offers_all=True, doc="""
+    Stop each VM, restore its snapshot, and start it again per reset_startvm.
+
+    The snapshot restored is the one whose description matches
+    reset_to_snapshot_regex; none or several is an error for that VM.
+    reset_startvm: Always starts every VM, Auto only those that were
+    running, Never none. Stateless rooms are skipped with a note.
+
+    \b
+    Example (the nightly job):
+        vdictl virtroom-reset --all
+    """)
+
+operation_command("virtroom-start", power_op.start, offers_all=True, doc="""
+    Start the rooms' VMs and wait until they run.
+
+    \b
+    Example:
+        vdictl virtroom-start room01
+    """)
+
+operation_command("virtroom-shutdown", power_op.shutdown, offers_all=True, doc="""
+    Shut the rooms' VMs down gracefully (ACPI), powering off after shutdown_timeout.
+
+    \b
+    Example:
+        vdictl virtroom-shutdown --all
+    """)
+
+
+@cli.command("virtroom-delete")
+@rooms_argument
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@dry_run_option
+@adopt_option
+@output_option
+@pass_app
+@reports_errors
+def virtroom_delete(app: AppContext, room_names, yes: bool, dry_run: bool, adopt: bool,
+                    output: str) -> None:
+    """Delete the rooms' VMs that vdictl created, with their snapshots and disks.
+
+    Asks for confirmation unless --yes. VMs that vdictl did not create are
+    reported and left alone.
+
+    \b
+    Example:
+        vdictl virtroom-delete --yes room01
+    """
+    rooms = app.select_rooms(room_names)
+    if not (yes or dry_run):
+        if not sys.stdin.isatty():
+            raise CliError("refusing to delete without --yes when not on a terminal",
+                           exit_codes.USAGE)
+        count = sum(len(r.vms) for r in rooms)
+        click.confirm(f"Delete up to {count} VM(s) of {', '.join(r.name for r in rooms)}?",
+                      abort=True)
+    run_operation(app, delete_op.delete, rooms, output=output, dry_run=dry_run, adopt=adopt)
+
+
+@cli.command("virtroom-show")
+@rooms_argument
+@all_option
+@output_option
+@pass_app
+@reports_errors
+def virtroom_show(app: AppContext, room_names, all_rooms: bool, output: str) -> None:
+    """Show each VM: computed name and IP, MAC, state, ownership, reset snapshot.
+
+    Also lists the config keys of the room that vdictl does not use.
+
+    \b
+    Example:
+        vdictl virtroom-show room01 --output json
+    """
+    rooms = app.select_rooms(room_names, all_rooms)
+    with open_session(app) as session:
+        rows = show_op.show(session, rooms)
+    unused = {room.name: [f"{section}: {key}" for section, key in room.unused_keys]
+              for room in rooms}
+    if output == "json":
+        echo_json({"vms": [row.to_dict() for row in rows],
+                   "unused_keys": unused})
+        return
+    owned_text = {True: "yes", False: "no", None: ""}
+    click.echo(format_table(
+        ["room", "subsection", "vm", "ip", "mac", "state", "owned", "reset snapshot", "note"],
+        [[r.room, r.subsection, r.vm, r.ip, r.mac, r.state, owned_text[r.owned],
+          r.reset_snapshot, r.note] for r in rows]))
+    for room_name, keys in unused.items():
+        if keys:
+            click.echo(f"room {room_name}: keys not used by vdictl: {'; '.join(keys)}")

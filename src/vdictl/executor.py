@@ -1,0 +1,130 @@
+"""The throttle: bounded work in flight, in batches with a pause between them.
+
+Knows nothing of VMs. One Throttle instance is shared by every room of a
+run, so `virtroom-reset --all` respects its limit globally.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, List, Optional, TypeVar
+
+T = TypeVar("T")
+
+
+class Throttle:
+    """At most `limit` operations in flight.
+
+    With `pause` > 0 operations are admitted in batches of `limit`: a new
+    batch opens only when every operation of the previous one has finished
+    and `pause` seconds have passed. With `pause` == 0 it is a plain
+    sliding window of `limit` slots.
+    """
+
+    def __init__(self, limit: int, pause: float = 0.0, *, name: str = "",
+                 clock: Callable[[], float] = time.monotonic):
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self.pause = max(0.0, float(pause))
+        self.name = name
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self._admitted_in_batch = 0
+        self._next_batch_at: Optional[float] = None
+        self._closed = False
+        #: the most operations ever in flight at once (for reports and tests)
+        self.peak_in_flight = 0
+        self.started = 0
+        self.batches = 0
+
+    def close(self) -> None:
+        """Refuse new slots from now on (an interrupt): waiters get Cancelled."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _try_admit(self) -> Optional[float]:
+        """Admit now and return None, or return how long to wait (inf: until notified)."""
+        if self.pause == 0:
+            return None if self._in_flight < self.limit else float("inf")
+        if self._admitted_in_batch < self.limit and self._next_batch_at is None:
+            return None
+        if self._admitted_in_batch >= self.limit and self._in_flight == 0:
+            now = self._clock()
+            if self._next_batch_at is None:
+                self._next_batch_at = now + self.pause
+            if now >= self._next_batch_at:
+                self._admitted_in_batch = 0
+                self._next_batch_at = None
+                return None
+            return self._next_batch_at - now
+        return float("inf")
+
+    def acquire(self) -> None:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise Cancelled(f"{self.name or 'throttle'} closed")
+                wait = self._try_admit()
+                if wait is None:
+                    break
+                self._cond.wait(None if wait == float("inf") else wait)
+            if self._admitted_in_batch == 0:
+                self.batches += 1
+            self._admitted_in_batch += 1
+            self._in_flight += 1
+            self.started += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+
+    def release(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one slot for the duration of the block."""
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+
+class Cancelled(Exception):
+    """The run was interrupted before this item got a slot."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one item: the function's value, or the exception it raised."""
+
+    item: Any
+    succeeded: bool
+    value: Any = None
+    error: Optional[BaseException] = None
+
+
+def run_each(func: Callable[[T], Any], items: Iterable[T], *, max_workers: int) -> List[Result]:
+    """Call func on every item in a pool of threads; one Result per item, in order.
+
+    A failure of one item never stops the others.
+    """
+    items = list(items)
+    if not items:
+        return []
+
+    def call(item: T) -> Result:
+        try:
+            return Result(item, True, func(item))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a result
+            return Result(item, False, error=exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:
+        return list(pool.map(call, items))

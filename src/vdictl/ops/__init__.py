@@ -1,0 +1,1 @@
+"""Room operations over the Driver interface. No SDK is imported here."""

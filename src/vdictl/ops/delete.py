@@ -1,0 +1,30 @@
+"""virtroom-delete: remove the VMs vdictl created, and nothing else."""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+from vdictl.model import Vm
+from vdictl.result import Report
+from vdictl.rooms import Room, VmSpec
+
+from .runner import Skip, is_running, require_owned, run_vms, step
+from .session import Session
+
+
+def delete(session: Session, rooms: Sequence[Room]) -> Report:
+    timeout = session.config.throttle.operation_timeout
+
+    def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
+        if vm is None:
+            raise Skip("does not exist")
+        require_owned(session, spec, vm)
+        driver = session.driver_for(spec)
+        with session.power.slot():
+            if is_running(vm):
+                step(session, steps, "power off",
+                     lambda: driver.power_off_vm(name=spec.name, timeout=timeout))
+            step(session, steps, "delete", lambda: driver.delete_vm(name=spec.name,
+                                                                   timeout=timeout))
+
+    return run_vms(session, "delete", session.inventory(rooms), one)

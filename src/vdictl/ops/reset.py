@@ -1,0 +1,65 @@
+"""virtroom-reset: stop, restore the snapshot the regex picks, start per reset_startvm."""
+
+from __future__ import annotations
+
+import re
+from typing import List, Optional, Sequence
+
+from vdictl.errors import VdictlError
+from vdictl.model import Snapshot, Vm, VmState
+from vdictl.result import Report
+from vdictl.rooms import Room, VmSpec
+
+from .runner import Skip, is_running, require_existing, require_owned, run_vms, step
+from .session import Session
+
+
+def pick_snapshot(spec: VmSpec, snapshots: Sequence[Snapshot]) -> Snapshot:
+    """The one snapshot whose description matches reset_to_snapshot_regex."""
+    pattern = re.compile(spec.reset_to_snapshot_regex or "")
+    matches = [s for s in snapshots if pattern.match(s.description)]
+    if not matches:
+        raise VdictlError(f"VM {spec.name}: no snapshot matches reset_to_snapshot_regex "
+                          f"{spec.reset_to_snapshot_regex!r} ({len(snapshots)} snapshot(s))")
+    if len(matches) > 1:
+        listed = "; ".join(repr(s.description) for s in matches)
+        raise VdictlError(f"VM {spec.name}: {len(matches)} snapshots match "
+                          f"reset_to_snapshot_regex {spec.reset_to_snapshot_regex!r}: {listed}")
+    return matches[0]
+
+
+def should_start(spec: VmSpec, was_running: bool) -> bool:
+    if spec.reset_startvm == "Always":
+        return True
+    if spec.reset_startvm == "Auto":
+        return was_running
+    return False
+
+
+def reset(session: Session, rooms: Sequence[Room]) -> Report:
+    timeout = session.config.throttle.operation_timeout
+
+    def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
+        if spec.stateless:
+            raise Skip("stateless VM: discards its changes at every power-off, no snapshot")
+        if not spec.resettable:
+            raise Skip("no snapshot configured (snapshot_description / reset_to_snapshot_regex)")
+        vm = require_existing(spec, vm)
+        require_owned(session, spec, vm)
+        driver = session.driver_for(spec)
+        snapshot = pick_snapshot(spec, driver.list_snapshots(name=spec.name))
+        was_running = is_running(vm)
+        if vm.state != VmState.STOPPED:
+            with session.power.slot():
+                step(session, steps, "power off",
+                     lambda: driver.power_off_vm(name=spec.name, timeout=timeout))
+        with session.snapshots.slot():
+            step(session, steps, f"restore snapshot {snapshot.description!r}",
+                 lambda: driver.revert_snapshot(name=spec.name, snapshot=snapshot,
+                                                timeout=timeout))
+        if should_start(spec, was_running):
+            with session.power.slot():
+                step(session, steps, "start",
+                     lambda: driver.start_vm(name=spec.name, timeout=timeout))
+
+    return run_vms(session, "reset", session.inventory(rooms), one)

@@ -1,0 +1,61 @@
+"""virtroom-rollout: create missing VMs from their template, snapshot them once."""
+
+from __future__ import annotations
+
+import re
+from typing import List, Optional, Sequence
+
+from vdictl.errors import VdictlError
+from vdictl.model import Vm
+from vdictl.result import Report
+from vdictl.rooms import Room, VmSpec
+
+from .runner import is_running, require_owned, run_vms, step
+from .session import Session
+
+
+def has_rollout_snapshot(spec: VmSpec, descriptions: Sequence[str]) -> bool:
+    """Whether an earlier rollout already took this VM's snapshot."""
+    if spec.reset_to_snapshot_regex:
+        pattern = re.compile(spec.reset_to_snapshot_regex)
+        return any(pattern.match(d) for d in descriptions)
+    return spec.snapshot_description in descriptions
+
+
+def rollout(session: Session, rooms: Sequence[Room]) -> Report:
+    timeout = session.config.throttle.operation_timeout
+
+    def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
+        driver = session.driver_for(spec)
+        if vm is None:
+            with session.power.slot():
+                step(session, steps, f"create from {spec.template_name}",
+                     lambda: driver.create_vm(spec=spec, owner=session.owner_for(spec),
+                                              timeout=timeout))
+            running = False
+        else:
+            require_owned(session, spec, vm)
+            steps.append("already exists")
+            running = is_running(vm)
+
+        if spec.takes_snapshot:
+            descriptions = [] if vm is None else [
+                s.description for s in driver.list_snapshots(name=spec.name)]
+            if has_rollout_snapshot(spec, descriptions):
+                steps.append("snapshot already taken")
+            elif running:
+                raise VdictlError(f"VM {spec.name} runs but has no rollout snapshot; "
+                                  f"shut it down and rerun the rollout")
+            else:
+                with session.snapshots.slot():
+                    step(session, steps, "take snapshot",
+                         lambda: driver.create_snapshot(name=spec.name,
+                                                        description=spec.snapshot_description,
+                                                        timeout=timeout))
+
+        if spec.rollout_startvm and not running:
+            with session.power.slot():
+                step(session, steps, "start", lambda: driver.start_vm(name=spec.name,
+                                                                     timeout=timeout))
+
+    return run_vms(session, "rollout", session.inventory(rooms), one)

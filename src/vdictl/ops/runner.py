@@ -1,0 +1,83 @@
+"""Run one function per VM, in parallel, turning every outcome into a VmResult."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, List, Optional, Sequence, Tuple
+
+from vdictl.errors import NotOwned, VdictlError
+from vdictl.executor import Cancelled, run_each
+from vdictl.model import Vm, VmState
+from vdictl.result import Outcome, Report, VmResult
+from vdictl.rooms import VmSpec
+
+from .session import Session
+
+log = logging.getLogger(__name__)
+
+Pair = Tuple[VmSpec, Optional[Vm]]
+#: func(spec, vm, steps) does the work for one VM, appending what it did to steps.
+VmFunc = Callable[[VmSpec, Optional[Vm], List[str]], None]
+
+RUNNING_STATES = (VmState.RUNNING, VmState.PAUSED, VmState.STARTING, VmState.SUSPENDED)
+
+
+class Skip(Exception):
+    """Nothing to do for this VM, by design; the message says why."""
+
+
+def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) -> Report:
+    def one(pair: Pair) -> VmResult:
+        spec, vm = pair
+        steps: List[str] = []
+        outcome, reason = (Outcome.PLANNED if session.dry_run else Outcome.OK), ""
+        try:
+            func(spec, vm, steps)
+        except Skip as exc:
+            outcome, reason = Outcome.SKIPPED, str(exc)
+        except Cancelled:
+            outcome, reason = Outcome.NOT_STARTED, "interrupted before this VM got its turn"
+        except VdictlError as exc:
+            outcome, reason = Outcome.FAILED, str(exc)
+        except Exception as exc:  # noqa: BLE001 - one VM's bug must not stop the others
+            log.debug("unexpected error on %s", spec.name, exc_info=True)
+            outcome, reason = Outcome.FAILED, f"unexpected error: {exc!r}"
+        if not session.dry_run:
+            session.log_action(spec, action, outcome.value, reason or ", ".join(steps))
+        return VmResult(room=spec.room, vm=spec.name, action=action, outcome=outcome,
+                        reason=reason, steps=tuple(steps))
+
+    results = run_each(one, pairs, max_workers=session.max_workers)
+    return Report(action=action, results=[r.value for r in results])
+
+
+def step(session: Session, steps: List[str], text: str, func: Callable[[], object]) -> object:
+    """Do one state-changing step, or only record it under --dry-run."""
+    if session.dry_run:
+        steps.append(f"would {text}")
+        return None
+    value = func()
+    steps.append(text)
+    return value
+
+
+def require_existing(spec: VmSpec, vm: Optional[Vm]) -> Vm:
+    if vm is None:
+        raise VdictlError(f"VM {spec.name} does not exist (run virtroom-rollout {spec.room})")
+    return vm
+
+
+def require_owned(session: Session, spec: VmSpec, vm: Vm) -> None:
+    """Refuse VMs vdictl did not create, or that another room owns, unless adopted."""
+    if session.adopt:
+        return
+    if vm.owner is None:
+        raise NotOwned(f"exists but was not created by vdictl; not touched "
+                       f"(use --adopt to act on it)", vm=spec.name)
+    if vm.owner.room != spec.room:
+        raise NotOwned(f"belongs to room {vm.owner.room!r}, not {spec.room!r}; not touched",
+                       vm=spec.name)
+
+
+def is_running(vm: Vm) -> bool:
+    return vm.state in RUNNING_STATES

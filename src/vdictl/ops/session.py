@@ -1,0 +1,100 @@
+"""One run of vdictl: its drivers (one per endpoint) and its shared throttles."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from vdictl import __version__
+from vdictl.drivers import Driver, get_driver
+from vdictl.executor import Throttle
+from vdictl.model import Owner, Vm
+from vdictl.rooms import Config, Room, VmSpec
+
+audit = logging.getLogger("vdictl.audit")
+
+DriverFactory = Callable[[Config, Optional[str]], Driver]
+
+
+def _default_factory(config: Config, uri: Optional[str]) -> Driver:
+    return get_driver(config.connect, uri=uri)
+
+
+class Session:
+    """Holds what every VM of a run shares; close() disconnects every driver."""
+
+    def __init__(self, config: Config, *, adopt: bool = False, dry_run: bool = False,
+                 driver_factory: DriverFactory = _default_factory):
+        self.config = config
+        self.adopt = adopt
+        self.dry_run = dry_run
+        self._factory = driver_factory
+        self._drivers: Dict[str, Driver] = {}
+        self._lock = threading.Lock()
+        t = config.throttle
+        self.snapshots = Throttle(t.snapshot_batch_size, t.snapshot_batch_pause, name="snapshot")
+        self.power = Throttle(t.parallel, 0.0, name="power")
+
+    # -- drivers ------------------------------------------------------------
+    def endpoint_of(self, spec: VmSpec) -> str:
+        return spec.uri or self.config.connect.uri or self.config.connect.url or ""
+
+    def driver_for(self, spec: VmSpec) -> Driver:
+        key = self.endpoint_of(spec)
+        with self._lock:
+            driver = self._drivers.get(key)
+            if driver is None:
+                driver = self._factory(self.config, spec.uri)
+                driver.open()
+                self._drivers[key] = driver
+            return driver
+
+    def close(self) -> None:
+        with self._lock:
+            drivers, self._drivers = list(self._drivers.values()), {}
+        for driver in drivers:
+            try:
+                driver.close()
+            except Exception:  # noqa: BLE001 - closing must not mask the run's result
+                logging.getLogger(__name__).debug("closing %s failed", driver.endpoint, exc_info=True)
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- helpers shared by the operations -----------------------------------
+    @property
+    def max_workers(self) -> int:
+        t = self.config.throttle
+        return max(1, min(64, t.parallel + t.snapshot_batch_size + 2))
+
+    def owner_for(self, spec: VmSpec) -> Owner:
+        return Owner(room=spec.room, subsection=spec.subsection, tool_version=__version__)
+
+    def inventory(self, rooms: Iterable[Room]) -> List[Tuple[VmSpec, Optional[Vm]]]:
+        """Each configured VM with the backend's view of it (None: it does not exist).
+
+        One query per room and endpoint, never one per VM.
+        """
+        pairs: List[Tuple[VmSpec, Optional[Vm]]] = []
+        for room in rooms:
+            groups: Dict[str, List[VmSpec]] = {}
+            for spec in room.vms:
+                groups.setdefault(self.endpoint_of(spec), []).append(spec)
+            found: Dict[str, Vm] = {}
+            for specs in groups.values():
+                driver = self.driver_for(specs[0])
+                found.update(driver.find_vms(room=room.name, names=[s.name for s in specs]))
+            pairs.extend((spec, found.get(spec.name)) for spec in room.vms)
+        return pairs
+
+    def log_action(self, spec: VmSpec, action: str, outcome: str, detail: str = "") -> None:
+        audit.info("room=%s vm=%s action=%s outcome=%s%s", spec.room, spec.name, action,
+                   outcome, f" detail={detail}" if detail else "")
+
+
+def all_vms(rooms: Sequence[Room]) -> List[VmSpec]:
+    return [vm for room in rooms for vm in room.vms]

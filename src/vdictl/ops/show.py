@@ -1,0 +1,54 @@
+"""virtroom-show: what the config says and what the backend has, VM by VM."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Optional, Sequence
+
+from vdictl.errors import VdictlError
+from vdictl.rooms import Room
+
+from .reset import pick_snapshot
+from .session import Session
+
+
+@dataclass(frozen=True)
+class VmRow:
+    room: str
+    subsection: str
+    vm: str
+    ip: Optional[str]
+    mac: Optional[str]
+    state: str
+    owned: Optional[bool]          # None: the VM does not exist
+    reset_snapshot: Optional[str]  # the description the regex would restore
+    note: str = ""
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+def show(session: Session, rooms: Sequence[Room]) -> List[VmRow]:
+    rows: List[VmRow] = []
+    for spec, vm in session.inventory(rooms):
+        snapshot, note = None, ""
+        if vm is None:
+            note = "does not exist"
+        elif spec.stateless:
+            note = "stateless"
+        elif not spec.resettable:
+            note = "no snapshot configured"
+        else:
+            try:
+                snapshots = session.driver_for(spec).list_snapshots(name=spec.name)
+                snapshot = pick_snapshot(spec, snapshots).description
+            except VdictlError as exc:
+                note = str(exc)
+        if vm is not None and vm.owner is None:
+            note = "; ".join(filter(None, ["not created by vdictl", note]))
+        rows.append(VmRow(room=spec.room, subsection=spec.subsection, vm=spec.name, ip=spec.ip,
+                          mac=None if vm is None else vm.mac,
+                          state="absent" if vm is None else vm.state.value,
+                          owned=None if vm is None else vm.owned,
+                          reset_snapshot=snapshot, note=note))
+    return rows

@@ -1,0 +1,65 @@
+"""Per-VM outcomes of a run, and the run's overall status."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List
+
+
+class Outcome(str, enum.Enum):
+    OK = "ok"                # the VM is in the state the command promises
+    FAILED = "failed"
+    SKIPPED = "skipped"      # nothing to do, by design (stateless room, not owned ...)
+    PLANNED = "planned"      # --dry-run: would be done
+    NOT_STARTED = "not-started"  # the run was interrupted before this VM
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class VmResult:
+    room: str
+    vm: str
+    action: str
+    outcome: Outcome
+    reason: str = ""
+    #: what was done, in order ("stopped", "reverted to ...", "started")
+    steps: tuple = ()
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data["outcome"] = self.outcome.value
+        data["steps"] = list(self.steps)
+        return data
+
+
+@dataclass
+class Report:
+    """Everything one command did, VM by VM."""
+
+    action: str
+    results: List[VmResult] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> List[VmResult]:
+        return [r for r in self.results if r.outcome in (Outcome.FAILED, Outcome.NOT_STARTED)]
+
+    @property
+    def status(self) -> str:
+        """success, partial (some VMs failed) or error (none succeeded)."""
+        if not self.failed:
+            return "success"
+        if len(self.failed) == len(self.results):
+            return "error"
+        return "partial"
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "action": self.action,
+            "status": self.status,
+            "notes": list(self.notes),
+            "results": [r.to_dict() for r in self.results],
+        }
