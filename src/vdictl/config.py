@@ -1,0 +1,342 @@
+"""Find, read and validate the vdictl config file (Virtesk/Amoothei compatible).
+
+``load_config`` turns the configobj INI file into the frozen records of
+:mod:`vdictl.rooms`: every value converted (see :mod:`vdictl.configspec`),
+every template rendered, every VM named and checked. Anything wrong is a
+:class:`~vdictl.errors.ConfigError` naming file, section and key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+from datetime import datetime
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from configobj import ConfigObj, ConfigObjError, Section
+
+from vdictl import configspec
+from vdictl.errors import ConfigError
+from vdictl.rooms import Config, Connect, LoggingSettings, Room, Throttle, VmSpec
+from vdictl.templating import CompiledTemplate, TemplateError, compile_template
+
+ENV_VAR = "VDICTL_CONFIG"
+USER_CONFIG = "~/.config/vdictl/vdi-rollout.conf"
+SYSTEM_CONFIG = "/etc/vdictl/vdi-rollout.conf"
+
+#: Variables every template may use.
+BASE_VARIABLES = frozenset((
+    "roomname", "subsection", "id", "suffix", "netmask_as_suffix", "netmask",
+    "default_gateway", "scripttime"))
+#: ... ``names`` sees only those; ``ip_addresses`` also the VM's name:
+IP_VARIABLES = BASE_VARIABLES | {"name", "vmname"}
+#: ... and ``snapshot_description`` also the IP, plus the names Amoothei
+#: offered there (it substituted its whole per-VM dict).
+LEGACY_SNAPSHOT_VARIABLES = frozenset((
+    "rhev_vm_name", "ComputerName", "default_gw", "template", "network_name",
+    "cluster", "description", "os", "timezone", "tc_user"))
+SNAPSHOT_VARIABLES = IP_VARIABLES | {"ip"} | LEGACY_SNAPSHOT_VARIABLES
+
+#: Which key gives a template variable its value (for error hints).
+_VARIABLE_SOURCE = {
+    "suffix": "ip_addresses_suffix", "netmask": "netmask_suffix",
+    "netmask_as_suffix": "netmask_suffix", "default_gateway": "default_gateway",
+    "default_gw": "default_gateway", "ip": "ip_addresses",
+}
+
+_VM_NAME = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$")
+_ROOM_TITLE = re.compile(r"^room(?:\s+(.*))?$", re.DOTALL)
+
+
+def find_config_file(explicit: Optional[str] = None) -> str:
+    """The config file to use: ``--config``, ``$VDICTL_CONFIG``, user, system."""
+    if explicit:
+        return _existing(explicit, "config file given with --config")
+    from_env = os.environ.get(ENV_VAR)
+    if from_env:
+        return _existing(from_env, f"config file named by ${ENV_VAR}")
+    tried = []
+    for candidate in (os.path.expanduser(USER_CONFIG), SYSTEM_CONFIG):
+        if os.path.isfile(candidate):
+            return os.path.abspath(candidate)
+        tried.append(candidate)
+    raise ConfigError(
+        f"no config file found; tried ${ENV_VAR} (unset), {', '.join(tried)}; "
+        "use --config PATH")
+
+
+def _existing(path: str, what: str) -> str:
+    full = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(full):
+        raise ConfigError(f"{what} does not exist or is not a file", file=path)
+    return full
+
+
+def load_config(path: str, *, now: Optional[datetime] = None) -> Config:
+    """Read and validate the config file at ``path``."""
+    full = os.path.abspath(path)
+    scripttime = (now or datetime.now()).strftime("%Y-%m-%d-%H%M")
+    return _Loader(full, scripttime).load(_read(full))
+
+
+def _read(path: str) -> ConfigObj:
+    try:
+        return ConfigObj(path, interpolation=False, file_error=True,
+                         raise_errors=True, encoding="utf-8")
+    except ConfigObjError as exc:
+        message = re.sub(r"\s*at line \d+\.?$", "", str(exc))
+        line = getattr(exc, "line", "") or ""
+        if line.strip():
+            message = f"{message}: {line.strip()!r}"
+        raise ConfigError(message, file=path,
+                          line=getattr(exc, "line_number", None)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not valid UTF-8 ({exc.reason})", file=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
+
+
+class _Loader:
+    def __init__(self, path: str, scripttime: str):
+        self.path = path
+        self.base_dir = os.path.dirname(path)
+        self.scripttime = scripttime
+        self.warnings: List[str] = []
+        self.unused: List[Tuple[str, str]] = []
+        self.vm_places: Dict[str, str] = {}
+        self.driver = ""
+
+    def error(self, message: str, section: Optional[str] = None,
+              key: Optional[str] = None) -> ConfigError:
+        return ConfigError(message, file=self.path, section=section, key=key)
+
+    def warn(self, message: str, section: Optional[str] = None,
+             key: Optional[str] = None) -> None:
+        self.warnings.append(str(self.error(message, section, key)))
+
+    # --- top level -----------------------------------------------------
+
+    def load(self, cfg: ConfigObj) -> Config:
+        for key in cfg.scalars:
+            self.unused.append(("", key))
+            self.warn("unknown key outside any section, ignored", key=key)
+        general = cfg.get("general")
+        if not isinstance(general, Section):
+            raise self.error("missing [general] section with [[connect]]")
+        connect, throttle = self.general(general)
+        logging = self.logging(cfg["logging"]) if "logging" in cfg.sections \
+            else LoggingSettings()
+        rooms: Dict[str, Room] = {}
+        for title in cfg.sections:
+            if title in ("general", "logging"):
+                continue
+            match = _ROOM_TITLE.match(title)
+            if not match:
+                hint = " (a room is written [room NAME])" if title.startswith("room") else ""
+                self.warn(f"unknown section, ignored{hint}", section=title)
+                continue
+            name = (match.group(1) or "").strip()
+            if not name:
+                raise self.error("a room needs a name: [room NAME]", section=title)
+            if name in rooms:
+                raise self.error(f"room {name!r} is defined twice", section=title)
+            rooms[name] = self.room(name, cfg[title])
+        return Config(path=self.path, connect=connect, throttle=throttle,
+                      logging=logging, rooms=rooms, scripttime=self.scripttime,
+                      warnings=tuple(self.warnings), unused_keys=tuple(self.unused))
+
+    def values(self, section: Section, spec: str, path: str,
+               unused: List[Tuple[str, str]]) -> Dict[str, Any]:
+        """Convert the scalars of ``section`` with the keys of ``spec``."""
+        known = configspec.keys_for(spec)
+        result: Dict[str, Any] = {}
+        for name in section.scalars:
+            key = known.get(name)
+            if key is None or not key.used:
+                unused.append((path, name))
+                if key is None:
+                    close = difflib.get_close_matches(name, known, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    self.warn(f"unknown key, ignored{hint}", path, name)
+                continue
+            try:
+                result[name] = configspec.convert(key, section[name], self.base_dir)
+            except ConfigError as exc:
+                raise self.error(exc.message, path, name) from None
+        return result
+
+    def no_subsections(self, section: Section, path: str) -> None:
+        for name in section.sections:
+            self.warn("unknown section, ignored", f"{path}/{name}")
+
+    # --- [general] and [logging] ---------------------------------------
+
+    def general(self, general: Section) -> Tuple[Connect, Throttle]:
+        self.values(general, "general", "general", self.unused)
+        for name in general.sections:
+            if name not in ("connect", "throttle"):
+                self.warn("unknown section, ignored", f"general/{name}")
+        if "connect" not in general.sections:
+            raise self.error("missing [[connect]] subsection", "general")
+        connect = self.connect(general["connect"])
+        throttle_values: Dict[str, Any] = {}
+        if "throttle" in general.sections:
+            throttle_values = self.values(general["throttle"], "throttle",
+                                          "general/throttle", self.unused)
+            self.no_subsections(general["throttle"], "general/throttle")
+        throttle = Throttle(**{
+            k.name: throttle_values.get(k.name, k.default)
+            for k in configspec.keys_for("throttle").values()})
+        return connect, throttle
+
+    def connect(self, section: Section) -> Connect:
+        path = "general/connect"
+        vals = self.values(section, "connect", path, self.unused)
+        self.no_subsections(section, path)
+        driver = vals.pop("driver", None)
+        if driver is None:
+            if "url" in vals and "uri" in vals:
+                raise self.error("both url (ovirt) and uri (libvirt) are set; "
+                                 "choose with driver = ovirt|libvirt", path, "driver")
+            if "url" in vals:
+                driver = "ovirt"
+            elif "uri" in vals:
+                driver = "libvirt"
+            else:
+                raise self.error("set driver = ovirt|libvirt (or url for oVirt, "
+                                 "uri for libvirt)", path, "driver")
+        if driver == "ovirt" and not vals.get("url"):
+            raise self.error("the ovirt driver needs url", path, "url")
+        if vals.get("password") is not None and vals.get("password_file"):
+            raise self.error("set password or password_file, not both", path,
+                             "password_file")
+        self.driver = driver
+        return Connect(driver=driver, **vals)
+
+    def logging(self, section: Section) -> LoggingSettings:
+        vals = self.values(section, "logging", "logging", self.unused)
+        self.no_subsections(section, "logging")
+        return LoggingSettings(**vals)
+
+    # --- rooms -----------------------------------------------------------
+
+    def room(self, name: str, section: Section) -> Room:
+        path = f"room {name}"
+        unused: List[Tuple[str, str]] = []
+        defaults = self.values(section, "vm", path, unused)
+        if not section.sections:
+            raise self.error(f"room {name!r} has no subsections ([[...]]) "
+                             "defining VMs", path)
+        vms: List[VmSpec] = []
+        for sub in section.sections:
+            sub_path = f"{path}/{sub}"
+            settings = dict(defaults)
+            settings.update(self.values(section[sub], "vm", sub_path, unused))
+            self.no_subsections(section[sub], sub_path)
+            vms.extend(self.subsection(name, sub, sub_path, settings))
+        return Room(name=name, vms=tuple(vms), subsections=tuple(section.sections),
+                    unused_keys=tuple(unused))
+
+    def subsection(self, room: str, sub: str, path: str,
+                   s: Dict[str, Any]) -> List[VmSpec]:
+        if s.get("tc_user") == "None":     # Virtesk's way of saying: no tc_user
+            s["tc_user"] = None
+        for required in ("ids", "names", "template_name"):
+            if required not in s:
+                raise self.error(f"missing required key {required!r}", path, required)
+        if s.get("stateless") and s.get("snapshot_description", "").strip():
+            raise self.error("stateless = True and a snapshot_description exclude "
+                             "each other; remove one", path, "snapshot_description")
+        if s.get("uri") and self.driver != "libvirt":
+            self.warn(f"uri is only used by the libvirt driver, not {self.driver}",
+                      path, "uri")
+        names = self.template(s, "names", BASE_VARIABLES, path)
+        ips = self.template(s, "ip_addresses", IP_VARIABLES, path)
+        snapshot = self.template(s, "snapshot_description", SNAPSHOT_VARIABLES, path)
+        netmask_suffix = s.get("netmask_suffix")
+        common: Dict[str, Any] = {
+            "roomname": room, "subsection": sub, "scripttime": self.scripttime,
+            "netmask_as_suffix": netmask_suffix, "default_gateway": s.get("default_gateway"),
+            "default_gw": s.get("default_gateway"), "template": s["template_name"],
+            "netmask": _netmask(netmask_suffix),
+        }
+        for key in ("network_name", "cluster", "description", "os", "timezone", "tc_user"):
+            common[key] = s.get(key)
+        # Amoothei padded ids to the widest id of the subsection, at least 2 digits.
+        width = max(2, len(str(max(s["ids"]))))
+        vms = []
+        for vm_id in s["ids"]:
+            variables = dict(common, id=str(vm_id).zfill(width))
+            if s.get("ip_addresses_suffix") is not None:
+                variables["suffix"] = s["ip_addresses_suffix"] + vm_id - 1
+            name = self.render(names, variables, path, "names")
+            self.check_name(name, vm_id, path)
+            variables.update(name=name, vmname=name, rhev_vm_name=name, ComputerName=name)
+            ip = None
+            if ips is not None:
+                ip = self.render(ips, variables, path, "ip_addresses").strip()
+                try:
+                    ipaddress.ip_address(ip)
+                except ValueError:
+                    raise self.error(f"VM {name}: {ip!r} is not a valid IP address",
+                                     path, "ip_addresses") from None
+            variables["ip"] = ip
+            description = self.render(snapshot, variables, path,
+                                      "snapshot_description") if snapshot else ""
+            vms.append(VmSpec(
+                room=room, subsection=sub, id=vm_id, id_str=variables["id"], name=name,
+                template_name=s["template_name"], ip=ip, netmask_suffix=netmask_suffix,
+                default_gateway=s.get("default_gateway"), network_name=s.get("network_name"),
+                cluster=s.get("cluster"), memory=s.get("memory"), os=s.get("os"),
+                description=s.get("description"), timezone=s.get("timezone"),
+                usb=s.get("usb"), stateless=s.get("stateless", False),
+                snapshot_description=description,
+                reset_to_snapshot_regex=s.get("reset_to_snapshot_regex"),
+                rollout_startvm=s.get("rollout_startvm", False),
+                reset_startvm=s.get("reset_startvm", "Auto"),
+                tc_user=s.get("tc_user"), uri=s.get("uri")))
+        return vms
+
+    def template(self, s: Mapping[str, Any], key: str, allowed: Any,
+                 path: str) -> Optional[CompiledTemplate]:
+        text = s.get(key)
+        if text is None or (key == "snapshot_description" and not text.strip()):
+            return None
+        try:
+            return compile_template(text, what=key, allowed=allowed)
+        except TemplateError as exc:
+            raise self.template_error(exc, path, key) from None
+
+    def render(self, template: CompiledTemplate, variables: Mapping[str, Any],
+               path: str, key: str) -> str:
+        try:
+            return template.render(variables)
+        except TemplateError as exc:
+            raise self.template_error(exc, path, key) from None
+
+    def template_error(self, exc: TemplateError, path: str, key: str) -> TemplateError:
+        detail = exc.detail
+        source = _VARIABLE_SOURCE.get(exc.variable or "")
+        if source and "no value" in detail:
+            detail = f"{detail}: set {source}"
+        return TemplateError(detail, variable=exc.variable, file=self.path,
+                             section=path, key=key)
+
+    def check_name(self, name: str, vm_id: int, path: str) -> None:
+        if not _VM_NAME.match(name):
+            raise self.error(
+                f"VM name {name!r} (id {vm_id}) is invalid: use 1 to 64 of "
+                "A-Z a-z 0-9 . _ - and do not start with '-'", path, "names")
+        place = f"[{path}]"
+        if name in self.vm_places:
+            raise self.error(f"VM name {name!r} is defined twice: in "
+                             f"{self.vm_places[name]} and in {place}", path, "names")
+        self.vm_places[name] = place
+
+
+def _netmask(prefix: Optional[int]) -> Optional[str]:
+    if prefix is None:
+        return None
+    return str(ipaddress.IPv4Network((0, prefix)).netmask)

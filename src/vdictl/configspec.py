@@ -1,0 +1,232 @@
+"""The table of config keys: the single source of truth for types and defaults.
+
+``KEYS`` lists every key vdictl knows, where it may appear, its type,
+default, whether vdictl uses it and a help text; the loader converts
+values with :func:`convert`, and the documentation's config reference is
+meant to be generated from the same table.
+
+Section identifiers:
+
+``general``   keys directly under ``[general]``
+``connect``   ``[general]`` / ``[[connect]]``
+``throttle``  ``[general]`` / ``[[throttle]]``
+``logging``   ``[logging]``
+``vm``        ``[room NAME]`` / ``[[subsection]]``; the same keys written
+              directly under ``[room NAME]`` are defaults for its subsections
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+from vdictl.errors import ConfigError
+from vdictl.values import RawValue, parse_bool, parse_ids, parse_memory
+
+#: Section identifier -> how the section is written in the file.
+SECTIONS: Dict[str, str] = {
+    "general": "[general]",
+    "connect": "[general] [[connect]]",
+    "throttle": "[general] [[throttle]]",
+    "logging": "[logging]",
+    "vm": "[room NAME] [[subsection]]",
+}
+
+#: Value types and what they accept (for the docs).
+TYPES: Dict[str, str] = {
+    "str": "text",
+    "int": "whole number",
+    "float": "number",
+    "bool": "True/False, yes/no, on/off, 1/0, enabled/disabled",
+    "path": "file path; relative paths are relative to the config file's directory",
+    "ids": 'VM ids: "range(1,10+1)", "[1,2,3]", "1-10", "1-4,7", 5 or 1, 2, 3',
+    "memory": "bytes: 4 * 1024 * 1024 * 1024, 4294967296, 4GiB, 512MiB, 4G",
+    "template": "text with $var, ${var} or Jinja2 {{ var }} placeholders",
+    "choice": "one of a fixed set of words (case-insensitive)",
+    "regex": "Python regular expression",
+    "ip": "IP address",
+}
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    section: str                      # a SECTIONS identifier
+    type: str                         # a TYPES identifier
+    default: Any = None
+    help: str = ""
+    used: bool = True                 # False: accepted for compatibility, ignored
+    required: bool = False
+    choices: Tuple[str, ...] = ()
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+
+
+def _unused(name: str, section: str, help: str, type: str = "str") -> Key:
+    return Key(name, section, type, help=help, used=False)
+
+
+KEYS: Tuple[Key, ...] = (
+    # [general]
+    _unused("sftp_floppy_upload_cmd", "general",
+            "Amoothei: command uploading the sysprep floppy. Not used by vdictl."),
+    _unused("sftp_floppy_cleanup_cmd", "general",
+            "Amoothei: command removing the sysprep floppy. Not used by vdictl."),
+    _unused("ovirt_worker_floppy_prefix", "general",
+            "Amoothei: floppy path on the oVirt hosts. Not used by vdictl."),
+    # [general] [[connect]]
+    Key("driver", "connect", "choice", choices=("ovirt", "libvirt"),
+        help="Backend. Without it, `url` means ovirt and `uri` means libvirt."),
+    Key("uri", "connect", "str",
+        help="libvirt connection URI, e.g. qemu:///system."),
+    Key("url", "connect", "str",
+        help="oVirt/RHV engine API URL, e.g. https://engine.example.org/ovirt-engine/api."),
+    Key("username", "connect", "str", help="oVirt user, e.g. admin@internal."),
+    Key("password", "connect", "str", help="oVirt password (prefer password_file)."),
+    Key("password_file", "connect", "path",
+        help="File whose first line is the oVirt password."),
+    Key("ca_file", "connect", "path", help="CA certificate of the oVirt engine."),
+    Key("insecure", "connect", "bool", default=False,
+        help="Skip TLS certificate verification (testing only)."),
+    Key("pool", "connect", "str",
+        help="libvirt storage pool for new VM disks (default: the template's pool)."),
+    _unused("persistent_auth", "connect", "oVirt SDK 3 option. Not used by vdictl.", "bool"),
+    _unused("renew_session", "connect", "oVirt SDK 3 option. Not used by vdictl.", "bool"),
+    _unused("key_file", "connect", "oVirt SDK 3 option. Not used by vdictl.", "path"),
+    _unused("cert_file", "connect", "oVirt SDK 3 option. Not used by vdictl.", "path"),
+    _unused("timeout", "connect", "oVirt SDK 3 option. Not used by vdictl.", "int"),
+    _unused("session_timeout", "connect", "oVirt SDK 3 option. Not used by vdictl.", "int"),
+    _unused("validate_cert_chain", "connect", "oVirt SDK 3 option. Not used by vdictl.", "bool"),
+    _unused("filter", "connect", "oVirt SDK 3 option. Not used by vdictl.", "bool"),
+    _unused("debug", "connect", "oVirt SDK 3 option. Not used by vdictl.", "bool"),
+    # [general] [[throttle]]
+    Key("snapshot_batch_size", "throttle", "int", default=5, minimum=1,
+        help="Snapshots started together before pausing."),
+    Key("snapshot_batch_pause", "throttle", "float", default=10.0, minimum=0,
+        help="Seconds to wait between snapshot batches."),
+    Key("parallel", "throttle", "int", default=10, minimum=1,
+        help="VM operations running at the same time."),
+    Key("shutdown_timeout", "throttle", "float", default=120.0, minimum=0,
+        help="Seconds a guest gets to shut down cleanly."),
+    Key("operation_timeout", "throttle", "float", default=600.0, minimum=0,
+        help="Seconds any single backend operation may take."),
+    # [logging]
+    Key("log_file", "logging", "path", help="Log file."),
+    Key("config_file", "logging", "path",
+        help="Python logging configuration file (logging.config.fileConfig format)."),
+    # [room NAME] [[subsection]]
+    Key("ids", "vm", "ids", required=True,
+        help="The VM ids of this subsection; each id makes one VM."),
+    Key("names", "vm", "template", required=True,
+        help="VM name template, e.g. ${roomname}-vd${id}."),
+    Key("template_name", "vm", "str", required=True,
+        help="Template (golden image) the VMs are created from."),
+    Key("ip_addresses", "vm", "template",
+        help="IP address template, e.g. 192.0.2.${suffix}."),
+    Key("ip_addresses_suffix", "vm", "int", minimum=0,
+        help="Last IP octet of the VM with id 1: suffix = ip_addresses_suffix + id - 1."),
+    Key("netmask_suffix", "vm", "int", minimum=0, maximum=32,
+        help="Network prefix length, e.g. 24."),
+    Key("default_gateway", "vm", "ip", help="Default gateway of the VMs."),
+    Key("network_name", "vm", "str", help="Network the VM's NIC is attached to."),
+    Key("cluster", "vm", "str", help="oVirt cluster for the VMs."),
+    Key("memory", "vm", "memory", help="VM memory (default: the template's)."),
+    Key("os", "vm", "str", help="Operating system type set on the VM."),
+    Key("description", "vm", "str", help="VM description."),
+    Key("timezone", "vm", "str", help="VM time zone."),
+    Key("usb", "vm", "bool", help="Enable USB (enabled/disabled)."),
+    Key("stateless", "vm", "bool", default=False,
+        help="Discard changes on every shutdown. Excludes snapshot_description."),
+    Key("snapshot_description", "vm", "template", default="",
+        help="Description of the snapshot taken after rollout; empty: no snapshot."),
+    Key("reset_to_snapshot_regex", "vm", "regex",
+        help="Regex matching the snapshot description that reset returns to."),
+    Key("rollout_startvm", "vm", "bool", default=False,
+        help="Start the VMs after rollout."),
+    Key("reset_startvm", "vm", "choice", default="Auto",
+        choices=("Always", "Auto", "Never"),
+        help="After reset: Always start, Auto (start if it was running), Never."),
+    Key("tc_user", "vm", "str",
+        help="Thin-client account granted access to the VMs (oVirt)."),
+    Key("uri", "vm", "str",
+        help="libvirt: hypervisor URI for this subsection, overriding [[connect]] uri."),
+    _unused("autounattend_templatefile", "vm",
+            "Amoothei: Autounattend.xml template. Not used by vdictl.", "path"),
+    _unused("workaround_os", "vm",
+            "Amoothei: OS type used during sysprep. Not used by vdictl."),
+    _unused("workaround_timezone", "vm",
+            "Amoothei: time zone used during sysprep. Not used by vdictl."),
+)
+
+
+def keys_for(section: str) -> Dict[str, Key]:
+    """The keys allowed in a section identifier, by name, in table order."""
+    return {k.name: k for k in KEYS if k.section == section}
+
+
+def convert(key: Key, raw: RawValue, base_dir: str) -> Any:
+    """Convert a raw configobj value; ConfigError (no location) when it does not fit."""
+    kind = key.type
+    if kind == "ids":
+        return parse_ids(raw)
+    if kind == "memory":
+        return parse_memory(raw)
+    if kind == "bool":
+        return parse_bool(raw)
+    text = _text(raw)
+    if kind in ("str", "template"):
+        return text
+    if kind == "path":
+        path = os.path.expanduser(text.strip())
+        return os.path.normpath(os.path.join(base_dir, path))
+    if kind == "int":
+        try:
+            value: Any = int(text.strip())
+        except ValueError:
+            raise ConfigError(f"{text!r} is not a whole number") from None
+        return _in_range(key, value)
+    if kind == "float":
+        try:
+            value = float(text.strip())
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise ConfigError(f"{text!r} is not a number")
+        return _in_range(key, value)
+    if kind == "choice":
+        for choice in key.choices:
+            if text.strip().lower() == choice.lower():
+                return choice
+        raise ConfigError(f"{text!r} is not one of {', '.join(key.choices)}")
+    if kind == "regex":
+        try:
+            re.compile(text)
+        except re.error as exc:
+            raise ConfigError(f"invalid regular expression {text!r}: {exc}") from None
+        return text
+    if kind == "ip":
+        try:
+            return str(ipaddress.ip_address(text.strip()))
+        except ValueError:
+            raise ConfigError(f"{text!r} is not an IP address") from None
+    raise AssertionError(f"unknown key type {kind!r}")
+
+
+def _in_range(key: Key, value: Any) -> Any:
+    if key.minimum is not None and value < key.minimum:
+        raise ConfigError(f"{value} is less than {key.minimum:g}")
+    if key.maximum is not None and value > key.maximum:
+        raise ConfigError(f"{value} is more than {key.maximum:g}")
+    return value
+
+
+def _text(raw: RawValue) -> str:
+    if isinstance(raw, (list, tuple)):
+        raise ConfigError(
+            "a single value is expected, not a list (an unquoted comma makes "
+            "a list: put the value in double quotes)")
+    return str(raw)
