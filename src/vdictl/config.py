@@ -329,7 +329,7 @@ class _Loader:
             raise self.error(
                 f"VM name {name!r} (id {vm_id}) is invalid: use 1 to 64 of "
                 "A-Z a-z 0-9 . _ - and do not start with '-'", path, "names")
-        place = f"[{path}]"
+        place = f"[{path}] (id {vm_id})"
         if name in self.vm_places:
             raise self.error(f"VM name {name!r} is defined twice: in "
                              f"{self.vm_places[name]} and in {place}", path, "names")

@@ -508,7 +508,16 @@ def test_duplicate_vm_name_across_rooms(tmp_path):
         load_config(path)
     assert str(info.value) == (
         f"{path} [room b/teachers] names: VM name 'pc03' is defined twice: "
-        "in [room a/vms] and in [room b/teachers]")
+        "in [room a/vms] (id 3) and in [room b/teachers] (id 3)")
+
+
+def test_duplicate_vm_name_within_subsection(tmp_path):
+    path = write(tmp_path, HEADER + ROOM.replace("${roomname}-vd${id}", "same"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path} [room r1/vms] names: VM name 'same' is defined twice: "
+        "in [room r1/vms] (id 1) and in [room r1/vms] (id 2)")
 
 
 def test_duplicate_vm_name_within_room(tmp_path):
@@ -525,7 +534,7 @@ def test_duplicate_vm_name_within_room(tmp_path):
         load_config(path)
     assert str(info.value) == (
         f"{path} [room a/y] names: VM name 'pc01' is defined twice: "
-        "in [room a/x] and in [room a/y]")
+        "in [room a/x] (id 1) and in [room a/y] (id 1)")
 
 
 @pytest.mark.parametrize("ids, message", [
