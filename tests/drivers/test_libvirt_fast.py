@@ -238,7 +238,7 @@ def test_overlay_volume_xml():
     xml = lx.overlay_volume_xml("pc01-vda.qcow2", "/pool/tpl.qcow2", "raw", 1073741824)
     assert xml == ("<volume><name>pc01-vda.qcow2</name>"
                    "<capacity unit=\"bytes\">1073741824</capacity>"
-                   "<target><format type=\"qcow2\" /></target>"
+                   "<target><format type=\"qcow2\" /><compat>1.1</compat></target>"
                    "<backingStore><path>/pool/tpl.qcow2</path><format type=\"raw\" />"
                    "</backingStore></volume>")
     assert "<capacity" not in lx.overlay_volume_xml("v", "/b", "qcow2")
@@ -677,4 +677,22 @@ def test_delete_tolerates_an_already_deleted_overlay(drv):
     drv.create_vm(spec=spec("pc01"), owner=OWNER, timeout=10)
     drv.conn.storageVolLookupByPath("/default-pool/pc01-vda.qcow2").delete(0)
     drv.delete_vm(name="pc01", timeout=5)
+    assert volumes(drv) == ["tpl.img"]
+
+
+def test_parallel_creates_share_one_connection(drv):
+    from concurrent.futures import ThreadPoolExecutor
+
+    make_template(drv)
+    names = [f"pc{i:02d}" for i in range(1, 13)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        vms = list(pool.map(
+            lambda n: drv.create_vm(spec=spec(n), owner=OWNER, timeout=10), names))
+    assert [vm.name for vm in vms] == names
+    assert len({vm.mac for vm in vms} | {"52:54:00:12:34:56"}) == 13
+    assert len({vm.id for vm in vms}) == 12
+    found = drv.find_vms(room="room1", names=names)
+    assert sorted(found) == names and all(vm.owner == OWNER for vm in found.values())
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda n: drv.delete_vm(name=n, timeout=10), names))
     assert volumes(drv) == ["tpl.img"]

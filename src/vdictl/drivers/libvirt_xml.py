@@ -11,6 +11,7 @@ import io
 import random
 import re
 import secrets
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
@@ -75,15 +76,24 @@ class SnapshotInfo:
 
 # -- parsing helpers ---------------------------------------------------------
 
-def _parse(xml: str) -> ET.Element:
-    """Parse, registering the document's namespace prefixes so that
-    re-serialising keeps them (ElementTree would otherwise invent ns0...)."""
-    for _event, (prefix, uri) in ET.iterparse(_as_file(xml), events=("start-ns",)):
-        if prefix and not re.fullmatch(r"ns\d+", prefix):
-            try:
-                ET.register_namespace(prefix, uri)
-            except ValueError:
-                pass
+_ns_lock = threading.Lock()
+_ns_registered: Set[Tuple[str, str]] = set()
+
+
+def _parse(xml: str, *, keep_prefixes: bool = False) -> ET.Element:
+    """Parse a document. With `keep_prefixes`, register its namespace
+    prefixes first so that re-serialising keeps them (ElementTree would
+    otherwise invent ns0, ns1...)."""
+    if keep_prefixes:
+        for _event, (prefix, uri) in ET.iterparse(_as_file(xml), events=("start-ns",)):
+            if not prefix or re.fullmatch(r"ns\d+", prefix) or (prefix, uri) in _ns_registered:
+                continue
+            with _ns_lock:  # ET's registry is a process-wide dict
+                try:
+                    ET.register_namespace(prefix, uri)
+                except ValueError:
+                    pass
+                _ns_registered.add((prefix, uri))
     return ET.fromstring(xml)
 
 
@@ -225,6 +235,8 @@ def overlay_volume_xml(name: str, backing_path: str, backing_format: str,
         ET.SubElement(vol, "capacity", {"unit": "bytes"}).text = str(int(capacity))
     target = ET.SubElement(vol, "target")
     ET.SubElement(target, "format", {"type": "qcow2"})
+    # libvirt would otherwise write the old qcow2 v2 (compat 0.10) header
+    ET.SubElement(target, "compat").text = "1.1"
     backing = ET.SubElement(vol, "backingStore")
     ET.SubElement(backing, "path").text = backing_path
     ET.SubElement(backing, "format", {"type": backing_format})
@@ -272,7 +284,7 @@ def clone_domain_xml(template_xml: str, *, name: str, overlays: Dict[str, str],
     - UEFI <nvram> loses its path so libvirt makes a fresh one for the VM;
     - <metadata> keeps the template's foreign elements and gets the owner mark.
     """
-    root = _parse(template_xml)
+    root = _parse(template_xml, keep_prefixes=True)
     if root.tag != "domain":
         raise XmlError(f"not a domain XML (root is <{root.tag}>)")
 
