@@ -5,6 +5,28 @@ connections are thread-safe). Ownership, and the overlay volumes a rollout
 created, are recorded in the domain's <metadata> at define time, so that a
 snapshot revert, which restores the domain XML saved with the snapshot,
 cannot lose them.
+
+Choices worth knowing:
+
+- create_vm: every writable, unshared disk of the template (file or volume,
+  qcow2 or raw) gets a qcow2 overlay `<vm>-<dev>.qcow2` created through the
+  storage pool API (works on remote URIs); cdroms and readonly/shareable
+  disks are shared as they are; any other writable disk (block, network) is
+  refused with Unsupported rather than shared between clones.
+- stateless: the overlays are additionally marked
+  <transient shareBacking='yes'/>; QEMU then writes into a throw-away
+  `<overlay>.TRANSIENT-<vm>` that libvirt deletes at power-off. If libvirt
+  refuses or drops the element, create_vm raises Unsupported.
+- shutdown_vm presses the ACPI power button (hypervisors without that flag,
+  e.g. the test driver, get their default shutdown method); a paused VM
+  cannot see the button and is powered off at once.
+- revert_snapshot: a snapshot taken while the VM ran is reverted paused (no
+  guest code runs) and the VM is then destroyed, so the VM is always off
+  afterwards with the snapshot's disk state.
+- delete_vm undefines (with snapshot, checkpoint, managed-save and NVRAM
+  metadata where the hypervisor knows the flags), then deletes exactly the
+  volumes recorded in the owner mark, and only if they still have the
+  recorded path.
 """
 
 from __future__ import annotations
@@ -276,11 +298,16 @@ class LibvirtDriver(Driver):
                 overlays[disk.target] = path
                 records.append(lx.OverlayVolume(pool=pool_name, name=vol.name(), path=path))
             macs = self._new_macs(lx.interface_count(template_xml))
-            xml = lx.clone_domain_xml(
-                template_xml, name=name, overlays=overlays, macs=macs, owner=owner,
-                volumes=records,
-                memory_kib=(spec.memory // 1024) if spec.memory else None,
-                description=spec.description, transient=spec.stateless)
+            try:
+                xml = lx.clone_domain_xml(
+                    template_xml, name=name, overlays=overlays, macs=macs, owner=owner,
+                    volumes=records,
+                    memory_kib=(spec.memory // 1024) if spec.memory else None,
+                    description=spec.description, transient=spec.stateless)
+            except lx.XmlError as exc:
+                raise DriverError(f"cannot build the domain XML from template "
+                                  f"{spec.template_name!r}: {exc}", driver=self.name,
+                                  vm=name) from None
             try:
                 defined = conn.defineXML(xml)
             except libvirt.libvirtError as exc:

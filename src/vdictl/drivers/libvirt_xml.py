@@ -170,10 +170,6 @@ def interface_count(xml: str) -> int:
     return len(_parse(xml).findall("devices/interface"))
 
 
-def domain_uuid(xml: str) -> Optional[str]:
-    return _parse(xml).findtext("uuid")
-
-
 def _is_cloneable(disk: ET.Element) -> bool:
     """A writable, unshared guest disk: one that each VM needs its own copy of."""
     return (disk.get("device", "disk") == "disk"
