@@ -10,7 +10,6 @@ the ACPI power button ("VDI1"; "VDI0" for the deaf variant).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -28,25 +27,14 @@ from vdictl.errors import Conflict, NotFound, NotOwned, Unsupported  # noqa: E40
 from vdictl.model import Owner, VmState  # noqa: E402
 from vdictl.rooms import Connect, VmSpec  # noqa: E402
 
+from tests.sandbox import READY_ADDR, READY_MARK, read_boot_count  # noqa: E402
+
 pytestmark = pytest.mark.libvirt_sandbox
 
 log = logging.getLogger(__name__)
 
 NS = lx.OWNER_NS
 OWNER = Owner(room="itroom", subsection="lab", tool_version="9.9.9")
-READY_ADDR = 0x500
-READY_MARK = {"acpi": b"VDI1", "deaf": b"VDI0"}
-
-
-def _guest_image_module():
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "guest_image.py")
-    spec = importlib.util.spec_from_file_location("vdictl_test_guest_image", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-read_boot_count = _guest_image_module().read_boot_count
 
 
 # -- fixtures -------------------------------------------------------------------
@@ -104,11 +92,9 @@ def wait_ready(drv, name, variant="acpi", timeout=30.0):
     """Until the guest has stored its readiness mark (it then answers ACPI)."""
     dom = domain(drv, name)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if dom.memoryPeek(READY_ADDR, 4, libvirt.VIR_MEMORY_PHYSICAL) == READY_MARK[variant]:
-            return
+    while dom.memoryPeek(READY_ADDR, 4, libvirt.VIR_MEMORY_PHYSICAL) != READY_MARK[variant]:
+        assert time.monotonic() < deadline, f"{name}: guest not ready after {timeout}s"
         time.sleep(0.05)
-    raise AssertionError(f"{name}: guest not ready after {timeout}s")
 
 
 def boot(drv, name, variant="acpi"):
