@@ -1,0 +1,91 @@
+import threading
+import time
+
+import pytest
+
+from vdictl.executor import Cancelled, Throttle, run_each
+
+
+class Recorder:
+    """Counts operations in flight while real threads run through a Throttle."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.peak = 0
+        self.spans = []  # (start, end)
+
+    def work(self, throttle, seconds):
+        with throttle.slot():
+            with self.lock:
+                self.in_flight += 1
+                self.peak = max(self.peak, self.in_flight)
+            start = time.monotonic()
+            time.sleep(seconds)
+            end = time.monotonic()
+            with self.lock:
+                self.in_flight -= 1
+                self.spans.append((start, end))
+
+
+def test_sliding_window_never_exceeds_limit_and_uses_it():
+    throttle, rec = Throttle(3), Recorder()
+    results = run_each(lambda i: rec.work(throttle, 0.02), range(20), max_workers=10)
+    assert all(r.succeeded for r in results)
+    assert rec.peak == 3
+    assert throttle.peak_in_flight == 3
+    assert throttle.started == 20
+
+
+def test_batches_wait_for_previous_batch_and_pause():
+    throttle, rec = Throttle(2, pause=0.1), Recorder()
+    run_each(lambda i: rec.work(throttle, 0.03), range(6), max_workers=6)
+    spans = sorted(rec.spans)
+    assert rec.peak == 2
+    assert throttle.batches == 3
+    for k in (2, 4):
+        previous_batch_end = max(end for _, end in spans[k - 2:k])
+        # the next batch opens only after the previous one ended plus the pause
+        assert spans[k][0] >= previous_batch_end + 0.1 - 0.005
+        assert spans[k + 1][0] >= previous_batch_end + 0.1 - 0.005
+
+
+def test_run_each_keeps_going_after_failures_and_keeps_order():
+    def func(i):
+        if i % 3 == 0:
+            raise RuntimeError(f"boom {i}")
+        return i * 10
+
+    results = run_each(func, range(7), max_workers=3)
+    assert [r.item for r in results] == list(range(7))
+    assert [r.succeeded for r in results] == [False, True, True, False, True, True, False]
+    assert [r.value for r in results if r.succeeded] == [10, 20, 40, 50]
+    assert str(results[3].error) == "boom 3"
+
+
+def test_closed_throttle_cancels_waiters():
+    throttle = Throttle(1)
+    throttle.acquire()
+    errors = []
+
+    def waiter():
+        try:
+            throttle.acquire()
+        except Cancelled as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    throttle.close()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert len(errors) == 1
+
+
+def test_limit_must_be_positive():
+    with pytest.raises(ValueError):
+        Throttle(0)
+
+
+def test_run_each_of_nothing():
+    assert run_each(lambda i: i, [], max_workers=4) == []
