@@ -5,9 +5,9 @@
     subreaper.py [--pid-file FILE] [--grace SECONDS] -- COMMAND [ARGS...]
 
 libvirtd daemonizes every QEMU it starts (double fork), so QEMU's parent is
-whoever adopts orphans.  Where PID 1 does not reap (containers, firecracker
-VMs), a QEMU that exits stays a zombie and libvirt's virDomainDestroy waits
-for it to disappear.  This wrapper sets PR_SET_CHILD_SUBREAPER, so orphans
+whoever adopts orphans.  Where PID 1 reaps late or never (containers,
+microVM init agents), a QEMU that exits stays a zombie for a while and
+libvirt's virDomainDestroy keeps waiting for it to disappear.  This wrapper sets PR_SET_CHILD_SUBREAPER, so orphans
 below it are reparented here, and reaps every child forever.
 
 SIGTERM, SIGINT and SIGHUP are forwarded to COMMAND.  When COMMAND exits the
