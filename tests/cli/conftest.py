@@ -1,0 +1,132 @@
+"""CLI tests on libvirt's in-process test:///default hypervisor.
+
+test:///default keeps its state while at least one connection is open, so
+the `hypervisor` fixture holds one connection for the whole test while each
+`vdictl` invocation opens and closes its own, as in real use.
+"""
+
+from __future__ import annotations
+
+import gc
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+libvirt = pytest.importorskip("libvirt")
+
+from vdictl.cli import cli  # noqa: E402
+
+TEMPLATE = "tmpl"
+
+CONFIG = """\
+[general]
+    [[connect]]
+    driver = libvirt
+    uri = "test:///default"
+    [[throttle]]
+    snapshot_batch_size = 2
+    snapshot_batch_pause = 0
+    parallel = 3
+    shutdown_timeout = 5
+    operation_timeout = 30
+
+[room lab1]
+    template_name = tmpl
+    ip_addresses = "192.0.2.${suffix}"
+    netmask_suffix = 24
+    snapshot_description = "vdictl rollout IP=${ip}/${netmask_as_suffix} at ${scripttime}"
+    reset_to_snapshot_regex = "vdictl rollout .*"
+    reset_startvm = Auto
+    [[students]]
+    ids = "1-4"
+    names = "${roomname}-vd${id}"
+    ip_addresses_suffix = 11
+    [[teacher]]
+    ids = "1"
+    names = "${roomname}-teacher${id}"
+    ip_addresses_suffix = 10
+    reset_startvm = Always
+
+[room kiosk]
+    [[terminals]]
+    ids = "1-2"
+    names = "kiosk-${id}"
+    template_name = tmpl
+    stateless = True
+"""
+
+
+class Hypervisor:
+    def __init__(self):
+        gc.collect()
+        libvirt.registerErrorHandler(lambda *args: None, None)
+        self.conn = libvirt.open("test:///default")
+        pool = self.conn.storagePoolLookupByName("default-pool")
+        pool.createXML(f"<volume><name>{TEMPLATE}.qcow2</name><capacity unit='MiB'>64"
+                       "</capacity><target><format type='qcow2'/></target></volume>", 0)
+        self.conn.defineXML(textwrap.dedent(f"""\
+            <domain type='test'>
+              <name>{TEMPLATE}</name>
+              <memory unit='KiB'>65536</memory>
+              <os><type arch='x86_64'>hvm</type></os>
+              <devices>
+                <disk type='file' device='disk'>
+                  <driver name='qemu' type='qcow2'/>
+                  <source file='/default-pool/{TEMPLATE}.qcow2'/>
+                  <target dev='vda' bus='virtio'/>
+                </disk>
+                <interface type='user'><mac address='52:54:00:00:00:01'/></interface>
+              </devices>
+            </domain>"""))
+
+    def domains(self):
+        return sorted(d.name() for d in self.conn.listAllDomains())
+
+    def volumes(self):
+        pool = self.conn.storagePoolLookupByName("default-pool")
+        pool.refresh()
+        return sorted(pool.listVolumes())
+
+    def dom(self, name):
+        return self.conn.lookupByName(name)
+
+    def running(self):
+        return sorted(d.name() for d in self.conn.listAllDomains()
+                      if d.isActive() and d.name() != "test")
+
+    def snapshot_descriptions(self, name):
+        import xml.etree.ElementTree as ET
+        return [ET.fromstring(s.getXMLDesc()).findtext("description")
+                for s in self.dom(name).listAllSnapshots()]
+
+    def close(self):
+        self.conn.close()
+        self.conn = None
+        gc.collect()
+
+
+@pytest.fixture
+def hypervisor():
+    hv = Hypervisor()
+    yield hv
+    hv.close()
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "vdi-rollout.conf"
+    path.write_text(CONFIG)
+    return str(path)
+
+
+@pytest.fixture
+def run(config_file):
+    """Invoke vdictl with the test config; returns click's Result."""
+
+    def invoke(*args, input=None):
+        runner = CliRunner()
+        return runner.invoke(cli, ["--config", config_file, *args], input=input,
+                             catch_exceptions=False)
+
+    return invoke
