@@ -163,7 +163,7 @@ def test_delete_removes_owned_vms_and_their_volumes_only(run, hypervisor):
 def test_show_reports_state_ownership_and_snapshot(run, hypervisor):
     assert run("virtroom-rollout", "lab1").exit_code == 0
     data = json.loads(run("virtroom-show", "lab1", "-o", "json").stdout)
-    row = data["vms"][1]
+    row = data["vms"][0]
     assert (row["vm"], row["subsection"], row["ip"], row["state"], row["owned"]) == (
         "lab1-vd01", "students", "192.0.2.11", "stopped", True)
     assert re.fullmatch(r"52:54:00(:[0-9a-f]{2}){3}", row["mac"])
