@@ -92,15 +92,18 @@ class Room:
         return self.sandbox.conn.lookupByName(name)
 
     def running(self):
-        return sorted(d.name() for d in self.sandbox.conn.listAllDomains() if d.isActive())
+        return sorted(d.name() for d in self.sandbox.conn.listAllDomains()
+                      if d.isActive() and d.name().startswith("itest-"))
 
     def domains(self):
-        return sorted(d.name() for d in self.sandbox.conn.listAllDomains())
+        """Domains of this module (other tests share the sandbox)."""
+        return sorted(d.name() for d in self.sandbox.conn.listAllDomains()
+                      if d.name().startswith("itest-"))
 
     def volumes(self):
         pool = self.sandbox.conn.storagePoolLookupByName(self.sandbox.pool)
         pool.refresh(0)
-        return sorted(pool.listVolumes())
+        return sorted(v for v in pool.listVolumes() if v.startswith("itest-"))
 
     def disk(self, name):
         return f"{self.sandbox.images_dir}/{name}-vda.qcow2"
