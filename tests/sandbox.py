@@ -149,10 +149,9 @@ class LibvirtSandbox:
         for a sandbox on another host.  An existing volume of that name is
         replaced.  Returns the volume's path.
         """
-        libvirt = self._libvirt
         pool = self._pool_obj()
         pool.refresh(0)
-        with contextlib.suppress(libvirt.libvirtError):
+        if vol_name in pool.listVolumes():
             pool.storageVolLookupByName(vol_name).delete(0)
         with tempfile.TemporaryDirectory(prefix="vdictl-guest-") as tmp:
             local = build_guest_image(os.path.join(tmp, "guest.qcow2"), variant)
@@ -190,10 +189,10 @@ class LibvirtSandbox:
         """Destroy and undefine domain ``name`` (with snapshot metadata) if it
         exists; with ``delete_volumes`` also delete its file disks."""
         libvirt = self._libvirt
-        try:
-            dom = self.conn.lookupByName(name)
-        except libvirt.libvirtError:
+        doms = [d for d in self.conn.listAllDomains(0) if d.name() == name]
+        if not doms:
             return
+        dom = doms[0]
         disks = []
         if delete_volumes:
             import xml.etree.ElementTree as ET
