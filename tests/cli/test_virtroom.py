@@ -172,3 +172,15 @@ def test_show_reports_state_ownership_and_snapshot(run, hypervisor):
     kiosk = json.loads(run("virtroom-show", "kiosk", "-o", "json").stdout)["vms"]
     assert [(r["vm"], r["state"], r["owned"]) for r in kiosk] == [
         ("kiosk-01", "absent", None), ("kiosk-02", "absent", None)]
+
+
+def test_log_file_records_every_state_change(run, hypervisor, tmp_path, config_file):
+    log = tmp_path / "audit.log"
+    with open(config_file, "a") as f:
+        f.write(f'[logging]\nlog_file = "{log}"\n')
+    assert run("virtroom-rollout", "lab1").exit_code == 0
+    lines = log.read_text().splitlines()
+    audit = [line for line in lines if "vdictl.audit" in line]
+    assert len(audit) == 5
+    assert any("room=lab1 vm=lab1-vd03 action=rollout outcome=ok "
+               "detail=create from tmpl, take snapshot" in line for line in audit)

@@ -68,6 +68,7 @@ class AppContext:
             from vdictl.config import find_config_file, load_config
 
             self._config = load_config(find_config_file(self.config_path))
+            add_log_file(self._config.logging.log_file)
             for warning in self._config.warnings:
                 click.echo(f"warning: {warning}", err=True)
         return self._config
@@ -98,10 +99,27 @@ class AppContext:
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)  # the terminal stays as quiet as asked when a log file wants more
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("vdictl")
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def add_log_file(path: Optional[str]) -> None:
+    """Append the audit trail (every state change, with time, room and VM) to `path`."""
+    if not path:
+        return
+    try:
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot open log file: {exc.strerror}", section="logging",
+                          key="log_file") from None
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("vdictl")
+    root.addHandler(handler)
+    root.setLevel(min(root.level, logging.INFO))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

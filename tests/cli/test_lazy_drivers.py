@@ -1,0 +1,44 @@
+"""SDKs load only when their driver is used; a missing one names the extra."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+# Runs vdictl in a fresh interpreter where the SDK modules cannot be imported.
+RUNNER = """
+import sys
+sys.modules["libvirt"] = None
+sys.modules["ovirtsdk4"] = None
+sys.argv = ["vdictl"] + sys.argv[1:]
+from vdictl.cli import main
+main()
+"""
+
+
+def vdictl_without_sdks(*args):
+    return subprocess.run([sys.executable, "-c", RUNNER, *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_help_works_without_any_sdk():
+    result = vdictl_without_sdks("--help")
+    assert result.returncode == 0
+    assert "virtroom-reset" in result.stdout
+
+
+def test_help_and_rooms_do_not_import_an_sdk(config_file):
+    code = ("import sys; sys.argv=['vdictl','--config',sys.argv[1],'rooms'];"
+            "from vdictl.cli import cli\n"
+            "try:\n cli()\nexcept SystemExit: pass\n"
+            "print(sorted(m for m in ('libvirt','ovirtsdk4') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code, config_file], capture_output=True,
+                            text=True, timeout=60)
+    assert result.stdout.splitlines() == ["lab1", "kiosk", "[]"]
+
+
+def test_missing_sdk_names_the_extra(config_file):
+    result = vdictl_without_sdks("--config", config_file, "virtroom-start", "lab1")
+    assert result.returncode == 4
+    assert result.stderr == ("Error: the libvirt driver needs the Python module 'libvirt': "
+                             "pip install 'vdictl[libvirt]'\n")
