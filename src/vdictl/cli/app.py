@@ -5,6 +5,7 @@ This package is the only place that prints or exits.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import sys
@@ -56,8 +57,9 @@ def reports_errors(func: Callable) -> Callable:
 class AppContext:
     """What every command shares: the config file, loaded once."""
 
-    def __init__(self, config_path: Optional[str]):
+    def __init__(self, config_path: Optional[str], uri: Optional[str] = None):
         self.config_path = config_path
+        self.uri = uri
         self._config: Optional[Config] = None
         #: tests may replace how drivers are made (e.g. to count calls)
         self.driver_factory = None
@@ -67,7 +69,14 @@ class AppContext:
         if self._config is None:
             from vdictl.config import find_config_file, load_config
 
-            self._config = load_config(find_config_file(self.config_path))
+            config = load_config(find_config_file(self.config_path))
+            if self.uri:
+                if config.connect.driver != "libvirt":
+                    raise UsageError(f"--uri is for the libvirt driver; {config.path} uses "
+                                     f"{config.connect.driver}")
+                config = dataclasses.replace(
+                    config, connect=dataclasses.replace(config.connect, uri=self.uri))
+            self._config = config
             add_log_file(self._config.logging.log_file)
             for warning in self._config.warnings:
                 click.echo(f"warning: {warning}", err=True)
@@ -127,9 +136,13 @@ def add_log_file(path: Optional[str]) -> None:
 @click.option("--config", "-c", "config_path", metavar="PATH",
               help="Config file. Default: $VDICTL_CONFIG, ~/.config/vdictl/vdi-rollout.conf, "
                    "/etc/vdictl/vdi-rollout.conf (first that exists).")
+@click.option("--uri", metavar="URI",
+              help="libvirt: use this URI instead of [general][[connect]] uri "
+                   "(e.g. to try a config on a test hypervisor).")
 @click.option("--verbose", "-v", count=True, help="More log output on stderr (-vv: debug).")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Optional[str], verbose: int) -> None:
+def cli(ctx: click.Context, config_path: Optional[str], uri: Optional[str],
+        verbose: int) -> None:
     """Keep virtual rooms of VDI virtual machines in a known, clean state.
 
     \b
@@ -138,7 +151,7 @@ def cli(ctx: click.Context, config_path: Optional[str], verbose: int) -> None:
         vdictl virtroom-reset --all
     """
     setup_logging(verbose)
-    ctx.obj = AppContext(config_path)
+    ctx.obj = AppContext(config_path, uri)
 
 
 pass_app = click.make_pass_decorator(AppContext)
