@@ -251,6 +251,17 @@ def test_throttle_never_exceeds_its_limits(room):
     room.stop_all()
 
 
+def test_shutdown_right_after_start_is_still_graceful(room):
+    """A press that arrives while the guest boots is lost; vdictl presses again."""
+    room.stop_all()
+    vm = "itest-vd03"
+    room.dom(vm).create()  # no wait for the guest to be ready
+    code, results = room.report("virtroom-shutdown", "itest")
+    assert code == 0
+    assert results[vm]["steps"] == ["shut down"]
+    assert room.running() == []
+
+
 def test_delete_removes_everything_it_made_and_nothing_else(room):
     # a VM vdictl did not create, with a name that room "other" computes
     room.sandbox.make_template("itest-foreign01", "acpi")
@@ -266,3 +277,4 @@ def test_delete_removes_everything_it_made_and_nothing_else(room):
                                     if not any(v.startswith(n + "-") for n in ALL_VMS))
     assert room.volumes() == ["itest-foreign01.qcow2", "itest-tmpl-deaf.qcow2",
                               "itest-tmpl.qcow2"]
+

@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 
 #: how often waits poll the domain state
 POLL_INTERVAL = 0.2
+#: seconds between presses of the ACPI power button during a graceful shutdown
+PRESS_INTERVAL = 3.0
 #: how long to wait for a domain to be gone after virDomainDestroy
 DESTROY_WAIT = 30.0
 
@@ -497,6 +499,26 @@ class LibvirtDriver(Driver):
         if self._state(dom) == VmState.PAUSED:
             # a paused guest cannot see the power button
             return self._destroy(dom, name)
+        # A press that arrives while the guest is still booting is lost (the
+        # guest has not enabled the power-button event yet), so press again
+        # every PRESS_INTERVAL seconds until it is off or the timeout passes.
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self._press_power_button(dom, name):
+                return False
+            try:
+                _wait_until(lambda: self._is_off(dom),
+                            min(PRESS_INTERVAL, max(0.0, deadline - time.monotonic())),
+                            what="graceful shutdown", vm=name)
+                return False
+            except OperationTimeout:
+                if time.monotonic() >= deadline:
+                    break
+        log.info("%s: no graceful shutdown within %gs; powering off", name, timeout)
+        return self._destroy(dom, name)
+
+    def _press_power_button(self, dom: "libvirt.virDomain", name: str) -> bool:
+        """Press the ACPI power button; False when the domain is already off."""
         try:
             try:
                 dom.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)
@@ -508,12 +530,7 @@ class LibvirtDriver(Driver):
             if _is_not_running(exc):
                 return False
             raise map_error(exc, vm=name) from exc
-        try:
-            _wait_until(lambda: self._is_off(dom), timeout, what="graceful shutdown", vm=name)
-            return False
-        except OperationTimeout:
-            log.info("%s: no graceful shutdown within %gs; powering off", name, timeout)
-        return self._destroy(dom, name)
+        return True
 
     def _destroy(self, dom: "libvirt.virDomain", name: str, timeout: float = DESTROY_WAIT) -> bool:
         """Destroy and wait until off. False when the domain was already off."""
