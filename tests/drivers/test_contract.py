@@ -1,0 +1,186 @@
+"""One contract, every driver: the same checks run against each backend.
+
+Backends: libvirt on the in-process test:///default hypervisor, libvirt on
+real QEMU (the private sandbox), and, once present, oVirt through ovirtsdk4
+on the engine simulator. Each backend is a small `Backend` that knows how to
+provide a template and a foreign VM; the checks use only the Driver API.
+"""
+
+from __future__ import annotations
+
+import gc
+import uuid
+
+import pytest
+
+from vdictl.errors import Conflict, NotFound, NotOwned
+from vdictl.model import Owner, VmState
+from vdictl.rooms import Connect, VmSpec
+
+libvirt = pytest.importorskip("libvirt")
+
+from vdictl.drivers.libvirt import LibvirtDriver  # noqa: E402
+
+OWNER = Owner(room="croom", subsection="desks", tool_version="test")
+TIMEOUT = 30.0
+
+
+class LibvirtTestBackend:
+    """libvirt's test:///default: instant, in-process."""
+
+    def __init__(self, request):
+        gc.collect()
+        self.driver = LibvirtDriver(Connect(driver="libvirt", uri="test:///default"))
+        self.driver.open()
+        conn = self.driver.conn
+        pool = conn.storagePoolLookupByName("default-pool")
+        pool.createXML("<volume><name>ctpl.qcow2</name><capacity unit='MiB'>8</capacity>"
+                       "<target><format type='qcow2'/></target></volume>", 0)
+        conn.defineXML(self._domain("ctpl", "<disk type='file' device='disk'>"
+                                    "<driver name='qemu' type='qcow2'/>"
+                                    "<source file='/default-pool/ctpl.qcow2'/>"
+                                    "<target dev='vda' bus='virtio'/></disk>"))
+        self.template = "ctpl"
+
+    @staticmethod
+    def _domain(name, devices=""):
+        return (f"<domain type='test'><name>{name}</name><memory unit='KiB'>65536</memory>"
+                f"<os><type arch='x86_64'>hvm</type></os><devices>{devices}</devices></domain>")
+
+    def add_foreign_vm(self, name):
+        self.driver.conn.defineXML(self._domain(name))
+
+    def close(self):
+        self.driver.close()
+        gc.collect()
+
+
+class LibvirtQemuBackend:
+    """libvirt with real QEMU on the private sandbox."""
+
+    def __init__(self, request):
+        self.sandbox = request.getfixturevalue("libvirt_sandbox")
+        self.template = self.sandbox.make_template(f"ctpl-{uuid.uuid4().hex[:6]}", "acpi")
+        self.driver = LibvirtDriver(Connect(driver="libvirt", uri=self.sandbox.uri))
+        self.driver.open()
+        self.made = [self.template]
+
+    def add_foreign_vm(self, name):
+        self.sandbox.make_template(name, "acpi")
+        self.made.append(name)
+
+    def close(self):
+        self.driver.close()
+        for name in self.made:
+            self.sandbox.remove_domain(name, delete_volumes=True)
+
+
+BACKENDS = {
+    "libvirt-test": LibvirtTestBackend,
+    "libvirt-qemu": pytest.param(LibvirtQemuBackend, marks=pytest.mark.libvirt_sandbox),
+}
+
+
+@pytest.fixture(params=list(BACKENDS.values()), ids=list(BACKENDS))
+def backend(request):
+    made = []
+    be = request.param(request)
+    be.names = made
+    yield be
+    for name in made:  # leave the backend as it was
+        try:
+            be.driver.power_off_vm(name=name, timeout=TIMEOUT)
+            be.driver.delete_vm(name=name, timeout=TIMEOUT)
+        except (NotFound, NotOwned):
+            pass
+    be.close()
+
+
+def spec(backend, name, **kw):
+    backend.names.append(name)
+    return VmSpec(room=OWNER.room, subsection=OWNER.subsection, id=1, id_str="01", name=name,
+                  template_name=backend.template, memory=32 * 1024 * 1024, **kw)
+
+
+def create(backend, name):
+    return backend.driver.create_vm(spec=spec(backend, name), owner=OWNER, timeout=TIMEOUT)
+
+
+def test_create_gives_a_stopped_vm_with_the_owner_mark(backend):
+    vm = create(backend, "c-vd01")
+    assert (vm.name, vm.state, vm.owner) == ("c-vd01", VmState.STOPPED, OWNER)
+    again = backend.driver.get_vm(name="c-vd01")
+    assert (again.id, again.state, again.owner) == (vm.id, VmState.STOPPED, OWNER)
+
+
+def test_find_vms_returns_exactly_the_existing_names(backend):
+    create(backend, "c-vd01")
+    create(backend, "c-vd02")
+    backend.add_foreign_vm("c-vd03")
+    found = backend.driver.find_vms(room=OWNER.room, names=["c-vd01", "c-vd02", "c-vd03",
+                                                          "c-vd04"])
+    assert sorted(found) == ["c-vd01", "c-vd02", "c-vd03"]
+    assert found["c-vd01"].owner == OWNER
+    assert found["c-vd03"].owner is None
+
+
+def test_create_refuses_an_existing_name(backend):
+    create(backend, "c-vd01")
+    with pytest.raises(Conflict):
+        create(backend, "c-vd01")
+
+
+def test_missing_vm_and_template_are_not_found_by_name(backend):
+    with pytest.raises(NotFound, match="c-nosuchvm"):
+        backend.driver.get_vm(name="c-nosuchvm")
+    with pytest.raises(NotFound, match="no-such-template"):
+        backend.driver.create_vm(
+            spec=VmSpec(room="r", subsection="s", id=1, id_str="01", name="c-never",
+                        template_name="no-such-template"), owner=OWNER, timeout=TIMEOUT)
+
+
+def test_power_operations_are_idempotent_and_wait(backend):
+    d = backend.driver
+    create(backend, "c-vd01")
+    d.start_vm(name="c-vd01", timeout=TIMEOUT)
+    assert d.get_vm(name="c-vd01").state == VmState.RUNNING
+    d.start_vm(name="c-vd01", timeout=TIMEOUT)  # no-op
+    d.power_off_vm(name="c-vd01", timeout=TIMEOUT)
+    assert d.get_vm(name="c-vd01").state == VmState.STOPPED
+    d.power_off_vm(name="c-vd01", timeout=TIMEOUT)  # no-op
+    assert d.shutdown_vm(name="c-vd01", timeout=TIMEOUT) is False  # already off
+
+
+def test_snapshots_are_listed_oldest_first_and_revert_needs_a_stopped_vm(backend):
+    d = backend.driver
+    create(backend, "c-vd01")
+    first = d.create_snapshot(name="c-vd01", description="rollout A", timeout=TIMEOUT)
+    second = d.create_snapshot(name="c-vd01", description="later B", timeout=TIMEOUT)
+    listed = d.list_snapshots(name="c-vd01")
+    assert [s.description for s in listed] == ["rollout A", "later B"]
+    assert [s.id for s in listed] == [first.id, second.id]
+    d.start_vm(name="c-vd01", timeout=TIMEOUT)
+    with pytest.raises(Conflict):
+        d.revert_snapshot(name="c-vd01", snapshot=first, timeout=TIMEOUT)
+    d.power_off_vm(name="c-vd01", timeout=TIMEOUT)
+    d.revert_snapshot(name="c-vd01", snapshot=first, timeout=TIMEOUT)
+    vm = d.get_vm(name="c-vd01")
+    assert (vm.state, vm.owner) == (VmState.STOPPED, OWNER)
+    assert [s.description for s in d.list_snapshots(name="c-vd01")] == ["rollout A", "later B"]
+
+
+def test_delete_removes_owned_vms_and_refuses_foreign_ones(backend):
+    d = backend.driver
+    create(backend, "c-vd01")
+    backend.add_foreign_vm("c-foreign")
+    with pytest.raises(NotOwned):
+        d.delete_vm(name="c-foreign", timeout=TIMEOUT)
+    d.delete_vm(name="c-vd01", timeout=TIMEOUT)
+    assert d.find_vms(room=OWNER.room, names=["c-vd01", "c-foreign"]).keys() == {"c-foreign"}
+
+
+def test_open_and_close_twice_are_safe(backend):
+    backend.driver.close()
+    backend.driver.close()
+    backend.driver.open()
+    assert backend.driver.find_vms(room=OWNER.room, names=["c-none"]) == {}
