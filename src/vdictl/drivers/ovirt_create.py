@@ -1,0 +1,207 @@
+"""The ovirt driver's owner mark and create_vm (split out of ovirt.py for size)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+from urllib.parse import quote, unquote
+
+import ovirtsdk4.types as types
+
+from vdictl.errors import Conflict, DriverError, NotFound
+from vdictl.model import Owner, Vm
+from vdictl.rooms import VmSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .ovirt import OvirtDriver
+
+log = logging.getLogger(__name__)
+
+#: the comment of every VM vdictl creates starts with this
+OWNER_PREFIX = "vdictl:"
+NIC_NAME = "nic1"
+USER_ROLE = "UserRole"
+
+
+def owner_comment(owner: Owner) -> str:
+    def q(v: str) -> str:
+        return quote(v, safe="")
+    return (f"{OWNER_PREFIX}room={q(owner.room)};subsection={q(owner.subsection)};"
+            f"version={q(owner.tool_version)}")
+
+
+def parse_owner(comment: Optional[str]) -> Optional[Owner]:
+    """The Owner of a VM comment, or None without the vdictl prefix."""
+    text = (comment or "").strip()
+    if not text.startswith(OWNER_PREFIX):
+        return None
+    fields: Dict[str, str] = {}
+    for part in text[len(OWNER_PREFIX):].splitlines()[0].split(";"):
+        key, sep, value = part.partition("=")
+        if sep:
+            fields[key.strip()] = unquote(value.strip())
+    if "room" not in fields:
+        return None
+    return Owner(room=fields["room"], subsection=fields.get("subsection", ""),
+                 tool_version=fields.get("version", ""))
+
+
+def _exact(items: Any, name: str) -> list:
+    return [i for i in items if (i.name or "") == name]
+
+
+def find_template(drv: "OvirtDriver", spec: VmSpec) -> Any:
+    """The newest version of the template named in `spec`."""
+    tname = spec.template_name
+    found = _exact(drv._call(lambda s: s.templates_service().list(search=f"name={tname}"),
+                             vm=spec.name), tname)
+    if not found:
+        raise NotFound(f"template {tname!r} not found", driver=drv.name, vm=spec.name)
+
+    def version(t: Any) -> int:
+        return (t.version.version_number or 0) if t.version is not None else 0
+    return max(found, key=version)
+
+
+def find_cluster(drv: "OvirtDriver", spec: VmSpec) -> Any:
+    cname = spec.cluster
+    found = _exact(drv._call(lambda s: s.clusters_service().list(search=f"name={cname}"),
+                             vm=spec.name), cname)
+    if not found:
+        raise NotFound(f"cluster {cname!r} not found", driver=drv.name, vm=spec.name)
+    return found[0]
+
+
+def find_vnic_profile(drv: "OvirtDriver", spec: VmSpec) -> str:
+    """The id of the vNIC profile of network `spec.network_name`."""
+    net = spec.network_name
+    networks = _exact(drv._call(lambda s: s.networks_service().list(search=f"name={net}"),
+                                vm=spec.name), net)
+    if not networks:
+        raise NotFound(f"network {net!r} not found", driver=drv.name, vm=spec.name)
+    net_ids = {n.id for n in networks}
+    profiles = [p for p in drv._call(lambda s: s.vnic_profiles_service().list(), vm=spec.name)
+                if p.network is not None and p.network.id in net_ids]
+    if not profiles:
+        raise NotFound(f"no vNIC profile on network {net!r}", driver=drv.name, vm=spec.name)
+    # the profile named like the network is the engine's default one
+    profiles.sort(key=lambda p: (p.name != net, p.name or ""))
+    return profiles[0].id
+
+
+def find_user(drv: "OvirtDriver", spec: VmSpec) -> str:
+    """The id of `spec.tc_user` (user@domain; the engine may add '-authz')."""
+    want = spec.tc_user or ""
+    users = list(drv._call(lambda s: s.users_service().list(search=f"usrname={want}"),
+                           vm=spec.name))
+    principal, _, domain = want.partition("@")
+
+    def matches(u: Any) -> bool:
+        if (u.user_name or "") == want:
+            return True
+        udomain = (u.domain.name or "") if u.domain is not None else ""
+        uname = u.principal or u.user_name or ""
+        uname = uname.partition("@")[0]
+        return uname == principal and (not domain or udomain in (domain, f"{domain}-authz"))
+
+    hits = [u for u in users if matches(u)]
+    if not hits:
+        raise NotFound(f"user {want!r} not found", driver=drv.name, vm=spec.name)
+    return hits[0].id
+
+
+def _new_vm(spec: VmSpec, owner: Owner, template: Any, cluster: Optional[Any]) -> Any:
+    kw: Dict[str, Any] = dict(name=spec.name, template=types.Template(id=template.id),
+                              comment=owner_comment(owner), stateless=bool(spec.stateless))
+    if cluster is not None:
+        kw["cluster"] = types.Cluster(id=cluster.id)
+    elif template.cluster is not None and template.cluster.id:
+        kw["cluster"] = types.Cluster(id=template.cluster.id)
+    if spec.memory:
+        kw["memory"] = spec.memory
+        kw["memory_policy"] = types.MemoryPolicy(guaranteed=spec.memory, max=spec.memory * 4)
+    if spec.description is not None:
+        kw["description"] = spec.description
+    if spec.os:
+        kw["os"] = types.OperatingSystem(type=spec.os)
+    if spec.timezone:
+        kw["time_zone"] = types.TimeZone(name=spec.timezone)
+    if spec.usb is not None:
+        kw["usb"] = types.Usb(enabled=bool(spec.usb))
+    return types.Vm(**kw)
+
+
+def _ensure_nic(drv: "OvirtDriver", vm_id: str, name: str, profile_id: str) -> None:
+    def nics_service(s: Any) -> Any:
+        return s.vms_service().vm_service(vm_id).nics_service()
+
+    def existing() -> Optional[Any]:
+        return next((n for n in drv._call(lambda s: nics_service(s).list(), vm=name)
+                     if n.name == NIC_NAME), None)
+
+    nic = existing()
+    if nic is None:
+        drv._call(lambda s: nics_service(s).add(
+            types.Nic(name=NIC_NAME, vnic_profile=types.VnicProfile(id=profile_id))),
+            vm=name, before_retry=lambda: (existing() is not None, None))
+    elif nic.vnic_profile is None or nic.vnic_profile.id != profile_id:
+        drv._call(lambda s: nics_service(s).nic_service(nic.id).update(
+            types.Nic(vnic_profile=types.VnicProfile(id=profile_id))), vm=name)
+
+
+def _grant(drv: "OvirtDriver", vm_id: str, name: str, user_id: str) -> None:
+    perm = types.Permission(role=types.Role(name=USER_ROLE), user=types.User(id=user_id))
+    try:
+        drv._call(lambda s: s.vms_service().vm_service(vm_id).permissions_service().add(perm),
+                  vm=name)
+    except Conflict as exc:  # a retried add whose first attempt went through
+        if "already" not in exc.message.lower():
+            raise
+
+
+def create_vm(drv: "OvirtDriver", *, spec: VmSpec, owner: Owner, timeout: float) -> Vm:
+    name = spec.name
+    if name in drv._search_vms([name]):
+        raise Conflict("a VM with this name already exists", driver=drv.name, vm=name)
+    template = find_template(drv, spec)
+    cluster = find_cluster(drv, spec) if spec.cluster else None
+    profile_id = find_vnic_profile(drv, spec) if spec.network_name else None
+    user_id = find_user(drv, spec) if spec.tc_user else None
+    mark = owner_comment(owner)
+
+    def adopt() -> Tuple[bool, Any]:
+        v = drv._search_vms([name]).get(name)
+        if v is None:
+            return False, None
+        if (v.comment or "").strip() != mark:
+            raise DriverError("a VM with this name appeared meanwhile (not ours)",
+                              driver=drv.name, vm=name)
+        return True, v
+
+    added = drv._call(lambda s: s.vms_service().add(_new_vm(spec, owner, template, cluster)),
+                      vm=name, before_retry=adopt)
+    log.debug("%s: added as %s from template %s", name, added.id, template.id)
+    try:
+        drv._wait(lambda: drv._status(added.id, name),
+                  lambda st: st == types.VmStatus.DOWN,
+                  timeout=timeout, what="the new VM's disks to be unlocked", vm=name)
+        if profile_id is not None:
+            _ensure_nic(drv, added.id, name, profile_id)
+        if user_id is not None:
+            _grant(drv, added.id, name, user_id)
+        return drv.get_vm(name=name)
+    except BaseException:
+        _undo_create(drv, added.id, name, timeout)
+        raise
+
+
+def _undo_create(drv: "OvirtDriver", vm_id: str, name: str, timeout: float) -> None:
+    """Remove the half-made VM; log, never raise."""
+    try:
+        drv._wait(lambda: drv._status(vm_id, name), lambda st: st != types.VmStatus.IMAGE_LOCKED,
+                  timeout=timeout, what="the half-made VM to unlock", vm=name)
+        drv._call(lambda s: s.vms_service().vm_service(vm_id).remove(), vm=name)
+    except NotFound:
+        pass
+    except Exception as exc:  # noqa: BLE001
+        log.error("%s: could not remove the half-created VM %s: %s", name, vm_id, exc)
