@@ -6,4 +6,4 @@ libvirtd with real QEMU, see scripts/libvirt-sandbox) and marks the tests
 using it with ``libvirt_sandbox``.
 """
 
-pytest_plugins = ["tests.sandbox"]
+pytest_plugins = ["tests.sandbox", "tests.ovirt_sim.fixtures"]

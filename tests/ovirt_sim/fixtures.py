@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""pytest plugin: the ``ovirt_engine`` fixture (a running simulator).
+
+Registered from tests/conftest.py's ``pytest_plugins``.
+"""
+
+import pytest
+
+from tests.ovirt_sim.engine import OvirtEngineSimulator
+
+
+def make_engine(**kwargs):
+    """A started simulator seeded like the ``ovirt_engine`` fixture: cluster
+    ``Default``, network/vNIC profile ``vdi-net``, template ``tmpl-win10``,
+    user ``thinclient@internal``.  The caller must ``stop()`` it."""
+    kwargs.setdefault("time_scale", 0.001)
+    kwargs.setdefault("seed", 0)
+    sim = OvirtEngineSimulator(**kwargs)
+    sim.add_cluster("Default")
+    sim.add_network("vdi-net", cluster="Default")
+    sim.add_template("tmpl-win10", cluster="Default")
+    sim.add_user("thinclient@internal")
+    return sim.start()
+
+
+def sim_connection_args(sim):
+    """Keyword arguments for ``ovirtsdk4.Connection`` to reach ``sim``."""
+    return {
+        "url": sim.url,
+        "username": sim.username,
+        "password": sim.password,
+        "insecure": True,
+        "ca_file": None,
+    }
+
+
+@pytest.fixture
+def ovirt_engine():
+    sim = make_engine()
+    try:
+        yield sim
+    finally:
+        sim.stop()
