@@ -309,7 +309,8 @@ class OvirtEngineSimulator:
     ``requests`` (list of dicts with query and status too), ``sso_logins``,
     ``sso_logouts``, ``events`` (engine audit messages),
     ``snapshot_ops_in_flight``, ``max_snapshot_ops_in_flight``,
-    ``injected_errors``, ``dropped_connections``.
+    ``injected_errors``, ``dropped_connections``, ``connections_opened``
+    (TCP connections accepted: keep-alive reuse keeps it low).
     """
 
     def __init__(self, *, host="127.0.0.1", port=0, username="admin@internal",
@@ -341,6 +342,7 @@ class OvirtEngineSimulator:
         self.restarts = 0
         self.injected_errors = 0
         self.dropped_connections = 0
+        self.connections_opened = 0
         self._in_flight = 0
         self._max_in_flight = 0
 
@@ -1311,6 +1313,8 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.server.track(self.connection, True)
+        with self.server.sim._lock:
+            self.server.sim.connections_opened += 1
 
     def finish(self):
         try:

@@ -41,3 +41,20 @@ def ovirt_engine():
         yield sim
     finally:
         sim.stop()
+
+
+@pytest.fixture
+def ovirt_engine_factory():
+    """``factory(**kwargs)`` -> a started, seeded simulator with custom knobs
+    (e.g. ``time_scale=1.0`` to drive the clock by hand with ``advance``);
+    all of them are stopped at teardown."""
+    sims = []
+
+    def factory(**kwargs):
+        sim = make_engine(**kwargs)
+        sims.append(sim)
+        return sim
+
+    yield factory
+    for sim in sims:
+        sim.stop()

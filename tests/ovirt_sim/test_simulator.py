@@ -2,6 +2,7 @@
 """The oVirt engine simulator, driven only through the real ovirtsdk4."""
 
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -10,7 +11,7 @@ import pytest
 sdk = pytest.importorskip("ovirtsdk4")
 types = sdk.types
 
-from tests.ovirt_sim.fixtures import make_engine, sim_connection_args  # noqa: E402
+from tests.ovirt_sim.fixtures import sim_connection_args  # noqa: E402
 
 
 @pytest.fixture
@@ -21,12 +22,10 @@ def conn(ovirt_engine):
 
 
 @pytest.fixture
-def frozen_engine():
+def frozen_engine(ovirt_engine_factory):
     """Real-time latencies (seconds): nothing completes unless the test moves
     the simulated clock with advance()/settle()."""
-    sim = make_engine(time_scale=1.0)
-    yield sim
-    sim.stop()
+    return ovirt_engine_factory(time_scale=1.0)
 
 
 @pytest.fixture
@@ -124,6 +123,18 @@ def test_drop_after_processing_acts_but_never_answers(ovirt_engine, conn):
         new_vm(conn, "room1-pc01")
     ovirt_engine.drop_rate = 0.0
     assert ovirt_engine.has_vm("room1-pc01")
+
+
+def test_keep_alive_without_nagle_delay(ovirt_engine, conn):
+    vms = conn.system_service().vms_service()
+    vms.list()
+    opened = ovirt_engine.connections_opened
+    t0 = time.monotonic()
+    for _ in range(100):
+        vms.list(search="name=x*")
+    # ~1 ms each on one connection; Nagle + delayed ACK would cost ~44 ms.
+    assert time.monotonic() - t0 < 2.0
+    assert ovirt_engine.connections_opened == opened
 
 
 def test_concurrent_clients(ovirt_engine):
@@ -426,7 +437,6 @@ def test_template_nics_are_copied(conn, ovirt_engine):
 
 
 def test_request_latency(ovirt_engine, conn):
-    import time
     ovirt_engine.request_latency = 0.05
     t0 = time.monotonic()
     conn.system_service().vms_service().list()
