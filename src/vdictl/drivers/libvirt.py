@@ -35,7 +35,7 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set
+from typing import Dict, Iterator, List, Optional, Sequence, Set
 
 import libvirt
 
@@ -45,6 +45,8 @@ from vdictl.model import Owner, Snapshot, Vm, VmState
 from vdictl.rooms import Connect, VmSpec
 
 from . import libvirt_xml as lx
+from vdictl.wait import wait_for
+
 from .base import Driver
 
 log = logging.getLogger(__name__)
@@ -73,20 +75,6 @@ _UNSUPPORTED_CODES = {libvirt.VIR_ERR_CONFIG_UNSUPPORTED, libvirt.VIR_ERR_NO_SUP
 
 def _quiet_error_handler(_ctx, _err) -> None:
     """libvirt prints every error to stderr unless a handler is set."""
-
-
-def _wait_until(predicate: Callable[[], bool], timeout: float, interval: float = POLL_INTERVAL,
-                *, what: str = "condition", vm: Optional[str] = None) -> None:
-    """Poll `predicate` until true; OperationTimeout after `timeout` seconds."""
-    deadline = time.monotonic() + max(0.0, timeout)
-    while True:
-        if predicate():
-            return
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise OperationTimeout(f"timed out after {timeout:g}s waiting for {what}",
-                                   driver=LibvirtDriver.name, vm=vm)
-        time.sleep(min(interval, remaining))
 
 
 def _is_not_running(exc: "libvirt.libvirtError") -> bool:
@@ -231,6 +219,13 @@ class LibvirtDriver(Driver):
     def _is_off(self, dom: "libvirt.virDomain") -> bool:
         with self._errors(vm=dom.name()):
             return not dom.isActive()
+
+    def _wait_until_state(self, dom: "libvirt.virDomain", wanted: VmState, timeout: float,
+                          *, what: str) -> None:
+        """Poll the domain until it is in state `wanted`; OperationTimeout otherwise."""
+        wait_for(lambda: self._state(dom), lambda state: state == wanted,
+                 timeout=max(0.0, timeout), interval=POLL_INTERVAL, what=what,
+                 driver=self.name, vm=dom.name())
 
     def _vm(self, dom: "libvirt.virDomain") -> Vm:
         name = dom.name()
@@ -489,8 +484,7 @@ class LibvirtDriver(Driver):
             if not (exc.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID
                     and "already running" in str(exc)):
                 raise map_error(exc, vm=name) from exc
-        _wait_until(lambda: self._state(dom) == VmState.RUNNING, timeout,
-                    what="the VM to run", vm=name)
+        self._wait_until_state(dom, VmState.RUNNING, timeout, what="the VM to run")
 
     def shutdown_vm(self, *, name: str, timeout: float) -> bool:
         dom = self._domain(name)
@@ -507,9 +501,9 @@ class LibvirtDriver(Driver):
             if not self._press_power_button(dom, name):
                 return False
             try:
-                _wait_until(lambda: self._is_off(dom),
-                            min(PRESS_INTERVAL, max(0.0, deadline - time.monotonic())),
-                            what="graceful shutdown", vm=name)
+                self._wait_until_state(dom, VmState.STOPPED,
+                                       min(PRESS_INTERVAL, deadline - time.monotonic()),
+                                       what="graceful shutdown")
                 return False
             except OperationTimeout:
                 if time.monotonic() >= deadline:
@@ -548,8 +542,8 @@ class LibvirtDriver(Driver):
                     time.sleep(POLL_INTERVAL)
                     continue
                 raise map_error(exc, vm=name) from exc
-        _wait_until(lambda: self._is_off(dom), max(0.0, deadline - time.monotonic()),
-                    what="the VM to power off", vm=name)
+        self._wait_until_state(dom, VmState.STOPPED, deadline - time.monotonic(),
+                               what="the VM to power off")
         return True
 
     def power_off_vm(self, *, name: str, timeout: float) -> None:
