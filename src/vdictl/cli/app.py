@@ -14,8 +14,7 @@ from typing import Callable, List, Optional, Sequence
 import click
 
 from vdictl import __version__
-from vdictl.errors import (AuthError, ConfigError, DriverError, MissingDependency, Unreachable,
-                           UsageError, VdictlError)
+from vdictl.errors import ConfigError, DriverError, MissingDependency, UsageError, VdictlError
 from vdictl.rooms import Config, Room
 
 from . import exit_codes
@@ -36,7 +35,7 @@ def exit_code_for(exc: VdictlError) -> int:
         return exit_codes.USAGE
     if isinstance(exc, MissingDependency):
         return exit_codes.MISSING_DEPENDENCY
-    if isinstance(exc, (Unreachable, AuthError, DriverError)):
+    if isinstance(exc, DriverError):  # Unreachable, AuthError and the rest of the backend's
         return exit_codes.UNREACHABLE
     return exit_codes.VM_FAILED
 

@@ -47,9 +47,7 @@ def echo_report(report: Report, output: str) -> None:
         click.echo(f"note: {note}")
     rows: List[List[Any]] = []
     for r in report.results:
-        detail = r.reason if r.reason else ", ".join(r.steps)
-        if r.reason and r.steps:
-            detail = f"{', '.join(r.steps)}; {r.reason}"
+        detail = "; ".join(part for part in (", ".join(r.steps), r.reason) if part)
         rows.append([r.room, r.vm, r.action, r.outcome.value, detail])
     if rows:
         click.echo(format_table(["room", "vm", "action", "result", "details"], rows))

@@ -14,10 +14,15 @@ from .runner import Skip, is_running, require_existing, require_owned, run_vms, 
 from .session import Session
 
 
+def matching_snapshots(spec: VmSpec, snapshots: Sequence[Snapshot]) -> List[Snapshot]:
+    """The snapshots whose description matches reset_to_snapshot_regex."""
+    pattern = re.compile(spec.reset_to_snapshot_regex or "")
+    return [s for s in snapshots if pattern.match(s.description)]
+
+
 def pick_snapshot(spec: VmSpec, snapshots: Sequence[Snapshot]) -> Snapshot:
     """The one snapshot whose description matches reset_to_snapshot_regex."""
-    pattern = re.compile(spec.reset_to_snapshot_regex or "")
-    matches = [s for s in snapshots if pattern.match(s.description)]
+    matches = matching_snapshots(spec, snapshots)
     if not matches:
         raise VdictlError(f"VM {spec.name}: no snapshot matches reset_to_snapshot_regex "
                           f"{spec.reset_to_snapshot_regex!r} ({len(snapshots)} snapshot(s))")

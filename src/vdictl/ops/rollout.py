@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from typing import List, Optional, Sequence
 
 from vdictl.errors import VdictlError
-from vdictl.model import Vm
+from vdictl.model import Snapshot, Vm
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
+from .reset import matching_snapshots
 from .runner import is_running, require_owned, run_vms, step
 from .session import Session
 
 
-def has_rollout_snapshot(spec: VmSpec, descriptions: Sequence[str]) -> bool:
+def has_rollout_snapshot(spec: VmSpec, snapshots: Sequence[Snapshot]) -> bool:
     """Whether an earlier rollout already took this VM's snapshot."""
     if spec.reset_to_snapshot_regex:
-        pattern = re.compile(spec.reset_to_snapshot_regex)
-        return any(pattern.match(d) for d in descriptions)
-    return spec.snapshot_description in descriptions
+        return bool(matching_snapshots(spec, snapshots))
+    return any(s.description == spec.snapshot_description for s in snapshots)
 
 
 def rollout(session: Session, rooms: Sequence[Room]) -> Report:
@@ -39,9 +38,8 @@ def rollout(session: Session, rooms: Sequence[Room]) -> Report:
             running = is_running(vm)
 
         if spec.takes_snapshot:
-            descriptions = [] if vm is None else [
-                s.description for s in driver.list_snapshots(name=spec.name)]
-            if has_rollout_snapshot(spec, descriptions):
+            snapshots = [] if vm is None else driver.list_snapshots(name=spec.name)
+            if has_rollout_snapshot(spec, snapshots):
                 steps.append("snapshot already taken")
             elif running:
                 raise VdictlError(f"VM {spec.name} runs but has no rollout snapshot; "
