@@ -8,7 +8,6 @@ the `hypervisor` fixture holds one connection for the whole test while each
 from __future__ import annotations
 
 import gc
-import textwrap
 
 import pytest
 from click.testing import CliRunner
@@ -16,6 +15,8 @@ from click.testing import CliRunner
 libvirt = pytest.importorskip("libvirt")
 
 from vdictl.cli import cli  # noqa: E402
+
+from tests.libvirt_test_hv import TEST_URI, define_test_template  # noqa: E402
 
 TEMPLATE = "tmpl"
 
@@ -61,24 +62,8 @@ class Hypervisor:
     def __init__(self):
         gc.collect()
         libvirt.registerErrorHandler(lambda *args: None, None)
-        self.conn = libvirt.open("test:///default")
-        pool = self.conn.storagePoolLookupByName("default-pool")
-        pool.createXML(f"<volume><name>{TEMPLATE}.qcow2</name><capacity unit='MiB'>64"
-                       "</capacity><target><format type='qcow2'/></target></volume>", 0)
-        self.conn.defineXML(textwrap.dedent(f"""\
-            <domain type='test'>
-              <name>{TEMPLATE}</name>
-              <memory unit='KiB'>65536</memory>
-              <os><type arch='x86_64'>hvm</type></os>
-              <devices>
-                <disk type='file' device='disk'>
-                  <driver name='qemu' type='qcow2'/>
-                  <source file='/default-pool/{TEMPLATE}.qcow2'/>
-                  <target dev='vda' bus='virtio'/>
-                </disk>
-                <interface type='user'><mac address='52:54:00:00:00:01'/></interface>
-              </devices>
-            </domain>"""))
+        self.conn = libvirt.open(TEST_URI)
+        define_test_template(self.conn, TEMPLATE, volume=f"{TEMPLATE}.qcow2")
 
     def domains(self):
         return sorted(d.name() for d in self.conn.listAllDomains())

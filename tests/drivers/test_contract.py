@@ -21,6 +21,8 @@ libvirt = pytest.importorskip("libvirt")
 
 from vdictl.drivers.libvirt import LibvirtDriver  # noqa: E402
 
+from tests.libvirt_test_hv import TEST_URI, define_test_template  # noqa: E402
+
 OWNER = Owner(room="croom", subsection="desks", tool_version="test")
 TIMEOUT = 30.0
 
@@ -30,25 +32,14 @@ class LibvirtTestBackend:
 
     def __init__(self, request):
         gc.collect()
-        self.driver = LibvirtDriver(Connect(driver="libvirt", uri="test:///default"))
+        self.driver = LibvirtDriver(Connect(driver="libvirt", uri=TEST_URI))
         self.driver.open()
-        conn = self.driver.conn
-        pool = conn.storagePoolLookupByName("default-pool")
-        pool.createXML("<volume><name>ctpl.qcow2</name><capacity unit='MiB'>8</capacity>"
-                       "<target><format type='qcow2'/></target></volume>", 0)
-        conn.defineXML(self._domain("ctpl", "<disk type='file' device='disk'>"
-                                    "<driver name='qemu' type='qcow2'/>"
-                                    "<source file='/default-pool/ctpl.qcow2'/>"
-                                    "<target dev='vda' bus='virtio'/></disk>"))
-        self.template = "ctpl"
-
-    @staticmethod
-    def _domain(name, devices=""):
-        return (f"<domain type='test'><name>{name}</name><memory unit='KiB'>65536</memory>"
-                f"<os><type arch='x86_64'>hvm</type></os><devices>{devices}</devices></domain>")
+        self.template = define_test_template(self.driver.conn, "ctpl")
 
     def add_foreign_vm(self, name):
-        self.driver.conn.defineXML(self._domain(name))
+        self.driver.conn.defineXML(f"<domain type='test'><name>{name}</name>"
+                                   "<memory unit='KiB'>65536</memory>"
+                                   "<os><type arch='x86_64'>hvm</type></os></domain>")
 
     def close(self):
         self.driver.close()

@@ -25,6 +25,8 @@ from vdictl.errors import (Conflict, DriverError, NotFound, NotOwned,  # noqa: E
 from vdictl.model import Owner, VmState  # noqa: E402
 from vdictl.rooms import Connect, VmSpec  # noqa: E402
 
+from tests.libvirt_test_hv import TEST_URI, define_test_template  # noqa: E402
+
 NS = "https://vdictl.example/xmlns/owner/1"
 OWNER = Owner(room="room1", subsection="teachers", tool_version="1.2.3")
 
@@ -313,7 +315,6 @@ def test_parse_and_order_snapshots_oldest_first():
 
 # -- driver on the test driver --------------------------------------------------------
 
-TEST_URI = "test:///default"
 
 
 @pytest.fixture
@@ -332,29 +333,7 @@ def drv():
 
 
 def make_template(drv, name="tpl", fmt="qcow2", extra_devices=""):
-    """A template domain whose disk is a volume of test:///default's default-pool."""
-    pool = drv.conn.storagePoolLookupByName("default-pool")
-    pool.createXML(f"<volume><name>{name}.img</name><capacity unit='MiB'>64</capacity>"
-                   f"<target><format type='{fmt}'/></target></volume>", 0)
-    drv.conn.defineXML(f"""<domain type='test'>
-      <name>{name}</name>
-      <memory unit='KiB'>2097152</memory>
-      <os><type arch='x86_64'>hvm</type></os>
-      <devices>
-        <disk type='file' device='disk'>
-          <driver name='qemu' type='{fmt}'/>
-          <source file='/default-pool/{name}.img'/>
-          <target dev='vda' bus='virtio'/>
-        </disk>
-        <disk type='file' device='cdrom'>
-          <source file='/srv/tools.iso'/><target dev='hdc' bus='ide'/><readonly/>
-        </disk>
-        <interface type='network'><mac address='52:54:00:12:34:56'/>
-          <source network='default'/></interface>
-        {extra_devices}
-      </devices>
-    </domain>""")
-    return name
+    return define_test_template(drv.conn, name, fmt=fmt, extra_devices=extra_devices)
 
 
 def spec(name="pc01", template="tpl", **kw):
