@@ -99,6 +99,8 @@ class OvirtDriver(Driver):
         url = uri or connect.url or ""
         super().__init__(connect, uri=normalize_url(url) if url else url)
         self._pool: Optional[ConnectionPool] = None
+        #: templates, clusters, networks, vNIC profiles and users by name, per run
+        self._lookups: Dict[Tuple[str, str], Any] = {}
 
     # -- connection -------------------------------------------------------
     def open(self) -> None:

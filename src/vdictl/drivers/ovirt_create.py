@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 from urllib.parse import quote, unquote
 
 import ovirtsdk4.types as types
@@ -46,42 +46,46 @@ def parse_owner(comment: Optional[str]) -> Optional[Owner]:
                  tool_version=fields.get("version", ""))
 
 
-def _exact(items: Any, name: str) -> list:
-    return [i for i in items if (i.name or "") == name]
+def _cached(drv: "OvirtDriver", key: Tuple[str, str], compute: Callable[[], Any]) -> Any:
+    """Look a template, cluster, network or user up once per run, not once per VM."""
+    try:
+        return drv._lookups[key]
+    except KeyError:
+        value = drv._lookups[key] = compute()
+        return value
+
+
+def _find_named(drv: "OvirtDriver", kind: str, name: str, vm: str) -> list:
+    """The entities of `kind` ("templates", "clusters", "networks") named exactly `name`."""
+    def search() -> list:
+        listed = drv._call(lambda s: getattr(s, f"{kind}_service")().list(search=f"name={name}"),
+                           vm=vm)
+        return [item for item in listed if (item.name or "") == name]
+
+    found = _cached(drv, (kind, name), search)
+    if not found:
+        raise NotFound(f"{kind[:-1]} {name!r} not found", driver=drv.name, vm=vm)
+    return found
 
 
 def find_template(drv: "OvirtDriver", spec: VmSpec) -> Any:
     """The newest version of the template named in `spec`."""
-    tname = spec.template_name
-    found = _exact(drv._call(lambda s: s.templates_service().list(search=f"name={tname}"),
-                             vm=spec.name), tname)
-    if not found:
-        raise NotFound(f"template {tname!r} not found", driver=drv.name, vm=spec.name)
-
     def version(t: Any) -> int:
         return (t.version.version_number or 0) if t.version is not None else 0
-    return max(found, key=version)
+    return max(_find_named(drv, "templates", spec.template_name, spec.name), key=version)
 
 
 def find_cluster(drv: "OvirtDriver", spec: VmSpec) -> Any:
-    cname = spec.cluster
-    found = _exact(drv._call(lambda s: s.clusters_service().list(search=f"name={cname}"),
-                             vm=spec.name), cname)
-    if not found:
-        raise NotFound(f"cluster {cname!r} not found", driver=drv.name, vm=spec.name)
-    return found[0]
+    return _find_named(drv, "clusters", spec.cluster or "", spec.name)[0]
 
 
 def find_vnic_profile(drv: "OvirtDriver", spec: VmSpec) -> str:
     """The id of the vNIC profile of network `spec.network_name`."""
-    net = spec.network_name
-    networks = _exact(drv._call(lambda s: s.networks_service().list(search=f"name={net}"),
-                                vm=spec.name), net)
-    if not networks:
-        raise NotFound(f"network {net!r} not found", driver=drv.name, vm=spec.name)
-    net_ids = {n.id for n in networks}
-    profiles = [p for p in drv._call(lambda s: s.vnic_profiles_service().list(), vm=spec.name)
-                if p.network is not None and p.network.id in net_ids]
+    net = spec.network_name or ""
+    net_ids = {n.id for n in _find_named(drv, "networks", net, spec.name)}
+    all_profiles = _cached(drv, ("vnic_profiles", ""), lambda: list(
+        drv._call(lambda s: s.vnic_profiles_service().list(), vm=spec.name)))
+    profiles = [p for p in all_profiles if p.network is not None and p.network.id in net_ids]
     if not profiles:
         raise NotFound(f"no vNIC profile on network {net!r}", driver=drv.name, vm=spec.name)
     # the profile named like the network is the engine's default one
@@ -92,8 +96,8 @@ def find_vnic_profile(drv: "OvirtDriver", spec: VmSpec) -> str:
 def find_user(drv: "OvirtDriver", spec: VmSpec) -> str:
     """The id of `spec.tc_user` (user@domain; the engine may add '-authz')."""
     want = spec.tc_user or ""
-    users = list(drv._call(lambda s: s.users_service().list(search=f"usrname={want}"),
-                           vm=spec.name))
+    users = _cached(drv, ("users", want), lambda: list(
+        drv._call(lambda s: s.users_service().list(search=f"usrname={want}"), vm=spec.name)))
     principal, _, domain = want.partition("@")
 
     def matches(u: Any) -> bool:
