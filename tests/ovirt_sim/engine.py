@@ -870,13 +870,18 @@ class OvirtEngineSimulator:
             vm.apply_config(snap.config)
         self._schedule(self._delay("restore"), done)
 
-    def _op_commit(self, vm):
+    def _end_preview(self, vm):
+        """Commit and undo both start here: the previewed snapshot, VM locked."""
         self._check_unlocked(vm, "revert to", "Snapshot")
         if not vm.in_preview:
             raise _conflict("Cannot revert to Snapshot. VM is not previewing a "
                             "Snapshot.")
         snap = self._snapshot(vm, vm.in_preview)
         vm.status = "image_locked"
+        return snap
+
+    def _op_commit(self, vm):
+        snap = self._end_preview(vm)
 
         def done():
             vm.status = "down"
@@ -888,12 +893,7 @@ class OvirtEngineSimulator:
         self._schedule(self._delay("delete"), done)
 
     def _op_undo(self, vm):
-        self._check_unlocked(vm, "revert to", "Snapshot")
-        if not vm.in_preview:
-            raise _conflict("Cannot revert to Snapshot. VM is not previewing a "
-                            "Snapshot.")
-        snap = self._snapshot(vm, vm.in_preview)
-        vm.status = "image_locked"
+        snap = self._end_preview(vm)
 
         def done():
             vm.status = "down"
