@@ -60,8 +60,6 @@ class AppContext:
         self.config_path = config_path
         self.uri = uri
         self._config: Optional[Config] = None
-        #: tests may replace how drivers are made (e.g. to count calls)
-        self.driver_factory = None
 
     @property
     def config(self) -> Config:

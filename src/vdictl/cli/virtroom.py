@@ -30,8 +30,7 @@ adopt_option = click.option("--adopt", is_flag=True,
 
 
 def open_session(app: AppContext, *, dry_run: bool = False, adopt: bool = False) -> Session:
-    kwargs = {} if app.driver_factory is None else {"driver_factory": app.driver_factory}
-    return Session(app.config, dry_run=dry_run, adopt=adopt, **kwargs)
+    return Session(app.config, dry_run=dry_run, adopt=adopt)
 
 
 def run_operation(app: AppContext, operation: Callable[[Session, Sequence[Room]], Report],
