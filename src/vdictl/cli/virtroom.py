@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Callable, List, Sequence
+from typing import TYPE_CHECKING, List
 
 import click
 
-from vdictl.ops import delete as delete_op
-from vdictl.ops import power as power_op
-from vdictl.ops import reset as reset_op
-from vdictl.ops import rollout as rollout_op
-from vdictl.ops import show as show_op
-from vdictl.ops.session import Session
-from vdictl.result import Report
 from vdictl.rooms import Room
 
 from . import exit_codes
 from .app import AppContext, CliError, cli, pass_app, reports_errors
 from .output import echo_json, echo_report, format_table, output_option
+
+if TYPE_CHECKING:
+    from vdictl.ops.session import Session
 
 rooms_argument = click.argument("room_names", metavar="ROOM...", nargs=-1)
 all_option = click.option("--all", "all_rooms", is_flag=True, help="Every room of the config.")
@@ -29,20 +26,26 @@ adopt_option = click.option("--adopt", is_flag=True,
                                  "create (e.g. rolled out by Amoothei/Virtesk).")
 
 
-def open_session(app: AppContext, *, dry_run: bool = False, adopt: bool = False) -> Session:
+# The operations are imported when a command runs, so `vdictl --help` stays fast.
+def open_session(app: AppContext, *, dry_run: bool = False, adopt: bool = False) -> "Session":
+    from vdictl.ops.session import Session
+
     return Session(app.config, dry_run=dry_run, adopt=adopt)
 
 
-def run_operation(app: AppContext, operation: Callable[[Session, Sequence[Room]], Report],
-                  rooms: List[Room], *, output: str, dry_run: bool, adopt: bool) -> None:
+def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output: str,
+                  dry_run: bool, adopt: bool) -> None:
+    """Run `operation` ("module:function" under vdictl.ops) and print its report."""
+    module, function = operation.split(":")
+    run = getattr(importlib.import_module(f"vdictl.ops.{module}"), function)
     with open_session(app, dry_run=dry_run, adopt=adopt) as session:
-        report = operation(session, rooms)
+        report = run(session, rooms)
     echo_report(report, output)
     if report.failed:
         sys.exit(exit_codes.VM_FAILED)
 
 
-def operation_command(name: str, operation, *, offers_all: bool, doc: str):
+def operation_command(name: str, operation: str, *, offers_all: bool, doc: str):
     """Define one virtroom-* command with the shared options."""
 
     def command(app: AppContext, room_names, output, dry_run, adopt, all_rooms=None):
@@ -58,7 +61,7 @@ def operation_command(name: str, operation, *, offers_all: bool, doc: str):
     return cli.command(name)(command)
 
 
-operation_command("virtroom-rollout", rollout_op.rollout, offers_all=False, doc="""
+operation_command("virtroom-rollout", "rollout:rollout", offers_all=False, doc="""
     Create the rooms' missing VMs from their template and snapshot each once.
 
     Idempotent: a rerun creates only what is missing and never takes a second
@@ -70,7 +73,7 @@ operation_command("virtroom-rollout", rollout_op.rollout, offers_all=False, doc=
         vdictl virtroom-rollout room01 room02
     """)
 
-operation_command("virtroom-reset", reset_op.reset, offers_all=True, doc="""
+operation_command("virtroom-reset", "reset:reset", offers_all=True, doc="""
     Stop each VM, restore its snapshot, and start it again per reset_startvm.
 
     The snapshot restored is the one whose description matches
@@ -83,7 +86,7 @@ operation_command("virtroom-reset", reset_op.reset, offers_all=True, doc="""
         vdictl virtroom-reset --all
     """)
 
-operation_command("virtroom-start", power_op.start, offers_all=True, doc="""
+operation_command("virtroom-start", "power:start", offers_all=True, doc="""
     Start the rooms' VMs and wait until they run.
 
     \b
@@ -91,7 +94,7 @@ operation_command("virtroom-start", power_op.start, offers_all=True, doc="""
         vdictl virtroom-start room01
     """)
 
-operation_command("virtroom-shutdown", power_op.shutdown, offers_all=True, doc="""
+operation_command("virtroom-shutdown", "power:shutdown", offers_all=True, doc="""
     Shut the rooms' VMs down gracefully (ACPI), powering off after shutdown_timeout.
 
     \b
@@ -127,7 +130,7 @@ def virtroom_delete(app: AppContext, room_names, yes: bool, dry_run: bool, adopt
         count = sum(len(r.vms) for r in rooms)
         click.confirm(f"Delete up to {count} VM(s) of {', '.join(r.name for r in rooms)}?",
                       abort=True)
-    run_operation(app, delete_op.delete, rooms, output=output, dry_run=dry_run, adopt=adopt)
+    run_operation(app, "delete:delete", rooms, output=output, dry_run=dry_run, adopt=adopt)
 
 
 @cli.command("virtroom-show")
@@ -146,8 +149,10 @@ def virtroom_show(app: AppContext, room_names, all_rooms: bool, output: str) -> 
         vdictl virtroom-show room01 --output json
     """
     rooms = app.select_rooms(room_names, all_rooms)
+    from vdictl.ops.show import show
+
     with open_session(app) as session:
-        rows = show_op.show(session, rooms)
+        rows = show(session, rooms)
     unused = {room.name: [f"{section}: {key}" for section, key in room.unused_keys]
               for room in rooms}
     if output == "json":
