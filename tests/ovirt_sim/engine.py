@@ -545,6 +545,25 @@ class OvirtEngineSimulator:
             vm.power_gen += 1
             vm.status = status
 
+    def add_snapshot(self, name, description):
+        """Take a snapshot of VM ``name`` directly (no latency), e.g. a user's own."""
+        with self._lock:
+            vm = self._vm_by_name(name)
+            snap = _Snapshot(description, "regular", "ok", vm.config())
+            vm.snapshots.insert(len(vm.snapshots) - 1, snap)
+            return snap.id
+
+    def preview_snapshot(self, name, description):
+        """Leave VM ``name`` previewing its snapshot ``description`` (no latency),
+        as an operator who forgot to commit or undo a preview would."""
+        with self._lock:
+            vm = self._vm_by_name(name)
+            snap = next(s for s in vm.snapshots if s.description == description)
+            body = ET.Element("action")
+            _sub(body, "snapshot", id=snap.id)
+            self._op_preview(vm, body)
+            self.settle()
+
     # -- reading state -----------------------------------------------------
 
     def vm(self, name):
@@ -955,12 +974,22 @@ class OvirtEngineSimulator:
             return None
         return _sub(parent, tag, href=self._href(coll, entity.id), id=entity.id)
 
-    def _vm_xml(self, vm, parent=None):
+    def _vm_xml(self, vm, parent=None, follow=()):
+        """``follow``: links to inline, as the engine does for ``?follow=nics``."""
         el = ET.Element("vm") if parent is None else _sub(parent, "vm")
         el.set("href", self._href("vms", vm.id))
         el.set("id", vm.id)
         for rel in ("nics", "permissions", "snapshots"):
             _sub(el, "link", href=self._href("vms", vm.id, rel), rel=rel)
+        followed = {"nics": (vm.nics, self._nic_xml),
+                    "permissions": (vm.permissions, self._permission_xml),
+                    "snapshots": (vm.snapshots, self._snapshot_xml)}
+        for rel in follow:
+            if rel in followed:
+                items, render = followed[rel]
+                inline = _sub(el, rel)
+                for item in items:
+                    render(vm, item, inline)
         _sub(el, "name", vm.name)
         _sub(el, "description", vm.description)
         _sub(el, "comment", vm.comment)
@@ -1137,11 +1166,13 @@ class OvirtEngineSimulator:
     def _handle_vms(self, method, rest, query, body):
         if not rest:
             if method == "GET":
+                follow = [f.strip() for f in query.get("follow", "").split(",") if f.strip()]
                 return (*self._list("vm", "vms", self._vms.values(), query,
-                                    lambda v, p: self._vm_xml(v, p)), {})
+                                    lambda v, p: self._vm_xml(v, p, follow)), {})
             if method == "POST":
+                # 202: the disks are still being created (image_locked)
                 vm = self._op_add_vm(self._require(body, "vm"))
-                return 201, self._vm_xml(vm), {"Location": self._href("vms", vm.id)}
+                return 202, self._vm_xml(vm), {"Location": self._href("vms", vm.id)}
             raise _Fault(405, "Method not allowed", reason="Method Not Allowed")
         vm = self._vms.get(rest[0])
         if vm is None:
@@ -1168,7 +1199,10 @@ class OvirtEngineSimulator:
                 op(vm)
             else:
                 self._op_preview(vm, action)
-            return 200, self._action_reply(action), {}
+            if sub[0] in ("start", "stop", "shutdown"):
+                return 200, self._action_reply(action), {}
+            # snapshot actions run storage tasks: accepted, still pending
+            return 202, self._action_reply(action, "pending"), {}
         elif sub[0] == "snapshots":
             return self._handle_snapshots(method, vm, sub[1:], body)
         elif sub[0] == "nics":
@@ -1224,7 +1258,7 @@ class OvirtEngineSimulator:
             if rest[1:] == ["restore"] and method == "POST":
                 action = self._require(body, "action")
                 self._op_restore_snapshot(vm, snap)
-                return 200, self._action_reply(action), {}
+                return 202, self._action_reply(action, "pending"), {}
         raise _Fault(405, "Method not allowed", reason="Method Not Allowed")
 
     @staticmethod
@@ -1235,11 +1269,11 @@ class OvirtEngineSimulator:
         return body
 
     @staticmethod
-    def _action_reply(action):
+    def _action_reply(action, status="complete"):
         reply = copy.deepcopy(action)
         for old in reply.findall("status"):
             reply.remove(old)
-        _sub(reply, "status", "complete")
+        _sub(reply, "status", status)
         return reply
 
     # -- SSO -----------------------------------------------------------------

@@ -94,6 +94,10 @@ class Driver(abc.ABC):
         """Take a snapshot and wait until it is complete."""
 
     @abc.abstractmethod
-    def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float) -> None:
+    def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float) -> List[str]:
         """Restore `snapshot` on a stopped VM and wait until the VM is
-        stopped and no snapshot is locked."""
+        stopped and no snapshot is locked.
+
+        Returns what it had to do first to make the restore possible (e.g.
+        "undo snapshot preview"), for the summary; usually nothing.
+        """

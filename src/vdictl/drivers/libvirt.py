@@ -590,7 +590,7 @@ class LibvirtDriver(Driver):
         log.debug("%s: snapshot %s took %.2fs", name, info.name, time.monotonic() - started)
         return self._snapshot(info)
 
-    def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float) -> None:
+    def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float) -> List[str]:
         """Revert a stopped VM; the VM is stopped afterwards.
 
         A snapshot of a running VM is reverted paused (the guest runs no
@@ -613,3 +613,4 @@ class LibvirtDriver(Driver):
         if not self._is_off(dom):
             self._destroy(dom, name, max(DESTROY_WAIT, timeout - (time.monotonic() - started)))
         log.debug("%s: reverted to %s in %.2fs", name, snapshot.id, time.monotonic() - started)
+        return []

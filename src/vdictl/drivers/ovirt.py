@@ -310,7 +310,7 @@ class OvirtDriver(Driver):
                 for st in states)
         self._wait(fetch, settled, timeout=timeout, what=what, vm=name)
 
-    def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float) -> None:
+    def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float) -> List[str]:
         v = self._sdk_vm(name)
         if v.status != VS.DOWN:
             raise Conflict(f"VM is {v.status.value}; stop it before reverting",
@@ -324,12 +324,15 @@ class OvirtDriver(Driver):
             return not any(s.snapshot_status == types.SnapshotStatus.IN_PREVIEW
                            for s in self._snapshots(v.id, name)), None
 
+        done_first: List[str] = []
         if not no_preview()[0]:
             log.info("%s: a snapshot is in preview; undoing the preview first", name)
             self._call(lambda s: self._vm_service(s, v.id).undo_snapshot(), vm=name,
                        before_retry=no_preview)
             self._wait_settled(v.id, name, timeout, "the snapshot preview to be undone")
+            done_first.append("undo snapshot preview")
         self._call(lambda s: self._vm_service(s, v.id).snapshots_service()
                    .snapshot_service(snapshot.id).restore(restore_memory=False),
                    vm=name, what=f"snapshot {snapshot.description!r} ({snapshot.id})")
         self._wait_settled(v.id, name, timeout, "the snapshot restore to finish")
+        return done_first

@@ -59,9 +59,10 @@ def reset(session: Session, rooms: Sequence[Room]) -> Report:
                 step(session, steps, "power off",
                      lambda: driver.power_off_vm(name=spec.name, timeout=timeout))
         with session.snapshots.slot():
-            step(session, steps, f"restore snapshot {snapshot.description!r}",
-                 lambda: driver.revert_snapshot(name=spec.name, snapshot=snapshot,
-                                                timeout=timeout))
+            done_first = step(session, steps, f"restore snapshot {snapshot.description!r}",
+                              lambda: driver.revert_snapshot(name=spec.name, snapshot=snapshot,
+                                                             timeout=timeout))
+        steps[-1:-1] = done_first or []  # e.g. an undone snapshot preview, in order
         if should_start(spec, was_running):
             with session.power.slot():
                 step(session, steps, "start",
