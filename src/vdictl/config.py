@@ -296,7 +296,8 @@ class _Loader:
                 reset_to_snapshot_regex=s.get("reset_to_snapshot_regex"),
                 rollout_startvm=s.get("rollout_startvm", False),
                 reset_startvm=s.get("reset_startvm", "Auto"),
-                tc_user=s.get("tc_user"), uri=s.get("uri")))
+                tc_user=s.get("tc_user"), uri=s.get("uri"),
+                adopt_unmarked=s.get("adopt_unmarked", False)))
         return vms
 
     def template(self, s: Mapping[str, Any], key: str, allowed: Any,

@@ -154,6 +154,10 @@ KEYS: Tuple[Key, ...] = (
         help="Thin-client account granted access to the VMs (oVirt)."),
     Key("uri", "vm", "str",
         help="libvirt: hypervisor URI for this subsection, overriding [[connect]] uri."),
+    Key("adopt_unmarked", "vm", "bool", default=False,
+        help="Let rollout, reset, start and shutdown act on VMs with the computed names "
+             "that carry no vdictl mark (e.g. rolled out by Amoothei/Virtesk). Delete still "
+             "needs --adopt; VMs marked for another room are never adopted this way."),
     _unused("autounattend_templatefile", "vm",
             "Amoothei: Autounattend.xml template. Not used by vdictl.", "path"),
     _unused("workaround_os", "vm",

@@ -39,6 +39,7 @@ class VmSpec:
     reset_startvm: str = "Auto"       # one of RESET_STARTVM_CHOICES
     tc_user: Optional[str] = None
     uri: Optional[str] = None         # libvirt: per-subsection hypervisor override
+    adopt_unmarked: bool = False      # act on same-named VMs without a vdictl mark
 
     @property
     def takes_snapshot(self) -> bool:

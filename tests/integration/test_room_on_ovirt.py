@@ -243,3 +243,83 @@ def test_delete_removes_everything_it_made_and_nothing_else(room):
     assert results["otest-vd01"]["steps"] == ["power off", "delete"]
     assert sorted(n for n in room.engine.vm_names() if n.startswith("otest-")) == [
         "otest-foreign01"]
+
+
+AMOOTHEI_CONFIG = """\
+[general]
+    [[connect]]
+    url = "{url}"
+    username = "{username}"
+    password_file = "{password_file}"
+    [[throttle]]
+    snapshot_batch_size = 2
+    snapshot_batch_pause = 0
+    shutdown_timeout = 0.5
+
+[room legacy]
+    template_name = tmpl-win10
+    snapshot_description = "Amoothei rollout"
+    reset_to_snapshot_regex = "Amoothei rollout"
+    reset_startvm = Always
+    {adopt}
+    [[pcs]]
+    ids = "range(1,3+1)"
+    names = "${{roomname}}-pc${{id}}"
+"""
+LEGACY_VMS = ["legacy-pc01", "legacy-pc02", "legacy-pc03"]
+
+
+@pytest.fixture
+def legacy(fast_polls, tmp_path):
+    """A room rolled out by Amoothei: same names, a snapshot each, no vdictl mark."""
+    engine = make_engine()
+    for name in LEGACY_VMS:
+        engine.add_vm(name, template="tmpl-win10", comment="")
+        engine.add_snapshot(name, "Amoothei rollout")
+    password_file = tmp_path / "pass"
+    password_file.write_text(engine.password)
+    password_file.chmod(0o600)
+
+    def vdictl(*args, adopt=""):
+        path = tmp_path / "amoothei.conf"
+        path.write_text(AMOOTHEI_CONFIG.format(url=engine.url, username=engine.username,
+                                               password_file=password_file, adopt=adopt))
+        result = CliRunner().invoke(cli, ["--config", str(path), *args, "-o", "json"],
+                                    catch_exceptions=False)
+        return result.exit_code, {r["vm"]: r for r in json.loads(result.stdout)["results"]}
+
+    yield engine, vdictl
+    engine.stop()
+
+
+def test_unmarked_vms_are_refused_without_adoption(legacy):
+    engine, vdictl = legacy
+    code, results = vdictl("virtroom-reset", "legacy")
+    assert code == 1
+    for name in LEGACY_VMS:
+        assert results[name]["outcome"] == "failed"
+        assert "adopt_unmarked = True" in results[name]["reason"]
+    assert not [p for m, p in engine.request_log if m == "POST" and "/vms/" in p]
+
+
+def test_adopt_unmarked_lets_reset_start_and_shutdown_act_but_not_delete(legacy):
+    engine, vdictl = legacy
+    adopt = "adopt_unmarked = True"
+    code, results = vdictl("virtroom-reset", "legacy", adopt=adopt)
+    assert code == 0, results
+    for name in LEGACY_VMS:
+        assert results[name]["steps"][0] == "adopted (no vdictl mark; adopt_unmarked = True)"
+        assert results[name]["steps"][1:] == ["restore snapshot 'Amoothei rollout'", "start"]
+        assert engine.vm(name).status == "up"
+    code, results = vdictl("virtroom-shutdown", "legacy", adopt=adopt)
+    assert code == 0 and {engine.vm(n).status for n in LEGACY_VMS} == {"down"}
+    code, results = vdictl("virtroom-start", "legacy", adopt=adopt)
+    assert code == 0 and {engine.vm(n).status for n in LEGACY_VMS} == {"up"}
+    # the comment is left as it was: adoption does not rewrite the VM
+    assert {engine.vm(n).comment for n in LEGACY_VMS} == {""}
+
+    code, results = vdictl("virtroom-delete", "--yes", "legacy", adopt=adopt)
+    assert code == 1
+    assert {r["outcome"] for r in results.values()} == {"failed"}
+    assert all("use --adopt to act on it" in r["reason"] for r in results.values())
+    assert sorted(engine.vm_names()) == LEGACY_VMS

@@ -18,7 +18,7 @@ def delete(session: Session, rooms: Sequence[Room]) -> Report:
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         if vm is None:
             raise Skip("does not exist")
-        require_owned(session, spec, vm)
+        require_owned(session, spec, vm, steps, destructive=True)
         driver = session.driver_for(spec)
         with session.power.slot():
             if is_running(vm):

@@ -17,7 +17,7 @@ def start(session: Session, rooms: Sequence[Room]) -> Report:
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         vm = require_existing(spec, vm)
-        require_owned(session, spec, vm)
+        require_owned(session, spec, vm, steps)
         if is_running(vm):
             steps.append("already running")
             return
@@ -34,7 +34,7 @@ def shutdown(session: Session, rooms: Sequence[Room]) -> Report:
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         vm = require_existing(spec, vm)
-        require_owned(session, spec, vm)
+        require_owned(session, spec, vm, steps)
         if not is_running(vm):
             steps.append("already stopped")
             return

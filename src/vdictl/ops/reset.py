@@ -50,7 +50,7 @@ def reset(session: Session, rooms: Sequence[Room]) -> Report:
         if not spec.resettable:
             raise Skip("no snapshot configured (snapshot_description / reset_to_snapshot_regex)")
         vm = require_existing(spec, vm)
-        require_owned(session, spec, vm)
+        require_owned(session, spec, vm, steps)
         driver = session.driver_for(spec)
         snapshot = pick_snapshot(spec, driver.list_snapshots(name=spec.name))
         was_running = is_running(vm)

@@ -33,8 +33,8 @@ def rollout(session: Session, rooms: Sequence[Room]) -> Report:
                                               timeout=timeout))
             running = False
         else:
-            require_owned(session, spec, vm)
             steps.append("already exists")
+            require_owned(session, spec, vm, steps)
             running = is_running(vm)
 
         if spec.takes_snapshot:

@@ -67,13 +67,24 @@ def require_existing(spec: VmSpec, vm: Optional[Vm]) -> Vm:
     return vm
 
 
-def require_owned(session: Session, spec: VmSpec, vm: Vm) -> None:
-    """Refuse VMs vdictl did not create, or that another room owns, unless adopted."""
+def require_owned(session: Session, spec: VmSpec, vm: Vm, steps: List[str], *,
+                  destructive: bool = False) -> None:
+    """Refuse VMs vdictl did not create, or that another room owns, unless adopted.
+
+    --adopt adopts for this run. `adopt_unmarked = True` in the config adopts
+    VMs without any vdictl mark for every non-destructive operation, so the
+    nightly reset of a room rolled out by Amoothei/Virtesk needs no flag.
+    """
     if session.adopt:
         return
     if vm.owner is None:
+        if spec.adopt_unmarked and not destructive:
+            steps.append("adopted (no vdictl mark; adopt_unmarked = True)")
+            return
+        hint = "use --adopt" if destructive or spec.adopt_unmarked else \
+            "use --adopt, or adopt_unmarked = True in the room"
         raise NotOwned(f"exists but was not created by vdictl; not touched "
-                       f"(use --adopt to act on it)", vm=spec.name)
+                       f"({hint} to act on it)", vm=spec.name)
     if vm.owner.room != spec.room:
         raise NotOwned(f"belongs to room {vm.owner.room!r}, not {spec.room!r}; not touched",
                        vm=spec.name)

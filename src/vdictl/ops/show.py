@@ -45,7 +45,9 @@ def show(session: Session, rooms: Sequence[Room]) -> List[VmRow]:
             except VdictlError as exc:
                 note = str(exc)
         if vm is not None and vm.owner is None:
-            note = "; ".join(filter(None, ["not created by vdictl", note]))
+            origin = "not created by vdictl" + (
+                " (adopted: adopt_unmarked = True)" if spec.adopt_unmarked else "")
+            note = "; ".join(filter(None, [origin, note]))
         rows.append(VmRow(room=spec.room, subsection=spec.subsection, vm=spec.name, ip=spec.ip,
                           mac=None if vm is None else vm.mac,
                           state="absent" if vm is None else vm.state.value,
