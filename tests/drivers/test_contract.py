@@ -155,6 +155,24 @@ def test_missing_vm_and_template_are_not_found_by_name(backend):
                         template_name="no-such-template"), owner=OWNER, timeout=TIMEOUT)
 
 
+def test_check_create_names_every_missing_template_and_changes_nothing(backend):
+    def want(name, template):
+        return VmSpec(room="r", subsection="s", id=1, id_str="01", name=name,
+                      template_name=template)
+
+    backend.driver.check_create(specs=[want("c-ok1", backend.template),
+                                       want("c-ok2", backend.template)])
+    with pytest.raises(NotFound) as caught:
+        backend.driver.check_create(specs=[want("c-a", "no-such-template"),
+                                           want("c-b", backend.template),
+                                           want("c-c", "gone-template"),
+                                           want("c-d", "no-such-template")])
+    message = caught.value.message
+    assert "no-such-template" in message and "gone-template" in message
+    assert message.count("no-such-template") == 1
+    assert backend.driver.find_vms(room="r", names=["c-ok1", "c-a", "c-b"]) == {}
+
+
 def test_power_operations_are_idempotent_and_wait(backend):
     d = backend.driver
     create(backend, "c-vd01")

@@ -323,3 +323,54 @@ def test_adopt_unmarked_lets_reset_start_and_shutdown_act_but_not_delete(legacy)
     assert {r["outcome"] for r in results.values()} == {"failed"}
     assert all("use --adopt to act on it" in r["reason"] for r in results.values())
     assert sorted(engine.vm_names()) == LEGACY_VMS
+
+
+BROKEN_ROOMS = """\
+[general]
+    [[connect]]
+    url = "{url}"
+    username = "{username}"
+    password_file = "{password_file}"
+
+[room good]
+    template_name = tmpl-win10
+    network_name = vdi-net
+    [[pcs]]
+    ids = "1-2"
+    names = "good-pc${{id}}"
+
+[room typo]
+    template_name = tmpl-win10
+    network_name = vdi-net
+    [[pcs]]
+    ids = "1-2"
+    names = "typo-pc${{id}}"
+    [[teacher]]
+    ids = "1"
+    names = "typo-teacher${{id}}"
+    template_name = tmpl-win11
+    cluster = Nowhere
+    network_name = no-such-net
+"""
+
+
+def test_unknown_template_cluster_or_network_fails_the_room_before_anything_is_created(
+        fast_polls, tmp_path, ovirt_engine):
+    password_file = tmp_path / "pass"
+    password_file.write_text(ovirt_engine.password)
+    path = tmp_path / "rooms.conf"
+    path.write_text(BROKEN_ROOMS.format(url=ovirt_engine.url, username=ovirt_engine.username,
+                                        password_file=password_file))
+    result = CliRunner().invoke(cli, ["--config", str(path), "virtroom-rollout", "good", "typo",
+                                      "-o", "json"], catch_exceptions=False)
+    assert result.exit_code == 1
+    results = {r["vm"]: r for r in json.loads(result.stdout)["results"]}
+    assert {results[n]["outcome"] for n in ("good-pc01", "good-pc02")} == {"ok"}
+    typo = [results[n] for n in ("typo-pc01", "typo-pc02", "typo-teacher01")]
+    assert {r["outcome"] for r in typo} == {"failed"}
+    reason = typo[0]["reason"]
+    assert reason.startswith("room typo not rolled out, nothing created: ovirt: ")
+    for missing in ("template 'tmpl-win11' not found", "cluster 'Nowhere' not found",
+                    "network 'no-such-net' not found"):
+        assert missing in reason
+    assert sorted(ovirt_engine.vm_names()) == ["good-pc01", "good-pc02"]

@@ -64,6 +64,12 @@ class Driver(abc.ABC):
         """
 
     @abc.abstractmethod
+    def check_create(self, *, specs: Sequence[VmSpec]) -> None:
+        """Check, before any VM is created, that what creating `specs` needs
+        exists (template, cluster, network, user ...). Raises NotFound naming
+        every missing item at once; changes nothing."""
+
+    @abc.abstractmethod
     def delete_vm(self, *, name: str, timeout: float) -> None:
         """Remove a stopped VM, its snapshots and the disks its rollout created."""
 

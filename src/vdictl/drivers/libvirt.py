@@ -331,6 +331,18 @@ class LibvirtDriver(Driver):
             self._undo_create(name, defined, created)
             raise
 
+    def check_create(self, *, specs: Sequence[VmSpec]) -> None:
+        missing = []
+        for template in sorted({spec.template_name for spec in specs}):
+            try:
+                self.conn.lookupByName(template)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise map_error(exc) from exc
+                missing.append(f"template domain {template!r} not found")
+        if missing:
+            raise NotFound("; ".join(missing), driver=self.name)
+
     def _domain_or_template(self, spec: VmSpec) -> "libvirt.virDomain":
         try:
             return self.conn.lookupByName(spec.template_name)

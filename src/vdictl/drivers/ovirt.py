@@ -188,6 +188,9 @@ class OvirtDriver(Driver):
     def create_vm(self, *, spec: VmSpec, owner: Owner, timeout: float) -> Vm:
         return ovirt_create.create_vm(self, spec=spec, owner=owner, timeout=timeout)
 
+    def check_create(self, *, specs: Sequence[VmSpec]) -> None:
+        ovirt_create.check_create(self, specs)
+
     def delete_vm(self, *, name: str, timeout: float) -> None:
         v = self._sdk_vm(name)
         if parse_owner(v.comment) is None:

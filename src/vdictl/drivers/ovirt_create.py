@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import quote, unquote
 
 import ovirtsdk4.types as types
@@ -112,6 +112,27 @@ def find_user(drv: "OvirtDriver", spec: VmSpec) -> str:
     if not hits:
         raise NotFound(f"user {want!r} not found", driver=drv.name, vm=spec.name)
     return hits[0].id
+
+
+def check_create(drv: "OvirtDriver", specs: Sequence[VmSpec]) -> None:
+    """Every template, cluster, network and user `specs` need, looked up once."""
+    missing: List[str] = []
+    seen = set()
+    for spec in specs:
+        needs = [(find_template, spec.template_name)]
+        needs += [(find_cluster, spec.cluster)] if spec.cluster else []
+        needs += [(find_vnic_profile, spec.network_name)] if spec.network_name else []
+        needs += [(find_user, spec.tc_user)] if spec.tc_user else []
+        for find, value in needs:
+            if (find, value) in seen:
+                continue
+            seen.add((find, value))
+            try:
+                find(drv, spec)
+            except NotFound as exc:
+                missing.append(exc.message)
+    if missing:
+        raise NotFound("; ".join(missing), driver=drv.name)
 
 
 def _new_vm(spec: VmSpec, owner: Owner, template: Any, cluster: Optional[Any]) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from vdictl.errors import VdictlError
 from vdictl.model import Snapshot, Vm
@@ -10,7 +10,7 @@ from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
 from .reset import matching_snapshots
-from .runner import is_running, require_owned, run_vms, step
+from .runner import Pair, is_running, require_owned, run_vms, step
 from .session import Session
 
 
@@ -21,10 +21,36 @@ def has_rollout_snapshot(spec: VmSpec, snapshots: Sequence[Snapshot]) -> bool:
     return any(s.description == spec.snapshot_description for s in snapshots)
 
 
+def check_rooms(session: Session, pairs: Sequence[Pair]) -> Dict[str, str]:
+    """Rooms whose missing VMs cannot be created, with the reason.
+
+    One check per room and endpoint, before any VM is created, so a wrong
+    template, cluster or network name fails the room as a whole instead of
+    leaving it half rolled out.
+    """
+    groups: Dict[tuple, List[VmSpec]] = {}
+    for spec, vm in pairs:
+        if vm is None:
+            groups.setdefault((spec.room, session.endpoint_of(spec)), []).append(spec)
+    failed: Dict[str, str] = {}
+    for (room, _), specs in groups.items():
+        if room in failed:
+            continue
+        try:
+            session.driver_for(specs[0]).check_create(specs=specs)
+        except VdictlError as exc:
+            failed[room] = f"room {room} not rolled out, nothing created: {exc}"
+    return failed
+
+
 def rollout(session: Session, rooms: Sequence[Room]) -> Report:
     timeout = session.config.throttle.operation_timeout
+    pairs = session.inventory(rooms)
+    unfit = check_rooms(session, pairs)
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
+        if spec.room in unfit:
+            raise VdictlError(unfit[spec.room])
         driver = session.driver_for(spec)
         if vm is None:
             with session.power.slot():
@@ -56,4 +82,4 @@ def rollout(session: Session, rooms: Sequence[Room]) -> Report:
                 step(session, steps, "start", lambda: driver.start_vm(name=spec.name,
                                                                      timeout=timeout))
 
-    return run_vms(session, "rollout", session.inventory(rooms), one)
+    return run_vms(session, "rollout", pairs, one)
