@@ -18,6 +18,7 @@ wait (latencies are multiplied by ``time_scale``) or fast-forward.
 from __future__ import annotations
 
 import copy
+import sys
 import datetime
 import heapq
 import itertools
@@ -25,6 +26,7 @@ import json
 import random
 import re
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -316,7 +318,7 @@ class OvirtEngineSimulator:
     def __init__(self, *, host="127.0.0.1", port=0, username="admin@internal",
                  password="engine-secret", time_scale=1.0, latencies=None,
                  request_latency=0.0, error_rate=0.0, drop_rate=0.0, seed=None,
-                 ignore_acpi=(), fail_snapshots=(), version=(4, 5, 5)):
+                 ignore_acpi=(), fail_snapshots=(), version=(4, 5, 5), tls=None):
         self.host = host
         self.port = port
         self.username = username
@@ -333,6 +335,8 @@ class OvirtEngineSimulator:
         self.ignore_acpi = set(ignore_acpi)
         self.fail_snapshots = set(fail_snapshots)
         self.version = version
+        #: a server-side ssl.SSLContext: serve HTTPS (see tests/ovirt_sim/tls.py)
+        self.tls = tls
 
         self.request_log = []
         self.requests = []
@@ -373,6 +377,11 @@ class OvirtEngineSimulator:
 
     def start(self):
         self._server = _Server((self.host, self.port), _Handler, self)
+        if self.tls is not None:
+            # the handshake happens in the request's thread (_Handler.setup),
+            # so a client that rejects the certificate blocks nobody else
+            self._server.socket = self.tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="ovirt-sim", daemon=True,
@@ -397,7 +406,8 @@ class OvirtEngineSimulator:
 
     @property
     def base_url(self):
-        return "http://%s:%d" % (self.host, self.port)
+        scheme = "https" if self.tls is not None else "http"
+        return "%s://%s:%d" % (scheme, self.host, self.port)
 
     @property
     def url(self):
@@ -1329,6 +1339,12 @@ class _Server(ThreadingHTTPServer):
         with self._conns_lock:
             (self._conns.add if add else self._conns.discard)(conn)
 
+    def handle_error(self, request, client_address):
+        # a client that refused our certificate, or hung up mid-handshake
+        if isinstance(sys.exc_info()[1], (ssl.SSLError, OSError)):
+            return
+        super().handle_error(request, client_address)
+
     def close_all_connections(self):
         with self._conns_lock:
             conns = list(self._conns)
@@ -1345,6 +1361,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "ovirt-engine-simulator"
 
     def setup(self):
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
         super().setup()
         self.server.track(self.connection, True)
         with self.server.sim._lock:

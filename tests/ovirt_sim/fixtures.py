@@ -58,3 +58,22 @@ def ovirt_engine_factory():
     yield factory
     for sim in sims:
         sim.stop()
+
+
+@pytest.fixture(scope="session")
+def engine_certificates(tmp_path_factory):
+    """A CA and a server certificate for 127.0.0.1 (tests/ovirt_sim/tls.py)."""
+    from tests.ovirt_sim.tls import make_certificates
+
+    return make_certificates(str(tmp_path_factory.mktemp("engine-tls")))
+
+
+@pytest.fixture
+def ovirt_engine_tls(engine_certificates):
+    """Like ``ovirt_engine``, served over HTTPS; ``sim.ca_file`` is its CA."""
+    sim = make_engine(tls=engine_certificates.server_context())
+    sim.ca_file = engine_certificates.ca_file
+    try:
+        yield sim
+    finally:
+        sim.stop()

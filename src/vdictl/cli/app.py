@@ -137,9 +137,10 @@ def add_log_file(path: Optional[str]) -> None:
               help="libvirt: use this URI instead of [general][[connect]] uri "
                    "(e.g. to try a config on a test hypervisor).")
 @click.option("--verbose", "-v", count=True, help="More log output on stderr (-vv: debug).")
+@click.option("--debug", is_flag=True, help="Debug log output on stderr (same as -vv).")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Optional[str], uri: Optional[str],
-        verbose: int) -> None:
+        verbose: int, debug: bool) -> None:
     """Keep virtual rooms of VDI virtual machines in a known, clean state.
 
     \b
@@ -147,7 +148,7 @@ def cli(ctx: click.Context, config_path: Optional[str], uri: Optional[str],
         vdictl virtroom-rollout room01
         vdictl virtroom-reset --all
     """
-    setup_logging(verbose)
+    setup_logging(2 if debug else verbose)
     ctx.obj = AppContext(config_path, uri)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import threading
 from typing import Iterator, List, Optional
 from urllib.parse import urlsplit, urlunsplit
@@ -41,7 +42,8 @@ CONFLICT_TEXTS = (
 UNREACHABLE_TEXTS = (
     "failed to read response", "error while sending http request", "couldn't connect",
     "connection refused", "connection reset", "timed out", "isn't the expected",
-    "empty reply", "recv failure", "send failure",
+    "empty reply", "recv failure", "send failure", "could not connect", "failed to connect",
+    "server returned nothing",
 )
 
 _warned_insecure = False
@@ -80,6 +82,16 @@ def _redact(text: str, secrets: List[Optional[str]]) -> str:
     return text
 
 
+_CURL_WRAPPED = re.compile(r"^Error while sending HTTP request: \((\d+), ['\"](.*)['\"]\)$", re.S)
+
+
+def _plain(text: str) -> str:
+    """The SDK wraps curl errors as "Error while sending HTTP request: (7, '...')";
+    keep curl's own sentence, which is what an operator can act on."""
+    match = _CURL_WRAPPED.match(text.strip())
+    return match.group(2) if match else text
+
+
 def map_error(exc: BaseException, *, vm: Optional[str] = None, what: Optional[str] = None,
               secrets: Optional[List[Optional[str]]] = None) -> DriverError:
     """The vdictl error for an ovirtsdk4 (or pycurl) error.
@@ -90,7 +102,7 @@ def map_error(exc: BaseException, *, vm: Optional[str] = None, what: Optional[st
     """
     if isinstance(exc, DriverError):
         return exc
-    msg = _redact(str(exc) or type(exc).__name__, secrets or [])
+    msg = _redact(_plain(str(exc) or type(exc).__name__), secrets or [])
     low = msg.lower()
     code = getattr(exc, "code", None)
     kw = dict(driver=DRIVER, vm=vm)
@@ -155,6 +167,8 @@ class ConnectionPool:
         elif c.ca_file and not os.path.exists(c.ca_file):
             raise Unreachable(f"cannot connect to {self.url}: CA file {c.ca_file} does not "
                               "exist", driver=DRIVER)
+        log.debug("logging in to %s as %s (ca_file=%s, insecure=%s)", self.url, c.username,
+                  c.ca_file or "system CAs", bool(c.insecure))
         conn = None
         try:
             conn = self._new(None)
