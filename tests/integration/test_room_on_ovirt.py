@@ -374,3 +374,22 @@ def test_unknown_template_cluster_or_network_fails_the_room_before_anything_is_c
                     "network 'no-such-net' not found"):
         assert missing in reason
     assert sorted(ovirt_engine.vm_names()) == ["good-pc01", "good-pc02"]
+
+
+def test_a_failed_snapshot_fails_only_its_vm_and_a_rerun_converges(fast_polls, tmp_path,
+                                                                  ovirt_engine):
+    ovirt_engine.fail_snapshots = {"otest-vd02"}
+    r = Room(ovirt_engine, tmp_path)
+    code, results = r.report("virtroom-rollout", "otest")
+    assert code == 1
+    assert results["otest-vd02"]["outcome"] == "failed"
+    assert "snapshot failed" in results["otest-vd02"]["reason"]
+    assert {results[n]["outcome"] for n in ALL_VMS if n != "otest-vd02"} == {"ok"}
+
+    ovirt_engine.fail_snapshots = set()
+    code, results = r.report("virtroom-rollout", "otest")
+    assert code == 0, results
+    assert results["otest-vd02"]["steps"] == ["already exists", "take snapshot"]
+    assert results["otest-vd01"]["steps"] == ["already exists", "snapshot already taken"]
+    for name in ALL_VMS:
+        assert len([s for s in ovirt_engine.vm(name).snapshots if s.type == "regular"]) == 1
