@@ -297,7 +297,8 @@ class _Loader:
                 rollout_startvm=s.get("rollout_startvm", False),
                 reset_startvm=s.get("reset_startvm", "Auto"),
                 tc_user=s.get("tc_user"), uri=s.get("uri"),
-                adopt_unmarked=s.get("adopt_unmarked", False)))
+                adopt_unmarked=s.get("adopt_unmarked", False),
+                maintenance=s.get("maintenance", False)))
         return vms
 
     def template(self, s: Mapping[str, Any], key: str, allowed: Any,

@@ -154,6 +154,10 @@ KEYS: Tuple[Key, ...] = (
         help="Thin-client account granted access to the VMs (oVirt)."),
     Key("uri", "vm", "str",
         help="libvirt: hypervisor URI for this subsection, overriding [[connect]] uri."),
+    Key("maintenance", "vm", "bool", default=False,
+        help="Under maintenance: reset and start leave these VMs alone and say so in the "
+             "summary (--include-maintenance overrides). Shutdown, rollout and delete "
+             "still act on them."),
     Key("adopt_unmarked", "vm", "bool", default=False,
         help="Let rollout, reset, start and shutdown act on VMs with the computed names "
              "that carry no vdictl mark (e.g. rolled out by Amoothei/Virtesk). Delete still "

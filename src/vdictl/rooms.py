@@ -40,6 +40,7 @@ class VmSpec:
     tc_user: Optional[str] = None
     uri: Optional[str] = None         # libvirt: per-subsection hypervisor override
     adopt_unmarked: bool = False      # act on same-named VMs without a vdictl mark
+    maintenance: bool = False         # reset and start leave the VM alone
 
     @property
     def takes_snapshot(self) -> bool:

@@ -26,36 +26,48 @@ adopt_option = click.option("--adopt", is_flag=True,
                                  "create (e.g. rolled out by Amoothei/Virtesk).")
 
 
+maintenance_option = click.option(
+    "--include-maintenance", is_flag=True,
+    help="Also act on VMs whose room or subsection says maintenance = True.")
+
+
 # The operations are imported when a command runs, so `vdictl --help` stays fast.
-def open_session(app: AppContext, *, dry_run: bool = False, adopt: bool = False) -> "Session":
+def open_session(app: AppContext, *, dry_run: bool = False, adopt: bool = False,
+                 include_maintenance: bool = False) -> "Session":
     from vdictl.ops.session import Session
 
-    return Session(app.config, dry_run=dry_run, adopt=adopt)
+    return Session(app.config, dry_run=dry_run, adopt=adopt,
+                   include_maintenance=include_maintenance)
 
 
 def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output: str,
-                  dry_run: bool, adopt: bool) -> None:
+                  dry_run: bool, adopt: bool, include_maintenance: bool = False) -> None:
     """Run `operation` ("module:function" under vdictl.ops) and print its report."""
     module, function = operation.split(":")
     run = getattr(importlib.import_module(f"vdictl.ops.{module}"), function)
-    with open_session(app, dry_run=dry_run, adopt=adopt) as session:
+    with open_session(app, dry_run=dry_run, adopt=adopt,
+                      include_maintenance=include_maintenance) as session:
         report = run(session, rooms)
     echo_report(report, output)
     if report.failed:
         sys.exit(exit_codes.VM_FAILED)
 
 
-def operation_command(name: str, operation: str, *, offers_all: bool, doc: str):
+def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
+                      honours_maintenance: bool = False):
     """Define one virtroom-* command with the shared options."""
 
-    def command(app: AppContext, room_names, output, dry_run, adopt, all_rooms=None):
+    def command(app: AppContext, room_names, output, dry_run, adopt, all_rooms=None,
+                include_maintenance=False):
         rooms = app.select_rooms(room_names, all_rooms if offers_all else None)
-        run_operation(app, operation, rooms, output=output, dry_run=dry_run, adopt=adopt)
+        run_operation(app, operation, rooms, output=output, dry_run=dry_run, adopt=adopt,
+                      include_maintenance=include_maintenance)
 
     command.__doc__ = doc
     command = reports_errors(command)
     command = pass_app(command)
     for decorator in (output_option, adopt_option, dry_run_option) + (
+            (maintenance_option,) if honours_maintenance else ()) + (
             (all_option,) if offers_all else ()) + (rooms_argument,):
         command = decorator(command)
     return cli.command(name)(command)
@@ -73,20 +85,23 @@ operation_command("virtroom-rollout", "rollout:rollout", offers_all=False, doc="
         vdictl virtroom-rollout room01 room02
     """)
 
-operation_command("virtroom-reset", "reset:reset", offers_all=True, doc="""
+operation_command("virtroom-reset", "reset:reset", offers_all=True, honours_maintenance=True,
+                  doc="""
     Stop each VM, restore its snapshot, and start it again per reset_startvm.
 
     The snapshot restored is the one whose description matches
     reset_to_snapshot_regex; none or several is an error for that VM.
     reset_startvm: Always starts every VM, Auto only those that were
-    running, Never none. Stateless rooms are skipped with a note.
+    running, Never none. Stateless rooms, and VMs under maintenance = True,
+    are skipped with a note.
 
     \b
     Example (the nightly job):
         vdictl virtroom-reset --all
     """)
 
-operation_command("virtroom-start", "power:start", offers_all=True, doc="""
+operation_command("virtroom-start", "power:start", offers_all=True, honours_maintenance=True,
+                  doc="""
     Start the rooms' VMs and wait until they run.
 
     \b

@@ -8,7 +8,7 @@ from vdictl.model import Vm
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
-from .runner import is_running, require_existing, require_owned, run_vms, step
+from .runner import is_running, require_existing, require_owned, run_vms, skip_maintenance, step
 from .session import Session
 
 
@@ -16,6 +16,7 @@ def start(session: Session, rooms: Sequence[Room]) -> Report:
     timeout = session.config.throttle.operation_timeout
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
+        skip_maintenance(session, spec)
         vm = require_existing(spec, vm)
         require_owned(session, spec, vm, steps)
         if is_running(vm):

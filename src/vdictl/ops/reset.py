@@ -10,7 +10,8 @@ from vdictl.model import Snapshot, Vm, VmState
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
-from .runner import Skip, is_running, require_existing, require_owned, run_vms, step
+from .runner import (Skip, is_running, require_existing, require_owned, run_vms,
+                     skip_maintenance, step)
 from .session import Session
 
 
@@ -45,6 +46,7 @@ def reset(session: Session, rooms: Sequence[Room]) -> Report:
     timeout = session.config.throttle.operation_timeout
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
+        skip_maintenance(session, spec)
         if spec.stateless:
             raise Skip("stateless VM: discards its changes at every power-off, no snapshot")
         if not spec.resettable:

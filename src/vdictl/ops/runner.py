@@ -61,6 +61,12 @@ def step(session: Session, steps: List[str], text: str, func: Callable[[], objec
     return value
 
 
+def skip_maintenance(session: Session, spec: VmSpec) -> None:
+    """Reset and start leave VMs under maintenance alone, unless --include-maintenance."""
+    if spec.maintenance and not session.include_maintenance:
+        raise Skip("maintenance = True: left alone (--include-maintenance to act on it)")
+
+
 def require_existing(spec: VmSpec, vm: Optional[Vm]) -> Vm:
     if vm is None:
         raise VdictlError(f"VM {spec.name} does not exist (run virtroom-rollout {spec.room})")

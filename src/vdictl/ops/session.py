@@ -25,9 +25,11 @@ class Session:
     """Holds what every VM of a run shares; close() disconnects every driver."""
 
     def __init__(self, config: Config, *, adopt: bool = False, dry_run: bool = False,
+                 include_maintenance: bool = False,
                  driver_factory: DriverFactory = _default_factory):
         self.config = config
         self.adopt = adopt
+        self.include_maintenance = include_maintenance
         self.dry_run = dry_run
         self._factory = driver_factory
         self._drivers: Dict[str, Driver] = {}

@@ -48,6 +48,8 @@ def show(session: Session, rooms: Sequence[Room]) -> List[VmRow]:
             origin = "not created by vdictl" + (
                 " (adopted: adopt_unmarked = True)" if spec.adopt_unmarked else "")
             note = "; ".join(filter(None, [origin, note]))
+        if spec.maintenance:
+            note = "; ".join(filter(None, ["maintenance", note]))
         rows.append(VmRow(room=spec.room, subsection=spec.subsection, vm=spec.name, ip=spec.ip,
                           mac=None if vm is None else vm.mac,
                           state="absent" if vm is None else vm.state.value,
