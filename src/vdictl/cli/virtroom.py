@@ -13,6 +13,7 @@ from vdictl.rooms import Room
 from . import exit_codes
 from .app import AppContext, CliError, cli, pass_app, reports_errors
 from .output import echo_json, echo_report, format_table, output_option
+from .progress import wants_progress
 
 if TYPE_CHECKING:
     from vdictl.ops.session import Session
@@ -33,11 +34,15 @@ maintenance_option = click.option(
 
 # The operations are imported when a command runs, so `vdictl --help` stays fast.
 def open_session(app: AppContext, *, dry_run: bool = False, adopt: bool = False,
-                 include_maintenance: bool = False) -> "Session":
+                 include_maintenance: bool = False, output: str = "json") -> "Session":
     from vdictl.ops.session import Session
 
+    progress = None
+    if wants_progress(output):
+        from .progress import RoomProgress
+        progress = RoomProgress()
     return Session(app.config, dry_run=dry_run, adopt=adopt,
-                   include_maintenance=include_maintenance)
+                   include_maintenance=include_maintenance, progress=progress)
 
 
 def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output: str,
@@ -45,7 +50,7 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
     """Run `operation` ("module:function" under vdictl.ops) and print its report."""
     module, function = operation.split(":")
     run = getattr(importlib.import_module(f"vdictl.ops.{module}"), function)
-    with open_session(app, dry_run=dry_run, adopt=adopt,
+    with open_session(app, dry_run=dry_run, adopt=adopt, output=output,
                       include_maintenance=include_maintenance) as session:
         report = run(session, rooms)
     echo_report(report, output)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable, List, Optional, Sequence, Tuple
+import threading
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from vdictl.errors import NotOwned, VdictlError
 from vdictl.executor import Cancelled, run_each
@@ -22,6 +23,10 @@ VmFunc = Callable[[VmSpec, Optional[Vm], List[str]], None]
 RUNNING_STATES = (VmState.RUNNING, VmState.PAUSED, VmState.STARTING, VmState.SUSPENDED)
 
 
+#: the VM each worker thread is busy with, so step() can report its phase
+_current = threading.local()
+
+
 class Skip(Exception):
     """Nothing to do for this VM, by design; the message says why."""
 
@@ -31,6 +36,7 @@ def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) 
         spec, vm = pair
         steps: List[str] = []
         outcome, reason = (Outcome.PLANNED if session.dry_run else Outcome.OK), ""
+        _current.spec = spec
         try:
             func(spec, vm, steps)
         except Skip as exc:
@@ -42,12 +48,22 @@ def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) 
         except Exception as exc:  # noqa: BLE001 - one VM's bug must not stop the others
             log.debug("unexpected error on %s", spec.name, exc_info=True)
             outcome, reason = Outcome.FAILED, f"unexpected error: {exc!r}"
+        finally:
+            _current.spec = None
         if not session.dry_run:
             session.log_action(spec, action, outcome.value, reason or ", ".join(steps))
+        session.progress.done(spec, outcome.value)
         return VmResult(room=spec.room, vm=spec.name, action=action, outcome=outcome,
                         reason=reason, steps=tuple(steps))
 
-    results = run_each(one, pairs, max_workers=session.max_workers)
+    totals: Dict[str, int] = {}
+    for spec, _ in pairs:
+        totals[spec.room] = totals.get(spec.room, 0) + 1
+    session.progress.begin(action, totals)
+    try:
+        results = run_each(one, pairs, max_workers=session.max_workers)
+    finally:
+        session.progress.end()
     return Report(action=action, results=[r.value for r in results])
 
 
@@ -56,6 +72,9 @@ def step(session: Session, steps: List[str], text: str, func: Callable[[], objec
     if session.dry_run:
         steps.append(f"would {text}")
         return None
+    spec = getattr(_current, "spec", None)
+    if spec is not None:
+        session.progress.phase(spec, text)
     value = func()
     steps.append(text)
     return value

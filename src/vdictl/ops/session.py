@@ -12,6 +12,8 @@ from vdictl.executor import Throttle
 from vdictl.model import Owner, Vm
 from vdictl.rooms import Config, Room, VmSpec
 
+from .progress import ProgressObserver
+
 audit = logging.getLogger("vdictl.audit")
 
 DriverFactory = Callable[[Config, Optional[str]], Driver]
@@ -26,8 +28,10 @@ class Session:
 
     def __init__(self, config: Config, *, adopt: bool = False, dry_run: bool = False,
                  include_maintenance: bool = False,
+                 progress: Optional[ProgressObserver] = None,
                  driver_factory: DriverFactory = _default_factory):
         self.config = config
+        self.progress = progress or ProgressObserver()
         self.adopt = adopt
         self.include_maintenance = include_maintenance
         self.dry_run = dry_run

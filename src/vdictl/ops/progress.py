@@ -1,0 +1,28 @@
+"""What a running operation tells an observer: rooms, phases, VMs done.
+
+The operations know nothing of terminals; the CLI passes an observer that
+draws progress bars (vdictl.cli.progress) when stderr is a terminal, and
+the default observer does nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from vdictl.rooms import VmSpec
+
+
+class ProgressObserver:
+    """Does nothing; subclasses draw. Methods may be called from many threads."""
+
+    def begin(self, action: str, totals: Mapping[str, int]) -> None:
+        """`totals`: VMs per room, in order."""
+
+    def phase(self, spec: VmSpec, text: str) -> None:
+        """`spec`'s VM starts the step `text` ("restore snapshot ...")."""
+
+    def done(self, spec: VmSpec, outcome: str) -> None:
+        """`spec`'s VM is finished, with `outcome` (an Outcome value)."""
+
+    def end(self) -> None:
+        """The operation is over."""
