@@ -393,3 +393,22 @@ def test_a_failed_snapshot_fails_only_its_vm_and_a_rerun_converges(fast_polls, t
     assert results["otest-vd01"]["steps"] == ["already exists", "snapshot already taken"]
     for name in ALL_VMS:
         assert len([s for s in ovirt_engine.vm(name).snapshots if s.type == "regular"]) == 1
+
+
+def test_a_restore_the_engine_fails_is_reported_not_taken_for_done(fast_polls, tmp_path,
+                                                                   ovirt_engine):
+    r = Room(ovirt_engine, tmp_path)
+    assert r.report("virtroom-rollout", "otest")[0] == 0
+    ovirt_engine.fail_snapshots = {"otest-vd03"}
+    code, results = r.report("virtroom-reset", "otest", startvm="Always")
+    assert code == 1
+    assert results["otest-vd03"]["outcome"] == "failed"
+    assert results["otest-vd03"]["reason"].startswith(
+        "ovirt: otest-vd03: the engine reports that the restore of snapshot "
+        "'vdictl rollout IP=192.0.2.23/24, scripttime=")
+    assert results["otest-vd03"]["reason"].endswith("' failed")
+    assert ovirt_engine.vm("otest-vd03").status == "down"  # not started on a bad disk
+    assert {results[n]["outcome"] for n in ALL_VMS if n != "otest-vd03"} == {"ok"}
+    ovirt_engine.fail_snapshots = set()
+    code, results = r.report("virtroom-reset", "otest", startvm="Always")
+    assert code == 0 and r.running() == sorted(ALL_VMS)

@@ -364,6 +364,7 @@ class OvirtEngineSimulator:
         self._templates = {}
         self._users = {}
         self._vms = {}                    # id -> _Vm
+        self._jobs = {}                   # id -> _Entity (the engine's job of a command)
         self._roles = {rid: _Entity(name, id=rid) for name, rid in ROLES.items()}
 
         self._templates[BLANK_TEMPLATE_ID] = _Entity(
@@ -824,7 +825,14 @@ class OvirtEngineSimulator:
         self._schedule(self._delay("snapshot"), done)
         return snap
 
-    def _op_restore_snapshot(self, vm, snap):
+    def _begin_job(self, query, description):
+        """The engine's job for a command; ?correlation_id= tags it for a search."""
+        job = _Entity(description, description=description, status="started",
+                      correlation_id=query.get("correlation_id"))
+        self._jobs[job.id] = job
+        return job
+
+    def _op_restore_snapshot(self, vm, snap, job=None):
         self._check_unlocked(vm, "revert to", "Snapshot")
         if vm.status != "down":
             raise _conflict("Cannot revert to Snapshot. VM is running.")
@@ -843,6 +851,8 @@ class OvirtEngineSimulator:
             self._snapshot_op_end()
             snap.status = "ok"
             vm.status = "down"
+            if job is not None:
+                job.status = "failed" if fail else "finished"
             if fail:
                 self._event("Failed to restore VM %s from Snapshot." % vm.name)
                 return
@@ -1064,6 +1074,7 @@ class OvirtEngineSimulator:
             "user": ("user", "users"),
             "role": ("role", "roles"),
             "datacenter": ("data_center", "datacenters"),
+            "job": ("job", "jobs"),
         }[kind]
         el = ET.Element(tag) if parent is None else _sub(parent, tag)
         el.set("href", self._href(coll, e.id))
@@ -1095,6 +1106,13 @@ class OvirtEngineSimulator:
             _sub(_sub(el, "domain"), "name", e.domain)
         elif kind == "role":
             _sub(el, "administrative", e.name == "SuperUser")
+        elif kind == "job":
+            _sub(el, "description", e.description)
+            _sub(el, "status", e.status)
+            _sub(el, "auto_cleared", True)
+            _sub(el, "external", False)
+            if e.correlation_id:
+                _sub(el, "correlation_id", e.correlation_id)
         return el
 
     def _api_xml(self):
@@ -1127,6 +1145,9 @@ class OvirtEngineSimulator:
         if kind == "user":
             return {"usrname": lambda: e.user_name, "name": lambda: e.name,
                     "id": lambda: e.id, "principal": lambda: e.principal}
+        if kind == "job":
+            return {"correlation_id": lambda: e.correlation_id, "id": lambda: e.id,
+                    "status": lambda: e.status}
         return {"name": lambda: e.name, "id": lambda: e.id}
 
     def _list(self, kind, tag, entities, query, render):
@@ -1153,6 +1174,7 @@ class OvirtEngineSimulator:
             "users": ("user", "users", self._users),
             "roles": ("role", "roles", self._roles),
             "datacenters": ("datacenter", "data_centers", self._datacenters),
+            "jobs": ("job", "jobs", self._jobs),
         }
         if not parts:
             if method == "GET":
@@ -1214,7 +1236,7 @@ class OvirtEngineSimulator:
             # snapshot actions run storage tasks: accepted, still pending
             return 202, self._action_reply(action, "pending"), {}
         elif sub[0] == "snapshots":
-            return self._handle_snapshots(method, vm, sub[1:], body)
+            return self._handle_snapshots(method, vm, sub[1:], body, query)
         elif sub[0] == "nics":
             return self._handle_children(
                 method, vm, sub[1:], body, "nics", "nic", vm.nics,
@@ -1248,7 +1270,7 @@ class OvirtEngineSimulator:
                 return 200, None, {}
         raise _Fault(405, "Method not allowed", reason="Method Not Allowed")
 
-    def _handle_snapshots(self, method, vm, rest, body):
+    def _handle_snapshots(self, method, vm, rest, body, query):
         if not rest:
             if method == "GET":
                 root = ET.Element("snapshots")
@@ -1267,7 +1289,8 @@ class OvirtEngineSimulator:
                 return 200, None, {}
             if rest[1:] == ["restore"] and method == "POST":
                 action = self._require(body, "action")
-                self._op_restore_snapshot(vm, snap)
+                self._op_restore_snapshot(vm, snap, self._begin_job(
+                    query, "Restoring VM %s from Snapshot" % vm.name))
                 return 202, self._action_reply(action, "pending"), {}
         raise _Fault(405, "Method not allowed", reason="Method Not Allowed")
 

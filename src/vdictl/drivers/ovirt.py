@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import uuid
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import ovirtsdk4 as sdk
@@ -334,8 +335,22 @@ class OvirtDriver(Driver):
                        before_retry=no_preview)
             self._wait_settled(v.id, name, timeout, "the snapshot preview to be undone")
             done_first.append("undo snapshot preview")
+        # The engine unlocks a failed restore just like a finished one; only its
+        # job says which it was, so the request carries a correlation id.
+        correlation_id = f"vdictl-{uuid.uuid4()}"
         self._call(lambda s: self._vm_service(s, v.id).snapshots_service()
-                   .snapshot_service(snapshot.id).restore(restore_memory=False),
+                   .snapshot_service(snapshot.id).restore(
+                       restore_memory=False, query={"correlation_id": correlation_id}),
                    vm=name, what=f"snapshot {snapshot.description!r} ({snapshot.id})")
         self._wait_settled(v.id, name, timeout, "the snapshot restore to finish")
+        self._check_jobs(correlation_id, name, f"restore of snapshot {snapshot.description!r}")
         return done_first
+
+    def _check_jobs(self, correlation_id: str, name: str, what: str) -> None:
+        """Raise when the engine's job for `correlation_id` failed."""
+        jobs = self._call(lambda s: s.jobs_service().list(
+            search=f"correlation_id={correlation_id}"), vm=name)
+        failed = [j for j in jobs if j.status in (types.JobStatus.FAILED, types.JobStatus.ABORTED)]
+        if failed:
+            raise DriverError(f"the engine reports that the {what} {failed[0].status.value}",
+                              driver=self.name, vm=name)
