@@ -1419,6 +1419,11 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, code, payload=b"", content_type=None, headers=None):
+        # recorded before the reply leaves: a client that has its answer may
+        # read the log at once
+        record = getattr(self, "_record", None)
+        if record is not None:
+            record["status"] = code
         self.send_response(code)
         if content_type and payload:
             self.send_header("Content-Type", content_type)
@@ -1459,6 +1464,7 @@ class _Handler(BaseHTTPRequestHandler):
         is_sso = path.startswith("/ovirt-engine/sso/") or path.startswith(
             "/ovirt-engine/services/")
         record = {"method": self.command, "path": path, "query": query}
+        self._record = record
         with sim._lock:
             sim.request_log.append((self.command, path))
             sim.requests.append(record)
@@ -1478,7 +1484,6 @@ class _Handler(BaseHTTPRequestHandler):
             with sim._lock:
                 sim.injected_errors += 1
             self._send(503)
-            record["status"] = 503
             return
         try:
             if is_sso:
@@ -1486,7 +1491,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._dispatch_api(path, query, raw)
         finally:
-            record["status"] = self._status or "dropped"
+            record.setdefault("status", "dropped")
 
     def _dispatch_sso(self, path, raw):
         sim = self.server.sim
