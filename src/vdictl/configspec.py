@@ -20,12 +20,11 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-import re
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 from vdictl.errors import ConfigError
-from vdictl.values import RawValue, parse_bool, parse_ids, parse_memory
+from vdictl.values import RawValue, parse_bool, parse_ids, parse_memory, parse_regex
 
 #: Section identifier -> how the section is written in the file.
 SECTIONS: Dict[str, str] = {
@@ -47,7 +46,7 @@ TYPES: Dict[str, str] = {
     "memory": "bytes: 4 * 1024 * 1024 * 1024, 4294967296, 4GiB, 512MiB, 4G",
     "template": "text with $var, ${var} or Jinja2 {{ var }} placeholders",
     "choice": "one of a fixed set of words (case-insensitive)",
-    "regex": "Python regular expression",
+    "regex": "Python regular expression (no nested repeats such as (a+)+)",
     "ip": "IP address",
 }
 
@@ -211,11 +210,7 @@ def convert(key: Key, raw: RawValue, base_dir: str) -> Any:
                 return choice
         raise ConfigError(f"{text!r} is not one of {', '.join(key.choices)}")
     if kind == "regex":
-        try:
-            re.compile(text)
-        except re.error as exc:
-            raise ConfigError(f"invalid regular expression {text!r}: {exc}") from None
-        return text
+        return parse_regex(text)
     if kind == "ip":
         try:
             return str(ipaddress.ip_address(text.strip()))

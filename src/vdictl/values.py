@@ -12,7 +12,13 @@ from __future__ import annotations
 import ast
 import re
 from fractions import Fraction
-from typing import List, Sequence, Union
+from typing import Any, List, Sequence, Union
+
+try:                                   # Python 3.11+
+    from re import _constants as _sre, _parser as _sre_parse
+except ImportError:                    # pragma: no cover - Python < 3.11
+    import sre_constants as _sre
+    import sre_parse as _sre_parse
 
 from vdictl.errors import ConfigError
 
@@ -22,8 +28,14 @@ MAX_IDS = 10000
 MAX_NUMBER = 2 ** 60
 #: Largest memory size accepted (64 TiB).
 MAX_MEMORY = 64 * 2 ** 40
-#: Longest expression handed to the parser.
+#: Longest expression handed to the parser (also bounds the digits of any number).
 MAX_EXPRESSION_CHARS = 1000
+#: Deepest nesting of operators and brackets in an expression.
+MAX_EXPRESSION_DEPTH = 50
+#: Longest regular expression accepted.
+MAX_REGEX_CHARS = 1000
+#: Most unbounded repeats (``*``, ``+``, ``{n,}``) in one regular expression.
+MAX_UNBOUNDED_REPEATS = 4
 
 RawValue = Union[str, Sequence[str], int]
 
@@ -57,30 +69,37 @@ def parse_int_expression(text: str) -> int:
     return _eval_int(tree.body, text)
 
 
+def _bounded(text: str) -> str:
+    """Refuse overlong values before any parsing (int() of 5000 digits raises)."""
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ConfigError(f"value is too long ({len(text)} characters, at most "
+                          f"{MAX_EXPRESSION_CHARS})")
+    return text
+
+
 def _parse_expression(text: str) -> ast.Expression:
-    text = text.strip()
+    text = _bounded(text.strip())
     if not text:
         raise ConfigError("empty value")
-    if len(text) > MAX_EXPRESSION_CHARS:
-        raise ConfigError(f"value is too long ({len(text)} characters)")
     try:
         return ast.parse(text, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise ConfigError(f"cannot parse {text!r}") from None
 
 
-def _eval_int(node: ast.AST, text: str) -> int:
+def _eval_int(node: ast.AST, text: str, depth: int = 0) -> int:
+    _check_depth(depth, text)
     if isinstance(node, ast.Constant):
         value = node.value
         if isinstance(value, int) and not isinstance(value, bool):
             return _checked(value, text)
         raise ConfigError(f"{text!r}: only whole numbers are allowed, not {value!r}")
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = _eval_int(node.operand, text)
+        value = _eval_int(node.operand, text, depth + 1)
         return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
-        left = _eval_int(node.left, text)
-        right = _eval_int(node.right, text)
+        left = _eval_int(node.left, text, depth + 1)
+        right = _eval_int(node.right, text, depth + 1)
         if isinstance(node.op, ast.Add):
             return _checked(left + right, text)
         if isinstance(node.op, ast.Sub):
@@ -89,6 +108,12 @@ def _eval_int(node: ast.AST, text: str) -> int:
     raise ConfigError(
         f"{text!r}: not allowed here ({type(node).__name__}); "
         "only whole numbers with + - * and parentheses")
+
+
+def _check_depth(depth: int, text: str) -> None:
+    # Python's own recursion limit would end the walk with a RecursionError.
+    if depth > MAX_EXPRESSION_DEPTH:
+        raise ConfigError(f"{text[:40]!r}...: nested more than {MAX_EXPRESSION_DEPTH} deep")
 
 
 def _checked(value: int, text: str) -> int:
@@ -112,7 +137,7 @@ def parse_ids(raw: RawValue) -> List[int]:
     if isinstance(raw, int) and not isinstance(raw, bool):
         ids = [raw]
     else:
-        text = ",".join(raw) if isinstance(raw, (list, tuple)) else str(raw)
+        text = _bounded(",".join(raw) if isinstance(raw, (list, tuple)) else str(raw))
         if _DASH_LIST.match(text):
             ids = _dash_list(text)
         else:
@@ -155,40 +180,46 @@ def _check_count(count: int, text: str) -> None:
         raise ConfigError(f"ids {text!r} gives more than {MAX_IDS} VMs")
 
 
-def _eval_ids(node: ast.AST, text: str, top: bool = False) -> List[int]:
+def _eval_ids(node: ast.AST, text: str, top: bool = False, depth: int = 0) -> List[int]:
+    _check_depth(depth, text)
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name):
             raise ConfigError(f"ids {text!r}: only range(start, stop[, step]) may be called")
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             raise ConfigError(f"ids {text!r}: keyword or starred arguments are not allowed")
         if node.func.id == "range" and 1 <= len(node.args) <= 3:
-            args = [_eval_int(a, text) for a in node.args]
+            args = [_eval_int(a, text, depth + 1) for a in node.args]
             if len(args) == 3 and args[2] == 0:
                 raise ConfigError(f"ids {text!r}: range() step must not be zero")
             numbers = range(*args)
             _check_count(len(numbers), text)
             return list(numbers)
         if node.func.id == "list" and len(node.args) == 1:
-            return _eval_ids(node.args[0], text)
+            return _eval_ids(node.args[0], text, depth=depth + 1)
         raise ConfigError(f"ids {text!r}: only range(start, stop[, step]) may be called")
     if isinstance(node, (ast.List, ast.Tuple)):
         _check_count(len(node.elts), text)
-        return [_eval_int(e, text) for e in node.elts]
+        return [_eval_int(e, text, depth + 1) for e in node.elts]
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and _is_sequence(node):
-        left = _eval_ids(node.left, text)
-        right = _eval_ids(node.right, text)
+        left = _eval_ids(node.left, text, depth=depth + 1)
+        right = _eval_ids(node.right, text, depth=depth + 1)
         _check_count(len(left) + len(right), text)
         return left + right
     if top:
-        return [_eval_int(node, text)]
+        return [_eval_int(node, text, depth)]
     raise ConfigError(f"ids {text!r}: expected range(...), a [list] or numbers")
 
 
 def _is_sequence(node: ast.AST) -> bool:
     """Is this ``+`` a concatenation of id lists rather than arithmetic?"""
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        return _is_sequence(node.left) or _is_sequence(node.right)
-    return isinstance(node, (ast.Call, ast.List, ast.Tuple))
+    pending = [node]                   # a loop, not recursion: `1+1+...` may be long
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            pending += (node.left, node.right)
+        elif isinstance(node, (ast.Call, ast.List, ast.Tuple)):
+            return True
+    return False
 
 
 # --- memory -----------------------------------------------------------------
@@ -212,7 +243,7 @@ def parse_memory(raw: RawValue) -> int:
         value = raw
         text = str(raw)
     else:
-        text = _scalar(raw)
+        text = _bounded(_scalar(raw))
         match = _UNIT_RE.match(text)
         if match and (match.group(2) or "." not in match.group(1)):
             factor = _UNITS.get(match.group(2).lower())
@@ -239,3 +270,102 @@ def _scalar(raw: RawValue) -> str:
             "a single value is expected, not a list (an unquoted comma makes "
             "a list: put the value in double quotes)")
     return str(raw)
+
+
+# --- regular expressions ------------------------------------------------------
+
+def parse_regex(raw: RawValue) -> str:
+    """A regular expression that compiles and cannot backtrack catastrophically.
+
+    Python's regex engine backtracks: ``(a+)+$`` takes exponential time on
+    ``aaaa...b``. Such patterns are refused when the config is loaded: a repeat
+    that may run without bound must not contain another variable repeat, nor an
+    alternation whose branches can start alike; and a pattern has at most
+    MAX_UNBOUNDED_REPEATS unbounded repeats (``.*.*.*.*.*`` is polynomial, but
+    steeply). Possessive repeats and atomic groups never backtrack and pass.
+    """
+    text = _scalar(raw)
+    if len(text) > MAX_REGEX_CHARS:
+        raise ConfigError(f"regular expression is too long ({len(text)} characters, "
+                          f"at most {MAX_REGEX_CHARS})")
+    try:
+        tree = _sre_parse.parse(text)
+        re.compile(text)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise ConfigError(f"invalid regular expression {text!r}: {exc}") from None
+    problem = _backtracking_problem(list(tree), inside_unbounded=False)
+    if problem is None and _count_unbounded(list(tree)) > MAX_UNBOUNDED_REPEATS:
+        problem = f"more than {MAX_UNBOUNDED_REPEATS} unbounded repeats (* + {{n,}})"
+    if problem:
+        raise ConfigError(f"regular expression {text!r} may take very long "
+                          f"to match ({problem}); simplify it, e.g. 'vdictl rollout .*'")
+    return text
+
+
+_REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT)
+
+
+def _children(op: Any, av: Any) -> List[list]:
+    """The sub-patterns of one parsed regex item (sre_parse's tuples)."""
+    if op in _REPEATS or op == _sre.POSSESSIVE_REPEAT:
+        return [list(av[2])]
+    if op == _sre.SUBPATTERN:
+        return [list(av[3])]
+    if op == _sre.BRANCH:
+        return [list(b) for b in av[1]]
+    if op == _sre.ATOMIC_GROUP or op in (_sre.ASSERT, _sre.ASSERT_NOT):
+        return [list(av if op == _sre.ATOMIC_GROUP else av[1])]
+    if op == _sre.GROUPREF_EXISTS:
+        return [list(b) for b in av[1:] if b is not None]
+    return []
+
+
+def _backtracking_problem(items: list, inside_unbounded: bool) -> Any:
+    for op, av in items:
+        if op == _sre.POSSESSIVE_REPEAT or op == _sre.ATOMIC_GROUP:
+            continue                   # never backtracks into itself
+        if op in _REPEATS:
+            low, high = av[0], av[1]
+            if inside_unbounded and low != high:
+                return "a repeat inside an unbounded repeat"
+            unbounded = inside_unbounded or high == _sre.MAXREPEAT
+            problem = _backtracking_problem(list(av[2]), unbounded)
+            if problem:
+                return problem
+            continue
+        if op == _sre.BRANCH and inside_unbounded and not _distinct_starts(av[1]):
+            return "an alternation whose branches start alike inside an unbounded repeat"
+        for child in _children(op, av):
+            problem = _backtracking_problem(child, inside_unbounded)
+            if problem:
+                return problem
+    return None
+
+
+def _distinct_starts(branches: list) -> bool:
+    """Does every branch start with a different literal character?"""
+    firsts = []
+    for branch in branches:
+        items = list(branch)
+        while items and items[0][0] == _sre.SUBPATTERN:
+            items = list(items[0][1][3])
+        if not items or items[0][0] != _sre.LITERAL:
+            return False
+        firsts.append(items[0][1])
+    return len(set(firsts)) == len(firsts)
+
+
+def _count_unbounded(items: list) -> int:
+    """Unbounded repeats in a match, counting ``(.*a){12}`` as 12."""
+    count = 0
+    for op, av in items:
+        inner = sum(_count_unbounded(child) for child in _children(op, av))
+        if op in _REPEATS or op == _sre.POSSESSIVE_REPEAT:
+            high = av[1]
+            if high == _sre.MAXREPEAT:      # nesting under it is _backtracking_problem's
+                count += 1 + inner
+            else:
+                count += inner * min(high, MAX_UNBOUNDED_REPEATS + 1)
+        else:
+            count += inner
+    return count
