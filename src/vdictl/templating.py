@@ -6,6 +6,12 @@ placeholders (Python ``string.Template`` style) keep working: ``${var}``
 and ``$var`` become ``{{ var }}`` and ``$$`` is a literal ``$``, while
 Jinja syntax the user wrote (``{{ ... }}``, ``{% ... %}``, ``{# ... #}``)
 passes through untouched. Both may appear in the same template.
+
+The language is cut down to what names, addresses and descriptions need:
+variables, constants, arithmetic, comparisons, ``~``, slicing, ``{% if %}``
+and a short list of filters. No calls, attribute access, loops, ``set``,
+macros or includes: a template cannot reach Python objects, read files or
+run for long, and no single operation may build a huge string or number.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import AbstractSet, Any, Iterable, Mapping, Optional, Tuple
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -23,6 +29,35 @@ from vdictl.errors import ConfigError
 MAX_REPEAT_CHARS = 10000
 #: Largest exponent allowed with ``**``.
 MAX_EXPONENT = 64
+#: Largest result of ``**``, in bits.
+MAX_POWER_BITS = 1024
+#: Longest template source, and longest text one rendering may produce.
+MAX_TEMPLATE_CHARS = 2000
+MAX_RENDERED_CHARS = 10000
+
+#: The parts of the Jinja2 language a template may use (nodes of its syntax tree).
+ALLOWED_NODES = (
+    nodes.Template, nodes.Output, nodes.TemplateData, nodes.If, nodes.CondExpr,
+    nodes.Name, nodes.Const, nodes.Tuple, nodes.List, nodes.Keyword,
+    nodes.Filter, nodes.Test, nodes.Compare, nodes.Operand,
+    nodes.And, nodes.Or, nodes.Not, nodes.Neg, nodes.Pos,
+    nodes.Add, nodes.Sub, nodes.Mul, nodes.Div, nodes.FloorDiv, nodes.Mod, nodes.Pow,
+    nodes.Concat, nodes.Getitem, nodes.Slice,
+)
+#: Filters that cannot make a text much longer than their input.
+ALLOWED_FILTERS = frozenset((
+    "abs", "capitalize", "count", "d", "default", "first", "float", "int", "last",
+    "length", "lower", "replace", "reverse", "round", "string", "title", "trim",
+    "truncate", "upper",
+))
+#: What the user writes, for the message, by syntax-tree node.
+_NODE_WORDS = {
+    "Getattr": "attribute access", "Call": "calling a function", "For": "{% for %}",
+    "Assign": "{% set %}", "AssignBlock": "{% set %}", "Macro": "{% macro %}",
+    "CallBlock": "{% call %}", "FilterBlock": "{% filter %}", "With": "{% with %}",
+    "Include": "{% include %}", "Import": "{% import %}", "FromImport": "{% from %}",
+    "Extends": "{% extends %}", "Block": "{% block %}", "Dict": "a {dict}",
+}
 
 _IDENT = r"[_A-Za-z][_A-Za-z0-9]*"
 _BRACED = re.compile(r"\$\{(" + _IDENT + r")\}")
@@ -39,6 +74,7 @@ class TemplateError(ConfigError):
 
     def __init__(self, detail: str, *, what: Optional[str] = None,
                  variable: Optional[str] = None, **where: Any):
+        detail = detail.replace("\n", " ")    # an error is one line
         self.detail = detail
         self.what = what
         self.variable = variable
@@ -49,21 +85,48 @@ class TemplateError(ConfigError):
 class _Environment(SandboxedEnvironment):
     """Sandbox that also refuses to build huge strings or numbers."""
 
-    intercepted_binops = frozenset(("*", "**"))
+    intercepted_binops = frozenset(("*", "**", "%"))
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, (int, float)) and right > MAX_EXPONENT:
-            raise SecurityError(f"exponent {right} is too large")
+        if operator == "**" and isinstance(right, (int, float)):
+            if right > MAX_EXPONENT:
+                raise SecurityError(f"exponent {right} is too large")
+            if isinstance(left, int) and abs(left).bit_length() * right > MAX_POWER_BITS:
+                raise SecurityError("power result is too large")
         if operator == "*":
             for seq, count in ((left, right), (right, left)):
                 if (isinstance(seq, (str, list, tuple)) and isinstance(count, int)
                         and len(seq) * count > MAX_REPEAT_CHARS):
                     raise SecurityError("repetition result is too large")
+        if operator == "%" and isinstance(left, str):
+            # '%999999999d' % 1 would build a gigabyte; ~ joins texts.
+            raise SecurityError("printf-style % formatting is not allowed; join with ~")
         return super().call_binop(context, operator, left, right)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        # Only indexes and slices: obj['upper'] would reach the method.
+        if isinstance(argument, bool) or not isinstance(argument, (int, slice)):
+            raise SecurityError(f"only [number] and [start:stop] may follow a value, "
+                                f"not [{argument!r}]")
+        return super().getitem(obj, argument)
+
+
+def _replace(value: Any, old: Any, new: Any, count: Optional[int] = None) -> str:
+    """str.replace that refuses to grow the text past MAX_RENDERED_CHARS."""
+    text, old, new = str(value), str(old), str(new)
+    hits = text.count(old) if old else len(text) + 1
+    if count is not None and count >= 0:
+        hits = min(hits, count)
+    if len(text) + hits * (len(new) - len(old)) > MAX_RENDERED_CHARS:
+        raise SecurityError("replace result is too large")
+    return text.replace(old, new, -1 if count is None else count)
 
 
 _ENV = _Environment(undefined=StrictUndefined, autoescape=False,
                     keep_trailing_newline=True)
+_ENV.globals.clear()          # range, lipsum, cycler ...: nothing to call
+_ENV.filters = {name: f for name, f in _ENV.filters.items() if name in ALLOWED_FILTERS}
+_ENV.filters["replace"] = _replace
 _GLOBALS = frozenset(_ENV.globals)
 
 
@@ -120,7 +183,7 @@ class CompiledTemplate:
                     variable=name)
         values = {k: v for k, v in variables.items() if v is not None}
         try:
-            return self._template.render(values)
+            text = self._template.render(values)
         except SecurityError as exc:
             raise TemplateError(f"unsafe template refused: {exc}",
                                 what=self.what) from None
@@ -129,17 +192,28 @@ class CompiledTemplate:
         except Exception as exc:  # any runtime error inside the template
             raise TemplateError(f"cannot render {self.source!r}: {exc}",
                                 what=self.what) from None
+        if len(text) > MAX_RENDERED_CHARS:
+            raise TemplateError(f"{self.source!r} renders to {len(text)} characters, "
+                                f"more than {MAX_RENDERED_CHARS}", what=self.what)
+        return text
 
 
 def compile_template(template: str, *, what: str,
                      allowed: Optional[Iterable[str]] = None) -> CompiledTemplate:
     """Parse ``template``; with ``allowed``, refer to no other variables."""
+    if len(template) > MAX_TEMPLATE_CHARS:
+        raise TemplateError(f"template is too long ({len(template)} characters, "
+                            f"at most {MAX_TEMPLATE_CHARS})", what=what)
     source = legacy_to_jinja(template)
     try:
         tree = _ENV.parse(source)
+        _check_language(tree, template, what)
         compiled = _ENV.from_string(tree)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"syntax error in {template!r}: {exc.message}",
+                            what=what) from None
+    except (RecursionError, MemoryError):
+        raise TemplateError(f"{template[:40]!r}... is nested too deeply",
                             what=what) from None
     used = frozenset(meta.find_undeclared_variables(tree) - _GLOBALS)
     if allowed is not None:
@@ -151,6 +225,30 @@ def compile_template(template: str, *, what: str,
                 f"(known: {', '.join(sorted(known))})",
                 what=what, variable=unknown[0])
     return CompiledTemplate(template, what, compiled, used)
+
+
+def _check_language(tree: nodes.Template, template: str, what: str) -> None:
+    """Refuse every syntax outside ALLOWED_NODES and every filter outside ALLOWED_FILTERS."""
+    pending: list = [tree]             # a loop: deep templates must not hit the recursion limit
+    while pending:
+        node = pending.pop()
+        kind = type(node).__name__
+        if not isinstance(node, ALLOWED_NODES):
+            word = _NODE_WORDS.get(kind, kind)
+            if isinstance(node, nodes.Getattr):
+                word = f"attribute access ('.{node.attr}')"
+            raise TemplateError(f"{word} is not allowed in {template!r}", what=what)
+        if isinstance(node, nodes.Name) and node.name == "self":
+            raise TemplateError(f"'self' is not allowed in {template!r}", what=what)
+        if isinstance(node, nodes.Filter):
+            if node.name not in ALLOWED_FILTERS:
+                raise TemplateError(
+                    f"filter {node.name!r} is not allowed in {template!r} (allowed: "
+                    f"{', '.join(sorted(ALLOWED_FILTERS))})", what=what)
+        if isinstance(node, (nodes.Filter, nodes.Test)) and (node.dyn_args or node.dyn_kwargs):
+            raise TemplateError(f"*args and **kwargs are not allowed in {template!r}",
+                                what=what)
+        pending.extend(node.iter_child_nodes())
 
 
 def render(template: str, variables: Mapping[str, object], *, what: str) -> str:

@@ -437,8 +437,7 @@ def test_unknown_keys_and_sections_warn(tmp_path):
     ('snapshot_description = "IP=$ip"', "snapshot_description",
      "variable 'ip' has no value here: set ip_addresses"),
     ('snapshot_description = "{{ \'\'.__class__.__mro__ }}"', "snapshot_description",
-     "unsafe template refused: access to attribute "
-     "'__class__' of 'str' object is unsafe."),
+     "attribute access ('.__mro__') is not allowed in \"{{ ''.__class__.__mro__ }}\""),
 ])
 def test_subsection_errors(tmp_path, body, key, message):
     path = write(tmp_path, HEADER + room(body))
