@@ -46,7 +46,9 @@ _VARIABLE_SOURCE = {
     "default_gw": "default_gateway", "ip": "ip_addresses",
 }
 
-_VM_NAME = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$")
+#: oVirt's MaxVmNameLength; its names are letters, digits, . _ - (libvirt allows more).
+MAX_VM_NAME = 64
+_VM_NAME = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,%d}$" % (MAX_VM_NAME - 1))
 _ROOM_TITLE = re.compile(r"^room(?:\s+(.*))?$", re.DOTALL)
 
 
@@ -81,21 +83,110 @@ def load_config(path: str, *, now: Optional[datetime] = None) -> Config:
     return _Loader(full, scripttime).load(_read(full))
 
 
+def check_secret_files(config: Config, *, strict: bool = False) -> List[str]:
+    """Warnings for a password that others may read (errors when ``strict``).
+
+    The config file counts when it holds ``password``; ``password_file`` must
+    exist and be readable. Checked when a command uses the config, not by
+    :func:`load_config`: it is about the files on this machine now.
+    """
+    connect = config.connect
+    problems = []
+    if connect.password is not None:
+        exposed = _exposure(config.path)
+        if exposed:
+            problems.append(ConfigError(
+                f"the config file holds a password and {exposed}", file=config.path,
+                section="general/connect", key="password"))
+    if connect.password_file:
+        where = dict(file=config.path, section="general/connect", key="password_file")
+        secret = connect.password_file
+        if not os.path.isfile(secret):
+            raise ConfigError(f"password file {secret} does not exist or is not a file",
+                              **where)
+        if not os.access(secret, os.R_OK):
+            raise ConfigError(f"password file {secret} cannot be read (permission denied)",
+                              **where)
+        exposed = _exposure(secret)
+        if exposed:
+            problems.append(ConfigError(f"password file {secret} {exposed}", **where))
+    if strict and problems:
+        first = problems[0]
+        raise ConfigError(f"{first.message} (--strict-permissions)", file=first.file,
+                          section=first.section, key=first.key)
+    return [str(p) for p in problems]
+
+
+def _exposure(path: str) -> Optional[str]:
+    """'is readable by group ... ; run: chmod 600 PATH', or None when private."""
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError:
+        return None
+    who = [w for w, bit in (("group", 0o040), ("others", 0o004)) if mode & bit]
+    if not who:
+        return None
+    return f"is readable by {' and '.join(who)} (mode {mode:04o}); run: chmod 600 {path}"
+
+
 def _read(path: str) -> ConfigObj:
     try:
         return ConfigObj(path, interpolation=False, file_error=True,
                          raise_errors=True, encoding="utf-8")
     except ConfigObjError as exc:
-        message = re.sub(r"\s*at line \d+\.?$", "", str(exc))
-        line = getattr(exc, "line", "") or ""
-        if line.strip():
-            message = f"{message}: {line.strip()!r}"
-        raise ConfigError(message, file=path,
-                          line=getattr(exc, "line_number", None)) from None
+        raise _syntax_error(path, exc) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not valid UTF-8 ({exc.reason})", file=path) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
+
+
+_SECTION_LINE = re.compile(r"^\s*(\[+)\s*([^\]]*?)\s*\]+\s*(?:#.*)?$")
+_KEY_LINE = re.compile(r"^\s*([^\s=\[\]#]+)\s*=")
+#: Sections whose lines are never quoted in a message: they hold the password.
+_SECRET_SECTIONS = ("general/connect",)
+
+
+def _syntax_error(path: str, exc: ConfigObjError) -> ConfigError:
+    """configobj's error with the section and key of its line, never a password."""
+    line_number = getattr(exc, "line_number", None)
+    line = (getattr(exc, "line", "") or "").strip()
+    message = re.sub(r"\s*at line \d+\.?$", "", str(exc))
+    message = re.sub(r"^Invalid line \(.*\) \(matched", "Invalid line (matched", message,
+                     flags=re.DOTALL)
+    section, key = _place_of_line(path, line_number)
+    secret_key = key is None or "pass" in key.lower()
+    if not _SECTION_LINE.match(line) and ((section in _SECRET_SECTIONS and secret_key)
+                                          or "pass" in line.lower()):
+        message += " (the line is not shown: it may hold a password)"
+    elif line:
+        message = f"{message}: {line!r}"
+    return ConfigError(message, file=path, line=line_number, section=section, key=key)
+
+
+def _place_of_line(path: str, line_number: Optional[int]) -> Tuple[Optional[str], Optional[str]]:
+    """The section path and key of a line, read from the raw file (best effort)."""
+    if not line_number:
+        return None, None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()[:line_number]
+    except OSError:
+        return None, None
+    if not lines:
+        return None, None
+    *before, last = lines
+    stack: List[str] = []
+    for text in before:                # a broken header at `last` is its parent's problem
+        match = _SECTION_LINE.match(text)
+        if match:
+            depth = len(match.group(1))
+            stack = stack[:depth - 1] + [match.group(2)]
+    header = _SECTION_LINE.match(last)
+    if header:                         # its parent section
+        stack = stack[:len(header.group(1)) - 1]
+    key_match = _KEY_LINE.match(last)
+    return ("/".join(stack) or None), (key_match.group(1) if key_match else None)
 
 
 class _Loader:
@@ -327,9 +418,14 @@ class _Loader:
                              section=path, key=key)
 
     def check_name(self, name: str, vm_id: int, path: str) -> None:
+        if len(name) > MAX_VM_NAME:
+            shown = name if len(name) <= 2 * MAX_VM_NAME else name[:2 * MAX_VM_NAME] + "..."
+            raise self.error(
+                f"VM name {shown!r} (id {vm_id}) is {len(name)} characters long; oVirt "
+                f"and this check allow at most {MAX_VM_NAME}", path, "names")
         if not _VM_NAME.match(name):
             raise self.error(
-                f"VM name {name!r} (id {vm_id}) is invalid: use 1 to 64 of "
+                f"VM name {name!r} (id {vm_id}) is invalid: use 1 to {MAX_VM_NAME} of "
                 "A-Z a-z 0-9 . _ - and do not start with '-'", path, "names")
         place = f"[{path}] (id {vm_id})"
         if name in self.vm_places:

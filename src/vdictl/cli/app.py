@@ -56,17 +56,20 @@ def reports_errors(func: Callable) -> Callable:
 class AppContext:
     """What every command shares: the config file, loaded once."""
 
-    def __init__(self, config_path: Optional[str], uri: Optional[str] = None):
+    def __init__(self, config_path: Optional[str], uri: Optional[str] = None,
+                 strict_permissions: bool = False):
         self.config_path = config_path
         self.uri = uri
+        self.strict_permissions = strict_permissions
         self._config: Optional[Config] = None
 
     @property
     def config(self) -> Config:
         if self._config is None:
-            from vdictl.config import find_config_file, load_config
+            from vdictl.config import check_secret_files, find_config_file, load_config
 
             config = load_config(find_config_file(self.config_path))
+            secret_warnings = check_secret_files(config, strict=self.strict_permissions)
             if self.uri:
                 if config.connect.driver != "libvirt":
                     raise UsageError(f"--uri is for the libvirt driver; {config.path} uses "
@@ -75,7 +78,7 @@ class AppContext:
                     config, connect=dataclasses.replace(config.connect, uri=self.uri))
             self._config = config
             add_log_file(self._config.logging.log_file)
-            for warning in self._config.warnings:
+            for warning in (*self._config.warnings, *secret_warnings):
                 click.echo(f"warning: {warning}", err=True)
         return self._config
 
@@ -138,9 +141,12 @@ def add_log_file(path: Optional[str]) -> None:
                    "(e.g. to try a config on a test hypervisor).")
 @click.option("--verbose", "-v", count=True, help="More log output on stderr (-vv: debug).")
 @click.option("--debug", is_flag=True, help="Debug log output on stderr (same as -vv).")
+@click.option("--strict-permissions", is_flag=True,
+              help="A password readable by group or others (config file or password_file) "
+                   "is an error, not a warning.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Optional[str], uri: Optional[str],
-        verbose: int, debug: bool) -> None:
+        verbose: int, debug: bool, strict_permissions: bool) -> None:
     """Keep virtual rooms of VDI virtual machines in a known, clean state.
 
     \b
@@ -149,7 +155,7 @@ def cli(ctx: click.Context, config_path: Optional[str], uri: Optional[str],
         vdictl virtroom-reset --all
     """
     setup_logging(2 if debug else verbose)
-    ctx.obj = AppContext(config_path, uri)
+    ctx.obj = AppContext(config_path, uri, strict_permissions)
 
 
 pass_app = click.make_pass_decorator(AppContext)
