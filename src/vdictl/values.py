@@ -34,7 +34,7 @@ MAX_EXPRESSION_CHARS = 1000
 MAX_EXPRESSION_DEPTH = 50
 #: Longest regular expression accepted.
 MAX_REGEX_CHARS = 1000
-#: Most unbounded repeats (``*``, ``+``, ``{n,}``) in one regular expression.
+#: Most unbounded repeats (``*``, ``+``, ``{n,}``) of ``.``, ``\\w`` or ``[^...]`` in one regex.
 MAX_UNBOUNDED_REPEATS = 4
 
 RawValue = Union[str, Sequence[str], int]
@@ -281,8 +281,8 @@ def parse_regex(raw: RawValue) -> str:
     ``aaaa...b``. Such patterns are refused when the config is loaded: a repeat
     that may run without bound must not contain another variable repeat, nor an
     alternation whose branches can start alike; and a pattern has at most
-    MAX_UNBOUNDED_REPEATS unbounded repeats (``.*.*.*.*.*`` is polynomial, but
-    steeply). Possessive repeats and atomic groups never backtrack and pass.
+    MAX_UNBOUNDED_REPEATS unbounded repeats of broad classes (``.*.*.*.*.*`` is
+    polynomial, but steeply). Possessive repeats and atomic groups never backtrack and pass.
     """
     text = _scalar(raw)
     if len(text) > MAX_REGEX_CHARS:
@@ -295,7 +295,8 @@ def parse_regex(raw: RawValue) -> str:
         raise ConfigError(f"invalid regular expression {text!r}: {exc}") from None
     problem = _backtracking_problem(list(tree), inside_unbounded=False)
     if problem is None and _count_unbounded(list(tree)) > MAX_UNBOUNDED_REPEATS:
-        problem = f"more than {MAX_UNBOUNDED_REPEATS} unbounded repeats (* + {{n,}})"
+        problem = (f"more than {MAX_UNBOUNDED_REPEATS} unbounded repeats of . \\w or [^...] "
+                   "that can trade characters")
     if problem:
         raise ConfigError(f"regular expression {text!r} may take very long "
                           f"to match ({problem}); simplify it, e.g. 'vdictl rollout .*'")
@@ -355,15 +356,37 @@ def _distinct_starts(branches: list) -> bool:
     return len(set(firsts)) == len(firsts)
 
 
+def _is_broad(items: list) -> bool:
+    """Does this repeat body match almost anything (``.``, ``\\w``, ``[^x]``)?
+
+    Narrow repeats such as ``\\d+`` between literals (``\\d+\\.\\d+``) cannot
+    trade characters with each other, so they do not multiply the work.
+    """
+    for op, av in items:
+        if op == _sre.ANY:
+            return True
+        if op == _sre.NOT_LITERAL:
+            return True
+        if op == _sre.IN:
+            for item_op, item_av in av:
+                if item_op == _sre.NEGATE or (item_op == _sre.CATEGORY and item_av in (
+                        _sre.CATEGORY_WORD, _sre.CATEGORY_NOT_WORD, _sre.CATEGORY_NOT_DIGIT,
+                        _sre.CATEGORY_NOT_SPACE)):
+                    return True
+        if op == _sre.SUBPATTERN and _is_broad(list(av[3])):
+            return True
+    return False
+
+
 def _count_unbounded(items: list) -> int:
-    """Unbounded repeats in a match, counting ``(.*a){12}`` as 12."""
+    """Broad unbounded repeats in a match, counting ``(.*a){12}`` as 12."""
     count = 0
     for op, av in items:
         inner = sum(_count_unbounded(child) for child in _children(op, av))
         if op in _REPEATS or op == _sre.POSSESSIVE_REPEAT:
             high = av[1]
             if high == _sre.MAXREPEAT:      # nesting under it is _backtracking_problem's
-                count += 1 + inner
+                count += _is_broad(list(av[2])) + inner
             else:
                 count += inner * min(high, MAX_UNBOUNDED_REPEATS + 1)
         else:

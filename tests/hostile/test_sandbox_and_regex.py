@@ -1,0 +1,154 @@
+"""Templates cannot read files or call anything; regexes cannot backtrack forever."""
+
+from __future__ import annotations
+
+import pytest
+
+from vdictl import templating
+from vdictl.errors import ConfigError
+from vdictl.templating import TemplateError, compile_template, render
+from vdictl.values import parse_regex
+
+VARS = {"roomname": "room01", "id": "07", "suffix": 27, "name": "room01-vd07"}
+
+
+@pytest.fixture
+def secret_file(tmp_path):
+    path = tmp_path / "secret.txt"
+    path.write_text("TOP-SECRET-CONTENT")
+    return path
+
+
+ESCAPES = [
+    "{% include '{secret}' %}",
+    "{% import '{secret}' as s %}",
+    "{% extends '{secret}' %}",
+    "{% from '{secret}' import x %}",
+    "{{ lipsum.__globals__['os'].system('touch {marker}') }}",
+    "{{ lipsum.__globals__.__builtins__.open('{secret}').read() }}",
+    "{{ cycler.__init__.__globals__.os.popen('touch {marker}').read() }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ roomname.__class__.__base__.__subclasses__() }}",
+    "{{ self._TemplateReference__context }}",
+    "{{ self }}",
+    "{{ roomname|attr('__class__') }}",
+    "{{ roomname['__class__'] }}",
+    "{{ roomname['format']('{0.__class__}') }}",
+    "{{ roomname.format(roomname) }}",
+    "{{ roomname|map('upper')|list }}",
+    "{{ range(10) }}",
+    "{{ namespace(a=1) }}",
+    "{{ dict(a=1) }}",
+    "{% set x = roomname %}{{ x }}",
+    "{% with x = roomname %}{{ x }}{% endwith %}",
+    "{% for c in roomname %}{{ c }}{% endfor %}",
+    "{% macro m() %}{{ caller() }}{% endmacro %}{{ m() }}",
+    "{% filter upper %}{{ roomname }}{% endfilter %}",
+    "{{ roomname|upper(*[1]) }}",
+    "{{ roomname|format(1) }}",
+    "{{ roomname|wordwrap(5) }}",
+    "{{ roomname|tojson }}",
+    "{{ {'a': 1} }}",
+    "{{ '%s' % roomname }}",
+    "{{ 'x' * 100000000 }}",
+    "{{ roomname|replace('o', 'x' * 9000) }}",
+    "{{ (10 ** 64) ** 64 }}",
+    "{{ 2 ** 100000 }}",
+    "{{ " + "(" * 400 + "1" + ")" * 400 + " }}",
+    "x" * 3000,
+]
+
+
+@pytest.mark.parametrize("template", ESCAPES)
+def test_escape_or_bomb_is_refused(template, tmp_path, secret_file):
+    marker = tmp_path / "marker"
+    text = template.replace("{secret}", str(secret_file)).replace("{marker}", str(marker))
+    with pytest.raises(TemplateError) as info:
+        render(text, VARS, what="names")
+    assert "\n" not in str(info.value)
+    assert "TOP-SECRET-CONTENT" not in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("template, expected", [
+    ("{{ roomname|upper }}-{{ id|int + 100 }}", "ROOM01-107"),
+    ("{{ roomname[0:4] ~ '-' ~ id[-1] }}", "room-7"),
+    ("{% if id|int is odd %}odd{% elif id == '08' %}8{% else %}even{% endif %}", "odd"),
+    ("{{ roomname|replace('room', 'r') }}", "r01"),
+    ("{{ 'teacher' if suffix > 20 else 'student' }}", "teacher"),
+    ("{{ (suffix * 2) // 3 % 10 }}", "8"),
+    ("{{ name|truncate(9, True, '', 0) }}", "room01-vd"),
+    ("{{ roomname|default('x')|title }}", "Room01"),
+    ("{{ 2 ** 10 }}-{{ 'ab' * 3 }}", "1024-ababab"),
+    ("{{ roomname|length }}", "6"),
+])
+def test_the_cut_down_language_still_does_what_names_need(template, expected):
+    assert render(template, VARS, what="names") == expected
+
+
+def test_only_the_listed_filters_and_no_globals():
+    env = templating._ENV
+    assert set(env.filters) == templating.ALLOWED_FILTERS
+    assert env.globals == {}
+
+
+def test_rendered_text_is_bounded():
+    template = compile_template("{{ 'x' * 9000 ~ 'y' * 9000 }}", what="snapshot_description")
+    with pytest.raises(TemplateError) as info:
+        template.render({})
+    assert "renders to 18000 characters" in str(info.value)
+
+
+def test_syntax_error_message_is_one_line():
+    with pytest.raises(TemplateError) as info:
+        render("{% if id %}open", VARS, what="names")
+    assert "\n" not in str(info.value)
+
+
+# --- reset_to_snapshot_regex -------------------------------------------------
+
+@pytest.mark.parametrize("regex", [
+    "vdictl rollout .*",
+    "^Amoothei-VM-Rollout: .*$",
+    r"^vdictl rollout IP=\d+\.\d+\.\d+\.\d+/\d+ at .*$",
+    "(a|b)*c",                 # one-character alternatives are a character class
+    "(ab|cd)*$",               # branches start differently: no ambiguity
+    "(a{2})*$",                # fixed-size repeat inside
+    "(?>a+)+$",                # atomic group: no backtracking into it
+    "(a++)+$",                 # possessive
+    r"\d+.*\d+",
+    "(.*a){2}",
+    r"^\d+-\d+-\d+-\d+-\d+-\d+ .*",    # narrow repeats between literals
+])
+def test_safe_regexes_pass(regex):
+    assert parse_regex(regex) == regex
+
+
+@pytest.mark.parametrize("regex, problem", [
+    ("(a+)+$", "a repeat inside an unbounded repeat"),
+    ("(a*)*$", "a repeat inside an unbounded repeat"),
+    (r"^(\w+\s?)*$", "a repeat inside an unbounded repeat"),
+    ("(x+x+)+y", "a repeat inside an unbounded repeat"),
+    ("((a|b)+)+$", "a repeat inside an unbounded repeat"),
+    ("(a|aa)+$", "an alternation whose branches start alike"),
+    ("(snap|snapshot)*$", "an alternation whose branches start alike"),
+    ("(|a)+$", "an alternation whose branches start alike"),
+    ("(.*a){12}", "more than 4 unbounded repeats"),
+    (".*.*.*.*.*x", "more than 4 unbounded repeats"),
+    (r"\w+ \w+ [^x]* \S+ .+$", "more than 4 unbounded repeats"),
+    ("(a)(?(1)(b+)+|c)", "a repeat inside an unbounded repeat"),
+    ("(?=(a+)+)b", "a repeat inside an unbounded repeat"),
+])
+def test_catastrophic_regexes_are_refused(regex, problem):
+    with pytest.raises(ConfigError) as info:
+        parse_regex(regex)
+    assert problem in str(info.value)
+    assert repr(regex) in str(info.value)
+
+
+@pytest.mark.parametrize("regex", ["(", "a{2,1}", "[z-a]", "(?P<x>a)(?P<x>b)", "\\",
+                                   "a{99999999999}", "(?<=a+)b"])
+def test_invalid_regexes_are_refused(regex):
+    with pytest.raises(ConfigError) as info:
+        parse_regex(regex)
+    assert "invalid regular expression" in str(info.value)
