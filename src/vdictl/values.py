@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from fractions import Fraction
 from typing import Any, List, Sequence, Union
 
@@ -82,7 +83,9 @@ def _parse_expression(text: str) -> ast.Expression:
     if not text:
         raise ConfigError("empty value")
     try:
-        return ast.parse(text, mode="eval")
+        with warnings.catch_warnings():     # SyntaxWarnings would reach stderr
+            warnings.simplefilter("ignore")
+            return ast.parse(text, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise ConfigError(f"cannot parse {text!r}") from None
 
@@ -289,8 +292,10 @@ def parse_regex(raw: RawValue) -> str:
         raise ConfigError(f"regular expression is too long ({len(text)} characters, "
                           f"at most {MAX_REGEX_CHARS})")
     try:
-        tree = _sre_parse.parse(text)
-        re.compile(text)
+        with warnings.catch_warnings():     # "FutureWarning: Possible nested set" on stderr
+            warnings.simplefilter("ignore")
+            tree = _sre_parse.parse(text)
+            re.compile(text)
     except (re.error, RecursionError, OverflowError) as exc:
         raise ConfigError(f"invalid regular expression {text!r}: {exc}") from None
     problem = _backtracking_problem(list(tree), inside_unbounded=False)
