@@ -44,7 +44,9 @@ TYPES: Dict[str, str] = {
     "path": "file path; relative paths are relative to the config file's directory",
     "ids": 'VM ids: "range(1,10+1)", "[1,2,3]", "1-10", "1-4,7", 5 or 1, 2, 3',
     "memory": "bytes: 4 * 1024 * 1024 * 1024, 4294967296, 4GiB, 512MiB, 4G",
-    "template": "text with $var, ${var} or Jinja2 {{ var }} placeholders",
+    "template": ("text with $var, ${var} or Jinja2 {{ var }} placeholders; Jinja2 without "
+                 "calls, attributes, loops or set: arithmetic, ~, [i:j], {% if %} and the "
+                 "filters of vdictl.templating.ALLOWED_FILTERS"),
     "choice": "one of a fixed set of words (case-insensitive)",
     "regex": "Python regular expression (no nested repeats such as (a+)+)",
     "ip": "IP address",
