@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Sequence
+import sys
+from typing import Any, Dict, List, Optional, Sequence
 
 import click
 
@@ -11,9 +12,12 @@ from vdictl.result import Outcome, Report
 
 FORMATS = ("table", "json")
 
+# No default value: a summary table that nobody asked for stays quiet off a
+# terminal when all went well, so cron mails only failures.
 output_option = click.option(
-    "--output", "-o", type=click.Choice(FORMATS), default="table", show_default=True,
-    help="Output format. The JSON shape is documented in docs/output.md.")
+    "--output", "-o", type=click.Choice(FORMATS), default=None,
+    help="Output format (default: table). The JSON shape is documented in docs/output.md. "
+         "Without --output, a run that succeeded prints nothing when stdout is not a terminal.")
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -39,9 +43,17 @@ def summary_line(report: Report) -> str:
     return f"{report.action}: {len(report.results)} VM(s): " + (", ".join(parts) or "nothing to do")
 
 
-def echo_report(report: Report, output: str) -> None:
+def stdout_is_terminal() -> bool:
+    return sys.stdout is not None and sys.stdout.isatty()
+
+
+def echo_report(report: Report, output: Optional[str]) -> None:
+    """Print the per-VM summary; `output` None is the table, quiet on success off a terminal."""
     if output == "json":
         echo_json(report.to_dict())
+        return
+    dry_run = any(r.outcome is Outcome.PLANNED for r in report.results)
+    if output is None and not report.failed and not dry_run and not stdout_is_terminal():
         return
     for note in report.notes:
         click.echo(f"note: {note}")
