@@ -59,6 +59,8 @@ class AppContext:
     def __init__(self, config_path: Optional[str], uri: Optional[str] = None):
         self.config_path = config_path
         self.uri = uri
+        #: False for commands that only read the config (no audit trail to open)
+        self.opens_log_file = True
         self._config: Optional[Config] = None
 
     @property
@@ -74,7 +76,8 @@ class AppContext:
                 config = dataclasses.replace(
                     config, connect=dataclasses.replace(config.connect, uri=self.uri))
             self._config = config
-            add_log_file(self._config.logging.log_file)
+            if self.opens_log_file:
+                add_log_file(self._config.logging.log_file)
             for warning in self._config.warnings:
                 click.echo(f"warning: {warning}", err=True)
         return self._config
