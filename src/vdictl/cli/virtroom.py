@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, List
 
 import click
 
+from vdictl.errors import VdictlError
 from vdictl.rooms import Room
 
 from . import exit_codes
@@ -18,7 +19,22 @@ from .progress import wants_progress
 if TYPE_CHECKING:
     from vdictl.ops.session import Session
 
-rooms_argument = click.argument("room_names", metavar="ROOM...", nargs=-1)
+
+
+def complete_room_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
+    """Shell completion: the rooms of the config file that --config or $VDICTL_CONFIG names."""
+    from vdictl.config import find_config_file, load_config
+
+    try:
+        config = load_config(find_config_file(ctx.find_root().params.get("config_path")))
+    except VdictlError:
+        return []  # a completion never prints errors
+    given = set(ctx.params.get(param.name or "") or ())
+    return [name for name in config.rooms if name.startswith(incomplete) and name not in given]
+
+
+rooms_argument = click.argument("room_names", metavar="ROOM...", nargs=-1,
+                                shell_complete=complete_room_names)
 all_option = click.option("--all", "all_rooms", is_flag=True, help="Every room of the config.")
 dry_run_option = click.option("--dry-run", "-n", is_flag=True,
                               help="Print what would be done; change nothing.")
