@@ -7,7 +7,7 @@ it is safe to run anywhere, e.g. before copying a config to the VDI host.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import click
 
@@ -26,7 +26,7 @@ def config_group() -> None:
 @output_option
 @pass_app
 @reports_errors
-def config_check(app: AppContext, output: Optional[str]) -> None:
+def config_check(app: AppContext, output: str) -> None:
     """Validate the config file; print its rooms, VMs, IPs and snapshot descriptions.
 
     Contacts no backend. A config error is one line naming file, section and

@@ -13,7 +13,7 @@ from vdictl.rooms import Room
 
 from . import exit_codes
 from .app import AppContext, CliError, cli, pass_app, reports_errors
-from .output import echo_json, echo_report, format_table, output_option
+from .output import echo_json, echo_report, format_table, output_option, report_output_option
 from .progress import wants_progress
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
     command.__doc__ = doc
     command = reports_errors(command)
     command = pass_app(command)
-    for decorator in (output_option, adopt_option, dry_run_option) + (
+    for decorator in (report_output_option, adopt_option, dry_run_option) + (
             (maintenance_option,) if honours_maintenance else ()) + (
             (all_option,) if offers_all else ()) + (rooms_argument,):
         command = decorator(command)
@@ -144,7 +144,7 @@ operation_command("virtroom-shutdown", "power:shutdown", offers_all=True, doc=""
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @dry_run_option
 @adopt_option
-@output_option
+@report_output_option
 @pass_app
 @reports_errors
 def virtroom_delete(app: AppContext, room_names, yes: bool, dry_run: bool, adopt: bool,
