@@ -61,18 +61,21 @@ def test_json_lists_rooms_and_vms(config_file):
         "subsection": "teacher", "vm": "lab1-teacher01", "id": 1, "ip": "192.0.2.10",
         "template": "tmpl", "stateless": False, "resettable": True,
         "snapshot_description": f"vdictl rollout IP=192.0.2.10/24 at {data['scripttime']}",
-        "reset_to_snapshot_regex": "vdictl rollout .*"}
+        "reset_to_snapshot_regex": "vdictl rollout .*", "maintenance": False,
+        "adopt_unmarked": False}
     assert data["rooms"][1]["vms"][0]["snapshot_description"] == ""
 
 
-def test_no_note_when_no_description_uses_scripttime(tmp_path):
+def test_no_note_when_no_description_uses_scripttime_and_maintenance_shown(tmp_path):
     conf = tmp_path / "c.conf"
     conf.write_text('[general]\n[[connect]]\nuri = "qemu:///system"\n'
                     '[room r]\n[[s]]\nids = 1-2\nnames = "r-${id}"\ntemplate_name = t\n'
-                    'snapshot_description = "clean"\nreset_to_snapshot_regex = clean\n')
+                    'snapshot_description = "clean"\nreset_to_snapshot_regex = clean\n'
+                    '[[m]]\nids = 3\nnames = "r-${id}"\ntemplate_name = t\nmaintenance = True\n')
     result = check("--config", str(conf), "config", "check")
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[-1].split() == ["r", "s", "r-02", "snapshot", "clean"]
+    assert [line.split() for line in result.stdout.splitlines()[-2:]] == [
+        ["r", "s", "r-02", "snapshot", "clean"], ["r", "m", "r-03", "no", "(maintenance)"]]
 
 
 def test_config_error_is_one_line_naming_file_section_and_key(tmp_path):
@@ -98,11 +101,11 @@ except SystemExit as exc:
     assert exc.code in (0, None), exc.code
 print(sorted(m for m in sys.modules
              if m.split(".")[0] in ("libvirt", "ovirtsdk4", "pycurl")
-             or m.startswith(("vdictl.drivers", "vdictl.ops"))))
+             or m.startswith(("vdictl.drivers", "vdictl.ops.session"))))
 """
 
 
-def test_check_imports_no_driver_and_no_operation(config_file):
+def test_check_imports_no_driver_and_opens_no_session(config_file):
     for path in (config_file, str(AMOOTHEI)):
         result = subprocess.run([sys.executable, "-c", PROBE, path], capture_output=True,
                                 text=True, timeout=60)

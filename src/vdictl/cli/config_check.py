@@ -87,14 +87,17 @@ def vm_data(vm: VmSpec) -> Dict[str, Any]:
         "template": vm.template_name, "stateless": vm.stateless, "resettable": vm.resettable,
         "snapshot_description": vm.snapshot_description,
         "reset_to_snapshot_regex": vm.reset_to_snapshot_regex,
+        "maintenance": vm.maintenance, "adopt_unmarked": vm.adopt_unmarked,
     }
 
 
 def room_kind(vm: Dict[str, Any]) -> str:
     """How a nightly reset treats the VM: to its snapshot, stateless, or not at all."""
     if vm["stateless"]:
-        return "stateless"
-    return "snapshot" if vm["resettable"] else "no"
+        kind = "stateless"
+    else:
+        kind = "snapshot" if vm["resettable"] else "no"
+    return f"{kind} (maintenance)" if vm["maintenance"] else kind
 
 
 def uses_scripttime(config: Config) -> bool:
