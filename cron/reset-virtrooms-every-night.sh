@@ -4,10 +4,15 @@
 # whose single process keeps the snapshot throttle global.
 #
 # Usage: reset-virtrooms-every-night.sh [vdictl options, e.g. --config FILE]
+# Prints nothing when every room was reset; exits 1 when any room failed.
 set -u
 status=0
 rooms=$(vdictl "$@" rooms --resettable) || exit $?
-for room in $rooms; do
-    vdictl "$@" virtroom-reset "$room" || status=1
-done
+# One name per line: room names may contain spaces.
+while IFS= read -r room; do
+    [ -n "$room" ] || continue
+    vdictl "$@" virtroom-reset "$room" </dev/null || status=1
+done <<ROOMS
+$rooms
+ROOMS
 exit $status

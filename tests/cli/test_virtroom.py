@@ -134,7 +134,7 @@ def test_dry_run_changes_nothing(run, hypervisor):
 
 def test_start_shutdown_and_table_summary(run, hypervisor):
     assert run("virtroom-rollout", "lab1").exit_code == 0
-    started = run("virtroom-start", "lab1")
+    started = run("virtroom-start", "lab1", "-o", "table")  # off a terminal, only when asked
     assert started.exit_code == 0
     assert hypervisor.running() == LAB1
     assert started.stdout.splitlines()[-1] == "start: 5 VM(s): 5 ok"

@@ -61,6 +61,8 @@ class AppContext:
         self.config_path = config_path
         self.uri = uri
         self.strict_permissions = strict_permissions
+        #: False for commands that only read the config (no audit trail to open)
+        self.opens_log_file = True
         self._config: Optional[Config] = None
 
     @property
@@ -77,7 +79,8 @@ class AppContext:
                 config = dataclasses.replace(
                     config, connect=dataclasses.replace(config.connect, uri=self.uri))
             self._config = config
-            add_log_file(self._config.logging.log_file)
+            if self.opens_log_file:
+                add_log_file(self._config.logging.log_file)
             for warning in (*self._config.warnings, *secret_warnings):
                 click.echo(f"warning: {warning}", err=True)
         return self._config

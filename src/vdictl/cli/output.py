@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, Dict, List, Sequence
 
 import click
+from click.core import ParameterSource
 
 from vdictl.result import Outcome, Report
 
@@ -14,6 +16,12 @@ FORMATS = ("table", "json")
 output_option = click.option(
     "--output", "-o", type=click.Choice(FORMATS), default="table", show_default=True,
     help="Output format. The JSON shape is documented in docs/output.md.")
+# Off a terminal, a table nobody asked for (-o not given) is printed only when
+# a VM failed, so that cron mails only failures.
+report_output_option = click.option(
+    "--output", "-o", type=click.Choice(FORMATS), default="table",
+    help="Output format (default: table; when stdout is not a terminal, the table only if "
+         "a VM failed). The JSON shape is documented in docs/output.md.")
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -39,9 +47,24 @@ def summary_line(report: Report) -> str:
     return f"{report.action}: {len(report.results)} VM(s): " + (", ".join(parts) or "nothing to do")
 
 
+def stdout_is_terminal() -> bool:
+    return sys.stdout is not None and sys.stdout.isatty()
+
+
+def output_given() -> bool:
+    """Whether the running command's --output came from the command line."""
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source("output") if ctx is not None else None
+    return source not in (None, ParameterSource.DEFAULT)
+
+
 def echo_report(report: Report, output: str) -> None:
+    """Print the per-VM summary; a default table is quiet on success off a terminal."""
     if output == "json":
         echo_json(report.to_dict())
+        return
+    dry_run = any(r.outcome is Outcome.PLANNED for r in report.results)
+    if not (report.failed or dry_run or output_given() or stdout_is_terminal()):
         return
     for note in report.notes:
         click.echo(f"note: {note}")

@@ -8,17 +8,33 @@ from typing import TYPE_CHECKING, List
 
 import click
 
+from vdictl.errors import VdictlError
 from vdictl.rooms import Room
 
 from . import exit_codes
 from .app import AppContext, CliError, cli, pass_app, reports_errors
-from .output import echo_json, echo_report, format_table, output_option
+from .output import echo_json, echo_report, format_table, output_option, report_output_option
 from .progress import wants_progress
 
 if TYPE_CHECKING:
     from vdictl.ops.session import Session
 
-rooms_argument = click.argument("room_names", metavar="ROOM...", nargs=-1)
+
+
+def complete_room_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
+    """Shell completion: the rooms of the config file that --config or $VDICTL_CONFIG names."""
+    from vdictl.config import find_config_file, load_config
+
+    try:
+        config = load_config(find_config_file(ctx.find_root().params.get("config_path")))
+    except VdictlError:
+        return []  # a completion never prints errors
+    given = set(ctx.params.get(param.name or "") or ())
+    return [name for name in config.rooms if name.startswith(incomplete) and name not in given]
+
+
+rooms_argument = click.argument("room_names", metavar="ROOM...", nargs=-1,
+                                shell_complete=complete_room_names)
 all_option = click.option("--all", "all_rooms", is_flag=True, help="Every room of the config.")
 dry_run_option = click.option("--dry-run", "-n", is_flag=True,
                               help="Print what would be done; change nothing.")
@@ -71,7 +87,7 @@ def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
     command.__doc__ = doc
     command = reports_errors(command)
     command = pass_app(command)
-    for decorator in (output_option, adopt_option, dry_run_option) + (
+    for decorator in (report_output_option, adopt_option, dry_run_option) + (
             (maintenance_option,) if honours_maintenance else ()) + (
             (all_option,) if offers_all else ()) + (rooms_argument,):
         command = decorator(command)
@@ -128,7 +144,7 @@ operation_command("virtroom-shutdown", "power:shutdown", offers_all=True, doc=""
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @dry_run_option
 @adopt_option
-@output_option
+@report_output_option
 @pass_app
 @reports_errors
 def virtroom_delete(app: AppContext, room_names, yes: bool, dry_run: bool, adopt: bool,

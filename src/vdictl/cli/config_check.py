@@ -1,0 +1,106 @@
+"""`vdictl config check`: validate the config file and show what it resolves to.
+
+Reads the file only: no driver is imported and no backend is contacted, so
+it is safe to run anywhere, e.g. before copying a config to the VDI host.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List
+
+import click
+
+from vdictl.rooms import Config, VmSpec
+
+from .app import AppContext, cli, pass_app, reports_errors
+from .output import echo_json, format_table, output_option
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Look at the config file without touching any backend."""
+
+
+@config_group.command("check")
+@output_option
+@pass_app
+@reports_errors
+def config_check(app: AppContext, output: str) -> None:
+    """Validate the config file; print its rooms, VMs, IPs and snapshot descriptions.
+
+    Contacts no backend. A config error is one line naming file, section and
+    key (exit status 2); warnings go to stderr. Snapshot descriptions that use
+    ${scripttime} are rendered as at the time of the check: a rollout puts in
+    the time it starts.
+
+    \b
+    Example:
+        vdictl --config /etc/vdictl/vdi-rollout.conf config check
+    """
+    app.opens_log_file = False  # a check writes nothing, not even the audit trail
+    config = app.config
+    log_file = config.logging.log_file
+    if log_file and not os.path.isdir(os.path.dirname(log_file)):
+        click.echo(f"warning: {config.path} [logging] log_file: directory "
+                   f"{os.path.dirname(log_file)} does not exist", err=True)
+    data = describe(config)
+    if output == "json":
+        echo_json(data)
+        return
+    vm_count = sum(len(room["vms"]) for room in data["rooms"])
+    click.echo(f"{config.path}: OK; driver {data['driver']} at {data['endpoint'] or '(default)'}; "
+               f"{len(data['rooms'])} room(s), {vm_count} VM(s)")
+    rows = [[room["name"], vm["subsection"], vm["vm"], vm["ip"], room_kind(vm),
+             vm["snapshot_description"]]
+            for room in data["rooms"] for vm in room["vms"]]
+    if rows:
+        click.echo(format_table(["room", "subsection", "vm", "ip", "reset",
+                                 "snapshot description"], rows))
+    if uses_scripttime(config):
+        click.echo(f"note: ${{scripttime}} is rendered as {config.scripttime}, the time of this "
+                   "check; a rollout renders the time it starts")
+
+
+def describe(config: Config) -> Dict[str, Any]:
+    """What the file resolves to, as plain data (the JSON shape of docs/output.md)."""
+    connect = config.connect
+    return {
+        "config": config.path,
+        "driver": connect.driver,
+        "endpoint": connect.url if connect.driver == "ovirt" else connect.uri,
+        "scripttime": config.scripttime,
+        "log_file": config.logging.log_file,
+        "rooms": [{
+            "name": room.name,
+            "resettable": room.resettable,
+            "stateless": room.stateless,
+            "vms": [vm_data(vm) for vm in room.vms],
+        } for room in config.rooms.values()],
+        "warnings": list(config.warnings),
+    }
+
+
+def vm_data(vm: VmSpec) -> Dict[str, Any]:
+    return {
+        "subsection": vm.subsection, "vm": vm.name, "id": vm.id, "ip": vm.ip,
+        "template": vm.template_name, "stateless": vm.stateless, "resettable": vm.resettable,
+        "snapshot_description": vm.snapshot_description,
+        "reset_to_snapshot_regex": vm.reset_to_snapshot_regex,
+        "maintenance": vm.maintenance, "adopt_unmarked": vm.adopt_unmarked,
+    }
+
+
+def room_kind(vm: Dict[str, Any]) -> str:
+    """How a nightly reset treats the VM: to its snapshot, stateless, or not at all."""
+    if vm["stateless"]:
+        kind = "stateless"
+    else:
+        kind = "snapshot" if vm["resettable"] else "no"
+    return f"{kind} (maintenance)" if vm["maintenance"] else kind
+
+
+def uses_scripttime(config: Config) -> bool:
+    descriptions: List[str] = [vm.snapshot_description for room in config.rooms.values()
+                               for vm in room.vms]
+    return any(config.scripttime in d for d in descriptions)

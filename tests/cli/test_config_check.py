@@ -1,0 +1,113 @@
+"""`vdictl config check`: the resolved rooms, offline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from vdictl.cli import cli
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+AMOOTHEI = DATA / "amoothei-vm-rollout.conf"
+
+
+def check(*args):
+    return CliRunner().invoke(cli, [*args], catch_exceptions=False)
+
+
+def test_table_shows_every_vm_with_ip_and_rendered_snapshot_description():
+    before = datetime.now().strftime("%Y-%m-%d-%H%M")
+    result = check("--config", str(AMOOTHEI), "config", "check")
+    after = datetime.now().strftime("%Y-%m-%d-%H%M")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == (f"{AMOOTHEI}: OK; driver ovirt at https://rhevm.example.org/api; "
+                        "2 room(s), 8 VM(s)")
+    assert lines[1].split() == ["ROOM", "SUBSECTION", "VM", "IP", "RESET", "SNAPSHOT",
+                                "DESCRIPTION"]
+    rows = [line.split(None, 5) for line in lines[2:10]]
+    assert [row[2] for row in rows] == [f"room01-vd0{i}" for i in range(1, 6)] + [
+        f"room02-vd0{i}" for i in range(1, 4)]
+    scripttime = rows[0][5].rsplit("scripttime=", 1)[1]
+    assert before <= scripttime <= after
+    assert rows[1] == ["room01", "student_vms", "room01-vd02", "192.0.2.102", "snapshot",
+                       "Automatic snapshot after amoothei-vmrollout, IP=192.0.2.102/24, "
+                       f"scripttime={scripttime}"]
+    assert rows[7] == ["room02", "vms", "room02-vd03", "192.0.2.203", "stateless"]
+    assert lines[10] == (f"note: ${{scripttime}} is rendered as {scripttime}, the time of "
+                         "this check; a rollout renders the time it starts")
+    assert len(lines) == 11
+    # logs/ does not exist next to the example: said, and nothing is created.
+    assert result.stderr == (f"warning: {AMOOTHEI} [logging] log_file: directory "
+                             f"{DATA / 'logs'} does not exist\n")
+    assert not (DATA / "logs").exists()
+
+
+def test_json_lists_rooms_and_vms(config_file):
+    result = check("--config", config_file, "config", "check", "-o", "json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert (data["config"], data["driver"], data["endpoint"], data["warnings"]) == (
+        config_file, "libvirt", "test:///default", [])
+    assert [(r["name"], r["resettable"], r["stateless"]) for r in data["rooms"]] == [
+        ("lab1", True, False), ("kiosk", False, True)]
+    teacher = data["rooms"][0]["vms"][-1]
+    assert teacher == {
+        "subsection": "teacher", "vm": "lab1-teacher01", "id": 1, "ip": "192.0.2.10",
+        "template": "tmpl", "stateless": False, "resettable": True,
+        "snapshot_description": f"vdictl rollout IP=192.0.2.10/24 at {data['scripttime']}",
+        "reset_to_snapshot_regex": "vdictl rollout .*", "maintenance": False,
+        "adopt_unmarked": False}
+    assert data["rooms"][1]["vms"][0]["snapshot_description"] == ""
+
+
+def test_no_note_when_no_description_uses_scripttime_and_maintenance_shown(tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text('[general]\n[[connect]]\nuri = "qemu:///system"\n'
+                    '[room r]\n[[s]]\nids = 1-2\nnames = "r-${id}"\ntemplate_name = t\n'
+                    'snapshot_description = "clean"\nreset_to_snapshot_regex = clean\n'
+                    '[[m]]\nids = 3\nnames = "r-${id}"\ntemplate_name = t\nmaintenance = True\n')
+    result = check("--config", str(conf), "config", "check")
+    assert result.exit_code == 0
+    assert [line.split() for line in result.stdout.splitlines()[-2:]] == [
+        ["r", "s", "r-02", "snapshot", "clean"], ["r", "m", "r-03", "no", "(maintenance)"]]
+
+
+def test_config_error_is_one_line_naming_file_section_and_key(tmp_path):
+    conf = tmp_path / "bad.conf"
+    conf.write_text('[general]\n[[connect]]\nuri = "qemu:///system"\n'
+                    '[room r]\n[[s]]\nids = 1\nnames = "r-${id}"\ntemplate_name = t\n'
+                    'memory = lots\n')
+    result = check("--config", str(conf), "config", "check")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"Error: {conf} [room r/s] memory: ")
+    assert result.stderr.count("\n") == 1
+
+
+# Runs `vdictl config check` in a fresh interpreter; prints the modules it loaded.
+PROBE = """
+import sys
+sys.argv = ["vdictl", "--config", sys.argv[1], "config", "check"]
+from vdictl.cli import cli
+try:
+    cli()
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+print(sorted(m for m in sys.modules
+             if m.split(".")[0] in ("libvirt", "ovirtsdk4", "pycurl")
+             or m.startswith(("vdictl.drivers", "vdictl.ops.session"))))
+"""
+
+
+def test_check_imports_no_driver_and_opens_no_session(config_file):
+    for path in (config_file, str(AMOOTHEI)):
+        result = subprocess.run([sys.executable, "-c", PROBE, path], capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[-1] == "[]"

@@ -1,0 +1,278 @@
+"""The shipped nightly schedule (cron/) run for real, and the summary cron mails.
+
+libvirt's test:///default forgets everything when a process ends, so the
+rooms are rolled out there in-process and the result (domains with vdictl's
+owner mark and their snapshots) is written to a test:///FILE node document
+that each `vdictl` subprocess loads afresh. The audit log says what each
+process did.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import pty
+import re
+import select
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from vdictl.cli import cli
+
+libvirt = pytest.importorskip("libvirt")
+
+REPO = Path(__file__).resolve().parents[2]
+CRON = REPO / "cron"
+VENV_BIN = Path(sys.executable).parent
+TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
+
+CONFIG = """\
+[general]
+    [[connect]]
+    driver = libvirt
+    uri = "test:///default"
+    [[throttle]]
+    snapshot_batch_pause = 0
+    shutdown_timeout = 5
+    operation_timeout = 30
+
+[logging]
+    log_file = audit.log
+
+[room lab1]
+    template_name = tmpl
+    snapshot_description = "vdictl rollout at ${scripttime}"
+    reset_to_snapshot_regex = "vdictl rollout .*"
+    [[students]]
+    ids = "1-3"
+    names = "${roomname}-vd${id}"
+
+[room lab 2]
+    [[pcs]]
+    ids = "1-2"
+    names = "lab2-pc${id}"
+    template_name = tmpl
+    snapshot_description = "vdictl rollout at ${scripttime}"
+    reset_to_snapshot_regex = "vdictl rollout .*"
+
+[room kiosk]
+    [[terminals]]
+    ids = "1-2"
+    names = "kiosk-${id}"
+    template_name = tmpl
+    stateless = True
+
+[room archive]
+    [[old]]
+    ids = "1"
+    names = "archive-${id}"
+    template_name = tmpl
+"""
+
+RESETTABLE_VMS = {"lab1-vd01", "lab1-vd02", "lab1-vd03", "lab2-pc01", "lab2-pc02"}
+
+
+def node_document(conn) -> str:
+    """test:///FILE XML holding the hypervisor's domains, snapshots and volumes."""
+    parts = ["<node>"]
+    for dom in conn.listAllDomains():
+        if dom.name() == "test":
+            continue
+        snapshots = "".join(
+            snap.getXMLDesc().replace("<domainsnapshot>", "<test:domainsnapshot>")
+            .replace("</domainsnapshot>", "<active>0</active></test:domainsnapshot>")
+            for snap in dom.listAllSnapshots())
+        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        xml = xml.replace("<domain type='test'>", f"<domain type='test' xmlns:test='{TEST_NS}'>", 1)
+        parts.append(xml.replace("</domain>", snapshots + "</domain>"))
+    pool = conn.storagePoolLookupByName("default-pool")
+    volumes = "".join(pool.storageVolLookupByName(v).XMLDesc() for v in pool.listVolumes())
+    parts.append(pool.XMLDesc().replace("</pool>", volumes + "</pool>"))
+    parts.append("</node>")
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def site(tmp_path, hypervisor):
+    """A config whose libvirt URI is a test:///FILE with lab1 and 'lab 2' rolled out."""
+    config = tmp_path / "vdi-rollout.conf"
+    config.write_text(CONFIG)
+    runner = CliRunner()
+    for room in ("lab1", "lab 2"):
+        result = runner.invoke(cli, ["--config", str(config), "virtroom-rollout", room])
+        assert result.exit_code == 0, result.output
+    node = tmp_path / "node.xml"
+    node.write_text(node_document(hypervisor.conn))
+    config.write_text(CONFIG.replace("test:///default", f"test://{node}"))
+    (tmp_path / "audit.log").write_text("")
+    return tmp_path
+
+
+def audit(site: Path):
+    """(room, vm, action, outcome) of every audit line, in order."""
+    pattern = re.compile(r"room=(.+?) vm=(\S+) action=(\S+) outcome=(\S+)")
+    return [pattern.search(line).groups() for line in (site / "audit.log").read_text().splitlines()
+            if "vdictl.audit" in line]
+
+
+def env_with_venv(**extra):
+    """The environment with the venv's `vdictl` first on PATH."""
+    assert (VENV_BIN / "vdictl").exists(), f"no vdictl entry point in {VENV_BIN}"
+    env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("VDICTL_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+def test_script_resets_exactly_the_resettable_rooms_quietly(site):
+    result = subprocess.run(["sh", str(CRON / "reset-virtrooms-every-night.sh"),
+                             "--config", str(site / "vdi-rollout.conf")],
+                            capture_output=True, text=True, env=env_with_venv(), timeout=120)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    lines = audit(site)
+    assert {vm for room, vm, action, outcome in lines} == RESETTABLE_VMS
+    assert {(room, action, outcome) for room, vm, action, outcome in lines} == {
+        ("lab1", "reset", "ok"), ("lab 2", "reset", "ok")}
+
+
+def test_script_goes_on_after_a_failed_room_and_prints_its_summary(site):
+    node = site / "node.xml"
+    # lab1-vd02 loses its snapshot: its reset fails, lab 2 is still reset.
+    text = node.read_text()
+    start = text.index("<name>lab1-vd02</name>")
+    snap_start = text.index("<test:domainsnapshot>", start)
+    snap_end = text.index("</test:domainsnapshot>", snap_start) + len("</test:domainsnapshot>")
+    node.write_text(text[:snap_start] + text[snap_end:])
+    result = subprocess.run(["sh", str(CRON / "reset-virtrooms-every-night.sh"),
+                             "--config", str(site / "vdi-rollout.conf")],
+                            capture_output=True, text=True, env=env_with_venv(), timeout=120)
+    assert result.returncode == 1
+    rows = {line.split()[1]: line.split()[3] for line in result.stdout.splitlines()
+            if line.startswith("lab1 ")}
+    assert rows == {"lab1-vd01": "ok", "lab1-vd02": "failed", "lab1-vd03": "ok"}
+    assert "no snapshot matches reset_to_snapshot_regex" in result.stdout
+    assert result.stdout.splitlines()[-1] == "reset: 3 VM(s): 2 ok, 1 failed"
+    assert ("lab 2", "lab2-pc01", "reset", "ok") in audit(site)
+
+
+def cron_entry():
+    """(schedule, user, command) of the one job line of the cron.d file, and its variables."""
+    variables, jobs = {}, []
+    for line in (CRON / "vdictl-reset-virtrooms").read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = re.fullmatch(r"([A-Z_]+)=(.*)", line)
+        if match:
+            variables[match.group(1)] = match.group(2)
+            continue
+        fields = line.split(None, 6)
+        jobs.append((" ".join(fields[:5]), fields[5], fields[6]))
+    assert len(jobs) == 1
+    return jobs[0], variables
+
+
+def test_cron_file_runs_one_reset_of_every_room_at_one_as_root(site):
+    (schedule, user, command), variables = cron_entry()
+    assert (schedule, user, command) == ("0 1 * * *", "root", "vdictl virtroom-reset --all")
+    assert variables["SHELL"] == "/bin/sh"
+    # The job's command as cron runs it: the file's PATH, with the venv's vdictl first.
+    env = env_with_venv(VDICTL_CONFIG=str(site / "vdi-rollout.conf"))
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{variables['PATH']}"
+    result = subprocess.run([variables["SHELL"], "-c", command], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    lines = audit(site)
+    assert {vm for room, vm, action, outcome in lines if outcome == "ok"} == RESETTABLE_VMS
+    assert {room for room, vm, action, outcome in lines if outcome == "skipped"} == {
+        "kiosk", "archive"}
+
+
+def test_summary_is_printed_on_a_terminal(site):
+    """Run by hand, the same successful reset shows its per-VM table."""
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(["vdictl", "--config", str(site / "vdi-rollout.conf"),
+                                 "virtroom-reset", "lab1"], stdout=terminal,
+                                stderr=subprocess.PIPE, env=env_with_venv())
+        os.close(terminal)
+        chunks = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if not select.select([controller], [], [], 1.0)[0]:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        os.close(controller)
+    lines = b"".join(chunks).decode().splitlines()
+    assert lines[0].split() == ["ROOM", "VM", "ACTION", "RESULT", "DETAILS"]
+    assert lines[-1] == "reset: 3 VM(s): 3 ok"
+
+
+@pytest.mark.parametrize("args, shows_table", [
+    ((), False), (("-o", "table"), True), (("--dry-run",), True)])
+def test_success_off_a_terminal_prints_only_what_was_asked(site, args, shows_table):
+    result = CliRunner().invoke(cli, ["--config", str(site / "vdi-rollout.conf"),
+                                      "virtroom-reset", "lab1", *args])
+    assert result.exit_code == 0
+    assert bool(result.stdout) is shows_table
+    if shows_table:
+        assert result.stdout.splitlines()[0].split() == ["ROOM", "VM", "ACTION", "RESULT",
+                                                         "DETAILS"]
+
+
+def test_json_is_always_printed(site):
+    result = CliRunner().invoke(cli, ["--config", str(site / "vdi-rollout.conf"),
+                                      "virtroom-reset", "lab1", "-o", "json"])
+    assert result.exit_code == 0
+    assert '"status": "success"' in result.stdout
+
+
+# --- systemd units ------------------------------------------------------------
+
+def unit(name):
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # systemd keys are case-sensitive
+    parser.read(CRON / name)
+    return parser
+
+
+def test_systemd_units_run_the_same_reset_nightly_and_catch_up():
+    service, timer = unit("vdictl-reset.service"), unit("vdictl-reset.timer")
+    assert service["Service"]["Type"] == "oneshot"
+    assert service["Service"]["ExecStart"] == "vdictl virtroom-reset --all"
+    assert timer["Timer"]["OnCalendar"] == "*-*-* 01:00:00"
+    assert timer["Timer"]["Persistent"] == "true"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+
+
+def systemd_verify(*paths):
+    """Problems systemd-analyze verify reports, less a vdictl not installed system-wide."""
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", *map(str, paths)],
+                            capture_output=True, text=True, timeout=60)
+    return [line for line in (result.stdout + result.stderr).splitlines()
+            if line.strip() and "Command vdictl is not executable" not in line]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_systemd_analyze_verify_accepts_the_units(tmp_path):
+    assert systemd_verify(CRON / "vdictl-reset.service", CRON / "vdictl-reset.timer") == []
+    # ... and would say so if a key were wrong.
+    broken = tmp_path / "vdictl-reset.service"
+    broken.write_text((CRON / "vdictl-reset.service").read_text()
+                      .replace("Type=oneshot", "Type=oneshot\nExecStrat=/bin/true"))
+    assert any("ExecStrat" in line for line in systemd_verify(broken))

@@ -1,0 +1,160 @@
+"""The documentation: generated pages current, Sphinx build (HTML and man page)
+clean, and the hand-written pages still true to the code."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from vdictl.cli import cli, exit_codes
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs"
+SRC = REPO / "src" / "vdictl"
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location("vdictl_docs_generate", DOCS / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+generate = load_generator()
+
+
+def test_generated_reference_pages_are_current():
+    stale = generate.stale_pages()
+    if stale:
+        pytest.fail(f"{', '.join('docs/' + p for p in stale)} stale: run {generate.REGENERATE}",
+                    pytrace=False)
+
+
+def test_command_reference_has_every_command_and_option():
+    page = (DOCS / "reference" / "commands.md").read_text()
+    for full, ctx in generate.walk(cli):
+        assert f"## `{full}`" in page
+        for param in ctx.command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("-"):
+                    assert opt in page, (full, opt)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """HTML and man page, built once with warnings as errors."""
+    out = tmp_path_factory.mktemp("docs")
+    for builder in ("html", "man"):
+        result = subprocess.run(
+            [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", builder,
+             "-d", str(out / "doctrees"), str(DOCS), str(out / builder)],
+            capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_sphinx_builds_every_page(built):
+    for page in ("index", "install", "guide", "migrating", "troubleshooting", "exit-statuses",
+                 "output", "reference/commands", "reference/config"):
+        assert (built / "html" / f"{page}.html").exists(), page
+
+
+def test_man_page_has_every_command_and_exit_status(built):
+    man = (built / "man" / "vdictl.1").read_text()
+    assert re.search(r'^\.TH "VDICTL" "1"', man, re.M)
+    for section in ("SYNOPSIS", "DESCRIPTION", "COMMANDS", "FILES", "ENVIRONMENT",
+                    "EXIT STATUS"):
+        assert re.search(rf'^\.SH {section}$', man, re.M), section
+    for full, _ in generate.walk(cli):
+        assert f"Usage: {full} " in man.replace("\\-", "-"), full
+    for code in ("VM_FAILED", "MISSING_DEPENDENCY"):
+        assert code in man.replace("\\_", "_")
+
+
+# --- hand-written pages ---------------------------------------------------------
+
+def source_text() -> str:
+    """All of vdictl's source, with implicitly concatenated string literals joined."""
+    text = "\n".join(p.read_text() for p in sorted(SRC.rglob("*.py")))
+    return re.sub(r"""(["'])\s*\n\s*f?(["'])""", "", text)
+
+
+def documented_messages():
+    page = (DOCS / "troubleshooting.md").read_text()
+    return re.findall(r"^### `(.+)`$", page, re.M)
+
+
+def test_troubleshooting_lists_messages():
+    assert len(documented_messages()) >= 25
+
+
+@pytest.mark.parametrize("message", documented_messages())
+def test_each_documented_message_still_exists_in_the_source(message):
+    source = source_text()
+    fragments = [f.strip(" '\":;,.") for f in message.split("…")]
+    missing = [f for f in fragments if len(f) >= 4 and f not in source]
+    assert not missing, f"docs/troubleshooting.md: {message!r}: not in src/vdictl: {missing}"
+
+
+def test_exit_statuses_table_lists_every_code():
+    page = (DOCS / "exit-statuses.md").read_text()
+    documented = {name: int(code) for code, name in
+                  re.findall(r"^\| (\d+) \| `([A-Z_]+)` \|", page, re.M)}
+    defined = {name: value for name, value in vars(exit_codes).items()
+               if name.isupper() and isinstance(value, int)}
+    assert documented == defined
+
+
+def json_examples():
+    page = (DOCS / "output.md").read_text()
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", page, re.S)]
+
+
+def test_json_examples_have_the_keys_vdictl_prints(tmp_path):
+    from vdictl.cli.config_check import describe
+    from vdictl.config import load_config
+    from vdictl.ops.show import VmRow
+    from vdictl.result import Outcome, Report, VmResult
+
+    rooms, report, show, check = json_examples()
+    assert isinstance(rooms, list)
+    real = Report("reset", [VmResult("r", "r-01", "reset", Outcome.OK)]).to_dict()
+    assert report.keys() == real.keys()
+    assert report["results"][0].keys() == real["results"][0].keys()
+    assert show.keys() == {"vms", "unused_keys"}
+    assert show["vms"][0].keys() == {f.name for f in dataclasses.fields(VmRow)}
+    conf = tmp_path / "c.conf"
+    conf.write_text('[general]\n[[connect]]\nuri = "qemu:///system"\n'
+                    '[room r]\n[[s]]\nids = 1\nnames = "r-${id}"\ntemplate_name = t\n')
+    real = describe(load_config(str(conf)))
+    assert check.keys() == real.keys()
+    assert check["rooms"][0].keys() == real["rooms"][0].keys()
+    assert check["rooms"][0]["vms"][0].keys() == real["rooms"][0]["vms"][0].keys()
+
+
+def test_migration_worked_example_loads_and_checks_as_shown(tmp_path):
+    page = (DOCS / "migrating.md").read_text()
+    example = page[page.index("## Worked example"):]
+    config = re.search(r"```ini\n(.*?)```", example, re.S).group(1)
+    shown = textwrap.dedent(re.search(r"\n( *)```text\n(.*?)\n *```", example, re.S).group(2))
+    command, *expected = shown.splitlines()
+    assert command == "$ vdictl config check"
+    path = tmp_path / "amoothei-vm-rollout.conf"
+    path.write_text(config)
+    result = CliRunner().invoke(cli, ["--config", str(path), "config", "check"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    scripttime = re.search(r"rendered as (\S+),", result.stdout).group(1)
+    documented_time = re.search(r"rendered as (\S+),", shown).group(1)
+    actual = (result.stdout.replace(str(path), "/etc/amoothei-vdi/amoothei-vm-rollout.conf")
+              .replace(scripttime, documented_time))
+    assert actual.splitlines() == expected

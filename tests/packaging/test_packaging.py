@@ -1,0 +1,120 @@
+"""Packaging: `python -m build` makes a wheel and an sdist, and the wheel installed
+with pipx (as an operator would, with the oVirt extra) gives a working `vdictl`.
+
+Slow-ish (about 30 s): the build runs in an isolated environment and pipx
+creates a fresh virtualenv; the oVirt SDK's wheel comes from pip's cache,
+filled by scripts/install-deps.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import vdictl
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "etc" / "vdi-rollout.conf.example"
+VERSION = vdictl.__version__
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    result = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(REPO)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return out
+
+
+def test_build_makes_a_wheel_and_an_sdist_of_this_version(dist):
+    wheel = dist / f"vdictl-{VERSION}-py3-none-any.whl"
+    sdist = dist / f"vdictl-{VERSION}.tar.gz"
+    assert sorted(p.name for p in dist.iterdir()) == sorted([wheel.name, sdist.name])
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        metadata = zf.read(f"vdictl-{VERSION}.dist-info/METADATA").decode()
+        entry_points = zf.read(f"vdictl-{VERSION}.dist-info/entry_points.txt").decode()
+    assert "vdictl/cli/config_check.py" in names and "vdictl/drivers/ovirt.py" in names
+    assert not any(n.startswith("tests/") for n in names)
+    assert f"\nVersion: {VERSION}\n" in metadata
+    assert "Provides-Extra: ovirt" in metadata
+    assert "vdictl = vdictl.cli:main" in entry_points
+    with tarfile.open(sdist) as tf:
+        assert f"vdictl-{VERSION}/pyproject.toml" in tf.getnames()
+
+
+def test_version_is_written_in_one_place():
+    """pyproject.toml reads it from vdictl.__version__; nothing else spells it out."""
+    assert re.search(r'^dynamic = \["version"\]$', (REPO / "pyproject.toml").read_text(), re.M)
+    spelled = [str(p.relative_to(REPO)) for p in sorted((REPO / "src").rglob("*.py"))
+               if re.search(rf"['\"]{re.escape(VERSION)}['\"]", p.read_text())]
+    assert spelled == ["src/vdictl/__init__.py"]
+
+
+@pytest.fixture(scope="module")
+def installed(dist, tmp_path_factory):
+    """`pipx install 'vdictl-X-py3-none-any.whl[ovirt]'` into a private PIPX_HOME."""
+    root = tmp_path_factory.mktemp("pipx")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PIPX_", "VIRTUAL_ENV", "PYTHON", "VDICTL_"))}
+    env.update(PIPX_HOME=str(root / "home"), PIPX_BIN_DIR=str(root / "bin"),
+               PIPX_MAN_DIR=str(root / "man"), PIP_DISABLE_PIP_VERSION_CHECK="1")
+    wheel = dist / f"vdictl-{VERSION}-py3-none-any.whl"
+    result = subprocess.run([sys.executable, "-m", "pipx", "install", f"{wheel}[ovirt]"],
+                            capture_output=True, text=True, env=env, timeout=600,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    vdictl_bin = root / "bin" / "vdictl"
+    assert vdictl_bin.exists()
+
+    def run(*args, config=None):
+        run_env = dict(env, **({"VDICTL_CONFIG": str(config)} if config else {}))
+        return subprocess.run([str(vdictl_bin), *args], capture_output=True, text=True,
+                              env=run_env, timeout=120, cwd=root)
+
+    run.venv = root / "home" / "venvs" / "vdictl"
+    return run
+
+
+def test_installed_copy_reports_its_version(installed):
+    result = installed("--version")
+    assert (result.returncode, result.stdout) == (0, f"vdictl, version {VERSION}\n")
+
+
+def test_installed_copy_is_not_this_checkout(installed):
+    result = subprocess.run([str(installed.venv / "bin" / "python"), "-c",
+                             "import vdictl, ovirtsdk4; print(vdictl.__file__)"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert str(installed.venv) in result.stdout and str(REPO) not in result.stdout
+
+
+def test_installed_copy_checks_and_lists_the_example_config(installed):
+    check = installed("config", "check", config=EXAMPLE)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.startswith(f"{EXAMPLE}: OK; driver libvirt at qemu:///system; "
+                                   "2 room(s), 6 VM(s)\n")
+    assert "demo-teacher01  192.0.2.10" in check.stdout
+    rooms = installed("--config", str(EXAMPLE), "rooms", "--resettable")
+    assert (rooms.returncode, rooms.stdout) == (0, "demo\n")
+
+
+def test_installed_copy_loads_the_ovirt_driver(installed, tmp_path):
+    """With the [ovirt] extra the SDK is there: an engine that does not answer is
+    'unreachable' (3), not 'missing dependency' (4). Port 9 on loopback: nothing listens."""
+    conf = tmp_path / "ovirt.conf"
+    conf.write_text('[general]\n[[connect]]\nurl = "https://127.0.0.1:9/ovirt-engine/api"\n'
+                    'username = admin@internal\npassword = s3cr3t-Pa55\ninsecure = True\n'
+                    '[room r]\n[[s]]\nids = 1\nnames = "r-${id}"\ntemplate_name = t\n')
+    result = installed("--config", str(conf), "virtroom-start", "r")
+    assert result.returncode == 3, result.stderr
+    assert "127.0.0.1:9" in result.stderr
+    assert "s3cr3t-Pa55" not in result.stdout + result.stderr
