@@ -83,12 +83,14 @@ def load_config(path: str, *, now: Optional[datetime] = None) -> Config:
     return _Loader(full, scripttime).load(_read(full))
 
 
-def check_secret_files(config: Config, *, strict: bool = False) -> List[str]:
+def check_secret_files(config: Config, *, strict: bool = False,
+                       offline: bool = False) -> List[str]:
     """Warnings for a password that others may read (errors when ``strict``).
 
     The config file counts when it holds ``password``; ``password_file`` must
-    exist and be readable. Checked when a command uses the config, not by
-    :func:`load_config`: it is about the files on this machine now.
+    exist and be readable (``offline``: a command that never connects, such as
+    ``config check``, only warns). Checked when a command uses the config, not
+    by :func:`load_config`: it is about the files on this machine now.
     """
     connect = config.connect
     problems = []
@@ -101,14 +103,17 @@ def check_secret_files(config: Config, *, strict: bool = False) -> List[str]:
     if connect.password_file:
         where = dict(file=config.path, section="general/connect", key="password_file")
         secret = connect.password_file
+        unusable = None
         if not os.path.isfile(secret):
-            raise ConfigError(f"password file {secret} does not exist or is not a file",
-                              **where)
-        if not os.access(secret, os.R_OK):
-            raise ConfigError(f"password file {secret} cannot be read (permission denied)",
-                              **where)
-        exposed = _exposure(secret)
-        if exposed:
+            unusable = f"password file {secret} does not exist or is not a file"
+        elif not os.access(secret, os.R_OK):
+            unusable = f"password file {secret} cannot be read (permission denied)"
+        if unusable and not offline:
+            raise ConfigError(unusable, **where)
+        exposed = None if unusable else _exposure(secret)
+        if unusable:
+            problems.append(ConfigError(unusable, **where))
+        elif exposed:
             problems.append(ConfigError(f"password file {secret} {exposed}", **where))
     if strict and problems:
         first = problems[0]

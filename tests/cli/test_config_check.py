@@ -43,8 +43,12 @@ def test_table_shows_every_vm_with_ip_and_rendered_snapshot_description():
                          "this check; a rollout renders the time it starts")
     assert len(lines) == 11
     # logs/ does not exist next to the example: said, and nothing is created.
-    assert result.stderr == (f"warning: {AMOOTHEI} [logging] log_file: directory "
-                             f"{DATA / 'logs'} does not exist\n")
+    # nothing next to the example exists: said, and nothing is created
+    assert result.stderr == (
+        f"warning: {AMOOTHEI} [general/connect] password_file: password file "
+        f"{DATA / 'secrets' / 'engine.pw'} does not exist or is not a file\n"
+        f"warning: {AMOOTHEI} [logging] log_file: directory "
+        f"{DATA / 'logs'} does not exist\n")
     assert not (DATA / "logs").exists()
 
 

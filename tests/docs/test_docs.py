@@ -150,6 +150,9 @@ def test_migration_worked_example_loads_and_checks_as_shown(tmp_path):
     assert command == "$ vdictl config check"
     path = tmp_path / "amoothei-vm-rollout.conf"
     path.write_text(config)
+    (tmp_path / "secrets").mkdir()  # as the page says: the password goes here, private
+    (tmp_path / "secrets" / "engine.pw").write_text("s3cret\n")
+    (tmp_path / "secrets" / "engine.pw").chmod(0o600)
     result = CliRunner().invoke(cli, ["--config", str(path), "config", "check"])
     assert result.exit_code == 0, result.output
     assert result.stderr == ""

@@ -61,8 +61,9 @@ class AppContext:
         self.config_path = config_path
         self.uri = uri
         self.strict_permissions = strict_permissions
-        #: False for commands that only read the config (no audit trail to open)
-        self.opens_log_file = True
+        #: True for commands that only read the config and never connect (config
+        #: check): no audit trail is opened, an unusable password_file only warns
+        self.offline = False
         self._config: Optional[Config] = None
 
     @property
@@ -71,7 +72,8 @@ class AppContext:
             from vdictl.config import check_secret_files, find_config_file, load_config
 
             config = load_config(find_config_file(self.config_path))
-            secret_warnings = check_secret_files(config, strict=self.strict_permissions)
+            secret_warnings = check_secret_files(config, strict=self.strict_permissions,
+                                                 offline=self.offline)
             if self.uri:
                 if config.connect.driver != "libvirt":
                     raise UsageError(f"--uri is for the libvirt driver; {config.path} uses "
@@ -79,7 +81,7 @@ class AppContext:
                 config = dataclasses.replace(
                     config, connect=dataclasses.replace(config.connect, uri=self.uri))
             self._config = config
-            if self.opens_log_file:
+            if not self.offline:
                 add_log_file(self._config.logging.log_file)
             for warning in (*self._config.warnings, *secret_warnings):
                 click.echo(f"warning: {warning}", err=True)

@@ -38,7 +38,7 @@ def config_check(app: AppContext, output: str) -> None:
     Example:
         vdictl --config /etc/vdictl/vdi-rollout.conf config check
     """
-    app.opens_log_file = False  # a check writes nothing, not even the audit trail
+    app.offline = True  # a check connects to nothing and writes nothing, not even the audit trail
     config = app.config
     log_file = config.logging.log_file
     if log_file and not os.path.isdir(os.path.dirname(log_file)):
