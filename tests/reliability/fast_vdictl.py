@@ -1,0 +1,13 @@
+"""`python -m tests.reliability.fast_vdictl ARGS`: the real vdictl command in
+its own process, with the oVirt driver polling the simulator every 20 ms
+instead of every 2 s (the only change: a timing seam)."""
+
+from vdictl.cli import main
+from vdictl.drivers.ovirt import OvirtDriver
+
+OvirtDriver.poll_interval = 0.02
+OvirtDriver.retry_initial = 0.02
+OvirtDriver.retry_maximum = 0.2
+
+if __name__ == "__main__":
+    main()
