@@ -248,6 +248,12 @@ class OvirtDriver(Driver):
 
     def power_off_vm(self, *, name: str, timeout: float) -> None:
         v = self._sdk_vm(name)
+        if v.status == VS.IMAGE_LOCKED:
+            # a restore or preview still running (a killed run left it): the VM
+            # is down underneath; the engine refuses "stop" until it ends
+            self._wait(lambda: self._status(v.id, name), lambda st: st != VS.IMAGE_LOCKED,
+                       timeout=timeout, what="the VM's disks to be unlocked", vm=name)
+            v = self._sdk_vm(name)
         if v.status == VS.DOWN:
             return
         self._action(v.id, name, "stop", lambda st: st == VS.DOWN)
