@@ -80,10 +80,12 @@ LIBVIRT_CONFIG = """\
     uri = "{uri}"
     [[throttle]]
     snapshot_batch_size = 1
-    snapshot_batch_pause = 0.5
+    snapshot_batch_pause = 0.3
     parallel = 4
     shutdown_timeout = 4
     operation_timeout = 60
+[logging]
+    log_file = "{log}"
 
 [room kreset]
     memory = 32MiB
@@ -101,7 +103,8 @@ LIBVIRT_CONFIG = """\
 def qemu_room(libvirt_sandbox, tmp_path):
     libvirt_sandbox.make_template("kreset-tmpl", "acpi")
     path = tmp_path / "kreset.conf"
-    path.write_text(LIBVIRT_CONFIG.format(uri=libvirt_sandbox.uri))
+    log = tmp_path / "audit.log"
+    path.write_text(LIBVIRT_CONFIG.format(uri=libvirt_sandbox.uri, log=log))
 
     def vdictl(*args, wait=True):
         proc = subprocess.Popen([sys.executable, "-c", "from vdictl.cli import main; main()",
@@ -114,6 +117,7 @@ def qemu_room(libvirt_sandbox, tmp_path):
 
     code, out, err = vdictl("virtroom-rollout", "kreset")
     assert code == 0, out + err
+    vdictl.log = log
     yield vdictl
     for d in libvirt_sandbox.conn.listAllDomains():
         if d.name().startswith("kreset-pc") and d.isActive():
@@ -133,15 +137,13 @@ def test_qemu_reset_after_kill_9_converges(libvirt_sandbox, qemu_room):
     for vm in vms:
         sb.wait_ready(vm)
     proc = qemu_room("virtroom-reset", "kreset", wait=False)
-    # snapshot batches of one with a pause: kill once the first VM is reverted
-    # (stopped) while others still run
-    def some_stopped():
-        active = [sb.conn.lookupByName(vm).isActive() for vm in vms]
-        return not all(active) and any(active)
-    wait_until(some_stopped, timeout=120, interval=0.05, what="the first VM to be reset")
+    # snapshot batches of one with a pause: kill once the first VM is done
+    wait_until(lambda: "action=reset outcome=ok" in qemu_room.log.read_text(),
+               timeout=120, interval=0.02, what="the first VM to be reset")
     proc.kill()
     proc.wait(timeout=10)
-    assert any(sb.conn.lookupByName(vm).isActive() for vm in vms)
+    left = {vm: read_boot_count(disk[vm]) for vm in vms}
+    assert sorted(left.values()) != [0, 0, 0, 0], left  # killed mid-run, not after
 
     code, out, err = qemu_room("virtroom-reset", "kreset", "-o", "json")
     assert code == 0, out + err
