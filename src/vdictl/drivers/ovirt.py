@@ -109,7 +109,10 @@ class OvirtDriver(Driver):
             return
         if not self.uri:
             raise DriverError("no engine url configured", driver=self.name)
-        pool = ConnectionPool(self.connect_settings, self.uri, size=self.max_connections)
+        pool = ConnectionPool(self.connect_settings, self.uri, size=self.max_connections,
+                              login_retry=dict(attempts=4, max_time=60.0,
+                                               initial=self.retry_initial,
+                                               maximum=self.retry_maximum))
         pool.open()
         self._pool = pool
 
