@@ -79,6 +79,7 @@ class OvirtSite:
 
     def report(self, *args):
         result = self.invoke(*args, "-o", "json")
+        assert result.stdout, f"exit {result.exit_code}: {result.stderr}"
         return result.exit_code, json.loads(result.stdout)
 
     # -- as a real process --------------------------------------------------
