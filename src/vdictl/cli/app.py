@@ -82,7 +82,8 @@ class AppContext:
                 config = dataclasses.replace(
                     config, connect=dataclasses.replace(config.connect, uri=self.uri))
             self._config = config
-            warnings = list(self._config.warnings) + setup_audit_trail(self._config.logging)
+            warnings = list(self._config.warnings) + setup_audit_trail(self._config.logging,
+                                                                       self._config.path)
             for warning in warnings:
                 click.echo(f"warning: {warning}", err=True)
         return self._config
@@ -127,20 +128,20 @@ def setup_logging(verbose: int) -> None:
     root.setLevel(level)
 
 
-def setup_audit_trail(settings: LoggingSettings) -> List[str]:
+def setup_audit_trail(settings: LoggingSettings, config_path: Optional[str] = None) -> List[str]:
     """[logging] config_file, log_file, and syslog when not on a terminal.
 
     Returns warnings for the operator.
     """
     warnings = []
     if settings.config_file:
-        warnings += apply_logging_config(settings.config_file)
-    add_log_file(settings.log_file)
+        warnings += apply_logging_config(settings.config_file, config_path)
+    add_log_file(settings.log_file, config_path)
     add_syslog()
     return warnings
 
 
-def apply_logging_config(path: str) -> List[str]:
+def apply_logging_config(path: str, config_path: Optional[str] = None) -> List[str]:
     """Amoothei's logging.fileConfig file; missing is a warning, broken an error."""
     if not os.path.exists(path):
         return [f"[logging] config_file {path} does not exist; ignored"]
@@ -148,7 +149,7 @@ def apply_logging_config(path: str) -> List[str]:
         logging.config.fileConfig(path, disable_existing_loggers=False)
     except Exception as exc:  # noqa: BLE001 - fileConfig raises anything (KeyError ...)
         raise ConfigError(f"cannot apply {path}: {type(exc).__name__}: {exc}",
-                          section="logging", key="config_file") from None
+                          file=config_path, section="logging", key="config_file") from None
     # fileConfig may lower or silence "vdictl"; the audit trail stays at INFO
     root = logging.getLogger("vdictl")
     root.disabled = False
@@ -177,15 +178,15 @@ def add_syslog() -> None:
     root.setLevel(min(root.level, logging.INFO))
 
 
-def add_log_file(path: Optional[str]) -> None:
+def add_log_file(path: Optional[str], config_path: Optional[str] = None) -> None:
     """Append the audit trail (every state change, with time, room and VM) to `path`."""
     if not path:
         return
     try:
         handler = logging.FileHandler(path, encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot open log file: {exc.strerror}", section="logging",
-                          key="log_file") from None
+        raise ConfigError(f"cannot open log file {path}: {exc.strerror}", file=config_path,
+                          section="logging", key="log_file") from None
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger("vdictl")
