@@ -7,3 +7,13 @@ using it with ``libvirt_sandbox``.
 """
 
 pytest_plugins = ["tests.sandbox", "tests.ovirt_sim.fixtures"]
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _private_locks_and_no_syslog(tmp_path_factory, monkeypatch):
+    """Room locks in a directory of this test session (other checkouts may run
+    the same room names on this machine at the same time), and no syslog."""
+    monkeypatch.setenv("VDICTL_LOCK_DIR", str(tmp_path_factory.getbasetemp() / "locks"))
+    monkeypatch.setenv("VDICTL_SYSLOG", "off")

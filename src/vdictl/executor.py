@@ -15,6 +15,19 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, TypeVar
 
 T = TypeVar("T")
 
+# Which worker threads carry an item that has begun changing things: a closed
+# throttle still admits those, so an interrupt never leaves an item half-done.
+_local = threading.local()
+
+
+def mark_under_way() -> None:
+    """The calling thread's item has begun its work; it will be let finish."""
+    _local.under_way = True
+
+
+def is_under_way() -> bool:
+    return getattr(_local, "under_way", False)
+
 
 class Throttle:
     """At most `limit` operations in flight.
@@ -44,7 +57,8 @@ class Throttle:
         self.batches = 0
 
     def close(self) -> None:
-        """Refuse new slots from now on (an interrupt): waiters get Cancelled."""
+        """Refuse new slots from now on (an interrupt): waiters get Cancelled,
+        except items already under way (see mark_under_way), which finish."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -69,7 +83,7 @@ class Throttle:
     def acquire(self) -> None:
         with self._cond:
             while True:
-                if self._closed:
+                if self._closed and not is_under_way():
                     raise Cancelled(f"{self.name or 'throttle'} closed")
                 wait = self._try_admit()
                 if wait is None:
@@ -121,10 +135,13 @@ def run_each(func: Callable[[T], Any], items: Iterable[T], *, max_workers: int) 
         return []
 
     def call(item: T) -> Result:
+        _local.under_way = False  # pool threads are reused across items
         try:
             return Result(item, True, func(item))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a result
             return Result(item, False, error=exc)
+        finally:
+            _local.under_way = False
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:
         return list(pool.map(call, items))

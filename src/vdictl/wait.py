@@ -46,14 +46,16 @@ def is_transient(exc: BaseException) -> bool:
 
 def retry_transient(func: Callable[[], T], *, attempts: int = 5, max_time: float = 120.0,
                     initial: float = 0.5, maximum: float = 15.0,
-                    sleep: Callable[[float], None] = time.sleep) -> T:
+                    sleep: Callable[[float], None] = time.sleep,
+                    retry_if: Callable[[BaseException], bool] = is_transient) -> T:
     """Call func, retrying transient DriverErrors (locked, busy, unreachable)
     with exponential backoff and jitter, bounded in count and in time.
 
-    Permanent errors (not found, auth, bad request) are raised at once.
+    Permanent errors (not found, auth, bad request) are raised at once;
+    `retry_if` may narrow what counts as transient.
     """
     retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(is_transient),
+        retry=tenacity.retry_if_exception(retry_if),
         stop=tenacity.stop_after_attempt(attempts) | tenacity.stop_after_delay(max_time),
         wait=tenacity.wait_random_exponential(multiplier=initial, max=maximum),
         sleep=sleep,

@@ -180,7 +180,10 @@ def test_log_file_records_every_state_change(run, hypervisor, tmp_path, config_f
         f.write(f'[logging]\nlog_file = "{log}"\n')
     assert run("virtroom-rollout", "lab1").exit_code == 0
     lines = log.read_text().splitlines()
-    audit = [line for line in lines if "vdictl.audit" in line]
+    audit = [line for line in lines if "vdictl.audit" in line and " vm=" in line]
     assert len(audit) == 5
+    runs = [line for line in lines if "vdictl.audit" in line and " vm=" not in line]
+    assert "rollout of room(s) lab1 started (pid " in runs[0]
+    assert runs[1].endswith("rollout: 5 VM(s): 5 ok")
     assert any("room=lab1 vm=lab1-vd03 action=rollout outcome=ok "
                "detail=create from tmpl, take snapshot" in line for line in audit)

@@ -8,6 +8,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import logging.config
+import logging.handlers
+import os
 import sys
 from typing import Callable, List, Optional, Sequence
 
@@ -15,7 +18,8 @@ import click
 
 from vdictl import __version__
 from vdictl.errors import ConfigError, DriverError, MissingDependency, UsageError, VdictlError
-from vdictl.rooms import Config, Room
+from vdictl.lock import RoomBusy
+from vdictl.rooms import Config, LoggingSettings, Room
 
 from . import exit_codes
 
@@ -35,6 +39,8 @@ def exit_code_for(exc: VdictlError) -> int:
         return exit_codes.USAGE
     if isinstance(exc, MissingDependency):
         return exit_codes.MISSING_DEPENDENCY
+    if isinstance(exc, RoomBusy):
+        return exit_codes.ROOM_BUSY
     if isinstance(exc, DriverError):  # Unreachable, AuthError and the rest of the backend's
         return exit_codes.UNREACHABLE
     return exit_codes.VM_FAILED
@@ -57,10 +63,11 @@ class AppContext:
     """What every command shares: the config file, loaded once."""
 
     def __init__(self, config_path: Optional[str], uri: Optional[str] = None,
-                 strict_permissions: bool = False):
+                 strict_permissions: bool = False, lock_timeout: float = 0.0):
         self.config_path = config_path
         self.uri = uri
         self.strict_permissions = strict_permissions
+        self.lock_timeout = lock_timeout
         #: True for commands that only read the config and never connect (config
         #: check): no audit trail is opened, an unusable password_file only warns
         self.offline = False
@@ -81,9 +88,10 @@ class AppContext:
                 config = dataclasses.replace(
                     config, connect=dataclasses.replace(config.connect, uri=self.uri))
             self._config = config
+            warnings = list(self._config.warnings) + list(secret_warnings)
             if not self.offline:
-                add_log_file(self._config.logging.log_file)
-            for warning in (*self._config.warnings, *secret_warnings):
+                warnings += setup_audit_trail(self._config.logging, self._config.path)
+            for warning in warnings:
                 click.echo(f"warning: {warning}", err=True)
         return self._config
 
@@ -110,27 +118,84 @@ class AppContext:
         return selected
 
 
+SYSLOG_ENV = "VDICTL_SYSLOG"  #: "off", or the syslog socket (default /dev/log)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(level)  # the terminal stays as quiet as asked when a log file wants more
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger("vdictl")
+    for old in root.handlers:  # a previous run in this process (tests)
+        if old not in logging.getLogger().handlers:
+            old.close()
     root.handlers[:] = [handler]
     root.setLevel(level)
 
 
-def add_log_file(path: Optional[str]) -> None:
+def setup_audit_trail(settings: LoggingSettings, config_path: Optional[str] = None) -> List[str]:
+    """[logging] config_file, log_file, and syslog when not on a terminal.
+
+    Returns warnings for the operator.
+    """
+    warnings = []
+    if settings.config_file:
+        warnings += apply_logging_config(settings.config_file, config_path)
+    add_log_file(settings.log_file, config_path)
+    add_syslog()
+    return warnings
+
+
+def apply_logging_config(path: str, config_path: Optional[str] = None) -> List[str]:
+    """Amoothei's logging.fileConfig file; missing is a warning, broken an error."""
+    if not os.path.exists(path):
+        return [f"[logging] config_file {path} does not exist; ignored"]
+    try:
+        logging.config.fileConfig(path, disable_existing_loggers=False)
+    except Exception as exc:  # noqa: BLE001 - fileConfig raises anything (KeyError ...)
+        raise ConfigError(f"cannot apply {path}: {type(exc).__name__}: {exc}",
+                          file=config_path, section="logging", key="config_file") from None
+    # fileConfig may lower or silence "vdictl"; the audit trail stays at INFO
+    root = logging.getLogger("vdictl")
+    root.disabled = False
+    root.setLevel(min(root.level or logging.WARNING, logging.INFO))
+    return []
+
+
+def add_syslog() -> None:
+    """Unattended runs (cron: stderr is no terminal) also log to syslog."""
+    address = os.environ.get(SYSLOG_ENV, "/dev/log")
+    if address.lower() in ("off", "no", "0", "") or sys.stderr.isatty():
+        return
+    if not os.path.exists(address):
+        return
+    try:
+        handler = logging.handlers.SysLogHandler(
+            address=address, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+    except OSError as exc:
+        log.warning("cannot log to syslog at %s: %s", address, exc.strerror)
+        return
+    handler.ident = "vdictl: "
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("vdictl")
+    root.addHandler(handler)
+    root.setLevel(min(root.level, logging.INFO))
+
+
+def add_log_file(path: Optional[str], config_path: Optional[str] = None) -> None:
     """Append the audit trail (every state change, with time, room and VM) to `path`."""
     if not path:
         return
     try:
         handler = logging.FileHandler(path, encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot open log file: {exc.strerror}", section="logging",
-                          key="log_file") from None
+        raise ConfigError(f"cannot open log file {path}: {exc.strerror}", file=config_path,
+                          section="logging", key="log_file") from None
     handler.setLevel(logging.INFO)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger("vdictl")
     root.addHandler(handler)
     root.setLevel(min(root.level, logging.INFO))
@@ -144,6 +209,10 @@ def add_log_file(path: Optional[str]) -> None:
 @click.option("--uri", metavar="URI",
               help="libvirt: use this URI instead of [general][[connect]] uri "
                    "(e.g. to try a config on a test hypervisor).")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=0, show_default=True,
+              envvar="VDICTL_LOCK_TIMEOUT", metavar="SECONDS",
+              help="How long to wait for a room another vdictl run is working on "
+                   "(then exit 5, naming the room and the holder's pid).")
 @click.option("--verbose", "-v", count=True, help="More log output on stderr (-vv: debug).")
 @click.option("--debug", is_flag=True, help="Debug log output on stderr (same as -vv).")
 @click.option("--strict-permissions", is_flag=True,
@@ -151,7 +220,7 @@ def add_log_file(path: Optional[str]) -> None:
                    "is an error, not a warning.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Optional[str], uri: Optional[str],
-        verbose: int, debug: bool, strict_permissions: bool) -> None:
+        lock_timeout: float, verbose: int, debug: bool, strict_permissions: bool) -> None:
     """Keep virtual rooms of VDI virtual machines in a known, clean state.
 
     \b
@@ -160,7 +229,8 @@ def cli(ctx: click.Context, config_path: Optional[str], uri: Optional[str],
         vdictl virtroom-reset --all
     """
     setup_logging(2 if debug else verbose)
-    ctx.obj = AppContext(config_path, uri, strict_permissions)
+    ctx.obj = AppContext(config_path, uri, strict_permissions=strict_permissions,
+                         lock_timeout=lock_timeout)
 
 
 pass_app = click.make_pass_decorator(AppContext)

@@ -5,5 +5,6 @@ VM_FAILED = 1          #: the run finished, and at least one VM failed or was no
 USAGE = 2              #: bad command line, unknown room, or a config error
 UNREACHABLE = 3        #: a backend could not be reached, or refused the credentials
 MISSING_DEPENDENCY = 4 #: the driver's SDK is not installed
+ROOM_BUSY = 5          #: another vdictl run holds the lock of a room (--lock-timeout ran out)
 INTERRUPTED = 130      #: SIGINT (Ctrl-C)
 TERMINATED = 143       #: SIGTERM

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import signal
 import sys
-from typing import TYPE_CHECKING, List
+import threading
+from typing import TYPE_CHECKING, Iterator, List, Optional
 
 import click
 
@@ -13,7 +17,8 @@ from vdictl.rooms import Room
 
 from . import exit_codes
 from .app import AppContext, CliError, cli, pass_app, reports_errors
-from .output import echo_json, echo_report, format_table, output_option, report_output_option
+from .output import (echo_json, echo_report, format_table, output_option,
+                     report_output_option, summary_line)
 from .progress import wants_progress
 
 if TYPE_CHECKING:
@@ -61,15 +66,92 @@ def open_session(app: AppContext, *, dry_run: bool = False, adopt: bool = False,
                    include_maintenance=include_maintenance, progress=progress)
 
 
+SIGNAL_EXIT = {signal.SIGINT: exit_codes.INTERRUPTED, signal.SIGTERM: exit_codes.TERMINATED}
+
+
+class Interrupted(Exception):
+    """A signal arrived before any VM was touched."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class SignalGuard:
+    """SIGINT/SIGTERM while a run works on VMs.
+
+    Before the session exists (waiting for a room lock) a signal raises
+    Interrupted: nothing was touched yet. Afterwards the first signal starts
+    no new VM and lets the VMs under way finish (each wait is bounded by
+    operation_timeout); a second one exits at once.
+    """
+
+    def __init__(self) -> None:
+        self.signum: Optional[int] = None
+        self.session: Optional["Session"] = None
+
+    def handle(self, signum: int, _frame) -> None:
+        name = signal.Signals(signum).name
+        if self.session is None:
+            raise Interrupted(signum)
+        if self.signum is not None:
+            os.write(2, f"vdictl: {name} again: exiting now; VMs under way may be half "
+                        f"done (a rerun finishes them)\n".encode())
+            os._exit(SIGNAL_EXIT[self.signum])
+        self.signum = signum
+        os.write(2, f"vdictl: {name}: finishing the VMs under way, starting no new one "
+                    f"({name} again exits at once)\n".encode())
+        self.session.interrupt(name)
+
+    def attach(self, session: "Session") -> None:
+        self.session = session
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator["SignalGuard"]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self  # signal handlers can only be set in the main thread
+            return
+        old = {signum: signal.signal(signum, self.handle) for signum in SIGNAL_EXIT}
+        try:
+            yield self
+        finally:
+            for signum, handler in old.items():
+                signal.signal(signum, handler)
+
+
 def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output: str,
                   dry_run: bool, adopt: bool, include_maintenance: bool = False) -> None:
-    """Run `operation` ("module:function" under vdictl.ops) and print its report."""
+    """Run `operation` ("module:function" under vdictl.ops) and print its report.
+
+    Holds the lock of every room (not under --dry-run) for the whole run.
+    """
+    from vdictl.lock import RoomLocks
+    from vdictl.ops.session import audit
+
     module, function = operation.split(":")
     run = getattr(importlib.import_module(f"vdictl.ops.{module}"), function)
-    with open_session(app, dry_run=dry_run, adopt=adopt, output=output,
-                      include_maintenance=include_maintenance) as session:
-        report = run(session, rooms)
+    names = [] if dry_run else [room.name for room in rooms]
+    guard = SignalGuard()
+    try:
+        with guard.installed(), RoomLocks(names, timeout=app.lock_timeout):
+            with open_session(app, dry_run=dry_run, adopt=adopt, output=output,
+                              include_maintenance=include_maintenance) as session:
+                guard.attach(session)
+                if not dry_run:
+                    audit.info("%s of room(s) %s started (pid %d)", module,
+                               ", ".join(names), os.getpid())
+                report = run(session, rooms)
+    except Interrupted as exc:
+        raise CliError(f"{exc}: stopped before any VM was touched",
+                       SIGNAL_EXIT[exc.signum]) from None
+    if guard.signum is not None:
+        report.notes.append(f"interrupted by {signal.Signals(guard.signum).name}: VMs under "
+                            f"way were finished, the rest not started; rerun to finish")
+    if not dry_run:
+        audit.info("%s", summary_line(report))
     echo_report(report, output)
+    if guard.signum is not None:
+        sys.exit(SIGNAL_EXIT[guard.signum])
     if report.failed:
         sys.exit(exit_codes.VM_FAILED)
 

@@ -109,7 +109,10 @@ class OvirtDriver(Driver):
             return
         if not self.uri:
             raise DriverError("no engine url configured", driver=self.name)
-        pool = ConnectionPool(self.connect_settings, self.uri, size=self.max_connections)
+        pool = ConnectionPool(self.connect_settings, self.uri, size=self.max_connections,
+                              login_retry=dict(attempts=4, max_time=60.0,
+                                               initial=self.retry_initial,
+                                               maximum=self.retry_maximum))
         pool.open()
         self._pool = pool
 
@@ -248,6 +251,12 @@ class OvirtDriver(Driver):
 
     def power_off_vm(self, *, name: str, timeout: float) -> None:
         v = self._sdk_vm(name)
+        if v.status == VS.IMAGE_LOCKED:
+            # a restore or preview still running (a killed run left it): the VM
+            # is down underneath; the engine refuses "stop" until it ends
+            self._wait(lambda: self._status(v.id, name), lambda st: st != VS.IMAGE_LOCKED,
+                       timeout=timeout, what="the VM's disks to be unlocked", vm=name)
+            v = self._sdk_vm(name)
         if v.status == VS.DOWN:
             return
         self._action(v.id, name, "stop", lambda st: st == VS.DOWN)

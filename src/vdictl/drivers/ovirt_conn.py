@@ -27,6 +27,7 @@ import ovirtsdk4 as sdk
 
 from vdictl.errors import (AuthError, Conflict, DriverError, NotFound, Unreachable)
 from vdictl.rooms import Connect
+from vdictl.wait import retry_transient
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ CONFLICT_TEXTS = (
     "locked", "currently being created", "related operation is currently in progress",
     "performing an operation on a snapshot", "in progress", "try again",
 )
+#: curl texts that mean nothing listens at the URL (a login is not retried)
+NOT_LISTENING_TEXTS = ("couldn't connect", "could not connect", "failed to connect",
+                       "connection refused", "could not resolve")
 #: SDK/curl texts that mean the engine could not be talked to
 UNREACHABLE_TEXTS = (
     "failed to read response", "error while sending http request", "couldn't connect",
@@ -126,8 +130,11 @@ def map_error(exc: BaseException, *, vm: Optional[str] = None, what: Optional[st
 class ConnectionPool:
     """Up to `size` SDK connections to one engine, one SSO token for all."""
 
-    def __init__(self, connect: Connect, url: str, *, size: int = 10, timeout: int = 300):
+    def __init__(self, connect: Connect, url: str, *, size: int = 10, timeout: int = 300,
+                 login_retry: Optional[dict] = None):
         self.url = url
+        #: retry_transient() arguments for the login (attempts, initial ...)
+        self.login_retry = dict(login_retry or {})
         self.size = max(1, size)
         self.timeout = timeout
         self._connect = connect
@@ -169,16 +176,29 @@ class ConnectionPool:
                               "exist", driver=DRIVER)
         log.debug("logging in to %s as %s (ca_file=%s, insecure=%s)", self.url, c.username,
                   c.ca_file or "system CAs", bool(c.insecure))
-        conn = None
+
+        def login() -> tuple:
+            conn = None
+            try:
+                conn = self._new(None)
+                token = conn.authenticate()
+                conn.test(raise_exception=True)
+                return conn, token
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close(logout=False)
+                raise map_error(exc, secrets=self.secrets) from None
+
+        def answered_but_failed(err: BaseException) -> bool:
+            """503, dropped answer: retry. Nothing listening: fail now."""
+            return (isinstance(err, DriverError) and err.transient
+                    and not any(t in err.message.lower() for t in NOT_LISTENING_TEXTS))
+
         try:
-            conn = self._new(None)
-            token = conn.authenticate()
-            conn.test(raise_exception=True)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    conn.close(logout=False)
-            err = map_error(exc, secrets=self.secrets)
+            conn, token = retry_transient(login, retry_if=answered_but_failed,
+                                          **self.login_retry)
+        except DriverError as err:
             reason = _redact(err.message, self.secrets)
             if isinstance(err, AuthError):
                 raise AuthError(f"login to {self.url} as {c.username} refused: {reason}",

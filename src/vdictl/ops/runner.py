@@ -7,7 +7,7 @@ import threading
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from vdictl.errors import NotOwned, VdictlError
-from vdictl.executor import Cancelled, run_each
+from vdictl.executor import Cancelled, mark_under_way, run_each
 from vdictl.model import Vm, VmState
 from vdictl.result import Outcome, Report, VmResult
 from vdictl.rooms import VmSpec
@@ -38,6 +38,8 @@ def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) 
         outcome, reason = (Outcome.PLANNED if session.dry_run else Outcome.OK), ""
         _current.spec = spec
         try:
+            if session.interrupted:
+                raise Cancelled(session.interrupted)
             func(spec, vm, steps)
         except Skip as exc:
             outcome, reason = Outcome.SKIPPED, str(exc)
@@ -72,6 +74,7 @@ def step(session: Session, steps: List[str], text: str, func: Callable[[], objec
     if session.dry_run:
         steps.append(f"would {text}")
         return None
+    mark_under_way()  # from here on an interrupt lets this VM finish
     spec = getattr(_current, "spec", None)
     if spec is not None:
         session.progress.phase(spec, text)

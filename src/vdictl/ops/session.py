@@ -41,6 +41,16 @@ class Session:
         t = config.throttle
         self.snapshots = Throttle(t.snapshot_batch_size, t.snapshot_batch_pause, name="snapshot")
         self.power = Throttle(t.parallel, 0.0, name="power")
+        #: why the run is stopping early ("SIGTERM" ...), or None
+        self.interrupted: Optional[str] = None
+
+    def interrupt(self, reason: str) -> None:
+        """Start no new VM; VMs already under way finish (see executor.mark_under_way)."""
+        self.interrupted = reason
+        audit.warning("run interrupted (%s): no new VM is started; VMs under way finish",
+                      reason)
+        self.snapshots.close()
+        self.power.close()
 
     # -- drivers ------------------------------------------------------------
     def endpoint_of(self, spec: VmSpec) -> str:

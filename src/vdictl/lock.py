@@ -1,0 +1,164 @@
+"""Room locks: two runs that touch the same room exclude each other.
+
+One lock file per room in a state directory, held with flock(2) for the
+whole run. The kernel drops the lock when the process ends, however it ends
+(kill -9 included), so a stale lock cannot outlive its holder. The holder
+writes its pid into the file so that a run that finds the room busy can name
+it. Lock files are never removed: removing a flock file while another
+process waits on it would let two runs hold "the" lock at once.
+
+Rooms are locked in sorted order, so two runs over overlapping sets of rooms
+cannot deadlock. Only state-changing commands lock; --dry-run and
+virtroom-show read and never wait.
+
+The directory is $VDICTL_LOCK_DIR, else /run/vdictl (root), else
+$XDG_RUNTIME_DIR/vdictl, else /tmp/vdictl-<uid>. Runs exclude each other
+only when they use the same directory: a site whose operators run vdictl as
+different users sets VDICTL_LOCK_DIR to one shared directory.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+from typing import Callable, Iterable, List, Optional
+
+from vdictl.errors import OperationTimeout, VdictlError
+
+LOCK_DIR_ENV = "VDICTL_LOCK_DIR"
+#: how often a waiting run tries the lock again
+POLL_INTERVAL = 0.2
+
+
+class RoomBusy(VdictlError):
+    """Another run holds the lock of a room."""
+
+    def __init__(self, room: str, pid: Optional[int], path: str, waited: float):
+        self.room = room
+        self.pid = pid
+        self.path = path
+        holder = f"pid {pid}" if pid else "another process"
+        after = f" after waiting {waited:g}s" if waited > 0 else ""
+        super().__init__(f"room {room!r} is busy: {holder} holds {path}{after} "
+                         f"(--lock-timeout SECONDS waits for it)")
+
+
+def default_lock_dir() -> str:
+    explicit = os.environ.get(LOCK_DIR_ENV)
+    if explicit:
+        return explicit
+    if os.geteuid() == 0:
+        return "/run/vdictl"
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return os.path.join(runtime, "vdictl")
+    return f"/tmp/vdictl-{os.getuid()}"
+
+
+def lock_file_name(room: str) -> str:
+    """A file name for any room name: unsafe characters are %-encoded."""
+    safe = "".join(c if c.isalnum() or c in "-_." else f"%{ord(c):02X}" for c in room)
+    return f"room-{safe}.lock"
+
+
+def _prepare_dir(directory: str) -> None:
+    try:
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+    except OSError as exc:
+        raise VdictlError(f"cannot create the lock directory {directory}: {exc.strerror} "
+                          f"(set ${LOCK_DIR_ENV})") from None
+    info = os.lstat(directory)
+    # a directory that someone else owns could be swapped for a trap (/tmp)
+    if not os.path.isdir(directory) or (info.st_uid not in (0, os.geteuid())):
+        raise VdictlError(f"lock directory {directory} is not a directory owned by "
+                          f"this user or root (set ${LOCK_DIR_ENV})")
+
+
+def read_holder(path: str) -> Optional[int]:
+    """The pid written by the holder, or None (not written yet, or unreadable)."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as fh:
+            return int(fh.read(32).split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class RoomLock:
+    """The flock of one room; release() (or process exit) drops it."""
+
+    def __init__(self, room: str, directory: str):
+        self.room = room
+        self.path = os.path.join(directory, lock_file_name(room))
+        self._fd: Optional[int] = None
+
+    def try_acquire(self) -> bool:
+        if self._fd is None:
+            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC
+            try:
+                self._fd = os.open(self.path, flags, 0o644)
+            except OSError as exc:
+                raise VdictlError(f"cannot open lock file {self.path} of room "
+                                  f"{self.room!r}: {exc.strerror}") from None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return False
+            raise
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        return True
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the last descriptor drops the flock
+
+
+class RoomLocks:
+    """Locks on several rooms, taken in sorted order; a context manager."""
+
+    def __init__(self, rooms: Iterable[str], *, timeout: float = 0.0,
+                 directory: Optional[str] = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.directory = directory or default_lock_dir()
+        self.timeout = max(0.0, timeout)
+        self.rooms = sorted(set(rooms))
+        self._clock = clock
+        self._sleep = sleep
+        self._held: List[RoomLock] = []
+
+    def acquire(self) -> "RoomLocks":
+        from vdictl.wait import wait_for  # tenacity loads only when a command runs
+
+        _prepare_dir(self.directory)
+        deadline = self._clock() + self.timeout
+        try:
+            for room in self.rooms:
+                lock = RoomLock(room, self.directory)
+                self._held.append(lock)
+                try:
+                    wait_for(lock.try_acquire, bool, what=f"the lock of room {room!r}",
+                             timeout=max(0.0, deadline - self._clock()),
+                             interval=POLL_INTERVAL, clock=self._clock, sleep=self._sleep)
+                except OperationTimeout:
+                    raise RoomBusy(room, read_holder(lock.path), lock.path,
+                                   self.timeout) from None
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def release(self) -> None:
+        held, self._held = self._held, []
+        for lock in reversed(held):
+            lock.release()
+
+    def __enter__(self) -> "RoomLocks":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -1,0 +1,110 @@
+"""Faults on the engine simulator: transient errors, dropped connections, an
+engine restart, guests ignoring ACPI, failing snapshots. In every case every
+VM that can be finished is finished, the summary names the rest with the
+reason, the exit status says so, a rerun converges, and VMs vdictl did not
+create are not touched."""
+
+from __future__ import annotations
+
+import threading
+
+from vdictl.cli import exit_codes
+
+from .conftest import wait_until
+
+
+def outcomes(report):
+    return {r["vm"]: r["outcome"] for r in report["results"]}
+
+
+def posts_to(sim, vm_id, since=0):
+    return [r for r in sim.requests[since:]
+            if r["method"] in ("POST", "PUT", "DELETE") and f"/vms/{vm_id}" in r["path"]]
+
+
+def test_transient_errors_and_drops_are_retried(site_factory):
+    site = site_factory({"f1": 8, "f2": 8}, batch=4, parallel=8)
+    site.sim.add_vm("f1-pc09", comment="someone else's")  # computed by no room: never touched
+    foreign_id = site.sim.vm("f1-pc09").id
+    for vm in site.vms("f1"):
+        site.sim.set_vm_status(vm, "up")
+    site.sim.error_rate = 0.10        # 503
+    site.sim.drop_rate = 0.03         # connection closed before the answer
+    before = len(site.sim.requests)
+    code, report = site.report("virtroom-reset", "--all")
+    assert code == 0, report
+    assert set(outcomes(report).values()) == {"ok"}
+    assert site.sim.injected_errors > 0 and site.sim.dropped_connections > 0
+    site.sim.settle()
+    assert set(site.statuses().values()) == {"up"}  # reset_startvm = Always
+    assert {len(site.user_snapshots(vm)) for vm in site.vms()} == {1}
+    assert posts_to(site.sim, foreign_id, before) == []
+
+
+def test_drops_after_the_engine_acted_do_not_act_twice(site_factory):
+    site = site_factory({"f3": 6}, batch=3, parallel=6)
+    site.sim.drop_rate = 0.15
+    site.sim.drop_after_processing = True  # the engine did it, the answer is lost
+    code, report = site.report("virtroom-reset", "f3")
+    assert code == 0, report
+    site.sim.settle()
+    assert set(site.statuses().values()) == {"up"}
+    assert {len(site.user_snapshots(vm)) for vm in site.vms()} == {1}
+
+
+def test_engine_restart_mid_run(site_factory):
+    site = site_factory({"f4": 8}, batch=2, parallel=4, sim_knobs={"time_scale": 0.01})
+    logins = site.sim.sso_logins
+
+    def restart_after_first_restore():
+        wait_until(lambda: any(r["path"].endswith("/restore") for r in site.sim.requests))
+        site.sim.restart()
+
+    thread = threading.Thread(target=restart_after_first_restore)
+    thread.start()
+    code, report = site.report("virtroom-reset", "f4")
+    thread.join(timeout=30)
+    assert site.sim.restarts == 1
+    assert code == 0, report
+    assert site.sim.sso_logins >= logins + 2  # the run's login, and again after the restart
+    site.sim.settle()
+    assert set(site.statuses().values()) == {"up"}
+
+
+def test_guest_ignoring_acpi_is_powered_off_and_the_summary_says_so(site_factory):
+    site = site_factory({"f5": 3}, shutdown=0.3)
+    for vm in site.vms():
+        site.sim.set_vm_status(vm, "up")
+    site.sim.ignore_acpi = {"f5-pc02"}
+    code, report = site.report("virtroom-shutdown", "f5")
+    assert code == 0, report
+    steps = {r["vm"]: r["steps"] for r in report["results"]}
+    assert steps["f5-pc01"] == ["shut down"]
+    assert steps["f5-pc02"] == ["shut down", "guest ignored ACPI for 0.3s: powered off"]
+    assert set(site.statuses().values()) == {"down"}
+
+
+def test_a_failing_vm_is_named_the_others_finish_and_a_rerun_converges(site_factory):
+    site = site_factory({"f6": 5}, batch=5, parallel=5, timeout=1.0)
+    site.sim.set_vm_status("f6-pc03", "image_locked")  # a task stuck in the engine
+    code, report = site.report("virtroom-reset", "f6")
+    assert code == exit_codes.VM_FAILED
+    result = {r["vm"]: r for r in report["results"]}
+    assert [vm for vm, r in result.items() if r["outcome"] != "ok"] == ["f6-pc03"]
+    assert result["f6-pc03"]["outcome"] == "failed"
+    assert "timed out after 1s waiting for the VM's disks to be unlocked" \
+        in result["f6-pc03"]["reason"]
+    site.sim.set_vm_status("f6-pc03", "down")  # the engine's task ended
+    code, report = site.report("virtroom-reset", "f6")
+    assert code == 0, report
+    site.sim.settle()
+    assert set(site.statuses().values()) == {"up"}
+
+
+def test_permanent_errors_are_not_retried(site_factory):
+    site = site_factory({"f7": 2}, rollout=False)
+    site.sim.accounts[site.sim.username] = "changed"
+    result = site.invoke("virtroom-start", "f7")
+    assert result.exit_code == exit_codes.UNREACHABLE
+    assert "refused" in result.stderr and site.sim.password not in result.stderr
+    assert [r["path"] for r in site.sim.requests].count("/ovirt-engine/sso/oauth/token") == 1

@@ -1,0 +1,62 @@
+"""SIGINT/SIGTERM to a real vdictl process resetting rooms on the engine
+simulator: VMs under way finish, the rest are not started, the summary says
+which, the exit status is 130/143, and a rerun finishes the job."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+
+from vdictl.cli import exit_codes
+
+from .conftest import wait_until
+
+ROOMS = {"ra": 6, "rb": 6}
+
+
+def restores(sim):
+    return [r for r in sim.requests if r["method"] == "POST" and r["path"].endswith("/restore")]
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, exit_codes.TERMINATED),
+                                            (signal.SIGINT, exit_codes.INTERRUPTED)])
+def test_signal_finishes_vms_under_way_and_reports_the_rest(site_factory, signum, status):
+    # restores take a while, two at a time: the signal lands mid-run
+    site = site_factory(ROOMS, batch=2, parallel=4, sim_knobs={"time_scale": 0.02})
+    for vm in site.vms():
+        site.sim.set_vm_status(vm, "up")
+    site.sim.add_vm("ra-extra", comment="not ours")  # never named by the config
+    before = len(site.sim.requests)
+    proc = site.popen("virtroom-reset", "--all", "-o", "json")
+    wait_until(lambda: restores(site.sim), what="the first restore")
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == status, err
+    assert f"{signal.Signals(signum).name}: finishing the VMs under way" in err
+    report = json.loads(out)
+    outcomes = {r["vm"]: r["outcome"] for r in report["results"]}
+    done = sorted(vm for vm, o in outcomes.items() if o == "ok")
+    not_started = sorted(vm for vm, o in outcomes.items() if o == "not-started")
+    assert done and not_started
+    assert sorted(done + not_started) == sorted(site.vms())  # nothing failed
+    assert any("interrupted by" in note for note in report["notes"])
+    site.sim.settle()
+    for vm in done:  # finished: restored and started again
+        result = next(r for r in report["results"] if r["vm"] == vm)
+        assert result["steps"][-1] == "start"
+        assert site.sim.vm(vm).status in ("up", "powering_up", "wait_for_launch")
+    for vm in not_started:  # untouched: still running, no request changed it
+        assert site.sim.vm(vm).status == "up"
+        vm_id = site.sim.vm(vm).id
+        assert not [r for r in site.sim.requests[before:]
+                    if r["method"] == "POST" and f"/vms/{vm_id}/" in r["path"]]
+    assert site.sim.vm("ra-extra").status == "down"
+
+    # the rerun finishes what was left
+    code, again = site.report("virtroom-reset", "--all")
+    assert code == 0, again
+    site.sim.settle()
+    assert set(site.statuses().values()) == {"up"}
+    assert {len(site.user_snapshots(vm)) for vm in site.vms()} == {1}
