@@ -71,14 +71,14 @@ class PayloadRenderer:
         variables = dict(p.variables)
         if p.autounattend:
             xml = self._render(p.autounattend, KEY_AUTOUNATTEND, variables, spec)
-            check_answer_file(xml, p.autounattend, spec.name)
+            check_answer_file(xml, p.autounattend, spec)
             return Payload(kind=SYSPREP, host_name=spec.name, autounattend=xml)
         user_data = self._render(p.user_data, KEY_USER_DATA, variables, spec)
-        check_user_data(user_data, p.user_data, spec.name)
+        check_user_data(user_data, p.user_data, spec)
         network = None
         if p.network_config:
             network = self._render(p.network_config, KEY_NETWORK, variables, spec)
-            check_network_config(network, p.network_config, spec.name)
+            check_network_config(network, p.network_config, spec)
         return Payload(kind=CLOUD_INIT, host_name=spec.name, user_data=user_data,
                        network_config=network)
 
@@ -86,8 +86,8 @@ class PayloadRenderer:
         try:
             return self.template(path, key).render(variables)
         except TemplateError as exc:
-            raise ConfigError(f"VM {spec.name}: {exc.message}", file=exc.file, line=exc.line,
-                              key=key) from None
+            raise ConfigError(f"VM {spec.name}: {exc.detail}", file=exc.file, line=exc.line,
+                              section=_section(spec), key=key) from None
 
 
 def render_payload(spec: VmSpec) -> Optional[Payload]:
@@ -106,49 +106,54 @@ def check_room_payloads(specs: Iterable[VmSpec]) -> List[str]:
     return problems
 
 
-def _invalid(path: str, key: str, vm: str, what: str, line: Optional[int],
+def _section(spec: VmSpec) -> str:
+    return f"room {spec.room}/{spec.subsection}"
+
+
+def _invalid(path: str, key: str, spec: VmSpec, what: str, line: Optional[int],
              detail: str) -> ConfigError:
     where = f" (line {line} of the rendered text)" if line else ""
-    return ConfigError(f"VM {vm}: renders to {what}{where}: {detail}", file=path, key=key)
+    return ConfigError(f"VM {spec.name}: renders to {what}{where}: {detail}", file=path,
+                       section=_section(spec), key=key)
 
 
-def check_answer_file(text: str, path: str, vm: str) -> None:
+def check_answer_file(text: str, path: str, spec: VmSpec) -> None:
     try:
         root = ET.fromstring(text)
     except ET.ParseError as exc:
         line = exc.position[0] if exc.position else None
         detail = str(exc).split(":")[0]
-        raise _invalid(path, KEY_AUTOUNATTEND, vm, "invalid XML", line, detail) from None
+        raise _invalid(path, KEY_AUTOUNATTEND, spec, "invalid XML", line, detail) from None
     if root.tag.rpartition("}")[2] != "unattend":
-        raise _invalid(path, KEY_AUTOUNATTEND, vm, "an XML document that is not an answer "
+        raise _invalid(path, KEY_AUTOUNATTEND, spec, "an XML document that is not an answer "
                        "file", None, f"the root element is <{root.tag}>, not <unattend>")
 
 
-def _load_yaml(text: str, path: str, key: str, vm: str) -> object:
+def _load_yaml(text: str, path: str, key: str, spec: VmSpec) -> object:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         detail = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise _invalid(path, key, vm, "invalid YAML", line, detail) from None
+        raise _invalid(path, key, spec, "invalid YAML", line, detail) from None
 
 
-def check_user_data(text: str, path: str, vm: str) -> None:
+def check_user_data(text: str, path: str, spec: VmSpec) -> None:
     first = text.split("\n", 1)[0].rstrip()
     if first != CLOUD_CONFIG_HEADER:
-        raise _invalid(path, KEY_USER_DATA, vm, "user-data without the #cloud-config header",
+        raise _invalid(path, KEY_USER_DATA, spec, "user-data without the #cloud-config header",
                        1, f"the first line is {first[:40]!r}")
-    data = _load_yaml(text, path, KEY_USER_DATA, vm)
+    data = _load_yaml(text, path, KEY_USER_DATA, spec)
     if data is not None and not isinstance(data, dict):
-        raise _invalid(path, KEY_USER_DATA, vm, "YAML that is not a mapping", None,
+        raise _invalid(path, KEY_USER_DATA, spec, "YAML that is not a mapping", None,
                        f"got a {type(data).__name__}")
 
 
-def check_network_config(text: str, path: str, vm: str) -> None:
-    data = _load_yaml(text, path, KEY_NETWORK, vm)
+def check_network_config(text: str, path: str, spec: VmSpec) -> None:
+    data = _load_yaml(text, path, KEY_NETWORK, spec)
     if not isinstance(data, dict):
-        raise _invalid(path, KEY_NETWORK, vm, "YAML that is not a mapping", None,
+        raise _invalid(path, KEY_NETWORK, spec, "YAML that is not a mapping", None,
                        f"got {type(data).__name__}")
 
 

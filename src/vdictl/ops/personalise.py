@@ -16,7 +16,7 @@ from vdictl.model import Vm
 from vdictl.payloads import Payload, PayloadRenderer
 from vdictl.rooms import VmSpec
 
-from .runner import Pair, step
+from .runner import Pair, is_running, step
 from .session import Session
 
 CREATED = "created"
@@ -71,15 +71,13 @@ def personalise(session: Session, spec: VmSpec, vm: Optional[Vm], payload: Optio
         if running and phase != PERSONALISING:
             raise VdictlError(f"VM {spec.name} runs but was never personalised; shut it "
                               "down and rerun the rollout")
-        if payload is None:  # pre-flight failed for this VM only
-            raise VdictlError(f"VM {spec.name}: no first-boot payload")
-        text = "wait for the guest's power-off" if running else \
-            f"personalise ({payload.kind}) and wait for the guest's power-off"
-        with session.power.slot():
-            if not running and not session.dry_run:
-                driver.set_phase(name=spec.name, phase=PERSONALISING)
-            step(session, steps, text,
-                 lambda: driver.personalise_vm(spec=spec, payload=payload, timeout=timeout))
+        if phase == PERSONALISING and not running:
+            # started with the payload by an earlier run, and off again: done
+            steps.append("the guest powered itself off after its first boot")
+        else:
+            if payload is None:  # pre-flight failed for this VM only
+                raise VdictlError(f"VM {spec.name}: no first-boot payload")
+            _first_boot(session, spec, payload, steps, running=running)
         if not session.dry_run:
             driver.set_phase(name=spec.name, phase=PERSONALISED)
         running = False
@@ -90,6 +88,29 @@ def personalise(session: Session, spec: VmSpec, vm: Optional[Vm], payload: Optio
         if not session.dry_run:
             driver.set_phase(name=spec.name, phase=POST_PROCESSED)
     return running
+
+
+def _first_boot(session: Session, spec: VmSpec, payload: Payload, steps: List[str], *,
+                running: bool) -> None:
+    driver = session.driver_for(spec)
+    timeout = session.config.throttle.operation_timeout
+    text = "wait for the guest's power-off" if running else \
+        f"personalise ({payload.kind}) and wait for the guest's power-off"
+    with session.power.slot():
+        if session.dry_run:
+            steps.append(f"would {text}")
+            return
+        if not running:
+            # recorded first: a run that dies while the guest works knows on
+            # the rerun that the payload was given
+            driver.set_phase(name=spec.name, phase=PERSONALISING)
+        try:
+            driver.personalise_vm(spec=spec, payload=payload, timeout=timeout)
+        except VdictlError:
+            if not running and not is_running(driver.get_vm(name=spec.name)):
+                driver.set_phase(name=spec.name, phase=CREATED)  # never booted
+            raise
+        steps.append(text)
 
 
 def phase_reached(spec: VmSpec, vm: Optional[Vm], snapshot_taken: bool) -> str:
