@@ -134,3 +134,9 @@ class Driver(abc.ABC):
         Vm.extra["phase"]. It need not survive a snapshot revert: the phases
         after the snapshot are read from the snapshots themselves."""
         raise Unsupported("rollout phases are not supported", driver=self.name, vm=name)
+
+    # -- templates ----------------------------------------------------------
+    def uses_template(self, *, spec: VmSpec) -> bool:
+        """Whether the existing VM of `spec` was made from the template
+        `spec.template_name` names now (oVirt: its newest version)."""
+        raise Unsupported("cannot tell a VM's template", driver=self.name, vm=spec.name)

@@ -719,3 +719,22 @@ class LibvirtDriver(Driver):
         with self._errors(vm=name):
             dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, lx.phase_xml(phase),
                             lx.PHASE_KEY, lx.PHASE_NS, flags)
+
+    # -- templates ----------------------------------------------------------
+    def uses_template(self, *, spec: VmSpec) -> bool:
+        """True when the VM's overlays sit on exactly the template's disks."""
+        name = spec.name
+        template = self._domain_or_template(spec)
+        with self._errors(vm=name, what=f"template {spec.template_name!r}"):
+            template_xml = template.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        wanted = {self._backing_volume(name, d)[0] for d in lx.template_disks(template_xml)}
+        with self._errors(vm=name, what=f"domain {name!r}"):
+            xml = self._domain(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        has = set()
+        for disk in lx.template_disks(xml):
+            try:
+                vol = self.conn.storageVolLookupByPath(disk.path or "")
+                has.add(lx.backing_path(vol.XMLDesc(0)))
+            except libvirt.libvirtError:
+                has.add(None)   # not a volume we know: not the template's overlay
+        return has == wanted

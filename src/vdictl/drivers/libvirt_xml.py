@@ -557,3 +557,8 @@ def without_seed_cdrom(xml: str, path: str) -> str:
             if vol.get("path") == path:
                 owner.remove(vol)
     return _tostring(root)
+
+
+def backing_path(volume_xml: str) -> Optional[str]:
+    """The backing file of a volume (an overlay's template disk), if any."""
+    return _parse(volume_xml).findtext("backingStore/path")

@@ -202,6 +202,11 @@ class OvirtDriver(Driver):
     def set_phase(self, *, name: str, phase: str) -> None:
         ovirt_create.set_phase(self, name=name, phase=phase)
 
+    def uses_template(self, *, spec: VmSpec) -> bool:
+        v = self._sdk_vm(spec.name)
+        return v.template is not None and v.template.id == ovirt_create.find_template(
+            self, spec).id
+
     def delete_vm(self, *, name: str, timeout: float) -> None:
         v = self._sdk_vm(name)
         if parse_owner(v.comment) is None:

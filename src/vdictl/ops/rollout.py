@@ -56,7 +56,6 @@ def check_rooms(session: Session, pairs: Sequence[Pair],
 
 
 def rollout(session: Session, rooms: Sequence[Room]) -> Report:
-    timeout = session.config.throttle.operation_timeout
     pairs = session.inventory(rooms)
     payloads = render_payloads(pairs)
     unfit = check_rooms(session, pairs, payloads)
@@ -64,42 +63,49 @@ def rollout(session: Session, rooms: Sequence[Room]) -> Report:
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         if spec.room in unfit:
             raise VdictlError(unfit[spec.room])
-        driver = session.driver_for(spec)
-        if vm is None:
-            with session.power.slot():
-                step(session, steps, f"create from {spec.template_name}",
-                     lambda: driver.create_vm(spec=spec, owner=session.owner_for(spec),
-                                              timeout=timeout))
-            running = False
-        else:
-            steps.append("already exists")
-            require_owned(session, spec, vm, steps)
-            running = is_running(vm)
-
-        snapshots = driver.list_snapshots(name=spec.name) \
-            if vm is not None and spec.takes_snapshot else []
-        done = spec.takes_snapshot and has_rollout_snapshot(spec, snapshots)
-        if not done:
-            payload = payloads.get(spec.name)
-            running = personalise(session, spec, vm, payload if not isinstance(payload, str)
-                                  else None, steps, running=running)
-
-        if spec.takes_snapshot:
-            if done:
-                steps.append("snapshot already taken")
-            elif running:
-                raise VdictlError(f"VM {spec.name} runs but has no rollout snapshot; "
-                                  f"shut it down and rerun the rollout")
-            else:
-                with session.snapshots.slot():
-                    step(session, steps, "take snapshot",
-                         lambda: driver.create_snapshot(name=spec.name,
-                                                        description=spec.snapshot_description,
-                                                        timeout=timeout))
-
-        if spec.rollout_startvm and not running:
-            with session.power.slot():
-                step(session, steps, "start", lambda: driver.start_vm(name=spec.name,
-                                                                     timeout=timeout))
+        rollout_vm(session, spec, vm, steps, payloads)
 
     return run_vms(session, "rollout", pairs, one)
+
+
+def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str],
+               payloads: Dict[str, object]) -> None:
+    """Every rollout phase one VM still lacks (`vm` None: it does not exist)."""
+    timeout = session.config.throttle.operation_timeout
+    driver = session.driver_for(spec)
+    if vm is None:
+        with session.power.slot():
+            step(session, steps, f"create from {spec.template_name}",
+                 lambda: driver.create_vm(spec=spec, owner=session.owner_for(spec),
+                                          timeout=timeout))
+        running = False
+    else:
+        steps.append("already exists")
+        require_owned(session, spec, vm, steps)
+        running = is_running(vm)
+
+    snapshots = driver.list_snapshots(name=spec.name) \
+        if vm is not None and spec.takes_snapshot else []
+    done = spec.takes_snapshot and has_rollout_snapshot(spec, snapshots)
+    if not done:
+        payload = payloads.get(spec.name)
+        running = personalise(session, spec, vm, payload if not isinstance(payload, str)
+                              else None, steps, running=running)
+
+    if spec.takes_snapshot:
+        if done:
+            steps.append("snapshot already taken")
+        elif running:
+            raise VdictlError(f"VM {spec.name} runs but has no rollout snapshot; "
+                              f"shut it down and rerun the rollout")
+        else:
+            with session.snapshots.slot():
+                step(session, steps, "take snapshot",
+                     lambda: driver.create_snapshot(name=spec.name,
+                                                    description=spec.snapshot_description,
+                                                    timeout=timeout))
+
+    if spec.rollout_startvm and not running:
+        with session.power.slot():
+            step(session, steps, "start", lambda: driver.start_vm(name=spec.name,
+                                                                 timeout=timeout))
