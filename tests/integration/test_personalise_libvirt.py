@@ -158,3 +158,11 @@ def test_cloud_init_seed_is_read_back_byte_for_byte_and_a_rerun_finishes(site):
     assert site.volumes("plin-") == ["plin-pc01-vda.qcow2", "plin-pc02-vda.qcow2"]
     show = json.loads(site.vdictl("virtroom-show", "plin", "-o", "json").stdout)
     assert [r["phase"] for r in show["vms"]] == ["snapshot taken", "snapshot taken"]
+
+
+def test_rebuild_dry_run_tells_vms_on_the_configured_template_from_the_others(site):
+    # plin was rolled out from the deaf template, pwin from the selfoff one
+    result = site.vdictl("virtroom-rebuild", "--dry-run", "plin", "pwin", "-o", "json")
+    steps = {r["vm"]: r["steps"] for r in json.loads(result.stdout)["results"]}
+    assert steps["pwin-pc01"][0] == "already on template ptest-tmpl-selfoff"
+    assert steps["plin-pc01"][:2] == ["would delete", "would create from ptest-tmpl-selfoff"]
