@@ -22,7 +22,8 @@ What the guest does, in order:
    clears a stale PWRBTN_STS (bit 8 of PM1_STS, base+0, write-one-to-clear).
    QEMU only latches a power-button press while PWRBTN_EN is set, so a press
    that arrives before this point is lost.
-   variant ``deaf``: leaves ACPI alone;
+   variant ``deaf``: leaves ACPI alone; variant ``selfoff`` does what
+   ``acpi`` does;
 4. stores a readiness mark, the dword ``VDI1`` (acpi) or ``VDI0`` (deaf), at
    guest physical address 0x500 (from that moment the acpi guest answers the
    power button);
@@ -30,6 +31,9 @@ What the guest does, in order:
    the BIOS), then, for ``acpi``, checks PWRBTN_STS; once set it writes
    SLP_TYP=0 (S5 on QEMU's pc/q35 DSDT) together with SLP_EN (bit 13) into
    PM1_CNT (base+4), and QEMU powers the machine off.
+   variant ``selfoff``: enters S5 at the first timer tick, without waiting
+   for a button, as a guest does at the end of sysprep or cloud-init's
+   first boot (``power_state``).
 
 Usable as a module (``build_guest_image(path, variant="acpi")``) and as a
 script (``scripts/build-guest-image OUT.qcow2 [--deaf]``).
@@ -45,12 +49,12 @@ import subprocess
 import sys
 import tempfile
 
-VARIANTS = ("acpi", "deaf")
+VARIANTS = ("acpi", "deaf", "selfoff")
 BANNER = "vdictl-guest up"
 COUNTER_TAG = b"VDICOUNT"
 COUNTER_OFFSET = 512  # LBA 1
 READY_ADDR = 0x500
-READY_MARK = {"acpi": b"VDI1", "deaf": b"VDI0"}
+READY_MARK = {"acpi": b"VDI1", "deaf": b"VDI0", "selfoff": b"VDI2"}
 DEFAULT_SIZE = 1024 * 1024
 
 LOAD_ADDR = 0x7C00
@@ -168,7 +172,7 @@ def boot_sector(variant: str = "acpi") -> bytes:
     c.b(0xCD, 0x13)                    # int 0x13           (result ignored)
     c.label("counted")
 
-    if variant == "acpi":
+    if variant in ("acpi", "selfoff"):
         # --- locate the ACPI PM I/O block -----------------------------------
         # PCI config mechanism #1: address 0x80000000|bus<<16|dev<<11|fn<<8|reg
         c.b(0x66, 0xB8); c.d(0x80000B00)   # mov eax, 00:01.3 reg 0x00
@@ -209,6 +213,7 @@ def boot_sector(variant: str = "acpi") -> bytes:
         c.b(0xED)                          # in ax, dx
         c.b(0xA9); c.w(0x0100)             # test ax, 0x0100    (PWRBTN_STS)
         c.b(0x74); c.rel8("idle")          # jz idle
+    if variant in ("acpi", "selfoff"):
         # --- power button pressed: enter S5 --------------------------------
         c.b(0x89, 0xDA)                    # mov dx, bx
         c.b(0xB8); c.w(0x0100)             # mov ax, 0x0100

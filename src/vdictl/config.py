@@ -19,7 +19,8 @@ from configobj import ConfigObj, ConfigObjError, Section
 
 from vdictl import configspec
 from vdictl.errors import ConfigError
-from vdictl.rooms import Config, Connect, LoggingSettings, Room, Throttle, VmSpec
+from vdictl.rooms import (Config, Connect, LoggingSettings, Personalisation, Room, Throttle,
+                          VmSpec)
 from vdictl.templating import CompiledTemplate, TemplateError, compile_template
 
 ENV_VAR = "VDICTL_CONFIG"
@@ -38,6 +39,8 @@ LEGACY_SNAPSHOT_VARIABLES = frozenset((
     "rhev_vm_name", "ComputerName", "default_gw", "template", "network_name",
     "cluster", "description", "os", "timezone", "tc_user"))
 SNAPSHOT_VARIABLES = IP_VARIABLES | {"ip"} | LEGACY_SNAPSHOT_VARIABLES
+#: Payload templates (Autounattend.xml, cloud-init) see the same, plus [[[vars]]].
+PAYLOAD_VARIABLES = SNAPSHOT_VARIABLES
 
 #: Which key gives a template variable its value (for error hints).
 _VARIABLE_SOURCE = {
@@ -330,13 +333,55 @@ class _Loader:
             sub_path = f"{path}/{sub}"
             settings = dict(defaults)
             settings.update(self.values(section[sub], "vm", sub_path, unused))
-            self.no_subsections(section[sub], sub_path)
-            vms.extend(self.subsection(name, sub, sub_path, settings))
+            extra_vars = self.extra_vars(section[sub], sub_path)
+            vms.extend(self.subsection(name, sub, sub_path, settings, extra_vars))
         return Room(name=name, vms=tuple(vms), subsections=tuple(section.sections),
                     unused_keys=tuple(unused))
 
+    def extra_vars(self, section: Section, path: str) -> Dict[str, str]:
+        """The operator's own payload variables: [[subsection]] [[[vars]]]."""
+        result: Dict[str, str] = {}
+        for name in section.sections:
+            if name != "vars":
+                self.warn("unknown section, ignored (only [[[vars]]] may be here)",
+                          f"{path}/{name}")
+                continue
+            vars_path = f"{path}/vars"
+            self.no_subsections(section[name], vars_path)
+            for key in section[name].scalars:
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                    raise self.error("a variable name is letters, digits and _, not "
+                                     "starting with a digit", vars_path, key)
+                if key in PAYLOAD_VARIABLES:
+                    raise self.error(f"{key!r} is a built-in variable; choose another name",
+                                     vars_path, key)
+                try:
+                    result[key] = configspec.convert(
+                        configspec.Key(key, "vars", "str"), section[name][key], self.base_dir)
+                except ConfigError as exc:
+                    raise self.error(exc.message, vars_path, key) from None
+        return result
+
+    def personalisation(self, s: Mapping[str, Any], path: str, variables: Mapping[str, Any],
+                        extra_vars: Mapping[str, str]) -> Optional[Personalisation]:
+        autounattend = s.get("autounattend_templatefile")
+        user_data = s.get("cloud_init_user_data")
+        network = s.get("cloud_init_network_config")
+        if autounattend and (user_data or network):
+            raise self.error("autounattend_templatefile (Windows) and cloud_init_* (Linux) "
+                             "exclude each other; keep one", path, "autounattend_templatefile")
+        if network and not user_data:
+            raise self.error("cloud_init_network_config needs cloud_init_user_data", path,
+                             "cloud_init_network_config")
+        if not (autounattend or user_data):
+            return None
+        values = {k: str(v) for k, v in variables.items() if v is not None}
+        values.update(extra_vars)
+        return Personalisation(autounattend=autounattend, user_data=user_data,
+                               network_config=network, variables=tuple(sorted(values.items())))
+
     def subsection(self, room: str, sub: str, path: str,
-                   s: Dict[str, Any]) -> List[VmSpec]:
+                   s: Dict[str, Any], extra_vars: Mapping[str, str]) -> List[VmSpec]:
         if s.get("tc_user") == "None":     # Virtesk's way of saying: no tc_user
             s["tc_user"] = None
         for required in ("ids", "names", "template_name"):
@@ -394,7 +439,8 @@ class _Loader:
                 reset_startvm=s.get("reset_startvm", "Auto"),
                 tc_user=s.get("tc_user"), uri=s.get("uri"),
                 adopt_unmarked=s.get("adopt_unmarked", False),
-                maintenance=s.get("maintenance", False)))
+                maintenance=s.get("maintenance", False),
+                personalisation=self.personalisation(s, path, variables, extra_vars)))
         return vms
 
     def template(self, s: Mapping[str, Any], key: str, allowed: Any,

@@ -163,8 +163,16 @@ KEYS: Tuple[Key, ...] = (
         help="Let rollout, reset, start and shutdown act on VMs with the computed names "
              "that carry no vdictl mark (e.g. rolled out by Amoothei/Virtesk). Delete still "
              "needs --adopt; VMs marked for another room are never adopted this way."),
-    _unused("autounattend_templatefile", "vm",
-            "Amoothei: Autounattend.xml template. Not used by vdictl.", "path"),
+    Key("autounattend_templatefile", "vm", "path",
+        help="Windows: Jinja2 template of the per-VM Autounattend.xml, given to sysprep at "
+             "the VM's first boot (oVirt: the engine's sysprep; libvirt: a CD image). "
+             "Variables: those of names and ip_addresses, ip, and [[[vars]]]."),
+    Key("cloud_init_user_data", "vm", "path",
+        help="Linux: Jinja2 template of the cloud-init user-data (starts with #cloud-config), "
+             "given at the VM's first boot (oVirt: the engine's cloud-init; libvirt: a "
+             "NoCloud seed image)."),
+    Key("cloud_init_network_config", "vm", "path",
+        help="Linux, libvirt only: Jinja2 template of the cloud-init network-config (YAML)."),
     _unused("workaround_os", "vm",
             "Amoothei: OS type used during sysprep. Not used by vdictl."),
     _unused("workaround_timezone", "vm",

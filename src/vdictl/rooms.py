@@ -13,6 +13,25 @@ RESET_STARTVM_CHOICES = ("Always", "Auto", "Never")
 
 
 @dataclass(frozen=True)
+class Personalisation:
+    """First-boot payload templates of a VM and the variables they render with.
+
+    The files are read and rendered by vdictl.payloads in the rollout's
+    pre-flight, so a broken file fails only its room.
+    """
+
+    autounattend: Optional[str] = None       # path of the Autounattend.xml template
+    user_data: Optional[str] = None          # path of the cloud-init user-data template
+    network_config: Optional[str] = None     # path of the cloud-init network-config template
+    variables: Tuple[Tuple[str, str], ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """"sysprep" (Windows) or "cloud-init" (Linux)."""
+        return "sysprep" if self.autounattend else "cloud-init"
+
+
+@dataclass(frozen=True)
 class VmSpec:
     """One VM as the config describes it."""
 
@@ -41,6 +60,7 @@ class VmSpec:
     uri: Optional[str] = None         # libvirt: per-subsection hypervisor override
     adopt_unmarked: bool = False      # act on same-named VMs without a vdictl mark
     maintenance: bool = False         # reset and start leave the VM alone
+    personalisation: Optional[Personalisation] = None  # first-boot payload, if any
 
     @property
     def takes_snapshot(self) -> bool:

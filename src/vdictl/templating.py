@@ -34,6 +34,8 @@ MAX_POWER_BITS = 1024
 #: Longest template source, and longest text one rendering may produce.
 MAX_TEMPLATE_CHARS = 2000
 MAX_RENDERED_CHARS = 10000
+#: Longest answer file or cloud-init data a template file may render to.
+MAX_PAYLOAD_CHARS = 1000000
 
 #: The parts of the Jinja2 language a template may use (nodes of its syntax tree).
 ALLOWED_NODES = (
@@ -175,27 +177,41 @@ class CompiledTemplate:
         #: variable names the template refers to
         self.variables = variables
 
+    #: the file the template came from (compile_file), for error locations
+    path: Optional[str] = None
+
     def render(self, variables: Mapping[str, object]) -> str:
-        for name in sorted(self.variables):
-            if variables.get(name) is None:
-                raise TemplateError(
-                    f"variable {name!r} has no value here", what=self.what,
-                    variable=name)
+        if self.path is None:  # one-line templates: name the key that gives a value
+            for name in sorted(self.variables):
+                if variables.get(name) is None:
+                    raise TemplateError(
+                        f"variable {name!r} has no value here", what=self.what,
+                        variable=name)
         values = {k: v for k, v in variables.items() if v is not None}
         try:
             text = self._template.render(values)
-        except SecurityError as exc:
-            raise TemplateError(f"unsafe template refused: {exc}",
-                                what=self.what) from None
-        except UndefinedError as exc:
-            raise TemplateError(f"undefined: {exc}", what=self.what) from None
         except Exception as exc:  # any runtime error inside the template
-            raise TemplateError(f"cannot render {self.source!r}: {exc}",
-                                what=self.what) from None
-        if len(text) > MAX_RENDERED_CHARS:
-            raise TemplateError(f"{self.source!r} renders to {len(text)} characters, "
-                                f"more than {MAX_RENDERED_CHARS}", what=self.what)
+            raise self._render_error(exc) from None
+        limit = MAX_RENDERED_CHARS if self.path is None else MAX_PAYLOAD_CHARS
+        if len(text) > limit:
+            source = self.source if self.path is None else self.path
+            raise TemplateError(f"{source!r} renders to {len(text)} characters, "
+                                f"more than {limit}", what=self.what)
         return text
+
+    def _render_error(self, exc: Exception) -> "TemplateError":
+        if isinstance(exc, SecurityError):
+            detail = f"unsafe template refused: {exc}"
+        elif isinstance(exc, UndefinedError):
+            detail = f"undefined: {exc}"
+        elif self.path is None:
+            detail = f"cannot render {self.source!r}: {exc}"
+        else:
+            detail = f"cannot render: {exc}"
+        if self.path is None:
+            return TemplateError(detail, what=self.what)
+        return TemplateError(detail, what=self.what, file=self.path,
+                             line=_template_line(exc, self.path))
 
 
 def compile_template(template: str, *, what: str,
@@ -249,6 +265,44 @@ def _check_language(tree: nodes.Template, template: str, what: str) -> None:
             raise TemplateError(f"*args and **kwargs are not allowed in {template!r}",
                                 what=what)
         pending.extend(node.iter_child_nodes())
+
+
+def compile_file(path: str, *, what: str, legacy: bool = False) -> CompiledTemplate:
+    """Read and parse the template file at `path` (an answer file, cloud-init data).
+
+    Errors name the file and, where Jinja knows it, the line. `legacy` also
+    accepts Amoothei's ``$var``/``${var}`` placeholders (they keep the lines).
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except UnicodeDecodeError as exc:
+        raise TemplateError(f"not valid UTF-8 ({exc.reason})", what=what, file=path) from None
+    except OSError as exc:
+        raise TemplateError(f"cannot read the file: {exc.strerror or exc}", what=what,
+                            file=path) from None
+    source = legacy_to_jinja(text) if legacy else text
+    try:
+        code = _ENV.compile(_ENV.parse(source, filename=path), filename=path)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"syntax error: {exc.message}", what=what, file=path,
+                            line=exc.lineno) from None
+    compiled = _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None))
+    template = CompiledTemplate(text, what, compiled, frozenset())
+    template.path = path
+    return template
+
+
+def _template_line(exc: BaseException, path: str) -> Optional[int]:
+    """The template line of a render error: Jinja rewrites the traceback so
+    that its frames carry the template's file name and line."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def render(template: str, variables: Mapping[str, object], *, what: str) -> str:

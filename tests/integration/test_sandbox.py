@@ -103,7 +103,24 @@ class _Qmp:
         self.sock.close()
 
 
-@pytest.mark.parametrize("variant", guest_image.VARIANTS)
+def test_plain_qemu_selfoff_guest_powers_itself_off(tmp_path):
+    """selfoff: QEMU exits on its own after one boot, as after sysprep."""
+    if not QEMU:
+        if in_ci():
+            pytest.fail("qemu-system-x86_64 missing; run scripts/install-deps")
+        pytest.skip("qemu-system-x86_64 missing")
+    img = build_guest_image(tmp_path / "g.qcow2", "selfoff")
+    serial = tmp_path / "serial.log"
+    proc = subprocess.run(
+        [QEMU, "-machine", "pc", "-accel", "tcg", "-m", "32", "-nodefaults", "-display", "none",
+         "-serial", f"file:{serial}", "-drive", f"file={img},format=qcow2,if=ide"],
+        stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout
+    assert serial.read_text().startswith("vdictl-guest up (selfoff)")
+    assert read_boot_count(img) == 1
+
+
+@pytest.mark.parametrize("variant", ("acpi", "deaf"))
 def test_plain_qemu_system_powerdown(tmp_path, variant):
     """acpi: QMP system_powerdown makes QEMU exit within 2 s; deaf: it does not."""
     if not QEMU:

@@ -13,6 +13,7 @@ from tests.ovirt_sim.engine import (
     OvirtEngineSimulator,
     PermissionState,
     SnapshotState,
+    StartRecord,
     VmState,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "OvirtEngineSimulator",
     "PermissionState",
     "SnapshotState",
+    "StartRecord",
     "VmState",
 ]

@@ -47,6 +47,9 @@ DEFAULT_LATENCIES = {
     "snapshot": 15.0,
     "restore": 20.0,
     "delete": 2.0,
+    # a guest started with use_sysprep/use_cloud_init powers itself off this
+    # long after it is up (sysprep's shutdown at the end of the specialize pass)
+    "first_boot": 30.0,
 }
 
 BLANK_TEMPLATE_ID = "00000000-0000-0000-0000-000000000000"
@@ -102,6 +105,16 @@ class PermissionState:
     id: str
     role: str        # role name
     user: str        # user_name
+
+
+@dataclass(frozen=True)
+class StartRecord:
+    """One start action as the engine received it."""
+    vm: str
+    use_sysprep: bool
+    use_cloud_init: bool
+    initialization: dict   # tag -> text of <vm><initialization>'s simple children
+    initialization_xml: str | None = None
 
 
 @dataclass(frozen=True)
@@ -305,14 +318,17 @@ class OvirtEngineSimulator:
     Knobs (all plain attributes, settable while the server runs):
     ``time_scale``, ``latencies``, ``request_latency``, ``error_rate``,
     ``drop_rate``, ``drop_after_processing``, ``faults_on_sso``,
-    ``ignore_acpi`` (set of VM names), ``fail_snapshots`` (set of VM names).
+    ``ignore_acpi`` (set of VM names), ``fail_snapshots`` (set of VM names),
+    ``first_boot_hangs`` (set of VM names whose guest never powers itself
+    off after a start with use_sysprep/use_cloud_init).
 
     Observability: ``request_log`` (list of ``(method, path)``),
     ``requests`` (list of dicts with query and status too), ``sso_logins``,
     ``sso_logouts``, ``events`` (engine audit messages),
     ``snapshot_ops_in_flight``, ``max_snapshot_ops_in_flight``,
     ``injected_errors``, ``dropped_connections``, ``connections_opened``
-    (TCP connections accepted: keep-alive reuse keeps it low).
+    (TCP connections accepted: keep-alive reuse keeps it low), ``starts``
+    (one :class:`StartRecord` per start action, with the initialization sent).
     """
 
     def __init__(self, *, host="127.0.0.1", port=0, username="admin@internal",
@@ -334,11 +350,13 @@ class OvirtEngineSimulator:
         self.faults_on_sso = False
         self.ignore_acpi = set(ignore_acpi)
         self.fail_snapshots = set(fail_snapshots)
+        self.first_boot_hangs = set()
         self.version = version
         #: a server-side ssl.SSLContext: serve HTTPS (see tests/ovirt_sim/tls.py)
         self.tls = tls
 
         self.request_log = []
+        self.starts = []
         self.requests = []
         self.events = []
         self.sso_logins = 0
@@ -733,10 +751,19 @@ class OvirtEngineSimulator:
             self._event("VM %s was successfully removed." % vm.name)
         self._schedule(self._delay("delete"), done)
 
-    def _op_start(self, vm):
+    def _op_start(self, vm, action=None):
         self._check_unlocked(vm, "run")
         if vm.status in RUNNING_STATUSES:
             raise _conflict("Cannot run VM. VM is running.")
+        init = action.find("vm/initialization") if action is not None else None
+        first_boot = action is not None and (
+            _bool(_text(action, "use_sysprep")) or _bool(_text(action, "use_cloud_init")))
+        self.starts.append(StartRecord(
+            vm=vm.name, use_sysprep=bool(_bool(_text(action, "use_sysprep"))),
+            use_cloud_init=bool(_bool(_text(action, "use_cloud_init"))),
+            initialization={c.tag: c.text for c in init} if init is not None else {},
+            initialization_xml=ET.tostring(init, encoding="unicode")
+            if init is not None else None))
         if vm.in_preview:
             pass  # the engine runs a VM in preview fine
         vm.power_gen += 1
@@ -751,8 +778,16 @@ class OvirtEngineSimulator:
             if vm.power_gen == gen:
                 vm.status = "up"
                 self._event("VM %s started on Host sim-host" % vm.name)
+
+        def guest_off():  # sysprep / cloud-init finished and powered off
+            if vm.power_gen == gen and vm.status == "up":
+                vm.status = "down"
+                self._event("VM %s is down. Exit message: guest powered off after "
+                            "first-boot initialization" % vm.name)
         self._schedule(self._delay("start", 0.3), powering_up)
         self._schedule(self._delay("start"), up)
+        if first_boot and vm.name not in self.first_boot_hangs:
+            self._schedule(self._delay("start") + self._delay("first_boot"), guest_off)
 
     def _op_stop(self, vm):
         self._check_unlocked(vm, "stop")
@@ -1224,7 +1259,7 @@ class OvirtEngineSimulator:
                 "start", "stop", "shutdown", "previewsnapshot",
                 "commitsnapshot", "undosnapshot"):
             action = self._require(body, "action")
-            op = {"start": self._op_start, "stop": self._op_stop,
+            op = {"start": lambda v: self._op_start(v, action), "stop": self._op_stop,
                   "shutdown": self._op_shutdown, "commitsnapshot": self._op_commit,
                   "undosnapshot": self._op_undo}.get(sub[0])
             if op is not None:

@@ -91,7 +91,10 @@ def test_virtesk_config_loads_unchanged():
     assert lab.unused_keys == tuple(
         (f"room lab42/{sub}", key)
         for sub in ("teacher_vms", "student_vms")
-        for key in ("workaround_os", "workaround_timezone", "autounattend_templatefile"))
+        for key in ("workaround_os", "workaround_timezone"))
+    # Amoothei's answer-file template is used now: the VMs are personalised
+    assert all(vm.personalisation.autounattend.endswith("Autounattend-production.xml.template")
+               for vm in lab.vms)
     assert lab.resettable and not lab.stateless
 
     names = [vm.name for vm in lab.vms]
@@ -749,4 +752,4 @@ def test_key_table_is_consistent():
     assert [k.name for k in keys_for("vm").values() if k.required] == \
         ["ids", "names", "template_name"]
     assert {k.name for k in keys_for("vm").values() if not k.used} == \
-        {"autounattend_templatefile", "workaround_os", "workaround_timezone"}
+        {"workaround_os", "workaround_timezone"}

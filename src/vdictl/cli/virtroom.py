@@ -279,8 +279,9 @@ def virtroom_show(app: AppContext, room_names, all_rooms: bool, output: str) -> 
         return
     owned_text = {True: "yes", False: "no", None: ""}
     click.echo(format_table(
-        ["room", "subsection", "vm", "ip", "mac", "state", "owned", "reset snapshot", "note"],
-        [[r.room, r.subsection, r.vm, r.ip, r.mac, r.state, owned_text[r.owned],
+        ["room", "subsection", "vm", "ip", "mac", "state", "owned", "phase", "reset snapshot",
+         "note"],
+        [[r.room, r.subsection, r.vm, r.ip, r.mac, r.state, owned_text[r.owned], r.phase,
           r.reset_snapshot, r.note] for r in rows]))
     for room_name, keys in unused.items():
         if keys:

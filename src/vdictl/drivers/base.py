@@ -9,10 +9,14 @@ when a wait ran out). Drivers must be safe to call from several threads.
 from __future__ import annotations
 
 import abc
-from typing import ClassVar, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Sequence
 
+from vdictl.errors import Unsupported
 from vdictl.model import Owner, Snapshot, Vm
 from vdictl.rooms import Connect, VmSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vdictl.payloads import Payload
 
 
 class Driver(abc.ABC):
@@ -107,3 +111,32 @@ class Driver(abc.ABC):
         Returns what it had to do first to make the restore possible (e.g.
         "undo snapshot preview"), for the summary; usually nothing.
         """
+
+    # -- first boot (personalisation) ---------------------------------------
+    # create_vm leaves what must not be in force while the guest personalises
+    # itself (stateless, the tc_user's role) to finish_vm.
+    def personalise_vm(self, *, spec: VmSpec, payload: "Payload", timeout: float) -> None:
+        """Boot the stopped VM once with its first-boot payload and wait until the
+        guest has powered itself off (sysprep / cloud-init done); OperationTimeout
+        otherwise. On a VM already running (a rerun after an interrupted wait),
+        only wait."""
+        raise Unsupported("first-boot personalisation is not supported", driver=self.name,
+                          vm=spec.name)
+
+    def finish_vm(self, *, spec: VmSpec, timeout: float) -> None:
+        """After personalisation: remove the payload media, then apply stateless
+        and the tc_user role. Idempotent."""
+        raise Unsupported("first-boot personalisation is not supported", driver=self.name,
+                          vm=spec.name)
+
+    def set_phase(self, *, name: str, phase: str) -> None:
+        """Record the rollout phase a VM reached; find_vms reports it as
+        Vm.extra["phase"]. It need not survive a snapshot revert: the phases
+        after the snapshot are read from the snapshots themselves."""
+        raise Unsupported("rollout phases are not supported", driver=self.name, vm=name)
+
+    # -- templates ----------------------------------------------------------
+    def uses_template(self, *, spec: VmSpec) -> bool:
+        """Whether the existing VM of `spec` was made from the template
+        `spec.template_name` names now (oVirt: its newest version)."""
+        raise Unsupported("cannot tell a VM's template", driver=self.name, vm=spec.name)

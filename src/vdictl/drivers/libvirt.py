@@ -45,6 +45,7 @@ from vdictl.model import Owner, Snapshot, Vm, VmState
 from vdictl.rooms import Connect, VmSpec
 
 from . import libvirt_xml as lx
+from . import seed_image
 from vdictl.wait import wait_for
 
 from .base import Driver
@@ -234,7 +235,8 @@ class LibvirtDriver(Driver):
             state = self.STATE_MAP.get(dom.state()[0], VmState.UNKNOWN)
         mark = lx.parse_owner(xml)
         macs = lx.domain_macs(xml)
-        extra = {"uuid": dom.UUIDString(), "macs": macs, "uri": self.endpoint}
+        extra = {"uuid": dom.UUIDString(), "macs": macs, "uri": self.endpoint,
+                 "phase": lx.parse_phase(xml)}
         if mark is not None:
             extra["volumes"] = [(v.pool, v.name) for v in mark.volumes]
         return Vm(name=name, id=dom.UUIDString(), state=state,
@@ -332,6 +334,11 @@ class LibvirtDriver(Driver):
             raise
 
     def check_create(self, *, specs: Sequence[VmSpec]) -> None:
+        for spec in specs:
+            if spec.stateless and spec.personalisation is not None:
+                raise Unsupported("stateless VMs with first-boot personalisation are not "
+                                  "supported on libvirt (the transient disk would drop the "
+                                  "first boot's work)", driver=self.name, vm=spec.name)
         missing = []
         for template in sorted({spec.template_name for spec in specs}):
             try:
@@ -626,3 +633,108 @@ class LibvirtDriver(Driver):
             self._destroy(dom, name, max(DESTROY_WAIT, timeout - (time.monotonic() - started)))
         log.debug("%s: reverted to %s in %.2fs", name, snapshot.id, time.monotonic() - started)
         return []
+
+    # -- first boot (personalisation) ---------------------------------------
+    def personalise_vm(self, *, spec: VmSpec, payload, timeout: float) -> None:
+        """Attach the payload's image as a CD-ROM, boot, wait for the guest's power-off."""
+        name = spec.name
+        dom = self._domain(name)
+        if self._is_off(dom):
+            self._attach_seed(dom, spec, payload)
+            with self._errors(vm=name):
+                dom.create()
+            log.info("%s: booted with its %s media; waiting for the guest's power-off",
+                     name, payload.kind)
+        self._wait_until_state(dom, VmState.STOPPED, timeout,
+                               what=f"the guest to power itself off after {payload.kind}")
+
+    def _seed_pool(self, name: str, mark: Optional[lx.OwnerMark]) -> "libvirt.virStoragePool":
+        pool_name = self.connect_settings.pool or next(
+            (v.pool for v in (mark.volumes if mark else ())), None)
+        if not pool_name:
+            raise Unsupported("no storage pool for the first-boot image; set pool = <name> "
+                              "in the connect settings", driver=self.name, vm=name)
+        with self._errors(vm=name, what=f"storage pool {pool_name!r}"):
+            return self.conn.storagePoolLookupByName(pool_name)
+
+    def _attach_seed(self, dom: "libvirt.virDomain", spec: VmSpec, payload) -> None:
+        name = spec.name
+        data = seed_image.build_seed_image(payload)
+        with self._errors(vm=name):
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        mark = lx.parse_owner(xml)
+        pool = self._seed_pool(name, mark)
+        vol_name = lx.seed_volume_name(name)
+        with self._errors(vm=name):
+            try:  # left over by an interrupted run: replace it
+                old = pool.storageVolLookupByName(vol_name)
+                xml = lx.without_seed_cdrom(xml, old.path())
+                old.delete(0)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                    raise
+            vol = pool.createXML(
+                f"<volume><name>{vol_name}</name><capacity unit='bytes'>{len(data)}</capacity>"
+                "<target><format type='raw'/></target></volume>", 0)
+            stream = self.conn.newStream(0)
+            try:
+                vol.upload(stream, 0, len(data), 0)
+                view, sent = memoryview(data), 0
+                while sent < len(data):
+                    sent += stream.send(view[sent:sent + 262144].tobytes())
+                stream.finish()
+            except BaseException:
+                stream.abort()
+                vol.delete(0)
+                raise
+            record = lx.OverlayVolume(pool=pool.name(), name=vol_name, path=vol.path())
+            self.conn.defineXML(lx.with_seed_cdrom(xml, vol.path(), record))
+
+    def finish_vm(self, *, spec: VmSpec, timeout: float) -> None:
+        """Detach and delete the first-boot image (before the snapshot)."""
+        name = spec.name
+        dom = self._domain(name)
+        with self._errors(vm=name):
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        mark = lx.parse_owner(xml)
+        vol_name = lx.seed_volume_name(name)
+        for rec in (mark.volumes if mark else ()):
+            if rec.name != vol_name:
+                continue
+            with self._errors(vm=name):
+                self.conn.defineXML(lx.without_seed_cdrom(xml, rec.path))
+                try:
+                    self.conn.storagePoolLookupByName(rec.pool) \
+                        .storageVolLookupByName(rec.name).delete(0)
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() not in (libvirt.VIR_ERR_NO_STORAGE_VOL,
+                                                    libvirt.VIR_ERR_NO_STORAGE_POOL):
+                        raise
+
+    def set_phase(self, *, name: str, phase: str) -> None:
+        dom = self._domain(name)
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        if not self._is_off(dom):
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        with self._errors(vm=name):
+            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, lx.phase_xml(phase),
+                            lx.PHASE_KEY, lx.PHASE_NS, flags)
+
+    # -- templates ----------------------------------------------------------
+    def uses_template(self, *, spec: VmSpec) -> bool:
+        """True when the VM's overlays sit on exactly the template's disks."""
+        name = spec.name
+        template = self._domain_or_template(spec)
+        with self._errors(vm=name, what=f"template {spec.template_name!r}"):
+            template_xml = template.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        wanted = {self._backing_volume(name, d)[0] for d in lx.template_disks(template_xml)}
+        with self._errors(vm=name, what=f"domain {name!r}"):
+            xml = self._domain(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        has = set()
+        for disk in lx.template_disks(xml):
+            try:
+                vol = self.conn.storageVolLookupByPath(disk.path or "")
+                has.add(lx.backing_path(vol.XMLDesc(0)))
+            except libvirt.libvirtError:
+                has.add(None)   # not a volume we know: not the template's overlay
+        return has == wanted

@@ -484,3 +484,81 @@ def order_snapshots(infos: Sequence[SnapshotInfo]) -> List[SnapshotInfo]:
 
     return sorted(infos, key=lambda i: (i.created if i.created is not None else float("inf"),
                                         depth(i), i.name))
+
+
+# -- first-boot media and rollout phase ----------------------------------------
+
+#: Namespace of the rollout phase element in <metadata> (separate from the
+#: owner mark, so that writing the phase can never damage the mark).
+PHASE_NS = "https://vdictl.example/xmlns/phase/1"
+PHASE_KEY = "vdictlphase"
+
+
+def phase_xml(phase: str) -> str:
+    """The element for virDomainSetMetadata(ELEMENT, ..., PHASE_KEY, PHASE_NS)."""
+    elem = ET.Element("phase", {"value": phase})
+    return _tostring(elem)
+
+
+def parse_phase(xml: str) -> Optional[str]:
+    elem = _parse(xml).find(f"metadata/{{{PHASE_NS}}}phase")
+    return elem.get("value") if elem is not None else None
+
+
+def seed_volume_name(vm_name: str) -> str:
+    return f"{vm_name}-firstboot.iso"
+
+
+def with_seed_cdrom(xml: str, path: str, volume: OverlayVolume) -> str:
+    """The domain XML with a read-only CD-ROM on the seed image `path`, and the
+    seed volume recorded in the owner mark (so delete_vm removes it too)."""
+    root = _parse(xml, keep_prefixes=True)
+    devices = root.find("devices")
+    if devices is None:
+        raise XmlError("the domain has no <devices>")
+    if path in disk_sources(xml).values():
+        return xml
+    os_type = root.find("os/type")
+    machine = os_type.get("machine", "") if os_type is not None else ""
+    bus, prefix = ("sata", "sd") if "q35" in machine else ("ide", "hd")
+    used = {t.get("dev") for t in root.findall("devices/disk/target")}
+    dev = next((prefix + c for c in "abcdefghijklmnopqrstuvwxyz" if prefix + c not in used),
+               None)
+    if dev is None:
+        raise XmlError("no free disk name for the first-boot CD-ROM")
+    disk = ET.Element("disk", {"type": "file", "device": "cdrom"})
+    ET.SubElement(disk, "driver", {"name": "qemu", "type": "raw"})
+    ET.SubElement(disk, "source", {"file": path})
+    ET.SubElement(disk, "target", {"dev": dev, "bus": bus})
+    ET.SubElement(disk, "readonly")
+    disks = devices.findall("disk")
+    pos = list(devices).index(disks[-1]) + 1 if disks else 0
+    devices.insert(pos, disk)
+    owner = root.find(f"metadata/{_Q_OWNER}")
+    if owner is not None:
+        attrs = {"pool": volume.pool, "name": volume.name}
+        if volume.path:
+            attrs["path"] = volume.path
+        ET.SubElement(owner, _Q_VOLUME, attrs)
+    return _tostring(root)
+
+
+def without_seed_cdrom(xml: str, path: str) -> str:
+    """The domain XML without the CD-ROM on `path` and without its volume record."""
+    root = _parse(xml, keep_prefixes=True)
+    devices = root.find("devices")
+    for disk in (devices.findall("disk") if devices is not None else []):
+        source = disk.find("source")
+        if disk.get("device") == "cdrom" and source is not None and source.get("file") == path:
+            devices.remove(disk)
+    owner = root.find(f"metadata/{_Q_OWNER}")
+    if owner is not None:
+        for vol in owner.findall(_Q_VOLUME):
+            if vol.get("path") == path:
+                owner.remove(vol)
+    return _tostring(root)
+
+
+def backing_path(volume_xml: str) -> Optional[str]:
+    """The backing file of a volume (an overlay's template disk), if any."""
+    return _parse(volume_xml).findtext("backingStore/path")

@@ -41,7 +41,7 @@ from vdictl.wait import retry_transient, wait_for
 from .base import Driver
 from . import ovirt_create
 from .ovirt_conn import ConnectionPool, map_error, normalize_url
-from .ovirt_create import OWNER_PREFIX, owner_comment, parse_owner  # noqa: F401
+from .ovirt_create import OWNER_PREFIX, owner_comment, parse_owner, parse_phase  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,8 @@ class OvirtDriver(Driver):
         return Vm(name=v.name, id=v.id, state=self.STATE_MAP.get(v.status, VmState.UNKNOWN),
                   owner=parse_owner(v.comment), mac=macs[0] if macs else None,
                   extra={"status": str(v.status.value if v.status else None), "macs": macs,
-                         "url": self.endpoint})
+                         "url": self.endpoint, "phase": parse_phase(v.comment),
+                         "template_id": v.template.id if v.template is not None else None})
 
     def _vm_service(self, s: Any, vm_id: str) -> Any:
         return s.vms_service().vm_service(vm_id)
@@ -194,6 +195,20 @@ class OvirtDriver(Driver):
 
     def check_create(self, *, specs: Sequence[VmSpec]) -> None:
         ovirt_create.check_create(self, specs)
+
+    def personalise_vm(self, *, spec: VmSpec, payload: Any, timeout: float) -> None:
+        ovirt_create.personalise_vm(self, spec=spec, payload=payload, timeout=timeout)
+
+    def finish_vm(self, *, spec: VmSpec, timeout: float) -> None:
+        ovirt_create.finish_vm(self, spec=spec, timeout=timeout)
+
+    def set_phase(self, *, name: str, phase: str) -> None:
+        ovirt_create.set_phase(self, name=name, phase=phase)
+
+    def uses_template(self, *, spec: VmSpec) -> bool:
+        v = self._sdk_vm(spec.name)
+        return v.template is not None and v.template.id == ovirt_create.find_template(
+            self, spec).id
 
     def delete_vm(self, *, name: str, timeout: float) -> None:
         v = self._sdk_vm(name)

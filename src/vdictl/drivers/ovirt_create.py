@@ -8,11 +8,13 @@ from urllib.parse import quote, unquote
 
 import ovirtsdk4.types as types
 
-from vdictl.errors import Conflict, DriverError, NotFound
+from vdictl.errors import Conflict, DriverError, NotFound, Unsupported
 from vdictl.model import Owner, Vm
 from vdictl.rooms import VmSpec
 
 if TYPE_CHECKING:  # pragma: no cover
+    from vdictl.payloads import Payload
+
     from .ovirt import OvirtDriver
 
 log = logging.getLogger(__name__)
@@ -23,27 +25,38 @@ NIC_NAME = "nic1"
 USER_ROLE = "UserRole"
 
 
-def owner_comment(owner: Owner) -> str:
+def owner_comment(owner: Owner, phase: Optional[str] = None) -> str:
     def q(v: str) -> str:
         return quote(v, safe="")
-    return (f"{OWNER_PREFIX}room={q(owner.room)};subsection={q(owner.subsection)};"
+    text = (f"{OWNER_PREFIX}room={q(owner.room)};subsection={q(owner.subsection)};"
             f"version={q(owner.tool_version)}")
+    return text + (f";phase={q(phase)}" if phase else "")
 
 
-def parse_owner(comment: Optional[str]) -> Optional[Owner]:
-    """The Owner of a VM comment, or None without the vdictl prefix."""
+def _comment_fields(comment: Optional[str]) -> Dict[str, str]:
     text = (comment or "").strip()
     if not text.startswith(OWNER_PREFIX):
-        return None
+        return {}
     fields: Dict[str, str] = {}
     for part in text[len(OWNER_PREFIX):].splitlines()[0].split(";"):
         key, sep, value = part.partition("=")
         if sep:
             fields[key.strip()] = unquote(value.strip())
+    return fields
+
+
+def parse_owner(comment: Optional[str]) -> Optional[Owner]:
+    """The Owner of a VM comment, or None without the vdictl prefix."""
+    fields = _comment_fields(comment)
     if "room" not in fields:
         return None
     return Owner(room=fields["room"], subsection=fields.get("subsection", ""),
                  tool_version=fields.get("version", ""))
+
+
+def parse_phase(comment: Optional[str]) -> Optional[str]:
+    """The rollout phase recorded in a VM comment (`phase=`), if any."""
+    return _comment_fields(comment).get("phase") or None
 
 
 def _cached(drv: "OvirtDriver", key: Tuple[str, str], compute: Callable[[], Any]) -> Any:
@@ -119,6 +132,10 @@ def check_create(drv: "OvirtDriver", specs: Sequence[VmSpec]) -> None:
     missing: List[str] = []
     seen = set()
     for spec in specs:
+        if spec.personalisation is not None and spec.personalisation.network_config:
+            raise Unsupported("cloud_init_network_config: the engine builds the guest's "
+                              "network config itself (from ip_addresses, netmask_suffix, "
+                              "default_gateway); remove the key", driver=drv.name, vm=spec.name)
         needs = [(find_template, spec.template_name)]
         needs += [(find_cluster, spec.cluster)] if spec.cluster else []
         needs += [(find_vnic_profile, spec.network_name)] if spec.network_name else []
@@ -136,8 +153,11 @@ def check_create(drv: "OvirtDriver", specs: Sequence[VmSpec]) -> None:
 
 
 def _new_vm(spec: VmSpec, owner: Owner, template: Any, cluster: Optional[Any]) -> Any:
+    # a personalised VM becomes stateless only after its first boot (finish_vm),
+    # or the sysprep/cloud-init run would be thrown away at its power-off
+    stateless = bool(spec.stateless) and spec.personalisation is None
     kw: Dict[str, Any] = dict(name=spec.name, template=types.Template(id=template.id),
-                              comment=owner_comment(owner), stateless=bool(spec.stateless))
+                              comment=owner_comment(owner), stateless=stateless)
     if cluster is not None:
         kw["cluster"] = types.Cluster(id=cluster.id)
     elif template.cluster is not None and template.cluster.id:
@@ -212,8 +232,8 @@ def create_vm(drv: "OvirtDriver", *, spec: VmSpec, owner: Owner, timeout: float)
                   timeout=timeout, what="the new VM's disks to be unlocked", vm=name)
         if profile_id is not None:
             _ensure_nic(drv, added.id, name, profile_id)
-        if user_id is not None:
-            _grant(drv, added.id, name, user_id)
+        if user_id is not None and spec.personalisation is None:
+            _grant(drv, added.id, name, user_id)  # personalised: after the first boot
         return drv.get_vm(name=name)
     except BaseException:
         _undo_create(drv, added.id, name, timeout)
@@ -230,3 +250,69 @@ def _undo_create(drv: "OvirtDriver", vm_id: str, name: str, timeout: float) -> N
         pass
     except Exception as exc:  # noqa: BLE001
         log.error("%s: could not remove the half-created VM %s: %s", name, vm_id, exc)
+
+
+# -- first boot ---------------------------------------------------------------
+def initialization(spec: VmSpec, payload: "Payload") -> Any:
+    """The engine's run-once initialization carrying the payload verbatim."""
+    kw: Dict[str, Any] = dict(host_name=payload.host_name)
+    if payload.kind == "sysprep":
+        kw["custom_script"] = payload.autounattend
+    else:
+        kw["custom_script"] = payload.user_data
+        if spec.ip:
+            kw["nic_configurations"] = [types.NicConfiguration(
+                name="eth0", on_boot=True, boot_protocol=types.BootProtocol.STATIC,
+                ip=types.Ip(address=spec.ip, gateway=spec.default_gateway,
+                            netmask=_netmask(spec.netmask_suffix)))]
+    return types.Initialization(**kw)
+
+
+def _netmask(prefix: Optional[int]) -> Optional[str]:
+    if prefix is None:
+        return None
+    bits = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+    return ".".join(str((bits >> s) & 0xFF) for s in (24, 16, 8, 0))
+
+
+def personalise_vm(drv: "OvirtDriver", *, spec: VmSpec, payload: "Payload",
+                   timeout: float) -> None:
+    name = spec.name
+    v = drv._sdk_vm(name)
+    if v.status == types.VmStatus.DOWN:
+        flag = "use_sysprep" if payload.kind == "sysprep" else "use_cloud_init"
+        init = initialization(spec, payload)
+        drv._call(lambda s: s.vms_service().vm_service(v.id).start(
+            **{flag: True}, vm=types.Vm(initialization=init)),
+            vm=name, what=f"VM {name!r}",
+            before_retry=lambda: (drv._status(v.id, name) != types.VmStatus.DOWN, None))
+        log.info("%s: started once with %s; waiting for the guest's power-off", name, flag)
+    drv._wait(lambda: drv._status(v.id, name), lambda st: st == types.VmStatus.DOWN,
+              timeout=timeout, what=f"the guest to power itself off after {payload.kind}",
+              vm=name)
+
+
+def finish_vm(drv: "OvirtDriver", *, spec: VmSpec, timeout: float) -> None:
+    """Stateless and the tc_user role, applied once the first boot is over."""
+    name = spec.name
+    v = drv._sdk_vm(name)
+    if spec.stateless and not v.stateless:
+        drv._call(lambda s: s.vms_service().vm_service(v.id).update(
+            types.Vm(stateless=True)), vm=name, what=f"VM {name!r}")
+    if spec.tc_user:
+        user_id = find_user(drv, spec)
+        perms = drv._call(lambda s: s.vms_service().vm_service(v.id)
+                          .permissions_service().list(), vm=name)
+        if not any(p.user is not None and p.user.id == user_id for p in perms):
+            _grant(drv, v.id, name, user_id)
+
+
+def set_phase(drv: "OvirtDriver", *, name: str, phase: str) -> None:
+    v = drv._sdk_vm(name)
+    owner = parse_owner(v.comment)
+    if owner is None:
+        raise DriverError("VM has no vdictl owner mark; no phase recorded", driver=drv.name,
+                          vm=name)
+    comment = owner_comment(owner, phase)
+    drv._call(lambda s: s.vms_service().vm_service(v.id).update(types.Vm(comment=comment)),
+              vm=name, what=f"VM {name!r}")

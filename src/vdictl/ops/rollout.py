@@ -1,4 +1,9 @@
-"""virtroom-rollout: create missing VMs from their template, snapshot them once."""
+"""virtroom-rollout: create missing VMs from their template, personalise, snapshot once.
+
+The phases of one VM: create -> personalise -> wait for the guest's power-off
+-> post-process (vdictl.ops.personalise) -> snapshot -> optional start. Each
+phase takes its throttle slot; a rerun continues where a VM stopped.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from vdictl.model import Snapshot, Vm
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
+from .personalise import personalise, render_payloads
 from .reset import matching_snapshots
 from .runner import Pair, is_running, require_owned, run_vms, step
 from .session import Session
@@ -21,7 +27,8 @@ def has_rollout_snapshot(spec: VmSpec, snapshots: Sequence[Snapshot]) -> bool:
     return any(s.description == spec.snapshot_description for s in snapshots)
 
 
-def check_rooms(session: Session, pairs: Sequence[Pair]) -> Dict[str, str]:
+def check_rooms(session: Session, pairs: Sequence[Pair],
+                payloads: Optional[Dict[str, object]] = None) -> Dict[str, str]:
     """Rooms whose missing VMs cannot be created, with the reason.
 
     One check per room and endpoint, before any VM is created, so a wrong
@@ -33,6 +40,11 @@ def check_rooms(session: Session, pairs: Sequence[Pair]) -> Dict[str, str]:
         if vm is None:
             groups.setdefault((spec.room, session.endpoint_of(spec)), []).append(spec)
     failed: Dict[str, str] = {}
+    payloads = render_payloads(pairs) if payloads is None else payloads
+    for spec, _ in pairs:
+        problem = payloads.get(spec.name)
+        if isinstance(problem, str) and spec.room not in failed:
+            failed[spec.room] = f"room {spec.room} not rolled out, nothing created: {problem}"
     for (room, _), specs in groups.items():
         if room in failed:
             continue
@@ -44,42 +56,56 @@ def check_rooms(session: Session, pairs: Sequence[Pair]) -> Dict[str, str]:
 
 
 def rollout(session: Session, rooms: Sequence[Room]) -> Report:
-    timeout = session.config.throttle.operation_timeout
     pairs = session.inventory(rooms)
-    unfit = check_rooms(session, pairs)
+    payloads = render_payloads(pairs)
+    unfit = check_rooms(session, pairs, payloads)
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         if spec.room in unfit:
             raise VdictlError(unfit[spec.room])
-        driver = session.driver_for(spec)
-        if vm is None:
-            with session.power.slot():
-                step(session, steps, f"create from {spec.template_name}",
-                     lambda: driver.create_vm(spec=spec, owner=session.owner_for(spec),
-                                              timeout=timeout))
-            running = False
-        else:
-            steps.append("already exists")
-            require_owned(session, spec, vm, steps)
-            running = is_running(vm)
-
-        if spec.takes_snapshot:
-            snapshots = [] if vm is None else driver.list_snapshots(name=spec.name)
-            if has_rollout_snapshot(spec, snapshots):
-                steps.append("snapshot already taken")
-            elif running:
-                raise VdictlError(f"VM {spec.name} runs but has no rollout snapshot; "
-                                  f"shut it down and rerun the rollout")
-            else:
-                with session.snapshots.slot():
-                    step(session, steps, "take snapshot",
-                         lambda: driver.create_snapshot(name=spec.name,
-                                                        description=spec.snapshot_description,
-                                                        timeout=timeout))
-
-        if spec.rollout_startvm and not running:
-            with session.power.slot():
-                step(session, steps, "start", lambda: driver.start_vm(name=spec.name,
-                                                                     timeout=timeout))
+        rollout_vm(session, spec, vm, steps, payloads)
 
     return run_vms(session, "rollout", pairs, one)
+
+
+def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str],
+               payloads: Dict[str, object]) -> None:
+    """Every rollout phase one VM still lacks (`vm` None: it does not exist)."""
+    timeout = session.config.throttle.operation_timeout
+    driver = session.driver_for(spec)
+    if vm is None:
+        with session.power.slot():
+            step(session, steps, f"create from {spec.template_name}",
+                 lambda: driver.create_vm(spec=spec, owner=session.owner_for(spec),
+                                          timeout=timeout))
+        running = False
+    else:
+        steps.append("already exists")
+        require_owned(session, spec, vm, steps)
+        running = is_running(vm)
+
+    snapshots = driver.list_snapshots(name=spec.name) \
+        if vm is not None and spec.takes_snapshot else []
+    done = spec.takes_snapshot and has_rollout_snapshot(spec, snapshots)
+    if not done:
+        payload = payloads.get(spec.name)
+        running = personalise(session, spec, vm, payload if not isinstance(payload, str)
+                              else None, steps, running=running)
+
+    if spec.takes_snapshot:
+        if done:
+            steps.append("snapshot already taken")
+        elif running:
+            raise VdictlError(f"VM {spec.name} runs but has no rollout snapshot; "
+                              f"shut it down and rerun the rollout")
+        else:
+            with session.snapshots.slot():
+                step(session, steps, "take snapshot",
+                     lambda: driver.create_snapshot(name=spec.name,
+                                                    description=spec.snapshot_description,
+                                                    timeout=timeout))
+
+    if spec.rollout_startvm and not running:
+        with session.power.slot():
+            step(session, steps, "start", lambda: driver.start_vm(name=spec.name,
+                                                                 timeout=timeout))

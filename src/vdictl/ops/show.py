@@ -8,7 +8,9 @@ from typing import Any, Dict, List, Optional, Sequence
 from vdictl.errors import VdictlError
 from vdictl.rooms import Room
 
+from .personalise import phase_reached
 from .reset import pick_snapshot
+from .rollout import has_rollout_snapshot
 from .session import Session
 
 
@@ -23,6 +25,7 @@ class VmRow:
     owned: Optional[bool]          # None: the VM does not exist
     reset_snapshot: Optional[str]  # the description the regex would restore
     note: str = ""
+    phase: str = ""                # the rollout phase reached (vdictl.ops.personalise)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -31,19 +34,24 @@ class VmRow:
 def show(session: Session, rooms: Sequence[Room]) -> List[VmRow]:
     rows: List[VmRow] = []
     for spec, vm in session.inventory(rooms):
-        snapshot, note = None, ""
+        snapshot, note, snapshots = None, "", []
+        if vm is not None and spec.takes_snapshot:
+            try:
+                snapshots = session.driver_for(spec).list_snapshots(name=spec.name)
+            except VdictlError as exc:
+                note = str(exc)
         if vm is None:
             note = "does not exist"
         elif spec.stateless:
             note = "stateless"
         elif not spec.resettable:
             note = "no snapshot configured"
-        else:
+        elif not note:
             try:
-                snapshots = session.driver_for(spec).list_snapshots(name=spec.name)
                 snapshot = pick_snapshot(spec, snapshots).description
             except VdictlError as exc:
                 note = str(exc)
+        phase = phase_reached(spec, vm, has_rollout_snapshot(spec, snapshots))
         if vm is not None and vm.owner is None:
             origin = "not created by vdictl" + (
                 " (adopted: adopt_unmarked = True)" if spec.adopt_unmarked else "")
@@ -54,5 +62,5 @@ def show(session: Session, rooms: Sequence[Room]) -> List[VmRow]:
                           mac=None if vm is None else vm.mac,
                           state="absent" if vm is None else vm.state.value,
                           owned=None if vm is None else vm.owned,
-                          reset_snapshot=snapshot, note=note))
+                          reset_snapshot=snapshot, note=note, phase=phase))
     return rows
