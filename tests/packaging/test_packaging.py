@@ -48,7 +48,10 @@ def test_build_makes_a_wheel_and_an_sdist_of_this_version(dist):
     assert "Provides-Extra: ovirt" in metadata
     assert "vdictl = vdictl.cli:main" in entry_points
     with tarfile.open(sdist) as tf:
-        assert f"vdictl-{VERSION}/pyproject.toml" in tf.getnames()
+        shipped = set(tf.getnames())
+    for path in ("pyproject.toml", "etc/vdi-rollout.conf.example", "cron/vdictl-reset.timer",
+                 "cron/vdictl-reset-virtrooms", "docs/man/vdictl.md", "docs/guide.md"):
+        assert f"vdictl-{VERSION}/{path}" in shipped, path
 
 
 def test_version_is_written_in_one_place():
