@@ -675,3 +675,34 @@ def test_parallel_creates_share_one_connection(drv):
     with ThreadPoolExecutor(max_workers=6) as pool:
         list(pool.map(lambda n: drv.delete_vm(name=n, timeout=10), names))
     assert volumes(drv) == ["tpl.img"]
+
+
+def test_repeatable_calls_reconnect_when_the_connection_is_lost(drv):
+    """libvirtd restarting under a run: the driver's connection dies. Calls that
+    are safe to repeat reconnect and go on; creating is not repeated."""
+    keeper = libvirt.open(TEST_URI)  # test:///default keeps its state while one is open
+    try:
+        make_template(drv)
+        drv.create_vm(spec=spec(), owner=OWNER, timeout=10)
+        first = drv.create_snapshot(name="pc01", description="rollout", timeout=10)
+
+        def lose_connection():
+            drv._conn.close()
+
+        lose_connection()
+        drv.start_vm(name="pc01", timeout=10)
+        assert drv.get_vm(name="pc01").state == VmState.RUNNING
+        lose_connection()
+        drv.power_off_vm(name="pc01", timeout=10)
+        lose_connection()
+        assert drv.revert_snapshot(name="pc01", snapshot=first, timeout=10) == []
+        lose_connection()
+        assert [s.id for s in drv.list_snapshots(name="pc01")] == [first.id]
+        lose_connection()
+        assert sorted(drv.find_vms(room="room1", names=["pc01", "pc02"])) == ["pc01"]
+        lose_connection()
+        with pytest.raises(Unreachable):
+            drv.create_vm(spec=spec("pc02"), owner=OWNER, timeout=10)
+        assert "pc02" not in [d.name() for d in keeper.listAllDomains()]
+    finally:
+        keeper.close()

@@ -32,6 +32,7 @@ Choices worth knowing:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -46,7 +47,7 @@ from vdictl.rooms import Connect, VmSpec
 
 from . import libvirt_xml as lx
 from . import seed_image
-from vdictl.wait import wait_for
+from vdictl.wait import retry_transient, wait_for
 
 from .base import Driver
 
@@ -111,10 +112,35 @@ def map_error(exc: "libvirt.libvirtError", *, vm: Optional[str] = None,
     return DriverError(msg, **kw)
 
 
+def reconnecting(method):
+    """For calls that are safe to repeat: when the connection to libvirtd is
+    lost (libvirtd restarted), reconnect and call again, with bounded backoff.
+    Calls that create something are not repeated; a rerun finishes them."""
+
+    @functools.wraps(method)
+    def wrapper(self: "LibvirtDriver", **kwargs):
+        def once():
+            try:
+                return method(self, **kwargs)
+            except Unreachable:
+                self._drop_dead_connection()
+                raise
+
+        return retry_transient(once, attempts=self.reconnect_attempts,
+                               max_time=self.reconnect_max_time, initial=0.5, maximum=5.0,
+                               retry_if=lambda exc: isinstance(exc, Unreachable))
+
+    return wrapper
+
+
 class LibvirtDriver(Driver):
     """VMs as libvirt domains; clones are qcow2 overlays on the template's disks."""
 
     name = "libvirt"
+
+    #: how often, and for how long, a repeatable call tries to reconnect
+    reconnect_attempts: int = 6
+    reconnect_max_time: float = 60.0
 
     STATE_MAP: Dict[int, VmState] = {
         libvirt.VIR_DOMAIN_NOSTATE: VmState.UNKNOWN,
@@ -184,6 +210,25 @@ class LibvirtDriver(Driver):
         auth = [[libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_PASSPHRASE], callback, None]
         return libvirt.openAuth(uri, auth, 0)
 
+    def _drop_dead_connection(self) -> None:
+        """Forget the connection if libvirtd no longer answers on it; the next
+        call opens a new one. A live connection (another thread reconnected
+        first) is kept."""
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                return
+            try:
+                alive = conn.isAlive() == 1
+            except libvirt.libvirtError:
+                alive = False
+            if alive:
+                return
+            self._conn = None
+        log.info("lost the connection to %s; reconnecting", self.endpoint)
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.close()
+
     def close(self) -> None:
         with self._lock:
             conn, self._conn = self._conn, None
@@ -244,6 +289,7 @@ class LibvirtDriver(Driver):
                   mac=macs[0] if macs else None, extra=extra)
 
     # -- inventory --------------------------------------------------------
+    @reconnecting
     def find_vms(self, *, room: str, names: Sequence[str]) -> Dict[str, Vm]:
         wanted = set(names)
         with self._errors():
@@ -259,6 +305,7 @@ class LibvirtDriver(Driver):
                 continue
         return found
 
+    @reconnecting
     def get_vm(self, *, name: str) -> Vm:
         return self._vm(self._domain(name))
 
@@ -489,6 +536,7 @@ class LibvirtDriver(Driver):
                               driver=self.name, vm=name)
 
     # -- power ------------------------------------------------------------
+    @reconnecting
     def start_vm(self, *, name: str, timeout: float) -> None:
         dom = self._domain(name)
         state = self._state(dom)
@@ -505,6 +553,7 @@ class LibvirtDriver(Driver):
                 raise map_error(exc, vm=name) from exc
         self._wait_until_state(dom, VmState.RUNNING, timeout, what="the VM to run")
 
+    @reconnecting
     def shutdown_vm(self, *, name: str, timeout: float) -> bool:
         dom = self._domain(name)
         if self._is_off(dom):
@@ -565,6 +614,7 @@ class LibvirtDriver(Driver):
                                what="the VM to power off")
         return True
 
+    @reconnecting
     def power_off_vm(self, *, name: str, timeout: float) -> None:
         dom = self._domain(name)
         if self._is_off(dom):
@@ -590,6 +640,7 @@ class LibvirtDriver(Driver):
         return Snapshot(id=info.name, description=info.description, created=info.created,
                         extra={"state": info.state, "parent": info.parent})
 
+    @reconnecting
     def list_snapshots(self, *, name: str) -> List[Snapshot]:
         dom = self._domain(name)
         return [self._snapshot(i) for i in self._snapshot_infos(dom, name)]
@@ -609,6 +660,7 @@ class LibvirtDriver(Driver):
         log.debug("%s: snapshot %s took %.2fs", name, info.name, time.monotonic() - started)
         return self._snapshot(info)
 
+    @reconnecting
     def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float) -> List[str]:
         """Revert a stopped VM; the VM is stopped afterwards.
 
