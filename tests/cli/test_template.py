@@ -114,3 +114,35 @@ def test_show_warns_when_the_template_runs(hypervisor, run):
     assert len(warnings) == 1 and warnings[0].startswith("template 'tmpl' (rooms lab1) is running")
     assert "warning: template 'tmpl' (rooms lab1) is running" in \
         run("virtroom-show", "lab1").stderr
+
+
+def fake_sysprep(tmp_path, monkeypatch, *, exit_status):
+    """A virt-sysprep stand-in on PATH that records its arguments."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "virt-sysprep"
+    script.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args\n'
+                      f'echo "virt-sysprep: error: no operating system found" >&2\n'
+                      f'exit {exit_status}\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
+    return tmp_path / "args"
+
+
+def test_seal_runs_virt_sysprep_on_the_copies(hypervisor, run, tmp_path, monkeypatch):
+    args = fake_sysprep(tmp_path, monkeypatch, exit_status=0)
+    result = run("template-create", TEMPLATE, "tmpl2", "--seal")
+    assert result.exit_code == 0, result.output
+    assert args.read_text() == "--format qcow2 -a /default-pool/tmpl2-vda.qcow2\n"
+    assert lx.parse_template_mark(hypervisor.dom("tmpl2").XMLDesc(0)).sealed
+
+
+def test_a_failed_seal_leaves_nothing_behind(hypervisor, run, tmp_path, monkeypatch):
+    fake_sysprep(tmp_path, monkeypatch, exit_status=1)
+    before = hypervisor.volumes()
+    result = run("template-create", TEMPLATE, "tmpl2", "--seal")
+    assert result.exit_code == 3
+    assert result.stderr == ("Error: libvirt: tmpl2: virt-sysprep failed (exit 1): "
+                             "virt-sysprep: error: no operating system found\n")
+    assert hypervisor.volumes() == before
+    assert "tmpl2" not in hypervisor.domains()
