@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 
 class VdictlError(Exception):
@@ -86,6 +86,20 @@ class OperationTimeout(DriverError):
 
 class NotOwned(DriverError):
     """The VM exists but vdictl did not create it, so it is left alone."""
+
+
+class TemplateInUse(DriverError):
+    """A template still backs VMs (linked clones); `users` names them (up to 10 shown)."""
+
+    SHOWN = 10
+
+    def __init__(self, *, users: Sequence[str], driver: str = "", vm: Optional[str] = None):
+        self.users = list(users)
+        shown = ", ".join(self.users[:self.SHOWN])
+        more = f" and {len(self.users) - self.SHOWN} more" if len(self.users) > self.SHOWN else ""
+        super().__init__(f"template in use by {len(self.users)} VM(s): {shown}{more}; move "
+                         "them to another template (virtroom-rebuild) or delete them first",
+                         driver=driver, vm=vm)
 
 
 class Unsupported(DriverError):

@@ -125,12 +125,15 @@ def test_json_examples_have_the_keys_vdictl_prints(tmp_path):
     from vdictl.ops.show import VmRow
     from vdictl.result import Outcome, Report, VmResult
 
-    rooms, report, show, check = json_examples()
+    from vdictl.ops.template import TemplateResult
+
+    rooms, report, template, show, check = json_examples()
     assert isinstance(rooms, list)
     real = Report("reset", [VmResult("r", "r-01", "reset", Outcome.OK)]).to_dict()
     assert report.keys() == real.keys()
     assert report["results"][0].keys() == real["results"][0].keys()
-    assert show.keys() == {"vms", "unused_keys"}
+    assert template.keys() == TemplateResult("template-create", "t").to_dict().keys()
+    assert show.keys() == {"vms", "unused_keys", "warnings"}
     assert show["vms"][0].keys() == {f.name for f in dataclasses.fields(VmRow)}
     conf = tmp_path / "c.conf"
     conf.write_text('[general]\n[[connect]]\nuri = "qemu:///system"\n'

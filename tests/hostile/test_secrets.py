@@ -146,8 +146,14 @@ _PROCESS_CALLS = {"system", "popen", "execv", "execve", "execl", "execle", "exec
                   "posix_spawn", "posix_spawnp", "fork", "forkpty"}
 
 
+#: The one program vdictl runs: virt-sysprep for template-create --seal, with
+#: an argument list of disk paths only (no credentials, no shell).
+_ALLOWED = {"drivers/libvirt_template.py subprocess"}
+
+
 def test_vdictl_starts_no_programs():
-    """The password cannot reach a process's argv: vdictl runs no other program."""
+    """The password cannot reach a process's argv: vdictl runs no other
+    program, except virt-sysprep on template disks (_ALLOWED)."""
     offenders = []
     for path in SRC.rglob("*.py"):
         tree = ast.parse(path.read_text(), str(path))
@@ -161,6 +167,7 @@ def test_vdictl_starts_no_programs():
             else:
                 continue
             offenders += [f"{path.relative_to(SRC)}:{node.lineno} {n}" for n in names
-                          if n in _PROCESS_MODULES or n.startswith("os.")]
+                          if (n in _PROCESS_MODULES or n.startswith("os."))
+                          and f"{path.relative_to(SRC)} {n}" not in _ALLOWED]
     assert offenders == []
     assert len(list(SRC.rglob("*.py"))) > 10          # the scan saw the package

@@ -602,6 +602,19 @@ class OvirtEngineSimulator:
             self._run_due()
             return self._vm_state(self._vm_by_name(name))
 
+    def template(self, name):
+        """The template called ``name`` as a dict: status, sealed, source_vm,
+        comment (``KeyError`` if there is none)."""
+        with self._lock:
+            self._run_due()
+            t = self._find_by_name(self._templates, name, "Template") \
+                if any(t.name == name for t in self._templates.values()) else None
+            if t is None:
+                raise KeyError(name)
+            return {"status": getattr(t, "status", "ok"), "sealed": getattr(t, "sealed", False),
+                    "source_vm": getattr(t, "source_vm", None),
+                    "comment": getattr(t, "comment", "")}
+
     def vms(self):
         with self._lock:
             self._run_due()
@@ -729,6 +742,47 @@ class OvirtEngineSimulator:
         for child in body:
             if child.tag not in _VM_HANDLED_TAGS:
                 vm.extra[child.tag] = copy.deepcopy(child)
+
+    def _op_add_template(self, body, query):
+        """A template made from a VM: locked while the disks are copied (and
+        sealed when ``seal=true``, recorded as ``sealed``), then ok."""
+        name = _text(body, "name")
+        vm_el = body.find("vm")
+        if not name or vm_el is None:
+            raise _incomplete("Template [name, vm.id|name] required for add")
+        vm = self._resolve(self._vms, vm_el, "VM")
+        if any(t.name == name for t in self._templates.values()):
+            raise _conflict("Cannot add Template. The Template name is already in use, "
+                            "please choose a unique name and try again.")
+        if vm.status != "down":
+            raise _conflict("Cannot add Template. VM is running.")
+        t = _Entity(name, cluster=vm.cluster, memory=vm.memory, os_type=vm.os,
+                    description=_text(body, "description") or "",
+                    comment=_text(body, "comment") or "",
+                    nics=tuple(n.profile for n in vm.nics), status="locked",
+                    sealed=_bool(query.get("seal")) or False, source_vm=vm.name)
+        self._templates[t.id] = t
+        vm.status = "image_locked"
+
+        def done():
+            t.status = "ok"
+            if vm.status == "image_locked":
+                vm.status = "down"
+            self._event("Template %s creation has been completed." % name)
+        self._schedule(self._delay("add"), done)
+        return t
+
+    def _op_remove_template(self, ident):
+        t = self._templates.get(ident)
+        if t is None:
+            raise _Fault(404, "Entity not found: Template: id=%s" % ident, reason="Not Found")
+        if getattr(t, "status", "ok") == "locked":
+            raise _conflict("Cannot remove Template. Template is being updated.")
+        users = [v.name for v in self._vms.values() if v.template is t]
+        if users:
+            raise _conflict("Cannot remove Template. The following VMs are based on "
+                            "this Template: %s." % ", ".join(users))
+        del self._templates[ident]
 
     def _op_update_vm(self, vm, body):
         self._check_unlocked(vm, "edit")
@@ -1124,7 +1178,9 @@ class OvirtEngineSimulator:
             _sub(el, "description", e.description)
             _sub(el, "memory", e.memory)
             _sub(_sub(el, "os"), "type", e.os_type)
-            _sub(el, "status", "ok")
+            _sub(el, "status", getattr(e, "status", "ok"))
+            if getattr(e, "comment", ""):
+                _sub(el, "comment", e.comment)
             ver = _sub(el, "version")
             _sub(ver, "version_name", "base version")
             _sub(ver, "version_number", 1)
@@ -1216,6 +1272,13 @@ class OvirtEngineSimulator:
                 return 200, self._api_xml(), {}
             raise _Fault(405, "Method not allowed", reason="Method Not Allowed")
         head, rest = parts[0], parts[1:]
+        if head == "templates" and method == "POST" and not rest:
+            t = self._op_add_template(self._require(body, "template"), query)
+            return 201, self._simple_xml("template", t), {
+                "Location": self._href("templates", t.id)}
+        if head == "templates" and method == "DELETE" and len(rest) == 1:
+            self._op_remove_template(rest[0])
+            return 200, None, {}
         if head in tables and method == "GET":
             kind, list_tag, table = tables[head]
             if not rest:

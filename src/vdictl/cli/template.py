@@ -1,4 +1,4 @@
-"""Template lifecycle commands: virtroom-rebuild (and, next, template-create)."""
+"""Template lifecycle commands: template-create, template-delete, virtroom-rebuild."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import sys
 
 import click
 
+from vdictl.errors import NotOwned, TemplateInUse
+
 from . import exit_codes
-from .app import AppContext, cli, pass_app, reports_errors
-from .output import echo_report, output_option
+from .app import AppContext, CliError, cli, pass_app, reports_errors
+from .output import echo_json, echo_report, output_option
 from .virtroom import adopt_option, dry_run_option, open_session, rooms_argument
 
 
@@ -43,3 +45,75 @@ def virtroom_rebuild(app: AppContext, room_names, force: bool, dry_run: bool, ad
     echo_report(report, output)
     if report.failed:
         sys.exit(exit_codes.VM_FAILED)
+
+
+@cli.command("template-create")
+@click.argument("vm")
+@click.argument("name")
+@click.option("--seal", is_flag=True,
+              help="Remove host keys, machine-id, MACs, hostname ... so that clones do "
+                   "not share them (oVirt: the engine's seal; libvirt: virt-sysprep).")
+@output_option
+@pass_app
+@reports_errors
+def template_create(app: AppContext, vm: str, name: str, seal: bool, output: str) -> None:
+    """Make template NAME from the stopped VM (the golden image) VM.
+
+    libvirt copies each disk in full to <NAME>-<dev>.qcow2 in the same pool
+    (or the configured pool), then defines the template domain NAME; --seal
+    runs virt-sysprep on the copies (package libguestfs-tools). oVirt creates
+    the template through the engine and waits until it is unlocked.
+
+    \b
+    Example:
+        vdictl template-create golden-win10 win10-2024-09 --seal
+    """
+    from vdictl.ops.template import create_template
+
+    with open_session(app) as session:
+        result = create_template(session, vm=vm, name=name, seal=seal)
+    if output == "json":
+        echo_json(result.to_dict())
+        return
+    click.echo(f"template-create: template {name} made from {vm}"
+               + (", sealed" if seal else ", not sealed"))
+
+
+@cli.command("template-delete")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--adopt", is_flag=True,
+              help="Also delete a template vdictl did not create (libvirt: the domain "
+                   "only; its disks are left).")
+@output_option
+@pass_app
+@reports_errors
+def template_delete(app: AppContext, name: str, yes: bool, adopt: bool, output: str) -> None:
+    """Delete template NAME and the disks template-create made for it.
+
+    Refused (exit 1) while VMs still use it: on libvirt the clones are
+    linked to the template's disks. Move rooms off it first with
+    virtroom-rebuild.
+
+    \b
+    Example:
+        vdictl template-delete win10-2024-03 --yes
+    """
+    from vdictl.ops.template import delete_template, template_users
+
+    with open_session(app) as session:
+        try:
+            users = template_users(session, name)
+            if users:  # asked before the prompt; the driver checks again
+                raise TemplateInUse(users=users, driver=session.driver_at().name, vm=name)
+            if not yes:
+                click.confirm(f"Delete template {name}?", abort=True, err=True)
+            result = delete_template(session, name=name, adopt=adopt)
+        except (TemplateInUse, NotOwned) as exc:
+            raise CliError(str(exc), exit_codes.VM_FAILED) from None
+    if output == "json":
+        echo_json(result.to_dict())
+        return
+    for line in result.left:
+        click.echo(f"note: {line}")
+    click.echo(f"template-delete: template {name} deleted")

@@ -260,7 +260,8 @@ def virtroom_delete(app: AppContext, room_names, yes: bool, dry_run: bool, adopt
 def virtroom_show(app: AppContext, room_names, all_rooms: bool, output: str) -> None:
     """Show each VM: computed name and IP, MAC, state, ownership, reset snapshot.
 
-    Also lists the config keys of the room that vdictl does not use.
+    Also lists the config keys of the room that vdictl does not use, and
+    warns when a room's template domain runs (libvirt: that corrupts clones).
 
     \b
     Example:
@@ -268,14 +269,18 @@ def virtroom_show(app: AppContext, room_names, all_rooms: bool, output: str) -> 
     """
     rooms = app.select_rooms(room_names, all_rooms)
     from vdictl.ops.show import show
+    from vdictl.ops.template import running_templates
 
     with open_session(app) as session:
         rows = show(session, rooms)
+        warnings = running_templates(session, rooms)
     unused = {room.name: [f"{section}: {key}" for section, key in room.unused_keys]
               for room in rooms}
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     if output == "json":
         echo_json({"vms": [row.to_dict() for row in rows],
-                   "unused_keys": unused})
+                   "unused_keys": unused, "warnings": warnings})
         return
     owned_text = {True: "yes", False: "no", None: ""}
     click.echo(format_table(

@@ -140,3 +140,24 @@ class Driver(abc.ABC):
         """Whether the existing VM of `spec` was made from the template
         `spec.template_name` names now (oVirt: its newest version)."""
         raise Unsupported("cannot tell a VM's template", driver=self.name, vm=spec.name)
+
+    def create_template(self, *, vm: str, name: str, seal: bool, timeout: float) -> None:
+        """Make template `name` from the stopped VM `vm`, sealed (host keys,
+        machine-id, hostname ... removed) when `seal`. Returns once the
+        template is usable; Conflict when `name` exists or `vm` runs."""
+        raise Unsupported("cannot create templates", driver=self.name, vm=vm)
+
+    def template_users(self, *, name: str) -> List[str]:
+        """The VMs whose disks depend on template `name`, sorted."""
+        raise Unsupported("cannot tell a template's VMs", driver=self.name, vm=name)
+
+    def delete_template(self, *, name: str, adopt: bool, timeout: float) -> List[str]:
+        """Delete template `name`; returns what was left behind (for the summary).
+
+        Raises TemplateInUse while VMs depend on it, NotOwned when vdictl did
+        not create it and not `adopt`."""
+        raise Unsupported("cannot delete templates", driver=self.name, vm=name)
+
+    def template_running(self, *, name: str) -> bool:
+        """Whether the template is running (which corrupts linked clones)."""
+        return False

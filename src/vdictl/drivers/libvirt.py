@@ -45,6 +45,7 @@ from vdictl.errors import (AuthError, Conflict, DriverError, NotFound, NotOwned,
 from vdictl.model import Owner, Snapshot, Vm, VmState
 from vdictl.rooms import Connect, VmSpec
 
+from . import libvirt_template
 from . import libvirt_xml as lx
 from . import seed_image
 from vdictl.wait import retry_transient, wait_for
@@ -514,8 +515,16 @@ class LibvirtDriver(Driver):
                            vm=name)
         with self._errors(vm=name, what=f"domain {name!r}"):
             self._undefine(dom)
+        leftovers = self._delete_volumes(name, mark.volumes)
+        if leftovers:
+            raise DriverError(f"domain undefined, but volumes left behind: {', '.join(leftovers)}",
+                              driver=self.name, vm=name)
+
+    def _delete_volumes(self, name: str, volumes: Sequence[lx.OverlayVolume]) -> List[str]:
+        """Delete the recorded volumes that still have their recorded path;
+        returns pool/name of those left behind."""
         leftovers = []
-        for rec in mark.volumes:
+        for rec in volumes:
             try:
                 vol = self.conn.storagePoolLookupByName(rec.pool).storageVolLookupByName(rec.name)
                 if rec.path and vol.path() != rec.path:
@@ -527,13 +536,11 @@ class LibvirtDriver(Driver):
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() in (libvirt.VIR_ERR_NO_STORAGE_VOL,
                                             libvirt.VIR_ERR_NO_STORAGE_POOL):
-                    log.info("%s: overlay %s/%s is already gone", name, rec.pool, rec.name)
+                    log.info("%s: volume %s/%s is already gone", name, rec.pool, rec.name)
                     continue
                 log.error("%s: could not delete %s/%s: %s", name, rec.pool, rec.name, exc)
                 leftovers.append(f"{rec.pool}/{rec.name}")
-        if leftovers:
-            raise DriverError(f"domain undefined, but volumes left behind: {', '.join(leftovers)}",
-                              driver=self.name, vm=name)
+        return leftovers
 
     # -- power ------------------------------------------------------------
     @reconnecting
@@ -790,3 +797,15 @@ class LibvirtDriver(Driver):
             except libvirt.libvirtError:
                 has.add(None)   # not a volume we know: not the template's overlay
         return has == wanted
+
+    def create_template(self, *, vm: str, name: str, seal: bool, timeout: float) -> None:
+        libvirt_template.create_template(self, vm=vm, name=name, seal=seal, timeout=timeout)
+
+    def template_users(self, *, name: str) -> List[str]:
+        return libvirt_template.template_users(self, name=name)
+
+    def delete_template(self, *, name: str, adopt: bool, timeout: float) -> List[str]:
+        return libvirt_template.delete_template(self, name=name, adopt=adopt, timeout=timeout)
+
+    def template_running(self, *, name: str) -> bool:
+        return libvirt_template.template_running(self, name=name)

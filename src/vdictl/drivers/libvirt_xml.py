@@ -32,6 +32,8 @@ OVERLAY_BACKING_FORMATS = ("qcow2", "raw")
 
 _Q_OWNER = f"{{{OWNER_NS}}}{OWNER_TAG}"
 _Q_VOLUME = f"{{{OWNER_NS}}}volume"
+#: the mark of a template domain made by `vdictl template-create`
+_Q_TEMPLATE = f"{{{OWNER_NS}}}template"
 
 
 class XmlError(ValueError):
@@ -50,6 +52,15 @@ class OverlayVolume:
 @dataclass(frozen=True)
 class OwnerMark:
     owner: Owner
+    volumes: Tuple[OverlayVolume, ...] = ()
+
+
+@dataclass(frozen=True)
+class TemplateMark:
+    """What template-create recorded: the source VM, sealing, the volumes it copied."""
+
+    source: str
+    sealed: bool
     volumes: Tuple[OverlayVolume, ...] = ()
 
 
@@ -139,6 +150,26 @@ def _mark_from_element(elem: ET.Element, ns: str) -> OwnerMark:
     return OwnerMark(owner=owner, volumes=vols)
 
 
+def template_element(mark: TemplateMark, tool_version: str) -> ET.Element:
+    elem = ET.Element(_Q_TEMPLATE, {"source": mark.source, "sealed": "yes" if mark.sealed else "no",
+                                    "version": tool_version})
+    for vol in mark.volumes:
+        ET.SubElement(elem, _Q_VOLUME, {"pool": vol.pool, "name": vol.name, "path": vol.path})
+    return elem
+
+
+def parse_template_mark(xml: str) -> Optional[TemplateMark]:
+    """The template mark of a domain XML, or None when template-create did not make it."""
+    elem = _parse(xml).find(f"metadata/{_Q_TEMPLATE}")
+    if elem is None:
+        return None
+    vols = tuple(OverlayVolume(pool=v.get("pool", ""), name=v.get("name", ""),
+                               path=v.get("path", ""))
+                 for v in elem.findall(_Q_VOLUME) if v.get("pool") and v.get("name"))
+    return TemplateMark(source=elem.get("source", ""), sealed=elem.get("sealed") == "yes",
+                        volumes=vols)
+
+
 def parse_owner(xml: str) -> Optional[OwnerMark]:
     """The owner mark of a full domain XML, or None when vdictl did not mark it."""
     root = _parse(xml)
@@ -222,6 +253,17 @@ def overlay_volume_name(vm_name: str, target: str) -> str:
     return f"{vm_name}-{target}.qcow2"
 
 
+def copy_volume_xml(name: str, capacity: int) -> str:
+    """A standalone qcow2 volume, for virStoragePoolCreateXMLFrom (a full copy)."""
+    vol = ET.Element("volume")
+    ET.SubElement(vol, "name").text = name
+    ET.SubElement(vol, "capacity", {"unit": "bytes"}).text = str(int(capacity))
+    target = ET.SubElement(vol, "target")
+    ET.SubElement(target, "format", {"type": "qcow2"})
+    ET.SubElement(target, "compat").text = "1.1"
+    return _tostring(vol)
+
+
 def overlay_volume_xml(name: str, backing_path: str, backing_format: str,
                        capacity: Optional[int] = None) -> str:
     """A qcow2 volume backed by `backing_path`, for virStoragePoolCreateXML."""
@@ -270,15 +312,37 @@ def clone_domain_xml(template_xml: str, *, name: str, overlays: Dict[str, str],
                      transient: bool = False) -> str:
     """The domain XML of a new VM made from a template's inactive XML.
 
+    See _copy_domain; <metadata> gets the owner mark (and loses a template mark).
+    """
+    return _copy_domain(template_xml, name=name, disks=overlays, macs=macs,
+                        mark=owner_element(owner, volumes), memory_kib=memory_kib,
+                        description=description, transient=transient)
+
+
+def template_domain_xml(source_xml: str, *, name: str, disks: Dict[str, str],
+                        macs: Sequence[str], mark: TemplateMark, tool_version: str) -> str:
+    """The template domain made from a VM's inactive XML: its disks point at the
+    full copies in `disks` (dev -> path), it has the template mark and no owner mark."""
+    return _copy_domain(source_xml, name=name, disks=disks, macs=macs,
+                        mark=template_element(mark, tool_version))
+
+
+def _copy_domain(template_xml: str, *, name: str, disks: Dict[str, str],
+                 macs: Sequence[str], mark: ET.Element,
+                 memory_kib: Optional[int] = None,
+                 description: Optional[str] = None,
+                 transient: bool = False) -> str:
+    """A new domain's XML made from another's inactive XML.
+
     - `name` replaces the name; <uuid> is dropped so libvirt assigns one;
     - each <interface> gets the next of `macs` and loses a fixed <target>;
-    - each disk whose target is in `overlays` (dev -> path) points at its
-      qcow2 overlay file; with `transient` it gets
+    - each disk whose target is in `disks` (dev -> path) points at its
+      qcow2 file; with `transient` it gets
       <transient shareBacking='yes'/>;
     - memory and currentMemory become `memory_kib` when given;
     - graphics with fixed ports switch to autoport;
     - UEFI <nvram> loses its path so libvirt makes a fresh one for the VM;
-    - <metadata> keeps the template's foreign elements and gets the owner mark.
+    - <metadata> keeps foreign elements, loses vdictl's marks and gets `mark`.
     """
     root = _parse(template_xml, keep_prefixes=True)
     if root.tag != "domain":
@@ -335,11 +399,11 @@ def clone_domain_xml(template_xml: str, *, name: str, overlays: Dict[str, str],
     for disk in (devices.findall("disk") if devices is not None else []):
         target = disk.find("target")
         dev = target.get("dev") if target is not None else None
-        if dev not in overlays:
+        if dev not in disks:
             continue
-        _point_disk_at(disk, overlays[dev], transient)
+        _point_disk_at(disk, disks[dev], transient)
         done.add(dev)
-    missing = set(overlays) - done
+    missing = set(disks) - done
     if missing:
         raise XmlError(f"no disk with target {', '.join(sorted(missing))} in the template")
 
@@ -357,9 +421,9 @@ def clone_domain_xml(template_xml: str, *, name: str, overlays: Dict[str, str],
             if child.tag in ("name", "uuid", "genid", "title", "description"):
                 pos = i + 1
         root.insert(pos, metadata)
-    for old in metadata.findall(_Q_OWNER):
+    for old in metadata.findall(_Q_OWNER) + metadata.findall(_Q_TEMPLATE):
         metadata.remove(old)
-    metadata.append(owner_element(owner, volumes))
+    metadata.append(mark)
 
     return _tostring(root)
 

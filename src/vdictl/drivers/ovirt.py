@@ -39,7 +39,7 @@ from vdictl.rooms import Connect, VmSpec
 from vdictl.wait import retry_transient, wait_for
 
 from .base import Driver
-from . import ovirt_create
+from . import ovirt_create, ovirt_template
 from .ovirt_conn import ConnectionPool, map_error, normalize_url
 from .ovirt_create import OWNER_PREFIX, owner_comment, parse_owner, parse_phase  # noqa: F401
 
@@ -209,6 +209,15 @@ class OvirtDriver(Driver):
         v = self._sdk_vm(spec.name)
         return v.template is not None and v.template.id == ovirt_create.find_template(
             self, spec).id
+
+    def create_template(self, *, vm: str, name: str, seal: bool, timeout: float) -> None:
+        ovirt_template.create_template(self, vm=vm, name=name, seal=seal, timeout=timeout)
+
+    def template_users(self, *, name: str) -> List[str]:
+        return ovirt_template.template_users(self, name=name)
+
+    def delete_template(self, *, name: str, adopt: bool, timeout: float) -> List[str]:
+        return ovirt_template.delete_template(self, name=name, adopt=adopt, timeout=timeout)
 
     def delete_vm(self, *, name: str, timeout: float) -> None:
         v = self._sdk_vm(name)

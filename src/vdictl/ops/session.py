@@ -57,11 +57,15 @@ class Session:
         return spec.uri or self.config.connect.uri or self.config.connect.url or ""
 
     def driver_for(self, spec: VmSpec) -> Driver:
-        key = self.endpoint_of(spec)
+        return self.driver_at(spec.uri)
+
+    def driver_at(self, uri: Optional[str] = None) -> Driver:
+        """The driver of `uri`, or of the [general] connect settings."""
+        key = uri or self.config.connect.uri or self.config.connect.url or ""
         with self._lock:
             driver = self._drivers.get(key)
             if driver is None:
-                driver = self._factory(self.config, spec.uri)
+                driver = self._factory(self.config, uri)
                 driver.open()
                 self._drivers[key] = driver
             return driver

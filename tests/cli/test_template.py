@@ -1,0 +1,148 @@
+"""template-create / template-delete on test:///default, and the running-template warning."""
+
+from __future__ import annotations
+
+import json
+import pytest
+
+import pytest
+
+from vdictl.drivers import libvirt_xml as lx
+
+TEMPLATE = "tmpl"
+
+
+def test_create_without_seal_copies_the_disk_and_marks_the_template(hypervisor, run):
+    result = run("template-create", TEMPLATE, "tmpl2", "--output", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {
+        "status": "success", "action": "template-create", "template": "tmpl2",
+        "source": TEMPLATE, "sealed": False, "left": []}
+    assert "tmpl2-vda.qcow2" in hypervisor.volumes()
+    xml = hypervisor.dom("tmpl2").XMLDesc(0)
+    assert "/default-pool/tmpl2-vda.qcow2" in xml
+    assert lx.parse_owner(xml) is None      # not a VM of a room
+    assert lx.parse_template_mark(xml) == lx.TemplateMark(
+        source=TEMPLATE, sealed=False,
+        volumes=(lx.OverlayVolume("default-pool", "tmpl2-vda.qcow2",
+                                  "/default-pool/tmpl2-vda.qcow2"),))
+    # a full copy: the new volume has no backing file
+    vol = hypervisor.conn.storageVolLookupByPath("/default-pool/tmpl2-vda.qcow2")
+    assert lx.backing_path(vol.XMLDesc(0)) is None
+    assert lx.volume_format(vol.XMLDesc(0)) == "qcow2"
+
+
+def test_create_refuses_an_existing_name_and_a_running_source(hypervisor, run):
+    result = run("template-create", TEMPLATE, TEMPLATE)
+    assert result.exit_code == 3
+    assert "already exists" in result.output
+    hypervisor.dom(TEMPLATE).create()
+    result = run("template-create", TEMPLATE, "tmpl2")
+    assert result.exit_code == 3
+    assert f"source VM {TEMPLATE!r} is running" in result.output
+    assert "tmpl2-vda.qcow2" not in hypervisor.volumes()
+
+
+def test_seal_without_virt_sysprep_names_the_package_and_copies_nothing(
+        hypervisor, run, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))   # a PATH with no virt-sysprep on it
+    before = hypervisor.volumes()
+    result = run("template-create", TEMPLATE, "tmpl2", "--seal")
+    assert result.exit_code == 4
+    assert "libguestfs-tools" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert hypervisor.volumes() == before
+    assert "tmpl2" not in hypervisor.domains()
+
+
+def use_template(config_file, name):
+    with open(config_file, encoding="utf-8") as fh:
+        text = fh.read()
+    with open(config_file, "w", encoding="utf-8") as fh:
+        fh.write(text.replace("template_name = tmpl\n", f"template_name = {name}\n"))
+
+
+def test_delete_is_refused_while_clones_exist_and_works_after(hypervisor, run, config_file):
+    assert run("template-create", TEMPLATE, "tmpl2").exit_code == 0
+    use_template(config_file, "tmpl2")
+    assert run("virtroom-rollout", "lab1").exit_code == 0
+    clone = hypervisor.dom("lab1-vd01").XMLDesc(0)
+    assert lx.parse_owner(clone) is not None and lx.parse_template_mark(clone) is None
+
+    result = run("template-delete", "tmpl2", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: libvirt: tmpl2: template in use by 5 VM(s): lab1-teacher01, lab1-vd01, "
+        "lab1-vd02, lab1-vd03, lab1-vd04; move them to another template (virtroom-rebuild) "
+        "or delete them first\n")
+    assert "tmpl2" in hypervisor.domains()
+    assert "tmpl2-vda.qcow2" in hypervisor.volumes()
+
+    assert run("virtroom-delete", "lab1", "--yes").exit_code == 0
+    result = run("template-delete", "tmpl2", "--yes", "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "success"
+    assert "tmpl2" not in hypervisor.domains()
+    assert "tmpl2-vda.qcow2" not in hypervisor.volumes()
+
+
+def test_delete_refuses_a_template_vdictl_did_not_make_unless_adopted(hypervisor, run):
+    result = run("template-delete", TEMPLATE, "--yes")
+    assert result.exit_code == 1
+    assert "not made by vdictl template-create" in result.stderr
+    assert TEMPLATE in hypervisor.domains()
+    result = run("template-delete", TEMPLATE, "--yes", "--adopt")
+    assert result.exit_code == 0, result.output
+    assert TEMPLATE not in hypervisor.domains()
+    assert "tmpl.qcow2" in hypervisor.volumes()     # its disk is left alone
+    assert "note: disk /default-pool/tmpl.qcow2 left alone" in result.stdout
+
+
+def test_delete_asks_first(hypervisor, run):
+    assert run("template-create", TEMPLATE, "tmpl2").exit_code == 0
+    result = run("template-delete", "tmpl2", input="n\n")
+    assert result.exit_code == 1
+    assert "tmpl2" in hypervisor.domains()
+
+
+def test_show_warns_when_the_template_runs(hypervisor, run):
+    assert "warning" not in run("virtroom-show", "lab1").stderr
+    hypervisor.dom(TEMPLATE).create()
+    result = run("virtroom-show", "lab1", "-o", "json")
+    assert result.exit_code == 0
+    warnings = json.loads(result.stdout)["warnings"]
+    assert len(warnings) == 1 and warnings[0].startswith("template 'tmpl' (rooms lab1) is running")
+    assert "warning: template 'tmpl' (rooms lab1) is running" in \
+        run("virtroom-show", "lab1").stderr
+
+
+def fake_sysprep(tmp_path, monkeypatch, *, exit_status):
+    """A virt-sysprep stand-in on PATH that records its arguments."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "virt-sysprep"
+    script.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args\n'
+                      f'echo "virt-sysprep: error: no operating system found" >&2\n'
+                      f'exit {exit_status}\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
+    return tmp_path / "args"
+
+
+def test_seal_runs_virt_sysprep_on_the_copies(hypervisor, run, tmp_path, monkeypatch):
+    args = fake_sysprep(tmp_path, monkeypatch, exit_status=0)
+    result = run("template-create", TEMPLATE, "tmpl2", "--seal")
+    assert result.exit_code == 0, result.output
+    assert args.read_text() == "--format qcow2 -a /default-pool/tmpl2-vda.qcow2\n"
+    assert lx.parse_template_mark(hypervisor.dom("tmpl2").XMLDesc(0)).sealed
+
+
+def test_a_failed_seal_leaves_nothing_behind(hypervisor, run, tmp_path, monkeypatch):
+    fake_sysprep(tmp_path, monkeypatch, exit_status=1)
+    before = hypervisor.volumes()
+    result = run("template-create", TEMPLATE, "tmpl2", "--seal")
+    assert result.exit_code == 3
+    assert result.stderr == ("Error: libvirt: tmpl2: virt-sysprep failed (exit 1): "
+                             "virt-sysprep: error: no operating system found\n")
+    assert hypervisor.volumes() == before
+    assert "tmpl2" not in hypervisor.domains()
