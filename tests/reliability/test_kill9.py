@@ -153,3 +153,58 @@ def test_qemu_reset_after_kill_9_converges(libvirt_sandbox, qemu_room):
         assert not dom.isActive()
         assert len(dom.listAllSnapshots()) == 1
         assert read_boot_count(disk[vm]) == 0  # the disk is the snapshot's again
+
+
+def qemu_pid(vm):
+    """The pid of the QEMU process running `vm` (found by its -name guest=...)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    args = fh.read().split(b"\0")
+            except OSError:
+                continue
+            if any(a.startswith(f"guest={vm},".encode()) or a == f"guest={vm}".encode()
+                   for a in args):
+                return int(entry)
+    return None
+
+
+def test_qemu_killed_under_a_running_reset(libvirt_sandbox, qemu_room):
+    """A guest's QEMU dies (kill -9) just as the reset starts on the room, racing
+    vdictl's power-off ("domain is not running"): the run still ends, the other
+    VMs are reset, the victim is reset or named with a reason, and a rerun
+    converges."""
+    from tests.sandbox import read_boot_count
+
+    sb = libvirt_sandbox
+    vms = [f"kreset-pc{i:02d}" for i in range(1, 5)]
+    disk = {vm: f"{sb.images_dir}/{vm}-vda.qcow2" for vm in vms}
+    for vm in vms:
+        sb.conn.lookupByName(vm).create()
+    for vm in vms:
+        sb.wait_ready(vm)
+    victim = qemu_pid("kreset-pc04")
+    assert victim, "no QEMU process found for kreset-pc04"
+    proc = qemu_room("virtroom-reset", "kreset", "-o", "json", wait=False)
+    wait_until(lambda: "started (pid" in qemu_room.log.read_text(),
+               timeout=60, interval=0.005, what="the reset to start")
+    os.kill(victim, 9)
+    out, err = proc.communicate(timeout=300)
+    results = {r["vm"]: r for r in json.loads(out)["results"]}
+    assert {results[vm]["outcome"] for vm in vms[:3]} == {"ok"}, results
+    victim_result = results["kreset-pc04"]
+    assert victim_result["outcome"] in ("ok", "failed"), victim_result
+    if victim_result["outcome"] == "failed":
+        assert proc.returncode == 1 and victim_result["reason"]
+    else:
+        assert proc.returncode == 0
+
+    code, out, err = qemu_room("virtroom-reset", "kreset", "-o", "json")
+    assert code == 0, out + err
+    for vm in vms:
+        dom = sb.conn.lookupByName(vm)
+        assert not dom.isActive()
+        assert len(dom.listAllSnapshots()) == 1
+        assert read_boot_count(disk[vm]) == 0
+    assert not sb.conn.lookupByName("kreset-tmpl").isActive()  # the template untouched
