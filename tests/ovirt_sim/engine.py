@@ -568,6 +568,15 @@ class OvirtEngineSimulator:
             self._vms[vm.id] = vm
             return vm.id
 
+    def add_snapshot(self, vm_name, description):
+        """Add a finished regular snapshot to a VM directly (no latency),
+        capturing its current configuration.  Returns the snapshot id."""
+        with self._lock:
+            vm = self._vm_by_name(vm_name)
+            snap = _Snapshot(description, "regular", "ok", vm.config())
+            vm.snapshots.insert(len(vm.snapshots) - 1, snap)
+            return snap.id
+
     def set_vm_status(self, name, status):
         with self._lock:
             vm = self._vm_by_name(name)
