@@ -9,7 +9,8 @@ from .engine import SNAPSHOT, VMS_PER_ROOM, room_name
 def site_config(*, rooms: int, batch: int, pause: float = 0.0, parallel: int = 10,
                 url: str = "", username: str = "admin@internal",
                 password: str = "engine-secret", template: str = "tmpl-win10",
-                libvirt_uri: str = "", vms_per_room: int = VMS_PER_ROOM) -> str:
+                libvirt_uri: str = "", vms_per_room: int = VMS_PER_ROOM,
+                memory: str = "") -> str:
     """The text of a vdictl config; oVirt at `url`, or libvirt at `libvirt_uri`."""
     if libvirt_uri:
         connect = f'    driver = libvirt\n    uri = "{libvirt_uri}"\n'
@@ -31,6 +32,7 @@ def site_config(*, rooms: int, batch: int, pause: float = 0.0, parallel: int = 1
             f'    snapshot_description = "{SNAPSHOT}"',
             f'    reset_to_snapshot_regex = "^{SNAPSHOT}$"',
             "    reset_startvm = Always",
+            *([f"    memory = {memory}"] if memory else []),
             "    [[pcs]]",
             f'    ids = "1-{vms_per_room}"',
             '    names = "${roomname}-pc${id}"',
