@@ -24,10 +24,12 @@ from .site import site_config
 
 
 def floor_seconds(vms: int, batch: int, pause: float = 0.0) -> float:
-    """What one global throttle allows when VMs overlap their phases."""
+    """What one global throttle allows when VMs overlap their phases: batches of
+    restores, each opening when the previous one ends (or `pause` after it
+    opened, if longer), between the first stop and the last start."""
     batches = math.ceil(vms / batch)
-    return (LATENCIES["stop"] + batches * LATENCIES["restore"] + LATENCIES["start"]
-            + (batches - 1) * pause)
+    restore = LATENCIES["restore"]
+    return LATENCIES["stop"] + restore + (batches - 1) * max(restore, pause) + LATENCIES["start"]
 
 
 def summary(values: List[float]) -> Dict[str, float]:
