@@ -323,7 +323,8 @@ class OvirtEngineSimulator:
     off after a start with use_sysprep/use_cloud_init).
 
     Observability: ``request_log`` (list of ``(method, path)``),
-    ``requests`` (list of dicts with query and status too), ``sso_logins``,
+    ``requests`` (list of dicts with query, status and arrival ``time``,
+    time.monotonic()), ``sso_logins``,
     ``sso_logouts``, ``events`` (engine audit messages),
     ``snapshot_ops_in_flight``, ``max_snapshot_ops_in_flight``,
     ``injected_errors``, ``dropped_connections``, ``connections_opened``
@@ -1507,7 +1508,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(split.query).items()}
         is_sso = path.startswith("/ovirt-engine/sso/") or path.startswith(
             "/ovirt-engine/services/")
-        record = {"method": self.command, "path": path, "query": query}
+        record = {"method": self.command, "path": path, "query": query,
+                  "time": time.monotonic()}
         self._record = record
         with sim._lock:
             sim.request_log.append((self.command, path))
