@@ -93,6 +93,10 @@ def _serve(time_scale: float) -> None:
                         "connections_opened": sim.connections_opened,
                         "statuses": dict(Counter(v.status for v in sim._vms.values())),
                         "pending": len(sim._timers),
+                        "first": min((r["time"] for r in sim.requests), default=0.0),
+                        "last": max((r["time"] for r in sim.requests), default=0.0),
+                        "actions": [(r["time"], r["path"].rsplit("/", 1)[-1])
+                                    for r in sim.requests if r["method"] == "POST"],
                     })
             elif cmd == "stop":
                 break

@@ -37,7 +37,7 @@ def summary(values: List[float]) -> Dict[str, float]:
             "runs": len(values)}
 
 
-def run_vdictl(engine: EngineProcess, config: str, workdir: str,
+def run_vdictl(engine: EngineProcess, config: str, workdir: str, batch: int,
                profile: Optional[str] = None) -> Dict[str, Any]:
     """One `vdictl virtroom-reset --all` in a child process."""
     result = os.path.join(workdir, "result.json")
@@ -53,10 +53,39 @@ def run_vdictl(engine: EngineProcess, config: str, workdir: str,
     report = json.loads(proc.stdout) if proc.stdout.strip() else {}
     outcomes = [r["outcome"] for r in report.get("results", [])]
     stats = engine.stats()
+    stats["timeline"] = timeline(stats, batch, engine.time_scale)
+    del stats["actions"]
     return {"wall": res["wall"] / engine.time_scale, "rc": res["rc"],
             "rss_mb": res["maxrss_mb"], "ok": outcomes.count("ok"),
             "failed": len(outcomes) - outcomes.count("ok"), "stats": stats,
             "stderr": proc.stderr[-2000:] if res["rc"] else ""}
+
+
+def timeline(stats: Dict[str, Any], batch: int, scale: float) -> Dict[str, float]:
+    """Where a reset's wall time went, in engine seconds, from the engine's side.
+
+    lead_in: first request to first stop (login, inventory, snapshot lists);
+    to_first_restore: first stop to first restore (ideal: the stop latency);
+    restores: first restore sent to last one finished (ideal: batches x restore);
+    slot_gap: mean time a freed restore slot stayed unused (detecting the end,
+    then the next VM's lookups and its restore request); tail: last restore
+    finished to last request (ideal: the start latency, plus one poll).
+    """
+    acts = stats["actions"]
+    stops = sorted(t for t, a in acts if a == "stop")
+    posts = sorted(t for t, a in acts if a == "restore")
+    if not stops or not posts:
+        return {}
+    restore = LATENCIES["restore"] * scale
+    ends = sorted(t + restore for t in posts)
+    gaps = [posts[k] - ends[k - batch] for k in range(batch, len(posts))]
+    return {k: v / scale for k, v in {
+        "lead_in": stops[0] - stats["first"],
+        "to_first_restore": posts[0] - stops[0],
+        "restores": ends[-1] - posts[0],
+        "slot_gap": statistics.mean(gaps) if gaps else 0.0,
+        "tail": stats["last"] - ends[-1],
+    }.items()}
 
 
 def baselines_repo() -> str:
@@ -68,7 +97,9 @@ def _timed(engine: EngineProcess, func, *args) -> Dict[str, Any]:
     t0 = time.perf_counter()
     func(engine.url, engine.username, engine.password, *args)
     wall = (time.perf_counter() - t0) / engine.time_scale
-    return {"wall": wall, "stats": engine.stats()}
+    stats = engine.stats()
+    del stats["actions"]
+    return {"wall": wall, "stats": stats}
 
 
 def bench_size(rooms: int, batches: List[int], *, scale: float, reps: int,
@@ -96,7 +127,7 @@ def bench_size(rooms: int, batches: List[int], *, scale: float, reps: int,
             for rep in range(reps):
                 prof = (os.path.join(profile_dir, f"profile-{rooms}rooms-b{batch}.txt")
                         if profile_dir and rep == 0 else None)
-                runs.append(run_vdictl(engine, config, tmp, prof))
+                runs.append(run_vdictl(engine, config, tmp, batch, prof))
                 r = runs[-1]
                 log(f"  vdictl b={batch} run {rep + 1}: {r['wall']:.0f} s, "
                     f"{r['stats']['requests'] / vms:.1f} req/VM, rc={r['rc']}"
@@ -118,6 +149,9 @@ def bench_size(rooms: int, batches: List[int], *, scale: float, reps: int,
                 "max_snapshot_ops": max(r["stats"]["max_snapshot_ops_in_flight"]
                                         for r in runs),
                 "rss_mb": max(r["rss_mb"] for r in runs),
+                "timeline": {k: statistics.median(r["stats"]["timeline"].get(k, 0.0)
+                                                  for r in runs)
+                             for k in runs[0]["stats"]["timeline"]},
                 "all_ok": all(r["rc"] == 0 and r["ok"] == vms for r in runs),
                 "barrier": barrier["wall"],
                 "barrier_requests_per_vm": barrier["stats"]["requests"] / vms,
