@@ -2,7 +2,7 @@
 """Run the benchmarks and write docs/performance.md and docs/performance.png.
 
     python -m benchmarks [--quick] [--only reset,libvirt,startup] [--reps N]
-                         [--scale S] [--rooms 1,4,10,40] [--out DIR] [--profile]
+                         [--scale S] [--rooms 1,4,10,40] [--out DIR]
 
 Use `benchmarks/run`, which installs the `bench` extra first.
 """
@@ -31,17 +31,14 @@ def parse_args(argv):
     p.add_argument("--only", default="reset,libvirt,startup",
                    help="comma-separated: reset, libvirt, startup (default: all)")
     p.add_argument("--reps", type=int, help="runs per measurement (default 3; quick: 1)")
-    p.add_argument("--scale", type=float, default=0.02,
-                   help="engine time scale of the site-reset benchmark (default 0.02)")
+    p.add_argument("--scale", type=float, default=0.05,
+                   help="engine time scale of the site-reset benchmark (default 0.05)")
     p.add_argument("--rooms", help="site sizes in rooms (default 1,4,10,40; quick: 1,4)")
     p.add_argument("--batches", default="5,10", help="snapshot_batch_size values (5,10)")
     p.add_argument("--out", default=os.path.join(REPO, "docs"),
                    help="where performance.md/.png go (default docs/)")
     p.add_argument("--json", default=os.path.join(REPO, "benchmarks", "results.json"),
                    help="raw results (default benchmarks/results.json)")
-    p.add_argument("--profile", action="store_true",
-                   help="profile the first vdictl run of each size (pyinstrument) into "
-                        "benchmarks/profiles/")
     return p.parse_args(argv)
 
 
@@ -51,11 +48,15 @@ def main(argv=None) -> int:
     reps = opts.reps or (1 if opts.quick else 3)
     rooms = [int(r) for r in (opts.rooms or ("1,4" if opts.quick else "1,4,10,40")).split(",")]
     batches = [int(b) for b in opts.batches.split(",")]
+    previous = {}
+    if os.path.exists(opts.json):
+        with open(opts.json) as fh:
+            previous = json.load(fh)
     results = {
         "args": " ".join(argv if argv is not None else sys.argv[1:]),
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "loadavg": " ".join(f"{x:.1f}" for x in os.getloadavg()),
-        "scale": opts.scale,
+        "scale": previous.get("scale", opts.scale),
     }
     if "startup" in only:
         from .startup import bench_startup
@@ -63,19 +64,20 @@ def main(argv=None) -> int:
         results["startup"] = bench_startup(runs=5 if opts.quick else 15, log=log)
     if "reset" in only:
         from .site_reset import bench_size
-        profiles = os.path.join(REPO, "benchmarks", "profiles") if opts.profile else None
-        if profiles:
-            os.makedirs(profiles, exist_ok=True)
+        results["scale"] = opts.scale
         rows = []
         for n in rooms:
             log(f"site reset, {n} room(s):")
-            rows += bench_size(n, batches, scale=opts.scale, reps=reps, profile_dir=profiles,
-                               log=log)
+            rows += bench_size(n, batches, scale=opts.scale, reps=reps, log=log)
         results["site_reset"] = rows
     if "libvirt" in only:
         from .libvirt_bench import bench_libvirt
         log("libvirt:")
         results["libvirt"] = bench_libvirt(reps=reps, log=log)
+    for section in ("startup", "site_reset", "libvirt"):
+        if section not in results and section in previous:   # not re-run: keep the last
+            results[section] = previous[section]
+            results.setdefault("kept", []).append(f"{section} from {previous['date']}")
     os.makedirs(opts.out, exist_ok=True)
     with open(opts.json, "w") as fh:
         json.dump(results, fh, indent=1, default=str)

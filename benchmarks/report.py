@@ -108,8 +108,8 @@ def site_section(rows: List[Dict[str, Any]], scale: float) -> List[str]:
             "poll that sees the end, the snapshot check, the next VM's lookups and its "
             "restore request).", "",
             "| rooms | batch | lead-in | first stop → first restore | restores | slot gap | "
-            "last restore → end |",
-            "|---:|---:|---:|---:|---:|---:|---:|"]
+            "last restore → end | client CPU ms/VM |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         t = r.get("timeline") or {}
         if not t:
@@ -117,7 +117,8 @@ def site_section(rows: List[Dict[str, Any]], scale: float) -> List[str]:
         batches = -(-r["vms"] // r["batch"])
         out.append(f"| {r['rooms']} | {r['batch']} | {t['lead_in']:.1f} [0] | "
                    f"{t['to_first_restore']:.1f} [3] | {t['restores']:.0f} "
-                   f"[{batches * 20}] | {t['slot_gap']:.2f} [0] | {t['tail']:.1f} [10] |")
+                   f"[{batches * 20}] | {t['slot_gap']:.2f} [0] | {t['tail']:.1f} [10] | "
+                   f"{r.get('cpu_ms_per_vm', 0):.0f} |")
     kinds = rows[-1]["requests_by_kind"]
     out += ["", f"Requests of the largest run by kind: " + ", ".join(
         f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])) + ".", "",
@@ -226,7 +227,9 @@ def write(results: Dict[str, Any], md_path: str, png_path: Optional[str]) -> Non
         "",
         f"Machine: {machine()}. Load average at the start: {results['loadavg']}.",
         "",
-        "Reproduce: `benchmarks/run` (about half an hour), or `benchmarks/run --quick` "
+        *([f"Sections not re-run by that command, kept from earlier runs: "
+           f"{'; '.join(results['kept'])}.", ""] if results.get("kept") else []),
+        "Reproduce: `benchmarks/run` (about 40 minutes), or `benchmarks/run --quick` "
         "(a few minutes, smaller sizes, one run each). See benchmarks/README.md.",
         "",
     ]

@@ -37,14 +37,11 @@ def summary(values: List[float]) -> Dict[str, float]:
             "runs": len(values)}
 
 
-def run_vdictl(engine: EngineProcess, config: str, workdir: str, batch: int,
-               profile: Optional[str] = None) -> Dict[str, Any]:
+def run_vdictl(engine: EngineProcess, config: str, workdir: str, batch: int) -> Dict[str, Any]:
     """One `vdictl virtroom-reset --all` in a child process."""
     result = os.path.join(workdir, "result.json")
     cmd = [sys.executable, "-m", "benchmarks.vdictl_run", "--scale", repr(engine.time_scale),
            "--result", result]
-    if profile:
-        cmd += ["--profile", profile]
     cmd += ["--", "--config", config, "virtroom-reset", "--all", "--output", "json"]
     engine.reset_stats()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=baselines_repo())
@@ -56,7 +53,7 @@ def run_vdictl(engine: EngineProcess, config: str, workdir: str, batch: int,
     stats["timeline"] = timeline(stats, batch, engine.time_scale)
     del stats["actions"]
     return {"wall": res["wall"] / engine.time_scale, "rc": res["rc"],
-            "rss_mb": res["maxrss_mb"], "ok": outcomes.count("ok"),
+            "rss_mb": res["maxrss_mb"], "cpu": res["cpu"], "ok": outcomes.count("ok"),
             "failed": len(outcomes) - outcomes.count("ok"), "stats": stats,
             "stderr": proc.stderr[-2000:] if res["rc"] else ""}
 
@@ -103,8 +100,7 @@ def _timed(engine: EngineProcess, func, *args) -> Dict[str, Any]:
 
 
 def bench_size(rooms: int, batches: List[int], *, scale: float, reps: int,
-               sequential_rooms: int = 1, profile_dir: Optional[str] = None,
-               log=print) -> List[Dict[str, Any]]:
+               sequential_rooms: int = 1, log=print) -> List[Dict[str, Any]]:
     """Every client at one site size; one row per batch size."""
     vms = rooms * VMS_PER_ROOM
     names = [vm_name(room_name(r), i) for r in range(1, rooms + 1)
@@ -125,9 +121,7 @@ def bench_size(rooms: int, batches: List[int], *, scale: float, reps: int,
                 fh.write(site_config(rooms=rooms, batch=batch, url=engine.url))
             runs = []
             for rep in range(reps):
-                prof = (os.path.join(profile_dir, f"profile-{rooms}rooms-b{batch}.txt")
-                        if profile_dir and rep == 0 else None)
-                runs.append(run_vdictl(engine, config, tmp, batch, prof))
+                runs.append(run_vdictl(engine, config, tmp, batch))
                 r = runs[-1]
                 log(f"  vdictl b={batch} run {rep + 1}: {r['wall']:.0f} s, "
                     f"{r['stats']['requests'] / vms:.1f} req/VM, rc={r['rc']}"
@@ -149,6 +143,7 @@ def bench_size(rooms: int, batches: List[int], *, scale: float, reps: int,
                 "max_snapshot_ops": max(r["stats"]["max_snapshot_ops_in_flight"]
                                         for r in runs),
                 "rss_mb": max(r["rss_mb"] for r in runs),
+                "cpu_ms_per_vm": statistics.median(r["cpu"] for r in runs) * 1000 / vms,
                 "timeline": {k: statistics.median(r["stats"]["timeline"].get(k, 0.0)
                                                   for r in runs)
                              for k in runs[0]["stats"]["timeline"]},

@@ -9,7 +9,7 @@ The oVirt driver's waits (poll interval, retry backoff) are multiplied by
 of the run shrinks by the same factor. The result file holds the wall time
 of the command (config load, login, inventory and the work; not the
 interpreter's start-up, which benchmarks/startup.py measures), its exit
-status and the peak RSS of the process.
+status, the CPU seconds and the peak RSS of the process.
 """
 
 from __future__ import annotations
@@ -33,18 +33,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--result", required=True)
-    parser.add_argument("--profile", help="write a pyinstrument text profile here")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     opts = parser.parse_args(argv)
     args = opts.args[1:] if opts.args[:1] == ["--"] else opts.args
     scale_ovirt_driver(opts.scale)
     from vdictl.cli import cli
 
-    profiler = None
-    if opts.profile:
-        from pyinstrument import Profiler
-        profiler = Profiler(interval=0.005, async_mode="disabled")
-        profiler.start()
     t0 = time.perf_counter()
     try:
         cli.main(args=args, prog_name="vdictl", standalone_mode=False)
@@ -55,13 +49,10 @@ def main(argv=None) -> int:
         print(f"vdictl_run: {exc!r}", file=sys.stderr)
         rc = getattr(exc, "exit_code", 1)
     wall = time.perf_counter() - t0
-    if profiler is not None:
-        profiler.stop()
-        with open(opts.profile, "w") as fh:
-            fh.write(profiler.output_text(unicode=False, color=False, show_all=False))
     with open(opts.result, "w") as fh:
-        json.dump({"wall": wall, "rc": rc,
-                   "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, fh)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        json.dump({"wall": wall, "rc": rc, "cpu": usage.ru_utime + usage.ru_stime,
+                   "maxrss_mb": usage.ru_maxrss / 1024}, fh)
     return 0
 
 

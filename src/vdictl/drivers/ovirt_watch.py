@@ -8,7 +8,7 @@ the others wait on a condition and re-check every new answer.
 
 A restore takes about as long for every VM of a run, so the watch learns,
 per kind of wait, the shortest time one took, and a waiter asks for polls
-only from 90% of it on: the polls cluster where completions happen, which
+only from 95% of it on: the polls cluster where completions happen, which
 lets the interval be short (quick detection) at a few requests per VM.
 """
 
@@ -57,7 +57,7 @@ class StatusWatch:
         last: Any = None
         with self._cond:
             g = self._groups.setdefault(group, _Group())
-            earliest = since + 0.9 * self._shortest.get(what, 0.0)
+            earliest = since + 0.95 * self._shortest.get(what, 0.0)
             while True:
                 if g.fetched_at is not None and g.fetched_at >= since and g.fetched_at != seen:
                     seen = g.fetched_at
