@@ -26,7 +26,6 @@ CONFIG = """\
     url = "{url}"
     username = "{user}"
     password = "{password}"
-    insecure = True
     [[throttle]]
     snapshot_batch_size = 4
     snapshot_batch_pause = 0
