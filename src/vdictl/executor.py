@@ -30,12 +30,14 @@ def is_under_way() -> bool:
 
 
 class Throttle:
-    """At most `limit` operations in flight.
+    """At most `limit` operations in flight: a sliding window.
 
-    With `pause` > 0 operations are admitted in batches of `limit`: a new
-    batch opens only when every operation of the previous one has finished
-    and `pause` seconds have passed. With `pause` == 0 it is a plain
-    sliding window of `limit` slots.
+    With `pause` > 0 operations are also admitted in batches of at most
+    `limit`: a batch opens no sooner than `pause` seconds after the
+    previous one opened, and only once that one admitted `limit`
+    operations. A slot freed by one slow operation is reused without
+    waiting for the rest of its batch (no barrier). With `pause` == 0 it is
+    a plain sliding window.
     """
 
     def __init__(self, limit: int, pause: float = 0.0, *, name: str = "",
@@ -49,7 +51,7 @@ class Throttle:
         self._cond = threading.Condition()
         self._in_flight = 0
         self._admitted_in_batch = 0
-        self._next_batch_at: Optional[float] = None
+        self._batch_opened_at = 0.0
         self._closed = False
         #: the most operations ever in flight at once (for reports and tests)
         self.peak_in_flight = 0
@@ -65,20 +67,15 @@ class Throttle:
 
     def _try_admit(self) -> Optional[float]:
         """Admit now and return None, or return how long to wait (inf: until notified)."""
-        if self.pause == 0:
-            return None if self._in_flight < self.limit else float("inf")
-        if self._admitted_in_batch < self.limit and self._next_batch_at is None:
+        if self._in_flight >= self.limit:
+            return float("inf")
+        if self.pause == 0 or self._admitted_in_batch < self.limit:
             return None
-        if self._admitted_in_batch >= self.limit and self._in_flight == 0:
-            now = self._clock()
-            if self._next_batch_at is None:
-                self._next_batch_at = now + self.pause
-            if now >= self._next_batch_at:
-                self._admitted_in_batch = 0
-                self._next_batch_at = None
-                return None
-            return self._next_batch_at - now
-        return float("inf")
+        wait = self._batch_opened_at + self.pause - self._clock()
+        if wait > 0:
+            return wait
+        self._admitted_in_batch = 0
+        return None
 
     def acquire(self) -> None:
         with self._cond:
@@ -91,6 +88,7 @@ class Throttle:
                 self._cond.wait(None if wait == float("inf") else wait)
             if self._admitted_in_batch == 0:
                 self.batches += 1
+                self._batch_opened_at = self._clock()
             self._admitted_in_batch += 1
             self._in_flight += 1
             self.started += 1

@@ -323,7 +323,8 @@ class OvirtEngineSimulator:
     off after a start with use_sysprep/use_cloud_init).
 
     Observability: ``request_log`` (list of ``(method, path)``),
-    ``requests`` (list of dicts with query and status too), ``sso_logins``,
+    ``requests`` (list of dicts with query, status and arrival ``time``,
+    time.monotonic()), ``sso_logins``,
     ``sso_logouts``, ``events`` (engine audit messages),
     ``snapshot_ops_in_flight``, ``max_snapshot_ops_in_flight``,
     ``injected_errors``, ``dropped_connections``, ``connections_opened``
@@ -567,6 +568,15 @@ class OvirtEngineSimulator:
             self._copy_template_nics(vm, tp)
             self._vms[vm.id] = vm
             return vm.id
+
+    def add_snapshot(self, vm_name, description):
+        """Add a finished regular snapshot to a VM directly (no latency),
+        capturing its current configuration.  Returns the snapshot id."""
+        with self._lock:
+            vm = self._vm_by_name(vm_name)
+            snap = _Snapshot(description, "regular", "ok", vm.config())
+            vm.snapshots.insert(len(vm.snapshots) - 1, snap)
+            return snap.id
 
     def set_vm_status(self, name, status):
         with self._lock:
@@ -1561,7 +1571,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(split.query).items()}
         is_sso = path.startswith("/ovirt-engine/sso/") or path.startswith(
             "/ovirt-engine/services/")
-        record = {"method": self.command, "path": path, "query": query}
+        record = {"method": self.command, "path": path, "query": query,
+                  "time": time.monotonic()}
         self._record = record
         with sim._lock:
             sim.request_log.append((self.command, path))

@@ -441,3 +441,18 @@ def test_request_latency(ovirt_engine, conn):
     t0 = time.monotonic()
     conn.system_service().vms_service().list()
     assert time.monotonic() - t0 >= 0.05
+
+
+def test_seeded_snapshot_restores_the_configuration(conn, ovirt_engine):
+    ovirt_engine.add_vm("seeded", template="tmpl-win10", comment="before")
+    sid = ovirt_engine.add_snapshot("seeded", "golden")
+    vm_service = conn.system_service().vms_service()
+    [vm] = vm_service.list(search="name=seeded")
+    vm_service.vm_service(vm.id).update(types.Vm(comment="after"))
+    snaps = vm_service.vm_service(vm.id).snapshots_service()
+    assert [(s.description, s.snapshot_status) for s in snaps.list()
+            if s.snapshot_type == types.SnapshotType.REGULAR] == [
+        ("golden", types.SnapshotStatus.OK)]
+    snaps.snapshot_service(sid).restore()
+    ovirt_engine.settle()
+    assert ovirt_engine.vm("seeded").comment == "before"

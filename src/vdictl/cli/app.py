@@ -8,8 +8,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import logging.config
-import logging.handlers
 import os
 import sys
 from typing import Callable, List, Optional, Sequence
@@ -152,6 +150,8 @@ def apply_logging_config(path: str, config_path: Optional[str] = None) -> List[s
     """Amoothei's logging.fileConfig file; missing is a warning, broken an error."""
     if not os.path.exists(path):
         return [f"[logging] config_file {path} does not exist; ignored"]
+    import logging.config  # here, not at start-up: it pulls in socket, pickle ...
+
     try:
         logging.config.fileConfig(path, disable_existing_loggers=False)
     except Exception as exc:  # noqa: BLE001 - fileConfig raises anything (KeyError ...)
@@ -171,6 +171,8 @@ def add_syslog() -> None:
         return
     if not os.path.exists(address):
         return
+    import logging.handlers  # here, not at start-up (socket, pickle ...)
+
     try:
         handler = logging.handlers.SysLogHandler(
             address=address, facility=logging.handlers.SysLogHandler.LOG_DAEMON)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 import uuid
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -41,6 +42,7 @@ from vdictl.wait import retry_transient, wait_for
 from .base import Driver
 from . import ovirt_create, ovirt_template
 from .ovirt_conn import ConnectionPool, map_error, normalize_url
+from .ovirt_watch import StatusWatch
 from .ovirt_create import OWNER_PREFIX, owner_comment, parse_owner, parse_phase  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -85,7 +87,7 @@ class OvirtDriver(Driver):
     STATE_MAP = STATE_MAP
 
     #: seconds between polls of the engine (tests shrink it)
-    poll_interval: float = 2.0
+    poll_interval: float = 1.0
     #: pooled SDK connections (concurrent requests)
     max_connections: int = 10
     #: bounded retry of transient engine errors
@@ -102,6 +104,12 @@ class OvirtDriver(Driver):
         self._pool: Optional[ConnectionPool] = None
         #: templates, clusters, networks, vNIC profiles and users by name, per run
         self._lookups: Dict[Tuple[str, str], Any] = {}
+        #: VM name -> the search that finds its room (recorded by find_vms), for polls
+        self._room_search: Dict[str, str] = {}
+        #: VM name -> id from the last search (an id never changes; a 404 drops it)
+        self._ids: Dict[str, str] = {}
+        self._watch = StatusWatch(self._statuses, interval=lambda: self.poll_interval,
+                                  driver=self.name)
 
     # -- connection -------------------------------------------------------
     def open(self) -> None:
@@ -157,9 +165,21 @@ class OvirtDriver(Driver):
         search = name_search(names)
         wanted = set(names)
         found = self._call(lambda s: s.vms_service().list(search=search, follow="nics"))
-        return {v.name: v for v in found if v.name in wanted}
+        vms = {v.name: v for v in found if v.name in wanted}
+        self._ids.update((n, v.id) for n, v in vms.items())
+        return vms
 
     def _sdk_vm(self, name: str) -> Any:
+        vm_id = self._ids.get(name)
+        if vm_id is not None:  # a GET by id: far cheaper for the engine than a search
+            try:
+                vm = self._call(lambda s: s.vms_service().vm_service(vm_id).get(follow="nics"),
+                                vm=name, what=f"VM {name!r}")
+                if vm.name == name:
+                    return vm
+            except NotFound:
+                pass
+            self._ids.pop(name, None)  # removed or renamed since: search by name
         vm = self._search_vms([name]).get(name)
         if vm is None:
             raise NotFound(f"VM {name!r} not found", driver=self.name, vm=name)
@@ -184,6 +204,8 @@ class OvirtDriver(Driver):
     def find_vms(self, *, room: str, names: Sequence[str]) -> Dict[str, Vm]:
         if not names:
             return {}
+        search = name_search(names)
+        self._room_search.update((n, search) for n in names)
         return {n: self._vm(v) for n, v in self._search_vms(names).items()}
 
     def get_vm(self, *, name: str) -> Vm:
@@ -240,9 +262,15 @@ class OvirtDriver(Driver):
                    timeout=timeout, what="the VM to be removed", vm=name)
 
     # -- power ------------------------------------------------------------
+    def _statuses(self, search: str) -> Dict[str, Any]:
+        found = self._call(lambda s: s.vms_service().list(search=search))
+        return {v.name: v for v in found}
+
     def _wait_status(self, vm_id: str, name: str, status: Any, timeout: float, what: str) -> None:
-        self._wait(lambda: self._status(vm_id, name), lambda st: st == status,
-                   timeout=timeout, what=what, vm=name)
+        """Until the VM has `status`, seen by a poll of its whole room begun after now."""
+        search = self._room_search.get(name) or name_search([name])
+        self._watch.wait(search, name, lambda v: v is not None and v.status == status,
+                         since=time.monotonic(), timeout=timeout, what=what)
 
     def _action(self, vm_id: str, name: str, action: str, skip: Callable[[Any], bool]) -> None:
         """POST an action; on a retry, skip it when the status shows it took effect."""
@@ -305,6 +333,13 @@ class OvirtDriver(Driver):
         return sorted(user, key=lambda s: s.date.timestamp() if s.date else 0.0)
 
     def list_snapshots(self, *, name: str) -> List[Snapshot]:
+        vm_id = self._ids.get(name)
+        if vm_id is not None:
+            try:
+                snaps = self._snapshots(vm_id, name)
+                return [self._snapshot(s) for s in self._user_snapshots(snaps)]
+            except NotFound:
+                self._ids.pop(name, None)  # removed (and maybe re-created) since the search
         v = self._sdk_vm(name)
         return [self._snapshot(s) for s in self._user_snapshots(self._snapshots(v.id, name))]
 
@@ -335,17 +370,14 @@ class OvirtDriver(Driver):
         return self._snapshot(done)
 
     def _wait_settled(self, vm_id: str, name: str, timeout: float, what: str) -> None:
-        """Until the VM is down and no snapshot is locked or in preview."""
-        def fetch() -> Tuple[Any, List[Any]]:
-            return self._status(vm_id, name), [
-                s.snapshot_status for s in self._snapshots(vm_id, name)]
-
-        def settled(value: Tuple[Any, List[Any]]) -> bool:
-            status, states = value
-            return status == VS.DOWN and not any(
-                st in (types.SnapshotStatus.LOCKED, types.SnapshotStatus.IN_PREVIEW)
-                for st in states)
-        self._wait(fetch, settled, timeout=timeout, what=what, vm=name)
+        """Until the VM is down (seen by its room's shared polls) and then none of
+        its snapshots is locked or in preview."""
+        deadline = time.monotonic() + timeout
+        self._wait_status(vm_id, name, VS.DOWN, timeout, what)
+        busy = (types.SnapshotStatus.LOCKED, types.SnapshotStatus.IN_PREVIEW)
+        self._wait(lambda: [s.snapshot_status for s in self._snapshots(vm_id, name)],
+                   lambda states: not any(st in busy for st in states),
+                   timeout=max(0.0, deadline - time.monotonic()), what=what, vm=name)
 
     def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float) -> List[str]:
         v = self._sdk_vm(name)
@@ -362,7 +394,7 @@ class OvirtDriver(Driver):
                            for s in self._snapshots(v.id, name)), None
 
         done_first: List[str] = []
-        if not no_preview()[0]:
+        if any(s.snapshot_status == types.SnapshotStatus.IN_PREVIEW for s in snaps):
             log.info("%s: a snapshot is in preview; undoing the preview first", name)
             self._call(lambda s: self._vm_service(s, v.id).undo_snapshot(), vm=name,
                        before_retry=no_preview)

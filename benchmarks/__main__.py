@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Run the benchmarks and write docs/performance.md and docs/performance.png.
+
+    python -m benchmarks [--quick] [--only reset,libvirt,startup] [--reps N]
+                         [--scale S] [--rooms 1,4,10,40] [--out DIR]
+
+Use `benchmarks/run`, which installs the `bench` extra first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+
+from . import report
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="benchmarks/run", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes (1 and 4 rooms), one run each: a few minutes")
+    p.add_argument("--only", default="reset,libvirt,startup",
+                   help="comma-separated: reset, libvirt, startup (default: all)")
+    p.add_argument("--reps", type=int, help="runs per measurement (default 3; quick: 1)")
+    p.add_argument("--scale", type=float, default=0.05,
+                   help="engine time scale of the site-reset benchmark (default 0.05)")
+    p.add_argument("--rooms", help="site sizes in rooms (default 1,4,10,40; quick: 1,4)")
+    p.add_argument("--batches", default="5,10", help="snapshot_batch_size values (5,10)")
+    p.add_argument("--out", default=os.path.join(REPO, "docs"),
+                   help="where performance.md/.png go (default docs/)")
+    p.add_argument("--json", default=os.path.join(REPO, "benchmarks", "results.json"),
+                   help="raw results (default benchmarks/results.json)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    opts = parse_args(argv)
+    only = {w.strip() for w in opts.only.split(",") if w.strip()}
+    reps = opts.reps or (1 if opts.quick else 3)
+    rooms = [int(r) for r in (opts.rooms or ("1,4" if opts.quick else "1,4,10,40")).split(",")]
+    batches = [int(b) for b in opts.batches.split(",")]
+    previous = {}
+    if os.path.exists(opts.json):
+        with open(opts.json) as fh:
+            previous = json.load(fh)
+    results = {
+        "args": " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "loadavg": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "scale": previous.get("scale", opts.scale),
+    }
+    if "startup" in only:
+        from .startup import bench_startup
+        log("start-up:")
+        results["startup"] = bench_startup(runs=5 if opts.quick else 15, log=log)
+    if "reset" in only:
+        from .site_reset import bench_size
+        results["scale"] = opts.scale
+        rows = []
+        for n in rooms:
+            log(f"site reset, {n} room(s):")
+            rows += bench_size(n, batches, scale=opts.scale, reps=reps, log=log)
+        results["site_reset"] = rows
+    if "libvirt" in only:
+        from .libvirt_bench import bench_libvirt
+        log("libvirt:")
+        results["libvirt"] = bench_libvirt(reps=reps, log=log)
+    for section in ("startup", "site_reset", "libvirt"):
+        if section not in results and section in previous:   # not re-run: keep the last
+            results[section] = previous[section]
+            results.setdefault("kept", []).append(f"{section} from {previous['date']}")
+    os.makedirs(opts.out, exist_ok=True)
+    with open(opts.json, "w") as fh:
+        json.dump(results, fh, indent=1, default=str)
+    report.write(results, os.path.join(opts.out, "performance.md"),
+                 os.path.join(opts.out, "performance.png"))
+    log(f"wrote {os.path.join(opts.out, 'performance.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""docs/performance.md and docs/performance.png from the benchmark results."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from typing import Any, Dict, List, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NOTES = os.path.join(HERE, "notes.md")
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as fh:
+            kb = int(fh.readline().split()[1])
+            mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    qemu = _first_line(["qemu-system-x86_64", "--version"])
+    return (f"{cpu}, {os.cpu_count()} cores{mem}; {platform.system()} {platform.release()}; "
+            f"Python {platform.python_version()}" + (f"; {qemu}" if qemu else ""))
+
+
+def _first_line(cmd: List[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.splitlines()[0].strip() if out else ""
+
+
+def _mmm(s: Dict[str, float], fmt: str = "{:.0f}", unit: str = "") -> str:
+    if s["runs"] == 1:
+        return fmt.format(s["median"]) + unit
+    return (fmt.format(s["median"]) + unit + " (" + fmt.format(s["min"]) + "–"
+            + fmt.format(s["max"]) + ")")
+
+
+def _mark(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def site_section(rows: List[Dict[str, Any]], scale: float) -> List[str]:
+    out = [
+        "## 1. Site reset on the engine simulator",
+        "",
+        "Engine latencies: stop 3 s, restore 20 s, start 10 s, snapshot 15 s; a restore is "
+        f"complete when the VM is down and its snapshot unlocked. Time scale {scale:g}: every "
+        "latency and every client's poll interval is multiplied by it and the wall time "
+        "divided by it again, so all times below are engine seconds. 25 VMs per room, "
+        "`snapshot_batch_pause = 0`, `parallel = 10`. Floor: "
+        "`stop + ceil(VMs / batch) · restore + start`.",
+        "",
+        "vdictl: median (min–max) of the runs. Phase-barrier client: one run. Sequential "
+        "(Amoothei's algorithm): measured on the first room, times the number of rooms.",
+        "",
+        "| rooms | VMs | batch | floor s | vdictl s | × floor | phase-barrier s | "
+        "sequential s | speed-up vs sequential | vs phase-barrier | requests/VM | SSO logins "
+        "| peak RSS MB | snapshot ops in flight |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        v = r["vdictl"]["median"]
+        out.append(
+            f"| {r['rooms']} | {r['vms']} | {r['batch']} | {r['floor']:.0f} | "
+            f"{_mmm(r['vdictl'])} | {_mmm(r['ratio'], '{:.2f}')} | {r['barrier']:.0f} | "
+            f"{r['sequential']:.0f} | {r['sequential'] / v:.1f}× | {r['barrier'] / v:.2f}× | "
+            f"{r['requests_per_vm']:.1f} | {r['sso_logins']} | {r['rss_mb']:.0f} | "
+            f"{r['max_snapshot_ops']} |")
+    seq = rows[0]
+    out += ["", f"Baselines: sequential {seq['sequential_per_vm']:.1f} s and "
+            f"{seq['sequential_requests_per_vm']:.1f} requests per VM; phase-barrier "
+            + ", ".join(f"b={r['batch']} {r['barrier_requests_per_vm']:.0f} requests/VM and "
+                        f"{r['barrier_sso_logins']} SSO logins"
+                        for r in rows if r["rooms"] == rows[-1]["rooms"]) + ".", ""]
+    big = [r for r in rows if r["rooms"] >= 10]
+    thousand = [r for r in rows if r["vms"] >= 1000]
+    out += ["Targets:", ""]
+    if big:
+        worst = max(r["ratio"]["median"] for r in big)
+        out.append(f"- at most 1.10× the floor for 10 and 40 rooms: worst median "
+                   f"{worst:.2f}× — {_mark(worst <= 1.10)}")
+    out.append(f"- one SSO session per run: at most {max(r['sso_logins'] for r in rows)} — "
+               f"{_mark(all(r['sso_logins'] == 1 for r in rows))}")
+    worst_req = max(r["requests_per_vm"] for r in rows)
+    out.append(f"- at most 15 API requests per VM, polls included: at most {worst_req:.1f} — "
+               f"{_mark(worst_req <= 15)}")
+    if thousand:
+        rss = max(r["rss_mb"] for r in thousand)
+        out.append(f"- peak RSS at most 150 MB at 1,000 VMs: {rss:.0f} MB — {_mark(rss <= 150)}")
+    out.append(f"- every VM reset: {_mark(all(r['all_ok'] for r in rows))}")
+    out += ["", "Where vdictl's time goes (engine seconds, median run, seen from the engine; "
+            "ideal in brackets): lead-in = login, inventory and snapshot lists before the "
+            "first stop; slot gap = mean time a finished restore's slot stays unused (the "
+            "poll that sees the end, the snapshot check, the next VM's lookups and its "
+            "restore request).", "",
+            "| rooms | batch | lead-in | first stop → first restore | restores | slot gap | "
+            "last restore → end | client CPU ms/VM |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        t = r.get("timeline") or {}
+        if not t:
+            continue
+        batches = -(-r["vms"] // r["batch"])
+        out.append(f"| {r['rooms']} | {r['batch']} | {t['lead_in']:.1f} [0] | "
+                   f"{t['to_first_restore']:.1f} [3] | {t['restores']:.0f} "
+                   f"[{batches * 20}] | {t['slot_gap']:.2f} [0] | {t['tail']:.1f} [10] | "
+                   f"{r.get('cpu_ms_per_vm', 0):.0f} |")
+    kinds = rows[-1]["requests_by_kind"]
+    out += ["", f"Requests of the largest run by kind: " + ", ".join(
+        f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])) + ".", "",
+        "![reset wall time against VM count](performance.png)", ""]
+    return out
+
+
+def libvirt_section(res: Optional[Dict[str, Any]]) -> List[str]:
+    out = ["## 2. Real libvirt (private QEMU sandbox, TCG)", ""]
+    if not res:
+        return out + ["Not run.", ""]
+    if "skipped" in res:
+        return out + [f"Skipped: {res['skipped']}.", ""]
+    rs, ro = res["reset"], res["rollout"]
+    out += [
+        f"One room of {res['vms']} VMs (32 MiB guests). vdictl with `parallel = "
+        f"{res['parallel']}`, `snapshot_batch_size = {res['parallel']}`, pause 0; the loops "
+        "run `virsh destroy`, `snapshot-revert --current`, `start` per VM. Seconds, median "
+        f"(min–max) of {rs['vdictl']['runs']} interleaved runs.",
+        "",
+        "| reset | seconds |", "|---|---:|",
+        f"| vdictl virtroom-reset | {_mmm(rs['vdictl'], '{:.1f}')} |",
+        f"| sequential virsh loop | {_mmm(rs['sequential'], '{:.1f}')} |",
+        f"| virsh loop through xargs -P{res['parallel']} | {_mmm(rs['xargs'], '{:.1f}')} |",
+        "",
+        f"- vdictl / xargs -P{res['parallel']}: {res['reset_vs_xargs']:.2f}× (target at most "
+        f"1.05×) — {_mark(res['reset_vs_xargs'] <= 1.05)}",
+        f"- speed-up over the sequential loop: {res['reset_speedup_vs_sequential']:.1f}× "
+        f"(target at least 2.5×) — {_mark(res['reset_speedup_vs_sequential'] >= 2.5)}",
+        "",
+        "| rollout (linked clone + snapshot) | seconds |", "|---|---:|",
+        f"| vdictl virtroom-rollout | {_mmm(ro['vdictl'], '{:.1f}')} |",
+        f"| qemu-img create -b + virsh define + snapshot-create-as loop | "
+        f"{_mmm(ro['loop'], '{:.1f}')} |",
+        "",
+        f"- vdictl / loop: {res['rollout_vs_loop']:.2f}× (target at most 1.2×) — "
+        f"{_mark(res['rollout_vs_loop'] <= 1.2)}",
+        "",
+    ]
+    return out
+
+
+def startup_section(res: Optional[Dict[str, Any]]) -> List[str]:
+    out = ["## 3. Start-up", ""]
+    if not res:
+        return out + ["Not run.", ""]
+    ms = lambda s: _mmm({k: (v * 1000 if k != "runs" else v) for k, v in s.items()}, "{:.0f}")  # noqa: E731
+    out += [
+        "Fresh processes, interleaved; milliseconds, median (min–max).", "",
+        "| command | ms | ratio to `import click` |", "|---|---:|---:|",
+        f"| `python -c 'import click'` | {ms(res['import_click'])} | 1 |",
+        f"| `vdictl --help` | {ms(res['help'])} | {res['help_ratio']:.2f} |",
+        f"| `vdictl rooms` (200 rooms, 5,000 VMs) | {ms(res['rooms200'])} | "
+        f"{res['rooms_ratio']:.2f} |",
+        "",
+        f"- ratio at most 1.5: --help {res['help_ratio']:.2f}, rooms {res['rooms_ratio']:.2f} — "
+        f"{_mark(max(res['help_ratio'], res['rooms_ratio']) <= 1.5)}",
+        "- SDKs imported by `--help`: " + (", ".join(res["modules_help"]) or "none")
+        + "; by `rooms`: " + (", ".join(res["modules_rooms"]) or "none"),
+        "",
+        "Config load (in-process, 25 VMs per room):", "",
+        "| rooms | ms | ms per room |", "|---:|---:|---:|",
+    ]
+    for n, s in sorted(res["load"].items(), key=lambda kv: int(kv[0])):
+        out.append(f"| {n} | {ms(s)} | {s['median'] * 1000 / int(n):.2f} |")
+    return out + [""]
+
+
+def plot(rows: List[Dict[str, Any]], path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    batches = sorted({r["batch"] for r in rows})
+    fig, axes = plt.subplots(1, len(batches), figsize=(6 * len(batches), 4.5), squeeze=False)
+    for ax, b in zip(axes[0], batches):
+        rs = sorted((r for r in rows if r["batch"] == b), key=lambda r: r["vms"])
+        x = [r["vms"] for r in rs]
+        ax.plot(x, [r["sequential"] for r in rs], "s:", label="sequential (Amoothei)")
+        ax.plot(x, [r["barrier"] for r in rs], "^--", label="phase-barrier client")
+        ax.errorbar(x, [r["vdictl"]["median"] for r in rs],
+                    yerr=[[r["vdictl"]["median"] - r["vdictl"]["min"] for r in rs],
+                          [r["vdictl"]["max"] - r["vdictl"]["median"] for r in rs]],
+                    fmt="o-", capsize=3, label="vdictl")
+        ax.plot(x, [r["floor"] for r in rs], "k-", lw=1, label="floor")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("VMs reset")
+        ax.set_ylabel("wall time, engine seconds")
+        ax.set_title(f"snapshot_batch_size = {b}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write(results: Dict[str, Any], md_path: str, png_path: Optional[str]) -> None:
+    """The report; the plot too unless png_path is None (matplotlib is a bench extra)."""
+    lines = [
+        "# vdictl performance",
+        "",
+        "Written by `benchmarks/run" + (" " + results["args"] if results["args"] else "")
+        + f"` on {results['date']}. Do not edit by hand; the text under \"What limits each "
+        "number\" comes from benchmarks/notes.md.",
+        "",
+        f"Machine: {machine()}. Load average at the start: {results['loadavg']}.",
+        "",
+        *([f"Sections not re-run by that command, kept from earlier runs: "
+           f"{'; '.join(results['kept'])}.", ""] if results.get("kept") else []),
+        "Reproduce: `benchmarks/run` (about 40 minutes), or `benchmarks/run --quick` "
+        "(a few minutes, smaller sizes, one run each). See benchmarks/README.md.",
+        "",
+    ]
+    if results.get("site_reset"):
+        lines += site_section(results["site_reset"], results["scale"])
+        if png_path:
+            plot(results["site_reset"], png_path)
+    lines += libvirt_section(results.get("libvirt"))
+    lines += startup_section(results.get("startup"))
+    if os.path.exists(NOTES):
+        with open(NOTES) as fh:
+            lines += [fh.read().rstrip(), ""]
+    with open(md_path, "w") as fh:
+        fh.write("\n".join(lines))

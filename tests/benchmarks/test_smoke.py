@@ -1,0 +1,55 @@
+"""The benchmark harness at a tiny size, so that it cannot rot.
+
+Asserts that its outputs are sane (every VM reset, counts that add up, a
+report with the tables and the plot), never timings.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("ovirtsdk4")
+
+from benchmarks import report  # noqa: E402
+from benchmarks.site_reset import bench_size, floor_seconds  # noqa: E402
+from benchmarks.startup import bench_startup  # noqa: E402
+
+
+def test_floor_follows_the_issue():
+    # stop + ceil(25 R / b) * restore + start
+    assert floor_seconds(250, 10) == 3 + 25 * 20 + 10
+    assert floor_seconds(1000, 5) == 3 + 200 * 20 + 10
+    assert floor_seconds(25, 10, pause=30) == 3 + 20 + 2 * 30 + 10
+
+
+def test_site_reset_and_report_at_a_tiny_size(tmp_path):
+    rows = bench_size(1, [10], scale=0.002, reps=1, log=lambda _msg: None)
+    [row] = rows
+    assert row["vms"] == 25 and row["batch"] == 10 and row["all_ok"]
+    assert row["sso_logins"] == 1
+    assert row["max_snapshot_ops"] <= 10
+    assert row["requests_per_vm"] > 3       # at least stop, restore and start
+    assert row["vdictl"]["median"] > 0 and row["barrier"] > 0 and row["sequential"] > 0
+    assert row["barrier_sso_logins"] == 10   # one login per worker of the baseline
+    assert row["ratio"]["median"] == pytest.approx(row["vdictl"]["median"] / row["floor"])
+
+    startup = bench_startup(runs=1, sizes=(10,), log=lambda _msg: None)
+    assert startup["modules_help"] == [] and "ovirtsdk4" not in startup["modules_rooms"]
+    assert set(startup["load"]) == {10}
+
+    results = {"args": "--quick", "date": "today", "loadavg": "0.0", "scale": 0.002,
+               "site_reset": rows, "startup": startup, "libvirt": {"skipped": "not here"}}
+    md, png = tmp_path / "performance.md", tmp_path / "performance.png"
+    try:
+        import matplotlib  # noqa: F401  (the bench extra; tests do not need it)
+    except ImportError:
+        png = None
+    report.write(results, str(md), str(png) if png else None)
+    text = md.read_text()
+    assert "| 1 | 25 | 10 |" in text
+    assert "## 2. Real libvirt" in text and "Skipped: not here." in text
+    assert "`vdictl --help`" in text
+    assert png is None or png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    json.dumps(results)   # the raw results are plain data
