@@ -16,7 +16,6 @@ from click.testing import CliRunner
 pytest.importorskip("ovirtsdk4")
 
 from vdictl.cli import cli  # noqa: E402
-from vdictl.drivers.ovirt import OvirtDriver  # noqa: E402
 
 from tests.ovirt_sim.fixtures import make_engine  # noqa: E402
 
@@ -86,15 +85,6 @@ CONFIG = """\
 """
 
 
-@pytest.fixture
-def fast_polls():
-    saved = {k: getattr(OvirtDriver, k) for k in ("poll_interval", "retry_initial",
-                                                  "retry_maximum")}
-    OvirtDriver.poll_interval, OvirtDriver.retry_initial, OvirtDriver.retry_maximum = \
-        0.01, 0.01, 0.05
-    yield
-    for key, value in saved.items():
-        setattr(OvirtDriver, key, value)
 
 
 @pytest.fixture

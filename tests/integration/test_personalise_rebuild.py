@@ -12,7 +12,6 @@ pytest.importorskip("ovirtsdk4")
 from vdictl.cli import cli  # noqa: E402
 
 from tests.ovirt_sim.fixtures import make_engine  # noqa: E402
-from tests.integration.test_personalise_ovirt import fast_polls  # noqa: E402,F401
 
 CONFIG = """\
 [general]
@@ -39,7 +38,7 @@ CONFIG = """\
 
 
 @pytest.fixture
-def site(fast_polls, tmp_path):  # noqa: F811
+def site(fast_polls, tmp_path):
     engine = make_engine()
     engine.add_template("tmpl-win11", cluster="Default")
     (tmp_path / "engine.pass").write_text(engine.password + "\n")

@@ -15,7 +15,6 @@ from click.testing import CliRunner
 pytest.importorskip("ovirtsdk4")
 
 from vdictl.cli import cli  # noqa: E402
-from vdictl.drivers.ovirt import OvirtDriver  # noqa: E402
 
 from tests.ovirt_sim.fixtures import make_engine  # noqa: E402
 
@@ -104,16 +103,6 @@ class Room:
                 self.engine.set_vm_status(vm.name, "up" if vm.name in names else "down")
 
 
-@pytest.fixture(scope="module")
-def fast_polls():
-    """The driver's poll and retry pauses shrunk for a time-scaled engine."""
-    saved = {k: getattr(OvirtDriver, k) for k in ("poll_interval", "retry_initial",
-                                                  "retry_maximum")}
-    OvirtDriver.poll_interval, OvirtDriver.retry_initial, OvirtDriver.retry_maximum = \
-        0.01, 0.01, 0.05
-    yield
-    for key, value in saved.items():
-        setattr(OvirtDriver, key, value)
 
 
 @pytest.fixture(scope="module")

@@ -77,3 +77,19 @@ def ovirt_engine_tls(engine_certificates):
         yield sim
     finally:
         sim.stop()
+
+
+@pytest.fixture(scope="module")
+def fast_polls():
+    """The oVirt driver's poll and retry pauses shrunk for a time-scaled engine
+    (class attributes, restored afterwards): a timing seam, nothing else."""
+    pytest.importorskip("ovirtsdk4")
+    from vdictl.drivers.ovirt import OvirtDriver
+
+    names = ("poll_interval", "retry_initial", "retry_maximum")
+    saved = {k: getattr(OvirtDriver, k) for k in names}
+    OvirtDriver.poll_interval, OvirtDriver.retry_initial, OvirtDriver.retry_maximum = \
+        0.01, 0.01, 0.05
+    yield
+    for key, value in saved.items():
+        setattr(OvirtDriver, key, value)

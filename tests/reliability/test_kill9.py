@@ -126,16 +126,22 @@ def qemu_room(libvirt_sandbox, tmp_path):
     libvirt_sandbox.remove_domain("kreset-tmpl", delete_volumes=True)
 
 
-def test_qemu_reset_after_kill_9_converges(libvirt_sandbox, qemu_room):
-    from tests.sandbox import read_boot_count
-
-    sb = libvirt_sandbox
+def start_room(sb):
+    """Start the room's four guests and wait until each has booted; their
+    names and disk paths."""
     vms = [f"kreset-pc{i:02d}" for i in range(1, 5)]
-    disk = {vm: f"{sb.images_dir}/{vm}-vda.qcow2" for vm in vms}
     for vm in vms:
         sb.conn.lookupByName(vm).create()
     for vm in vms:
         sb.wait_ready(vm)
+    return vms, {vm: f"{sb.images_dir}/{vm}-vda.qcow2" for vm in vms}
+
+
+def test_qemu_reset_after_kill_9_converges(libvirt_sandbox, qemu_room):
+    from tests.sandbox import read_boot_count
+
+    sb = libvirt_sandbox
+    vms, disk = start_room(sb)
     proc = qemu_room("virtroom-reset", "kreset", wait=False)
     # snapshot batches of one with a pause: kill once the first VM is done
     wait_until(lambda: "action=reset outcome=ok" in qemu_room.log.read_text(),
@@ -178,12 +184,7 @@ def test_qemu_killed_under_a_running_reset(libvirt_sandbox, qemu_room):
     from tests.sandbox import read_boot_count
 
     sb = libvirt_sandbox
-    vms = [f"kreset-pc{i:02d}" for i in range(1, 5)]
-    disk = {vm: f"{sb.images_dir}/{vm}-vda.qcow2" for vm in vms}
-    for vm in vms:
-        sb.conn.lookupByName(vm).create()
-    for vm in vms:
-        sb.wait_ready(vm)
+    vms, disk = start_room(sb)
     victim = qemu_pid("kreset-pc04")
     assert victim, "no QEMU process found for kreset-pc04"
     proc = qemu_room("virtroom-reset", "kreset", "-o", "json", wait=False)
