@@ -31,6 +31,9 @@ def parse_args(argv):
     p.add_argument("--only", default="reset,scales,libvirt,startup",
                    help="comma-separated: reset, scales, libvirt, startup (default: all)")
     p.add_argument("--reps", type=int, help="runs per measurement (default 3; quick: 1)")
+    p.add_argument("--large-reps", type=int, default=1,
+                   help="runs per measurement at 40 rooms and more (default 1: each "
+                        "takes minutes)")
     p.add_argument("--scale", type=float, default=0.05,
                    help="engine time scale of the site-reset benchmark (default 0.05)")
     p.add_argument("--scales", default="0.02,0.05,0.1",
@@ -71,7 +74,8 @@ def main(argv=None) -> int:
         rows = []
         for n in rooms:
             log(f"site reset, {n} room(s):")
-            rows += bench_size(n, batches, scale=opts.scale, reps=reps, log=log)
+            rows += bench_size(n, batches, scale=opts.scale,
+                               reps=min(reps, opts.large_reps) if n >= 40 else reps, log=log)
         results["site_reset"] = rows
     scales = [float(x) for x in opts.scales.split(",") if x.strip()]
     if "scales" in only and scales:

@@ -64,7 +64,7 @@ def site_section(rows: List[Dict[str, Any]], scale: float) -> List[str]:
         "`snapshot_batch_pause = 0`, `parallel = 10`. Floor: "
         "`stop + ceil(VMs / batch) · restore + start`.",
         "",
-        "vdictl: median (min–max) of the runs. Phase-barrier client: one run. Sequential "
+        "vdictl: median (min–max) of the runs (one value: one run). Phase-barrier client: one run. Sequential "
         "(Amoothei's algorithm): measured on the first room, times the number of rooms.",
         "",
         "| rooms | VMs | batch | floor s | vdictl s | × floor | phase-barrier s | "
