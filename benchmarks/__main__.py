@@ -28,11 +28,17 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="benchmarks/run", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="small sizes (1 and 4 rooms), one run each: a few minutes")
-    p.add_argument("--only", default="reset,libvirt,startup",
-                   help="comma-separated: reset, libvirt, startup (default: all)")
+    p.add_argument("--only", default="reset,scales,libvirt,startup",
+                   help="comma-separated: reset, scales, libvirt, startup (default: all)")
     p.add_argument("--reps", type=int, help="runs per measurement (default 3; quick: 1)")
+    p.add_argument("--large-reps", type=int, default=1,
+                   help="runs per measurement at 40 rooms and more (default 1: each "
+                        "takes minutes)")
     p.add_argument("--scale", type=float, default=0.05,
                    help="engine time scale of the site-reset benchmark (default 0.05)")
+    p.add_argument("--scales", default="0.02,0.05,0.1",
+                   help="time scales of the sensitivity run (10 rooms, batch 10, one run "
+                        "each; quick: 1 room)")
     p.add_argument("--rooms", help="site sizes in rooms (default 1,4,10,40; quick: 1,4)")
     p.add_argument("--batches", default="5,10", help="snapshot_batch_size values (5,10)")
     p.add_argument("--out", default=os.path.join(REPO, "docs"),
@@ -68,13 +74,20 @@ def main(argv=None) -> int:
         rows = []
         for n in rooms:
             log(f"site reset, {n} room(s):")
-            rows += bench_size(n, batches, scale=opts.scale, reps=reps, log=log)
+            rows += bench_size(n, batches, scale=opts.scale,
+                               reps=min(reps, opts.large_reps) if n >= 40 else reps, log=log)
         results["site_reset"] = rows
+    scales = [float(x) for x in opts.scales.split(",") if x.strip()]
+    if "scales" in only and scales:
+        from .site_reset import bench_scales
+        n = 1 if opts.quick else 10
+        log(f"time-scale sensitivity, {n} room(s), batch 10:")
+        results["scales"] = bench_scales(n, 10, scales, log=log)
     if "libvirt" in only:
         from .libvirt_bench import bench_libvirt
         log("libvirt:")
         results["libvirt"] = bench_libvirt(reps=reps, log=log)
-    for section in ("startup", "site_reset", "libvirt"):
+    for section in ("startup", "site_reset", "scales", "libvirt"):
         if section not in results and section in previous:   # not re-run: keep the last
             results[section] = previous[section]
             results.setdefault("kept", []).append(f"{section} from {previous['date']}")

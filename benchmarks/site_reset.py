@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from . import baselines
 from .engine import LATENCIES, VMS_PER_ROOM, EngineProcess, room_name, vm_name
@@ -157,3 +157,28 @@ def bench_size(rooms: int, batches: List[int], *, scale: float, reps: int,
                 "sequential_measured_vms": len(sample),
             })
     return rows
+
+
+def bench_scales(rooms: int, batch: int, scales: List[float], *, log=print) -> List[Dict[str, Any]]:
+    """One vdictl run of the same site at several time scales.
+
+    Engine latencies and vdictl's waits shrink with the scale; its CPU time
+    does not, so an excess over the floor that falls as the scale grows is
+    CPU (client and simulator on the same cores), not scheduling.
+    """
+    vms = rooms * VMS_PER_ROOM
+    out = []
+    for scale in scales:
+        with EngineProcess(scale) as engine, tempfile.TemporaryDirectory() as tmp:
+            engine.seed(rooms)
+            config = os.path.join(tmp, "site.conf")
+            with open(config, "w") as fh:
+                fh.write(site_config(rooms=rooms, batch=batch, url=engine.url))
+            r = run_vdictl(engine, config, tmp, batch)
+        floor = floor_seconds(vms, batch)
+        out.append({"scale": scale, "rooms": rooms, "batch": batch, "wall": r["wall"],
+                    "ratio": r["wall"] / floor, "ok": r["rc"] == 0 and r["ok"] == vms,
+                    "timeline": r["stats"]["timeline"],
+                    "requests_per_vm": r["stats"]["requests"] / vms})
+        log(f"  scale {scale:g}: {r['wall']:.0f} s = {r['wall'] / floor:.2f}x the floor")
+    return out
