@@ -192,7 +192,8 @@ def startup_section(res: Optional[Dict[str, Any]]) -> List[str]:
         "",
         f"- ratio at most 1.5: --help {res['help_ratio']:.2f}, rooms {res['rooms_ratio']:.2f} — "
         f"{_mark(max(res['help_ratio'], res['rooms_ratio']) <= 1.5)}",
-        "- SDKs imported by `--help`: " + (", ".join(res["modules_help"]) or "none")
+        "- optional modules imported (ovirtsdk4, libvirt, pycurl, jinja2) by `--help`: "
+        + (", ".join(res["modules_help"]) or "none")
         + "; by `rooms`: " + (", ".join(res["modules_rooms"]) or "none"),
         "",
         "Config load (in-process, 25 VMs per room):", "",
