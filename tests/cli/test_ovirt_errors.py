@@ -122,7 +122,11 @@ def test_tls_failure_without_the_ca_is_one_line_naming_the_url(tmp_path, ovirt_e
     assert_no_secret(result, log_text, ovirt_engine_tls.password)
 
 
-def test_insecure_must_be_written_and_warns(tmp_path, ovirt_engine_tls):
+def test_insecure_must_be_written_and_warns(tmp_path, ovirt_engine_tls, monkeypatch):
+    from vdictl.drivers import ovirt_conn
+
+    # the warning is printed once per process; earlier tests may have used it up
+    monkeypatch.setattr(ovirt_conn, "_warned_insecure", False)
     result, _ = run(tmp_path, ovirt_engine_tls.url, "virtroom-show", "lab",
                     password=ovirt_engine_tls.password, tls="insecure = True")
     assert result.exit_code == 0, result.stderr
