@@ -12,19 +12,23 @@ from .runner import Skip, is_running, require_owned, run_vms, step
 from .session import Session
 
 
-def delete(session: Session, rooms: Sequence[Room]) -> Report:
+def delete_vm(session: Session, spec: VmSpec, vm: Vm, steps: List[str]) -> None:
+    """Power an owned VM off if it runs, then delete it (one power slot)."""
     timeout = session.config.throttle.operation_timeout
+    driver = session.driver_for(spec)
+    with session.power.slot():
+        if is_running(vm):
+            step(session, steps, "power off",
+                 lambda: driver.power_off_vm(name=spec.name, timeout=timeout))
+        step(session, steps, "delete", lambda: driver.delete_vm(name=spec.name,
+                                                               timeout=timeout))
 
+
+def delete(session: Session, rooms: Sequence[Room]) -> Report:
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         if vm is None:
             raise Skip("does not exist")
         require_owned(session, spec, vm, steps, destructive=True)
-        driver = session.driver_for(spec)
-        with session.power.slot():
-            if is_running(vm):
-                step(session, steps, "power off",
-                     lambda: driver.power_off_vm(name=spec.name, timeout=timeout))
-            step(session, steps, "delete", lambda: driver.delete_vm(name=spec.name,
-                                                                   timeout=timeout))
+        delete_vm(session, spec, vm, steps)
 
     return run_vms(session, "delete", session.inventory(rooms), one)

@@ -15,14 +15,14 @@ from vdictl.model import Vm
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
+from .delete import delete_vm
 from .personalise import render_payloads
 from .rollout import check_rooms, rollout_vm
-from .runner import is_running, require_owned, run_vms, step
+from .runner import require_owned, run_vms
 from .session import Session
 
 
 def rebuild(session: Session, rooms: Sequence[Room], *, force: bool = False) -> Report:
-    timeout = session.config.throttle.operation_timeout
     pairs = session.inventory(rooms)
     # checked as if every VM were created anew: nothing is deleted for a room
     # whose template, cluster, network or payload is wrong
@@ -32,21 +32,15 @@ def rebuild(session: Session, rooms: Sequence[Room], *, force: bool = False) -> 
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         if spec.room in unfit:
-            raise VdictlError(unfit[spec.room].replace(
-                "not rolled out, nothing created", "not rebuilt, nothing deleted"))
-        driver = session.driver_for(spec)
+            raise VdictlError(f"room {spec.room} not rebuilt, nothing deleted: "
+                              f"{unfit[spec.room]}")
         if vm is not None:
             require_owned(session, spec, vm, steps, destructive=True)
-            if not force and driver.uses_template(spec=spec):
+            if not force and session.driver_for(spec).uses_template(spec=spec):
                 steps.append(f"already on template {spec.template_name}")
                 rollout_vm(session, spec, vm, steps, payloads)
                 return
-            with session.power.slot():
-                if is_running(vm):
-                    step(session, steps, "power off",
-                         lambda: driver.power_off_vm(name=spec.name, timeout=timeout))
-                step(session, steps, "delete",
-                     lambda: driver.delete_vm(name=spec.name, timeout=timeout))
+            delete_vm(session, spec, vm, steps)
         rollout_vm(session, spec, None, steps, payloads)
 
     return run_vms(session, "rebuild", pairs, one)

@@ -28,8 +28,9 @@ def has_rollout_snapshot(spec: VmSpec, snapshots: Sequence[Snapshot]) -> bool:
 
 
 def check_rooms(session: Session, pairs: Sequence[Pair],
-                payloads: Optional[Dict[str, object]] = None) -> Dict[str, str]:
-    """Rooms whose missing VMs cannot be created, with the reason.
+                payloads: Dict[str, object]) -> Dict[str, str]:
+    """Rooms whose missing VMs cannot be created, with the reason
+    (`payloads`: render_payloads of the same pairs).
 
     One check per room and endpoint, before any VM is created, so a wrong
     template, cluster or network name fails the room as a whole instead of
@@ -40,18 +41,17 @@ def check_rooms(session: Session, pairs: Sequence[Pair],
         if vm is None:
             groups.setdefault((spec.room, session.endpoint_of(spec)), []).append(spec)
     failed: Dict[str, str] = {}
-    payloads = render_payloads(pairs) if payloads is None else payloads
     for spec, _ in pairs:
         problem = payloads.get(spec.name)
         if isinstance(problem, str) and spec.room not in failed:
-            failed[spec.room] = f"room {spec.room} not rolled out, nothing created: {problem}"
+            failed[spec.room] = problem
     for (room, _), specs in groups.items():
         if room in failed:
             continue
         try:
             session.driver_for(specs[0]).check_create(specs=specs)
         except VdictlError as exc:
-            failed[room] = f"room {room} not rolled out, nothing created: {exc}"
+            failed[room] = str(exc)
     return failed
 
 
@@ -62,7 +62,8 @@ def rollout(session: Session, rooms: Sequence[Room]) -> Report:
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         if spec.room in unfit:
-            raise VdictlError(unfit[spec.room])
+            raise VdictlError(f"room {spec.room} not rolled out, nothing created: "
+                              f"{unfit[spec.room]}")
         rollout_vm(session, spec, vm, steps, payloads)
 
     return run_vms(session, "rollout", pairs, one)
