@@ -67,9 +67,9 @@ def running_templates(session: Session, rooms: Sequence[Room]) -> List[str]:
     seen: Dict[Tuple[str, str], List[str]] = {}
     for room in rooms:
         for spec in room.vms:
-            seen.setdefault((spec.uri or "", spec.template_name), [])
-            if room.name not in seen[(spec.uri or "", spec.template_name)]:
-                seen[(spec.uri or "", spec.template_name)].append(room.name)
+            names = seen.setdefault((spec.uri or "", spec.template_name), [])
+            if room.name not in names:
+                names.append(room.name)
     warnings = []
     for (uri, template), room_names in seen.items():
         if template and session.driver_at(uri or None).template_running(name=template):
