@@ -333,15 +333,16 @@ class OvirtDriver(Driver):
         return sorted(user, key=lambda s: s.date.timestamp() if s.date else 0.0)
 
     def list_snapshots(self, *, name: str) -> List[Snapshot]:
+        snaps = None
         vm_id = self._ids.get(name)
         if vm_id is not None:
             try:
                 snaps = self._snapshots(vm_id, name)
-                return [self._snapshot(s) for s in self._user_snapshots(snaps)]
             except NotFound:
                 self._ids.pop(name, None)  # removed (and maybe re-created) since the search
-        v = self._sdk_vm(name)
-        return [self._snapshot(s) for s in self._user_snapshots(self._snapshots(v.id, name))]
+        if snaps is None:
+            snaps = self._snapshots(self._sdk_vm(name).id, name)
+        return [self._snapshot(s) for s in self._user_snapshots(snaps)]
 
     def create_snapshot(self, *, name: str, description: str, timeout: float) -> Snapshot:
         v = self._sdk_vm(name)
