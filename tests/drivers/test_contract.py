@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import uuid
+from contextlib import contextmanager
 
 import pytest
 
@@ -202,6 +203,52 @@ def test_snapshots_are_listed_oldest_first_and_revert_needs_a_stopped_vm(backend
     assert (vm.state, vm.owner) == (VmState.STOPPED, OWNER)
     # the restored snapshot stays; oVirt (as its engine does) drops the newer ones
     assert [s.description for s in d.list_snapshots(name="c-vd01")][0] == "rollout A"
+
+
+class Slot:
+    """A caller's throttle slot that records when the driver holds it."""
+
+    def __init__(self, on_enter=lambda: None, on_exit=lambda: None):
+        self.entries, self.held = 0, False
+        self.on_enter, self.on_exit = on_enter, on_exit
+
+    @contextmanager
+    def __call__(self):
+        self.entries += 1
+        self.held = True
+        self.on_enter()
+        try:
+            yield
+        finally:
+            self.on_exit()
+            self.held = False
+
+
+def test_snapshot_work_holds_the_callers_slot_once_and_only_around_the_work(backend):
+    d = backend.driver
+    create(backend, "c-vd01")
+    seen = {}
+
+    def described():
+        return [s.description for s in d.list_snapshots(name="c-vd01")]
+
+    slot = Slot(on_enter=lambda: seen.update(enter=described()),
+                on_exit=lambda: seen.update(exit=described()))
+    first = d.create_snapshot(name="c-vd01", description="rollout A", timeout=TIMEOUT,
+                              slot=slot)
+    assert (slot.entries, slot.held) == (1, False)
+    assert seen == {"enter": [], "exit": ["rollout A"]}  # the snapshot is made inside it
+
+    d.start_vm(name="c-vd01", timeout=TIMEOUT)
+    refused = Slot()
+    with pytest.raises(Conflict):  # checked before the slot is taken
+        d.revert_snapshot(name="c-vd01", snapshot=first, timeout=TIMEOUT, slot=refused)
+    assert refused.entries == 0
+    d.power_off_vm(name="c-vd01", timeout=TIMEOUT)
+    slot = Slot()
+    assert d.revert_snapshot(name="c-vd01", snapshot=first, timeout=TIMEOUT, slot=slot) == []
+    assert (slot.entries, slot.held) == (1, False)
+    assert d.get_vm(name="c-vd01").state == VmState.STOPPED
 
 
 def test_delete_removes_owned_vms_and_refuses_foreign_ones(backend):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 
@@ -247,6 +248,31 @@ def test_sim_snapshots_power_revert_delete(drv, sim):
     assert drv.get_vm(name="room01-pc01").state == VmState.STOPPED
     drv.delete_vm(name="room01-pc01", timeout=30)
     assert drv.find_vms(room="room01", names=["room01-pc01"]) == {}
+
+
+def test_sim_restore_holds_the_slot_only_for_the_restore_and_its_wait(drv, sim):
+    """Lookups before and the job check after run outside the caller's
+    throttle slot, so a freed slot goes to the next VM at once."""
+    drv.create_vm(spec=spec(), owner=OWNER, timeout=30)
+    snap = drv.create_snapshot(name="room01-pc01", description="clean", timeout=30)
+    marks = {}
+
+    @contextmanager
+    def slot():
+        marks["enter"] = len(sim.requests)
+        yield
+        marks["exit"] = len(sim.requests)
+
+    start = len(sim.requests)
+    drv.revert_snapshot(name="room01-pc01", snapshot=snap, timeout=30, slot=slot)
+    kinds = [(r["method"], r["path"].rsplit("/", 1)[-1]) for r in sim.requests]
+    before = kinds[start:marks["enter"]]
+    inside = kinds[marks["enter"]:marks["exit"]]
+    after = kinds[marks["exit"]:]
+    assert before and all(method == "GET" for method, _ in before)  # the VM and its snapshots
+    assert inside[0] == ("POST", "restore")
+    assert all(method == "GET" for method, _ in inside[1:])  # waits: room polls, snapshots
+    assert after == [("GET", "jobs")]
 
 
 def test_sim_forced_shutdown(drv, sim):

@@ -7,6 +7,7 @@ command line, as an operator would use it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -218,18 +219,27 @@ def test_throttle_never_exceeds_its_limits(room):
         now = {"snapshot": 0, "power": 0}
         peak = {"snapshot": 0, "power": 0}
 
-        def _count(self, kind, call, **kwargs):
+        @contextlib.contextmanager
+        def _counting(self, kind):
             with self.lock:
                 self.now[kind] += 1
                 self.peak[kind] = max(self.peak[kind], self.now[kind])
             try:
-                return call(**kwargs)
+                yield
             finally:
                 with self.lock:
                     self.now[kind] -= 1
 
-        def revert_snapshot(self, **kw):
-            return self._count("snapshot", super().revert_snapshot, **kw)
+        def _count(self, kind, call, **kwargs):
+            with self._counting(kind):
+                return call(**kwargs)
+
+        def revert_snapshot(self, *, slot, **kw):
+            @contextlib.contextmanager
+            def counted():  # the revert itself runs inside the caller's slot
+                with slot(), self._counting("snapshot"):
+                    yield
+            return super().revert_snapshot(slot=counted, **kw)
 
         def start_vm(self, **kw):
             return self._count("power", super().start_vm, **kw)

@@ -9,7 +9,9 @@ when a wait ran out). Drivers must be safe to call from several threads.
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Sequence
+from contextlib import nullcontext
+from typing import (TYPE_CHECKING, Callable, ClassVar, ContextManager, Dict, List, Optional,
+                    Sequence)
 
 from vdictl.errors import Unsupported
 from vdictl.model import Owner, Snapshot, Vm
@@ -99,12 +101,19 @@ class Driver(abc.ABC):
     def list_snapshots(self, *, name: str) -> List[Snapshot]:
         """The VM's snapshots, oldest first."""
 
+    # The snapshot methods take `slot`, a factory of the context manager that
+    # the caller's throttle counts: the driver holds it around the work that
+    # loads the backend (the request and the wait for its end) and no longer,
+    # so lookups before and checks after leave the slot to the next VM. A
+    # driver enters it once per attempt (a repeated call enters it again).
     @abc.abstractmethod
-    def create_snapshot(self, *, name: str, description: str, timeout: float) -> Snapshot:
+    def create_snapshot(self, *, name: str, description: str, timeout: float,
+                        slot: Callable[[], ContextManager] = nullcontext) -> Snapshot:
         """Take a snapshot and wait until it is complete."""
 
     @abc.abstractmethod
-    def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float) -> List[str]:
+    def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float,
+                        slot: Callable[[], ContextManager] = nullcontext) -> List[str]:
         """Restore `snapshot` on a stopped VM and wait until the VM is
         stopped and no snapshot is locked.
 

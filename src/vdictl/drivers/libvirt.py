@@ -36,7 +36,7 @@ import functools
 import logging
 import threading
 import time
-from typing import Dict, Iterator, List, Optional, Sequence, Set
+from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Sequence, Set
 
 import libvirt
 
@@ -652,7 +652,8 @@ class LibvirtDriver(Driver):
         dom = self._domain(name)
         return [self._snapshot(i) for i in self._snapshot_infos(dom, name)]
 
-    def create_snapshot(self, *, name: str, description: str, timeout: float) -> Snapshot:
+    def create_snapshot(self, *, name: str, description: str, timeout: float,
+                        slot: Callable[[], ContextManager] = contextlib.nullcontext) -> Snapshot:
         dom = self._domain(name)
         with self._errors(vm=name, what=f"domain {name!r}"):
             xml = dom.XMLDesc(0)
@@ -660,15 +661,18 @@ class LibvirtDriver(Driver):
         inside, outside = lx.snapshot_disk_split(xml)
         snap_xml = lx.snapshot_xml(lx.snapshot_name(), description, running=running,
                                    internal_disks=inside, other_disks=outside)
-        started = time.monotonic()
+        with slot():
+            started = time.monotonic()
+            with self._errors(vm=name):
+                snap = dom.snapshotCreateXML(snap_xml, 0)
+            log.debug("%s: snapshot took %.2fs", name, time.monotonic() - started)
         with self._errors(vm=name):
-            snap = dom.snapshotCreateXML(snap_xml, 0)
             info = lx.parse_snapshot(snap.getXMLDesc(0))
-        log.debug("%s: snapshot %s took %.2fs", name, info.name, time.monotonic() - started)
         return self._snapshot(info)
 
     @reconnecting
-    def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float) -> List[str]:
+    def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float,
+                        slot: Callable[[], ContextManager] = contextlib.nullcontext) -> List[str]:
         """Revert a stopped VM; the VM is stopped afterwards.
 
         A snapshot of a running VM is reverted paused (the guest runs no
@@ -685,12 +689,14 @@ class LibvirtDriver(Driver):
         flags = 0
         if info.state not in ("shutoff", "disk-snapshot", "crashed", ""):
             flags = libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED
-        started = time.monotonic()
-        with self._errors(vm=name, what=f"snapshot {snapshot.id!r}"):
-            dom.revertToSnapshot(snap, flags)
-        if not self._is_off(dom):
-            self._destroy(dom, name, max(DESTROY_WAIT, timeout - (time.monotonic() - started)))
-        log.debug("%s: reverted to %s in %.2fs", name, snapshot.id, time.monotonic() - started)
+        with slot():
+            started = time.monotonic()
+            with self._errors(vm=name, what=f"snapshot {snapshot.id!r}"):
+                dom.revertToSnapshot(snap, flags)
+            if not self._is_off(dom):
+                self._destroy(dom, name, max(DESTROY_WAIT, timeout - (time.monotonic() - started)))
+            log.debug("%s: reverted to %s in %.2fs", name, snapshot.id,
+                      time.monotonic() - started)
         return []
 
     # -- first boot (personalisation) ---------------------------------------

@@ -28,7 +28,8 @@ import os
 import re
 import time
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from contextlib import nullcontext
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 import ovirtsdk4 as sdk
 import ovirtsdk4.types as types
@@ -344,7 +345,8 @@ class OvirtDriver(Driver):
             snaps = self._snapshots(self._sdk_vm(name).id, name)
         return [self._snapshot(s) for s in self._user_snapshots(snaps)]
 
-    def create_snapshot(self, *, name: str, description: str, timeout: float) -> Snapshot:
+    def create_snapshot(self, *, name: str, description: str, timeout: float,
+                        slot: Callable[[], ContextManager] = nullcontext) -> Snapshot:
         v = self._sdk_vm(name)
         before = {s.id for s in self._snapshots(v.id, name)}
 
@@ -354,20 +356,21 @@ class OvirtDriver(Driver):
                    and s.snapshot_type != types.SnapshotType.ACTIVE]
             return (True, new[0]) if new else (False, None)
 
-        added = self._call(
-            lambda s: self._vm_service(s, v.id).snapshots_service().add(
-                types.Snapshot(description=description, persist_memorystate=False)),
-            vm=name, what=f"VM {name!r}", before_retry=adopt)
+        with slot():
+            added = self._call(
+                lambda s: self._vm_service(s, v.id).snapshots_service().add(
+                    types.Snapshot(description=description, persist_memorystate=False)),
+                vm=name, what=f"VM {name!r}", before_retry=adopt)
 
-        def fetch() -> Any:
-            for snap in self._snapshots(v.id, name):
-                if snap.id == added.id:
-                    return snap
-            raise DriverError(f"snapshot failed: {description!r} ({added.id}) disappeared",
-                              driver=self.name, vm=name)
+            def fetch() -> Any:
+                for snap in self._snapshots(v.id, name):
+                    if snap.id == added.id:
+                        return snap
+                raise DriverError(f"snapshot failed: {description!r} ({added.id}) disappeared",
+                                  driver=self.name, vm=name)
 
-        done = self._wait(fetch, lambda s: s.snapshot_status == types.SnapshotStatus.OK,
-                          timeout=timeout, what=f"snapshot {description!r}", vm=name)
+            done = self._wait(fetch, lambda s: s.snapshot_status == types.SnapshotStatus.OK,
+                              timeout=timeout, what=f"snapshot {description!r}", vm=name)
         return self._snapshot(done)
 
     def _wait_settled(self, vm_id: str, name: str, timeout: float, what: str) -> None:
@@ -380,7 +383,8 @@ class OvirtDriver(Driver):
                    lambda states: not any(st in busy for st in states),
                    timeout=max(0.0, deadline - time.monotonic()), what=what, vm=name)
 
-    def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float) -> List[str]:
+    def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float,
+                        slot: Callable[[], ContextManager] = nullcontext) -> List[str]:
         v = self._sdk_vm(name)
         if v.status != VS.DOWN:
             raise Conflict(f"VM is {v.status.value}; stop it before reverting",
@@ -395,20 +399,21 @@ class OvirtDriver(Driver):
                            for s in self._snapshots(v.id, name)), None
 
         done_first: List[str] = []
-        if any(s.snapshot_status == types.SnapshotStatus.IN_PREVIEW for s in snaps):
-            log.info("%s: a snapshot is in preview; undoing the preview first", name)
-            self._call(lambda s: self._vm_service(s, v.id).undo_snapshot(), vm=name,
-                       before_retry=no_preview)
-            self._wait_settled(v.id, name, timeout, "the snapshot preview to be undone")
-            done_first.append("undo snapshot preview")
         # The engine unlocks a failed restore just like a finished one; only its
         # job says which it was, so the request carries a correlation id.
         correlation_id = f"vdictl-{uuid.uuid4()}"
-        self._call(lambda s: self._vm_service(s, v.id).snapshots_service()
-                   .snapshot_service(snapshot.id).restore(
-                       restore_memory=False, query={"correlation_id": correlation_id}),
-                   vm=name, what=f"snapshot {snapshot.description!r} ({snapshot.id})")
-        self._wait_settled(v.id, name, timeout, "the snapshot restore to finish")
+        with slot():  # the lookups above and the job check below load the engine little
+            if any(s.snapshot_status == types.SnapshotStatus.IN_PREVIEW for s in snaps):
+                log.info("%s: a snapshot is in preview; undoing the preview first", name)
+                self._call(lambda s: self._vm_service(s, v.id).undo_snapshot(), vm=name,
+                           before_retry=no_preview)
+                self._wait_settled(v.id, name, timeout, "the snapshot preview to be undone")
+                done_first.append("undo snapshot preview")
+            self._call(lambda s: self._vm_service(s, v.id).snapshots_service()
+                       .snapshot_service(snapshot.id).restore(
+                           restore_memory=False, query={"correlation_id": correlation_id}),
+                       vm=name, what=f"snapshot {snapshot.description!r} ({snapshot.id})")
+            self._wait_settled(v.id, name, timeout, "the snapshot restore to finish")
         self._check_jobs(correlation_id, name, f"restore of snapshot {snapshot.description!r}")
         return done_first
 

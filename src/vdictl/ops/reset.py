@@ -11,7 +11,7 @@ from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
 from .runner import (Skip, is_running, require_existing, require_owned, run_vms,
-                     skip_maintenance, step)
+                     skip_maintenance, step, throttled_step)
 from .session import Session
 
 
@@ -60,10 +60,10 @@ def reset(session: Session, rooms: Sequence[Room]) -> Report:
             with session.power.slot():
                 step(session, steps, "power off",
                      lambda: driver.power_off_vm(name=spec.name, timeout=timeout))
-        with session.snapshots.slot():
-            done_first = step(session, steps, f"restore snapshot {snapshot.description!r}",
-                              lambda: driver.revert_snapshot(name=spec.name, snapshot=snapshot,
-                                                             timeout=timeout))
+        done_first = throttled_step(
+            session, steps, f"restore snapshot {snapshot.description!r}", session.snapshots,
+            lambda slot: driver.revert_snapshot(name=spec.name, snapshot=snapshot,
+                                                timeout=timeout, slot=slot))
         steps[-1:-1] = done_first or []  # e.g. an undone snapshot preview, in order
         if should_start(spec, was_running):
             with session.power.slot():

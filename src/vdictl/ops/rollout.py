@@ -16,7 +16,7 @@ from vdictl.rooms import Room, VmSpec
 
 from .personalise import personalise, render_payloads
 from .reset import matching_snapshots
-from .runner import Pair, is_running, require_owned, run_vms, step
+from .runner import Pair, is_running, require_owned, run_vms, step, throttled_step
 from .session import Session
 
 
@@ -100,11 +100,10 @@ def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str
             raise VdictlError(f"VM {spec.name} runs but has no rollout snapshot; "
                               f"shut it down and rerun the rollout")
         else:
-            with session.snapshots.slot():
-                step(session, steps, "take snapshot",
-                     lambda: driver.create_snapshot(name=spec.name,
-                                                    description=spec.snapshot_description,
-                                                    timeout=timeout))
+            throttled_step(session, steps, "take snapshot", session.snapshots,
+                           lambda slot: driver.create_snapshot(
+                               name=spec.name, description=spec.snapshot_description,
+                               timeout=timeout, slot=slot))
 
     if spec.rollout_startvm and not running:
         with session.power.slot():

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from vdictl.errors import NotOwned, VdictlError
-from vdictl.executor import Cancelled, mark_under_way, run_each
+from vdictl.executor import Cancelled, Throttle, mark_under_way, run_each
 from vdictl.model import Vm, VmState
 from vdictl.result import Outcome, Report, VmResult
 from vdictl.rooms import VmSpec
@@ -74,13 +75,38 @@ def step(session: Session, steps: List[str], text: str, func: Callable[[], objec
     if session.dry_run:
         steps.append(f"would {text}")
         return None
+    _begin(session, text)
+    value = func()
+    steps.append(text)
+    return value
+
+
+def throttled_step(session: Session, steps: List[str], text: str, throttle: Throttle,
+                   func: Callable[[Callable[[], ContextManager]], object]) -> object:
+    """A step whose driver call holds a slot of `throttle` only around the work
+    that loads the backend: func(slot) passes the slot factory on to the driver
+    (see Driver.revert_snapshot), so the lookups before and the checks after
+    leave the slot to the next VM. The step begins when the slot is held."""
+    if session.dry_run:
+        steps.append(f"would {text}")
+        return None
+
+    @contextmanager
+    def slot() -> Iterator[None]:
+        with throttle.slot():
+            _begin(session, text)
+            yield
+
+    value = func(slot)
+    steps.append(text)
+    return value
+
+
+def _begin(session: Session, text: str) -> None:
     mark_under_way()  # from here on an interrupt lets this VM finish
     spec = getattr(_current, "spec", None)
     if spec is not None:
         session.progress.phase(spec, text)
-    value = func()
-    steps.append(text)
-    return value
 
 
 def skip_maintenance(session: Session, spec: VmSpec) -> None:
