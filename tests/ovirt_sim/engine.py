@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import sys
 import datetime
+import functools
 import heapq
 import itertools
 import json
@@ -265,7 +266,9 @@ def _serialize(el):
             + ET.tostring(el, encoding="utf-8"))
 
 
+@functools.lru_cache(maxsize=1024)
 def _wildcard_re(pattern):
+    # cached: a search tests every VM against the same few patterns
     parts = [re.escape(p) for p in pattern.split("*")]
     return re.compile("^" + ".*".join(parts) + "$", re.IGNORECASE | re.DOTALL)
 
@@ -1634,11 +1637,14 @@ class _Handler(BaseHTTPRequestHandler):
                 code, payload, headers = fault.code, fault, {}
             else:
                 try:
-                    code, el, headers = sim.handle_api(
+                    code, payload, headers = sim.handle_api(
                         self.command, parts, query, body)
-                    payload = _serialize(el) if el is not None else b""
                 except _Fault as fault:
                     code, payload, headers = fault.code, fault, {}
+        if isinstance(payload, ET.Element):  # a tree of its own: serialised unlocked
+            payload = _serialize(payload)
+        elif payload is None:
+            payload = b""
         if isinstance(payload, _Fault):
             if self._should_drop_after():
                 return self._drop()
