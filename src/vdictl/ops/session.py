@@ -8,13 +8,16 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from vdictl import __version__
 from vdictl.drivers import Driver, get_driver
-from vdictl.executor import Throttle
+from vdictl.executor import Throttle, run_each
 from vdictl.model import Owner, Vm
 from vdictl.rooms import Config, Room, VmSpec
 
 from .progress import ProgressObserver
 
 audit = logging.getLogger("vdictl.audit")
+
+#: inventory queries in flight at once (one per room and endpoint)
+INVENTORY_QUERIES = 4
 
 DriverFactory = Callable[[Config, Optional[str]], Driver]
 
@@ -97,19 +100,30 @@ class Session:
     def inventory(self, rooms: Iterable[Room]) -> List[Tuple[VmSpec, Optional[Vm]]]:
         """Each configured VM with the backend's view of it (None: it does not exist).
 
-        One query per room and endpoint, never one per VM.
+        One query per room and endpoint, never one per VM; a few at a time, so
+        a site of many rooms is not looked up one room after the other. The
+        first failed query (in room order) is raised.
         """
-        pairs: List[Tuple[VmSpec, Optional[Vm]]] = []
+        rooms = list(rooms)
+        queries: List[Tuple[Room, List[VmSpec]]] = []
         for room in rooms:
             groups: Dict[str, List[VmSpec]] = {}
             for spec in room.vms:
                 groups.setdefault(self.endpoint_of(spec), []).append(spec)
-            found: Dict[str, Vm] = {}
-            for specs in groups.values():
-                driver = self.driver_for(specs[0])
-                found.update(driver.find_vms(room=room.name, names=[s.name for s in specs]))
-            pairs.extend((spec, found.get(spec.name)) for spec in room.vms)
-        return pairs
+            queries.extend((room, specs) for specs in groups.values())
+
+        def query(item: Tuple[Room, List[VmSpec]]) -> Dict[str, Vm]:
+            room, specs = item
+            return self.driver_for(specs[0]).find_vms(room=room.name,
+                                                      names=[s.name for s in specs])
+
+        found: Dict[Tuple[str, str], Vm] = {}
+        for result in run_each(query, queries, max_workers=INVENTORY_QUERIES):
+            if not result.succeeded:
+                raise result.error
+            room = result.item[0]
+            found.update(((room.name, name), vm) for name, vm in result.value.items())
+        return [(spec, found.get((room.name, spec.name))) for room in rooms for spec in room.vms]
 
     def log_action(self, spec: VmSpec, action: str, outcome: str, detail: str = "") -> None:
         audit.info("room=%s vm=%s action=%s outcome=%s%s", spec.room, spec.name, action,
