@@ -8,7 +8,7 @@ every template rendered, every VM named and checked. Anything wrong is a
 
 from __future__ import annotations
 
-import difflib
+import functools
 import ipaddress
 import os
 import re
@@ -19,8 +19,8 @@ from configobj import ConfigObj, ConfigObjError, Section
 
 from vdictl import configspec
 from vdictl.errors import ConfigError
-from vdictl.rooms import (Config, Connect, LoggingSettings, Personalisation, Room, Throttle,
-                          VmSpec)
+from vdictl.rooms import (Config, Connect, LoggingSettings, Personalisation, Room,
+                          RoomContents, Throttle, VmSpec)
 from vdictl.templating import CompiledTemplate, TemplateError, compile_template
 
 ENV_VAR = "VDICTL_CONFIG"
@@ -79,11 +79,21 @@ def _existing(path: str, what: str) -> str:
     return full
 
 
-def load_config(path: str, *, now: Optional[datetime] = None) -> Config:
-    """Read and validate the config file at ``path``."""
+def load_config(path: str, *, now: Optional[datetime] = None,
+                check_rooms: bool = True) -> Config:
+    """Read and validate the config file at ``path``.
+
+    ``check_rooms=False`` is for callers that need the rooms' names only
+    (`vdictl rooms`, shell completion): [general] and [logging] are checked
+    and the room sections named, but no room's keys are converted and no VM
+    is built until some room's VMs are first asked for. Then every room is
+    built at once, in file order, so that the first error raised (a VM name
+    claimed by two rooms included) is the one a full load raises; the
+    warnings of the room sections are not collected in that case.
+    """
     full = os.path.abspath(path)
     scripttime = (now or datetime.now()).strftime("%Y-%m-%d-%H%M")
-    return _Loader(full, scripttime).load(_read(full))
+    return _Loader(full, scripttime).load(_read(full), check_rooms=check_rooms)
 
 
 def check_secret_files(config: Config, *, strict: bool = False,
@@ -206,6 +216,10 @@ class _Loader:
         self.unused: List[Tuple[str, str]] = []
         self.vm_places: Dict[str, str] = {}
         self.driver = ""
+        #: room sections not built yet, in file order; the contents of those built
+        self.pending: Dict[str, Section] = {}
+        self.built: Dict[str, RoomContents] = {}
+        self.failure: Optional[ConfigError] = None
 
     def error(self, message: str, section: Optional[str] = None,
               key: Optional[str] = None) -> ConfigError:
@@ -217,7 +231,7 @@ class _Loader:
 
     # --- top level -----------------------------------------------------
 
-    def load(self, cfg: ConfigObj) -> Config:
+    def load(self, cfg: ConfigObj, check_rooms: bool = True) -> Config:
         for key in cfg.scalars:
             self.unused.append(("", key))
             self.warn("unknown key outside any section, ignored", key=key)
@@ -241,7 +255,11 @@ class _Loader:
                 raise self.error("a room needs a name: [room NAME]", section=title)
             if name in rooms:
                 raise self.error(f"room {name!r} is defined twice", section=title)
-            rooms[name] = self.room(name, cfg[title])
+            rooms[name] = Room(name=name, subsections=tuple(cfg[title].sections),
+                               contents=functools.partial(self.room_contents, name))
+            self.pending[name] = cfg[title]
+            if check_rooms:       # now, so that warnings keep the order of the file
+                self.build_rooms()
         return Config(path=self.path, connect=connect, throttle=throttle,
                       logging=logging, rooms=rooms, scripttime=self.scripttime,
                       warnings=tuple(self.warnings), unused_keys=tuple(self.unused))
@@ -256,6 +274,8 @@ class _Loader:
             if key is None or not key.used:
                 unused.append((path, name))
                 if key is None:
+                    import difflib  # only for this hint
+
                     close = difflib.get_close_matches(name, known, n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
                     self.warn(f"unknown key, ignored{hint}", path, name)
@@ -321,7 +341,25 @@ class _Loader:
 
     # --- rooms -----------------------------------------------------------
 
-    def room(self, name: str, section: Section) -> Room:
+    def room_contents(self, name: str) -> RoomContents:
+        """The built contents of room ``name``; builds every room not built yet."""
+        self.build_rooms()
+        return self.built[name]
+
+    def build_rooms(self) -> None:
+        """Build the pending rooms in file order (the duplicate-name check needs it)."""
+        if self.failure is not None:  # a half-built config must not be built again
+            raise self.failure
+        while self.pending:
+            name, section = next(iter(self.pending.items()))
+            try:
+                self.built[name] = self.room(name, section)
+            except ConfigError as exc:
+                self.failure = exc
+                raise
+            del self.pending[name]
+
+    def room(self, name: str, section: Section) -> RoomContents:
         path = f"room {name}"
         unused: List[Tuple[str, str]] = []
         defaults = self.values(section, "vm", path, unused)
@@ -335,8 +373,7 @@ class _Loader:
             settings.update(self.values(section[sub], "vm", sub_path, unused))
             extra_vars = self.extra_vars(section[sub], sub_path)
             vms.extend(self.subsection(name, sub, sub_path, settings, extra_vars))
-        return Room(name=name, vms=tuple(vms), subsections=tuple(section.sections),
-                    unused_keys=tuple(unused))
+        return tuple(vms), tuple(unused)
 
     def extra_vars(self, section: Section, path: str) -> Dict[str, str]:
         """The operator's own payload variables: [[subsection]] [[[vars]]]."""

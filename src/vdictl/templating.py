@@ -12,6 +12,9 @@ variables, constants, arithmetic, comparisons, ``~``, slicing, ``{% if %}``
 and a short list of filters. No calls, attribute access, loops, ``set``,
 macros or includes: a template cannot reach Python objects, read files or
 run for long, and no single operation may build a huge string or number.
+
+Most templates are text and bare placeholders: those render here without
+Jinja, and jinja2 is imported (vdictl.jinja_sandbox) only for the others.
 """
 
 from __future__ import annotations
@@ -20,48 +23,20 @@ import functools
 import re
 from typing import AbstractSet, Any, Iterable, Mapping, Optional, Tuple
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
-from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
-
 from vdictl.errors import ConfigError
 
-#: Longest string a template may build with ``*`` (names, IPs, descriptions are short).
-MAX_REPEAT_CHARS = 10000
-#: Largest exponent allowed with ``**``.
-MAX_EXPONENT = 64
-#: Largest result of ``**``, in bits.
-MAX_POWER_BITS = 1024
 #: Longest template source, and longest text one rendering may produce.
 MAX_TEMPLATE_CHARS = 2000
 MAX_RENDERED_CHARS = 10000
 #: Longest answer file or cloud-init data a template file may render to.
 MAX_PAYLOAD_CHARS = 1000000
 
-#: The parts of the Jinja2 language a template may use (nodes of its syntax tree).
-ALLOWED_NODES = (
-    nodes.Template, nodes.Output, nodes.TemplateData, nodes.If, nodes.CondExpr,
-    nodes.Name, nodes.Const, nodes.Tuple, nodes.List, nodes.Keyword,
-    nodes.Filter, nodes.Test, nodes.Compare, nodes.Operand,
-    nodes.And, nodes.Or, nodes.Not, nodes.Neg, nodes.Pos,
-    nodes.Add, nodes.Sub, nodes.Mul, nodes.Div, nodes.FloorDiv, nodes.Mod, nodes.Pow,
-    nodes.Concat, nodes.Getitem, nodes.Slice,
-)
 #: Filters that cannot make a text much longer than their input.
 ALLOWED_FILTERS = frozenset((
     "abs", "capitalize", "count", "d", "default", "first", "float", "int", "last",
     "length", "lower", "replace", "reverse", "round", "string", "title", "trim",
     "truncate", "upper",
 ))
-#: What the user writes, for the message, by syntax-tree node.
-_NODE_WORDS = {
-    "Getattr": "attribute access", "Call": "calling a function", "For": "{% for %}",
-    "Assign": "{% set %}", "AssignBlock": "{% set %}", "Macro": "{% macro %}",
-    "CallBlock": "{% call %}", "FilterBlock": "{% filter %}", "With": "{% with %}",
-    "Include": "{% include %}", "Import": "{% import %}", "FromImport": "{% from %}",
-    "Extends": "{% extends %}", "Block": "{% block %}", "Dict": "a {dict}",
-}
-
 _IDENT = r"[_A-Za-z][_A-Za-z0-9]*"
 _BRACED = re.compile(r"\$\{(" + _IDENT + r")\}")
 _NAMED = re.compile(r"\$(" + _IDENT + r")")
@@ -83,54 +58,6 @@ class TemplateError(ConfigError):
         self.variable = variable
         message = f"template {what}: {detail}" if what else detail
         super().__init__(message, **where)
-
-
-class _Environment(SandboxedEnvironment):
-    """Sandbox that also refuses to build huge strings or numbers."""
-
-    intercepted_binops = frozenset(("*", "**", "%"))
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, (int, float)):
-            if right > MAX_EXPONENT:
-                raise SecurityError(f"exponent {right} is too large")
-            if isinstance(left, int) and abs(left).bit_length() * right > MAX_POWER_BITS:
-                raise SecurityError("power result is too large")
-        if operator == "*":
-            for seq, count in ((left, right), (right, left)):
-                if (isinstance(seq, (str, list, tuple)) and isinstance(count, int)
-                        and len(seq) * count > MAX_REPEAT_CHARS):
-                    raise SecurityError("repetition result is too large")
-        if operator == "%" and isinstance(left, str):
-            # '%999999999d' % 1 would build a gigabyte; ~ joins texts.
-            raise SecurityError("printf-style % formatting is not allowed; join with ~")
-        return super().call_binop(context, operator, left, right)
-
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        # Only indexes and slices: obj['upper'] would reach the method.
-        if isinstance(argument, bool) or not isinstance(argument, (int, slice)):
-            raise SecurityError(f"only [number] and [start:stop] may follow a value, "
-                                f"not [{argument!r}]")
-        return super().getitem(obj, argument)
-
-
-def _replace(value: Any, old: Any, new: Any, count: Optional[int] = None) -> str:
-    """str.replace that refuses to grow the text past MAX_RENDERED_CHARS."""
-    text, old, new = str(value), str(old), str(new)
-    hits = text.count(old) if old else len(text) + 1
-    if count is not None and count >= 0:
-        hits = min(hits, count)
-    if len(text) + hits * (len(new) - len(old)) > MAX_RENDERED_CHARS:
-        raise SecurityError("replace result is too large")
-    return text.replace(old, new, -1 if count is None else count)
-
-
-_ENV = _Environment(undefined=StrictUndefined, autoescape=False,
-                    keep_trailing_newline=True)
-_ENV.globals.clear()          # range, lipsum, cycler ...: nothing to call
-_ENV.filters = {name: f for name, f in _ENV.filters.items() if name in ALLOWED_FILTERS}
-_ENV.filters["replace"] = _replace
-_GLOBALS = frozenset(_ENV.globals)
 
 
 def legacy_to_jinja(template: str) -> str:
@@ -180,7 +107,7 @@ def _plain_parts(source: str) -> Optional[Parts]:
     parts, pos = [], 0
     for match in _PLACEHOLDER.finditer(source):
         name = match.group(1)
-        if name in _GLOBALS or name.lower() in _JINJA_CONSTANTS:
+        if name.lower() in _JINJA_CONSTANTS:
             return None
         parts.append((source[pos:match.start()], name))
         pos = match.end()
@@ -230,6 +157,8 @@ class CompiledTemplate:
         return text
 
     def _render_error(self, exc: Exception) -> "TemplateError":
+        from jinja2.exceptions import SecurityError, UndefinedError
+
         if isinstance(exc, SecurityError):
             detail = f"unsafe template refused: {exc}"
         elif isinstance(exc, UndefinedError):
@@ -270,41 +199,21 @@ def _parse(template: str, what: str) -> Tuple[Any, AbstractSet[str], Optional[Pa
     parts = _plain_parts(source)
     if parts is not None:
         return None, frozenset(name for _, name in parts if name is not None), parts
+    from jinja2 import TemplateSyntaxError, meta
+
+    from vdictl.jinja_sandbox import ENV, check_language
+
     try:
-        tree = _ENV.parse(source)
-        _check_language(tree, template, what)
-        compiled = _ENV.from_string(tree)
+        tree = ENV.parse(source)
+        check_language(tree, template, what)
+        compiled = ENV.from_string(tree)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"syntax error in {template!r}: {exc.message}",
                             what=what) from None
     except (RecursionError, MemoryError):
         raise TemplateError(f"{template[:40]!r}... is nested too deeply",
                             what=what) from None
-    return compiled, frozenset(meta.find_undeclared_variables(tree) - _GLOBALS), None
-
-
-def _check_language(tree: nodes.Template, template: str, what: str) -> None:
-    """Refuse every syntax outside ALLOWED_NODES and every filter outside ALLOWED_FILTERS."""
-    pending: list = [tree]             # a loop: deep templates must not hit the recursion limit
-    while pending:
-        node = pending.pop()
-        kind = type(node).__name__
-        if not isinstance(node, ALLOWED_NODES):
-            word = _NODE_WORDS.get(kind, kind)
-            if isinstance(node, nodes.Getattr):
-                word = f"attribute access ('.{node.attr}')"
-            raise TemplateError(f"{word} is not allowed in {template!r}", what=what)
-        if isinstance(node, nodes.Name) and node.name == "self":
-            raise TemplateError(f"'self' is not allowed in {template!r}", what=what)
-        if isinstance(node, nodes.Filter):
-            if node.name not in ALLOWED_FILTERS:
-                raise TemplateError(
-                    f"filter {node.name!r} is not allowed in {template!r} (allowed: "
-                    f"{', '.join(sorted(ALLOWED_FILTERS))})", what=what)
-        if isinstance(node, (nodes.Filter, nodes.Test)) and (node.dyn_args or node.dyn_kwargs):
-            raise TemplateError(f"*args and **kwargs are not allowed in {template!r}",
-                                what=what)
-        pending.extend(node.iter_child_nodes())
+    return compiled, frozenset(meta.find_undeclared_variables(tree)), None
 
 
 def compile_file(path: str, *, what: str, legacy: bool = False) -> CompiledTemplate:
@@ -322,12 +231,16 @@ def compile_file(path: str, *, what: str, legacy: bool = False) -> CompiledTempl
         raise TemplateError(f"cannot read the file: {exc.strerror or exc}", what=what,
                             file=path) from None
     source = legacy_to_jinja(text) if legacy else text
+    from jinja2 import TemplateSyntaxError
+
+    from vdictl.jinja_sandbox import ENV
+
     try:
-        code = _ENV.compile(_ENV.parse(source, filename=path), filename=path)
+        code = ENV.compile(ENV.parse(source, filename=path), filename=path)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"syntax error: {exc.message}", what=what, file=path,
                             line=exc.lineno) from None
-    compiled = _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None))
+    compiled = ENV.template_class.from_code(ENV, code, ENV.make_globals(None))
     template = CompiledTemplate(text, what, compiled, frozenset())
     template.path = path
     return template

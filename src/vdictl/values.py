@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from fractions import Fraction
 from typing import Any, List, Sequence, Union
 
 try:                                   # Python 3.11+
@@ -254,6 +253,8 @@ def parse_memory(raw: RawValue) -> int:
                 raise ConfigError(
                     f"memory {text!r}: unknown unit {match.group(2)!r}; "
                     "use B, K/KiB, M/MiB, G/GiB, T/TiB (binary) or KB/MB/GB/TB (decimal)")
+            from fractions import Fraction  # exact "1.5G"; only here, it costs start-up time
+
             value = int(Fraction(match.group(1)) * factor)
         else:
             try:

@@ -70,7 +70,9 @@ class Case:
     key: Optional[str] = None
     text: str = ""                      # a fragment of the message
     exit: int = 2
-    args: Tuple[str, ...] = ("rooms",)
+    #: a command that acts on every room: it checks the whole config before it
+    #: touches a VM (plain `vdictl rooms` reads the rooms' names only)
+    args: Tuple[str, ...] = ("virtroom-reset", "--all", "--dry-run")
     #: the message names the config file (false for some command-line errors)
     names_file: bool = True
     #: prepares tmp_path (extra files, modes); gets (tmp_path, config_path)

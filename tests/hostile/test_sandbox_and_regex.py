@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vdictl import templating
+from vdictl import jinja_sandbox, templating
 from vdictl.errors import ConfigError
 from vdictl.templating import TemplateError, compile_template, render
 from vdictl.values import parse_regex
@@ -87,7 +87,7 @@ def test_the_cut_down_language_still_does_what_names_need(template, expected):
 
 
 def test_only_the_listed_filters_and_no_globals():
-    env = templating._ENV
+    env = jinja_sandbox.ENV
     assert set(env.filters) == templating.ALLOWED_FILTERS
     assert env.globals == {}
 

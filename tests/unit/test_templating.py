@@ -135,13 +135,14 @@ def test_sandbox_escape_fails(template, tmp_path):
     "IP=${ip}/${netmask_as_suffix}, at $scripttime", "${id}}", "50% $id",
 ])
 def test_plain_templates_render_as_jinja_would(template):
-    from vdictl.templating import _ENV, _parse, legacy_to_jinja
+    from vdictl.jinja_sandbox import ENV
+    from vdictl.templating import _parse, legacy_to_jinja
 
     values = {"roomname": "room1", "id": "07", "ip": "10.0.0.7", "netmask_as_suffix": 24,
               "scripttime": "2026-01-01-0100"}
     assert _parse(template, "names")[2] is not None, "expected the fast path"
     got = compile_template(template, what="names").render(values)
-    assert got == _ENV.from_string(legacy_to_jinja(template)).render(values)
+    assert got == ENV.from_string(legacy_to_jinja(template)).render(values)
 
 
 @pytest.mark.parametrize("template", [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from . import exit_codes
@@ -17,6 +16,8 @@ def main() -> None:
     try:
         cli(prog_name="vdictl")
     except Exception as exc:  # noqa: BLE001 - never show a traceback to an operator
+        import logging
+
         logging.getLogger("vdictl").debug("internal error", exc_info=True)
         sys.stderr.write(f"vdictl: internal error: {exc!r} (run with -vv for details)\n")
         sys.exit(exit_codes.VM_FAILED)

@@ -5,23 +5,22 @@ This package is the only place that prints or exits.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import logging
-import os
-import sys
-from typing import Callable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
 
 import click
 
 from vdictl import __version__
 from vdictl.errors import ConfigError, DriverError, MissingDependency, UsageError, VdictlError
-from vdictl.lock import RoomBusy
-from vdictl.rooms import Config, LoggingSettings, Room
 
 from . import exit_codes
 
-log = logging.getLogger("vdictl")
+if TYPE_CHECKING:
+    from vdictl.rooms import Config, Room
+
+# Start-up cost: `vdictl --help` imports click and the command modules only.
+# What a command needs when it runs (the config loader, logging, json, the
+# operations) is imported inside it.
 
 
 class CliError(click.ClickException):
@@ -35,6 +34,8 @@ class CliError(click.ClickException):
 def exit_code_for(exc: VdictlError) -> int:
     if isinstance(exc, (ConfigError, UsageError)):
         return exit_codes.USAGE
+    from vdictl.lock import RoomBusy
+
     if isinstance(exc, MissingDependency):
         return exit_codes.MISSING_DEPENDENCY
     if isinstance(exc, RoomBusy):
@@ -69,6 +70,9 @@ class AppContext:
         #: True for commands that only read the config and never connect (config
         #: check): no audit trail is opened, an unusable password_file only warns
         self.offline = False
+        #: False for commands that need the rooms' names only (`vdictl rooms`): the
+        #: rooms' keys and VMs are then neither checked nor built (load_config)
+        self.check_rooms = True
         self._config: Optional[Config] = None
 
     @property
@@ -76,10 +80,15 @@ class AppContext:
         if self._config is None:
             from vdictl.config import check_secret_files, find_config_file, load_config
 
-            config = load_config(find_config_file(self.config_path))
+            from .logs import setup_audit_trail
+
+            config = load_config(find_config_file(self.config_path),
+                                 check_rooms=self.check_rooms)
             secret_warnings = check_secret_files(config, strict=self.strict_permissions,
                                                  offline=self.offline)
             if self.uri:
+                import dataclasses
+
                 if config.connect.driver != "libvirt":
                     raise UsageError(f"--uri is for the libvirt driver; {config.path} uses "
                                      f"{config.connect.driver}")
@@ -116,93 +125,6 @@ class AppContext:
         return selected
 
 
-SYSLOG_ENV = "VDICTL_SYSLOG"  #: "off", or the syslog socket (default /dev/log)
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(level)  # the terminal stays as quiet as asked when a log file wants more
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root = logging.getLogger("vdictl")
-    for old in root.handlers:  # a previous run in this process (tests)
-        if old not in logging.getLogger().handlers:
-            old.close()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-
-
-def setup_audit_trail(settings: LoggingSettings, config_path: Optional[str] = None) -> List[str]:
-    """[logging] config_file, log_file, and syslog when not on a terminal.
-
-    Returns warnings for the operator.
-    """
-    warnings = []
-    if settings.config_file:
-        warnings += apply_logging_config(settings.config_file, config_path)
-    add_log_file(settings.log_file, config_path)
-    add_syslog()
-    return warnings
-
-
-def apply_logging_config(path: str, config_path: Optional[str] = None) -> List[str]:
-    """Amoothei's logging.fileConfig file; missing is a warning, broken an error."""
-    if not os.path.exists(path):
-        return [f"[logging] config_file {path} does not exist; ignored"]
-    import logging.config  # here, not at start-up: it pulls in socket, pickle ...
-
-    try:
-        logging.config.fileConfig(path, disable_existing_loggers=False)
-    except Exception as exc:  # noqa: BLE001 - fileConfig raises anything (KeyError ...)
-        raise ConfigError(f"cannot apply {path}: {type(exc).__name__}: {exc}",
-                          file=config_path, section="logging", key="config_file") from None
-    # fileConfig may lower or silence "vdictl"; the audit trail stays at INFO
-    root = logging.getLogger("vdictl")
-    root.disabled = False
-    root.setLevel(min(root.level or logging.WARNING, logging.INFO))
-    return []
-
-
-def add_syslog() -> None:
-    """Unattended runs (cron: stderr is no terminal) also log to syslog."""
-    address = os.environ.get(SYSLOG_ENV, "/dev/log")
-    if address.lower() in ("off", "no", "0", "") or sys.stderr.isatty():
-        return
-    if not os.path.exists(address):
-        return
-    import logging.handlers  # here, not at start-up (socket, pickle ...)
-
-    try:
-        handler = logging.handlers.SysLogHandler(
-            address=address, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
-    except OSError as exc:
-        log.warning("cannot log to syslog at %s: %s", address, exc.strerror)
-        return
-    handler.ident = "vdictl: "
-    handler.setLevel(logging.INFO)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("vdictl")
-    root.addHandler(handler)
-    root.setLevel(min(root.level, logging.INFO))
-
-
-def add_log_file(path: Optional[str], config_path: Optional[str] = None) -> None:
-    """Append the audit trail (every state change, with time, room and VM) to `path`."""
-    if not path:
-        return
-    try:
-        handler = logging.FileHandler(path, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot open log file {path}: {exc.strerror}", file=config_path,
-                          section="logging", key="log_file") from None
-    handler.setLevel(logging.INFO)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root = logging.getLogger("vdictl")
-    root.addHandler(handler)
-    root.setLevel(min(root.level, logging.INFO))
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vdictl")
 @click.option("--config", "-c", "config_path", metavar="PATH",
@@ -230,6 +152,8 @@ def cli(ctx: click.Context, config_path: Optional[str], uri: Optional[str],
         vdictl virtroom-rollout room01
         vdictl virtroom-reset --all
     """
+    from .logs import setup_logging
+
     setup_logging(2 if debug else verbose)
     ctx.obj = AppContext(config_path, uri, strict_permissions=strict_permissions,
                          lock_timeout=lock_timeout)

@@ -7,14 +7,15 @@ it is safe to run anywhere, e.g. before copying a config to the VDI host.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List
 
 import click
 
-from vdictl.rooms import Config, VmSpec
-
 from .app import AppContext, cli, pass_app, reports_errors
 from .output import echo_json, format_table, output_option
+
+if TYPE_CHECKING:
+    from vdictl.rooms import Config, VmSpec
 
 
 @cli.group("config")

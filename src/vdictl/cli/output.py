@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any, Dict, List, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Sequence
 
 import click
 from click.core import ParameterSource
 
-from vdictl.result import Outcome, Report
+if TYPE_CHECKING:
+    from vdictl.result import Report
 
 FORMATS = ("table", "json")
 
@@ -35,10 +35,14 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def echo_json(data: Any) -> None:
+    import json
+
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
 def summary_line(report: Report) -> str:
+    from vdictl.result import Outcome
+
     counts: Dict[str, int] = {}
     for result in report.results:
         counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
@@ -60,6 +64,8 @@ def output_given() -> bool:
 
 def echo_report(report: Report, output: str) -> None:
     """Print the per-VM summary; a default table is quiet on success off a terminal."""
+    from vdictl.result import Outcome
+
     if output == "json":
         echo_json(report.to_dict())
         return

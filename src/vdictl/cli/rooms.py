@@ -18,10 +18,14 @@ from .output import echo_json, output_option
 def rooms_command(app: AppContext, resettable: bool, stateless: bool, output: str) -> None:
     """List the rooms of the config file, one name per line.
 
+    Without --resettable or --stateless only the room names are read: the
+    rooms' keys and VMs are not checked (vdictl config check does that).
+
     \b
     Example:
         for room in $(vdictl rooms --resettable); do vdictl virtroom-reset "$room"; done
     """
+    app.check_rooms = resettable or stateless  # names need no VMs
     names = [room.name for room in app.config.rooms.values()
              if (not resettable or room.resettable) and (not stateless or room.stateless)]
     if output == "json":

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
-import signal
 import sys
-import threading
-from typing import TYPE_CHECKING, Iterator, List, Optional
+from typing import TYPE_CHECKING, List
 
 import click
 
 from vdictl.errors import VdictlError
-from vdictl.rooms import Room
 
 from . import exit_codes
 from .app import AppContext, CliError, cli, pass_app, reports_errors
 from .output import (echo_json, echo_report, format_table, output_option,
                      report_output_option, summary_line)
-from .progress import wants_progress
 
 if TYPE_CHECKING:
     from vdictl.ops.session import Session
-
+    from vdictl.rooms import Room
 
 
 def complete_room_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
@@ -31,7 +26,8 @@ def complete_room_names(ctx: click.Context, param: click.Parameter, incomplete: 
     from vdictl.config import find_config_file, load_config
 
     try:
-        config = load_config(find_config_file(ctx.find_root().params.get("config_path")))
+        config = load_config(find_config_file(ctx.find_root().params.get("config_path")),
+                             check_rooms=False)  # names are all it needs
     except VdictlError:
         return []  # a completion never prints errors
     given = set(ctx.params.get(param.name or "") or ())
@@ -58,65 +54,11 @@ def open_session(app: AppContext, *, dry_run: bool = False, adopt: bool = False,
                  include_maintenance: bool = False, output: str = "json") -> "Session":
     from vdictl.ops.session import Session
 
-    progress = None
-    if wants_progress(output):
-        from .progress import RoomProgress
-        progress = RoomProgress()
+    from .progress import RoomProgress, wants_progress
+
+    progress = RoomProgress() if wants_progress(output) else None
     return Session(app.config, dry_run=dry_run, adopt=adopt,
                    include_maintenance=include_maintenance, progress=progress)
-
-
-SIGNAL_EXIT = {signal.SIGINT: exit_codes.INTERRUPTED, signal.SIGTERM: exit_codes.TERMINATED}
-
-
-class Interrupted(Exception):
-    """A signal arrived before any VM was touched."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-class SignalGuard:
-    """SIGINT/SIGTERM while a run works on VMs.
-
-    Before the session exists (waiting for a room lock) a signal raises
-    Interrupted: nothing was touched yet. Afterwards the first signal starts
-    no new VM and lets the VMs under way finish (each wait is bounded by
-    operation_timeout); a second one exits at once.
-    """
-
-    def __init__(self) -> None:
-        self.signum: Optional[int] = None
-        self.session: Optional["Session"] = None
-
-    def handle(self, signum: int, _frame) -> None:
-        name = signal.Signals(signum).name
-        if self.session is None:
-            raise Interrupted(signum)
-        if self.signum is not None:
-            os.write(2, f"vdictl: {name} again: exiting now; VMs under way may be half "
-                        f"done (a rerun finishes them)\n".encode())
-            os._exit(SIGNAL_EXIT[self.signum])
-        self.signum = signum
-        os.write(2, f"vdictl: {name}: finishing the VMs under way, starting no new one "
-                    f"({name} again exits at once)\n".encode())
-        self.session.interrupt(name)
-
-    def attach(self, session: "Session") -> None:
-        self.session = session
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator["SignalGuard"]:
-        if threading.current_thread() is not threading.main_thread():
-            yield self  # signal handlers can only be set in the main thread
-            return
-        old = {signum: signal.signal(signum, self.handle) for signum in SIGNAL_EXIT}
-        try:
-            yield self
-        finally:
-            for signum, handler in old.items():
-                signal.signal(signum, handler)
 
 
 def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output: str,
@@ -125,8 +67,12 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
 
     Holds the lock of every room (not under --dry-run) for the whole run.
     """
+    import signal
+
     from vdictl.lock import RoomLocks
     from vdictl.ops.session import audit
+
+    from .signals import SIGNAL_EXIT, Interrupted, SignalGuard
 
     module, function = operation.split(":")
     run = getattr(importlib.import_module(f"vdictl.ops.{module}"), function)

@@ -1,0 +1,129 @@
+"""Plain `vdictl rooms` reads the rooms' names only; every command that acts on
+rooms, and `config check`, still checks the whole config before it changes anything."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from vdictl.cli import cli
+
+from tests.cli.conftest import CONFIG
+
+#: a last room whose name template uses a variable that does not exist
+BROKEN_LAST_ROOM = CONFIG + """
+[room broken]
+    [[pcs]]
+    ids = "1-2"
+    names = "${roomname}-${nosuch}"
+    template_name = tmpl
+"""
+#: a room that claims the name of one of lab1's VMs
+CLAIMS_LAB1_VD01 = CONFIG + """
+[room other]
+    [[pcs]]
+    ids = "1"
+    names = "lab1-vd${id}"
+    template_name = tmpl
+"""
+
+#: every command that reads the rooms' VMs (each would change or show something)
+COMMANDS = (
+    ("virtroom-reset", "--all"), ("virtroom-reset", "lab1"), ("virtroom-start", "lab1"),
+    ("virtroom-shutdown", "--all"), ("virtroom-delete", "--yes", "lab1"),
+    ("virtroom-rollout", "lab1"), ("virtroom-rebuild", "--force", "lab1"),
+    ("virtroom-show", "lab1"), ("template-delete", "--yes", "tmpl"),
+    ("template-create", "lab1-vd01", "tmpl2"), ("rooms", "--resettable"),
+    ("rooms", "--stateless"), ("config", "check"),
+)
+
+
+def vdictl(path, *args):
+    return CliRunner().invoke(cli, ["--config", str(path), *args])
+
+
+def rolled_out_lab1(hypervisor, tmp_path):
+    """lab1 rolled out with the good config, one VM running; its state, to compare."""
+    good = tmp_path / "good.conf"
+    good.write_text(CONFIG)
+    assert vdictl(good, "virtroom-rollout", "lab1").exit_code == 0
+    hypervisor.dom("lab1-vd02").create()
+    return state(hypervisor)
+
+
+def state(hypervisor):
+    return (hypervisor.domains(), hypervisor.running(), hypervisor.volumes(),
+            {name: hypervisor.snapshot_descriptions(name) for name in hypervisor.domains()})
+
+
+def test_rooms_lists_names_without_building_the_vms(tmp_path):
+    path = tmp_path / "vdi.conf"
+    path.write_text(BROKEN_LAST_ROOM)
+    result = vdictl(path, "rooms")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "lab1\nkiosk\nbroken\n", "")
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_a_broken_last_room_stops_every_command_before_any_change(hypervisor, tmp_path, args):
+    before = rolled_out_lab1(hypervisor, tmp_path)
+    path = tmp_path / "vdi.conf"
+    path.write_text(BROKEN_LAST_ROOM)
+    result = vdictl(path, *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"Error: {path} [room broken/pcs] names: "
+                             "unknown variable 'nosuch' in '${roomname}-${nosuch}' (known: "
+                             "default_gateway, id, netmask, netmask_as_suffix, roomname, "
+                             "scripttime, subsection, suffix)\n")
+    assert state(hypervisor) == before
+
+
+@pytest.mark.parametrize("args", [("virtroom-start", "lab1"), ("virtroom-start", "other"),
+                                  ("virtroom-reset", "--all"), ("config", "check")],
+                         ids=" ".join)
+def test_a_vm_name_claimed_by_two_rooms_stops_commands_on_either(hypervisor, tmp_path, args):
+    before = rolled_out_lab1(hypervisor, tmp_path)
+    path = tmp_path / "vdi.conf"
+    path.write_text(CLAIMS_LAB1_VD01)
+    result = vdictl(path, *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"Error: {path} [room other/pcs] names: VM name 'lab1-vd01' is "
+                             "defined twice: in [room lab1/students] (id 1) and in "
+                             "[room other/pcs] (id 1)\n")
+    assert state(hypervisor) == before
+    assert vdictl(path, "rooms").stdout == "lab1\nkiosk\nother\n"
+
+
+# Which modules a fresh process loads: `--help` needs click and the command
+# modules only, plain `rooms` no template engine and no SDK.
+HEAVY = ("configobj", "jinja2", "json", "libvirt", "logging", "ovirtsdk4", "vdictl.config",
+         "vdictl.rooms")
+LOADED = """
+import sys
+from vdictl.cli import main
+sys.argv = ["vdictl", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print("LOADED=" + ",".join(m for m in %r if m in sys.modules), file=sys.stderr)
+""" % (HEAVY,)
+
+
+def loaded(*args):
+    proc = subprocess.run([sys.executable, "-c", LOADED, *args], capture_output=True,
+                          text=True, timeout=60)
+    last = proc.stderr.splitlines()[-1]
+    assert last.startswith("LOADED="), proc.stderr
+    return [name for name in last[len("LOADED="):].split(",") if name]
+
+
+def test_help_loads_no_config_logging_json_or_template_engine():
+    assert loaded("--help") == []
+
+
+def test_plain_rooms_loads_no_template_engine(config_file):
+    assert loaded("--config", config_file, "rooms") == [
+        "configobj", "logging", "vdictl.config", "vdictl.rooms"]
