@@ -20,12 +20,15 @@ def rooms_command(app: AppContext, resettable: bool, stateless: bool, output: st
 
     Without --resettable or --stateless only the room names are read: the
     rooms' keys and VMs are not checked (vdictl config check does that).
+    Listing connects to nothing and writes no audit trail, so an unusable
+    password_file is a warning here, as in config check.
 
     \b
     Example:
         for room in $(vdictl rooms --resettable); do vdictl virtroom-reset "$room"; done
     """
     app.check_rooms = resettable or stateless  # names need no VMs
+    app.offline = True
     names = [room.name for room in app.config.rooms.values()
              if (not resettable or room.resettable) and (not stateless or room.stateless)]
     if output == "json":
