@@ -8,24 +8,19 @@ every template rendered, every VM named and checked. Anything wrong is a
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import os
 import re
 from datetime import datetime
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from configobj import ConfigObj, ConfigObjError, Section
+from configobj import ConfigObj, Section
 
 from vdictl import configspec
+from vdictl.config_file import find_config_file, read_config_file, room_sections  # noqa: F401
 from vdictl.errors import ConfigError
-from vdictl.rooms import (Config, Connect, LoggingSettings, Personalisation, Room,
-                          RoomContents, Throttle, VmSpec)
+from vdictl.rooms import Config, Connect, LoggingSettings, Personalisation, Room, Throttle, VmSpec
 from vdictl.templating import CompiledTemplate, TemplateError, compile_template
-
-ENV_VAR = "VDICTL_CONFIG"
-USER_CONFIG = "~/.config/vdictl/vdi-rollout.conf"
-SYSTEM_CONFIG = "/etc/vdictl/vdi-rollout.conf"
 
 #: Variables every template may use.
 BASE_VARIABLES = frozenset((
@@ -52,48 +47,13 @@ _VARIABLE_SOURCE = {
 #: oVirt's MaxVmNameLength; its names are letters, digits, . _ - (libvirt allows more).
 MAX_VM_NAME = 64
 _VM_NAME = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,%d}$" % (MAX_VM_NAME - 1))
-_ROOM_TITLE = re.compile(r"^room(?:\s+(.*))?$", re.DOTALL)
 
 
-def find_config_file(explicit: Optional[str] = None) -> str:
-    """The config file to use: ``--config``, ``$VDICTL_CONFIG``, user, system."""
-    if explicit:
-        return _existing(explicit, "config file given with --config")
-    from_env = os.environ.get(ENV_VAR)
-    if from_env:
-        return _existing(from_env, f"config file named by ${ENV_VAR}")
-    tried = []
-    for candidate in (os.path.expanduser(USER_CONFIG), SYSTEM_CONFIG):
-        if os.path.isfile(candidate):
-            return os.path.abspath(candidate)
-        tried.append(candidate)
-    raise ConfigError(
-        f"no config file found; tried ${ENV_VAR} (unset), {', '.join(tried)}; "
-        "use --config PATH")
-
-
-def _existing(path: str, what: str) -> str:
-    full = os.path.abspath(os.path.expanduser(path))
-    if not os.path.isfile(full):
-        raise ConfigError(f"{what} does not exist or is not a file", file=path)
-    return full
-
-
-def load_config(path: str, *, now: Optional[datetime] = None,
-                check_rooms: bool = True) -> Config:
-    """Read and validate the config file at ``path``.
-
-    ``check_rooms=False`` is for callers that need the rooms' names only
-    (`vdictl rooms`, shell completion): [general] and [logging] are checked
-    and the room sections named, but no room's keys are converted and no VM
-    is built until some room's VMs are first asked for. Then every room is
-    built at once, in file order, so that the first error raised (a VM name
-    claimed by two rooms included) is the one a full load raises; the
-    warnings of the room sections are not collected in that case.
-    """
+def load_config(path: str, *, now: Optional[datetime] = None) -> Config:
+    """Read and validate the config file at ``path``."""
     full = os.path.abspath(path)
     scripttime = (now or datetime.now()).strftime("%Y-%m-%d-%H%M")
-    return _Loader(full, scripttime).load(_read(full), check_rooms=check_rooms)
+    return _Loader(full, scripttime).load(read_config_file(full))
 
 
 def check_secret_files(config: Config, *, strict: bool = False,
@@ -147,66 +107,6 @@ def _exposure(path: str) -> Optional[str]:
     return f"is readable by {' and '.join(who)} (mode {mode:04o}); run: chmod 600 {path}"
 
 
-def _read(path: str) -> ConfigObj:
-    try:
-        return ConfigObj(path, interpolation=False, file_error=True,
-                         raise_errors=True, encoding="utf-8")
-    except ConfigObjError as exc:
-        raise _syntax_error(path, exc) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not valid UTF-8 ({exc.reason})", file=path) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
-
-
-_SECTION_LINE = re.compile(r"^\s*(\[+)\s*([^\]]*?)\s*\]+\s*(?:#.*)?$")
-_KEY_LINE = re.compile(r"^\s*([^\s=\[\]#]+)\s*=")
-#: Sections whose lines are never quoted in a message: they hold the password.
-_SECRET_SECTIONS = ("general/connect",)
-
-
-def _syntax_error(path: str, exc: ConfigObjError) -> ConfigError:
-    """configobj's error with the section and key of its line, never a password."""
-    line_number = getattr(exc, "line_number", None)
-    line = (getattr(exc, "line", "") or "").strip()
-    message = re.sub(r"\s*at line \d+\.?$", "", str(exc))
-    message = re.sub(r"^Invalid line \(.*\) \(matched", "Invalid line (matched", message,
-                     flags=re.DOTALL)
-    section, key = _place_of_line(path, line_number)
-    secret_key = key is None or "pass" in key.lower()
-    if not _SECTION_LINE.match(line) and ((section in _SECRET_SECTIONS and secret_key)
-                                          or "pass" in line.lower()):
-        message += " (the line is not shown: it may hold a password)"
-    elif line:
-        message = f"{message}: {line!r}"
-    return ConfigError(message, file=path, line=line_number, section=section, key=key)
-
-
-def _place_of_line(path: str, line_number: Optional[int]) -> Tuple[Optional[str], Optional[str]]:
-    """The section path and key of a line, read from the raw file (best effort)."""
-    if not line_number:
-        return None, None
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            lines = fh.read().splitlines()[:line_number]
-    except OSError:
-        return None, None
-    if not lines:
-        return None, None
-    *before, last = lines
-    stack: List[str] = []
-    for text in before:                # a broken header at `last` is its parent's problem
-        match = _SECTION_LINE.match(text)
-        if match:
-            depth = len(match.group(1))
-            stack = stack[:depth - 1] + [match.group(2)]
-    header = _SECTION_LINE.match(last)
-    if header:                         # its parent section
-        stack = stack[:len(header.group(1)) - 1]
-    key_match = _KEY_LINE.match(last)
-    return ("/".join(stack) or None), (key_match.group(1) if key_match else None)
-
-
 class _Loader:
     def __init__(self, path: str, scripttime: str):
         self.path = path
@@ -216,10 +116,6 @@ class _Loader:
         self.unused: List[Tuple[str, str]] = []
         self.vm_places: Dict[str, str] = {}
         self.driver = ""
-        #: room sections not built yet, in file order; the contents of those built
-        self.pending: Dict[str, Section] = {}
-        self.built: Dict[str, RoomContents] = {}
-        self.failure: Optional[ConfigError] = None
 
     def error(self, message: str, section: Optional[str] = None,
               key: Optional[str] = None) -> ConfigError:
@@ -231,7 +127,7 @@ class _Loader:
 
     # --- top level -----------------------------------------------------
 
-    def load(self, cfg: ConfigObj, check_rooms: bool = True) -> Config:
+    def load(self, cfg: ConfigObj) -> Config:
         for key in cfg.scalars:
             self.unused.append(("", key))
             self.warn("unknown key outside any section, ignored", key=key)
@@ -241,25 +137,8 @@ class _Loader:
         connect, throttle = self.general(general)
         logging = self.logging(cfg["logging"]) if "logging" in cfg.sections \
             else LoggingSettings()
-        rooms: Dict[str, Room] = {}
-        for title in cfg.sections:
-            if title in ("general", "logging"):
-                continue
-            match = _ROOM_TITLE.match(title)
-            if not match:
-                hint = " (a room is written [room NAME])" if title.startswith("room") else ""
-                self.warn(f"unknown section, ignored{hint}", section=title)
-                continue
-            name = (match.group(1) or "").strip()
-            if not name:
-                raise self.error("a room needs a name: [room NAME]", section=title)
-            if name in rooms:
-                raise self.error(f"room {name!r} is defined twice", section=title)
-            rooms[name] = Room(name=name, subsections=tuple(cfg[title].sections),
-                               contents=functools.partial(self.room_contents, name))
-            self.pending[name] = cfg[title]
-            if check_rooms:       # now, so that warnings keep the order of the file
-                self.build_rooms()
+        rooms = {name: self.room(name, cfg[title])
+                 for title, name in room_sections(cfg, self.path, self.warn)}
         return Config(path=self.path, connect=connect, throttle=throttle,
                       logging=logging, rooms=rooms, scripttime=self.scripttime,
                       warnings=tuple(self.warnings), unused_keys=tuple(self.unused))
@@ -341,25 +220,7 @@ class _Loader:
 
     # --- rooms -----------------------------------------------------------
 
-    def room_contents(self, name: str) -> RoomContents:
-        """The built contents of room ``name``; builds every room not built yet."""
-        self.build_rooms()
-        return self.built[name]
-
-    def build_rooms(self) -> None:
-        """Build the pending rooms in file order (the duplicate-name check needs it)."""
-        if self.failure is not None:  # a half-built config must not be built again
-            raise self.failure
-        while self.pending:
-            name, section = next(iter(self.pending.items()))
-            try:
-                self.built[name] = self.room(name, section)
-            except ConfigError as exc:
-                self.failure = exc
-                raise
-            del self.pending[name]
-
-    def room(self, name: str, section: Section) -> RoomContents:
+    def room(self, name: str, section: Section) -> Room:
         path = f"room {name}"
         unused: List[Tuple[str, str]] = []
         defaults = self.values(section, "vm", path, unused)
@@ -373,7 +234,8 @@ class _Loader:
             settings.update(self.values(section[sub], "vm", sub_path, unused))
             extra_vars = self.extra_vars(section[sub], sub_path)
             vms.extend(self.subsection(name, sub, sub_path, settings, extra_vars))
-        return tuple(vms), tuple(unused)
+        return Room(name=name, vms=tuple(vms), subsections=tuple(section.sections),
+                    unused_keys=tuple(unused))
 
     def extra_vars(self, section: Section, path: str) -> Dict[str, str]:
         """The operator's own payload variables: [[subsection]] [[[vars]]]."""

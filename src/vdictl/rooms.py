@@ -1,14 +1,13 @@
 """The resolved configuration: frozen records built by vdictl.config.
 
 Everything here is already validated and rendered; operations read these
-records and never the raw config file. (A room's VMs may be built on first
-use: see vdictl.config.load_config's check_rooms.)
+records and never the raw config file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional, Tuple
+from typing import Mapping, Optional, Tuple
 
 RESET_STARTVM_CHOICES = ("Always", "Auto", "Never")
 
@@ -72,25 +71,13 @@ class VmSpec:
         return self.takes_snapshot and bool(self.reset_to_snapshot_regex)
 
 
-#: A room's VMs, and the (section path, key) pairs of its sections that vdictl does not use
-RoomContents = Tuple[Tuple[VmSpec, ...], Tuple[Tuple[str, str], ...]]
-
-
 @dataclass(frozen=True)
 class Room:
     name: str
+    vms: Tuple[VmSpec, ...]
     subsections: Tuple[str, ...]
-    #: returns the room's contents, building them on the first call (it may
-    #: raise the room's ConfigError then); later calls return the same
-    contents: Callable[[], RoomContents] = field(repr=False, compare=False)
-
-    @property
-    def vms(self) -> Tuple[VmSpec, ...]:
-        return self.contents()[0]
-
-    @property
-    def unused_keys(self) -> Tuple[Tuple[str, str], ...]:
-        return self.contents()[1]
+    #: (section path, key) pairs present in the file that vdictl does not use
+    unused_keys: Tuple[Tuple[str, str], ...] = ()
 
     @property
     def stateless(self) -> bool:

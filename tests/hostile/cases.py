@@ -71,7 +71,7 @@ class Case:
     text: str = ""                      # a fragment of the message
     exit: int = 2
     #: a command that acts on every room: it checks the whole config before it
-    #: touches a VM (plain `vdictl rooms` reads the rooms' names only)
+    #: touches a VM (plain `vdictl rooms` reads the room titles only)
     args: Tuple[str, ...] = ("virtroom-reset", "--all", "--dry-run")
     #: the message names the config file (false for some command-line errors)
     names_file: bool = True
@@ -284,10 +284,10 @@ CASES = (
          "general/connect", "password", "a single value is expected"),
     Case("password-readable-strict", connect(*OVIRT, f"password = {SECRET}"),
          "general/connect", "password", "is readable by group and others (mode 0644); "
-         "run: chmod 600", args=("--strict-permissions", "rooms"), mode=0o644),
+         "run: chmod 600", args=("--strict-permissions", "virtroom-reset", "--all", "--dry-run"), mode=0o644),
     Case("password-file-readable-strict", connect(*OVIRT, 'password_file = "engine.pw"'),
          "general/connect", "password_file", "is readable by group and others",
-         args=("--strict-permissions", "rooms"), setup=_world_readable_password_file),
+         args=("--strict-permissions", "virtroom-reset", "--all", "--dry-run"), setup=_world_readable_password_file),
     # --- command lines ------------------------------------------------------
     Case("unknown-room", config(), None, None, "unknown room 'nosuch'",
          args=("virtroom-show", "nosuch")),
@@ -300,6 +300,6 @@ CASES = (
     Case("delete-without-yes", config(), None, None, "refusing to delete without --yes",
          args=("virtroom-delete", "r1"), names_file=False),
     Case("uri-with-ovirt", connect(*OVIRT, "password_file = engine.pw"), None, None,
-         "--uri is for the libvirt driver", args=("--uri", "test:///default", "rooms"),
+         "--uri is for the libvirt driver", args=("--uri", "test:///default", "virtroom-show", "r1"),
          setup=_private_password_file),
 )

@@ -18,6 +18,8 @@ PASSWORD = "Perm-S3cret-0815"
 
 ROOM = """\
 [room r1]
+    snapshot_description = "golden"
+    reset_to_snapshot_regex = "^golden$"
     [[pcs]]
     ids = 1
     names = "${roomname}-pc${id}"
@@ -44,7 +46,8 @@ def write_password_file(tmp_path: Path, mode: int) -> Path:
 
 
 def rooms(path: Path, *options: str):
-    return CliRunner().invoke(cli, [*options, "--config", str(path), "rooms"])
+    """`rooms --resettable`: it reads the whole file and connects to nothing."""
+    return CliRunner().invoke(cli, [*options, "--config", str(path), "rooms", "--resettable"])
 
 
 # --- the config file holds the password ---------------------------------------
@@ -126,7 +129,7 @@ def test_missing_password_file_is_a_config_error_for_every_command_that_connects
         assert result.exit_code == 2, command
         assert result.stderr == f"Error: {problem}\n"
     # listing rooms connects to nothing: it warns, as config check does
-    result = CliRunner().invoke(cli, ["--config", str(path), "rooms"])
+    result = rooms(path)
     assert result.exit_code == 0
     assert result.stdout == "r1\n"
     assert result.stderr == f"warning: {problem}\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vdictl import config as config_module
+from vdictl import config_file as config_module
 from vdictl.config import find_config_file, load_config
 from vdictl.configspec import KEYS, SECTIONS, TYPES, keys_for
 from vdictl.errors import ConfigError

@@ -62,28 +62,34 @@ class AppContext:
     """What every command shares: the config file, loaded once."""
 
     def __init__(self, config_path: Optional[str], uri: Optional[str] = None,
-                 strict_permissions: bool = False, lock_timeout: float = 0.0):
+                 strict_permissions: bool = False, lock_timeout: float = 0.0,
+                 verbosity: int = 0):
         self.config_path = config_path
         self.uri = uri
         self.strict_permissions = strict_permissions
         self.lock_timeout = lock_timeout
+        self.verbosity = verbosity   # 0 warnings, 1 -v, 2 -vv or --debug
         #: True for commands that only read the config and never connect (config
         #: check): no audit trail is opened, an unusable password_file only warns
         self.offline = False
-        #: False for commands that need the rooms' names only (`vdictl rooms`): the
-        #: rooms' keys and VMs are then neither checked nor built (load_config)
-        self.check_rooms = True
         self._config: Optional[Config] = None
+
+    def room_names(self) -> List[str]:
+        """The rooms of the config file, reading nothing but its room titles."""
+        from vdictl.config_file import find_config_file, room_names
+
+        return room_names(find_config_file(self.config_path))
 
     @property
     def config(self) -> Config:
         if self._config is None:
             from vdictl.config import check_secret_files, find_config_file, load_config
 
-            from .logs import setup_audit_trail
+            from .logs import setup_audit_trail, setup_logging
 
-            config = load_config(find_config_file(self.config_path),
-                                 check_rooms=self.check_rooms)
+            # here, not at start-up: --help and a plain `rooms` log nothing
+            setup_logging(self.verbosity)
+            config = load_config(find_config_file(self.config_path))
             secret_warnings = check_secret_files(config, strict=self.strict_permissions,
                                                  offline=self.offline)
             if self.uri:
@@ -152,11 +158,8 @@ def cli(ctx: click.Context, config_path: Optional[str], uri: Optional[str],
         vdictl virtroom-rollout room01
         vdictl virtroom-reset --all
     """
-    from .logs import setup_logging
-
-    setup_logging(2 if debug else verbose)
     ctx.obj = AppContext(config_path, uri, strict_permissions=strict_permissions,
-                         lock_timeout=lock_timeout)
+                         lock_timeout=lock_timeout, verbosity=2 if debug else verbose)
 
 
 pass_app = click.make_pass_decorator(AppContext)

@@ -18,19 +18,22 @@ from .output import echo_json, output_option
 def rooms_command(app: AppContext, resettable: bool, stateless: bool, output: str) -> None:
     """List the rooms of the config file, one name per line.
 
-    Without --resettable or --stateless only the room names are read: the
-    rooms' keys and VMs are not checked (vdictl config check does that).
-    Listing connects to nothing and writes no audit trail, so an unusable
-    password_file is a warning here, as in config check.
+    Without --resettable or --stateless only the room titles are read: the
+    rest of the file is not checked (vdictl config check does that). With
+    them the whole file is checked; listing connects to nothing and writes
+    no audit trail, so an unusable password_file is a warning, as in config
+    check.
 
     \b
     Example:
         for room in $(vdictl rooms --resettable); do vdictl virtroom-reset "$room"; done
     """
-    app.check_rooms = resettable or stateless  # names need no VMs
-    app.offline = True
-    names = [room.name for room in app.config.rooms.values()
-             if (not resettable or room.resettable) and (not stateless or room.stateless)]
+    if resettable or stateless:
+        app.offline = True
+        names = [room.name for room in app.config.rooms.values()
+                 if (not resettable or room.resettable) and (not stateless or room.stateless)]
+    else:
+        names = app.room_names()
     if output == "json":
         echo_json(names)
     else:

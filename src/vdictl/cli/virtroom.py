@@ -23,15 +23,14 @@ if TYPE_CHECKING:
 
 def complete_room_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
     """Shell completion: the rooms of the config file that --config or $VDICTL_CONFIG names."""
-    from vdictl.config import find_config_file, load_config
+    from vdictl.config_file import find_config_file, room_names
 
     try:
-        config = load_config(find_config_file(ctx.find_root().params.get("config_path")),
-                             check_rooms=False)  # names are all it needs
+        names = room_names(find_config_file(ctx.find_root().params.get("config_path")))
     except VdictlError:
         return []  # a completion never prints errors
     given = set(ctx.params.get(param.name or "") or ())
-    return [name for name in config.rooms if name.startswith(incomplete) and name not in given]
+    return [name for name in names if name.startswith(incomplete) and name not in given]
 
 
 rooms_argument = click.argument("room_names", metavar="ROOM...", nargs=-1,
