@@ -66,33 +66,35 @@ def test_rooms_lists_names_without_building_the_vms(tmp_path):
     assert (result.exit_code, result.stdout, result.stderr) == (0, "lab1\nkiosk\nbroken\n", "")
 
 
-@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
-def test_a_broken_last_room_stops_every_command_before_any_change(hypervisor, tmp_path, args):
+def refused_without_a_change(hypervisor, tmp_path, text, args):
+    """Run `args` on the config `text` after rolling lab1 out: exit 2 and nothing
+    changed. Returns the error line and the config's path."""
     before = rolled_out_lab1(hypervisor, tmp_path)
     path = tmp_path / "vdi.conf"
-    path.write_text(BROKEN_LAST_ROOM)
+    path.write_text(text)
     result = vdictl(path, *args)
     assert result.exit_code == 2, result.output
-    assert result.stderr == (f"Error: {path} [room broken/pcs] names: "
-                             "unknown variable 'nosuch' in '${roomname}-${nosuch}' (known: "
-                             "default_gateway, id, netmask, netmask_as_suffix, roomname, "
-                             "scripttime, subsection, suffix)\n")
     assert state(hypervisor) == before
+    return result.stderr, path
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_a_broken_last_room_stops_every_command_before_any_change(hypervisor, tmp_path, args):
+    stderr, path = refused_without_a_change(hypervisor, tmp_path, BROKEN_LAST_ROOM, args)
+    assert stderr == (f"Error: {path} [room broken/pcs] names: "
+                      "unknown variable 'nosuch' in '${roomname}-${nosuch}' (known: "
+                      "default_gateway, id, netmask, netmask_as_suffix, roomname, "
+                      "scripttime, subsection, suffix)\n")
 
 
 @pytest.mark.parametrize("args", [("virtroom-start", "lab1"), ("virtroom-start", "other"),
                                   ("virtroom-reset", "--all"), ("config", "check")],
                          ids=" ".join)
 def test_a_vm_name_claimed_by_two_rooms_stops_commands_on_either(hypervisor, tmp_path, args):
-    before = rolled_out_lab1(hypervisor, tmp_path)
-    path = tmp_path / "vdi.conf"
-    path.write_text(CLAIMS_LAB1_VD01)
-    result = vdictl(path, *args)
-    assert result.exit_code == 2, result.output
-    assert result.stderr == (f"Error: {path} [room other/pcs] names: VM name 'lab1-vd01' is "
-                             "defined twice: in [room lab1/students] (id 1) and in "
-                             "[room other/pcs] (id 1)\n")
-    assert state(hypervisor) == before
+    stderr, path = refused_without_a_change(hypervisor, tmp_path, CLAIMS_LAB1_VD01, args)
+    assert stderr == (f"Error: {path} [room other/pcs] names: VM name 'lab1-vd01' is "
+                      "defined twice: in [room lab1/students] (id 1) and in "
+                      "[room other/pcs] (id 1)\n")
     assert vdictl(path, "rooms").stdout == "lab1\nkiosk\nother\n"
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from vdictl import config_file as config_module
+from vdictl.config_file import room_names
 from vdictl.config import find_config_file, load_config
 from vdictl.configspec import KEYS, SECTIONS, TYPES, keys_for
 from vdictl.errors import ConfigError
@@ -753,3 +754,31 @@ def test_key_table_is_consistent():
         ["ids", "names", "template_name"]
     assert {k.name for k in keys_for("vm").values() if not k.used} == \
         {"workaround_os", "workaround_timezone"}
+
+
+# --- room_names: the room titles alone (vdictl rooms, completion) ---------------
+
+@pytest.mark.parametrize("path", [str(EXAMPLE), str(DATA / "virtesk-vm-rollout.conf")])
+def test_room_names_are_a_full_loads_in_file_order(path):
+    assert room_names(path) == list(load_config(path, now=NOW).rooms)
+
+
+def test_room_names_read_only_the_room_titles(tmp_path):
+    text = ("[general]\n" + room("", name="r1") + "[other]\n"
+            + room("", name="r2").replace("${roomname}-vd${id}", "${nosuch}")
+            + "[room   r3  ]\n    [[vms]]\n")
+    assert room_names(write(tmp_path, text)) == ["r1", "r2", "r3"]
+    assert "[general]" in str(error(tmp_path, text))  # what the names skip, a load finds
+
+
+@pytest.mark.parametrize("text", [
+    HEADER + ROOM + ROOM,                                        # configobj: duplicate
+    HEADER + ROOM.replace("[room r1]", "[room ]"),               # a room without a name
+    HEADER + ROOM.replace("[room r1]", "[room r1"),              # syntax
+    HEADER + ROOM + ROOM.replace("[room r1]", "[room  r1 ]"),    # the same name
+])
+def test_room_title_errors_are_the_full_loads(tmp_path, text):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        room_names(path)
+    assert str(info.value) == str(error(tmp_path, text))
