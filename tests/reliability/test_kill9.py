@@ -209,3 +209,48 @@ def test_qemu_killed_under_a_running_reset(libvirt_sandbox, qemu_room):
         assert len(dom.listAllSnapshots()) == 1
         assert read_boot_count(disk[vm]) == 0
     assert not sb.conn.lookupByName("kreset-tmpl").isActive()  # the template untouched
+
+
+# -- reset_startvm = Auto: a rerun starts what ran before the killed reset ------
+def killed_auto_reset(site_factory):
+    """Room `ra` (Auto): four of six VMs run; a reset is killed during its first
+    restores, leaving running VMs powered off. Returns (site, vms, running)."""
+    site = site_factory({"ra": 6}, startvm="Auto", batch=2, parallel=4,
+                        sim_knobs={"time_scale": 0.05})
+    vms = site.vms()
+    running = vms[:4]
+    for vm in running:
+        site.sim.set_vm_status(vm, "up")
+    proc = site.popen("virtroom-reset", "ra")
+    wait_until(lambda: restores(site.sim), what="the first restore")
+    proc.kill()
+    proc.wait(timeout=10)
+    assert [vm for vm in running if site.sim.vm(vm).status == "up"] != running
+    return site, vms, running
+
+
+def owed_files():
+    return [f for f in os.listdir(os.environ["VDICTL_LOCK_DIR"]) if f.endswith(".to-start")]
+
+
+def test_ovirt_auto_reset_after_kill_9_starts_what_ran_before(site_factory):
+    site, vms, running = killed_auto_reset(site_factory)
+    assert owed_files() == ["room-ra.to-start"]
+    code, report = site.report("virtroom-reset", "ra")
+    assert code == 0, [(r["vm"], r["reason"]) for r in report["results"] if r["outcome"] != "ok"]
+    site.sim.settle()
+    assert site.statuses() == {vm: "up" if vm in running else "down" for vm in vms}
+    resumed = [r["vm"] for r in report["results"]
+               if "start (it ran before an unfinished reset)" in r["steps"]]
+    assert resumed and set(resumed) <= set(running)
+    assert owed_files() == []
+
+
+def test_a_shutdown_after_the_killed_reset_means_off(site_factory):
+    site, vms, running = killed_auto_reset(site_factory)
+    assert site.report("virtroom-shutdown", "ra")[0] == 0
+    code, _ = site.report("virtroom-reset", "ra")
+    assert code == 0
+    site.sim.settle()
+    assert site.statuses() == {vm: "down" for vm in vms}
+    assert owed_files() == []

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from vdictl.errors import NotOwned, TemplateInUse
 
 from . import exit_codes
 from .app import AppContext, CliError, cli, pass_app, reports_errors
-from .output import echo_json, echo_report, output_option
-from .virtroom import adopt_option, dry_run_option, open_session, rooms_argument
+from .output import echo_json, output_option
+from .virtroom import (adopt_option, dry_run_option, open_session, rooms_argument,
+                       run_operation)
 
 
 @cli.command("virtroom-rebuild")
@@ -37,14 +36,8 @@ def virtroom_rebuild(app: AppContext, room_names, force: bool, dry_run: bool, ad
         vdictl virtroom-rebuild --dry-run room01
         vdictl virtroom-rebuild room01
     """
-    rooms = app.select_rooms(room_names)
-    from vdictl.ops.rebuild import rebuild
-
-    with open_session(app, dry_run=dry_run, adopt=adopt) as session:
-        report = rebuild(session, rooms, force=force)
-    echo_report(report, output)
-    if report.failed:
-        sys.exit(exit_codes.VM_FAILED)
+    run_operation(app, "rebuild:rebuild", app.select_rooms(room_names), output=output,
+                  dry_run=dry_run, adopt=adopt, force=force)
 
 
 @cli.command("template-create")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING, List, Optional
 
 import click
 
@@ -17,6 +17,7 @@ from .output import (echo_json, echo_report, format_table, output_option,
                      report_output_option, summary_line)
 
 if TYPE_CHECKING:
+    from vdictl.journal import StartJournal
     from vdictl.ops.session import Session
     from vdictl.rooms import Room
 
@@ -50,24 +51,30 @@ maintenance_option = click.option(
 
 # The operations are imported when a command runs, so `vdictl --help` stays fast.
 def open_session(app: AppContext, *, dry_run: bool = False, adopt: bool = False,
-                 include_maintenance: bool = False, output: str = "json") -> "Session":
+                 include_maintenance: bool = False, output: str = "json",
+                 journal: Optional["StartJournal"] = None) -> "Session":
     from vdictl.ops.session import Session
 
     from .progress import RoomProgress, wants_progress
 
     progress = RoomProgress() if wants_progress(output) else None
     return Session(app.config, dry_run=dry_run, adopt=adopt,
-                   include_maintenance=include_maintenance, progress=progress)
+                   include_maintenance=include_maintenance, progress=progress,
+                   journal=journal)
 
 
 def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output: str,
-                  dry_run: bool, adopt: bool, include_maintenance: bool = False) -> None:
-    """Run `operation` ("module:function" under vdictl.ops) and print its report.
+                  dry_run: bool, adopt: bool, include_maintenance: bool = False,
+                  **options: object) -> None:
+    """Run `operation` ("module:function" under vdictl.ops, given `options`) and
+    print its report.
 
-    Holds the lock of every room (not under --dry-run) for the whole run.
+    Holds the lock of every room (not under --dry-run) for the whole run; the
+    start journal (vdictl.journal) lives next to the locks.
     """
     import signal
 
+    from vdictl.journal import StartJournal
     from vdictl.lock import RoomLocks
     from vdictl.ops.session import audit
 
@@ -78,14 +85,15 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
     names = [] if dry_run else [room.name for room in rooms]
     guard = SignalGuard()
     try:
-        with guard.installed(), RoomLocks(names, timeout=app.lock_timeout):
+        with guard.installed(), RoomLocks(names, timeout=app.lock_timeout) as locks:
             with open_session(app, dry_run=dry_run, adopt=adopt, output=output,
-                              include_maintenance=include_maintenance) as session:
+                              include_maintenance=include_maintenance,
+                              journal=StartJournal(locks.directory)) as session:
                 guard.attach(session)
                 if not dry_run:
                     audit.info("%s of room(s) %s started (pid %d)", module,
                                ", ".join(names), os.getpid())
-                report = run(session, rooms)
+                report = run(session, rooms, **options)
     except Interrupted as exc:
         raise CliError(f"{exc}: stopped before any VM was touched",
                        SIGNAL_EXIT[exc.signum]) from None

@@ -22,6 +22,7 @@ def delete_vm(session: Session, spec: VmSpec, vm: Vm, steps: List[str]) -> None:
                  lambda: driver.power_off_vm(name=spec.name, timeout=timeout))
         step(session, steps, "delete", lambda: driver.delete_vm(name=spec.name,
                                                                timeout=timeout))
+    session.settle_start(spec)
 
 
 def delete(session: Session, rooms: Sequence[Room]) -> Report:

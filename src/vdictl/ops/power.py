@@ -21,11 +21,12 @@ def start(session: Session, rooms: Sequence[Room]) -> Report:
         require_owned(session, spec, vm, steps)
         if is_running(vm):
             steps.append("already running")
-            return
-        driver = session.driver_for(spec)
-        with session.power.slot():
-            step(session, steps, "start", lambda: driver.start_vm(name=spec.name,
-                                                                 timeout=timeout))
+        else:
+            driver = session.driver_for(spec)
+            with session.power.slot():
+                step(session, steps, "start", lambda: driver.start_vm(name=spec.name,
+                                                                     timeout=timeout))
+        session.settle_start(spec)
 
     return run_vms(session, "start", session.inventory(rooms), one)
 
@@ -38,12 +39,13 @@ def shutdown(session: Session, rooms: Sequence[Room]) -> Report:
         require_owned(session, spec, vm, steps)
         if not is_running(vm):
             steps.append("already stopped")
-            return
-        driver = session.driver_for(spec)
-        with session.power.slot():
-            forced = step(session, steps, "shut down",
-                          lambda: driver.shutdown_vm(name=spec.name, timeout=timeout))
-        if forced:
-            steps.append(f"guest ignored ACPI for {timeout:g}s: powered off")
+        else:
+            driver = session.driver_for(spec)
+            with session.power.slot():
+                forced = step(session, steps, "shut down",
+                              lambda: driver.shutdown_vm(name=spec.name, timeout=timeout))
+            if forced:
+                steps.append(f"guest ignored ACPI for {timeout:g}s: powered off")
+        session.settle_start(spec)  # the operator wants it off: no reset starts it
 
     return run_vms(session, "shutdown", session.inventory(rooms), one)

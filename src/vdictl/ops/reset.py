@@ -56,18 +56,26 @@ def reset(session: Session, rooms: Sequence[Room]) -> Report:
         driver = session.driver_for(spec)
         snapshot = pick_snapshot(spec, driver.list_snapshots(name=spec.name))
         was_running = is_running(vm)
+        # stopped, but by an earlier reset that died before it started it again
+        owed = not was_running and session.start_owed(spec)
         if vm.state != VmState.STOPPED:
+            def power_off() -> None:
+                if was_running and spec.reset_startvm == "Auto":
+                    session.owe_start(spec)  # first: a rerun after a crash must know
+                driver.power_off_vm(name=spec.name, timeout=timeout)
+
             with session.power.slot():
-                step(session, steps, "power off",
-                     lambda: driver.power_off_vm(name=spec.name, timeout=timeout))
+                step(session, steps, "power off", power_off)
         done_first = throttled_step(
             session, steps, f"restore snapshot {snapshot.description!r}", session.snapshots,
             lambda slot: driver.revert_snapshot(name=spec.name, snapshot=snapshot,
                                                 timeout=timeout, slot=slot))
         steps[-1:-1] = done_first or []  # e.g. an undone snapshot preview, in order
-        if should_start(spec, was_running):
+        if should_start(spec, was_running or owed):
+            text = "start (it ran before an unfinished reset)" if owed else "start"
             with session.power.slot():
-                step(session, steps, "start",
+                step(session, steps, text,
                      lambda: driver.start_vm(name=spec.name, timeout=timeout))
+        session.settle_start(spec)
 
     return run_vms(session, "reset", session.inventory(rooms), one)

@@ -9,6 +9,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from vdictl import __version__
 from vdictl.drivers import Driver, get_driver
 from vdictl.executor import Throttle, run_each
+from vdictl.journal import StartJournal
 from vdictl.model import Owner, Vm
 from vdictl.rooms import Config, Room, VmSpec
 
@@ -32,9 +33,12 @@ class Session:
     def __init__(self, config: Config, *, adopt: bool = False, dry_run: bool = False,
                  include_maintenance: bool = False,
                  progress: Optional[ProgressObserver] = None,
-                 driver_factory: DriverFactory = _default_factory):
+                 driver_factory: DriverFactory = _default_factory,
+                 journal: Optional[StartJournal] = None):
         self.config = config
         self.progress = progress or ProgressObserver()
+        #: VMs an unfinished reset powered off and has to start again
+        self.journal = journal or StartJournal()
         self.adopt = adopt
         self.include_maintenance = include_maintenance
         self.dry_run = dry_run
@@ -124,6 +128,20 @@ class Session:
             room = result.item[0]
             found.update(((room.name, name), vm) for name, vm in result.value.items())
         return [(spec, found.get((room.name, spec.name))) for room in rooms for spec in room.vms]
+
+    # -- the start journal (vdictl.journal) ----------------------------------
+    def start_owed(self, spec: VmSpec) -> bool:
+        """An unfinished reset powered this VM off and did not start it again."""
+        return self.journal.pending(spec.room, spec.name)
+
+    def owe_start(self, spec: VmSpec) -> None:
+        if not self.dry_run:
+            self.journal.add(spec.room, spec.name)
+
+    def settle_start(self, spec: VmSpec) -> None:
+        """The VM is where this run wanted it: nothing owed any more."""
+        if not self.dry_run:
+            self.journal.discard(spec.room, spec.name)
 
     def log_action(self, spec: VmSpec, action: str, outcome: str, detail: str = "") -> None:
         audit.info("room=%s vm=%s action=%s outcome=%s%s", spec.room, spec.name, action,
