@@ -105,8 +105,8 @@ def site_section(rows: List[Dict[str, Any]], scale: float) -> List[str]:
     out += ["", "Where vdictl's time goes (engine seconds, median run, seen from the engine; "
             "ideal in brackets): lead-in = login, inventory and snapshot lists before the "
             "first stop; slot gap = mean time a finished restore's slot stays unused (the "
-            "poll that sees the end, the snapshot check, the next VM's lookups and its "
-            "restore request).", "",
+            "poll that sees the end, the snapshot-unlock check, and the next VM's restore "
+            "request: its lookups are done before it takes the slot).", "",
             "| rooms | batch | lead-in | first stop → first restore | restores | slot gap | "
             "last restore → end | client CPU ms/VM |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
