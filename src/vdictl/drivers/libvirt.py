@@ -41,16 +41,18 @@ from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Seq
 import libvirt
 
 from vdictl.errors import (AuthError, Conflict, DriverError, NotFound, NotOwned,
-                           OperationTimeout, Unreachable, Unsupported)
+                           OperationTimeout, Unreachable)
 from vdictl.model import Owner, Snapshot, Vm, VmState
 from vdictl.rooms import Connect, VmSpec
 
-from . import libvirt_template
-from . import libvirt_xml as lx
-from . import seed_image
 from vdictl.wait import retry_transient, wait_for
 
+from . import libvirt_create, libvirt_template
+from . import libvirt_xml as lx
 from .base import Driver
+from .libvirt_create import STATELESS_UNSUPPORTED  # noqa: F401  (its message, for callers)
+from .libvirt_errors import (AUTH_CODES, is_not_running, is_unsupported_flags,
+                             map_error)
 
 log = logging.getLogger(__name__)
 
@@ -61,56 +63,8 @@ PRESS_INTERVAL = 3.0
 #: how long to wait for a domain to be gone after virDomainDestroy
 DESTROY_WAIT = 30.0
 
-STATELESS_UNSUPPORTED = ("stateless needs transient disks with shareBacking "
-                         "(libvirt >= 8.10 with QEMU)")
-
-_AUTH_CODES = {libvirt.VIR_ERR_AUTH_FAILED, libvirt.VIR_ERR_AUTH_CANCELLED,
-               libvirt.VIR_ERR_AUTH_UNAVAILABLE, libvirt.VIR_ERR_ACCESS_DENIED}
-_NOT_FOUND_CODES = {libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT,
-                    libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL}
-_CONFLICT_CODES = {libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_ERR_OPERATION_TIMEOUT,
-                   libvirt.VIR_ERR_DOM_EXIST, libvirt.VIR_ERR_STORAGE_VOL_EXIST}
-_UNREACHABLE_CODES = {libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_INVALID_CONN,
-                      libvirt.VIR_ERR_RPC}
-_UNSUPPORTED_CODES = {libvirt.VIR_ERR_CONFIG_UNSUPPORTED, libvirt.VIR_ERR_NO_SUPPORT,
-                      libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED}
-
-
 def _quiet_error_handler(_ctx, _err) -> None:
     """libvirt prints every error to stderr unless a handler is set."""
-
-
-def _is_not_running(exc: "libvirt.libvirtError") -> bool:
-    """The domain stopped under our feet (destroy/shutdown of an off domain)."""
-    msg = (exc.get_error_message() or str(exc)).lower()
-    return (exc.get_error_code() in (libvirt.VIR_ERR_OPERATION_INVALID,
-                                     libvirt.VIR_ERR_INTERNAL_ERROR)
-            and "not running" in msg)
-
-
-def _is_unsupported_flags(exc: "libvirt.libvirtError") -> bool:
-    return (exc.get_error_code() in (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT)
-            and "unsupported flags" in (exc.get_error_message() or str(exc)))
-
-
-def map_error(exc: "libvirt.libvirtError", *, vm: Optional[str] = None,
-              what: Optional[str] = None) -> DriverError:
-    """The vdictl error for a libvirt error. `what` names the object for NotFound."""
-    code = exc.get_error_code()
-    msg = exc.get_error_message() or str(exc)
-    low = msg.lower()
-    kw = dict(driver=LibvirtDriver.name, vm=vm)
-    if code in _NOT_FOUND_CODES:
-        return NotFound(f"{what} not found ({msg})" if what else msg, **kw)
-    if code in _AUTH_CODES:
-        return AuthError(msg, **kw)
-    if code in _CONFLICT_CODES or "in progress" in low or "cannot acquire state change lock" in low:
-        return Conflict(msg, **kw)
-    if code in _UNREACHABLE_CODES or exc.get_error_domain() == libvirt.VIR_FROM_RPC:
-        return Unreachable(msg, **kw)
-    if code in _UNSUPPORTED_CODES:
-        return Unsupported(msg, **kw)
-    return DriverError(msg, **kw)
 
 
 def reconnecting(method):
@@ -176,7 +130,7 @@ class LibvirtDriver(Driver):
             except libvirt.libvirtError as exc:
                 msg = f"cannot connect to {self.endpoint or 'the default URI'}: " \
                       f"{exc.get_error_message() or exc}"
-                if exc.get_error_code() in _AUTH_CODES:
+                if exc.get_error_code() in AUTH_CODES:
                     raise AuthError(msg, driver=self.name) from None
                 raise Unreachable(msg, driver=self.name) from None
             if conn is None:  # very old bindings returned None
@@ -312,179 +266,10 @@ class LibvirtDriver(Driver):
 
     # -- lifecycle --------------------------------------------------------
     def create_vm(self, *, spec: VmSpec, owner: Owner, timeout: float) -> Vm:
-        name = spec.name
-        conn = self.conn
-        try:
-            conn.lookupByName(name)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                raise map_error(exc, vm=name) from exc
-        else:
-            raise Conflict("domain already exists", driver=self.name, vm=name)
-
-        template = self._domain_or_template(spec)
-        with self._errors(vm=name, what=f"template {spec.template_name!r}"):
-            template_xml = template.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-        try:
-            disks = lx.template_disks(template_xml)
-        except lx.XmlError as exc:
-            raise Unsupported(f"template {spec.template_name!r}: {exc}",
-                              driver=self.name, vm=name) from None
-
-        created: List["libvirt.virStorageVol"] = []
-        defined: Optional["libvirt.virDomain"] = None
-        try:
-            overlays: Dict[str, str] = {}
-            records: List[lx.OverlayVolume] = []
-            for disk in disks:
-                vol, pool = self._create_overlay(spec, disk)
-                created.append(vol)
-                with self._errors(vm=name):
-                    path = vol.path()
-                    pool_name = pool.name()
-                overlays[disk.target] = path
-                records.append(lx.OverlayVolume(pool=pool_name, name=vol.name(), path=path))
-            macs = self._new_macs(lx.interface_count(template_xml))
-            try:
-                xml = lx.clone_domain_xml(
-                    template_xml, name=name, overlays=overlays, macs=macs, owner=owner,
-                    volumes=records,
-                    memory_kib=(spec.memory // 1024) if spec.memory else None,
-                    description=spec.description, transient=spec.stateless)
-            except lx.XmlError as exc:
-                raise DriverError(f"cannot build the domain XML from template "
-                                  f"{spec.template_name!r}: {exc}", driver=self.name,
-                                  vm=name) from None
-            try:
-                defined = conn.defineXML(xml)
-            except libvirt.libvirtError as exc:
-                if spec.stateless and exc.get_error_code() in (
-                        _UNSUPPORTED_CODES | {libvirt.VIR_ERR_XML_ERROR,
-                                              libvirt.VIR_ERR_XML_DETAIL}):
-                    raise Unsupported(f"{STATELESS_UNSUPPORTED}: {exc.get_error_message()}",
-                                      driver=self.name, vm=name) from None
-                if exc.get_error_code() in (libvirt.VIR_ERR_DOM_EXIST,
-                                            libvirt.VIR_ERR_OPERATION_FAILED) \
-                        and "already exists" in str(exc):
-                    raise Conflict("domain already exists", driver=self.name,
-                                   vm=name) from None
-                raise map_error(exc, vm=name) from exc
-            if spec.stateless:
-                with self._errors(vm=name):
-                    got = lx.transient_disks(defined.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-                if any(got.get(dev) != "yes" for dev in overlays):
-                    raise Unsupported(f"{STATELESS_UNSUPPORTED}; this libvirt dropped "
-                                      "<transient shareBacking='yes'/>",
-                                      driver=self.name, vm=name)
-            return self._vm(defined)
-        except BaseException:
-            self._undo_create(name, defined, created)
-            raise
+        return libvirt_create.create_vm(self, spec=spec, owner=owner, timeout=timeout)
 
     def check_create(self, *, specs: Sequence[VmSpec]) -> None:
-        for spec in specs:
-            if spec.stateless and spec.personalisation is not None:
-                raise Unsupported("stateless VMs with first-boot personalisation are not "
-                                  "supported on libvirt (the transient disk would drop the "
-                                  "first boot's work)", driver=self.name, vm=spec.name)
-        missing = []
-        for template in sorted({spec.template_name for spec in specs}):
-            try:
-                self.conn.lookupByName(template)
-            except libvirt.libvirtError as exc:
-                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                    raise map_error(exc) from exc
-                missing.append(f"template domain {template!r} not found")
-        if missing:
-            raise NotFound("; ".join(missing), driver=self.name)
-
-    def _domain_or_template(self, spec: VmSpec) -> "libvirt.virDomain":
-        try:
-            return self.conn.lookupByName(spec.template_name)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-                raise NotFound(f"template domain {spec.template_name!r} not found",
-                               driver=self.name, vm=spec.name) from None
-            raise map_error(exc, vm=spec.name) from exc
-
-    def _backing_volume(self, vm: str, disk: lx.TemplateDisk):
-        """(backing path, backing volume or None) of a template disk."""
-        conn = self.conn
-        if disk.source_type == "volume":
-            with self._errors(vm=vm, what=f"template volume {disk.pool}/{disk.volume}"):
-                vol = conn.storagePoolLookupByName(disk.pool).storageVolLookupByName(disk.volume)
-                return vol.path(), vol
-        try:
-            return disk.path, conn.storageVolLookupByPath(disk.path)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
-                raise map_error(exc, vm=vm) from exc
-            return disk.path, None
-
-    def _create_overlay(self, spec: VmSpec, disk: lx.TemplateDisk):
-        name = spec.name
-        path, backing = self._backing_volume(name, disk)
-        with self._errors(vm=name):
-            if self.connect_settings.pool:
-                try:
-                    pool = self.conn.storagePoolLookupByName(self.connect_settings.pool)
-                except libvirt.libvirtError as exc:
-                    raise map_error(exc, vm=name,
-                                    what=f"storage pool {self.connect_settings.pool!r}") from exc
-            elif backing is not None:
-                pool = backing.storagePoolLookupByVolume()
-            else:
-                raise Unsupported(
-                    f"template disk {path} is in no libvirt storage pool; set pool = <name> "
-                    "in the connect settings, or refresh the pool that holds it",
-                    driver=self.name, vm=name)
-            fmt = disk.format
-            capacity = None
-            if backing is not None:
-                capacity = backing.info()[1]
-                fmt = fmt or lx.volume_format(backing.XMLDesc(0))
-        if fmt not in lx.OVERLAY_BACKING_FORMATS:
-            raise Unsupported(f"template disk {path} has format {fmt!r}; vdictl clones only "
-                              "qcow2 or raw disks", driver=self.name, vm=name)
-        vol_name = lx.overlay_volume_name(name, disk.target)
-        xml = lx.overlay_volume_xml(vol_name, path, fmt, capacity)
-        try:
-            vol = pool.createXML(xml, 0)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_STORAGE_VOL_EXIST or \
-                    "already exists" in str(exc) or "already in use" in str(exc):
-                raise Conflict(f"storage volume {vol_name!r} already exists in pool "
-                               f"{pool.name()!r}", driver=self.name, vm=name) from None
-            raise map_error(exc, vm=name) from exc
-        log.debug("%s: created overlay %s on %s", name, vol_name, path)
-        return vol, pool
-
-    def _new_macs(self, count: int) -> List[str]:
-        with self._lock:
-            if self._used_macs is None:
-                used: Set[str] = set()
-                with self._errors():
-                    for dom in self.conn.listAllDomains(0):
-                        try:
-                            used.update(lx.domain_macs(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)))
-                        except libvirt.libvirtError:
-                            continue
-                self._used_macs = used
-            return [lx.random_mac(self._used_macs) for _ in range(count)]
-
-    def _undo_create(self, name: str, dom: Optional["libvirt.virDomain"],
-                     volumes: List["libvirt.virStorageVol"]) -> None:
-        """Remove what a failed create_vm made; log, never raise."""
-        if dom is not None:
-            try:
-                self._undefine(dom)
-            except (libvirt.libvirtError, DriverError) as exc:
-                log.error("%s: could not undefine the half-created domain: %s", name, exc)
-        for vol in volumes:
-            try:
-                vol.delete(0)
-            except libvirt.libvirtError as exc:
-                log.error("%s: could not delete overlay %s: %s", name, vol.name(), exc)
+        libvirt_create.check_create(self, specs=specs)
 
     def _undefine(self, dom: "libvirt.virDomain") -> None:
         base = libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
@@ -499,7 +284,7 @@ class LibvirtDriver(Driver):
                 dom.undefineFlags(flags)
                 return
             except libvirt.libvirtError as exc:
-                if not _is_unsupported_flags(exc) or flags == base:
+                if not is_unsupported_flags(exc) or flags == base:
                     raise
 
     def delete_vm(self, *, name: str, timeout: float) -> None:
@@ -592,11 +377,11 @@ class LibvirtDriver(Driver):
             try:
                 dom.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)
             except libvirt.libvirtError as exc:
-                if not _is_unsupported_flags(exc):
+                if not is_unsupported_flags(exc):
                     raise
                 dom.shutdown()  # hypervisors without the ACPI flag: their default
         except libvirt.libvirtError as exc:
-            if _is_not_running(exc):
+            if is_not_running(exc):
                 return False
             raise map_error(exc, vm=name) from exc
         return True
@@ -609,7 +394,7 @@ class LibvirtDriver(Driver):
                 dom.destroy()
                 break
             except libvirt.libvirtError as exc:
-                if _is_not_running(exc):
+                if is_not_running(exc):
                     return False
                 # "Failed to terminate process ... Device or resource busy": retry
                 if exc.get_error_code() == libvirt.VIR_ERR_SYSTEM_ERROR \
@@ -701,98 +486,22 @@ class LibvirtDriver(Driver):
 
     # -- first boot (personalisation) ---------------------------------------
     def personalise_vm(self, *, spec: VmSpec, payload, timeout: float) -> None:
-        """Attach the payload's image as a CD-ROM, boot, wait for the guest's power-off."""
-        name = spec.name
-        dom = self._domain(name)
-        if self._is_off(dom):
-            self._attach_seed(dom, spec, payload)
-            with self._errors(vm=name):
-                dom.create()
-            log.info("%s: booted with its %s media; waiting for the guest's power-off",
-                     name, payload.kind)
-        self._wait_until_state(dom, VmState.STOPPED, timeout,
-                               what=f"the guest to power itself off after {payload.kind}")
-
-    def _seed_pool(self, name: str, mark: Optional[lx.OwnerMark]) -> "libvirt.virStoragePool":
-        pool_name = self.connect_settings.pool or next(
-            (v.pool for v in (mark.volumes if mark else ())), None)
-        if not pool_name:
-            raise Unsupported("no storage pool for the first-boot image; set pool = <name> "
-                              "in the connect settings", driver=self.name, vm=name)
-        with self._errors(vm=name, what=f"storage pool {pool_name!r}"):
-            return self.conn.storagePoolLookupByName(pool_name)
-
-    def _attach_seed(self, dom: "libvirt.virDomain", spec: VmSpec, payload) -> None:
-        name = spec.name
-        data = seed_image.build_seed_image(payload)
-        with self._errors(vm=name):
-            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-        mark = lx.parse_owner(xml)
-        pool = self._seed_pool(name, mark)
-        vol_name = lx.seed_volume_name(name)
-        with self._errors(vm=name):
-            try:  # left over by an interrupted run: replace it
-                old = pool.storageVolLookupByName(vol_name)
-                xml = lx.without_seed_cdrom(xml, old.path())
-                old.delete(0)
-            except libvirt.libvirtError as exc:
-                if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
-                    raise
-            vol = pool.createXML(
-                f"<volume><name>{vol_name}</name><capacity unit='bytes'>{len(data)}</capacity>"
-                "<target><format type='raw'/></target></volume>", 0)
-            stream = self.conn.newStream(0)
-            try:
-                vol.upload(stream, 0, len(data), 0)
-                view, sent = memoryview(data), 0
-                while sent < len(data):
-                    sent += stream.send(view[sent:sent + 262144].tobytes())
-                stream.finish()
-            except BaseException:
-                stream.abort()
-                vol.delete(0)
-                raise
-            record = lx.OverlayVolume(pool=pool.name(), name=vol_name, path=vol.path())
-            self.conn.defineXML(lx.with_seed_cdrom(xml, vol.path(), record))
+        libvirt_create.personalise_vm(self, spec=spec, payload=payload, timeout=timeout)
 
     def finish_vm(self, *, spec: VmSpec, timeout: float) -> None:
-        """Detach and delete the first-boot image (before the snapshot)."""
-        name = spec.name
-        dom = self._domain(name)
-        with self._errors(vm=name):
-            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-        mark = lx.parse_owner(xml)
-        vol_name = lx.seed_volume_name(name)
-        for rec in (mark.volumes if mark else ()):
-            if rec.name != vol_name:
-                continue
-            with self._errors(vm=name):
-                self.conn.defineXML(lx.without_seed_cdrom(xml, rec.path))
-                try:
-                    self.conn.storagePoolLookupByName(rec.pool) \
-                        .storageVolLookupByName(rec.name).delete(0)
-                except libvirt.libvirtError as exc:
-                    if exc.get_error_code() not in (libvirt.VIR_ERR_NO_STORAGE_VOL,
-                                                    libvirt.VIR_ERR_NO_STORAGE_POOL):
-                        raise
+        libvirt_create.finish_vm(self, spec=spec, timeout=timeout)
 
     def set_phase(self, *, name: str, phase: str) -> None:
-        dom = self._domain(name)
-        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
-        if not self._is_off(dom):
-            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
-        with self._errors(vm=name):
-            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, lx.phase_xml(phase),
-                            lx.PHASE_KEY, lx.PHASE_NS, flags)
+        libvirt_create.set_phase(self, name=name, phase=phase)
 
     # -- templates ----------------------------------------------------------
     def uses_template(self, *, spec: VmSpec) -> bool:
         """True when the VM's overlays sit on exactly the template's disks."""
         name = spec.name
-        template = self._domain_or_template(spec)
+        template = libvirt_create.template_domain(self, spec)
         with self._errors(vm=name, what=f"template {spec.template_name!r}"):
             template_xml = template.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-        wanted = {self._backing_volume(name, d)[0] for d in lx.template_disks(template_xml)}
+        wanted = {libvirt_create.backing_volume(self, name, d)[0] for d in lx.template_disks(template_xml)}
         with self._errors(vm=name, what=f"domain {name!r}"):
             xml = self._domain(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
         has = set()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List
 
 import libvirt
 
@@ -24,6 +24,7 @@ from vdictl import __version__
 from vdictl.errors import (Conflict, DriverError, MissingDependency, NotFound, NotOwned,
                            TemplateInUse, Unsupported)
 
+from . import libvirt_create
 from . import libvirt_xml as lx
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,7 +83,7 @@ def create_template(drv: "LibvirtDriver", *, vm: str, name: str, seal: bool,
         mark = lx.TemplateMark(source=vm, sealed=seal, volumes=tuple(records))
         try:
             xml = lx.template_domain_xml(source_xml, name=name, disks=copies,
-                                         macs=drv._new_macs(lx.interface_count(source_xml)),
+                                         macs=libvirt_create.new_macs(drv, lx.interface_count(source_xml)),
                                          mark=mark, tool_version=__version__)
         except lx.XmlError as exc:
             raise DriverError(f"cannot build the template XML from {vm!r}: {exc}",
@@ -101,7 +102,7 @@ def create_template(drv: "LibvirtDriver", *, vm: str, name: str, seal: bool,
 
 
 def _copy_disk(drv: "LibvirtDriver", name: str, disk: lx.TemplateDisk):
-    path, source_vol = drv._backing_volume(name, disk)
+    path, source_vol = libvirt_create.backing_volume(drv, name, disk)
     if source_vol is None:
         raise Unsupported(f"disk {path} is in no libvirt storage pool; refresh the pool "
                           "that holds it", driver=drv.name, vm=name)
@@ -151,7 +152,7 @@ def _template_paths(drv: "LibvirtDriver", name: str) -> List[str]:
         disks = lx.template_disks(xml)
     except lx.XmlError as exc:
         raise Unsupported(f"template {name!r}: {exc}", driver=drv.name, vm=name) from None
-    return [drv._backing_volume(name, d)[0] for d in disks]
+    return [libvirt_create.backing_volume(drv, name, d)[0] for d in disks]
 
 
 def template_users(drv: "LibvirtDriver", *, name: str) -> List[str]:
