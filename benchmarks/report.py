@@ -120,7 +120,7 @@ def site_section(rows: List[Dict[str, Any]], scale: float) -> List[str]:
                    f"[{batches * 20}] | {t['slot_gap']:.2f} [0] | {t['tail']:.1f} [10] | "
                    f"{r.get('cpu_ms_per_vm', 0):.0f} |")
     kinds = rows[-1]["requests_by_kind"]
-    out += ["", f"Requests of the largest run by kind: " + ", ".join(
+    out += ["", "Requests of the largest run by kind: " + ", ".join(
         f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])) + ".", "",
         "![reset wall time against VM count](performance.png)", ""]
     return out

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import pytest
-
-import pytest
 
 from vdictl.drivers import libvirt_xml as lx
 

@@ -587,14 +587,6 @@ class OvirtEngineSimulator:
             vm.power_gen += 1
             vm.status = status
 
-    def add_snapshot(self, name, description):
-        """Take a snapshot of VM ``name`` directly (no latency), e.g. a user's own."""
-        with self._lock:
-            vm = self._vm_by_name(name)
-            snap = _Snapshot(description, "regular", "ok", vm.config())
-            vm.snapshots.insert(len(vm.snapshots) - 1, snap)
-            return snap.id
-
     def preview_snapshot(self, name, description):
         """Leave VM ``name`` previewing its snapshot ``description`` (no latency),
         as an operator who forgot to commit or undo a preview would."""
