@@ -269,8 +269,13 @@ class OvirtDriver(Driver):
 
     def _wait_status(self, vm_id: str, name: str, status: Any, timeout: float, what: str) -> None:
         """Until the VM has `status`, seen by a poll of its whole room begun after now."""
+        self._wait_room(name, lambda st: st == status, timeout, what)
+
+    def _wait_room(self, name: str, done: Callable[[Any], bool], timeout: float,
+                   what: str) -> None:
+        """Until done(the VM's status), seen by a poll of its whole room begun after now."""
         search = self._room_search.get(name) or name_search([name])
-        self._watch.wait(search, name, lambda v: v is not None and v.status == status,
+        self._watch.wait(search, name, lambda v: v is not None and done(v.status),
                          since=time.monotonic(), timeout=timeout, what=what)
 
     def _action(self, vm_id: str, name: str, action: str, skip: Callable[[Any], bool]) -> None:
@@ -307,8 +312,8 @@ class OvirtDriver(Driver):
         if v.status == VS.IMAGE_LOCKED:
             # a restore or preview still running (a killed run left it): the VM
             # is down underneath; the engine refuses "stop" until it ends
-            self._wait(lambda: self._status(v.id, name), lambda st: st != VS.IMAGE_LOCKED,
-                       timeout=timeout, what="the VM's disks to be unlocked", vm=name)
+            self._wait_room(name, lambda st: st != VS.IMAGE_LOCKED, timeout,
+                            "the VM's disks to be unlocked")
             v = self._sdk_vm(name)
         if v.status == VS.DOWN:
             return
