@@ -8,6 +8,7 @@ provide a template and a foreign VM; the checks use only the Driver API.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import uuid
 from contextlib import contextmanager
@@ -37,6 +38,9 @@ class LibvirtTestBackend:
         self.driver.open()
         self.template = define_test_template(self.driver.conn, "ctpl")
 
+    def add_template(self, name):
+        return define_test_template(self.driver.conn, name)
+
     def add_foreign_vm(self, name):
         self.driver.conn.defineXML(f"<domain type='test'><name>{name}</name>"
                                    "<memory unit='KiB'>65536</memory>"
@@ -56,6 +60,10 @@ class LibvirtQemuBackend:
         self.driver = LibvirtDriver(Connect(driver="libvirt", uri=self.sandbox.uri))
         self.driver.open()
         self.made = [self.template]
+
+    def add_template(self, name):
+        self.made.append(self.sandbox.make_template(name, "acpi"))
+        return name
 
     def add_foreign_vm(self, name):
         self.sandbox.make_template(name, "acpi")
@@ -83,6 +91,10 @@ class OvirtSimBackend:
         self.driver.retry_initial = 0.01
         self.driver.retry_maximum = 0.05
         self.driver.open()
+
+    def add_template(self, name):
+        self.sim.add_template(name)
+        return name
 
     def add_foreign_vm(self, name):
         self.sim.add_vm(name, template=self.template)
@@ -249,6 +261,15 @@ def test_snapshot_work_holds_the_callers_slot_once_and_only_around_the_work(back
     assert d.revert_snapshot(name="c-vd01", snapshot=first, timeout=TIMEOUT, slot=slot) == []
     assert (slot.entries, slot.held) == (1, False)
     assert d.get_vm(name="c-vd01").state == VmState.STOPPED
+
+
+def test_uses_template_tells_the_vms_template_from_another(backend):
+    other = backend.add_template(f"ctpl-other-{uuid.uuid4().hex[:6]}")
+    made = spec(backend, "c-vd01")
+    backend.driver.create_vm(spec=made, owner=OWNER, timeout=TIMEOUT)
+    assert backend.driver.uses_template(spec=made) is True
+    assert backend.driver.uses_template(spec=dataclasses.replace(made, template_name=other)) \
+        is False
 
 
 def test_delete_removes_owned_vms_and_refuses_foreign_ones(backend):
