@@ -101,31 +101,29 @@ def test_a_var_may_not_hide_a_builtin_variable(tmp_path):
                                    "choose another name")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("<unattend><a></unattend>", "renders to invalid XML (line 1 of the rendered text): "
-                                  "mismatched tag"),
-    ("<other/>", "the root element is <other>, not <unattend>"),
-    ("<unattend>{{ nosuch }}</unattend>", "a.xml:1 [room lab/pcs] autounattend_templatefile: "
-                                          "VM lab-pc01: undefined: 'nosuch' is undefined"),
+ANSWER_FILE = ("autounattend_templatefile", "a.xml")
+USER_DATA = ("cloud_init_user_data", "u")
+
+
+@pytest.mark.parametrize("payload, text, message", [
+    (ANSWER_FILE, "<unattend><a></unattend>", "renders to invalid XML (line 1 of the "
+                                              "rendered text): mismatched tag"),
+    (ANSWER_FILE, "<other/>", "the root element is <other>, not <unattend>"),
+    (ANSWER_FILE, "<unattend>{{ nosuch }}</unattend>",
+     "a.xml:1 [room lab/pcs] autounattend_templatefile: VM lab-pc01: undefined: "
+     "'nosuch' is undefined"),
+    (USER_DATA, "runcmd: []\n", "user-data without the #cloud-config header (line 1 of the "
+                                "rendered text): the first line is 'runcmd: []'"),
+    (USER_DATA, "#cloud-config\n- a\n- b\n", "renders to YAML that is not a mapping"),
+    (USER_DATA, "#cloud-config\na: b: c\n", "renders to invalid YAML (line 2 of the rendered "
+                                            "text)"),
+    (USER_DATA, "#cloud-config\n\n{% for %}\n", "u:3 [room lab/pcs] cloud_init_user_data: "
+                                                 "VM lab-pc01: syntax error"),
 ])
-def test_bad_answer_files(tmp_path, text, message):
-    cfg = load(tmp_path, "autounattend_templatefile = a.xml", {"a.xml": text})
+def test_bad_payload_files(tmp_path, payload, text, message):
+    key, name = payload
+    cfg = load(tmp_path, f"{key} = {name}", {name: text})
     with pytest.raises(ConfigError) as err:
         render_payload(vms(cfg)["lab-pc01"])
     assert message in str(err.value)
     assert "\n" not in str(err.value)
-
-
-@pytest.mark.parametrize("text, message", [
-    ("runcmd: []\n", "user-data without the #cloud-config header (line 1 of the rendered "
-                     "text): the first line is 'runcmd: []'"),
-    ("#cloud-config\n- a\n- b\n", "renders to YAML that is not a mapping"),
-    ("#cloud-config\na: b: c\n", "renders to invalid YAML (line 2 of the rendered text)"),
-    ("#cloud-config\n\n{% for %}\n", "u:3 [room lab/pcs] cloud_init_user_data: VM lab-pc01: "
-                                     "syntax error"),
-])
-def test_bad_user_data(tmp_path, text, message):
-    cfg = load(tmp_path, "cloud_init_user_data = u", {"u": text})
-    with pytest.raises(ConfigError) as err:
-        render_payload(vms(cfg)["lab-pc01"])
-    assert message in str(err.value)
