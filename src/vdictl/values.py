@@ -20,6 +20,11 @@ except ImportError:                    # pragma: no cover - Python < 3.11
     import sre_constants as _sre
     import sre_parse as _sre_parse
 
+#: possessive repeats and atomic groups came with Python 3.11; before, no
+#: pattern contains them, and a marker no opcode equals stands in
+_POSSESSIVE_REPEAT = getattr(_sre, "POSSESSIVE_REPEAT", object())
+_ATOMIC_GROUP = getattr(_sre, "ATOMIC_GROUP", object())
+
 from vdictl.errors import ConfigError
 
 #: More VMs than this in one subsection is certainly a typo.
@@ -314,14 +319,14 @@ _REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT)
 
 def _children(op: Any, av: Any) -> List[list]:
     """The sub-patterns of one parsed regex item (sre_parse's tuples)."""
-    if op in _REPEATS or op == _sre.POSSESSIVE_REPEAT:
+    if op in _REPEATS or op == _POSSESSIVE_REPEAT:
         return [list(av[2])]
     if op == _sre.SUBPATTERN:
         return [list(av[3])]
     if op == _sre.BRANCH:
         return [list(b) for b in av[1]]
-    if op == _sre.ATOMIC_GROUP or op in (_sre.ASSERT, _sre.ASSERT_NOT):
-        return [list(av if op == _sre.ATOMIC_GROUP else av[1])]
+    if op == _ATOMIC_GROUP or op in (_sre.ASSERT, _sre.ASSERT_NOT):
+        return [list(av if op == _ATOMIC_GROUP else av[1])]
     if op == _sre.GROUPREF_EXISTS:
         return [list(b) for b in av[1:] if b is not None]
     return []
@@ -329,7 +334,7 @@ def _children(op: Any, av: Any) -> List[list]:
 
 def _backtracking_problem(items: list, inside_unbounded: bool) -> Any:
     for op, av in items:
-        if op == _sre.POSSESSIVE_REPEAT or op == _sre.ATOMIC_GROUP:
+        if op == _POSSESSIVE_REPEAT or op == _ATOMIC_GROUP:
             continue                   # never backtracks into itself
         if op in _REPEATS:
             low, high = av[0], av[1]
@@ -389,7 +394,7 @@ def _count_unbounded(items: list) -> int:
     count = 0
     for op, av in items:
         inner = sum(_count_unbounded(child) for child in _children(op, av))
-        if op in _REPEATS or op == _sre.POSSESSIVE_REPEAT:
+        if op in _REPEATS or op == _POSSESSIVE_REPEAT:
             high = av[1]
             if high == _sre.MAXREPEAT:      # nesting under it is _backtracking_problem's
                 count += _is_broad(list(av[2])) + inner
