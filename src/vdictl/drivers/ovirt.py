@@ -259,23 +259,24 @@ class OvirtDriver(Driver):
                        what=f"VM {name!r}", before_retry=gone)
         except NotFound:
             pass
-        self._wait(lambda: self._search_vms([name]), lambda found: name not in found,
-                   timeout=timeout, what="the VM to be removed", vm=name)
+        self._wait_room(name, lambda st: st is None, timeout, "the VM to be removed")
 
     # -- power ------------------------------------------------------------
     def _statuses(self, search: str) -> Dict[str, Any]:
         found = self._call(lambda s: s.vms_service().list(search=search))
         return {v.name: v for v in found}
 
-    def _wait_status(self, vm_id: str, name: str, status: Any, timeout: float, what: str) -> None:
+    def _wait_status(self, name: str, status: Any, timeout: float, what: str) -> None:
         """Until the VM has `status`, seen by a poll of its whole room begun after now."""
         self._wait_room(name, lambda st: st == status, timeout, what)
 
     def _wait_room(self, name: str, done: Callable[[Any], bool], timeout: float,
                    what: str) -> None:
-        """Until done(the VM's status), seen by a poll of its whole room begun after now."""
+        """Until done(the VM's status; None while it is missing), seen by a poll of
+        its whole room begun after now: one search per room and poll, never a
+        request per waiting VM."""
         search = self._room_search.get(name) or name_search([name])
-        self._watch.wait(search, name, lambda v: v is not None and done(v.status),
+        self._watch.wait(search, name, lambda v: done(v.status if v is not None else None),
                          since=time.monotonic(), timeout=timeout, what=what)
 
     def _action(self, vm_id: str, name: str, action: str, skip: Callable[[Any], bool]) -> None:
@@ -291,7 +292,7 @@ class OvirtDriver(Driver):
             return
         self._action(v.id, name, "start",
                      lambda st: st in (VS.UP, VS.POWERING_UP, VS.WAIT_FOR_LAUNCH))
-        self._wait_status(v.id, name, VS.UP, timeout, "the VM to run")
+        self._wait_status(name, VS.UP, timeout, "the VM to run")
 
     def shutdown_vm(self, *, name: str, timeout: float) -> bool:
         v = self._sdk_vm(name)
@@ -299,12 +300,12 @@ class OvirtDriver(Driver):
             return False
         self._action(v.id, name, "shutdown", lambda st: st in (VS.DOWN, VS.POWERING_DOWN))
         try:
-            self._wait_status(v.id, name, VS.DOWN, timeout, "graceful shutdown")
+            self._wait_status(name, VS.DOWN, timeout, "graceful shutdown")
             return False
         except OperationTimeout:
             log.info("%s: no graceful shutdown within %gs; powering off", name, timeout)
         self._action(v.id, name, "stop", lambda st: st == VS.DOWN)
-        self._wait_status(v.id, name, VS.DOWN, self.stop_timeout, "the VM to power off")
+        self._wait_status(name, VS.DOWN, self.stop_timeout, "the VM to power off")
         return True
 
     def power_off_vm(self, *, name: str, timeout: float) -> None:
@@ -318,7 +319,7 @@ class OvirtDriver(Driver):
         if v.status == VS.DOWN:
             return
         self._action(v.id, name, "stop", lambda st: st == VS.DOWN)
-        self._wait_status(v.id, name, VS.DOWN, timeout, "the VM to power off")
+        self._wait_status(name, VS.DOWN, timeout, "the VM to power off")
 
     # -- snapshots --------------------------------------------------------
     def _snapshots(self, vm_id: str, name: str) -> List[Any]:
@@ -382,7 +383,7 @@ class OvirtDriver(Driver):
         """Until the VM is down (seen by its room's shared polls) and then none of
         its snapshots is locked or in preview."""
         deadline = time.monotonic() + timeout
-        self._wait_status(vm_id, name, VS.DOWN, timeout, what)
+        self._wait_status(name, VS.DOWN, timeout, what)
         busy = (types.SnapshotStatus.LOCKED, types.SnapshotStatus.IN_PREVIEW)
         self._wait(lambda: [s.snapshot_status for s in self._snapshots(vm_id, name)],
                    lambda states: not any(st in busy for st in states),

@@ -227,9 +227,8 @@ def create_vm(drv: "OvirtDriver", *, spec: VmSpec, owner: Owner, timeout: float)
                       vm=name, before_retry=adopt)
     log.debug("%s: added as %s from template %s", name, added.id, template.id)
     try:
-        drv._wait(lambda: drv._status(added.id, name),
-                  lambda st: st == types.VmStatus.DOWN,
-                  timeout=timeout, what="the new VM's disks to be unlocked", vm=name)
+        drv._wait_status(name, types.VmStatus.DOWN, timeout,
+                         "the new VM's disks to be unlocked")
         if profile_id is not None:
             _ensure_nic(drv, added.id, name, profile_id)
         if user_id is not None and spec.personalisation is None:
@@ -243,8 +242,8 @@ def create_vm(drv: "OvirtDriver", *, spec: VmSpec, owner: Owner, timeout: float)
 def _undo_create(drv: "OvirtDriver", vm_id: str, name: str, timeout: float) -> None:
     """Remove the half-made VM; log, never raise."""
     try:
-        drv._wait(lambda: drv._status(vm_id, name), lambda st: st != types.VmStatus.IMAGE_LOCKED,
-                  timeout=timeout, what="the half-made VM to unlock", vm=name)
+        drv._wait_room(name, lambda st: st != types.VmStatus.IMAGE_LOCKED, timeout,
+                       "the half-made VM to unlock")
         drv._call(lambda s: s.vms_service().vm_service(vm_id).remove(), vm=name)
     except NotFound:
         pass
@@ -287,9 +286,8 @@ def personalise_vm(drv: "OvirtDriver", *, spec: VmSpec, payload: "Payload",
             vm=name, what=f"VM {name!r}",
             before_retry=lambda: (drv._status(v.id, name) != types.VmStatus.DOWN, None))
         log.info("%s: started once with %s; waiting for the guest's power-off", name, flag)
-    drv._wait(lambda: drv._status(v.id, name), lambda st: st == types.VmStatus.DOWN,
-              timeout=timeout, what=f"the guest to power itself off after {payload.kind}",
-              vm=name)
+    drv._wait_status(name, types.VmStatus.DOWN, timeout,
+                     f"the guest to power itself off after {payload.kind}")
 
 
 def finish_vm(drv: "OvirtDriver", *, spec: VmSpec, timeout: float) -> None:
