@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from configobj import ConfigObj, Section
 
 from vdictl import configspec
+from vdictl.values import netmask
 from vdictl.config_file import find_config_file, read_config_file, room_sections  # noqa: F401
 from vdictl.errors import ConfigError
 from vdictl.rooms import Config, Connect, LoggingSettings, Personalisation, Room, Throttle, VmSpec
@@ -300,7 +301,7 @@ class _Loader:
             "roomname": room, "subsection": sub, "scripttime": self.scripttime,
             "netmask_as_suffix": netmask_suffix, "default_gateway": s.get("default_gateway"),
             "default_gw": s.get("default_gateway"), "template": s["template_name"],
-            "netmask": _netmask(netmask_suffix),
+            "netmask": netmask(netmask_suffix),
         }
         for key in ("network_name", "cluster", "description", "os", "timezone", "tc_user"):
             common[key] = s.get(key)
@@ -382,9 +383,3 @@ class _Loader:
             raise self.error(f"VM name {name!r} is defined twice: in "
                              f"{self.vm_places[name]} and in {place}", path, "names")
         self.vm_places[name] = place
-
-
-def _netmask(prefix: Optional[int]) -> Optional[str]:
-    if prefix is None:
-        return None
-    return str(ipaddress.IPv4Network((0, prefix)).netmask)

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import yaml
 
 from vdictl.errors import ConfigError
-from vdictl.rooms import Personalisation, VmSpec
+from vdictl.rooms import CLOUD_INIT, SYSPREP, VmSpec
 from vdictl.templating import CompiledTemplate, TemplateError, compile_file
 
-SYSPREP = "sysprep"
-CLOUD_INIT = "cloud-init"
 CLOUD_CONFIG_HEADER = "#cloud-config"
 
 #: config key of each template, for messages
@@ -94,18 +92,6 @@ def render_payload(spec: VmSpec) -> Optional[Payload]:
     return PayloadRenderer().render(spec)
 
 
-def check_room_payloads(specs: Iterable[VmSpec]) -> List[str]:
-    """One message per VM whose payload does not render or is invalid."""
-    renderer = PayloadRenderer()
-    problems = []
-    for spec in specs:
-        try:
-            renderer.render(spec)
-        except ConfigError as exc:
-            problems.append(str(exc))
-    return problems
-
-
 def _section(spec: VmSpec) -> str:
     return f"room {spec.room}/{spec.subsection}"
 
@@ -155,8 +141,3 @@ def check_network_config(text: str, path: str, spec: VmSpec) -> None:
     if not isinstance(data, dict):
         raise _invalid(path, KEY_NETWORK, spec, "YAML that is not a mapping", None,
                        f"got {type(data).__name__}")
-
-
-def describe(p: Personalisation) -> str:
-    """For summaries: which first-boot payload a VM gets."""
-    return "Autounattend.xml (sysprep)" if p.kind == SYSPREP else "cloud-init"

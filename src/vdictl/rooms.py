@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
 RESET_STARTVM_CHOICES = ("Always", "Auto", "Never")
+#: the kinds of first-boot payload (Personalisation.kind, payloads.Payload.kind)
+SYSPREP = "sysprep"
+CLOUD_INIT = "cloud-init"
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class Personalisation:
     @property
     def kind(self) -> str:
         """"sysprep" (Windows) or "cloud-init" (Linux)."""
-        return "sysprep" if self.autounattend else "cloud-init"
+        return SYSPREP if self.autounattend else CLOUD_INIT
 
 
 @dataclass(frozen=True)

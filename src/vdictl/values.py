@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from typing import Any, List, Sequence, Union
+from typing import Any, List, Optional, Sequence, Union
 
 try:                                   # Python 3.11+
     from re import _constants as _sre, _parser as _sre_parse
@@ -238,6 +238,14 @@ _UNITS = {
     "g": 2 ** 30, "gib": 2 ** 30, "t": 2 ** 40, "tib": 2 ** 40,
     "kb": 10 ** 3, "mb": 10 ** 6, "gb": 10 ** 9, "tb": 10 ** 12,
 }
+
+
+def netmask(prefix: Optional[int]) -> Optional[str]:
+    """The dotted IPv4 netmask of a prefix length (24 -> 255.255.255.0); None stays None."""
+    if prefix is None:
+        return None
+    bits = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+    return ".".join(str((bits >> shift) & 0xFF) for shift in (24, 16, 8, 0))
 
 
 def parse_memory(raw: RawValue) -> int:

@@ -177,3 +177,13 @@ def test_parse_bool_false(raw):
 def test_parse_bool_rejects(raw):
     with pytest.raises(ConfigError):
         parse_bool(raw)
+
+
+def test_netmask_of_every_prefix_length():
+    import ipaddress
+
+    from vdictl.values import netmask
+
+    assert netmask(None) is None
+    assert [netmask(p) for p in range(33)] == [
+        str(ipaddress.IPv4Network((0, p)).netmask) for p in range(33)]

@@ -10,7 +10,8 @@ import ovirtsdk4.types as types
 
 from vdictl.errors import Conflict, DriverError, NotFound, Unsupported
 from vdictl.model import Owner, Vm
-from vdictl.rooms import VmSpec
+from vdictl.rooms import SYSPREP, VmSpec
+from vdictl.values import netmask
 
 if TYPE_CHECKING:  # pragma: no cover
     from vdictl.payloads import Payload
@@ -255,7 +256,7 @@ def _undo_create(drv: "OvirtDriver", vm_id: str, name: str, timeout: float) -> N
 def initialization(spec: VmSpec, payload: "Payload") -> Any:
     """The engine's run-once initialization carrying the payload verbatim."""
     kw: Dict[str, Any] = dict(host_name=payload.host_name)
-    if payload.kind == "sysprep":
+    if payload.kind == SYSPREP:
         kw["custom_script"] = payload.autounattend
     else:
         kw["custom_script"] = payload.user_data
@@ -263,15 +264,8 @@ def initialization(spec: VmSpec, payload: "Payload") -> Any:
             kw["nic_configurations"] = [types.NicConfiguration(
                 name="eth0", on_boot=True, boot_protocol=types.BootProtocol.STATIC,
                 ip=types.Ip(address=spec.ip, gateway=spec.default_gateway,
-                            netmask=_netmask(spec.netmask_suffix)))]
+                            netmask=netmask(spec.netmask_suffix)))]
     return types.Initialization(**kw)
-
-
-def _netmask(prefix: Optional[int]) -> Optional[str]:
-    if prefix is None:
-        return None
-    bits = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
-    return ".".join(str((bits >> s) & 0xFF) for s in (24, 16, 8, 0))
 
 
 def personalise_vm(drv: "OvirtDriver", *, spec: VmSpec, payload: "Payload",
@@ -279,7 +273,7 @@ def personalise_vm(drv: "OvirtDriver", *, spec: VmSpec, payload: "Payload",
     name = spec.name
     v = drv._sdk_vm(name)
     if v.status == types.VmStatus.DOWN:
-        flag = "use_sysprep" if payload.kind == "sysprep" else "use_cloud_init"
+        flag = "use_sysprep" if payload.kind == SYSPREP else "use_cloud_init"
         init = initialization(spec, payload)
         drv._call(lambda s: s.vms_service().vm_service(v.id).start(
             **{flag: True}, vm=types.Vm(initialization=init)),

@@ -15,7 +15,8 @@ import io
 from typing import Dict, List, Tuple
 
 from vdictl.errors import MissingDependency
-from vdictl.payloads import SYSPREP, Payload
+from vdictl.payloads import Payload
+from vdictl.rooms import SYSPREP
 
 CIDATA_LABEL = "cidata"
 UNATTEND_LABEL = "UNATTEND"
