@@ -19,7 +19,8 @@ import pytest
 libvirt = pytest.importorskip("libvirt")
 
 from vdictl.drivers import libvirt_xml as lx  # noqa: E402
-from vdictl.drivers.libvirt import STATELESS_UNSUPPORTED, LibvirtDriver, map_error  # noqa: E402
+from vdictl.drivers.libvirt import LibvirtDriver, map_error  # noqa: E402
+from vdictl.drivers.libvirt_create import STATELESS_UNSUPPORTED  # noqa: E402
 from vdictl.errors import (Conflict, DriverError, NotFound, NotOwned,  # noqa: E402
                            OperationTimeout, Unreachable, Unsupported)
 from vdictl.model import Owner, VmState  # noqa: E402

@@ -22,7 +22,8 @@ import pytest
 libvirt = pytest.importorskip("libvirt")
 
 from vdictl.drivers import libvirt_xml as lx  # noqa: E402
-from vdictl.drivers.libvirt import STATELESS_UNSUPPORTED, LibvirtDriver  # noqa: E402
+from vdictl.drivers.libvirt import LibvirtDriver  # noqa: E402
+from vdictl.drivers.libvirt_create import STATELESS_UNSUPPORTED  # noqa: E402
 from vdictl.errors import Conflict, NotFound, NotOwned, Unsupported  # noqa: E402
 from vdictl.model import Owner, VmState  # noqa: E402
 from vdictl.rooms import Connect, VmSpec  # noqa: E402

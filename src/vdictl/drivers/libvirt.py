@@ -50,7 +50,6 @@ from vdictl.wait import retry_transient, wait_for
 from . import libvirt_create, libvirt_template
 from . import libvirt_xml as lx
 from .base import Driver
-from .libvirt_create import STATELESS_UNSUPPORTED  # noqa: F401  (its message, for callers)
 from .libvirt_errors import (AUTH_CODES, is_not_running, is_unsupported_flags,
                              map_error)
 

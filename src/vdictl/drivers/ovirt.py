@@ -44,7 +44,7 @@ from .base import Driver
 from . import ovirt_create, ovirt_template
 from .ovirt_conn import ConnectionPool, map_error, normalize_url
 from .ovirt_watch import StatusWatch
-from .ovirt_create import OWNER_PREFIX, owner_comment, parse_owner, parse_phase  # noqa: F401
+from .ovirt_create import parse_owner, parse_phase
 
 log = logging.getLogger(__name__)
 

@@ -60,15 +60,19 @@ class Session:
         self.power.close()
 
     # -- drivers ------------------------------------------------------------
+    def endpoint(self, uri: Optional[str] = None) -> str:
+        """`uri` (a subsection's override), else the [general] connect settings'."""
+        return uri or self.config.connect.uri or self.config.connect.url or ""
+
     def endpoint_of(self, spec: VmSpec) -> str:
-        return spec.uri or self.config.connect.uri or self.config.connect.url or ""
+        return self.endpoint(spec.uri)
 
     def driver_for(self, spec: VmSpec) -> Driver:
         return self.driver_at(spec.uri)
 
     def driver_at(self, uri: Optional[str] = None) -> Driver:
         """The driver of `uri`, or of the [general] connect settings."""
-        key = uri or self.config.connect.uri or self.config.connect.url or ""
+        key = self.endpoint(uri)
         with self._lock:
             driver = self._drivers.get(key)
             if driver is None:
