@@ -495,22 +495,7 @@ class LibvirtDriver(Driver):
 
     # -- templates ----------------------------------------------------------
     def uses_template(self, *, spec: VmSpec) -> bool:
-        """True when the VM's overlays sit on exactly the template's disks."""
-        name = spec.name
-        template = libvirt_create.template_domain(self, spec)
-        with self._errors(vm=name, what=f"template {spec.template_name!r}"):
-            template_xml = template.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-        wanted = {libvirt_create.backing_volume(self, name, d)[0] for d in lx.template_disks(template_xml)}
-        with self._errors(vm=name, what=f"domain {name!r}"):
-            xml = self._domain(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-        has = set()
-        for disk in lx.template_disks(xml):
-            try:
-                vol = self.conn.storageVolLookupByPath(disk.path or "")
-                has.add(lx.backing_path(vol.XMLDesc(0)))
-            except libvirt.libvirtError:
-                has.add(None)   # not a volume we know: not the template's overlay
-        return has == wanted
+        return libvirt_template.uses_template(self, spec=spec)
 
     def create_template(self, *, vm: str, name: str, seal: bool, timeout: float) -> None:
         libvirt_template.create_template(self, vm=vm, name=name, seal=seal, timeout=timeout)

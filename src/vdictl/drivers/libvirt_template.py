@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
-from typing import TYPE_CHECKING, Dict, List
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 import libvirt
 
 from vdictl import __version__
 from vdictl.errors import (Conflict, DriverError, MissingDependency, NotFound, NotOwned,
                            TemplateInUse, Unsupported)
+from vdictl.rooms import VmSpec
 
 from . import libvirt_create
 from . import libvirt_xml as lx
@@ -173,13 +174,26 @@ def template_users(drv: "LibvirtDriver", *, name: str) -> List[str]:
 
 
 def _backing_files(drv: "LibvirtDriver", domain_xml: str) -> set:
-    found = set()
-    for path in lx.disk_sources(domain_xml).values():
-        try:
-            found.add(lx.backing_path(drv.conn.storageVolLookupByPath(path).XMLDesc(0)))
-        except libvirt.libvirtError:
-            continue  # not a volume libvirt knows: no overlay of ours
+    found = {_backing_of(drv, path) for path in lx.disk_sources(domain_xml).values()}
+    found.discard(None)
     return found
+
+
+def _backing_of(drv: "LibvirtDriver", path: str) -> Optional[str]:
+    """The backing file of the volume at `path`; None when libvirt knows no such
+    volume (then it is no overlay of ours)."""
+    try:
+        return lx.backing_path(drv.conn.storageVolLookupByPath(path).XMLDesc(0))
+    except libvirt.libvirtError:
+        return None
+
+
+def uses_template(drv: "LibvirtDriver", *, spec: VmSpec) -> bool:
+    """True when the VM's writable disks are overlays on exactly the template's disks."""
+    wanted = set(_template_paths(drv, spec.template_name))
+    with drv._errors(vm=spec.name, what=f"domain {spec.name!r}"):
+        xml = drv._domain(spec.name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    return {_backing_of(drv, disk.path or "") for disk in lx.template_disks(xml)} == wanted
 
 
 def delete_template(drv: "LibvirtDriver", *, name: str, adopt: bool,
