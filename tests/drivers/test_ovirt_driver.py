@@ -107,6 +107,8 @@ def test_password_sources(tmp_path, monkeypatch):
     f = tmp_path / "pw"
     f.write_text("from-file\n")
     assert resolve_password(Connect(driver="ovirt", password_file=str(f))) == "from-file"
+    f.write_text(" spaced pw \r\nsecond line\n")  # the first line, as documented
+    assert resolve_password(Connect(driver="ovirt", password_file=str(f))) == " spaced pw "
     assert resolve_password(Connect(driver="ovirt")) == "from-env"
     missing = tmp_path / "nope"
     with pytest.raises(AuthError) as info:

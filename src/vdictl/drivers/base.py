@@ -13,12 +13,26 @@ from contextlib import nullcontext
 from typing import (TYPE_CHECKING, Callable, ClassVar, ContextManager, Dict, List, Optional,
                     Sequence)
 
-from vdictl.errors import Unsupported
+from vdictl.errors import AuthError, Unsupported
 from vdictl.model import Owner, Snapshot, Vm
 from vdictl.rooms import Connect, VmSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from vdictl.payloads import Payload
+
+
+def configured_password(connect: Connect, driver: str) -> Optional[str]:
+    """`password`, else the first line of `password_file` (without its line end),
+    else None. An unreadable file is an AuthError naming it."""
+    if connect.password is not None or not connect.password_file:
+        return connect.password
+    try:
+        with open(connect.password_file, encoding="utf-8") as fh:
+            return fh.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise AuthError(f"cannot read password file {connect.password_file}: {reason}",
+                        driver=driver) from None
 
 
 class Driver(abc.ABC):

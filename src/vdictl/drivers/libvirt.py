@@ -49,7 +49,7 @@ from vdictl.wait import retry_transient, wait_for
 
 from . import libvirt_create, libvirt_template
 from . import libvirt_xml as lx
-from .base import Driver
+from .base import Driver, configured_password
 from .libvirt_errors import (AUTH_CODES, is_not_running, is_unsupported_flags,
                              map_error)
 
@@ -140,14 +140,7 @@ class LibvirtDriver(Driver):
 
     def _open_connection(self, uri: Optional[str]) -> "libvirt.virConnect":
         settings = self.connect_settings
-        password = settings.password
-        if password is None and settings.password_file:
-            try:
-                with open(settings.password_file, encoding="utf-8") as fh:
-                    password = fh.read().strip()
-            except OSError as exc:
-                raise AuthError(f"cannot read password file {settings.password_file}: "
-                                f"{exc.strerror}", driver=self.name) from None
+        password = configured_password(settings, self.name)
         if settings.username is None and password is None:
             return libvirt.open(uri)
 

@@ -29,6 +29,8 @@ from vdictl.errors import (AuthError, Conflict, DriverError, NotFound, Unreachab
 from vdictl.rooms import Connect
 from vdictl.wait import retry_transient
 
+from .base import configured_password
+
 log = logging.getLogger(__name__)
 
 DRIVER = "ovirt"
@@ -66,17 +68,8 @@ def normalize_url(url: str) -> str:
 
 def resolve_password(connect: Connect) -> Optional[str]:
     """connect.password, else the first line of password_file, else $VDICTL_OVIRT_PASSWORD."""
-    if connect.password is not None:
-        return connect.password
-    if connect.password_file:
-        try:
-            with open(connect.password_file, encoding="utf-8") as fh:
-                return fh.read().rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or type(exc).__name__
-            raise AuthError(f"cannot read password file {connect.password_file}: {reason}",
-                            driver=DRIVER) from None
-    return os.environ.get(PASSWORD_ENV)
+    password = configured_password(connect, DRIVER)
+    return password if password is not None else os.environ.get(PASSWORD_ENV)
 
 
 def _redact(text: str, secrets: List[Optional[str]]) -> str:
