@@ -104,3 +104,16 @@ class TemplateInUse(DriverError):
 
 class Unsupported(DriverError):
     """The backend cannot do what the config asks (e.g. stateless without transient disks)."""
+
+
+class RoomBusy(VdictlError):
+    """Another run holds the lock of a room."""
+
+    def __init__(self, room: str, pid: Optional[int], path: str, waited: float):
+        self.room = room
+        self.pid = pid
+        self.path = path
+        holder = f"pid {pid}" if pid else "another process"
+        after = f" after waiting {waited:g}s" if waited > 0 else ""
+        super().__init__(f"room {room!r} is busy: {holder} holds {path}{after} "
+                         f"(--lock-timeout SECONDS waits for it)")

@@ -25,24 +25,11 @@ import os
 import time
 from typing import Callable, Iterable, List, Optional
 
-from vdictl.errors import OperationTimeout, VdictlError
+from vdictl.errors import OperationTimeout, RoomBusy, VdictlError
 
 LOCK_DIR_ENV = "VDICTL_LOCK_DIR"
 #: how often a waiting run tries the lock again
 POLL_INTERVAL = 0.2
-
-
-class RoomBusy(VdictlError):
-    """Another run holds the lock of a room."""
-
-    def __init__(self, room: str, pid: Optional[int], path: str, waited: float):
-        self.room = room
-        self.pid = pid
-        self.path = path
-        holder = f"pid {pid}" if pid else "another process"
-        after = f" after waiting {waited:g}s" if waited > 0 else ""
-        super().__init__(f"room {room!r} is busy: {holder} holds {path}{after} "
-                         f"(--lock-timeout SECONDS waits for it)")
 
 
 def default_lock_dir() -> str:

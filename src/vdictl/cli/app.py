@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
 import click
 
 from vdictl import __version__
-from vdictl.errors import ConfigError, DriverError, MissingDependency, UsageError, VdictlError
+from vdictl.errors import (ConfigError, DriverError, MissingDependency, RoomBusy, UsageError,
+                           VdictlError)
 
 from . import exit_codes
 
@@ -34,8 +35,6 @@ class CliError(click.ClickException):
 def exit_code_for(exc: VdictlError) -> int:
     if isinstance(exc, (ConfigError, UsageError)):
         return exit_codes.USAGE
-    from vdictl.lock import RoomBusy
-
     if isinstance(exc, MissingDependency):
         return exit_codes.MISSING_DEPENDENCY
     if isinstance(exc, RoomBusy):
