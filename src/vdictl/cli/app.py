@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
 import click
 
 from vdictl import __version__
-from vdictl.errors import (ConfigError, DriverError, MissingDependency, RoomBusy, UsageError,
-                           VdictlError)
+from vdictl.errors import (ConfigError, DriverError, MissingDependency, NotOwned, RoomBusy,
+                           TemplateInUse, UsageError, VdictlError)
 
 from . import exit_codes
 
@@ -39,6 +39,8 @@ def exit_code_for(exc: VdictlError) -> int:
         return exit_codes.MISSING_DEPENDENCY
     if isinstance(exc, RoomBusy):
         return exit_codes.ROOM_BUSY
+    if isinstance(exc, (TemplateInUse, NotOwned)):  # a refusal about one object, not the backend
+        return exit_codes.VM_FAILED
     if isinstance(exc, DriverError):  # Unreachable, AuthError and the rest of the backend's
         return exit_codes.UNREACHABLE
     return exit_codes.VM_FAILED

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import click
 
-from vdictl.errors import NotOwned, TemplateInUse
+from vdictl.errors import TemplateInUse
 
-from . import exit_codes
-from .app import AppContext, CliError, cli, pass_app, reports_errors
+from .app import AppContext, cli, pass_app, reports_errors
 from .output import echo_json, output_option
 from .virtroom import (adopt_option, dry_run_option, open_session, rooms_argument,
                        run_operation)
@@ -95,15 +94,12 @@ def template_delete(app: AppContext, name: str, yes: bool, adopt: bool, output: 
     from vdictl.ops.template import delete_template, template_users
 
     with open_session(app) as session:
-        try:
-            users = template_users(session, name)
-            if users:  # asked before the prompt; the driver checks again
-                raise TemplateInUse(users=users, driver=session.driver_at().name, vm=name)
-            if not yes:
-                click.confirm(f"Delete template {name}?", abort=True, err=True)
-            result = delete_template(session, name=name, adopt=adopt)
-        except (TemplateInUse, NotOwned) as exc:
-            raise CliError(str(exc), exit_codes.VM_FAILED) from None
+        users = template_users(session, name)
+        if users:  # asked before the prompt; the driver checks again
+            raise TemplateInUse(users=users, driver=session.driver_at().name, vm=name)
+        if not yes:
+            click.confirm(f"Delete template {name}?", abort=True, err=True)
+        result = delete_template(session, name=name, adopt=adopt)
     if output == "json":
         echo_json(result.to_dict())
         return
