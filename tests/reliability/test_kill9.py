@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from .conftest import REPO, wait_until
+from .conftest import REPO, qemu_pid, wait_until
 
 
 def restores(sim):
@@ -158,21 +158,6 @@ def test_qemu_reset_after_kill_9_converges(libvirt_sandbox, qemu_room):
         assert not dom.isActive()
         assert len(dom.listAllSnapshots()) == 1
         assert read_boot_count(disk[vm]) == 0  # the disk is the snapshot's again
-
-
-def qemu_pid(vm):
-    """The pid of the QEMU process running `vm` (found by its -name guest=...)."""
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    args = fh.read().split(b"\0")
-            except OSError:
-                continue
-            if any(a.startswith(f"guest={vm},".encode()) or a == f"guest={vm}".encode()
-                   for a in args):
-                return int(entry)
-    return None
 
 
 def test_qemu_killed_under_a_running_reset(libvirt_sandbox, qemu_room):

@@ -30,11 +30,20 @@ class RoomProgress(ProgressObserver):
         self._progress = None
         self._tasks: Dict[str, int] = {}
         self._lock = threading.Lock()
+        self._status = ""  # a line under the bars, e.g. while interrupting
 
     def begin(self, action: str, totals: Mapping[str, int]) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-        self._progress = Progress(
+        observer = self
+
+        class WithStatus(Progress):
+            def get_renderables(self):
+                yield from super().get_renderables()
+                if observer._status:
+                    yield observer._status
+
+        self._progress = WithStatus(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[phase]}"), console=self._console, transient=False)
         for room, total in totals.items():
@@ -51,6 +60,15 @@ class RoomProgress(ProgressObserver):
         with self._lock:
             if self._progress is not None and spec.room in self._tasks:
                 self._progress.advance(self._tasks[spec.room])
+
+    def interrupting(self, under_way: int) -> None:
+        # Not under self._lock: the first call comes from a signal handler,
+        # perhaps on the thread that holds it.
+        self._status = (f"interrupting: finishing {under_way} VM(s) under way" if under_way
+                        else "interrupting: the VMs under way are finished")
+        progress = self._progress
+        if progress is not None:
+            progress.refresh()
 
     def end(self) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ from . import exit_codes
 
 if TYPE_CHECKING:
     from vdictl.ops.session import Session
+    from vdictl.result import Report
 
 
 SIGNAL_EXIT = {signal.SIGINT: exit_codes.INTERRUPTED, signal.SIGTERM: exit_codes.TERMINATED}
@@ -50,9 +51,9 @@ class SignalGuard:
                         f"done (a rerun finishes them)\n".encode())
             os._exit(SIGNAL_EXIT[self.signum])
         self.signum = signum
-        os.write(2, f"vdictl: {name}: finishing the VMs under way, starting no new one "
-                    f"({name} again exits at once)\n".encode())
-        self.session.interrupt(name)
+        under_way = self.session.interrupt(name)
+        os.write(2, f"vdictl: {name}: finishing {under_way} VM(s) under way, starting no new "
+                    f"one ({name} again exits at once)\n".encode())
 
     def attach(self, session: "Session") -> None:
         self.session = session
@@ -68,3 +69,21 @@ class SignalGuard:
         finally:
             for signum, handler in old.items():
                 signal.signal(signum, handler)
+
+
+def interrupt_note(signum: int, report: "Report") -> str:
+    """The closing note of an interrupted run: how many VMs were finished (the
+    ones under way at the signal, and those done before it), how many not started."""
+    from vdictl.result import Outcome
+
+    def count(*outcomes: Outcome) -> int:
+        return sum(1 for r in report.results if r.outcome in outcomes)
+
+    finished, failed = count(Outcome.OK, Outcome.FAILED), count(Outcome.FAILED)
+    not_started = count(Outcome.NOT_STARTED)
+    text = f"interrupted by {signal.Signals(signum).name}: {finished} VM(s) finished"
+    if failed:
+        text += f" ({failed} of them failed)"
+    if not_started:
+        return text + f", {not_started} not started (left as they were); rerun to finish"
+    return text + ", none left to start"

@@ -72,13 +72,11 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
     Holds the lock of every room (not under --dry-run) for the whole run; the
     start journal (vdictl.journal) lives next to the locks.
     """
-    import signal
-
     from vdictl.journal import StartJournal
     from vdictl.lock import RoomLocks
     from vdictl.ops.session import audit
 
-    from .signals import SIGNAL_EXIT, Interrupted, SignalGuard
+    from .signals import SIGNAL_EXIT, Interrupted, SignalGuard, interrupt_note
 
     module, function = operation.split(":")
     run = getattr(importlib.import_module(f"vdictl.ops.{module}"), function)
@@ -98,8 +96,7 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
         raise CliError(f"{exc}: stopped before any VM was touched",
                        SIGNAL_EXIT[exc.signum]) from None
     if guard.signum is not None:
-        report.notes.append(f"interrupted by {signal.Signals(guard.signum).name}: VMs under "
-                            f"way were finished, the rest not started; rerun to finish")
+        report.notes.append(interrupt_note(guard.signum, report))
     if not dry_run:
         audit.info("%s", summary_line(report))
     echo_report(report, output)

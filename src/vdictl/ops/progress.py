@@ -24,5 +24,10 @@ class ProgressObserver:
     def done(self, spec: VmSpec, outcome: str) -> None:
         """`spec`'s VM is finished, with `outcome` (an Outcome value)."""
 
+    def interrupting(self, under_way: int) -> None:
+        """The run was interrupted: no new VM starts, `under_way` VMs are being
+        finished. Called again each time one of them is done (down to 0); the
+        first call may come from a signal handler."""
+
     def end(self) -> None:
         """The operation is over."""

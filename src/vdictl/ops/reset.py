@@ -10,7 +10,7 @@ from vdictl.model import Snapshot, Vm, VmState
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
-from .runner import (Skip, is_running, require_existing, require_owned, run_vms,
+from .runner import (Skip, is_running, queued, require_existing, require_owned, run_vms,
                      skip_maintenance, step, throttled_step)
 from .session import Session
 
@@ -58,18 +58,23 @@ def reset(session: Session, rooms: Sequence[Room]) -> Report:
         was_running = is_running(vm)
         # stopped, but by an earlier reset that died before it started it again
         owed = not was_running and session.start_owed(spec)
-        if vm.state != VmState.STOPPED:
-            def power_off() -> None:
-                if was_running and spec.reset_startvm == "Auto":
-                    session.owe_start(spec)  # first: a rerun after a crash must know
-                driver.power_off_vm(name=spec.name, timeout=timeout)
 
-            with session.power.slot():
-                step(session, steps, "power off", power_off)
-        done_first = throttled_step(
-            session, steps, f"restore snapshot {snapshot.description!r}", session.snapshots,
-            lambda slot: driver.revert_snapshot(name=spec.name, snapshot=snapshot,
-                                                timeout=timeout, slot=slot))
+        def power_off() -> None:
+            if was_running and spec.reset_startvm == "Auto":
+                session.owe_start(spec)  # first: a rerun after a crash must know
+            driver.power_off_vm(name=spec.name, timeout=timeout)
+
+        # Powered off only once among the next snapshot batch: an interrupt
+        # leaves every VM not yet queued as it was.
+        with queued(session, session.snapshot_queue) as place:
+            if vm.state != VmState.STOPPED:
+                with session.power.slot():
+                    step(session, steps, "power off", power_off)
+            done_first = throttled_step(
+                session, steps, f"restore snapshot {snapshot.description!r}",
+                session.snapshots, place=place,
+                func=lambda slot: driver.revert_snapshot(name=spec.name, snapshot=snapshot,
+                                                         timeout=timeout, slot=slot))
         steps[-1:-1] = done_first or []  # e.g. an undone snapshot preview, in order
         if should_start(spec, was_running or owed):
             text = "start (it ran before an unfinished reset)" if owed else "start"

@@ -53,6 +53,7 @@ def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) 
             outcome, reason = Outcome.FAILED, f"unexpected error: {exc!r}"
         finally:
             _current.spec = None
+            session.end_vm(spec)
         if not session.dry_run:
             session.log_action(spec, action, outcome.value, reason or ", ".join(steps))
         session.progress.done(spec, outcome.value)
@@ -82,11 +83,13 @@ def step(session: Session, steps: List[str], text: str, func: Callable[[], objec
 
 
 def throttled_step(session: Session, steps: List[str], text: str, throttle: Throttle,
-                   func: Callable[[Callable[[], ContextManager]], object]) -> object:
+                   func: Callable[[Callable[[], ContextManager]], object], *,
+                   place: Optional["Place"] = None) -> object:
     """A step whose driver call holds a slot of `throttle` only around the work
     that loads the backend: func(slot) passes the slot factory on to the driver
     (see Driver.revert_snapshot), so the lookups before and the checks after
-    leave the slot to the next VM. The step begins when the slot is held."""
+    leave the slot to the next VM. The step begins when the slot is held; the
+    VM's `place` in the queue before `throttle` (see queued) is given up then."""
     if session.dry_run:
         steps.append(f"would {text}")
         return None
@@ -94,6 +97,8 @@ def throttled_step(session: Session, steps: List[str], text: str, throttle: Thro
     @contextmanager
     def slot() -> Iterator[None]:
         with throttle.slot():
+            if place is not None:
+                place.give_up()
             _begin(session, text)
             yield
 
@@ -102,10 +107,44 @@ def throttled_step(session: Session, steps: List[str], text: str, throttle: Thro
     return value
 
 
-def _begin(session: Session, text: str) -> None:
-    mark_under_way()  # from here on an interrupt lets this VM finish
+class Place:
+    """A VM's place in a queue (a Throttle) in front of another throttle."""
+
+    def __init__(self, queue: Optional[Throttle]):
+        self._queue = queue
+
+    def give_up(self) -> None:
+        """Leave the queue (once): the next VM may get ready."""
+        queue, self._queue = self._queue, None
+        if queue is not None:
+            queue.release()
+
+
+@contextmanager
+def queued(session: Session, queue: Throttle) -> Iterator[Place]:
+    """Wait for a place in `queue`, then begin this VM: a reset powers a VM
+    off only once it is among the next batch of the snapshot throttle, so an
+    interrupt finds no more than that batch (and the one restoring) under way.
+    The place is given up when the VM gets its slot (throttled_step) or leaves
+    the block. Raises Cancelled once the run is interrupted."""
+    if session.dry_run:
+        yield Place(None)
+        return
+    queue.acquire()
+    place = Place(queue)
+    try:
+        _begin(session)
+        yield place
+    finally:
+        place.give_up()
+
+
+def _begin(session: Session, text: str = "") -> None:
     spec = getattr(_current, "spec", None)
     if spec is not None:
+        session.begin_vm(spec)  # Cancelled if the run was interrupted before this VM began
+    mark_under_way()  # from here on an interrupt lets this VM finish
+    if spec is not None and text:
         session.progress.phase(spec, text)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from vdictl import __version__
 from vdictl.drivers import Driver, get_driver
-from vdictl.executor import Throttle, run_each
+from vdictl.executor import Cancelled, Throttle, run_each
 from vdictl.journal import StartJournal
 from vdictl.model import Owner, Vm
 from vdictl.rooms import Config, Room, VmSpec
@@ -47,17 +47,50 @@ class Session:
         self._lock = threading.Lock()
         t = config.throttle
         self.snapshots = Throttle(t.snapshot_batch_size, t.snapshot_batch_pause, name="snapshot")
+        #: VMs made ready for the snapshot throttle (a reset's power-off) wait
+        #: here first, so no more than one batch is ready ahead of its turn
+        self.snapshot_queue = Throttle(t.snapshot_batch_size, 0.0, name="snapshot queue")
         self.power = Throttle(t.parallel, 0.0, name="power")
         #: why the run is stopping early ("SIGTERM" ...), or None
         self.interrupted: Optional[str] = None
+        # VMs (room, name) that began changing things and are not finished.
+        # An RLock: interrupt() runs in a signal handler.
+        self._under_way: Set[Tuple[str, str]] = set()
+        self._under_way_lock = threading.RLock()
 
-    def interrupt(self, reason: str) -> None:
-        """Start no new VM; VMs already under way finish (see executor.mark_under_way)."""
-        self.interrupted = reason
-        audit.warning("run interrupted (%s): no new VM is started; VMs under way finish",
-                      reason)
-        self.snapshots.close()
-        self.power.close()
+    def interrupt(self, reason: str) -> int:
+        """Start no new VM; VMs already under way finish (see executor.mark_under_way).
+        Returns how many are under way."""
+        with self._under_way_lock:  # so the count is exact, and the log in order
+            self.interrupted = reason
+            under_way = len(self._under_way)
+            audit.warning("run interrupted (%s): no new VM is started; %d VM(s) under way "
+                          "finish", reason, under_way)
+            self.progress.interrupting(under_way)
+        for throttle in (self.snapshot_queue, self.snapshots, self.power):
+            throttle.close()
+        return under_way
+
+    def begin_vm(self, spec: VmSpec) -> None:
+        """`spec`'s VM begins to change: from now on an interrupt lets it finish.
+        Raises Cancelled if the run was interrupted before it began."""
+        key = (spec.room, spec.name)
+        with self._under_way_lock:
+            if key in self._under_way:
+                return
+            if self.interrupted:
+                raise Cancelled(self.interrupted)
+            self._under_way.add(key)
+
+    def end_vm(self, spec: VmSpec) -> None:
+        """`spec`'s VM is finished (whatever the outcome)."""
+        key = (spec.room, spec.name)
+        with self._under_way_lock:
+            if key not in self._under_way:
+                return
+            self._under_way.discard(key)
+            if self.interrupted:
+                self.progress.interrupting(len(self._under_way))
 
     # -- drivers ------------------------------------------------------------
     def endpoint(self, uri: Optional[str] = None) -> str:
