@@ -52,3 +52,23 @@ def test_only_reset_and_start_offer_include_maintenance(run):
     assert "--include-maintenance" in run("virtroom-reset", "--help").stdout
     assert "--include-maintenance" in run("virtroom-start", "--help").stdout
     assert "--include-maintenance" not in run("virtroom-shutdown", "--help").stdout
+
+
+def test_reset_naming_a_room_all_under_maintenance_is_an_error(run, config_file, hypervisor):
+    assert run("virtroom-rollout", "lab1").exit_code == 0
+    with open(config_file, "w") as fh:
+        fh.write(CONFIG.replace("[room lab1]\n", "[room lab1]\n    maintenance = True\n"))
+    result = run("virtroom-reset", "lab1")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == ("Error: room 'lab1' has no VM to reset: every VM is under "
+                             "maintenance = True (--include-maintenance resets them)\n")
+    result = run("virtroom-reset", "--all", "-o", "json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["notes"] == [
+        "room 'lab1' skipped, no VM to reset: every VM is under maintenance = True "
+        "(--include-maintenance resets them)",
+        "room 'kiosk' skipped, no VM to reset: it is stateless (its VMs discard their "
+        "changes at every power-off)"]
+    result = run("virtroom-reset", "--include-maintenance", "lab1", "-o", "json")
+    assert result.exit_code == 0
+    assert {o for o, _ in outcomes(result).values()} == {"ok"}

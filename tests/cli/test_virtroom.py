@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 LAB1 = ["lab1-teacher01", "lab1-vd01", "lab1-vd02", "lab1-vd03", "lab1-vd04"]
 
 
@@ -116,12 +118,76 @@ def test_reset_with_two_matching_snapshots_fails_that_vm_only(run, hypervisor):
     assert json.loads(result.stdout)["status"] == "partial"
 
 
-def test_reset_skips_stateless_rooms_with_a_note(run, hypervisor):
-    result = run("virtroom-reset", "kiosk", "-o", "json")
-    assert result.exit_code == 0
-    assert {vm: o[0] for vm, o in outcomes(result).items()} == {
+STATELESS = ("Error: room 'kiosk' has no VM to reset: it is stateless (its VMs discard "
+             "their changes at every power-off)\n")
+
+
+@pytest.mark.parametrize("args", [("kiosk",), ("lab1", "kiosk"), ("kiosk", "--dry-run")])
+def test_reset_naming_a_stateless_room_is_an_error(run, hypervisor, args):
+    assert run("virtroom-rollout", "lab1", "kiosk").exit_code == 0
+    hypervisor.dom("lab1-vd01").create()
+    result = run("virtroom-reset", *args, "-o", "json")
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", STATELESS)
+    assert hypervisor.running() == ["lab1-vd01"]  # nothing was touched, lab1 neither
+
+
+def test_reset_all_skips_a_stateless_room_with_a_note(run, hypervisor):
+    assert run("virtroom-rollout", "lab1", "kiosk").exit_code == 0
+    result = run("virtroom-reset", "--all", "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["notes"] == [
+        "room 'kiosk' skipped, no VM to reset: it is stateless (its VMs discard their "
+        "changes at every power-off)"]
+    by_vm = outcomes(result)
+    assert {vm: by_vm[vm][0] for vm in ("kiosk-01", "kiosk-02")} == {
         "kiosk-01": "skipped", "kiosk-02": "skipped"}
-    assert "stateless" in outcomes(result)["kiosk-01"][2]
+    assert {by_vm[vm][0] for vm in LAB1} == {"ok"}
+    result = run("virtroom-reset", "--all", "-o", "table")
+    assert result.stdout.splitlines()[0] == (
+        "note: room 'kiosk' skipped, no VM to reset: it is stateless (its VMs discard their "
+        "changes at every power-off)")
+
+
+NO_SNAPSHOT = """
+[room plain]
+    [[pcs]]
+    ids = "1-2"
+    names = "plain-${id}"
+    template_name = tmpl
+[room mixed]
+    [[kiosks]]
+    ids = "1"
+    names = "mixed-kiosk${id}"
+    template_name = tmpl
+    stateless = True
+    [[pcs]]
+    ids = "1-2"
+    names = "mixed-pc${id}"
+    template_name = tmpl
+    snapshot_description = "vdictl rollout"
+    reset_to_snapshot_regex = "vdictl rollout"
+    maintenance = True
+"""
+
+
+def test_reset_naming_a_room_without_snapshots_says_which_keys(run, config_file, hypervisor):
+    with open(config_file, "a") as fh:
+        fh.write(NO_SNAPSHOT)
+    result = run("virtroom-reset", "plain")
+    assert (result.exit_code, result.stderr) == (2, (
+        "Error: room 'plain' has no VM to reset: no snapshot is configured (set "
+        "snapshot_description and reset_to_snapshot_regex in [room plain])\n"))
+    result = run("virtroom-reset", "mixed", "plain")
+    assert (result.exit_code, result.stderr) == (2, (
+        "Error: room 'mixed' has no VM to reset: 1 stateless, 2 under maintenance = True; "
+        "room 'plain' has no VM to reset: no snapshot is configured (set "
+        "snapshot_description and reset_to_snapshot_regex in [room plain])\n"))
+    # --include-maintenance: mixed's two pcs are resettable after all
+    assert run("virtroom-rollout", "mixed").exit_code == 0
+    result = run("virtroom-reset", "--include-maintenance", "mixed", "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert {vm: o[0] for vm, o in outcomes(result).items()} == {
+        "mixed-kiosk01": "skipped", "mixed-pc01": "ok", "mixed-pc02": "ok"}
 
 
 def test_dry_run_changes_nothing(run, hypervisor):

@@ -107,14 +107,16 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
 
 
 def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
-                      honours_maintenance: bool = False):
-    """Define one virtroom-* command with the shared options."""
+                      honours_maintenance: bool = False, passes_all: bool = False):
+    """Define one virtroom-* command with the shared options. `passes_all`: the
+    operation is told whether --all chose the rooms (all_rooms=)."""
 
     def command(app: AppContext, room_names, output, dry_run, adopt, all_rooms=None,
                 include_maintenance=False):
         rooms = app.select_rooms(room_names, all_rooms if offers_all else None)
+        options = {"all_rooms": bool(all_rooms)} if passes_all else {}
         run_operation(app, operation, rooms, output=output, dry_run=dry_run, adopt=adopt,
-                      include_maintenance=include_maintenance)
+                      include_maintenance=include_maintenance, **options)
 
     command.__doc__ = doc
     command = reports_errors(command)
@@ -139,14 +141,15 @@ operation_command("virtroom-rollout", "rollout:rollout", offers_all=False, doc="
     """)
 
 operation_command("virtroom-reset", "reset:reset", offers_all=True, honours_maintenance=True,
-                  doc="""
+                  passes_all=True, doc="""
     Stop each VM, restore its snapshot, and start it again per reset_startvm.
 
     The snapshot restored is the one whose description matches
     reset_to_snapshot_regex; none or several is an error for that VM.
     reset_startvm: Always starts every VM, Auto only those that were
-    running, Never none. Stateless rooms, and VMs under maintenance = True,
-    are skipped with a note.
+    running, Never none. Stateless VMs, and VMs under maintenance = True,
+    are skipped with a note. Naming a room in which no VM can be reset is
+    an error (exit 2); --all skips such rooms with a note.
 
     \b
     Example (the nightly job):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Sequence
 
-from vdictl.errors import VdictlError
+from vdictl.errors import UsageError, VdictlError
 from vdictl.model import Snapshot, Vm, VmState
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
@@ -42,7 +42,42 @@ def should_start(spec: VmSpec, was_running: bool) -> bool:
     return False
 
 
-def reset(session: Session, rooms: Sequence[Room]) -> Report:
+def nothing_to_reset(room: Room, include_maintenance: bool) -> Optional[str]:
+    """Why a reset of `room` would reset no VM at all, or None."""
+    why = {"stateless": 0, "no snapshot": 0, "maintenance": 0}
+    for spec in room.vms:
+        if spec.stateless:
+            why["stateless"] += 1
+        elif not spec.resettable:
+            why["no snapshot"] += 1
+        elif spec.maintenance and not include_maintenance:
+            why["maintenance"] += 1
+        else:
+            return None
+    if not room.vms:
+        return "it has no VMs"
+    if why["stateless"] == len(room.vms):
+        return "it is stateless (its VMs discard their changes at every power-off)"
+    if why["no snapshot"] == len(room.vms):
+        return (f"no snapshot is configured (set snapshot_description and "
+                f"reset_to_snapshot_regex in [room {room.name}])")
+    if why["maintenance"] == len(room.vms):
+        return "every VM is under maintenance = True (--include-maintenance resets them)"
+    return ", ".join(f"{n} {text}" for n, text in (
+        (why["stateless"], "stateless"),
+        (why["no snapshot"], "without snapshot_description and reset_to_snapshot_regex"),
+        (why["maintenance"], "under maintenance = True")) if n)
+
+
+def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False) -> Report:
+    """Reset the rooms' VMs. A room named (not `all_rooms`) in which no VM would
+    be reset is a mistake: UsageError before anything is touched. Under
+    `all_rooms` such a room is skipped with a note."""
+    idle = [(room, why) for room in rooms
+            if (why := nothing_to_reset(room, session.include_maintenance))]
+    if idle and not all_rooms:
+        raise UsageError("; ".join(f"room {room.name!r} has no VM to reset: {why}"
+                                   for room, why in idle))
     timeout = session.config.throttle.operation_timeout
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
@@ -83,4 +118,7 @@ def reset(session: Session, rooms: Sequence[Room]) -> Report:
                      lambda: driver.start_vm(name=spec.name, timeout=timeout))
         session.settle_start(spec)
 
-    return run_vms(session, "reset", session.inventory(rooms), one)
+    report = run_vms(session, "reset", session.inventory(rooms), one)
+    report.notes.extend(f"room {room.name!r} skipped, no VM to reset: {why}"
+                        for room, why in idle)
+    return report
