@@ -84,10 +84,10 @@ class OvirtSite:
 
     # -- as a real process --------------------------------------------------
     def popen(self, *args, **kwargs) -> subprocess.Popen:
+        kwargs = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kwargs}
         return subprocess.Popen(
             [sys.executable, "-m", "tests.reliability.fast_vdictl", "--config", self.path,
-             *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            **kwargs)
+             *args], cwd=REPO, text=True, **kwargs)
 
     # -- the engine's view ----------------------------------------------------
     def user_snapshots(self, vm: str) -> List[str]:

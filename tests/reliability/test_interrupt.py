@@ -4,9 +4,15 @@ which, the exit status is 130/143, and a rerun finishes the job."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
 import re
 import signal
+import struct
+import termios
+import threading
 
 import pytest
 
@@ -68,3 +74,68 @@ def test_signal_finishes_vms_under_way_and_reports_the_rest(site_factory, signum
     site.sim.settle()
     assert set(site.statuses().values()) == {"up"}
     assert {len(site.user_snapshots(vm)) for vm in site.vms()} == {1}
+
+
+def test_the_progress_display_says_how_many_vms_are_being_finished(site_factory):
+    """On a terminal the bars get a line under them after the signal, counting
+    down the VMs under way; the summary's note counts what was done."""
+    site = site_factory({"rp": 10}, batch=2, parallel=4, sim_knobs={"time_scale": 0.02})
+    for vm in site.vms():
+        site.sim.set_vm_status(vm, "up")
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    screen = []
+
+    def read_screen():
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not chunk:
+                return
+            screen.append(chunk)
+
+    reader = threading.Thread(target=read_screen, daemon=True)
+    reader.start()
+    try:
+        proc = site.popen("virtroom-reset", "rp", "-o", "table", stderr=terminal)
+        os.close(terminal)
+        wait_until(lambda: restores(site.sim), what="the first restore")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+        reader.join(timeout=10)
+    finally:
+        os.close(controller)
+    assert proc.returncode == exit_codes.INTERRUPTED
+    drawn = b"".join(screen).decode(errors="replace")
+    under_way = int(re.search(r"vdictl: SIGINT: finishing (\d+) VM\(s\) under way",
+                              drawn).group(1))
+    counts = [int(n) for n in re.findall(r"interrupting: finishing (\d+) VM\(s\) under way",
+                                         drawn)]
+    assert counts and counts[0] == under_way
+    assert counts == sorted(counts, reverse=True)  # it counts down
+    assert "interrupted: the VMs under way are finished" in drawn
+    lines = out.splitlines()
+    results = [line.split() for line in lines[2:-1]]
+    done = sum(1 for r in results if r[3] == "ok")
+    not_started = sum(1 for r in results if r[3] == "not-started")
+    assert done + not_started == 10
+    assert lines[0] == (f"note: interrupted by SIGINT: {done} VM(s) finished, {not_started} "
+                        f"not started (left as they were); rerun to finish")
+    assert lines[-1] == f"reset: 10 VM(s): {done} ok, {not_started} not-started"
+
+
+def test_a_signal_when_every_vm_is_under_way_leaves_nothing_to_start(site_factory):
+    site = site_factory({"rn": 2}, batch=2, parallel=4, sim_knobs={"time_scale": 0.02})
+    for vm in site.vms():
+        site.sim.set_vm_status(vm, "up")
+    proc = site.popen("virtroom-reset", "rn", "-o", "json")
+    wait_until(lambda: len(restores(site.sim)) == 2, what="both restores")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == exit_codes.INTERRUPTED, err
+    assert "vdictl: SIGINT: finishing 2 VM(s) under way" in err
+    report = json.loads(out)
+    assert {r["outcome"] for r in report["results"]} == {"ok"}
+    assert report["notes"] == ["interrupted by SIGINT: 2 VM(s) finished, none left to start"]

@@ -34,6 +34,7 @@ class RoomProgress(ProgressObserver):
 
     def begin(self, action: str, totals: Mapping[str, int]) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        from rich.text import Text
 
         observer = self
 
@@ -41,7 +42,7 @@ class RoomProgress(ProgressObserver):
             def get_renderables(self):
                 yield from super().get_renderables()
                 if observer._status:
-                    yield observer._status
+                    yield Text(observer._status)
 
         self._progress = WithStatus(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -65,7 +66,7 @@ class RoomProgress(ProgressObserver):
         # Not under self._lock: the first call comes from a signal handler,
         # perhaps on the thread that holds it.
         self._status = (f"interrupting: finishing {under_way} VM(s) under way" if under_way
-                        else "interrupting: the VMs under way are finished")
+                        else "interrupted: the VMs under way are finished")
         progress = self._progress
         if progress is not None:
             progress.refresh()
