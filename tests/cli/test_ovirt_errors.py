@@ -34,6 +34,8 @@ CONFIG = """\
 
 [room lab]
     template_name = tmpl-win10
+    snapshot_description = "vdictl rollout"
+    reset_to_snapshot_regex = "vdictl rollout"
     [[pcs]]
     ids = "1-2"
     names = "lab-pc${{id}}"
