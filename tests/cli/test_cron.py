@@ -25,12 +25,13 @@ from click.testing import CliRunner
 
 from vdictl.cli import cli
 
+from tests.libvirt_test_hv import node_document
+
 libvirt = pytest.importorskip("libvirt")
 
 REPO = Path(__file__).resolve().parents[2]
 CRON = REPO / "cron"
 VENV_BIN = Path(sys.executable).parent
-TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 
 CONFIG = """\
 [general]
@@ -76,26 +77,6 @@ CONFIG = """\
 """
 
 RESETTABLE_VMS = {"lab1-vd01", "lab1-vd02", "lab1-vd03", "lab2-pc01", "lab2-pc02"}
-
-
-def node_document(conn) -> str:
-    """test:///FILE XML holding the hypervisor's domains, snapshots and volumes."""
-    parts = ["<node>"]
-    for dom in conn.listAllDomains():
-        if dom.name() == "test":
-            continue
-        snapshots = "".join(
-            snap.getXMLDesc().replace("<domainsnapshot>", "<test:domainsnapshot>")
-            .replace("</domainsnapshot>", "<active>0</active></test:domainsnapshot>")
-            for snap in dom.listAllSnapshots())
-        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-        xml = xml.replace("<domain type='test'>", f"<domain type='test' xmlns:test='{TEST_NS}'>", 1)
-        parts.append(xml.replace("</domain>", snapshots + "</domain>"))
-    pool = conn.storagePoolLookupByName("default-pool")
-    volumes = "".join(pool.storageVolLookupByName(v).XMLDesc() for v in pool.listVolumes())
-    parts.append(pool.XMLDesc().replace("</pool>", volumes + "</pool>"))
-    parts.append("</node>")
-    return "\n".join(parts)
 
 
 @pytest.fixture

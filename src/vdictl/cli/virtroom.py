@@ -49,6 +49,25 @@ maintenance_option = click.option(
     help="Also act on VMs whose room or subsection says maintenance = True.")
 
 
+yes_option = click.option("--yes", "-y", is_flag=True,
+                          help="Do not ask for confirmation (needed when not on a terminal).")
+
+
+def refuse_off_terminal(refused: str, *, yes: bool) -> None:
+    """Off a terminal nobody can answer a question: without --yes that is a
+    usage error (exit 2) naming what was not done, `refused` ("delete ...")."""
+    if not (yes or sys.stdin.isatty()):
+        raise CliError(f"refusing to {refused} without --yes when not on a terminal",
+                       exit_codes.USAGE)
+
+
+def confirm(question: str, *, refused: str, yes: bool) -> None:
+    """Ask `question` on a terminal (no: exit 1), unless --yes."""
+    refuse_off_terminal(refused, yes=yes)
+    if not yes:
+        click.confirm(question, abort=True, err=True)
+
+
 # The operations are imported when a command runs, so `vdictl --help` stays fast.
 def open_session(app: AppContext, *, dry_run: bool = False, adopt: bool = False,
                  include_maintenance: bool = False, output: str = "json",
@@ -176,7 +195,7 @@ operation_command("virtroom-shutdown", "power:shutdown", offers_all=True, doc=""
 
 @cli.command("virtroom-delete")
 @rooms_argument
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @dry_run_option
 @adopt_option
 @report_output_option
@@ -194,13 +213,9 @@ def virtroom_delete(app: AppContext, room_names, yes: bool, dry_run: bool, adopt
         vdictl virtroom-delete --yes room01
     """
     rooms = app.select_rooms(room_names)
-    if not (yes or dry_run):
-        if not sys.stdin.isatty():
-            raise CliError("refusing to delete without --yes when not on a terminal",
-                           exit_codes.USAGE)
-        count = sum(len(r.vms) for r in rooms)
-        click.confirm(f"Delete up to {count} VM(s) of {', '.join(r.name for r in rooms)}?",
-                      abort=True)
+    count = sum(len(r.vms) for r in rooms)
+    confirm(f"Delete up to {count} VM(s) of {', '.join(r.name for r in rooms)}?",
+            refused="delete", yes=yes or dry_run)
     run_operation(app, "delete:delete", rooms, output=output, dry_run=dry_run, adopt=adopt)
 
 

@@ -70,8 +70,10 @@ def rollout(session: Session, rooms: Sequence[Room]) -> Report:
 
 
 def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str],
-               payloads: Dict[str, object]) -> None:
-    """Every rollout phase one VM still lacks (`vm` None: it does not exist)."""
+               payloads: Dict[str, object]) -> bool:
+    """Every rollout phase one VM still lacks (`vm` None: it does not exist).
+
+    Returns whether the VM runs at the end."""
     timeout = session.config.throttle.operation_timeout
     driver = session.driver_for(spec)
     if vm is None:
@@ -109,3 +111,5 @@ def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str
         with session.power.slot():
             step(session, steps, "start", lambda: driver.start_vm(name=spec.name,
                                                                  timeout=timeout))
+        running = True
+    return running
