@@ -112,7 +112,7 @@ def test_delete_off_a_terminal_without_yes_is_refused_like_virtroom_delete(hyper
     assert "tmpl2" in hypervisor.domains()
 
 
-def test_delete_and_rebuild_ask_on_a_terminal(hypervisor, tmp_path):
+def test_deletes_and_rebuild_ask_on_a_terminal(hypervisor, tmp_path):
     """At a shell: the question, and "n" changes nothing (exit 1)."""
     config = on_file_hypervisor(hypervisor, tmp_path)
     env = dict(os.environ, VDICTL_CONFIG=str(config))
@@ -124,6 +124,9 @@ def test_delete_and_rebuild_ask_on_a_terminal(hypervisor, tmp_path):
     assert screen.endswith(
         "Delete and roll out again up to 5 VM(s) not on their configured template of lab1 "
         "(running ones are powered off first)? [y/N]: n\nAborted!\n"), screen
+    code, screen = run_on_terminal(["virtroom-delete", "--vm", "lab1-vd02"], env, answer="n")
+    assert code == 1
+    assert screen.endswith("Delete up to 1 VM(s) of lab1 (lab1-vd02)? [y/N]: n\nAborted!\n")
     assert (tmp_path / "audit.log").read_text() == ""   # nothing was done
 
 

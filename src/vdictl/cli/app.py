@@ -109,27 +109,59 @@ class AppContext:
                 click.echo(f"warning: {warning}", err=True)
         return self._config
 
-    def select_rooms(self, names: Sequence[str], all_rooms: Optional[bool] = None) -> List[Room]:
-        """The rooms named, in the order given; all_rooms is None where --all is not offered."""
+    def select_rooms(self, names: Sequence[str], all_rooms: Optional[bool] = None,
+                     vms: Sequence[str] = ()) -> List[Room]:
+        """The rooms named, in the order given; all_rooms is None where --all is not
+        offered. With `vms` (--vm), each room holds only those of its VMs, and
+        without room names the rooms are those of the VMs."""
         rooms = self.config.rooms
+        if all_rooms and names:
+            raise UsageError("give room names or --all, not both")
         if all_rooms:
-            if names:
-                raise UsageError("give room names or --all, not both")
-            return list(rooms.values())
-        if not names:
+            selected = list(rooms.values())
+        elif not names and not vms:
             raise UsageError("no room given; name one or more rooms"
-                             + (" or use --all" if all_rooms is not None else ""))
-        unknown = [n for n in names if n not in rooms]
-        if unknown:
-            known = ", ".join(rooms) or "(none)"
-            raise UsageError(f"unknown room {', '.join(map(repr, unknown))} in "
-                             f"{self.config.path}; known rooms: {known}")
-        seen, selected = set(), []
-        for name in names:
-            if name not in seen:
-                seen.add(name)
-                selected.append(rooms[name])
-        return selected
+                             + (" or use --all" if all_rooms is not None else "")
+                             + " (or VMs with --vm)")
+        else:
+            unknown = [n for n in names if n not in rooms]
+            if unknown:
+                known = ", ".join(rooms) or "(none)"
+                raise UsageError(f"unknown room {', '.join(map(repr, unknown))} in "
+                                 f"{self.config.path}; known rooms: {known}")
+            selected = [rooms[name] for name in dict.fromkeys(names)]
+        return self._only_vms(selected, vms, named=bool(names)) if vms else selected
+
+    def _only_vms(self, selected: List[Room], vms: Sequence[str], *, named: bool) -> List[Room]:
+        """`selected` cut down to the VMs given (all rooms' when none is named)."""
+        import dataclasses
+        import difflib
+
+        room_of = {spec.name: room.name for room in self.config.rooms.values()
+                   for spec in room.vms}
+        for vm in vms:
+            if vm not in room_of:
+                close = difflib.get_close_matches(vm, list(room_of), n=3, cutoff=0.6)
+                hint = (f"did you mean {', '.join(close)}?" if close else
+                        "vdictl config check lists every VM")
+                raise UsageError(f"unknown VM {vm!r} in {self.config.path}; {hint}")
+        wanted = set(vms)
+        if not named:  # the rooms of the VMs, in the order of the file
+            selected = [room for room in self.config.rooms.values()
+                        if any(spec.name in wanted for spec in room.vms)]
+        names = [room.name for room in selected]
+        for vm in vms:
+            if room_of[vm] not in names:
+                raise UsageError(f"VM {vm!r} is in room {room_of[vm]}, not in "
+                                 f"{', '.join(names)}")
+        cut = []
+        for room in selected:
+            specs = tuple(spec for spec in room.vms if spec.name in wanted)
+            if not specs:
+                raise UsageError(f"room {room.name} has none of the VMs given with --vm "
+                                 f"({', '.join(dict.fromkeys(vms))})")
+            cut.append(dataclasses.replace(room, vms=specs))
+        return cut
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

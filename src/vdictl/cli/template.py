@@ -8,12 +8,13 @@ from vdictl.errors import TemplateInUse
 
 from .app import AppContext, cli, pass_app, reports_errors
 from .output import echo_json, output_option
-from .virtroom import (adopt_option, confirm, dry_run_option, open_session, refuse_off_terminal,
-                       rooms_argument, run_operation, yes_option)
+from .virtroom import (adopt_option, confirm, describe, dry_run_option, open_session,
+                       refuse_off_terminal, rooms_argument, run_operation, vm_option, yes_option)
 
 
 @cli.command("virtroom-rebuild")
-@rooms_argument
+@rooms_argument(offers_all=False)
+@vm_option
 @click.option("--force", is_flag=True,
               help="Rebuild every VM, also those already on the configured template.")
 @yes_option
@@ -22,8 +23,8 @@ from .virtroom import (adopt_option, confirm, dry_run_option, open_session, refu
 @output_option
 @pass_app
 @reports_errors
-def virtroom_rebuild(app: AppContext, room_names, force: bool, yes: bool, dry_run: bool,
-                     adopt: bool, output: str) -> None:
+def virtroom_rebuild(app: AppContext, room_names, vm_names, force: bool, yes: bool,
+                     dry_run: bool, adopt: bool, output: str) -> None:
     """Move rooms to the template now configured: delete and roll out again.
 
     Only VMs made from another template are rebuilt (all with --force); the
@@ -38,11 +39,11 @@ def virtroom_rebuild(app: AppContext, room_names, force: bool, yes: bool, dry_ru
         vdictl virtroom-rebuild --dry-run room01
         vdictl virtroom-rebuild --yes room01
     """
-    rooms = app.select_rooms(room_names)
+    rooms = app.select_rooms(room_names, vms=vm_names)
     count = sum(len(r.vms) for r in rooms)
     which = "" if force else " not on their configured template"
     confirm(f"Delete and roll out again up to {count} VM(s){which} of "
-            f"{', '.join(r.name for r in rooms)} (running ones are powered off first)?",
+            f"{describe(app, rooms)} (running ones are powered off first)?",
             refused="rebuild", yes=yes or dry_run)
     run_operation(app, "rebuild:rebuild", rooms, output=output,
                   dry_run=dry_run, adopt=adopt, force=force)

@@ -34,9 +34,33 @@ def complete_room_names(ctx: click.Context, param: click.Parameter, incomplete: 
     return [name for name in names if name.startswith(incomplete) and name not in given]
 
 
-rooms_argument = click.argument("room_names", metavar="ROOM...", nargs=-1,
-                                shell_complete=complete_room_names)
+def complete_vm_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
+    """Shell completion of --vm: the VMs of the rooms already given (else of every
+    room). Computing the names needs the whole config loaded."""
+    from vdictl.config import find_config_file, load_config
+
+    try:
+        config = load_config(find_config_file(ctx.find_root().params.get("config_path")))
+    except VdictlError:
+        return []  # a completion never prints errors
+    # before a --vm still without its value, click leaves the rooms in ctx.args
+    rooms = set(ctx.params.get("room_names") or ctx.args) & set(config.rooms) \
+        or set(config.rooms)
+    given = set(ctx.params.get(param.name or "") or ())
+    return [spec.name for room in config.rooms.values() if room.name in rooms
+            for spec in room.vms if spec.name.startswith(incomplete) and spec.name not in given]
+
+
+def rooms_argument(*, offers_all: bool):
+    """ROOM... and, where --all is offered, the usage line says so."""
+    return click.argument("room_names", metavar="[ROOM]... | --all" if offers_all else "ROOM...",
+                          nargs=-1, shell_complete=complete_room_names)
+
+
 all_option = click.option("--all", "all_rooms", is_flag=True, help="Every room of the config.")
+vm_option = click.option(
+    "--vm", "vm_names", metavar="VM", multiple=True, shell_complete=complete_vm_names,
+    help="Only this VM of the rooms (repeatable); without ROOM, the rooms of the VMs given.")
 dry_run_option = click.option("--dry-run", "-n", is_flag=True,
                               help="Print what would be done; change nothing.")
 adopt_option = click.option("--adopt", is_flag=True,
@@ -51,6 +75,13 @@ maintenance_option = click.option(
 
 yes_option = click.option("--yes", "-y", is_flag=True,
                           help="Do not ask for confirmation (needed when not on a terminal).")
+
+
+def describe(app: AppContext, rooms: List[Room]) -> str:
+    """"lab1, lab2", naming the VMs of a room cut down with --vm: "lab1 (lab1-pc03)"."""
+    return ", ".join(
+        room.name if len(room.vms) == len(app.config.rooms[room.name].vms)
+        else f"{room.name} ({', '.join(spec.name for spec in room.vms)})" for room in rooms)
 
 
 def refuse_off_terminal(refused: str, *, yes: bool) -> None:
@@ -132,9 +163,9 @@ def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
                       honours_maintenance: bool = False):
     """Define one virtroom-* command with the shared options."""
 
-    def command(app: AppContext, room_names, output, dry_run, adopt, all_rooms=None,
+    def command(app: AppContext, room_names, vm_names, output, dry_run, adopt, all_rooms=None,
                 include_maintenance=False):
-        rooms = app.select_rooms(room_names, all_rooms if offers_all else None)
+        rooms = app.select_rooms(room_names, all_rooms if offers_all else None, vm_names)
         run_operation(app, operation, rooms, output=output, dry_run=dry_run, adopt=adopt,
                       include_maintenance=include_maintenance)
 
@@ -143,12 +174,13 @@ def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
     command = pass_app(command)
     for decorator in (report_output_option, adopt_option, dry_run_option) + (
             (maintenance_option,) if honours_maintenance else ()) + (
-            (all_option,) if offers_all else ()) + (rooms_argument,):
+            (all_option,) if offers_all else ()) + (
+            vm_option, rooms_argument(offers_all=offers_all)):
         command = decorator(command)
     return cli.command(name)(command)
 
 
-operation_command("virtroom-rollout", "rollout:rollout", offers_all=False, doc="""
+operation_command("virtroom-rollout", "rollout:rollout", offers_all=True, doc="""
     Create the rooms' missing VMs from their template and snapshot each once.
 
     Idempotent: a rerun creates only what is missing and never takes a second
@@ -158,6 +190,8 @@ operation_command("virtroom-rollout", "rollout:rollout", offers_all=False, doc="
     \b
     Example:
         vdictl virtroom-rollout room01 room02
+        vdictl virtroom-rollout --all
+        vdictl virtroom-rollout room01 --vm room01-vd03
     """)
 
 operation_command("virtroom-reset", "reset:reset", offers_all=True, honours_maintenance=True,
@@ -171,8 +205,9 @@ operation_command("virtroom-reset", "reset:reset", offers_all=True, honours_main
     are skipped with a note.
 
     \b
-    Example (the nightly job):
+    Example (the nightly job, and one VM by day):
         vdictl virtroom-reset --all
+        vdictl virtroom-reset room01 --vm room01-vd03
     """)
 
 operation_command("virtroom-start", "power:start", offers_all=True, honours_maintenance=True,
@@ -194,15 +229,16 @@ operation_command("virtroom-shutdown", "power:shutdown", offers_all=True, doc=""
 
 
 @cli.command("virtroom-delete")
-@rooms_argument
+@rooms_argument(offers_all=False)
+@vm_option
 @yes_option
 @dry_run_option
 @adopt_option
 @report_output_option
 @pass_app
 @reports_errors
-def virtroom_delete(app: AppContext, room_names, yes: bool, dry_run: bool, adopt: bool,
-                    output: str) -> None:
+def virtroom_delete(app: AppContext, room_names, vm_names, yes: bool, dry_run: bool,
+                    adopt: bool, output: str) -> None:
     """Delete the rooms' VMs that vdictl created, with their snapshots and disks.
 
     Asks for confirmation unless --yes. VMs that vdictl did not create are
@@ -212,20 +248,21 @@ def virtroom_delete(app: AppContext, room_names, yes: bool, dry_run: bool, adopt
     Example:
         vdictl virtroom-delete --yes room01
     """
-    rooms = app.select_rooms(room_names)
+    rooms = app.select_rooms(room_names, vms=vm_names)
     count = sum(len(r.vms) for r in rooms)
-    confirm(f"Delete up to {count} VM(s) of {', '.join(r.name for r in rooms)}?",
+    confirm(f"Delete up to {count} VM(s) of {describe(app, rooms)}?",
             refused="delete", yes=yes or dry_run)
     run_operation(app, "delete:delete", rooms, output=output, dry_run=dry_run, adopt=adopt)
 
 
 @cli.command("virtroom-show")
-@rooms_argument
+@rooms_argument(offers_all=True)
+@vm_option
 @all_option
 @output_option
 @pass_app
 @reports_errors
-def virtroom_show(app: AppContext, room_names, all_rooms: bool, output: str) -> None:
+def virtroom_show(app: AppContext, room_names, vm_names, all_rooms: bool, output: str) -> None:
     """Show each VM: computed name and IP, MAC, state, ownership, reset snapshot.
 
     Also lists the config keys of the room that vdictl does not use, and
@@ -235,7 +272,7 @@ def virtroom_show(app: AppContext, room_names, all_rooms: bool, output: str) -> 
     Example:
         vdictl virtroom-show room01 --output json
     """
-    rooms = app.select_rooms(room_names, all_rooms)
+    rooms = app.select_rooms(room_names, all_rooms, vm_names)
     from vdictl.ops.show import show
     from vdictl.ops.template import running_templates
 

@@ -99,8 +99,11 @@ def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str
         if done:
             steps.append("snapshot already taken")
         elif running:
-            raise VdictlError(f"VM {spec.name} runs but has no rollout snapshot; "
-                              f"shut it down and rerun the rollout")
+            raise VdictlError(
+                f"VM {spec.name} runs but has no rollout snapshot; shut it down and rerun "
+                f"the rollout, but know that its current disk then becomes what every reset "
+                f"returns to (a fresh copy of the template instead: virtroom-rebuild --force "
+                f"--vm {spec.name})")
         else:
             throttled_step(session, steps, "take snapshot", session.snapshots,
                            lambda slot: driver.create_snapshot(
