@@ -10,6 +10,7 @@ process did.
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import pty
 import re
@@ -123,24 +124,61 @@ def test_script_resets_exactly_the_resettable_rooms_quietly(site):
         ("lab1", "reset", "ok"), ("lab 2", "reset", "ok")}
 
 
-def test_script_goes_on_after_a_failed_room_and_prints_its_summary(site):
+def lose_snapshot(site: Path, vm: str) -> None:
+    """`vm` loses its snapshot in the node document: its reset fails."""
     node = site / "node.xml"
-    # lab1-vd02 loses its snapshot: its reset fails, lab 2 is still reset.
     text = node.read_text()
-    start = text.index("<name>lab1-vd02</name>")
+    start = text.index(f"<name>{vm}</name>")
     snap_start = text.index("<test:domainsnapshot>", start)
     snap_end = text.index("</test:domainsnapshot>", snap_start) + len("</test:domainsnapshot>")
     node.write_text(text[:snap_start] + text[snap_end:])
+
+
+#: what cron mails when lab1-vd02 lost its snapshot: the failed VM and the total
+FAILED_VD02 = [
+    "ROOM  VM         ACTION  RESULT  DETAILS",
+    "lab1  lab1-vd02  reset   failed  VM lab1-vd02: no snapshot matches "
+    "reset_to_snapshot_regex 'vdictl rollout .*' (0 snapshot(s))",
+    "reset: 3 VM(s): 2 ok, 1 failed",
+]
+
+
+def test_script_goes_on_after_a_failed_room_and_prints_its_failures(site):
+    lose_snapshot(site, "lab1-vd02")  # lab 2 is still reset
     result = subprocess.run(["sh", str(CRON / "reset-virtrooms-every-night.sh"),
                              "--config", str(site / "vdi-rollout.conf")],
                             capture_output=True, text=True, env=env_with_venv(), timeout=120)
     assert result.returncode == 1
-    rows = {line.split()[1]: line.split()[3] for line in result.stdout.splitlines()
-            if line.startswith("lab1 ")}
-    assert rows == {"lab1-vd01": "ok", "lab1-vd02": "failed", "lab1-vd03": "ok"}
-    assert "no snapshot matches reset_to_snapshot_regex" in result.stdout
-    assert result.stdout.splitlines()[-1] == "reset: 3 VM(s): 2 ok, 1 failed"
+    assert result.stdout.splitlines() == FAILED_VD02
     assert ("lab 2", "lab2-pc01", "reset", "ok") in audit(site)
+
+
+def test_a_failed_run_off_a_terminal_shows_the_failed_vms_and_the_total(site):
+    lose_snapshot(site, "lab1-vd02")
+    config = ["--config", str(site / "vdi-rollout.conf")]
+    result = CliRunner().invoke(cli, [*config, "virtroom-reset", "lab1"])
+    assert (result.exit_code, result.stdout.splitlines()) == (1, FAILED_VD02)
+    full = CliRunner().invoke(cli, [*config, "virtroom-reset", "lab1", "--output", "table"])
+    assert full.exit_code == 1
+    assert [line.split()[1] for line in full.stdout.splitlines()[1:-1]] == [
+        "lab1-vd01", "lab1-vd02", "lab1-vd03"]
+    assert full.stdout.splitlines()[-1] == FAILED_VD02[-1]
+
+
+def test_json_carries_each_vms_duration_and_the_total(site):
+    """One snapshot at a time with 0.5 s between: the third VM waits about 1 s for
+    its turn, and the run takes at least that long."""
+    config = site / "vdi-rollout.conf"
+    config.write_text(config.read_text().replace(
+        "snapshot_batch_pause = 0", "snapshot_batch_size = 1\n    snapshot_batch_pause = 0.5"))
+    result = CliRunner().invoke(cli, ["--config", str(config), "virtroom-reset", "lab1",
+                                      "-o", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    durations = sorted(r["duration"] for r in data["results"])
+    assert all(isinstance(d, float) for d in durations + [data["duration"]])
+    assert durations[0] < durations[-1] and durations[-1] >= 1.0
+    assert data["duration"] >= durations[-1]
 
 
 def cron_entry():

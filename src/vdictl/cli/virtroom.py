@@ -123,6 +123,7 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
     start journal (vdictl.journal) lives next to the locks.
     """
     import signal
+    import time
 
     from vdictl.journal import StartJournal
     from vdictl.lock import RoomLocks
@@ -143,7 +144,9 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
                 if not dry_run:
                     audit.info("%s of room(s) %s started (pid %d)", module,
                                ", ".join(names), os.getpid())
+                started = time.monotonic()
                 report = run(session, rooms, **options)
+                report.duration = time.monotonic() - started
     except Interrupted as exc:
         raise CliError(f"{exc}: stopped before any VM was touched",
                        SIGNAL_EXIT[exc.signum]) from None
