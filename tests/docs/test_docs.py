@@ -127,7 +127,12 @@ def test_json_examples_have_the_keys_vdictl_prints(tmp_path):
 
     from vdictl.ops.template import TemplateResult
 
-    rooms, report, template, show, check = json_examples()
+    from vdictl.cli.app import CliError, error_object
+    from vdictl.errors import ConfigError
+
+    error, rooms, report, template, show, check = json_examples()
+    real = error_object(CliError("m", 2), ConfigError("m", file="f", section="s", key="k"))
+    assert error["error"].keys() == real["error"].keys()
     assert isinstance(rooms, list)
     real = Report("reset", [VmResult("r", "r-01", "reset", Outcome.OK)]).to_dict()
     assert report.keys() == real.keys()

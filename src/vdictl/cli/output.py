@@ -63,17 +63,17 @@ def output_given() -> bool:
     return source not in (None, ParameterSource.DEFAULT)
 
 
-def echo_report(report: Report, output: str) -> None:
-    """Print the per-VM summary. A table nobody asked for (off a terminal, no
-    --output) is quiet on success and shows only the failed and not-started
-    VMs otherwise, so that the mail cron sends is about them."""
+def echo_report(report: Report, output: str, *, quiet: bool = False) -> None:
+    """Print the per-VM summary. A table nobody asked for (off a terminal or
+    with -q, no --output) is silent on success and shows only the failed and
+    not-started VMs otherwise, so that the mail cron sends is about them."""
     from vdictl.result import Outcome
 
     if output == "json":
         echo_json(report.to_dict())
         return
     dry_run = any(r.outcome is Outcome.PLANNED for r in report.results)
-    asked = dry_run or output_given() or stdout_is_terminal()
+    asked = dry_run or output_given() or (stdout_is_terminal() and not quiet)
     if not (report.failed or asked):
         return
     for note in report.notes:

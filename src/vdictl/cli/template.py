@@ -77,8 +77,9 @@ def template_create(app: AppContext, vm: str, name: str, seal: bool, output: str
     if output == "json":
         echo_json(result.to_dict())
         return
-    click.echo(f"template-create: template {name} made from {vm}"
-               + (", sealed" if seal else ", not sealed"))
+    if not app.quiet:
+        click.echo(f"template-create: template {name} made from {vm}"
+                   + (", sealed" if seal else ", not sealed"))
 
 
 @cli.command("template-delete")
@@ -113,6 +114,7 @@ def template_delete(app: AppContext, name: str, yes: bool, adopt: bool, output: 
     if output == "json":
         echo_json(result.to_dict())
         return
-    for line in result.left:
-        click.echo(f"note: {line}")
-    click.echo(f"template-delete: template {name} deleted")
+    if not app.quiet:
+        for line in result.left:
+            click.echo(f"note: {line}")
+        click.echo(f"template-delete: template {name} deleted")

@@ -107,10 +107,10 @@ def open_session(app: AppContext, *, dry_run: bool = False, adopt: bool = False,
 
     from .progress import RoomProgress, wants_progress
 
-    progress = RoomProgress() if wants_progress(output) else None
+    progress = RoomProgress() if wants_progress(output) and not app.quiet else None
     return Session(app.config, dry_run=dry_run, adopt=adopt,
                    include_maintenance=include_maintenance, progress=progress,
-                   journal=journal)
+                   journal=journal, connect_origin="--uri" if app.uri else None)
 
 
 def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output: str,
@@ -155,7 +155,7 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
                             f"way were finished, the rest not started; rerun to finish")
     if not dry_run:
         audit.info("%s", summary_line(report))
-    echo_report(report, output)
+    echo_report(report, output, quiet=app.quiet)
     if guard.signum is not None:
         sys.exit(SIGNAL_EXIT[guard.signum])
     if report.failed:
@@ -285,7 +285,7 @@ def virtroom_show(app: AppContext, room_names, vm_names, all_rooms: bool, output
     unused = {room.name: [f"{section}: {key}" for section, key in room.unused_keys]
               for room in rooms}
     for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+        app.warn(warning)
     if output == "json":
         echo_json({"vms": [row.to_dict() for row in rows],
                    "unused_keys": unused, "warnings": warnings})
