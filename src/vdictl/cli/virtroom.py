@@ -78,7 +78,8 @@ yes_option = click.option("--yes", "-y", is_flag=True,
 
 
 def describe(app: AppContext, rooms: List[Room]) -> str:
-    """"lab1, lab2", naming the VMs of a room cut down with --vm: "lab1 (lab1-pc03)"."""
+    """The rooms for a question, with the VMs of a room cut down by --vm:
+    lab1, lab2 (lab2-pc03)."""
     return ", ".join(
         room.name if len(room.vms) == len(app.config.rooms[room.name].vms)
         else f"{room.name} ({', '.join(spec.name for spec in room.vms)})" for room in rooms)
