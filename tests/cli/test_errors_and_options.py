@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from vdictl.cli import cli
 
 from tests.cli.conftest import CONFIG
-from tests.terminal import run_on_terminal
+from tests.interactive import run_interactively
 
 UNREACHABLE = """\
 [general]
@@ -136,11 +136,11 @@ def test_quiet_on_a_terminal_prints_nothing_when_every_vm_succeeded(hypervisor, 
     from tests.cli.test_template import on_file_hypervisor
 
     env = dict(os.environ, VDICTL_CONFIG=str(on_file_hypervisor(hypervisor, tmp_path)))
-    code, screen = run_on_terminal(["virtroom-start", "lab1"], env)
+    code, screen = run_interactively(["virtroom-start", "lab1"], env)
     assert code == 0 and screen.splitlines()[-1] == "start: 5 VM(s): 5 ok"
-    code, screen = run_on_terminal(["-q", "virtroom-start", "lab1"], env)
+    code, screen = run_interactively(["-q", "virtroom-start", "lab1"], env)
     assert (code, screen) == (0, "")
-    code, screen = run_on_terminal(["-q", "virtroom-start", "lab1", "-o", "table"], env)
+    code, screen = run_interactively(["-q", "virtroom-start", "lab1", "-o", "table"], env)
     assert code == 0 and screen.splitlines()[-1] == "start: 5 VM(s): 5 ok"
 
 

@@ -12,7 +12,7 @@ from vdictl.drivers import libvirt_xml as lx
 
 from tests.cli.conftest import CONFIG
 from tests.libvirt_test_hv import node_document
-from tests.terminal import run_on_terminal
+from tests.interactive import run_interactively
 
 TEMPLATE = "tmpl"
 LAB1 = ["lab1-teacher01", "lab1-vd01", "lab1-vd02", "lab1-vd03", "lab1-vd04"]
@@ -116,15 +116,15 @@ def test_deletes_and_rebuild_ask_on_a_terminal(hypervisor, tmp_path):
     """At a shell: the question, and "n" changes nothing (exit 1)."""
     config = on_file_hypervisor(hypervisor, tmp_path)
     env = dict(os.environ, VDICTL_CONFIG=str(config))
-    code, screen = run_on_terminal(["template-delete", "tmpl2"], env, answer="n")
+    code, screen = run_interactively(["template-delete", "tmpl2"], env, answer="n")
     assert code == 1
     assert screen.endswith("Delete template tmpl2? [y/N]: n\nAborted!\n"), screen
-    code, screen = run_on_terminal(["virtroom-rebuild", "lab1"], env, answer="n")
+    code, screen = run_interactively(["virtroom-rebuild", "lab1"], env, answer="n")
     assert code == 1
     assert screen.endswith(
         "Delete and roll out again up to 5 VM(s) not on their configured template of lab1 "
         "(running ones are powered off first)? [y/N]: n\nAborted!\n"), screen
-    code, screen = run_on_terminal(["virtroom-delete", "--vm", "lab1-vd02"], env, answer="n")
+    code, screen = run_interactively(["virtroom-delete", "--vm", "lab1-vd02"], env, answer="n")
     assert code == 1
     assert screen.endswith("Delete up to 1 VM(s) of lab1 (lab1-vd02)? [y/N]: n\nAborted!\n")
     assert (tmp_path / "audit.log").read_text() == ""   # nothing was done

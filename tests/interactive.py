@@ -1,4 +1,4 @@
-"""Run the installed `vdictl` on a pseudo-terminal, as an operator at a shell does:
+"""Run the installed `vdictl` as an operator at a shell does, on a pseudo-terminal:
 stdin, stdout and stderr are all the terminal, and a question can be answered."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Dict, Optional, Sequence, Tuple
 VDICTL = Path(sys.executable).parent / "vdictl"
 
 
-def run_on_terminal(args: Sequence[str], env: Dict[str, str], *, answer: Optional[str] = None,
-                    after: str = "[y/N]: ", timeout: float = 120) -> Tuple[int, str]:
+def run_interactively(args: Sequence[str], env: Dict[str, str], *,
+                      answer: Optional[str] = None, after: str = "[y/N]: ",
+                      timeout: float = 120) -> Tuple[int, str]:
     """(exit status, everything the terminal showed). `answer` is typed once
     `after` has appeared on the screen."""
     assert VDICTL.exists(), f"no vdictl entry point at {VDICTL}"
