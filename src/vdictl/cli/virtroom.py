@@ -78,6 +78,7 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
     from vdictl.lock import RoomLocks
     from vdictl.ops.session import audit
 
+    from .progress import tell_waiting
     from .signals import SIGNAL_EXIT, Interrupted, SignalGuard
 
     module, function = operation.split(":")
@@ -85,7 +86,8 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
     names = [] if dry_run else [room.name for room in rooms]
     guard = SignalGuard()
     try:
-        with guard.installed(), RoomLocks(names, timeout=app.lock_timeout) as locks:
+        with guard.installed(), RoomLocks(names, timeout=app.lock_timeout,
+                                                   on_wait=tell_waiting) as locks:
             with open_session(app, dry_run=dry_run, adopt=adopt, output=output,
                               include_maintenance=include_maintenance,
                               journal=StartJournal(locks.directory)) as session:
