@@ -68,10 +68,13 @@ def _default(key) -> str:
 def _type(key) -> str:
     if key.type == "choice":
         return "one of " + ", ".join(f"`{c}`" for c in key.choices)
+    from vdictl.values import size_text
+
     text = key.type
     bounds = []
     if key.minimum is not None:
-        bounds.append(f"≥ {key.minimum:g}")
+        bounds.append(f"≥ {size_text(int(key.minimum))}" if key.type == "memory"
+                      else f"≥ {key.minimum:g}")
     if key.maximum is not None:
         bounds.append(f"≤ {key.maximum:g}")
     return text + (f" ({', '.join(bounds)})" if bounds else "")

@@ -372,7 +372,9 @@ def test_uri_with_ovirt_warns(tmp_path):
 
 # --- unknown keys and sections -----------------------------------------------
 
-def test_unknown_keys_and_sections_warn(tmp_path):
+def test_far_off_unknown_keys_and_sections_warn(tmp_path):
+    """Keys and sections that are no typo of a known one: a warning each (they may
+    be the site's own notes); sections are listed first, as they are checked first."""
     path = write(tmp_path, """\
         stray = 1
         [general]
@@ -391,27 +393,109 @@ def test_unknown_keys_and_sections_warn(tmp_path):
             [[vms]]
             ids = 1
             names = vm$id
-            name = typo
+            notes = "the teacher's PC"
+            mem = 4GiB
             template_name = t
             workaround_os = rhel_7x64
         """)
     cfg = load_config(path)
     assert cfg.warnings == (
         f"{path} stray: unknown key outside any section, ignored",
+        f"{path} [misc]: unknown section, ignored",
+        f"{path} [room01]: unknown section, ignored (a room is written [room NAME])",
         f"{path} [general] colour: unknown key, ignored",
         f"{path} [general/extra]: unknown section, ignored",
         f"{path} [logging] level: unknown key, ignored",
-        f"{path} [misc]: unknown section, ignored",
-        f"{path} [room01]: unknown section, ignored (a room is written [room NAME])",
         f"{path} [room r1] flavour: unknown key, ignored",
-        f"{path} [room r1/vms] name: unknown key, ignored (did you mean 'names'?)",
+        f"{path} [room r1/vms] notes: unknown key, ignored (did you mean 'names'?)",
+        f"{path} [room r1/vms] mem: unknown key, ignored (did you mean 'memory'?)",
     )
     assert cfg.unused_keys == (
         ("", "stray"), ("general", "colour"), ("general/connect", "timeout"),
         ("logging", "level"))
     assert cfg.rooms["r1"].unused_keys == (
-        ("room r1", "flavour"), ("room r1/vms", "name"), ("room r1/vms", "workaround_os"))
+        ("room r1", "flavour"), ("room r1/vms", "notes"), ("room r1/vms", "mem"),
+        ("room r1/vms", "workaround_os"))
     assert [vm.name for vm in cfg.rooms["r1"].vms] == ["vm01"]
+
+
+@pytest.mark.parametrize("body, key, message", [
+    ("name = typo", "name", "unknown key; did you mean 'names' or 'template_name'?"),
+    ('snapshot_descripton = "clean"', "snapshot_descripton",
+     "unknown key; did you mean 'snapshot_description'?"),
+    ("Memory = 4GiB", "Memory", "unknown key; did you mean 'memory'?"),
+    ("reset-startvm = Always", "reset-startvm", "unknown key; did you mean 'reset_startvm'?"),
+    ("memroy = 4GiB", "memroy", "unknown key; did you mean 'memory'?"),
+    ("template = other", "template", "unknown key; did you mean 'template_name'?"),
+    ("password = x", "password", "password is not a key of [room NAME] [[subsection]]; it "
+     "belongs in [general] [[connect]]"),
+    ("snapshot_batch_size = 2", "snapshot_batch_size", "snapshot_batch_size is not a key of "
+     "[room NAME] [[subsection]]; it belongs in [general] [[throttle]]"),
+])
+def test_a_likely_typo_or_a_key_of_another_section_is_an_error(tmp_path, body, key, message):
+    path = write(tmp_path, HEADER + room(body))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, now=NOW)
+    assert str(info.value) == f"{path} [room r1/vms] {key}: {message}"
+
+
+@pytest.mark.parametrize("text, where, message", [
+    ('[general]\n[[connect]]\nuri = "qemu:///system"\n[[throttle]]\nuri = "qemu:///x"\n',
+     "[general/throttle] uri", "uri is not a key of [general] [[throttle]]; it belongs in "
+     "[general] [[connect]] or [room NAME] [[subsection]]"),
+    ('[general]\nuri = "qemu:///system"\n[[connect]]\nuri = "qemu:///system"\n',
+     "[general] uri", "uri is not a key of [general]; it belongs in [general] [[connect]] "
+     "or [room NAME] [[subsection]]"),
+    ('[general]\n[[connect]]\nuri = "qemu:///system"\n[[throttle]]\ntimeout = 5\n',
+     "[general/throttle] timeout",
+     "unknown key; did you mean 'shutdown_timeout' or 'operation_timeout'?"),
+    ('[general]\n[[connect]]\nuri = "qemu:///system"\n[[throtle]]\nparallel = 2\n',
+     "[general/throtle]", "unknown section; did you mean [[throttle]]?"),
+    ('[general]\n[[connect]]\nuri = "qemu:///system"\n[logging]\nlogfile = /tmp/x\n',
+     "[logging] logfile", "unknown key; did you mean 'log_file'?"),
+    ('memory = 4GiB\n[general]\n[[connect]]\nuri = "qemu:///system"\n',
+     "memory", "memory is written outside any section; it belongs in [room NAME] "
+     "[[subsection]]"),
+    ('[general]\n[[connect]]\nuri = "qemu:///system"\n[throttle]\nparallel = 2\n',
+     "[throttle]", "[throttle] is a subsection of [general]: write [[throttle]] inside "
+     "[general]"),
+])
+def test_keys_and_sections_in_the_wrong_place_are_errors(tmp_path, text, where, message):
+    path = write(tmp_path, text + ROOM)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, now=NOW)
+    assert str(info.value) == f"{path} {where}: {message}"
+
+
+def test_a_single_bracket_subsection_is_an_error_naming_the_room_before_it(tmp_path):
+    path = write(tmp_path, HEADER + ROOM + "[teacher_vms]\n    ids = 1\n"
+                 "    names = teacher$id\n    template_name = t\n"
+                 "    [[more]]\n    ids = 2\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, now=NOW)
+    assert str(info.value) == (
+        f"{path} [teacher_vms]: a single-bracket section ends [room r1], so these VMs "
+        "belong to no room and would be ignored; write [[teacher_vms]] inside [room r1]")
+
+
+def test_a_subsection_before_any_room_and_a_misspelt_room_title_are_errors(tmp_path):
+    path = write(tmp_path, HEADER + "[vms]\n    ids = 1\n" + ROOM)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, now=NOW)
+    assert str(info.value) == (f"{path} [vms]: VMs outside any room are ignored; write "
+                               "[[vms]] inside a [room NAME]")
+    path = write(tmp_path, HEADER + ROOM.replace("[room r1]", "[Room r1]"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, now=NOW)
+    assert str(info.value) == (f"{path} [Room r1]: not a room, so its VMs would be ignored; "
+                               "a room is written [room NAME]: write [room r1]")
+
+
+def test_a_misspelt_vars_section_is_an_error(tmp_path):
+    path = write(tmp_path, HEADER + room("[[[var]]]\nadmin = x"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, now=NOW)
+    assert str(info.value) == f"{path} [room r1/vms/var]: unknown section; did you mean [[[vars]]]?"
 
 
 # --- validation errors: file, section, key, what is wrong ----------------------
