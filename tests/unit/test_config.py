@@ -633,8 +633,170 @@ def test_duplicate_vm_name_within_room(tmp_path):
         "in [room a/x] (id 1) and in [room a/y] (id 1)")
 
 
+def test_duplicate_ip_across_subsections_names_both_vms(tmp_path):
+    path = write(tmp_path, HEADER + """\
+        [room a]
+            ip_addresses = "192.0.2.${suffix}"
+            template_name = t
+            [[students]]
+            ids = 1-4
+            names = "pc$id"
+            ip_addresses_suffix = 11
+            [[teacher]]
+            ids = 1
+            names = "teacher$id"
+            ip_addresses_suffix = 13
+        """)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path} [room a/teacher] ip_addresses_suffix: IP 192.0.2.13 is given twice: to "
+        "VM pc03 in [room a/students] and to VM teacher01 in [room a/teacher]; give each "
+        "VM its own IP")
+
+
+def test_duplicate_ip_across_rooms_on_one_network(tmp_path):
+    path = write(tmp_path, HEADER + """\
+        [room a]
+            network_name = lab
+            [[vms]]
+            ids = 1
+            names = "a$id"
+            template_name = t
+            ip_addresses = "192.0.2.10"
+        [room b]
+            network_name = lab
+            [[vms]]
+            ids = 1
+            names = "b$id"
+            template_name = t
+            ip_addresses = "192.0.2.10"
+        """)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path} [room b/vms] ip_addresses: IP 192.0.2.10 is given twice on network lab: to "
+        "VM a01 in [room a/vms] and to VM b01 in [room b/vms]; give each VM its own IP")
+
+
+def test_the_same_ip_on_different_networks_is_fine(tmp_path):
+    cfg = load(tmp_path, HEADER + """\
+        [room a]
+            ip_addresses = "10.0.0.${suffix}"
+            ip_addresses_suffix = 10
+            template_name = t
+            [[vms]]
+            ids = 1-2
+            names = "a$id"
+            network_name = room-a-nat
+        [room b]
+            ip_addresses = "10.0.0.${suffix}"
+            ip_addresses_suffix = 10
+            template_name = t
+            [[vms]]
+            ids = 1-2
+            names = "b$id"
+            network_name = room-b-nat
+        """)
+    assert [vm.ip for room in cfg.rooms.values() for vm in room.vms] == \
+        ["10.0.0.10", "10.0.0.11"] * 2
+
+
+@pytest.mark.parametrize("memory, message", [
+    ("2048", 'memory = 2048 is 2048 bytes (2 KiB); a VM needs at least 32 MiB: did you mean '
+             '"2048MiB"?'),
+    ("4", 'memory = 4 is 4 bytes; a VM needs at least 32 MiB: did you mean "4GiB"?'),
+    ("64", 'memory = 64 is 64 bytes; a VM needs at least 32 MiB: did you mean "64MiB" or '
+           '"64GiB"?'),
+    ("4194304", 'memory = 4194304 is 4194304 bytes (4 MiB); a VM needs at least 32 MiB: did '
+                'you mean "4194304KiB"?'),
+    ("4 * 1024 * 1024", "memory = 4 * 1024 * 1024 is 4194304 bytes (4 MiB); a VM needs at "
+                        'least 32 MiB: did you mean "4 * 1024 * 1024 * 1024"?'),
+    ("16MiB", "memory = 16MiB is 16777216 bytes (16 MiB); a VM needs at least 32 MiB"),
+])
+def test_too_little_memory_is_an_error_guessing_the_unit(tmp_path, memory, message):
+    path = write(tmp_path, HEADER + room(f"memory = {memory}"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path} [room r1/vms] memory: {message}"
+
+
+@pytest.mark.parametrize("memory, size", [
+    ("32MiB", 32 * 2 ** 20), ("33554432", 32 * 2 ** 20), ("4GiB", 4 * 2 ** 30),
+    ("4 * 1024 * 1024 * 1024", 4 * 2 ** 30), ("1.5G", 1536 * 2 ** 20),
+])
+def test_enough_memory_loads(tmp_path, memory, size):
+    assert load(tmp_path, HEADER + room(f"memory = {memory}")).rooms["r1"].vms[0].memory == size
+
+
+def test_regex_without_snapshot_description_is_an_error(tmp_path):
+    path = write(tmp_path, HEADER + room('reset_to_snapshot_regex = "clean .*"'))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path} [room r1/vms] snapshot_description: missing while reset_to_snapshot_regex is "
+        "set: rollout would take no snapshot and every reset would skip these VMs; write "
+        'snapshot_description = "..." (a text the regex matches), or snapshot_description = '
+        '"" to turn snapshots off')
+
+
+@pytest.mark.parametrize("body", [
+    'snapshot_description = ""\nreset_to_snapshot_regex = "clean .*"',  # snapshots off
+    'stateless = True\nreset_to_snapshot_regex = "clean .*"',           # Amoothei's kiosks
+])
+def test_regex_with_snapshots_turned_off_loads(tmp_path, body):
+    assert not load(tmp_path, HEADER + room(body)).rooms["r1"].resettable
+
+
+@pytest.mark.parametrize("body, message", [
+    ('ip_addresses = "192.0.2.${suffix}"\nip_addresses_suffix = 11\n'
+     'snapshot_description = "lab1 clean, IP=${ip}"\nreset_to_snapshot_regex = "lab1 clean .*"',
+     "'lab1 clean .*' does not match the snapshot description of VM r1-vd01, 'lab1 clean, "
+     "IP=192.0.2.11', so every reset of it would fail; write e.g. reset_to_snapshot_regex = "
+     '"lab1 clean, IP=.*"'),
+    ('snapshot_description = "vdictl (v2) rollout at $scripttime"\n'
+     'reset_to_snapshot_regex = "vdictl (v2) rollout .*"',
+     "'vdictl (v2) rollout .*' does not match the snapshot description of VM r1-vd01, "
+     "'vdictl (v2) rollout at 2024-03-05-0709', so every reset of it would fail; write e.g. "
+     'reset_to_snapshot_regex = "vdictl \\(v2\\) rollout at .*"'),
+    ('snapshot_description = "snapshot of $name"\nreset_to_snapshot_regex = "r1-vd.*"',
+     "'r1-vd.*' does not match the snapshot description of VM r1-vd01, 'snapshot of r1-vd01', "
+     "so every reset of it would fail; a reset matches from the start of the description: "
+     "put .* in front"),
+    ('snapshot_description = "$name clean"\nreset_to_snapshot_regex = "r1-vd01 clean"',
+     "'r1-vd01 clean' does not match the snapshot description of VM r1-vd02, 'r1-vd02 clean', "
+     "so every reset of it would fail; make it match the start of the description"),
+])
+def test_regex_that_misses_the_vms_own_description_is_an_error(tmp_path, body, message):
+    path = write(tmp_path, HEADER + room(body))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, now=NOW)
+    assert str(info.value) == f"{path} [room r1/vms] reset_to_snapshot_regex: {message}"
+
+
+def test_the_config_check_and_the_reset_share_one_matching_rule():
+    """config's check uses VmSpec.resets_to; the reset picks with ops.reset: they agree."""
+    from vdictl.model import Snapshot
+    from vdictl.ops.reset import matching_snapshots
+    from vdictl.rooms import VmSpec
+
+    for regex, description in [("clean .*", "clean, IP=1"), ("clean.*", "clean, IP=1"),
+                               ("IP=.*", "clean, IP=1"), ("^golden$", "golden"),
+                               ("golden", "golden2"), ("", "x"), ("a|b", "b")]:
+        spec = VmSpec(room="r", subsection="s", id=1, id_str="01", name="v",
+                      template_name="t", snapshot_description=description,
+                      reset_to_snapshot_regex=regex)
+        picked = matching_snapshots(spec, [Snapshot(id="1", description=description)])
+        assert spec.resets_to(description) == bool(picked), (regex, description)
+
+
 @pytest.mark.parametrize("ids, message", [
-    ('"range(1,10+1"', "cannot parse 'range(1,10+1'"),
+    ('"range(1,10+1"', "cannot parse 'range(1,10+1'; write ids as \"range(1,10+1)\", "
+     '"[1,2,3]", "1-10", "1-4,7", 5 or 1, 2, 3'),
+    ('"1..10"', "cannot parse '1..10'; write ids as \"range(1,10+1)\", "
+     '"[1,2,3]", "1-10", "1-4,7", 5 or 1, 2, 3'),
+    ('"sorted([3, 1])"', "ids 'sorted([3, 1])': only range(start, stop[, step]) may be "
+     'called; write ids as "range(1,10+1)", "[1,2,3]", "1-10", "1-4,7", 5 or 1, 2, 3'),
     ('"[1, 1]"', "ids '[1, 1]': id 1 appears twice"),
     ('"[]"', "ids '[]' gives no VMs"),
     ('"range(0, 20000)"', "ids 'range(0, 20000)' gives more than 10000 VMs"),
