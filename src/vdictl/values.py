@@ -297,12 +297,15 @@ def parse_memory(raw: RawValue) -> int:
     return value
 
 
-def size_text(size: int) -> str:
-    """A size in bytes for people: 64 -> '64 bytes', 2048 -> '2 KiB', 1610612736 -> '1.5 GiB'."""
+def size_text(size: int, space: str = " ") -> str:
+    """A size in bytes for people: 64 -> '64 bytes', 2048 -> '2 KiB', 1610612736 -> '1.5 GiB'.
+
+    With ``space=""`` it is also a value memory accepts (4GiB), for tables.
+    """
     for unit, factor in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
         if size >= factor:
-            return f"{size / factor:.4g} {unit}"
-    return f"{size} bytes"
+            return f"{size / factor:.4g}{space}{unit}"
+    return f"{size}{space}bytes" if space else f"{size}B"
 
 
 def check_memory_minimum(value: int, raw: RawValue, minimum: int = MIN_MEMORY) -> int:
