@@ -20,7 +20,9 @@ def regex_picks(regex: str, description: str) -> bool:
     """Does reset_to_snapshot_regex pick a snapshot with this description?
 
     The one rule of the reset and of the config's check that each VM's own
-    description matches: ``re.match``, anchored at the start only, as Amoothei did.
+    description matches: ``re.match``, anchored at the start of the description.
+    (Amoothei used ``re.search``; the check reports a regex that matches only
+    further in.)
     """
     return re.match(regex, description) is not None
 
