@@ -385,11 +385,11 @@ class _Loader:
             name = self.render(names, variables, path, "names")
             self.check_name(name, vm_id, path)
             variables.update(name=name, vmname=name, rhev_vm_name=name, ComputerName=name)
-            ip = None
+            ip = address = None
             if ips is not None:
                 ip = self.render(ips, variables, path, "ip_addresses").strip()
                 try:
-                    ipaddress.ip_address(ip)
+                    address = str(ipaddress.ip_address(ip))  # one spelling per address
                 except ValueError:
                     raise self.error(f"VM {name}: {ip!r} is not a valid IP address",
                                      path, "ip_addresses") from None
@@ -411,18 +411,17 @@ class _Loader:
                 adopt_unmarked=s.get("adopt_unmarked", False),
                 maintenance=s.get("maintenance", False),
                 personalisation=self.personalisation(s, path, variables, extra_vars))
-            self.check_ip(vm, path, "ip_addresses_suffix" if "ip_addresses_suffix" in s
+            self.check_ip(vm, address, path, "ip_addresses_suffix" if "ip_addresses_suffix" in s
                           else "ip_addresses")
             self.check_reset_regex(vm, path, s.get("snapshot_description", ""))
             vms.append(vm)
         return vms
 
-    def check_ip(self, vm: VmSpec, path: str, key: str) -> None:
+    def check_ip(self, vm: VmSpec, ip: Optional[str], path: str, key: str) -> None:
         """Two VMs on one network with one IP: like a name given twice. VMs on
         networks with different network_name values may share an address."""
-        if vm.ip is None:
+        if ip is None:
             return
-        ip = str(ipaddress.ip_address(vm.ip))
         first = self.ip_places.setdefault((vm.network_name, ip), (vm.name, path))
         if first != (vm.name, path):
             network = f" on network {vm.network_name}" if vm.network_name else ""

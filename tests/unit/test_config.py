@@ -495,7 +495,8 @@ def test_a_misspelt_vars_section_is_an_error(tmp_path):
     path = write(tmp_path, HEADER + room("[[[var]]]\nadmin = x"))
     with pytest.raises(ConfigError) as info:
         load_config(path, now=NOW)
-    assert str(info.value) == f"{path} [room r1/vms/var]: unknown section; did you mean [[[vars]]]?"
+    assert str(info.value) == \
+        f"{path} [room r1/vms/var]: unknown section; did you mean [[[vars]]]?"
 
 
 # --- validation errors: file, section, key, what is wrong ----------------------
