@@ -762,7 +762,11 @@ def test_regex_with_snapshots_turned_off_loads(tmp_path, body):
      'reset_to_snapshot_regex = "vdictl \\(v2\\) rollout at .*"'),
     ('snapshot_description = "snapshot of $name"\nreset_to_snapshot_regex = "r1-vd.*"',
      "'r1-vd.*' does not match the snapshot description of VM r1-vd01, 'snapshot of r1-vd01', "
-     "so every reset of it would fail; a reset matches from the start of the description: "
+     "so every reset of it would fail (a reset matches from the start of the description); "
+     'write e.g. reset_to_snapshot_regex = "snapshot of .*"'),
+    ('snapshot_description = "$name clean"\nreset_to_snapshot_regex = "clean"',
+     "'clean' does not match the snapshot description of VM r1-vd01, 'r1-vd01 clean', "
+     "so every reset of it would fail (a reset matches from the start of the description); "
      "put .* in front"),
     ('snapshot_description = "$name clean"\nreset_to_snapshot_regex = "r1-vd01 clean"',
      "'r1-vd01 clean' does not match the snapshot description of VM r1-vd02, 'r1-vd02 clean', "
