@@ -213,7 +213,8 @@ def virtroom_delete(app: AppContext, room_names, yes: bool, dry_run: bool, adopt
 @pass_app
 @reports_errors
 def virtroom_show(app: AppContext, room_names, all_rooms: bool, output: str) -> None:
-    """Show each VM: computed name and IP, MAC, state, ownership, reset snapshot.
+    """Show each VM: computed name and IP, MAC, template, memory, state, ownership, reset
+    snapshot.
 
     Also lists the config keys of the room that vdictl does not use, and
     warns when a room's template domain runs (libvirt: that corrupts clones).
@@ -237,12 +238,14 @@ def virtroom_show(app: AppContext, room_names, all_rooms: bool, output: str) -> 
         echo_json({"vms": [row.to_dict() for row in rows],
                    "unused_keys": unused, "warnings": warnings})
         return
+    from .config_check import memory_text
+
     owned_text = {True: "yes", False: "no", None: ""}
     click.echo(format_table(
-        ["room", "subsection", "vm", "ip", "mac", "state", "owned", "phase", "reset snapshot",
-         "note"],
-        [[r.room, r.subsection, r.vm, r.ip, r.mac, r.state, owned_text[r.owned], r.phase,
-          r.reset_snapshot, r.note] for r in rows]))
+        ["room", "subsection", "vm", "ip", "mac", "template", "memory", "state", "owned",
+         "phase", "reset snapshot", "note"],
+        [[r.room, r.subsection, r.vm, r.ip, r.mac, r.template, memory_text(r.memory), r.state,
+          owned_text[r.owned], r.phase, r.reset_snapshot, r.note] for r in rows]))
     for room_name, keys in unused.items():
         if keys:
             click.echo(f"room {room_name}: keys not used by vdictl: {'; '.join(keys)}")
