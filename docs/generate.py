@@ -73,10 +73,13 @@ def _default(key) -> str:
 def _type(key) -> str:
     if key.type == "choice":
         return "one of " + ", ".join(f"`{c}`" for c in key.choices)
+    from vdictl.values import size_text
+
     text = key.type
     bounds = []
     if key.minimum is not None:
-        bounds.append(f"≥ {key.minimum:g}")
+        bounds.append(f"≥ {size_text(int(key.minimum))}" if key.type == "memory"
+                      else f"≥ {key.minimum:g}")
     if key.maximum is not None:
         bounds.append(f"≤ {key.maximum:g}")
     return text + (f" ({', '.join(bounds)})" if bounds else "")
@@ -90,8 +93,10 @@ def config_page() -> str:
              "The config file is configobj INI: `[section]`, `[[subsection]]`, "
              "`key = value`. Quote values containing a comma, or they become lists. "
              "Keys of a room written before its first `[[subsection]]` are defaults for "
-             "all of its subsections. An unknown key is a warning (with a "
-             "did-you-mean hint), a wrong value an error naming file, section and key. "
+             "all of its subsections. A wrong value is an error naming file, section and "
+             "key; so is a key one or two letters off a known one (did you mean ...?), a key "
+             "of another section, or a single-bracket subsection outside its room. A key far "
+             "from every known one is a warning and ignored. "
              "`etc/vdi-rollout.conf.example` shows the keys in use.", ""]
     for section, written in SECTIONS.items():
         keys = [k for k in KEYS if k.section == section]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 LAB1 = ["lab1-teacher01", "lab1-vd01", "lab1-vd02", "lab1-vd03", "lab1-vd04"]
 
@@ -172,6 +173,26 @@ def test_show_reports_state_ownership_and_snapshot(run, hypervisor):
     kiosk = json.loads(run("virtroom-show", "kiosk", "-o", "json").stdout)["vms"]
     assert [(r["vm"], r["state"], r["owned"]) for r in kiosk] == [
         ("kiosk-01", "absent", None), ("kiosk-02", "absent", None)]
+
+
+def test_show_has_each_vms_template_and_memory(run, hypervisor, config_file):
+    text = Path(config_file).read_text()
+    Path(config_file).write_text(text.replace(
+        "    reset_startvm = Always\n", "    reset_startvm = Always\n    memory = 512MiB\n", 1))
+    data = json.loads(run("virtroom-show", "lab1", "-o", "json").stdout)
+    assert [(r["vm"], r["template"], r["memory"]) for r in data["vms"]] == [
+        (f"lab1-vd0{i}", "tmpl", None) for i in range(1, 5)] + [
+        ("lab1-teacher01", "tmpl", 512 * 2 ** 20)]
+    assert set(data["vms"][0]) == {
+        "room", "subsection", "vm", "ip", "mac", "state", "owned", "reset_snapshot", "note",
+        "phase", "template", "memory"}
+    lines = run("virtroom-show", "lab1").stdout.splitlines()
+    assert lines[0].split()[:9] == ["ROOM", "SUBSECTION", "VM", "IP", "MAC", "TEMPLATE",
+                                    "MEMORY", "STATE", "OWNED"]
+    assert lines[1].split()[:6] == ["lab1", "students", "lab1-vd01", "192.0.2.11", "tmpl",
+                                    "(template's)"]
+    assert lines[5].split()[:6] == ["lab1", "teacher", "lab1-teacher01", "192.0.2.10", "tmpl",
+                                    "512MiB"]
 
 
 def test_log_file_records_every_state_change(run, hypervisor, tmp_path, config_file):

@@ -130,6 +130,7 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
     from vdictl.lock import RoomLocks
     from vdictl.ops.session import audit
 
+    from .progress import tell_waiting
     from .signals import SIGNAL_EXIT, Interrupted, SignalGuard
 
     module, function = operation.split(":")
@@ -137,7 +138,8 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
     names = [] if dry_run else [room.name for room in rooms]
     guard = SignalGuard()
     try:
-        with guard.installed(), RoomLocks(names, timeout=app.lock_timeout) as locks:
+        with guard.installed(), RoomLocks(names, timeout=app.lock_timeout,
+                                                   on_wait=tell_waiting) as locks:
             with open_session(app, dry_run=dry_run, adopt=adopt, output=output,
                               include_maintenance=include_maintenance,
                               journal=StartJournal(locks.directory)) as session:
@@ -267,7 +269,8 @@ def virtroom_delete(app: AppContext, room_names, vm_names, yes: bool, dry_run: b
 @pass_app
 @reports_errors
 def virtroom_show(app: AppContext, room_names, vm_names, all_rooms: bool, output: str) -> None:
-    """Show each VM: computed name and IP, MAC, state, ownership, reset snapshot.
+    """Show each VM: computed name and IP, MAC, template, memory, state, ownership, reset
+    snapshot.
 
     Also lists the config keys of the room that vdictl does not use, and
     warns when a room's template domain runs (libvirt: that corrupts clones).
@@ -291,12 +294,14 @@ def virtroom_show(app: AppContext, room_names, vm_names, all_rooms: bool, output
         echo_json({"vms": [row.to_dict() for row in rows],
                    "unused_keys": unused, "warnings": warnings})
         return
+    from .config_check import memory_text
+
     owned_text = {True: "yes", False: "no", None: ""}
     click.echo(format_table(
-        ["room", "subsection", "vm", "ip", "mac", "state", "owned", "phase", "reset snapshot",
-         "note"],
-        [[r.room, r.subsection, r.vm, r.ip, r.mac, r.state, owned_text[r.owned], r.phase,
-          r.reset_snapshot, r.note] for r in rows]))
+        ["room", "subsection", "vm", "ip", "mac", "template", "memory", "state", "owned",
+         "phase", "reset snapshot", "note"],
+        [[r.room, r.subsection, r.vm, r.ip, r.mac, r.template, memory_text(r.memory), r.state,
+          owned_text[r.owned], r.phase, r.reset_snapshot, r.note] for r in rows]))
     for room_name, keys in unused.items():
         if keys:
             click.echo(f"room {room_name}: keys not used by vdictl: {'; '.join(keys)}")

@@ -57,7 +57,7 @@ def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) 
             _current.spec = None
         if not session.dry_run:
             session.log_action(spec, action, outcome.value, reason or ", ".join(steps))
-        session.progress.done(spec, outcome.value)
+        session.progress.done(spec, outcome.value, reason)
         return VmResult(room=spec.room, vm=spec.name, action=action, outcome=outcome,
                         reason=reason, steps=tuple(steps),
                         duration=time.monotonic() - started)

@@ -52,6 +52,7 @@ class Session:
         t = config.throttle
         self.snapshots = Throttle(t.snapshot_batch_size, t.snapshot_batch_pause, name="snapshot")
         self.power = Throttle(t.parallel, 0.0, name="power")
+        self.snapshots.on_pause = lambda until: self.progress.pause("snapshot", until)
         #: why the run is stopping early ("SIGTERM" ...), or None
         self.interrupted: Optional[str] = None
 
