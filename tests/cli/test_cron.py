@@ -280,12 +280,29 @@ def test_systemd_units_run_the_same_reset_nightly_and_catch_up():
     assert timer["Install"]["WantedBy"] == "timers.target"
 
 
-def systemd_verify(*paths):
-    """Problems systemd-analyze verify reports, less a vdictl not installed system-wide."""
-    result = subprocess.run(["systemd-analyze", "verify", "--man=no", *map(str, paths)],
-                            capture_output=True, text=True, timeout=60)
+def systemd_verify(*paths, manpath=None):
+    """Problems systemd-analyze verify reports, less a vdictl not installed system-wide.
+    With `manpath`, the units' Documentation=man: pages are looked up there too."""
+    man = ["--man=yes"] if manpath else ["--man=no"]
+    env = dict(os.environ, **({"MANPATH": str(manpath)} if manpath else {}))
+    result = subprocess.run(["systemd-analyze", "verify", *man, *map(str, paths)],
+                            capture_output=True, text=True, timeout=60, env=env)
     return [line for line in (result.stdout + result.stderr).splitlines()
             if line.strip() and "Command vdictl is not executable" not in line]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None or shutil.which("man") is None,
+                    reason="no systemd-analyze or man")
+def test_the_units_man_page_resolves_after_install_deps(tmp_path):
+    """Documentation=man:vdictl(1) of the service: there once scripts/install-deps linked
+    the page (here into a private MAN_DIR; apt and the venv skipped)."""
+    service = CRON / "vdictl-reset.service"
+    assert systemd_verify(service, manpath=tmp_path / "man") == [
+        "vdictl-reset.service: Command 'man vdictl(1)' failed with code 16"]
+    env = dict(os.environ, SKIP_APT="1", SKIP_VENV="1", MAN_DIR=str(tmp_path / "man"))
+    subprocess.run([str(REPO / "scripts" / "install-deps")], check=True, capture_output=True,
+                   env=env, timeout=60)
+    assert systemd_verify(service, manpath=tmp_path / "man") == []
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
