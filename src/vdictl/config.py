@@ -434,19 +434,15 @@ class _Loader:
         if not vm.resettable or vm.resets_to(vm.snapshot_description):
             return
         regex, description = vm.reset_to_snapshot_regex or "", vm.snapshot_description
-        further_in = re.search(regex, description) is not None
         # the description's fixed start, before its first placeholder, and .*
         start = re.split(r"\$|\{[{%#]", template_text)[0]
-        example = re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", start) + ".*"
+        example = "^" + re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", start) + ".*"
         if start.strip() and '"' not in start and regex_picks(example, description):
             fix = f'write e.g. reset_to_snapshot_regex = "{example}"'
-        elif further_in:
-            fix = "put .* in front"
         else:
-            fix = "make it match the start of the description"
-        why = " (a reset matches from the start of the description)" if further_in else ""
+            fix = "make it match a part of the description that every VM's has"
         raise self.error(f"{regex!r} does not match the snapshot description of VM {vm.name}, "
-                         f"{description!r}, so every reset of it would fail{why}; {fix}",
+                         f"{description!r}, so every reset of it would fail; {fix}",
                          path, "reset_to_snapshot_regex")
 
     def template(self, s: Mapping[str, Any], key: str, allowed: Any,

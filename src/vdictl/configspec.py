@@ -149,7 +149,8 @@ KEYS: Tuple[Key, ...] = (
     Key("snapshot_description", "vm", "template", default="",
         help="Description of the snapshot taken after rollout; empty: no snapshot."),
     Key("reset_to_snapshot_regex", "vm", "regex",
-        help="Regex matching the snapshot description that reset returns to."),
+        help="Regex searched for in each snapshot description (re.search, as Amoothei "
+             "did; ^ anchors it at the start): reset returns to the one snapshot it finds."),
     Key("rollout_startvm", "vm", "bool", default=False,
         help="Start the VMs after rollout."),
     Key("reset_startvm", "vm", "choice", default="Auto",

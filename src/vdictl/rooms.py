@@ -20,11 +20,11 @@ def regex_picks(regex: str, description: str) -> bool:
     """Does reset_to_snapshot_regex pick a snapshot with this description?
 
     The one rule of the reset and of the config's check that each VM's own
-    description matches: ``re.match``, anchored at the start of the description.
-    (Amoothei used ``re.search``; the check reports a regex that matches only
-    further in.)
+    description matches: ``re.search``, anywhere in the description, as
+    Amoothei/Virtesk did, so their regexes pick the same snapshots (``^``
+    anchors at the start).
     """
-    return re.match(regex, description) is not None
+    return re.search(regex, description) is not None
 
 
 @dataclass(frozen=True)

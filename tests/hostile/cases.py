@@ -297,7 +297,7 @@ CASES = (
          "room r1/vms", "reset_to_snapshot_regex",
          "'lab1 clean .*' does not match the snapshot description of VM r1-vd01, 'lab1 clean, "
          "IP=192.0.2.11', so every reset of it would fail; write e.g. reset_to_snapshot_regex "
-         '= "lab1 clean, IP=.*"'),
+         '= "^lab1 clean, IP=.*"'),
     Case("ip-twice", CONNECT + room(sub="students", ids='"1-4"', ip_addresses_suffix="11",
                                     ip_addresses='"192.0.2.${suffix}"')
          + '    [[teacher]]\n    ids = 1\n    names = "${roomname}-teacher${id}"\n'

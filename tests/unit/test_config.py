@@ -754,29 +754,33 @@ def test_regex_with_snapshots_turned_off_loads(tmp_path, body):
      'snapshot_description = "lab1 clean, IP=${ip}"\nreset_to_snapshot_regex = "lab1 clean .*"',
      "'lab1 clean .*' does not match the snapshot description of VM r1-vd01, 'lab1 clean, "
      "IP=192.0.2.11', so every reset of it would fail; write e.g. reset_to_snapshot_regex = "
-     '"lab1 clean, IP=.*"'),
+     '"^lab1 clean, IP=.*"'),
     ('snapshot_description = "vdictl (v2) rollout at $scripttime"\n'
      'reset_to_snapshot_regex = "vdictl (v2) rollout .*"',
      "'vdictl (v2) rollout .*' does not match the snapshot description of VM r1-vd01, "
      "'vdictl (v2) rollout at 2024-03-05-0709', so every reset of it would fail; write e.g. "
-     'reset_to_snapshot_regex = "vdictl \\(v2\\) rollout at .*"'),
-    ('snapshot_description = "snapshot of $name"\nreset_to_snapshot_regex = "r1-vd.*"',
-     "'r1-vd.*' does not match the snapshot description of VM r1-vd01, 'snapshot of r1-vd01', "
-     "so every reset of it would fail (a reset matches from the start of the description); "
-     'write e.g. reset_to_snapshot_regex = "snapshot of .*"'),
-    ('snapshot_description = "$name clean"\nreset_to_snapshot_regex = "clean"',
-     "'clean' does not match the snapshot description of VM r1-vd01, 'r1-vd01 clean', "
-     "so every reset of it would fail (a reset matches from the start of the description); "
-     "put .* in front"),
+     'reset_to_snapshot_regex = "^vdictl \\(v2\\) rollout at .*"'),
+    ('snapshot_description = "snapshot of $name"\nreset_to_snapshot_regex = "^r1-vd.*"',
+     "'^r1-vd.*' does not match the snapshot description of VM r1-vd01, 'snapshot of r1-vd01', "
+     'so every reset of it would fail; write e.g. reset_to_snapshot_regex = "^snapshot of .*"'),
     ('snapshot_description = "$name clean"\nreset_to_snapshot_regex = "r1-vd01 clean"',
      "'r1-vd01 clean' does not match the snapshot description of VM r1-vd02, 'r1-vd02 clean', "
-     "so every reset of it would fail; make it match the start of the description"),
+     "so every reset of it would fail; make it match a part of the description that every "
+     "VM's has"),
 ])
 def test_regex_that_misses_the_vms_own_description_is_an_error(tmp_path, body, message):
     path = write(tmp_path, HEADER + room(body))
     with pytest.raises(ConfigError) as info:
         load_config(path, now=NOW)
     assert str(info.value) == f"{path} [room r1/vms] reset_to_snapshot_regex: {message}"
+
+
+@pytest.mark.parametrize("regex", ["IP=.*", "amoothei-vmrollout", "clean"])
+def test_amoothei_regexes_that_match_inside_the_description_load(tmp_path, regex):
+    """Amoothei searched the whole description (re.search): so does vdictl."""
+    body = (f'snapshot_description = "Automatic snapshot after amoothei-vmrollout, clean, '
+            f'IP=1.2.3.4"\nreset_to_snapshot_regex = "{regex}"')
+    assert load(tmp_path, HEADER + room(body)).rooms["r1"].resettable
 
 
 def test_the_config_check_and_the_reset_share_one_matching_rule():
@@ -786,6 +790,7 @@ def test_the_config_check_and_the_reset_share_one_matching_rule():
     from vdictl.rooms import VmSpec
 
     for regex, description in [("clean .*", "clean, IP=1"), ("clean.*", "clean, IP=1"),
+                               ("^IP=.*", "clean, IP=1"), ("clean$", "golden, clean"),
                                ("IP=.*", "clean, IP=1"), ("^golden$", "golden"),
                                ("golden", "golden2"), ("", "x"), ("a|b", "b")]:
         spec = VmSpec(room="r", subsection="s", id=1, id_str="01", name="v",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import List, Optional, Sequence
 
 from vdictl.errors import VdictlError
@@ -17,8 +16,7 @@ from .session import Session
 
 def matching_snapshots(spec: VmSpec, snapshots: Sequence[Snapshot]) -> List[Snapshot]:
     """The snapshots whose description matches reset_to_snapshot_regex."""
-    pattern = re.compile(spec.reset_to_snapshot_regex or "")
-    return [s for s in snapshots if pattern.match(s.description)]
+    return [s for s in snapshots if spec.resets_to(s.description)]
 
 
 def pick_snapshot(spec: VmSpec, snapshots: Sequence[Snapshot]) -> Snapshot:
