@@ -1,7 +1,8 @@
-"""Sphinx configuration: Markdown pages (myst-parser), HTML and the vdictl(1) man page.
+"""Sphinx configuration: the Markdown pages (myst-parser) as HTML.
 
-Build: .venv/bin/python -m sphinx -W -b html docs build/docs   (and -b man)
-tests/docs builds both with warnings as errors.
+Build: .venv/bin/python -m sphinx -W -b html docs build/docs
+tests/docs builds it with warnings as errors. The vdictl(1) man page is not
+built here: scripts/gen-docs writes docs/man/vdictl.1 from the code.
 """
 
 import sys
@@ -25,10 +26,3 @@ root_doc = "index"
 
 html_theme = "alabaster"
 html_static_path = []
-
-# The man page is one document; it pulls in the generated command reference.
-man_pages = [
-    ("man/vdictl", "vdictl", "keep virtual rooms of VDI virtual machines in a known, clean state",
-     [author], 1),
-]
-man_show_urls = False

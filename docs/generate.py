@@ -3,6 +3,9 @@
 - reference/commands.md: the ``--help`` of every command, found by walking
   the Click group (a new command or option appears without touching this).
 - reference/config.md: every key of :data:`vdictl.configspec.KEYS`.
+- man/vdictl.1: the vdictl(1) man page, roff written here from the same
+  Click tree, the exit statuses of exit-statuses.md and the environment
+  variables below. The wheel installs it under share/man/man1.
 
 Run ``scripts/gen-docs`` after changing a command, an option or a key;
 tests/docs fails while a committed page differs from what this makes.
@@ -10,6 +13,8 @@ tests/docs fails while a committed page differs from what this makes.
 
 from __future__ import annotations
 
+import inspect
+import re
 import sys
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
@@ -68,10 +73,13 @@ def _default(key) -> str:
 def _type(key) -> str:
     if key.type == "choice":
         return "one of " + ", ".join(f"`{c}`" for c in key.choices)
+    from vdictl.values import size_text
+
     text = key.type
     bounds = []
     if key.minimum is not None:
-        bounds.append(f"≥ {key.minimum:g}")
+        bounds.append(f"≥ {size_text(int(key.minimum))}" if key.type == "memory"
+                      else f"≥ {key.minimum:g}")
     if key.maximum is not None:
         bounds.append(f"≤ {key.maximum:g}")
     return text + (f" ({', '.join(bounds)})" if bounds else "")
@@ -85,8 +93,10 @@ def config_page() -> str:
              "The config file is configobj INI: `[section]`, `[[subsection]]`, "
              "`key = value`. Quote values containing a comma, or they become lists. "
              "Keys of a room written before its first `[[subsection]]` are defaults for "
-             "all of its subsections. An unknown key is a warning (with a "
-             "did-you-mean hint), a wrong value an error naming file, section and key. "
+             "all of its subsections. A wrong value is an error naming file, section and "
+             "key; so is a key one or two letters off a known one (did you mean ...?), a key "
+             "of another section, or a single-bracket subsection outside its room. A key far "
+             "from every known one is a warning and ignored. "
              "`etc/vdi-rollout.conf.example` shows the keys in use.", ""]
     for section, written in SECTIONS.items():
         keys = [k for k in KEYS if k.section == section]
@@ -117,10 +127,151 @@ def config_page() -> str:
     return "\n".join(parts)
 
 
+# --- the man page ------------------------------------------------------------
+
+MAN_SUMMARY = "keep virtual rooms of VDI virtual machines in a known, clean state"
+
+MAN_DESCRIPTION = """\
+vdictl keeps virtual rooms of VDI virtual machines (libvirt/KVM, oVirt/RHV)
+in a known, clean state. The rooms are described in one INI-style config
+file; vdictl rolls their VMs out from a template, takes one snapshot of
+each, and resets them to that snapshot, typically every night from cron.
+Every operation acts on whole rooms, or on single VMs with `--vm`, and ends
+with a per-VM summary; a failure on one VM never stops the others. Off a
+terminal, a run that succeeded prints nothing and a failed one only its
+failed VMs and the total, unless `--output` is given.
+
+Every command takes `-h`/`--help`. The JSON that `--output json` prints is
+described in the source's docs/output.md."""
+
+#: (name, meaning) of every environment variable vdictl reads; a test checks
+#: that every VDICTL_ name in the source is here
+MAN_ENVIRONMENT = (
+    ("VDICTL_CONFIG", "The config file, unless `--config` is given."),
+    ("VDICTL_LOCK_DIR",
+     "Directory of the room locks and of the start journals (`room-NAME.lock`, "
+     "`room-NAME.to-start`). Default: /run/vdictl for root, else "
+     "$XDG_RUNTIME_DIR/vdictl, else /tmp/vdictl-UID. Runs exclude each other only "
+     "when they use the same directory."),
+    ("VDICTL_SYSLOG",
+     "Unattended runs (stderr is no terminal: cron, systemd) also send their audit "
+     "trail (every state change, INFO and above) to syslog, facility daemon, tagged "
+     "`vdictl:`. This names the syslog socket (default /dev/log; nothing is sent "
+     "when it does not exist); `off`, `no`, `0` or empty turns syslog off."),
+    ("VDICTL_OVIRT_PASSWORD",
+     "The oVirt engine password, when [general/connect] sets neither password nor "
+     "password_file."),
+    ("_VDICTL_COMPLETE",
+     "Shell completion: `_VDICTL_COMPLETE=bash_source vdictl` prints the bash "
+     "completion script (`zsh_source`, `fish_source` for the others)."),
+)
+
+MAN_FILES = (
+    ("~/.config/vdictl/vdi-rollout.conf, /etc/vdictl/vdi-rollout.conf",
+     "The config file, when neither `--config` nor $VDICTL_CONFIG names one (the "
+     "first that exists is used)."),
+    ("/run/vdictl/room-NAME.lock",
+     "The lock of a room while a run works on it (see VDICTL_LOCK_DIR)."),
+    ("/etc/cron.d/vdictl-reset-virtrooms",
+     "The nightly reset as a cron job, shipped in the source's cron/ directory."),
+    ("/etc/systemd/system/vdictl-reset.service, vdictl-reset.timer",
+     "The same as systemd units (cron/ too)."),
+)
+
+MAN_SEE_ALSO = r"\fBcrontab\fR(5), \fBsystemd.timer\fR(5), \fBvirsh\fR(1)"
+
+
+def roff(text: str) -> str:
+    """Plain text as roff: backslashes and minus signs escaped, no line that
+    starts like a request."""
+    text = text.replace("\\", "\\e").replace("-", "\\-")
+    return "\n".join("\\&" + line if line.startswith((".", "'")) else line
+                     for line in text.split("\n"))
+
+
+def roff_markdown(text: str) -> str:
+    """A line of our Markdown (`code`, [text](link)) as roff."""
+    text = re.sub(r"\[([^]]+)\]\([^)]+\)", r"\1", text)
+    parts = re.split(r"`([^`]+)`", text)
+    return "".join(roff(part) if i % 2 == 0 else f"\\fB{roff(part)}\\fR"
+                   for i, part in enumerate(parts))
+
+
+def man_help(help_text: str) -> List[str]:
+    """A command's docstring as roff paragraphs; click's \\b blocks stay as written."""
+    lines: List[str] = []
+    for block in re.split(r"\n\s*\n", inspect.cleandoc(help_text).split("\f")[0]):
+        rows = block.splitlines()
+        if rows and rows[0].strip() == "\b":
+            lines += [".PP", ".RS 4", ".nf", *(roff(row) for row in rows[1:]), ".fi", ".RE"]
+        elif rows:
+            lines += [".PP", roff(" ".join(row.strip() for row in rows))]
+    return lines
+
+
+def man_options(ctx: click.Context) -> List[str]:
+    lines: List[str] = []
+    for param in ctx.command.get_params(ctx):
+        record = param.get_help_record(ctx)
+        if not isinstance(param, click.Option) or record is None or "--help" in param.opts:
+            continue
+        names, text = record
+        lines += [".TP", f"\\fB{roff(names)}\\fR", roff(text)]
+    return lines
+
+
+def man_exit_statuses() -> List[str]:
+    """The table of exit-statuses.md (a test keeps it in step with exit_codes.py)."""
+    lines: List[str] = []
+    page = (DOCS / "exit-statuses.md").read_text(encoding="utf-8")
+    for code, name, meaning in re.findall(r"^\| (\d+) \| `([A-Z_]+)` \| (.+) \|$", page, re.M):
+        lines += [".TP", f"\\fB{code}\\fR ({roff(name)})", roff_markdown(meaning)]
+    return lines
+
+
+def man_page() -> str:
+    from vdictl.cli import cli
+
+    contexts = list(walk(cli))
+    root = contexts[0][1]
+    lines = [f'.\\" {NOTICE[5:-4]}',
+             '.TH VDICTL 1 "" "vdictl" "vdictl manual"',
+             ".SH NAME", f"vdictl \\- {roff(MAN_SUMMARY)}",
+             ".SH SYNOPSIS",
+             "\\fBvdictl\\fR [\\fIGLOBAL OPTIONS\\fR] \\fICOMMAND\\fR [\\fIOPTIONS\\fR] "
+             "[\\fIROOM\\fR]... [\\fB\\-\\-vm\\fR \\fIVM\\fR]...",
+             ".SH DESCRIPTION"]
+    for paragraph in MAN_DESCRIPTION.split("\n\n"):
+        lines += [".PP", roff_markdown(" ".join(paragraph.split()))]
+    lines += [".SH GLOBAL OPTIONS", ".PP", "Given before the command name.",
+              *man_options(root), ".SH COMMANDS"]
+    for full, ctx in contexts[1:]:
+        if isinstance(ctx.command, click.Group):
+            continue
+        usage = " ".join([full, *ctx.command.collect_usage_pieces(ctx)])
+        lines += [f'.SS "{roff(full)}"', f"\\fB{roff(usage)}\\fR",
+                  *man_help(ctx.command.help or ""), *man_options(ctx)]
+    lines.append(".SH ENVIRONMENT")
+    for name, meaning in MAN_ENVIRONMENT:
+        lines += [".TP", f"\\fB{roff(name)}\\fR", roff_markdown(meaning)]
+    for param in root.command.params:  # options that an environment variable sets
+        if getattr(param, "envvar", None):
+            lines += [".TP", f"\\fB{roff(param.envvar)}\\fR",
+                      roff(f"The default of {param.opts[-1]}.")]
+    lines.append(".SH FILES")
+    for path, meaning in MAN_FILES:
+        lines += [".TP", f"\\fI{roff(path)}\\fR", roff_markdown(meaning)]
+    lines += [".SH EXIT STATUS", *man_exit_statuses(),
+              ".SH SEE ALSO", MAN_SEE_ALSO + ". The operator guide, the config reference and "
+              "the notes on migrating from Amoothei\\-VDI are in the source's docs/ directory."]
+    return "\n".join(lines) + "\n"
+
+
 #: page path (relative to docs/) -> function making its text
 PAGES = {
     "reference/commands.md": commands_page,
     "reference/config.md": config_page,
+    "man/vdictl.1": man_page,
 }
 
 

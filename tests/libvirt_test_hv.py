@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 TEST_URI = "test:///default"
+TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 
 
 def define_test_template(conn, name: str = "tpl", *, fmt: str = "qcow2",
@@ -36,3 +37,23 @@ def define_test_template(conn, name: str = "tpl", *, fmt: str = "qcow2",
       </devices>
     </domain>""")
     return name
+
+
+def node_document(conn) -> str:
+    """test:///FILE XML holding the hypervisor's domains, snapshots and volumes."""
+    parts = ["<node>"]
+    for dom in conn.listAllDomains():
+        if dom.name() == "test":
+            continue
+        snapshots = "".join(
+            snap.getXMLDesc().replace("<domainsnapshot>", "<test:domainsnapshot>")
+            .replace("</domainsnapshot>", "<active>0</active></test:domainsnapshot>")
+            for snap in dom.listAllSnapshots())
+        xml = dom.XMLDesc(2)  # VIR_DOMAIN_XML_INACTIVE
+        xml = xml.replace("<domain type='test'>", f"<domain type='test' xmlns:test='{TEST_NS}'>", 1)
+        parts.append(xml.replace("</domain>", snapshots + "</domain>"))
+    pool = conn.storagePoolLookupByName("default-pool")
+    volumes = "".join(pool.storageVolLookupByName(v).XMLDesc() for v in pool.listVolumes())
+    parts.append(pool.XMLDesc().replace("</pool>", volumes + "</pool>"))
+    parts.append("</node>")
+    return "\n".join(parts)

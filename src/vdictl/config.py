@@ -18,9 +18,11 @@ from configobj import ConfigObj, Section
 
 from vdictl import configspec
 from vdictl.values import netmask
-from vdictl.config_file import find_config_file, read_config_file, room_sections  # noqa: F401
+from vdictl.config_file import (find_config_file, read_config_file,  # noqa: F401
+                                room_name, room_sections)
 from vdictl.errors import ConfigError
-from vdictl.rooms import Config, Connect, LoggingSettings, Personalisation, Room, Throttle, VmSpec
+from vdictl.rooms import (Config, Connect, LoggingSettings, Personalisation, Room, Throttle,
+                          VmSpec, regex_picks)
 from vdictl.templating import CompiledTemplate, TemplateError, compile_template
 
 #: Variables every template may use.
@@ -116,6 +118,8 @@ class _Loader:
         self.warnings: List[str] = []
         self.unused: List[Tuple[str, str]] = []
         self.vm_places: Dict[str, str] = {}
+        #: (network_name, IP) -> (VM, section path) of the VM that has it
+        self.ip_places: Dict[Tuple[Optional[str], str], Tuple[str, str]] = {}
         self.driver = ""
 
     def error(self, message: str, section: Optional[str] = None,
@@ -131,15 +135,21 @@ class _Loader:
     def load(self, cfg: ConfigObj) -> Config:
         for key in cfg.scalars:
             self.unused.append(("", key))
+            elsewhere = configspec.sections_using(key)
+            if elsewhere:
+                raise self.error(f"{key} is written outside any section; it belongs in "
+                                 f"{self.places(elsewhere)}", key=key)
             self.warn("unknown key outside any section, ignored", key=key)
+        # first: a stray section explains a room that seems to lack subsections
+        titles = list(room_sections(
+            cfg, self.path, lambda message, title: self.stray_section(cfg, message, title)))
         general = cfg.get("general")
         if not isinstance(general, Section):
             raise self.error("missing [general] section with [[connect]]")
         connect, throttle = self.general(general)
         logging = self.logging(cfg["logging"]) if "logging" in cfg.sections \
             else LoggingSettings()
-        rooms = {name: self.room(name, cfg[title])
-                 for title, name in room_sections(cfg, self.path, self.warn)}
+        rooms = {name: self.room(name, cfg[title]) for title, name in titles}
         return Config(path=self.path, connect=connect, throttle=throttle,
                       logging=logging, rooms=rooms, scripttime=self.scripttime,
                       warnings=tuple(self.warnings), unused_keys=tuple(self.unused))
@@ -154,17 +164,70 @@ class _Loader:
             if key is None or not key.used:
                 unused.append((path, name))
                 if key is None:
-                    import difflib  # only for this hint
-
-                    close = difflib.get_close_matches(name, known, n=1)
-                    hint = f" (did you mean {close[0]!r}?)" if close else ""
-                    self.warn(f"unknown key, ignored{hint}", path, name)
+                    self.unknown_key(name, spec, path, known)
                 continue
             try:
                 result[name] = configspec.convert(key, section[name], self.base_dir)
             except ConfigError as exc:
                 raise self.error(exc.message, path, name) from None
         return result
+
+    def unknown_key(self, name: str, spec: str, path: str,
+                    known: Mapping[str, configspec.Key]) -> None:
+        """A key that is not one of the section's: an error when it is a key of
+        another section, or a likely typo of one of this section's (its setting
+        would silently not apply); otherwise a warning."""
+        elsewhere = configspec.sections_using(name)
+        close = configspec.close_keys(name, [k.name for k in known.values() if k.used])
+        if elsewhere:
+            raise self.error(f"{name} is not a key of {configspec.SECTIONS[spec]}; it belongs "
+                             f"in {self.places(elsewhere)}", path, name)
+        if close:
+            raise self.error(f"unknown key; did you mean {' or '.join(map(repr, close[:2]))}?",
+                             path, name)
+        import difflib  # only for this hint
+
+        far = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {far[0]!r}?)" if far else ""
+        self.warn(f"unknown key, ignored{hint}", path, name)
+
+    @staticmethod
+    def places(sections: List[str]) -> str:
+        return " or ".join(configspec.SECTIONS[s] for s in sections)
+
+    def stray_section(self, cfg: ConfigObj, message: str, title: str) -> None:
+        """A top-level section that is no room: a warning, unless it holds VMs or
+        [general] subsections that would then be silently lost."""
+        section = cfg[title]
+        vm_keys = configspec.keys_for("vm")
+        if title in ("connect", "throttle"):
+            raise self.error(f"[{title}] is a subsection of [general]: write [[{title}]] "
+                             "inside [general]", title)
+        if any(key in vm_keys for key in section.scalars):
+            before = [room_name(other) for other in cfg.sections[:cfg.sections.index(title)]]
+            room = ([name for name in before if name] or [None])[-1]
+            if room is None:
+                raise self.error(f"VMs outside any room are ignored; write [[{title}]] "
+                                 "inside a [room NAME]", title)
+            raise self.error(f"a single-bracket section ends [room {room}], so these VMs "
+                             f"belong to no room and would be ignored; write [[{title}]] "
+                             f"inside [room {room}]", title)
+        if any(key in vm_keys for sub in section.sections for key in section[sub].scalars):
+            words = title.split(None, 1)
+            name = words[1] if len(words) == 2 and words[0].lower() == "room" else title
+            raise self.error(f"not a room, so its VMs would be ignored; a room is written "
+                             f"[room NAME]: write [room {name}]", title)
+        self.warn(message, title)
+
+    def unknown_section(self, name: str, known: Tuple[str, ...], path: str,
+                        hint: str = "") -> None:
+        """A misspelt subsection is an error (its keys would silently not apply)."""
+        close = configspec.close_keys(name, known)
+        if close:
+            depth = path.count("/") + 1
+            raise self.error(f"unknown section; did you mean {'[' * depth}{close[0]}"
+                             f"{']' * depth}?", path)
+        self.warn(f"unknown section, ignored{hint}", path)
 
     def no_subsections(self, section: Section, path: str) -> None:
         for name in section.sections:
@@ -176,7 +239,7 @@ class _Loader:
         self.values(general, "general", "general", self.unused)
         for name in general.sections:
             if name not in ("connect", "throttle"):
-                self.warn("unknown section, ignored", f"general/{name}")
+                self.unknown_section(name, ("connect", "throttle"), f"general/{name}")
         if "connect" not in general.sections:
             raise self.error("missing [[connect]] subsection", "general")
         connect = self.connect(general["connect"])
@@ -243,8 +306,8 @@ class _Loader:
         result: Dict[str, str] = {}
         for name in section.sections:
             if name != "vars":
-                self.warn("unknown section, ignored (only [[[vars]]] may be here)",
-                          f"{path}/{name}")
+                self.unknown_section(name, ("vars",), f"{path}/{name}",
+                                     " (only [[[vars]]] may be here)")
                 continue
             vars_path = f"{path}/vars"
             self.no_subsections(section[name], vars_path)
@@ -290,6 +353,13 @@ class _Loader:
         if s.get("stateless") and s.get("snapshot_description", "").strip():
             raise self.error("stateless = True and a snapshot_description exclude "
                              "each other; remove one", path, "snapshot_description")
+        if (s.get("reset_to_snapshot_regex") and "snapshot_description" not in s
+                and not s.get("stateless")):
+            raise self.error(
+                "missing while reset_to_snapshot_regex is set: rollout would take no snapshot "
+                "and every reset would skip these VMs; write snapshot_description = \"...\" "
+                "(a text the regex matches), or snapshot_description = \"\" to turn "
+                "snapshots off", path, "snapshot_description")
         if s.get("uri") and self.driver != "libvirt":
             self.warn(f"uri is only used by the libvirt driver, not {self.driver}",
                       path, "uri")
@@ -315,18 +385,18 @@ class _Loader:
             name = self.render(names, variables, path, "names")
             self.check_name(name, vm_id, path)
             variables.update(name=name, vmname=name, rhev_vm_name=name, ComputerName=name)
-            ip = None
+            ip = address = None
             if ips is not None:
                 ip = self.render(ips, variables, path, "ip_addresses").strip()
                 try:
-                    ipaddress.ip_address(ip)
+                    address = str(ipaddress.ip_address(ip))  # one spelling per address
                 except ValueError:
                     raise self.error(f"VM {name}: {ip!r} is not a valid IP address",
                                      path, "ip_addresses") from None
             variables["ip"] = ip
             description = self.render(snapshot, variables, path,
                                       "snapshot_description") if snapshot else ""
-            vms.append(VmSpec(
+            vm = VmSpec(
                 room=room, subsection=sub, id=vm_id, id_str=variables["id"], name=name,
                 template_name=s["template_name"], ip=ip, netmask_suffix=netmask_suffix,
                 default_gateway=s.get("default_gateway"), network_name=s.get("network_name"),
@@ -340,8 +410,40 @@ class _Loader:
                 tc_user=s.get("tc_user"), uri=s.get("uri"),
                 adopt_unmarked=s.get("adopt_unmarked", False),
                 maintenance=s.get("maintenance", False),
-                personalisation=self.personalisation(s, path, variables, extra_vars)))
+                personalisation=self.personalisation(s, path, variables, extra_vars))
+            self.check_ip(vm, address, path, "ip_addresses_suffix" if "ip_addresses_suffix" in s
+                          else "ip_addresses")
+            self.check_reset_regex(vm, path, s.get("snapshot_description", ""))
+            vms.append(vm)
         return vms
+
+    def check_ip(self, vm: VmSpec, ip: Optional[str], path: str, key: str) -> None:
+        """Two VMs on one network with one IP: like a name given twice. VMs on
+        networks with different network_name values may share an address."""
+        if ip is None:
+            return
+        first = self.ip_places.setdefault((vm.network_name, ip), (vm.name, path))
+        if first != (vm.name, path):
+            network = f" on network {vm.network_name}" if vm.network_name else ""
+            raise self.error(f"IP {ip} is given twice{network}: to VM {first[0]} in "
+                             f"[{first[1]}] and to VM {vm.name} in [{path}]; give each VM "
+                             "its own IP", path, key)
+
+    def check_reset_regex(self, vm: VmSpec, path: str, template_text: str) -> None:
+        """The regex must pick the snapshot the rollout takes: both are known now."""
+        if not vm.resettable or vm.resets_to(vm.snapshot_description):
+            return
+        regex, description = vm.reset_to_snapshot_regex or "", vm.snapshot_description
+        # the description's fixed start, before its first placeholder, and .*
+        start = re.split(r"\$|\{[{%#]", template_text)[0]
+        example = "^" + re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", start) + ".*"
+        if start.strip() and '"' not in start and regex_picks(example, description):
+            fix = f'write e.g. reset_to_snapshot_regex = "{example}"'
+        else:
+            fix = "make it match a part of the description that every VM's has"
+        raise self.error(f"{regex!r} does not match the snapshot description of VM {vm.name}, "
+                         f"{description!r}, so every reset of it would fail; {fix}",
+                         path, "reset_to_snapshot_regex")
 
     def template(self, s: Mapping[str, Any], key: str, allowed: Any,
                  path: str) -> Optional[CompiledTemplate]:

@@ -109,24 +109,30 @@ def _place_of_line(path: str, line_number: Optional[int]) -> Tuple[Optional[str]
     return ("/".join(stack) or None), (key_match.group(1) if key_match else None)
 
 
+def room_name(title: str) -> Optional[str]:
+    """The room a section title names ("room lab1" -> "lab1"), "" for a room
+    without a name, None for a title that is not a room's."""
+    match = _ROOM_TITLE.match(title)
+    return (match.group(1) or "").strip() if match else None
+
+
 def room_sections(cfg: ConfigObj, path: str,
                   warn: Callable[[str, str], None] = lambda message, title: None
                   ) -> Iterator[Tuple[str, str]]:
     """(section title, room name) of each `[room NAME]`, in file order.
 
     A room without a name, or named twice, is a ConfigError; any other
-    unknown section is passed to warn(message, title) and skipped.
+    unknown section is passed to warn(message, title) (which may raise) and skipped.
     """
     seen = set()
     for title in cfg.sections:
         if title in OTHER_SECTIONS:
             continue
-        match = _ROOM_TITLE.match(title)
-        if not match:
+        name = room_name(title)
+        if name is None:
             hint = " (a room is written [room NAME])" if title.startswith("room") else ""
             warn(f"unknown section, ignored{hint}", title)
             continue
-        name = (match.group(1) or "").strip()
         if not name:
             raise ConfigError("a room needs a name: [room NAME]", file=path, section=title)
         if name in seen:

@@ -21,10 +21,11 @@ import ipaddress
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from vdictl.errors import ConfigError
-from vdictl.values import RawValue, parse_bool, parse_ids, parse_memory, parse_regex
+from vdictl.values import (IDS_FORMS, MIN_MEMORY, RawValue, check_memory_minimum, parse_bool,
+                           parse_ids, parse_memory, parse_regex)
 
 #: Section identifier -> how the section is written in the file.
 SECTIONS: Dict[str, str] = {
@@ -42,8 +43,9 @@ TYPES: Dict[str, str] = {
     "float": "number",
     "bool": "True/False, yes/no, on/off, 1/0, enabled/disabled",
     "path": "file path; relative paths are relative to the config file's directory",
-    "ids": 'VM ids: "range(1,10+1)", "[1,2,3]", "1-10", "1-4,7", 5 or 1, 2, 3',
-    "memory": "bytes: 4 * 1024 * 1024 * 1024, 4294967296, 4GiB, 512MiB, 4G",
+    "ids": f"VM ids: {IDS_FORMS}",
+    "memory": "bytes: 4 * 1024 * 1024 * 1024, 4294967296, 4GiB, 512MiB, 4G; a plain number "
+              "is bytes",
     "template": ("text with $var, ${var} or Jinja2 {{ var }} placeholders; Jinja2 without "
                  "calls, attributes, loops or set: arithmetic, ~, [i:j], {% if %} and the "
                  "filters of vdictl.templating.ALLOWED_FILTERS"),
@@ -135,7 +137,9 @@ KEYS: Tuple[Key, ...] = (
     Key("default_gateway", "vm", "ip", help="Default gateway of the VMs."),
     Key("network_name", "vm", "str", help="Network the VM's NIC is attached to."),
     Key("cluster", "vm", "str", help="oVirt cluster for the VMs."),
-    Key("memory", "vm", "memory", help="VM memory (default: the template's)."),
+    Key("memory", "vm", "memory", minimum=MIN_MEMORY,
+        help="VM memory (default: the template's). A plain number is bytes: write 2GiB, "
+             "512MiB or 2 * 1024 * 1024 * 1024."),
     Key("os", "vm", "str", help="Operating system type set on the VM."),
     Key("description", "vm", "str", help="VM description."),
     Key("timezone", "vm", "str", help="VM time zone."),
@@ -145,7 +149,8 @@ KEYS: Tuple[Key, ...] = (
     Key("snapshot_description", "vm", "template", default="",
         help="Description of the snapshot taken after rollout; empty: no snapshot."),
     Key("reset_to_snapshot_regex", "vm", "regex",
-        help="Regex matching the snapshot description that reset returns to."),
+        help="Regex searched for in each snapshot description (re.search, as Amoothei "
+             "did; ^ anchors it at the start): reset returns to the one snapshot it finds."),
     Key("rollout_startvm", "vm", "bool", default=False,
         help="Start the VMs after rollout."),
     Key("reset_startvm", "vm", "choice", default="Auto",
@@ -185,13 +190,58 @@ def keys_for(section: str) -> Dict[str, Key]:
     return {k.name: k for k in KEYS if k.section == section}
 
 
+def sections_using(name: str) -> List[str]:
+    """The section identifiers where vdictl uses a key of this name."""
+    return [k.section for k in KEYS if k.name == name and k.used]
+
+
+def close_keys(name: str, candidates: Iterable[str]) -> List[str]:
+    """The candidates that ``name`` is most likely a misspelling of, best first.
+
+    Close means: the same but for case, ``-`` or ``_``; one letter off (two
+    for names of eight letters or more: a letter added, dropped, changed, or
+    two swapped); or a whole word of a longer key (``template`` for
+    ``template_name``). Anything further off may be a key of the operator's
+    own (``notes``), not a typo.
+    """
+    wanted = name.lower().replace("-", "_")
+    words = wanted.split("_")
+    limit = 1 if len(wanted) < 8 else 2
+    scored = []
+    for candidate in candidates:
+        distance = _edits(wanted, candidate)
+        if distance <= limit:
+            scored.append((distance, candidate))
+        elif len(wanted) >= 4 and _is_word_run(words, candidate.split("_")):
+            scored.append((limit + 1, candidate))
+    return [candidate for _, candidate in sorted(scored, key=lambda item: item[0])]
+
+
+def _edits(a: str, b: str) -> int:
+    """Letters added, dropped, changed or swapped with a neighbour to make a into b."""
+    previous, row = None, list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, char_b in enumerate(b, 1):
+            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (char_a != char_b))
+            if previous and i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
+                current[j] = min(current[j], previous[j - 2] + 1)
+        previous, row = row, current
+    return row[-1]
+
+
+def _is_word_run(words: List[str], of: List[str]) -> bool:
+    return len(words) < len(of) and any(of[i:i + len(words)] == words
+                                        for i in range(len(of) - len(words) + 1))
+
+
 def convert(key: Key, raw: RawValue, base_dir: str) -> Any:
     """Convert a raw configobj value; ConfigError (no location) when it does not fit."""
     kind = key.type
     if kind == "ids":
         return parse_ids(raw)
     if kind == "memory":
-        return parse_memory(raw)
+        return check_memory_minimum(parse_memory(raw), raw, int(key.minimum or 1))
     if kind == "bool":
         return parse_bool(raw)
     text = _text(raw)

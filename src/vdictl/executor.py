@@ -53,6 +53,9 @@ class Throttle:
         self._admitted_in_batch = 0
         self._batch_opened_at = 0.0
         self._closed = False
+        #: told the monotonic time a batch pause ends, once per pause (progress)
+        self.on_pause: Callable[[float], None] = lambda until: None
+        self._pause_told = 0.0
         #: the most operations ever in flight at once (for reports and tests)
         self.peak_in_flight = 0
         self.started = 0
@@ -71,8 +74,12 @@ class Throttle:
             return float("inf")
         if self.pause == 0 or self._admitted_in_batch < self.limit:
             return None
-        wait = self._batch_opened_at + self.pause - self._clock()
+        until = self._batch_opened_at + self.pause
+        wait = until - self._clock()
         if wait > 0:
+            if self._pause_told != until:
+                self._pause_told = until
+                self.on_pause(until)
             return wait
         self._admitted_in_batch = 0
         return None

@@ -110,12 +110,16 @@ class RoomLocks:
     def __init__(self, rooms: Iterable[str], *, timeout: float = 0.0,
                  directory: Optional[str] = None,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_wait: Callable[[str, Optional[int], float], None] = lambda *_: None):
+        """`on_wait(room, holder_pid, seconds)` is told when a room is busy and
+        the run is about to wait for it up to `seconds`."""
         self.directory = directory or default_lock_dir()
         self.timeout = max(0.0, timeout)
         self.rooms = sorted(set(rooms))
         self._clock = clock
         self._sleep = sleep
+        self._on_wait = on_wait
         self._held: List[RoomLock] = []
 
     def acquire(self) -> "RoomLocks":
@@ -127,6 +131,11 @@ class RoomLocks:
             for room in self.rooms:
                 lock = RoomLock(room, self.directory)
                 self._held.append(lock)
+                if lock.try_acquire():
+                    continue
+                left = max(0.0, deadline - self._clock())
+                if left > 0:
+                    self._on_wait(room, read_holder(lock.path), left)
                 try:
                     wait_for(lock.try_acquire, bool, what=f"the lock of room {room!r}",
                              timeout=max(0.0, deadline - self._clock()),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 
 class Outcome(str, enum.Enum):
@@ -27,11 +27,14 @@ class VmResult:
     reason: str = ""
     #: what was done, in order ("stopped", "reverted to ...", "started")
     steps: tuple = ()
+    #: seconds this VM took, its waits for a throttle slot included
+    duration: float = 0.0
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         data["outcome"] = self.outcome.value
         data["steps"] = list(self.steps)
+        data["duration"] = round(self.duration, 1)
         return data
 
 
@@ -42,6 +45,8 @@ class Report:
     action: str
     results: List[VmResult] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    #: seconds the whole run took (inventory and checks included); None: not measured
+    duration: Optional[float] = None
 
     @property
     def failed(self) -> List[VmResult]:
@@ -61,5 +66,6 @@ class Report:
             "action": self.action,
             "status": self.status,
             "notes": list(self.notes),
+            "duration": None if self.duration is None else round(self.duration, 1),
             "results": [r.to_dict() for r in self.results],
         }

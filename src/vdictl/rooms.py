@@ -6,6 +6,7 @@ records and never the raw config file.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
@@ -13,6 +14,17 @@ RESET_STARTVM_CHOICES = ("Always", "Auto", "Never")
 #: the kinds of first-boot payload (Personalisation.kind, payloads.Payload.kind)
 SYSPREP = "sysprep"
 CLOUD_INIT = "cloud-init"
+
+
+def regex_picks(regex: str, description: str) -> bool:
+    """Does reset_to_snapshot_regex pick a snapshot with this description?
+
+    The one rule of the reset and of the config's check that each VM's own
+    description matches: ``re.search``, anywhere in the description, as
+    Amoothei/Virtesk did, so their regexes pick the same snapshots (``^``
+    anchors at the start).
+    """
+    return re.search(regex, description) is not None
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,10 @@ class VmSpec:
     @property
     def resettable(self) -> bool:
         return self.takes_snapshot and bool(self.reset_to_snapshot_regex)
+
+    def resets_to(self, description: str) -> bool:
+        """Whether a reset of this VM would pick a snapshot with this description."""
+        return regex_picks(self.reset_to_snapshot_regex or "", description)
 
 
 @dataclass(frozen=True)

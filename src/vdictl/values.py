@@ -33,6 +33,10 @@ MAX_IDS = 10000
 MAX_NUMBER = 2 ** 60
 #: Largest memory size accepted (64 TiB).
 MAX_MEMORY = 64 * 2 ** 40
+#: Smallest memory a VM is given (a smaller value is a unit forgotten: plain numbers are bytes).
+MIN_MEMORY = 32 * 2 ** 20
+#: Largest memory a "did you mean" suggests (a VDI VM with more is unlikely).
+_LIKELY_MEMORY = 256 * 2 ** 30
 #: Longest expression handed to the parser (also bounds the digits of any number).
 MAX_EXPRESSION_CHARS = 1000
 #: Deepest nesting of operators and brackets in an expression.
@@ -132,6 +136,12 @@ def _checked(value: int, text: str) -> int:
 # --- ids ------------------------------------------------------------------
 
 _DASH_LIST = re.compile(r"^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$")
+#: What ids accepts (configspec.TYPES and the parse errors say it).
+IDS_FORMS = '"range(1,10+1)", "[1,2,3]", "1-10", "1-4,7", 5 or 1, 2, 3'
+
+
+class _IdsValueError(ConfigError):
+    """ids written in an accepted form, but with values that do not make VMs."""
 
 
 def parse_ids(raw: RawValue) -> List[int]:
@@ -144,12 +154,18 @@ def parse_ids(raw: RawValue) -> List[int]:
     if isinstance(raw, int) and not isinstance(raw, bool):
         ids = [raw]
     else:
-        text = _bounded(",".join(raw) if isinstance(raw, (list, tuple)) else str(raw))
-        if _DASH_LIST.match(text):
-            ids = _dash_list(text)
-        else:
-            tree = _parse_expression(text)
-            ids = _eval_ids(tree.body, text, top=True)
+        text = ",".join(raw) if isinstance(raw, (list, tuple)) else str(raw)
+        try:
+            text = _bounded(text)
+            if _DASH_LIST.match(text):
+                ids = _dash_list(text)
+            else:
+                tree = _parse_expression(text)
+                ids = _eval_ids(tree.body, text, top=True)
+        except _IdsValueError:
+            raise
+        except ConfigError as exc:
+            raise ConfigError(f"{exc.message}; write ids as {IDS_FORMS}") from None
         raw = text
     if not ids:
         raise ConfigError(f"ids {raw!r} gives no VMs")
@@ -173,7 +189,7 @@ def _dash_list(text: str) -> List[int]:
             first_s, last_s = item.split("-")
             first, last = int(first_s), int(last_s)
             if last < first:
-                raise ConfigError(f"ids {text!r}: range {item.strip()!r} runs backwards")
+                raise _IdsValueError(f"ids {text!r}: range {item.strip()!r} runs backwards")
             _check_count(len(ids) + last - first + 1, text)
             ids.extend(range(first, last + 1))
         else:
@@ -184,7 +200,7 @@ def _dash_list(text: str) -> List[int]:
 
 def _check_count(count: int, text: str) -> None:
     if count > MAX_IDS:
-        raise ConfigError(f"ids {text!r} gives more than {MAX_IDS} VMs")
+        raise _IdsValueError(f"ids {text!r} gives more than {MAX_IDS} VMs")
 
 
 def _eval_ids(node: ast.AST, text: str, top: bool = False, depth: int = 0) -> List[int]:
@@ -197,7 +213,7 @@ def _eval_ids(node: ast.AST, text: str, top: bool = False, depth: int = 0) -> Li
         if node.func.id == "range" and 1 <= len(node.args) <= 3:
             args = [_eval_int(a, text, depth + 1) for a in node.args]
             if len(args) == 3 and args[2] == 0:
-                raise ConfigError(f"ids {text!r}: range() step must not be zero")
+                raise _IdsValueError(f"ids {text!r}: range() step must not be zero")
             numbers = range(*args)
             _check_count(len(numbers), text)
             return list(numbers)
@@ -279,6 +295,52 @@ def parse_memory(raw: RawValue) -> int:
     if value > MAX_MEMORY:
         raise ConfigError(f"memory {text!r} is more than 64 TiB")
     return value
+
+
+def size_text(size: int, space: str = " ") -> str:
+    """A size in bytes for people: 64 -> '64 bytes', 2048 -> '2 KiB', 1610612736 -> '1.5 GiB'.
+
+    With ``space=""`` it is also a value memory accepts (4GiB), for tables.
+    """
+    for unit, factor in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if size >= factor:
+            return f"{size / factor:.4g}{space}{unit}"
+    return f"{size}{space}bytes" if space else f"{size}B"
+
+
+def check_memory_minimum(value: int, raw: RawValue, minimum: int = MIN_MEMORY) -> int:
+    """``value`` if a VM can run with it; else an error that guesses the unit left out.
+
+    Amoothei's plain numbers are bytes, so ``memory = 2048`` meant as MiB gives
+    a VM of 2 KiB that the backend either accepts or refuses with an XML error.
+    """
+    if value >= minimum:
+        return value
+    text = str(raw).strip() if isinstance(raw, int) else _scalar(raw).strip()
+    shown = f"{value} bytes" + (f" ({size_text(value)})" if value >= 1024 else "")
+    message = f"memory = {text} is {shown}; a VM needs at least {size_text(minimum)}"
+    guesses = _memory_guesses(value, text, minimum)
+    if guesses:
+        message += ": did you mean " + " or ".join(f'"{g}"' for g in guesses) + "?"
+    raise ConfigError(message)
+
+
+def _memory_guesses(value: int, text: str, minimum: int) -> List[str]:
+    """What the operator probably meant: a unit after a plain number, or one
+    more ``* 1024`` after a product."""
+    def likely(size: int) -> bool:
+        return minimum <= size <= _LIKELY_MEMORY
+
+    if text.isdigit():
+        return [text + unit for unit, factor in (("KiB", 2 ** 10), ("MiB", 2 ** 20),
+                                                 ("GiB", 2 ** 30)) if likely(value * factor)]
+    if "*" in text:
+        guess = text
+        for _ in range(3):
+            guess, value = f"{guess} * 1024", value * 1024
+            if likely(value):
+                return [guess]
+    return []
 
 
 def _scalar(raw: RawValue) -> str:

@@ -67,3 +67,22 @@ def test_bash_script_is_generated():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "complete -o nosort -F _vdictl_completion vdictl" in result.stdout
+
+
+def test_vm_names_complete_for_the_rooms_given():
+    assert complete(f"vdictl -c {EXAMPLE} virtroom-reset --vm ") == [
+        "demo-vd01", "demo-vd02", "demo-vd03", "demo-teacher01", "kiosk-01", "kiosk-02"]
+    assert complete(f"vdictl -c {EXAMPLE} virtroom-reset kiosk --vm ") == [
+        "kiosk-01", "kiosk-02"]
+    assert complete(f"vdictl -c {EXAMPLE} virtroom-delete --vm demo-vd02 --vm demo-") == [
+        "demo-vd01", "demo-vd03", "demo-teacher01"]
+    for command in ("virtroom-rollout", "virtroom-start", "virtroom-shutdown", "virtroom-show",
+                    "virtroom-rebuild"):
+        assert complete(f"vdictl -c {EXAMPLE} {command} --vm kiosk-0") == [
+            "kiosk-01", "kiosk-02"], command
+
+
+def test_vm_names_of_a_broken_config_complete_nothing_silently(tmp_path):
+    broken = tmp_path / "broken.conf"
+    broken.write_text("[general]\n[[connect]]\n")
+    assert complete(f"vdictl -c {broken} virtroom-reset --vm ") == []

@@ -28,17 +28,19 @@ def test_table_shows_every_vm_with_ip_and_rendered_snapshot_description():
     lines = result.stdout.splitlines()
     assert lines[0] == (f"{AMOOTHEI}: OK; driver ovirt at https://rhevm.example.org/api; "
                         "2 room(s), 8 VM(s)")
-    assert lines[1].split() == ["ROOM", "SUBSECTION", "VM", "IP", "RESET", "SNAPSHOT",
-                                "DESCRIPTION"]
-    rows = [line.split(None, 5) for line in lines[2:10]]
+    assert lines[1].split() == ["ROOM", "SUBSECTION", "VM", "IP", "TEMPLATE", "MEMORY",
+                                "RESET", "SNAPSHOT", "DESCRIPTION"]
+    rows = [line.split(None, 7) for line in lines[2:10]]
     assert [row[2] for row in rows] == [f"room01-vd0{i}" for i in range(1, 6)] + [
         f"room02-vd0{i}" for i in range(1, 4)]
-    scripttime = rows[0][5].rsplit("scripttime=", 1)[1]
+    scripttime = rows[0][7].rsplit("scripttime=", 1)[1]
     assert before <= scripttime <= after
-    assert rows[1] == ["room01", "student_vms", "room01-vd02", "192.0.2.102", "snapshot",
+    assert rows[1] == ["room01", "student_vms", "room01-vd02", "192.0.2.102",
+                       "win10-goldimage-03", "4GiB", "snapshot",
                        "Automatic snapshot after amoothei-vmrollout, IP=192.0.2.102/24, "
                        f"scripttime={scripttime}"]
-    assert rows[7] == ["room02", "vms", "room02-vd03", "192.0.2.203", "stateless"]
+    assert rows[7] == ["room02", "vms", "room02-vd03", "192.0.2.203", "win10-goldimage-03",
+                       "2GiB", "stateless"]
     assert lines[10] == (f"note: ${{scripttime}} is rendered as {scripttime}, the time of "
                          "this check; a rollout renders the time it starts")
     assert len(lines) == 11
@@ -63,7 +65,7 @@ def test_json_lists_rooms_and_vms(config_file):
     teacher = data["rooms"][0]["vms"][-1]
     assert teacher == {
         "subsection": "teacher", "vm": "lab1-teacher01", "id": 1, "ip": "192.0.2.10",
-        "template": "tmpl", "stateless": False, "resettable": True,
+        "template": "tmpl", "memory": None, "stateless": False, "resettable": True,
         "snapshot_description": f"vdictl rollout IP=192.0.2.10/24 at {data['scripttime']}",
         "reset_to_snapshot_regex": "vdictl rollout .*", "maintenance": False,
         "adopt_unmarked": False}
@@ -79,7 +81,8 @@ def test_no_note_when_no_description_uses_scripttime_and_maintenance_shown(tmp_p
     result = check("--config", str(conf), "config", "check")
     assert result.exit_code == 0
     assert [line.split() for line in result.stdout.splitlines()[-2:]] == [
-        ["r", "s", "r-02", "snapshot", "clean"], ["r", "m", "r-03", "no", "(maintenance)"]]
+        ["r", "s", "r-02", "t", "(template's)", "snapshot", "clean"],
+        ["r", "m", "r-03", "t", "(template's)", "no", "(maintenance)"]]
 
 
 def test_config_error_is_one_line_naming_file_section_and_key(tmp_path):

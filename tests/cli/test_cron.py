@@ -10,6 +10,7 @@ process did.
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import pty
 import re
@@ -25,12 +26,13 @@ from click.testing import CliRunner
 
 from vdictl.cli import cli
 
+from tests.libvirt_test_hv import node_document
+
 libvirt = pytest.importorskip("libvirt")
 
 REPO = Path(__file__).resolve().parents[2]
 CRON = REPO / "cron"
 VENV_BIN = Path(sys.executable).parent
-TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 
 CONFIG = """\
 [general]
@@ -78,26 +80,6 @@ CONFIG = """\
 RESETTABLE_VMS = {"lab1-vd01", "lab1-vd02", "lab1-vd03", "lab2-pc01", "lab2-pc02"}
 
 
-def node_document(conn) -> str:
-    """test:///FILE XML holding the hypervisor's domains, snapshots and volumes."""
-    parts = ["<node>"]
-    for dom in conn.listAllDomains():
-        if dom.name() == "test":
-            continue
-        snapshots = "".join(
-            snap.getXMLDesc().replace("<domainsnapshot>", "<test:domainsnapshot>")
-            .replace("</domainsnapshot>", "<active>0</active></test:domainsnapshot>")
-            for snap in dom.listAllSnapshots())
-        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-        xml = xml.replace("<domain type='test'>", f"<domain type='test' xmlns:test='{TEST_NS}'>", 1)
-        parts.append(xml.replace("</domain>", snapshots + "</domain>"))
-    pool = conn.storagePoolLookupByName("default-pool")
-    volumes = "".join(pool.storageVolLookupByName(v).XMLDesc() for v in pool.listVolumes())
-    parts.append(pool.XMLDesc().replace("</pool>", volumes + "</pool>"))
-    parts.append("</node>")
-    return "\n".join(parts)
-
-
 @pytest.fixture
 def site(tmp_path, hypervisor):
     """A config whose libvirt URI is a test:///FILE with lab1 and 'lab 2' rolled out."""
@@ -142,24 +124,61 @@ def test_script_resets_exactly_the_resettable_rooms_quietly(site):
         ("lab1", "reset", "ok"), ("lab 2", "reset", "ok")}
 
 
-def test_script_goes_on_after_a_failed_room_and_prints_its_summary(site):
+def lose_snapshot(site: Path, vm: str) -> None:
+    """`vm` loses its snapshot in the node document: its reset fails."""
     node = site / "node.xml"
-    # lab1-vd02 loses its snapshot: its reset fails, lab 2 is still reset.
     text = node.read_text()
-    start = text.index("<name>lab1-vd02</name>")
+    start = text.index(f"<name>{vm}</name>")
     snap_start = text.index("<test:domainsnapshot>", start)
     snap_end = text.index("</test:domainsnapshot>", snap_start) + len("</test:domainsnapshot>")
     node.write_text(text[:snap_start] + text[snap_end:])
+
+
+#: what cron mails when lab1-vd02 lost its snapshot: the failed VM and the total
+FAILED_VD02 = [
+    "ROOM  VM         ACTION  RESULT  DETAILS",
+    "lab1  lab1-vd02  reset   failed  VM lab1-vd02: no snapshot matches "
+    "reset_to_snapshot_regex 'vdictl rollout .*' (0 snapshot(s))",
+    "reset: 3 VM(s): 2 ok, 1 failed",
+]
+
+
+def test_script_goes_on_after_a_failed_room_and_prints_its_failures(site):
+    lose_snapshot(site, "lab1-vd02")  # lab 2 is still reset
     result = subprocess.run(["sh", str(CRON / "reset-virtrooms-every-night.sh"),
                              "--config", str(site / "vdi-rollout.conf")],
                             capture_output=True, text=True, env=env_with_venv(), timeout=120)
     assert result.returncode == 1
-    rows = {line.split()[1]: line.split()[3] for line in result.stdout.splitlines()
-            if line.startswith("lab1 ")}
-    assert rows == {"lab1-vd01": "ok", "lab1-vd02": "failed", "lab1-vd03": "ok"}
-    assert "no snapshot matches reset_to_snapshot_regex" in result.stdout
-    assert result.stdout.splitlines()[-1] == "reset: 3 VM(s): 2 ok, 1 failed"
+    assert result.stdout.splitlines() == FAILED_VD02
     assert ("lab 2", "lab2-pc01", "reset", "ok") in audit(site)
+
+
+def test_a_failed_run_off_a_terminal_shows_the_failed_vms_and_the_total(site):
+    lose_snapshot(site, "lab1-vd02")
+    config = ["--config", str(site / "vdi-rollout.conf")]
+    result = CliRunner().invoke(cli, [*config, "virtroom-reset", "lab1"])
+    assert (result.exit_code, result.stdout.splitlines()) == (1, FAILED_VD02)
+    full = CliRunner().invoke(cli, [*config, "virtroom-reset", "lab1", "--output", "table"])
+    assert full.exit_code == 1
+    assert [line.split()[1] for line in full.stdout.splitlines()[1:-1]] == [
+        "lab1-vd01", "lab1-vd02", "lab1-vd03"]
+    assert full.stdout.splitlines()[-1] == FAILED_VD02[-1]
+
+
+def test_json_carries_each_vms_duration_and_the_total(site):
+    """One snapshot at a time with 0.5 s between: the third VM waits about 1 s for
+    its turn, and the run takes at least that long."""
+    config = site / "vdi-rollout.conf"
+    config.write_text(config.read_text().replace(
+        "snapshot_batch_pause = 0", "snapshot_batch_size = 1\n    snapshot_batch_pause = 0.5"))
+    result = CliRunner().invoke(cli, ["--config", str(config), "virtroom-reset", "lab1",
+                                      "-o", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    durations = sorted(r["duration"] for r in data["results"])
+    assert all(isinstance(d, float) for d in durations + [data["duration"]])
+    assert durations[0] < durations[-1] and durations[-1] >= 1.0
+    assert data["duration"] >= durations[-1]
 
 
 def cron_entry():
@@ -261,12 +280,29 @@ def test_systemd_units_run_the_same_reset_nightly_and_catch_up():
     assert timer["Install"]["WantedBy"] == "timers.target"
 
 
-def systemd_verify(*paths):
-    """Problems systemd-analyze verify reports, less a vdictl not installed system-wide."""
-    result = subprocess.run(["systemd-analyze", "verify", "--man=no", *map(str, paths)],
-                            capture_output=True, text=True, timeout=60)
+def systemd_verify(*paths, manpath=None):
+    """Problems systemd-analyze verify reports, less a vdictl not installed system-wide.
+    With `manpath`, the units' Documentation=man: pages are looked up there too."""
+    man = ["--man=yes"] if manpath else ["--man=no"]
+    env = dict(os.environ, **({"MANPATH": str(manpath)} if manpath else {}))
+    result = subprocess.run(["systemd-analyze", "verify", *man, *map(str, paths)],
+                            capture_output=True, text=True, timeout=60, env=env)
     return [line for line in (result.stdout + result.stderr).splitlines()
             if line.strip() and "Command vdictl is not executable" not in line]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None or shutil.which("man") is None,
+                    reason="no systemd-analyze or man")
+def test_the_units_man_page_resolves_after_install_deps(tmp_path):
+    """Documentation=man:vdictl(1) of the service: there once scripts/install-deps linked
+    the page (here into a private MAN_DIR; apt and the venv skipped)."""
+    service = CRON / "vdictl-reset.service"
+    assert systemd_verify(service, manpath=tmp_path / "man") == [
+        "vdictl-reset.service: Command 'man vdictl(1)' failed with code 16"]
+    env = dict(os.environ, SKIP_APT="1", SKIP_VENV="1", MAN_DIR=str(tmp_path / "man"))
+    subprocess.run([str(REPO / "scripts" / "install-deps")], check=True, capture_output=True,
+                   env=env, timeout=60)
+    assert systemd_verify(service, manpath=tmp_path / "man") == []
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")

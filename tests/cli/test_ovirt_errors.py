@@ -82,8 +82,8 @@ def test_wrong_credentials_exit_3_with_one_line_and_no_password(tmp_path, ovirt_
                            password=wrong)
     assert result.exit_code == exit_codes.UNREACHABLE
     [line] = error_lines(result)
-    assert line.startswith(f"Error: ovirt: login to {ovirt_engine.url} as admin@internal "
-                           f"refused: ")
+    assert line.startswith(f"Error: ovirt: login to {ovirt_engine.url} ({tmp_path}/vdi.conf "
+                           f"[general/connect] url) as admin@internal refused: ")
     assert "username or password is incorrect" in line
     assert_no_secret(result, log_text, wrong, ovirt_engine.password)
     if verbosity:  # the debug output is there, the password is not
@@ -98,7 +98,8 @@ def test_unreachable_engine_is_one_line_naming_the_url(tmp_path):
     result, log_text = run(tmp_path, url, "-vv", "virtroom-reset", "lab")
     assert result.exit_code == exit_codes.UNREACHABLE
     [line] = error_lines(result)
-    assert line.startswith(f"Error: ovirt: cannot connect to {url}: ")
+    assert line.startswith(f"Error: ovirt: cannot connect to {url} "
+                           f"({tmp_path}/vdi.conf [general/connect] url): ")
     assert line.endswith("Could not connect to server")
     assert_no_secret(result, log_text, PASSWORD)
 
@@ -118,7 +119,8 @@ def test_tls_failure_without_the_ca_is_one_line_naming_the_url(tmp_path, ovirt_e
                            password=ovirt_engine_tls.password)
     assert result.exit_code == exit_codes.UNREACHABLE
     [line] = error_lines(result)
-    assert line.startswith(f"Error: ovirt: cannot connect to {ovirt_engine_tls.url}: ")
+    assert line.startswith(f"Error: ovirt: cannot connect to {ovirt_engine_tls.url} "
+                           f"({tmp_path}/vdi.conf [general/connect] url): ")
     assert "certificate" in line.lower()
     assert ovirt_engine_tls.sso_logins == 0  # the password never left the machine
     assert_no_secret(result, log_text, ovirt_engine_tls.password)

@@ -57,7 +57,7 @@ def test_observer_hears_each_vms_phases_and_outcome(config_file, hypervisor):
         def phase(self, spec, text):
             self.events.append(("phase", spec.name, text.split(" '")[0]))
 
-        def done(self, spec, outcome):
+        def done(self, spec, outcome, reason=""):
             self.events.append(("done", spec.name, outcome))
 
         def end(self):

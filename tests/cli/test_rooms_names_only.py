@@ -34,7 +34,7 @@ CLAIMS_LAB1_VD01 = CONFIG + """
 COMMANDS = (
     ("virtroom-reset", "--all"), ("virtroom-reset", "lab1"), ("virtroom-start", "lab1"),
     ("virtroom-shutdown", "--all"), ("virtroom-delete", "--yes", "lab1"),
-    ("virtroom-rollout", "lab1"), ("virtroom-rebuild", "--force", "lab1"),
+    ("virtroom-rollout", "lab1"), ("virtroom-rebuild", "--force", "--yes", "lab1"),
     ("virtroom-show", "lab1"), ("template-delete", "--yes", "tmpl"),
     ("template-create", "lab1-vd01", "tmpl2"), ("rooms", "--resettable"),
     ("rooms", "--stateless"), ("config", "check"),

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 
+from click.testing import CliRunner
+
+from vdictl.cli import cli
 from vdictl.drivers import libvirt_xml as lx
 
+from tests.cli.conftest import CONFIG
+from tests.libvirt_test_hv import node_document
+from tests.interactive import run_interactively
+
 TEMPLATE = "tmpl"
+LAB1 = ["lab1-teacher01", "lab1-vd01", "lab1-vd02", "lab1-vd03", "lab1-vd04"]
 
 
 def test_create_without_seal_copies_the_disk_and_marks_the_template(hypervisor, run):
@@ -95,11 +104,85 @@ def test_delete_refuses_a_template_vdictl_did_not_make_unless_adopted(hypervisor
     assert "note: disk /default-pool/tmpl.qcow2 left alone" in result.stdout
 
 
-def test_delete_asks_first(hypervisor, run):
+def test_delete_off_a_terminal_without_yes_is_refused_like_virtroom_delete(hypervisor, run):
     assert run("template-create", TEMPLATE, "tmpl2").exit_code == 0
-    result = run("template-delete", "tmpl2", input="n\n")
-    assert result.exit_code == 1
+    result = run("template-delete", "tmpl2", input="y\n")  # CliRunner's stdin: no terminal
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2, "", "Error: refusing to delete template tmpl2 without --yes when not on a terminal\n")
     assert "tmpl2" in hypervisor.domains()
+
+
+def test_deletes_and_rebuild_ask_on_a_terminal(hypervisor, tmp_path):
+    """At a shell: the question, and "n" changes nothing (exit 1)."""
+    config = on_file_hypervisor(hypervisor, tmp_path)
+    env = dict(os.environ, VDICTL_CONFIG=str(config))
+    code, screen = run_interactively(["template-delete", "tmpl2"], env, answer="n")
+    assert code == 1
+    assert screen.endswith("Delete template tmpl2? [y/N]: n\nAborted!\n"), screen
+    code, screen = run_interactively(["virtroom-rebuild", "lab1"], env, answer="n")
+    assert code == 1
+    assert screen.endswith(
+        "Delete and roll out again up to 5 VM(s) not on their configured template of lab1 "
+        "(running ones are powered off first)? [y/N]: n\nAborted!\n"), screen
+    code, screen = run_interactively(["virtroom-delete", "--vm", "lab1-vd02"], env, answer="n")
+    assert code == 1
+    assert screen.endswith("Delete up to 1 VM(s) of lab1 (lab1-vd02)? [y/N]: n\nAborted!\n")
+    assert (tmp_path / "audit.log").read_text() == ""   # nothing was done
+
+
+def on_file_hypervisor(hypervisor, tmp_path):
+    """lab1 rolled out and template tmpl2 made, on a test:///FILE hypervisor that
+    each vdictl process loads afresh."""
+    config = tmp_path / "vdi-rollout.conf"
+    config.write_text(CONFIG)
+    for args in (["virtroom-rollout", "lab1"], ["template-create", TEMPLATE, "tmpl2"]):
+        assert CliRunner().invoke(cli, ["--config", str(config), *args]).exit_code == 0
+    node = tmp_path / "node.xml"
+    node.write_text(node_document(hypervisor.conn))
+    config.write_text(CONFIG.replace("test:///default", f"test://{node}")
+                      + f'[logging]\nlog_file = "{tmp_path / "audit.log"}"\n')
+    return config
+
+
+def moved_to_tmpl2(run, hypervisor, config_file):
+    """lab1 rolled out from tmpl, lab1-vd02 running, and the config now naming tmpl2."""
+    assert run("template-create", TEMPLATE, "tmpl2").exit_code == 0
+    assert run("virtroom-rollout", "lab1").exit_code == 0
+    hypervisor.dom("lab1-vd02").create()
+    use_template(config_file, "tmpl2")
+
+
+def test_rebuild_off_a_terminal_without_yes_is_refused(hypervisor, run, config_file):
+    moved_to_tmpl2(run, hypervisor, config_file)
+    before = {vm: hypervisor.dom(vm).UUIDString() for vm in LAB1}
+    result = run("virtroom-rebuild", "lab1")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2, "", "Error: refusing to rebuild without --yes when not on a terminal\n")
+    assert {vm: hypervisor.dom(vm).UUIDString() for vm in LAB1} == before
+    assert hypervisor.running() == ["lab1-vd02"]
+
+
+def test_rebuild_starts_again_the_vms_that_ran_before(hypervisor, run, config_file):
+    moved_to_tmpl2(run, hypervisor, config_file)
+    planned = steps_of(run("virtroom-rebuild", "lab1", "--dry-run", "-o", "json"))
+    assert planned["lab1-vd02"] == [
+        "would power off", "would delete", "would create from tmpl2", "would take snapshot",
+        "would start (it ran before the rebuild)"]
+    assert planned["lab1-vd01"] == ["would delete", "would create from tmpl2",
+                                    "would take snapshot"]
+    result = run("virtroom-rebuild", "lab1", "--yes", "-o", "json")
+    assert result.exit_code == 0, result.output
+    steps = steps_of(result)
+    assert steps["lab1-vd02"] == ["power off", "delete", "create from tmpl2", "take snapshot",
+                                  "start (it ran before the rebuild)"]
+    assert steps["lab1-vd01"] == ["delete", "create from tmpl2", "take snapshot"]
+    assert hypervisor.running() == ["lab1-vd02"]
+    again = steps_of(run("virtroom-rebuild", "lab1", "--dry-run", "-o", "json"))
+    assert {steps[0] for steps in again.values()} == {"already on template tmpl2"}
+
+
+def steps_of(result):
+    return {r["vm"]: r["steps"] for r in json.loads(result.stdout)["results"]}
 
 
 def test_show_warns_when_the_template_runs(hypervisor, run):

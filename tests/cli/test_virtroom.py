@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -127,8 +128,16 @@ def test_reset_naming_a_stateless_room_is_an_error(run, hypervisor, args):
     assert run("virtroom-rollout", "lab1", "kiosk").exit_code == 0
     hypervisor.dom("lab1-vd01").create()
     result = run("virtroom-reset", *args, "-o", "json")
-    assert (result.exit_code, result.stdout, result.stderr) == (2, "", STATELESS)
+    assert (result.exit_code, result.stderr) == (2, STATELESS)
+    assert json.loads(result.stdout)["error"] == {
+        "message": STATELESS[len("Error: "):-1], "exit_status": 2, "exit_name": "USAGE"}
     assert hypervisor.running() == ["lab1-vd01"]  # nothing was touched, lab1 neither
+
+
+def test_reset_of_vms_given_that_cannot_be_reset_is_an_error(run, hypervisor):
+    result = run("virtroom-reset", "--vm", "kiosk-01")
+    assert (result.exit_code, result.stderr) == (
+        2, "Error: room 'kiosk' has no VM to reset: of the VMs given, 1 stateless\n")
 
 
 def test_reset_all_skips_a_stateless_room_with_a_note(run, hypervisor):
@@ -179,7 +188,8 @@ def test_reset_naming_a_room_without_snapshots_says_which_keys(run, config_file,
         "snapshot_description and reset_to_snapshot_regex in [room plain])\n"))
     result = run("virtroom-reset", "mixed", "plain")
     assert (result.exit_code, result.stderr) == (2, (
-        "Error: room 'mixed' has no VM to reset: 1 stateless, 2 under maintenance = True; "
+        "Error: room 'mixed' has no VM to reset: 1 stateless, 2 under maintenance = True "
+        "(--include-maintenance resets them); "
         "room 'plain' has no VM to reset: no snapshot is configured (set "
         "snapshot_description and reset_to_snapshot_regex in [room plain])\n"))
     # --include-maintenance: mixed's two pcs are resettable after all
@@ -238,6 +248,26 @@ def test_show_reports_state_ownership_and_snapshot(run, hypervisor):
     kiosk = json.loads(run("virtroom-show", "kiosk", "-o", "json").stdout)["vms"]
     assert [(r["vm"], r["state"], r["owned"]) for r in kiosk] == [
         ("kiosk-01", "absent", None), ("kiosk-02", "absent", None)]
+
+
+def test_show_has_each_vms_template_and_memory(run, hypervisor, config_file):
+    text = Path(config_file).read_text()
+    Path(config_file).write_text(text.replace(
+        "    reset_startvm = Always\n", "    reset_startvm = Always\n    memory = 512MiB\n", 1))
+    data = json.loads(run("virtroom-show", "lab1", "-o", "json").stdout)
+    assert [(r["vm"], r["template"], r["memory"]) for r in data["vms"]] == [
+        (f"lab1-vd0{i}", "tmpl", None) for i in range(1, 5)] + [
+        ("lab1-teacher01", "tmpl", 512 * 2 ** 20)]
+    assert set(data["vms"][0]) == {
+        "room", "subsection", "vm", "ip", "mac", "state", "owned", "reset_snapshot", "note",
+        "phase", "template", "memory"}
+    lines = run("virtroom-show", "lab1").stdout.splitlines()
+    assert lines[0].split()[:9] == ["ROOM", "SUBSECTION", "VM", "IP", "MAC", "TEMPLATE",
+                                    "MEMORY", "STATE", "OWNED"]
+    assert lines[1].split()[:6] == ["lab1", "students", "lab1-vd01", "192.0.2.11", "tmpl",
+                                    "(template's)"]
+    assert lines[5].split()[:6] == ["lab1", "teacher", "lab1-teacher01", "192.0.2.10", "tmpl",
+                                    "512MiB"]
 
 
 def test_log_file_records_every_state_change(run, hypervisor, tmp_path, config_file):

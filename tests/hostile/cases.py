@@ -267,6 +267,48 @@ CASES = (
          CONNECT + room(sub="one") + "    [[two]]\n    ids = 2\n"
          "    names = \"${roomname}-vd${id}\"\n    template_name = tmpl\n",
          "room r1/two", "names", "VM name 'r1-vd02' is defined twice"),
+    # --- guard rails: mistakes that used to load and do nothing (issue 12) -----
+    Case("memory-2048-bytes", config(memory="2048"), "room r1/vms", "memory",
+         'memory = 2048 is 2048 bytes (2 KiB); a VM needs at least 32 MiB: did you mean '
+         '"2048MiB"?'),
+    Case("memory-64-bytes", config(memory="64"), "room r1/vms", "memory",
+         'memory = 64 is 64 bytes; a VM needs at least 32 MiB: did you mean "64MiB" or '
+         '"64GiB"?'),
+    Case("key-typo-snapshot-description",
+         config(snapshot_descripton='"r1 clean"', reset_to_snapshot_regex='"r1 clean"'),
+         "room r1/vms", "snapshot_descripton",
+         "unknown key; did you mean 'snapshot_description'?"),
+    Case("key-in-the-wrong-section", throttle(uri='"qemu:///system"'), "general/throttle",
+         "uri", "uri is not a key of [general] [[throttle]]; it belongs in [general] "
+         "[[connect]] or [room NAME] [[subsection]]"),
+    Case("single-bracket-subsection",
+         CONNECT + room(sub="students") + "[teacher_vms]\n    ids = 9\n"
+         '    names = "${roomname}-teacher${id}"\n    template_name = tmpl\n',
+         "teacher_vms", None, "a single-bracket section ends [room r1], so these VMs belong "
+         "to no room and would be ignored; write [[teacher_vms]] inside [room r1]"),
+    Case("regex-without-snapshot-description", config(reset_to_snapshot_regex='"r1 clean"'),
+         "room r1/vms", "snapshot_description",
+         "missing while reset_to_snapshot_regex is set: rollout would take no snapshot and "
+         "every reset would skip these VMs"),
+    Case("regex-misses-its-description",
+         config(ip_addresses='"192.0.2.${suffix}"', ip_addresses_suffix="11",
+                snapshot_description='"lab1 clean, IP=${ip}"',
+                reset_to_snapshot_regex='"lab1 clean .*"'),
+         "room r1/vms", "reset_to_snapshot_regex",
+         "'lab1 clean .*' does not match the snapshot description of VM r1-vd01, 'lab1 clean, "
+         "IP=192.0.2.11', so every reset of it would fail; write e.g. reset_to_snapshot_regex "
+         '= "^lab1 clean, IP=.*"'),
+    Case("ip-twice", CONNECT + room(sub="students", ids='"1-4"', ip_addresses_suffix="11",
+                                    ip_addresses='"192.0.2.${suffix}"')
+         + '    [[teacher]]\n    ids = 1\n    names = "${roomname}-teacher${id}"\n'
+         '    template_name = tmpl\n    ip_addresses = "192.0.2.${suffix}"\n'
+         "    ip_addresses_suffix = 12\n",
+         "room r1/teacher", "ip_addresses_suffix",
+         "IP 192.0.2.12 is given twice: to VM r1-vd02 in [room r1/students] and to VM "
+         "r1-teacher01 in [room r1/teacher]; give each VM its own IP"),
+    Case("ids-unknown-form", config(ids='"1..10"'), "room r1/vms", "ids",
+         "cannot parse '1..10'; write ids as \"range(1,10+1)\", \"[1,2,3]\", \"1-10\", "
+         '"1-4,7", 5 or 1, 2, 3'),
     # --- secrets --------------------------------------------------------------
     Case("password-file-missing", connect(*OVIRT, 'password_file = "nosuch.pw"'),
          "general/connect", "password_file", "does not exist"),

@@ -74,7 +74,8 @@ def test_case_through_the_cli(case: Case, tmp_path):
 #: The nastiest cases once more as a real process: nothing but the line on stderr.
 SUBPROCESS_CASES = ("ids-import-os", "memory-deep-unary", "jinja-lipsum-globals",
                     "jinja-loop-bomb", "regex-nested-plus", "name-huge", "not-utf8",
-                    "password-line-without-equals", "password-file-missing", "unknown-room")
+                    "password-line-without-equals", "password-file-missing", "unknown-room",
+                    "key-typo-snapshot-description", "single-bracket-subsection")
 
 
 @pytest.mark.parametrize("case_id", SUBPROCESS_CASES)
@@ -92,6 +93,29 @@ def test_case_in_a_process(case_id, tmp_path):
     check_error_line(case, proc.stderr, path)
     assert SECRET not in proc.stderr
     assert not marker.exists()
+
+
+#: The guard rails of issue 12: every command that reads the whole file refuses them.
+GUARD_CASES = ("memory-2048-bytes", "memory-64-bytes", "key-typo-snapshot-description",
+               "key-in-the-wrong-section", "single-bracket-subsection",
+               "regex-without-snapshot-description", "regex-misses-its-description",
+               "ip-twice", "ids-unknown-form")
+READING_COMMANDS = (
+    ("config", "check"), ("rooms", "--resettable"), ("rooms", "--stateless"),
+    ("virtroom-show", "--all"), ("virtroom-reset", "--all"), ("virtroom-start", "--all"),
+    ("virtroom-shutdown", "--all"), ("virtroom-rollout", "r1"), ("virtroom-delete", "--yes", "r1"),
+    ("virtroom-rebuild", "r1"), ("template-create", "vm", "tmpl2"),
+    ("template-delete", "--yes", "tmpl"))
+
+
+@pytest.mark.parametrize("case_id", GUARD_CASES)
+def test_guard_rail_refused_by_every_command_that_reads_the_file(case_id, tmp_path):
+    case = BY_ID[case_id]
+    path, _ = prepare(case, tmp_path)
+    for args in READING_COMMANDS:
+        result = CliRunner().invoke(cli, ["--config", str(path), *args])
+        assert (result.exit_code, result.stdout) == (2, ""), (args, result.output)
+        check_error_line(case, result.stderr, path)
 
 
 def test_missing_config_file(tmp_path):

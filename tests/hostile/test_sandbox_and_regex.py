@@ -165,6 +165,6 @@ def test_python_warnings_about_a_regex_stay_off_stderr(tmp_path):
 
     path = tmp_path / "vdi.conf"
     path.write_text(config(reset_to_snapshot_regex='"[[]snap.*"',
-                           snapshot_description='"snap"'))
+                           snapshot_description='"[snap]"'))
     result = CliRunner().invoke(cli, ["--config", str(path), "rooms", "--resettable"])
     assert (result.exit_code, result.stdout, result.stderr) == (0, "r1\n", "")

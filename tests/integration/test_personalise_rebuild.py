@@ -76,7 +76,7 @@ def test_dry_run_lists_the_vms_that_change_and_changes_nothing(site):
 def test_rebuild_moves_only_the_vms_on_another_template_and_force_moves_all(site):
     engine, vdictl = site
     before = ids(engine)
-    code, results = vdictl("virtroom-rebuild", "lab", moving="tmpl-win11")
+    code, results = vdictl("virtroom-rebuild", "--yes", "lab", moving="tmpl-win11")
     assert code == 0, results
     after = ids(engine)
     for name in ("lab-new01", "lab-new02"):
@@ -85,7 +85,7 @@ def test_rebuild_moves_only_the_vms_on_another_template_and_force_moves_all(site
         assert len(engine.vm(name).snapshots) == 2
     assert after["lab-old01"] == before["lab-old01"]
 
-    code, results = vdictl("virtroom-rebuild", "--force", "lab", moving="tmpl-win11")
+    code, results = vdictl("virtroom-rebuild", "--force", "--yes", "lab", moving="tmpl-win11")
     assert code == 0
     assert ids(engine)["lab-old01"][0] != before["lab-old01"][0]
 
@@ -93,7 +93,7 @@ def test_rebuild_moves_only_the_vms_on_another_template_and_force_moves_all(site
 def test_a_wrong_template_deletes_nothing(site):
     engine, vdictl = site
     before = ids(engine)
-    code, results = vdictl("virtroom-rebuild", "lab", moving="tmpl-nosuch")
+    code, results = vdictl("virtroom-rebuild", "--yes", "lab", moving="tmpl-nosuch")
     assert code != 0
     assert "room lab not rebuilt, nothing deleted" in results["lab-new01"]["reason"]
     assert "template 'tmpl-nosuch' not found" in results["lab-new01"]["reason"]

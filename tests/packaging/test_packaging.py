@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -43,6 +44,7 @@ def test_build_makes_a_wheel_and_an_sdist_of_this_version(dist):
         metadata = zf.read(f"vdictl-{VERSION}.dist-info/METADATA").decode()
         entry_points = zf.read(f"vdictl-{VERSION}.dist-info/entry_points.txt").decode()
     assert "vdictl/cli/config_check.py" in names and "vdictl/drivers/ovirt.py" in names
+    assert f"vdictl-{VERSION}.data/data/share/man/man1/vdictl.1" in names
     assert not any(n.startswith("tests/") for n in names)
     assert f"\nVersion: {VERSION}\n" in metadata
     assert "Provides-Extra: ovirt" in metadata
@@ -50,7 +52,7 @@ def test_build_makes_a_wheel_and_an_sdist_of_this_version(dist):
     with tarfile.open(sdist) as tf:
         shipped = set(tf.getnames())
     for path in ("pyproject.toml", "etc/vdi-rollout.conf.example", "cron/vdictl-reset.timer",
-                 "cron/vdictl-reset-virtrooms", "docs/man/vdictl.md", "docs/guide.md"):
+                 "cron/vdictl-reset-virtrooms", "docs/man/vdictl.1", "docs/guide.md"):
         assert f"vdictl-{VERSION}/{path}" in shipped, path
 
 
@@ -84,7 +86,49 @@ def installed(dist, tmp_path_factory):
                               env=run_env, timeout=120, cwd=root)
 
     run.venv = root / "home" / "venvs" / "vdictl"
+    run.man_dir = root / "man"
     return run
+
+
+def man(*args, manpath):
+    """`man` as an operator runs it, with `manpath` as the only place to look."""
+    env = dict(os.environ, MANPATH=str(manpath), MANWIDTH="80", MANPAGER="cat", PAGER="cat")
+    return subprocess.run(["man", *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+needs_man = pytest.mark.skipif(shutil.which("man") is None, reason="no man (Debian: man-db)")
+
+
+@needs_man
+def test_pipx_links_the_man_page_and_man_shows_it(installed):
+    page = installed.man_dir / "man1" / "vdictl.1"
+    assert page.exists()
+    assert page.read_text() == (REPO / "docs" / "man" / "vdictl.1").read_text()
+    result = man("vdictl", manpath=installed.man_dir)
+    assert result.returncode == 0, result.stderr
+    assert "vdictl virtroom-reset [OPTIONS] [ROOM]... | --all" in result.stdout
+
+
+@needs_man
+def test_install_deps_links_the_man_page_where_man_looks(tmp_path):
+    """The README's install path (scripts/install-deps, as root) makes `man vdictl` work;
+    here into a private MAN_DIR, the apt and venv steps skipped."""
+    env = dict(os.environ, SKIP_APT="1", SKIP_VENV="1", MAN_DIR=str(tmp_path / "man"))
+    result = subprocess.run([str(REPO / "scripts" / "install-deps")], capture_output=True,
+                            text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    link = tmp_path / "man" / "man1" / "vdictl.1"
+    assert link.resolve() == REPO / "docs" / "man" / "vdictl.1"
+    assert f"install-deps: man vdictl: {link} -> " in result.stderr
+    assert man("-w", "vdictl", manpath=tmp_path / "man").stdout.strip() == str(link.resolve())
+    shown = man("vdictl", manpath=tmp_path / "man")
+    assert shown.returncode == 0 and "VDICTL_SYSLOG" in shown.stdout
+    # ... and the default MAN_DIR is one man-db searches without any MANPATH
+    default = re.search(r"^MAN_DIR=\$\{MAN_DIR:-(.+)\}$",
+                        (REPO / "scripts" / "install-deps").read_text(), re.M).group(1)
+    env = {k: v for k, v in os.environ.items() if k != "MANPATH"}
+    manpath = subprocess.run(["manpath"], capture_output=True, text=True, env=env, timeout=60)
+    assert default in manpath.stdout.strip().split(":")
 
 
 def test_installed_copy_reports_its_version(installed):

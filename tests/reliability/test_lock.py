@@ -222,7 +222,7 @@ def test_signal_while_waiting_for_a_lock_exits_at_once(tmp_path, lock_dir, holde
 
 def test_rebuild_locks_its_rooms_like_every_command_that_changes_vms(run, lock_dir, holders):
     holder = hold(holders, lock_dir, "lab1")
-    result = run("virtroom-rebuild", "--force", "lab1")
+    result = run("virtroom-rebuild", "--force", "--yes", "lab1")
     assert result.exit_code == exit_codes.ROOM_BUSY
     assert f"Error: room 'lab1' is busy: pid {holder.pid} holds" in result.stderr
     assert run("virtroom-rebuild", "--dry-run", "lab1").exit_code != exit_codes.ROOM_BUSY

@@ -372,7 +372,9 @@ def test_uri_with_ovirt_warns(tmp_path):
 
 # --- unknown keys and sections -----------------------------------------------
 
-def test_unknown_keys_and_sections_warn(tmp_path):
+def test_far_off_unknown_keys_and_sections_warn(tmp_path):
+    """Keys and sections that are no typo of a known one: a warning each (they may
+    be the site's own notes); sections are listed first, as they are checked first."""
     path = write(tmp_path, """\
         stray = 1
         [general]
@@ -391,27 +393,110 @@ def test_unknown_keys_and_sections_warn(tmp_path):
             [[vms]]
             ids = 1
             names = vm$id
-            name = typo
+            notes = "the teacher's PC"
+            mem = 4GiB
             template_name = t
             workaround_os = rhel_7x64
         """)
     cfg = load_config(path)
     assert cfg.warnings == (
         f"{path} stray: unknown key outside any section, ignored",
+        f"{path} [misc]: unknown section, ignored",
+        f"{path} [room01]: unknown section, ignored (a room is written [room NAME])",
         f"{path} [general] colour: unknown key, ignored",
         f"{path} [general/extra]: unknown section, ignored",
         f"{path} [logging] level: unknown key, ignored",
-        f"{path} [misc]: unknown section, ignored",
-        f"{path} [room01]: unknown section, ignored (a room is written [room NAME])",
         f"{path} [room r1] flavour: unknown key, ignored",
-        f"{path} [room r1/vms] name: unknown key, ignored (did you mean 'names'?)",
+        f"{path} [room r1/vms] notes: unknown key, ignored (did you mean 'names'?)",
+        f"{path} [room r1/vms] mem: unknown key, ignored (did you mean 'memory'?)",
     )
     assert cfg.unused_keys == (
         ("", "stray"), ("general", "colour"), ("general/connect", "timeout"),
         ("logging", "level"))
     assert cfg.rooms["r1"].unused_keys == (
-        ("room r1", "flavour"), ("room r1/vms", "name"), ("room r1/vms", "workaround_os"))
+        ("room r1", "flavour"), ("room r1/vms", "notes"), ("room r1/vms", "mem"),
+        ("room r1/vms", "workaround_os"))
     assert [vm.name for vm in cfg.rooms["r1"].vms] == ["vm01"]
+
+
+@pytest.mark.parametrize("body, key, message", [
+    ("name = typo", "name", "unknown key; did you mean 'names' or 'template_name'?"),
+    ('snapshot_descripton = "clean"', "snapshot_descripton",
+     "unknown key; did you mean 'snapshot_description'?"),
+    ("Memory = 4GiB", "Memory", "unknown key; did you mean 'memory'?"),
+    ("reset-startvm = Always", "reset-startvm", "unknown key; did you mean 'reset_startvm'?"),
+    ("memroy = 4GiB", "memroy", "unknown key; did you mean 'memory'?"),
+    ("template = other", "template", "unknown key; did you mean 'template_name'?"),
+    ("password = x", "password", "password is not a key of [room NAME] [[subsection]]; it "
+     "belongs in [general] [[connect]]"),
+    ("snapshot_batch_size = 2", "snapshot_batch_size", "snapshot_batch_size is not a key of "
+     "[room NAME] [[subsection]]; it belongs in [general] [[throttle]]"),
+])
+def test_a_likely_typo_or_a_key_of_another_section_is_an_error(tmp_path, body, key, message):
+    path = write(tmp_path, HEADER + room(body))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, now=NOW)
+    assert str(info.value) == f"{path} [room r1/vms] {key}: {message}"
+
+
+@pytest.mark.parametrize("text, where, message", [
+    ('[general]\n[[connect]]\nuri = "qemu:///system"\n[[throttle]]\nuri = "qemu:///x"\n',
+     "[general/throttle] uri", "uri is not a key of [general] [[throttle]]; it belongs in "
+     "[general] [[connect]] or [room NAME] [[subsection]]"),
+    ('[general]\nuri = "qemu:///system"\n[[connect]]\nuri = "qemu:///system"\n',
+     "[general] uri", "uri is not a key of [general]; it belongs in [general] [[connect]] "
+     "or [room NAME] [[subsection]]"),
+    ('[general]\n[[connect]]\nuri = "qemu:///system"\n[[throttle]]\ntimeout = 5\n',
+     "[general/throttle] timeout",
+     "unknown key; did you mean 'shutdown_timeout' or 'operation_timeout'?"),
+    ('[general]\n[[connect]]\nuri = "qemu:///system"\n[[throtle]]\nparallel = 2\n',
+     "[general/throtle]", "unknown section; did you mean [[throttle]]?"),
+    ('[general]\n[[connect]]\nuri = "qemu:///system"\n[logging]\nlogfile = /tmp/x\n',
+     "[logging] logfile", "unknown key; did you mean 'log_file'?"),
+    ('memory = 4GiB\n[general]\n[[connect]]\nuri = "qemu:///system"\n',
+     "memory", "memory is written outside any section; it belongs in [room NAME] "
+     "[[subsection]]"),
+    ('[general]\n[[connect]]\nuri = "qemu:///system"\n[throttle]\nparallel = 2\n',
+     "[throttle]", "[throttle] is a subsection of [general]: write [[throttle]] inside "
+     "[general]"),
+])
+def test_keys_and_sections_in_the_wrong_place_are_errors(tmp_path, text, where, message):
+    path = write(tmp_path, text + ROOM)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, now=NOW)
+    assert str(info.value) == f"{path} {where}: {message}"
+
+
+def test_a_single_bracket_subsection_is_an_error_naming_the_room_before_it(tmp_path):
+    path = write(tmp_path, HEADER + ROOM + "[teacher_vms]\n    ids = 1\n"
+                 "    names = teacher$id\n    template_name = t\n"
+                 "    [[more]]\n    ids = 2\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, now=NOW)
+    assert str(info.value) == (
+        f"{path} [teacher_vms]: a single-bracket section ends [room r1], so these VMs "
+        "belong to no room and would be ignored; write [[teacher_vms]] inside [room r1]")
+
+
+def test_a_subsection_before_any_room_and_a_misspelt_room_title_are_errors(tmp_path):
+    path = write(tmp_path, HEADER + "[vms]\n    ids = 1\n" + ROOM)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, now=NOW)
+    assert str(info.value) == (f"{path} [vms]: VMs outside any room are ignored; write "
+                               "[[vms]] inside a [room NAME]")
+    path = write(tmp_path, HEADER + ROOM.replace("[room r1]", "[Room r1]"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, now=NOW)
+    assert str(info.value) == (f"{path} [Room r1]: not a room, so its VMs would be ignored; "
+                               "a room is written [room NAME]: write [room r1]")
+
+
+def test_a_misspelt_vars_section_is_an_error(tmp_path):
+    path = write(tmp_path, HEADER + room("[[[var]]]\nadmin = x"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, now=NOW)
+    assert str(info.value) == \
+        f"{path} [room r1/vms/var]: unknown section; did you mean [[[vars]]]?"
 
 
 # --- validation errors: file, section, key, what is wrong ----------------------
@@ -549,8 +634,179 @@ def test_duplicate_vm_name_within_room(tmp_path):
         "in [room a/x] (id 1) and in [room a/y] (id 1)")
 
 
+def test_duplicate_ip_across_subsections_names_both_vms(tmp_path):
+    path = write(tmp_path, HEADER + """\
+        [room a]
+            ip_addresses = "192.0.2.${suffix}"
+            template_name = t
+            [[students]]
+            ids = 1-4
+            names = "pc$id"
+            ip_addresses_suffix = 11
+            [[teacher]]
+            ids = 1
+            names = "teacher$id"
+            ip_addresses_suffix = 13
+        """)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path} [room a/teacher] ip_addresses_suffix: IP 192.0.2.13 is given twice: to "
+        "VM pc03 in [room a/students] and to VM teacher01 in [room a/teacher]; give each "
+        "VM its own IP")
+
+
+def test_duplicate_ip_across_rooms_on_one_network(tmp_path):
+    path = write(tmp_path, HEADER + """\
+        [room a]
+            network_name = lab
+            [[vms]]
+            ids = 1
+            names = "a$id"
+            template_name = t
+            ip_addresses = "192.0.2.10"
+        [room b]
+            network_name = lab
+            [[vms]]
+            ids = 1
+            names = "b$id"
+            template_name = t
+            ip_addresses = "192.0.2.10"
+        """)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path} [room b/vms] ip_addresses: IP 192.0.2.10 is given twice on network lab: to "
+        "VM a01 in [room a/vms] and to VM b01 in [room b/vms]; give each VM its own IP")
+
+
+def test_the_same_ip_on_different_networks_is_fine(tmp_path):
+    cfg = load(tmp_path, HEADER + """\
+        [room a]
+            ip_addresses = "10.0.0.${suffix}"
+            ip_addresses_suffix = 10
+            template_name = t
+            [[vms]]
+            ids = 1-2
+            names = "a$id"
+            network_name = room-a-nat
+        [room b]
+            ip_addresses = "10.0.0.${suffix}"
+            ip_addresses_suffix = 10
+            template_name = t
+            [[vms]]
+            ids = 1-2
+            names = "b$id"
+            network_name = room-b-nat
+        """)
+    assert [vm.ip for room in cfg.rooms.values() for vm in room.vms] == \
+        ["10.0.0.10", "10.0.0.11"] * 2
+
+
+@pytest.mark.parametrize("memory, message", [
+    ("2048", 'memory = 2048 is 2048 bytes (2 KiB); a VM needs at least 32 MiB: did you mean '
+             '"2048MiB"?'),
+    ("4", 'memory = 4 is 4 bytes; a VM needs at least 32 MiB: did you mean "4GiB"?'),
+    ("64", 'memory = 64 is 64 bytes; a VM needs at least 32 MiB: did you mean "64MiB" or '
+           '"64GiB"?'),
+    ("4194304", 'memory = 4194304 is 4194304 bytes (4 MiB); a VM needs at least 32 MiB: did '
+                'you mean "4194304KiB"?'),
+    ("4 * 1024 * 1024", "memory = 4 * 1024 * 1024 is 4194304 bytes (4 MiB); a VM needs at "
+                        'least 32 MiB: did you mean "4 * 1024 * 1024 * 1024"?'),
+    ("16MiB", "memory = 16MiB is 16777216 bytes (16 MiB); a VM needs at least 32 MiB"),
+])
+def test_too_little_memory_is_an_error_guessing_the_unit(tmp_path, memory, message):
+    path = write(tmp_path, HEADER + room(f"memory = {memory}"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path} [room r1/vms] memory: {message}"
+
+
+@pytest.mark.parametrize("memory, size", [
+    ("32MiB", 32 * 2 ** 20), ("33554432", 32 * 2 ** 20), ("4GiB", 4 * 2 ** 30),
+    ("4 * 1024 * 1024 * 1024", 4 * 2 ** 30), ("1.5G", 1536 * 2 ** 20),
+])
+def test_enough_memory_loads(tmp_path, memory, size):
+    assert load(tmp_path, HEADER + room(f"memory = {memory}")).rooms["r1"].vms[0].memory == size
+
+
+def test_regex_without_snapshot_description_is_an_error(tmp_path):
+    path = write(tmp_path, HEADER + room('reset_to_snapshot_regex = "clean .*"'))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path} [room r1/vms] snapshot_description: missing while reset_to_snapshot_regex is "
+        "set: rollout would take no snapshot and every reset would skip these VMs; write "
+        'snapshot_description = "..." (a text the regex matches), or snapshot_description = '
+        '"" to turn snapshots off')
+
+
+@pytest.mark.parametrize("body", [
+    'snapshot_description = ""\nreset_to_snapshot_regex = "clean .*"',  # snapshots off
+    'stateless = True\nreset_to_snapshot_regex = "clean .*"',           # Amoothei's kiosks
+])
+def test_regex_with_snapshots_turned_off_loads(tmp_path, body):
+    assert not load(tmp_path, HEADER + room(body)).rooms["r1"].resettable
+
+
+@pytest.mark.parametrize("body, message", [
+    ('ip_addresses = "192.0.2.${suffix}"\nip_addresses_suffix = 11\n'
+     'snapshot_description = "lab1 clean, IP=${ip}"\nreset_to_snapshot_regex = "lab1 clean .*"',
+     "'lab1 clean .*' does not match the snapshot description of VM r1-vd01, 'lab1 clean, "
+     "IP=192.0.2.11', so every reset of it would fail; write e.g. reset_to_snapshot_regex = "
+     '"^lab1 clean, IP=.*"'),
+    ('snapshot_description = "vdictl (v2) rollout at $scripttime"\n'
+     'reset_to_snapshot_regex = "vdictl (v2) rollout .*"',
+     "'vdictl (v2) rollout .*' does not match the snapshot description of VM r1-vd01, "
+     "'vdictl (v2) rollout at 2024-03-05-0709', so every reset of it would fail; write e.g. "
+     'reset_to_snapshot_regex = "^vdictl \\(v2\\) rollout at .*"'),
+    ('snapshot_description = "snapshot of $name"\nreset_to_snapshot_regex = "^r1-vd.*"',
+     "'^r1-vd.*' does not match the snapshot description of VM r1-vd01, 'snapshot of r1-vd01', "
+     'so every reset of it would fail; write e.g. reset_to_snapshot_regex = "^snapshot of .*"'),
+    ('snapshot_description = "$name clean"\nreset_to_snapshot_regex = "r1-vd01 clean"',
+     "'r1-vd01 clean' does not match the snapshot description of VM r1-vd02, 'r1-vd02 clean', "
+     "so every reset of it would fail; make it match a part of the description that every "
+     "VM's has"),
+])
+def test_regex_that_misses_the_vms_own_description_is_an_error(tmp_path, body, message):
+    path = write(tmp_path, HEADER + room(body))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, now=NOW)
+    assert str(info.value) == f"{path} [room r1/vms] reset_to_snapshot_regex: {message}"
+
+
+@pytest.mark.parametrize("regex", ["IP=.*", "amoothei-vmrollout", "clean"])
+def test_amoothei_regexes_that_match_inside_the_description_load(tmp_path, regex):
+    """Amoothei searched the whole description (re.search): so does vdictl."""
+    body = (f'snapshot_description = "Automatic snapshot after amoothei-vmrollout, clean, '
+            f'IP=1.2.3.4"\nreset_to_snapshot_regex = "{regex}"')
+    assert load(tmp_path, HEADER + room(body)).rooms["r1"].resettable
+
+
+def test_the_config_check_and_the_reset_share_one_matching_rule():
+    """config's check uses VmSpec.resets_to; the reset picks with ops.reset: they agree."""
+    from vdictl.model import Snapshot
+    from vdictl.ops.reset import matching_snapshots
+    from vdictl.rooms import VmSpec
+
+    for regex, description in [("clean .*", "clean, IP=1"), ("clean.*", "clean, IP=1"),
+                               ("^IP=.*", "clean, IP=1"), ("clean$", "golden, clean"),
+                               ("IP=.*", "clean, IP=1"), ("^golden$", "golden"),
+                               ("golden", "golden2"), ("", "x"), ("a|b", "b")]:
+        spec = VmSpec(room="r", subsection="s", id=1, id_str="01", name="v",
+                      template_name="t", snapshot_description=description,
+                      reset_to_snapshot_regex=regex)
+        picked = matching_snapshots(spec, [Snapshot(id="1", description=description)])
+        assert spec.resets_to(description) == bool(picked), (regex, description)
+
+
 @pytest.mark.parametrize("ids, message", [
-    ('"range(1,10+1"', "cannot parse 'range(1,10+1'"),
+    ('"range(1,10+1"', "cannot parse 'range(1,10+1'; write ids as \"range(1,10+1)\", "
+     '"[1,2,3]", "1-10", "1-4,7", 5 or 1, 2, 3'),
+    ('"1..10"', "cannot parse '1..10'; write ids as \"range(1,10+1)\", "
+     '"[1,2,3]", "1-10", "1-4,7", 5 or 1, 2, 3'),
+    ('"sorted([3, 1])"', "ids 'sorted([3, 1])': only range(start, stop[, step]) may be "
+     'called; write ids as "range(1,10+1)", "[1,2,3]", "1-10", "1-4,7", 5 or 1, 2, 3'),
     ('"[1, 1]"', "ids '[1, 1]': id 1 appears twice"),
     ('"[]"', "ids '[]' gives no VMs"),
     ('"range(0, 20000)"', "ids 'range(0, 20000)' gives more than 10000 VMs"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from vdictl.errors import ConfigError
-from vdictl.values import (MAX_IDS, parse_bool, parse_ids, parse_int_expression,
-                           parse_memory)
+from vdictl.values import (IDS_FORMS, MAX_IDS, parse_bool, parse_ids, parse_int_expression,
+                           parse_memory, size_text)
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -187,3 +187,18 @@ def test_netmask_of_every_prefix_length():
     assert netmask(None) is None
     assert [netmask(p) for p in range(33)] == [
         str(ipaddress.IPv4Network((0, p)).netmask) for p in range(33)]
+
+
+@pytest.mark.parametrize("size, text", [
+    (64, "64 bytes"), (2048, "2 KiB"), (32 * 2 ** 20, "32 MiB"), (1536 * 2 ** 20, "1.5 GiB"),
+    (4 * 2 ** 30, "4 GiB"), (2 ** 40, "1 TiB"),
+])
+def test_size_text(size, text):
+    assert size_text(size) == text
+
+
+def test_an_ids_parse_error_lists_the_accepted_forms():
+    with pytest.raises(ConfigError) as info:
+        parse_ids("1 to 10")
+    assert str(info.value) == ("cannot parse '1 to 10'; write ids as " + IDS_FORMS)
+    assert IDS_FORMS == '"range(1,10+1)", "[1,2,3]", "1-10", "1-4,7", 5 or 1, 2, 3'

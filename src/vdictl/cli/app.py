@@ -47,16 +47,35 @@ def exit_code_for(exc: VdictlError) -> int:
 
 
 def reports_errors(func: Callable) -> Callable:
-    """Turn vdictl's typed errors into one line and a documented exit status."""
+    """Turn vdictl's typed errors into one line and a documented exit status;
+    with --output json, stdout also gets the error as a JSON object."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except VdictlError as exc:
-            raise CliError(str(exc), exit_code_for(exc)) from None
+            error, cause = CliError(str(exc), exit_code_for(exc)), exc
+        except CliError as exc:
+            error, cause = exc, None
+        if kwargs.get("output") == "json":
+            from .output import echo_json
+
+            echo_json(error_object(error, cause))
+        raise error from None
 
     return wrapper
+
+
+def error_object(error: CliError, cause: Optional[VdictlError] = None) -> dict:
+    """{"error": {...}}: what --output json prints for an error (docs/output.md)."""
+    names = {value: name for name, value in vars(exit_codes).items()
+             if name.isupper() and isinstance(value, int)}
+    data = {"message": error.message, "exit_status": error.exit_code,
+            "exit_name": names.get(error.exit_code, "")}
+    if isinstance(cause, ConfigError):
+        data.update(file=cause.file, section=cause.section, key=cause.key)
+    return {"error": data}
 
 
 class AppContext:
@@ -69,7 +88,7 @@ class AppContext:
         self.uri = uri
         self.strict_permissions = strict_permissions
         self.lock_timeout = lock_timeout
-        self.verbosity = verbosity   # 0 warnings, 1 -v, 2 -vv or --debug
+        self.verbosity = verbosity   # -1 -q, 0 warnings, 1 -v, 2 -vv or --debug
         #: True for commands that only read the config and never connect (config
         #: check): no audit trail is opened, an unusable password_file only warns
         self.offline = False
@@ -106,30 +125,71 @@ class AppContext:
             if not self.offline:
                 warnings += setup_audit_trail(self._config.logging, self._config.path)
             for warning in warnings:
-                click.echo(f"warning: {warning}", err=True)
+                self.warn(warning)
         return self._config
 
-    def select_rooms(self, names: Sequence[str], all_rooms: Optional[bool] = None) -> List[Room]:
-        """The rooms named, in the order given; all_rooms is None where --all is not offered."""
+    @property
+    def quiet(self) -> bool:
+        return self.verbosity < 0
+
+    def warn(self, warning: str) -> None:
+        """A `warning:` line on stderr, unless -q."""
+        if not self.quiet:
+            click.echo(f"warning: {warning}", err=True)
+
+    def select_rooms(self, names: Sequence[str], all_rooms: Optional[bool] = None,
+                     vms: Sequence[str] = ()) -> List[Room]:
+        """The rooms named, in the order given; all_rooms is None where --all is not
+        offered. With `vms` (--vm), each room holds only those of its VMs, and
+        without room names the rooms are those of the VMs."""
         rooms = self.config.rooms
+        if all_rooms and names:
+            raise UsageError("give room names or --all, not both")
         if all_rooms:
-            if names:
-                raise UsageError("give room names or --all, not both")
-            return list(rooms.values())
-        if not names:
+            selected = list(rooms.values())
+        elif not names and not vms:
             raise UsageError("no room given; name one or more rooms"
-                             + (" or use --all" if all_rooms is not None else ""))
-        unknown = [n for n in names if n not in rooms]
-        if unknown:
-            known = ", ".join(rooms) or "(none)"
-            raise UsageError(f"unknown room {', '.join(map(repr, unknown))} in "
-                             f"{self.config.path}; known rooms: {known}")
-        seen, selected = set(), []
-        for name in names:
-            if name not in seen:
-                seen.add(name)
-                selected.append(rooms[name])
-        return selected
+                             + (" or use --all" if all_rooms is not None else "")
+                             + " (or VMs with --vm)")
+        else:
+            unknown = [n for n in names if n not in rooms]
+            if unknown:
+                known = ", ".join(rooms) or "(none)"
+                raise UsageError(f"unknown room {', '.join(map(repr, unknown))} in "
+                                 f"{self.config.path}; known rooms: {known}")
+            selected = [rooms[name] for name in dict.fromkeys(names)]
+        return self._only_vms(selected, vms, named=bool(names)) if vms else selected
+
+    def _only_vms(self, selected: List[Room], vms: Sequence[str], *, named: bool) -> List[Room]:
+        """`selected` cut down to the VMs given (all rooms' when none is named)."""
+        import dataclasses
+        import difflib
+
+        room_of = {spec.name: room.name for room in self.config.rooms.values()
+                   for spec in room.vms}
+        for vm in vms:
+            if vm not in room_of:
+                close = difflib.get_close_matches(vm, list(room_of), n=3, cutoff=0.6)
+                hint = (f"did you mean {', '.join(close)}?" if close else
+                        "vdictl config check lists every VM")
+                raise UsageError(f"unknown VM {vm!r} in {self.config.path}; {hint}")
+        wanted = set(vms)
+        if not named:  # the rooms of the VMs, in the order of the file
+            selected = [room for room in self.config.rooms.values()
+                        if any(spec.name in wanted for spec in room.vms)]
+        names = [room.name for room in selected]
+        for vm in vms:
+            if room_of[vm] not in names:
+                raise UsageError(f"VM {vm!r} is in room {room_of[vm]}, not in "
+                                 f"{', '.join(names)}")
+        cut = []
+        for room in selected:
+            specs = tuple(spec for spec in room.vms if spec.name in wanted)
+            if not specs:
+                raise UsageError(f"room {room.name} has none of the VMs given with --vm "
+                                 f"({', '.join(dict.fromkeys(vms))})")
+            cut.append(dataclasses.replace(room, vms=specs))
+        return cut
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -146,12 +206,18 @@ class AppContext:
                    "(then exit 5, naming the room and the holder's pid).")
 @click.option("--verbose", "-v", count=True, help="More log output on stderr (-vv: debug).")
 @click.option("--debug", is_flag=True, help="Debug log output on stderr (same as -vv).")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Errors only: no warnings, no progress bars, and a run's table as off a "
+                   "terminal (nothing when every VM succeeded, else the failed VMs and the "
+                   "total). Questions, --output and --dry-run output, and what rooms, show "
+                   "and config check list still print.")
 @click.option("--strict-permissions", is_flag=True,
               help="A password readable by group or others (config file or password_file) "
                    "is an error, not a warning.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Optional[str], uri: Optional[str],
-        lock_timeout: float, verbose: int, debug: bool, strict_permissions: bool) -> None:
+        lock_timeout: float, verbose: int, debug: bool, quiet: bool,
+        strict_permissions: bool) -> None:
     """Keep virtual rooms of VDI virtual machines in a known, clean state.
 
     \b
@@ -159,8 +225,11 @@ def cli(ctx: click.Context, config_path: Optional[str], uri: Optional[str],
         vdictl virtroom-rollout room01
         vdictl virtroom-reset --all
     """
+    if quiet and (verbose or debug):
+        raise click.UsageError("-q and -v/--debug exclude each other")
     ctx.obj = AppContext(config_path, uri, strict_permissions=strict_permissions,
-                         lock_timeout=lock_timeout, verbosity=2 if debug else verbose)
+                         lock_timeout=lock_timeout,
+                         verbosity=-1 if quiet else 2 if debug else verbose)
 
 
 pass_app = click.make_pass_decorator(AppContext)

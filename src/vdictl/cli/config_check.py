@@ -7,7 +7,7 @@ it is safe to run anywhere, e.g. before copying a config to the VDI host.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import click
 
@@ -28,7 +28,8 @@ def config_group() -> None:
 @pass_app
 @reports_errors
 def config_check(app: AppContext, output: str) -> None:
-    """Validate the config file; print its rooms, VMs, IPs and snapshot descriptions.
+    """Validate the config file; print its rooms, VMs, IPs, templates, memory and snapshot
+    descriptions.
 
     Contacts no backend. A config error is one line naming file, section and
     key (exit status 2); warnings go to stderr. Snapshot descriptions that use
@@ -52,12 +53,12 @@ def config_check(app: AppContext, output: str) -> None:
     vm_count = sum(len(room["vms"]) for room in data["rooms"])
     click.echo(f"{config.path}: OK; driver {data['driver']} at {data['endpoint'] or '(default)'}; "
                f"{len(data['rooms'])} room(s), {vm_count} VM(s)")
-    rows = [[room["name"], vm["subsection"], vm["vm"], vm["ip"], room_kind(vm),
-             vm["snapshot_description"]]
+    rows = [[room["name"], vm["subsection"], vm["vm"], vm["ip"], vm["template"],
+             memory_text(vm["memory"]), room_kind(vm), vm["snapshot_description"]]
             for room in data["rooms"] for vm in room["vms"]]
     if rows:
-        click.echo(format_table(["room", "subsection", "vm", "ip", "reset",
-                                 "snapshot description"], rows))
+        click.echo(format_table(["room", "subsection", "vm", "ip", "template", "memory",
+                                 "reset", "snapshot description"], rows))
     if uses_scripttime(config):
         click.echo(f"note: ${{scripttime}} is rendered as {config.scripttime}, the time of this "
                    "check; a rollout renders the time it starts")
@@ -85,11 +86,19 @@ def describe(config: Config) -> Dict[str, Any]:
 def vm_data(vm: VmSpec) -> Dict[str, Any]:
     return {
         "subsection": vm.subsection, "vm": vm.name, "id": vm.id, "ip": vm.ip,
-        "template": vm.template_name, "stateless": vm.stateless, "resettable": vm.resettable,
+        "template": vm.template_name, "memory": vm.memory,
+        "stateless": vm.stateless, "resettable": vm.resettable,
         "snapshot_description": vm.snapshot_description,
         "reset_to_snapshot_regex": vm.reset_to_snapshot_regex,
         "maintenance": vm.maintenance, "adopt_unmarked": vm.adopt_unmarked,
     }
+
+
+def memory_text(memory: Optional[int]) -> str:
+    """4GiB; "(template's)" when the config leaves the VM the memory of its template."""
+    from vdictl.values import size_text
+
+    return "(template's)" if memory is None else size_text(memory, space="")
 
 
 def room_kind(vm: Dict[str, Any]) -> str:

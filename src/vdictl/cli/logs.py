@@ -24,7 +24,8 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    """stderr gets errors only at -1 (-q), warnings at 0, INFO at 1, DEBUG at 2."""
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(level)  # the terminal stays as quiet as asked when a log file wants more
     handler.setFormatter(logging.Formatter(LOG_FORMAT))

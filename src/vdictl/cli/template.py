@@ -8,34 +8,44 @@ from vdictl.errors import TemplateInUse
 
 from .app import AppContext, cli, pass_app, reports_errors
 from .output import echo_json, output_option
-from .virtroom import (adopt_option, dry_run_option, open_session, rooms_argument,
-                       run_operation)
+from .virtroom import (adopt_option, confirm, describe, dry_run_option, open_session,
+                       refuse_off_terminal, rooms_argument, run_operation, vm_option, yes_option)
 
 
 @cli.command("virtroom-rebuild")
-@rooms_argument
+@rooms_argument(offers_all=False)
+@vm_option
 @click.option("--force", is_flag=True,
               help="Rebuild every VM, also those already on the configured template.")
+@yes_option
 @dry_run_option
 @adopt_option
 @output_option
 @pass_app
 @reports_errors
-def virtroom_rebuild(app: AppContext, room_names, force: bool, dry_run: bool, adopt: bool,
-                     output: str) -> None:
+def virtroom_rebuild(app: AppContext, room_names, vm_names, force: bool, yes: bool,
+                     dry_run: bool, adopt: bool, output: str) -> None:
     """Move rooms to the template now configured: delete and roll out again.
 
     Only VMs made from another template are rebuilt (all with --force); the
     others are left alone. The rollout's pre-flight runs for every VM first,
     so a wrong template name or a broken answer file deletes nothing.
-    --dry-run lists which VMs would change.
+    Running VMs are powered off, and started again once rolled out anew.
+    Asks for confirmation unless --yes. --dry-run lists which VMs would
+    change.
 
     \b
     Example (after setting template_name = win10-2024-09):
         vdictl virtroom-rebuild --dry-run room01
-        vdictl virtroom-rebuild room01
+        vdictl virtroom-rebuild --yes room01
     """
-    run_operation(app, "rebuild:rebuild", app.select_rooms(room_names), output=output,
+    rooms = app.select_rooms(room_names, vms=vm_names)
+    count = sum(len(r.vms) for r in rooms)
+    which = "" if force else " not on their configured template"
+    confirm(f"Delete and roll out again up to {count} VM(s){which} of "
+            f"{describe(app, rooms)} (running ones are powered off first)?",
+            refused="rebuild", yes=yes or dry_run)
+    run_operation(app, "rebuild:rebuild", rooms, output=output,
                   dry_run=dry_run, adopt=adopt, force=force)
 
 
@@ -67,13 +77,14 @@ def template_create(app: AppContext, vm: str, name: str, seal: bool, output: str
     if output == "json":
         echo_json(result.to_dict())
         return
-    click.echo(f"template-create: template {name} made from {vm}"
-               + (", sealed" if seal else ", not sealed"))
+    if not app.quiet:
+        click.echo(f"template-create: template {name} made from {vm}"
+                   + (", sealed" if seal else ", not sealed"))
 
 
 @cli.command("template-delete")
 @click.argument("name")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @click.option("--adopt", is_flag=True,
               help="Also delete a template vdictl did not create (libvirt: the domain "
                    "only; its disks are left).")
@@ -85,7 +96,7 @@ def template_delete(app: AppContext, name: str, yes: bool, adopt: bool, output: 
 
     Refused (exit 1) while VMs still use it: on libvirt the clones are
     linked to the template's disks. Move rooms off it first with
-    virtroom-rebuild.
+    virtroom-rebuild. Asks for confirmation unless --yes.
 
     \b
     Example:
@@ -93,16 +104,17 @@ def template_delete(app: AppContext, name: str, yes: bool, adopt: bool, output: 
     """
     from vdictl.ops.template import delete_template, template_users
 
+    refuse_off_terminal(f"delete template {name}", yes=yes)  # before connecting
     with open_session(app) as session:
         users = template_users(session, name)
         if users:  # asked before the prompt; the driver checks again
             raise TemplateInUse(users=users, driver=session.driver_at().name, vm=name)
-        if not yes:
-            click.confirm(f"Delete template {name}?", abort=True, err=True)
+        confirm(f"Delete template {name}?", refused=f"delete template {name}", yes=yes)
         result = delete_template(session, name=name, adopt=adopt)
     if output == "json":
         echo_json(result.to_dict())
         return
-    for line in result.left:
-        click.echo(f"note: {line}")
-    click.echo(f"template-delete: template {name} deleted")
+    if not app.quiet:
+        for line in result.left:
+            click.echo(f"note: {line}")
+        click.echo(f"template-delete: template {name} deleted")

@@ -34,9 +34,33 @@ def complete_room_names(ctx: click.Context, param: click.Parameter, incomplete: 
     return [name for name in names if name.startswith(incomplete) and name not in given]
 
 
-rooms_argument = click.argument("room_names", metavar="ROOM...", nargs=-1,
-                                shell_complete=complete_room_names)
+def complete_vm_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
+    """Shell completion of --vm: the VMs of the rooms already given (else of every
+    room). Computing the names needs the whole config loaded."""
+    from vdictl.config import find_config_file, load_config
+
+    try:
+        config = load_config(find_config_file(ctx.find_root().params.get("config_path")))
+    except VdictlError:
+        return []  # a completion never prints errors
+    # before a --vm still without its value, click leaves the rooms in ctx.args
+    rooms = set(ctx.params.get("room_names") or ctx.args) & set(config.rooms) \
+        or set(config.rooms)
+    given = set(ctx.params.get(param.name or "") or ())
+    return [spec.name for room in config.rooms.values() if room.name in rooms
+            for spec in room.vms if spec.name.startswith(incomplete) and spec.name not in given]
+
+
+def rooms_argument(*, offers_all: bool):
+    """ROOM... and, where --all is offered, the usage line says so."""
+    return click.argument("room_names", metavar="[ROOM]... | --all" if offers_all else "ROOM...",
+                          nargs=-1, shell_complete=complete_room_names)
+
+
 all_option = click.option("--all", "all_rooms", is_flag=True, help="Every room of the config.")
+vm_option = click.option(
+    "--vm", "vm_names", metavar="VM", multiple=True, shell_complete=complete_vm_names,
+    help="Only this VM of the rooms (repeatable); without ROOM, the rooms of the VMs given.")
 dry_run_option = click.option("--dry-run", "-n", is_flag=True,
                               help="Print what would be done; change nothing.")
 adopt_option = click.option("--adopt", is_flag=True,
@@ -49,6 +73,33 @@ maintenance_option = click.option(
     help="Also act on VMs whose room or subsection says maintenance = True.")
 
 
+yes_option = click.option("--yes", "-y", is_flag=True,
+                          help="Do not ask for confirmation (needed when not on a terminal).")
+
+
+def describe(app: AppContext, rooms: List[Room]) -> str:
+    """The rooms for a question, with the VMs of a room cut down by --vm:
+    lab1, lab2 (lab2-pc03)."""
+    return ", ".join(
+        room.name if len(room.vms) == len(app.config.rooms[room.name].vms)
+        else f"{room.name} ({', '.join(spec.name for spec in room.vms)})" for room in rooms)
+
+
+def refuse_off_terminal(refused: str, *, yes: bool) -> None:
+    """Off a terminal nobody can answer a question: without --yes that is a
+    usage error (exit 2) naming what was not done, `refused` ("delete ...")."""
+    if not (yes or sys.stdin.isatty()):
+        raise CliError(f"refusing to {refused} without --yes when not on a terminal",
+                       exit_codes.USAGE)
+
+
+def confirm(question: str, *, refused: str, yes: bool) -> None:
+    """Ask `question` on a terminal (no: exit 1), unless --yes."""
+    refuse_off_terminal(refused, yes=yes)
+    if not yes:
+        click.confirm(question, abort=True, err=True)
+
+
 # The operations are imported when a command runs, so `vdictl --help` stays fast.
 def open_session(app: AppContext, *, dry_run: bool = False, adopt: bool = False,
                  include_maintenance: bool = False, output: str = "json",
@@ -57,10 +108,10 @@ def open_session(app: AppContext, *, dry_run: bool = False, adopt: bool = False,
 
     from .progress import RoomProgress, wants_progress
 
-    progress = RoomProgress() if wants_progress(output) else None
+    progress = RoomProgress() if wants_progress(output) and not app.quiet else None
     return Session(app.config, dry_run=dry_run, adopt=adopt,
                    include_maintenance=include_maintenance, progress=progress,
-                   journal=journal)
+                   journal=journal, connect_origin="--uri" if app.uri else None)
 
 
 def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output: str,
@@ -72,10 +123,13 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
     Holds the lock of every room (not under --dry-run) for the whole run; the
     start journal (vdictl.journal) lives next to the locks.
     """
+    import time
+
     from vdictl.journal import StartJournal
     from vdictl.lock import RoomLocks
     from vdictl.ops.session import audit
 
+    from .progress import tell_waiting
     from .signals import SIGNAL_EXIT, Interrupted, SignalGuard, interrupt_note
 
     module, function = operation.split(":")
@@ -83,7 +137,8 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
     names = [] if dry_run else [room.name for room in rooms]
     guard = SignalGuard()
     try:
-        with guard.installed(), RoomLocks(names, timeout=app.lock_timeout) as locks:
+        with guard.installed(), RoomLocks(names, timeout=app.lock_timeout,
+                                                   on_wait=tell_waiting) as locks:
             with open_session(app, dry_run=dry_run, adopt=adopt, output=output,
                               include_maintenance=include_maintenance,
                               journal=StartJournal(locks.directory)) as session:
@@ -91,7 +146,9 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
                 if not dry_run:
                     audit.info("%s of room(s) %s started (pid %d)", module,
                                ", ".join(names), os.getpid())
+                started = time.monotonic()
                 report = run(session, rooms, **options)
+                report.duration = time.monotonic() - started
     except Interrupted as exc:
         raise CliError(f"{exc}: stopped before any VM was touched",
                        SIGNAL_EXIT[exc.signum]) from None
@@ -99,7 +156,7 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
         report.notes.append(interrupt_note(guard.signum, report))
     if not dry_run:
         audit.info("%s", summary_line(report))
-    echo_report(report, output)
+    echo_report(report, output, quiet=app.quiet)
     if guard.signum is not None:
         sys.exit(SIGNAL_EXIT[guard.signum])
     if report.failed:
@@ -111,9 +168,9 @@ def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
     """Define one virtroom-* command with the shared options. `passes_all`: the
     operation is told whether --all chose the rooms (all_rooms=)."""
 
-    def command(app: AppContext, room_names, output, dry_run, adopt, all_rooms=None,
+    def command(app: AppContext, room_names, vm_names, output, dry_run, adopt, all_rooms=None,
                 include_maintenance=False):
-        rooms = app.select_rooms(room_names, all_rooms if offers_all else None)
+        rooms = app.select_rooms(room_names, all_rooms if offers_all else None, vm_names)
         options = {"all_rooms": bool(all_rooms)} if passes_all else {}
         run_operation(app, operation, rooms, output=output, dry_run=dry_run, adopt=adopt,
                       include_maintenance=include_maintenance, **options)
@@ -123,12 +180,13 @@ def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
     command = pass_app(command)
     for decorator in (report_output_option, adopt_option, dry_run_option) + (
             (maintenance_option,) if honours_maintenance else ()) + (
-            (all_option,) if offers_all else ()) + (rooms_argument,):
+            (all_option,) if offers_all else ()) + (
+            vm_option, rooms_argument(offers_all=offers_all)):
         command = decorator(command)
     return cli.command(name)(command)
 
 
-operation_command("virtroom-rollout", "rollout:rollout", offers_all=False, doc="""
+operation_command("virtroom-rollout", "rollout:rollout", offers_all=True, doc="""
     Create the rooms' missing VMs from their template and snapshot each once.
 
     Idempotent: a rerun creates only what is missing and never takes a second
@@ -138,6 +196,8 @@ operation_command("virtroom-rollout", "rollout:rollout", offers_all=False, doc="
     \b
     Example:
         vdictl virtroom-rollout room01 room02
+        vdictl virtroom-rollout --all
+        vdictl virtroom-rollout room01 --vm room01-vd03
     """)
 
 operation_command("virtroom-reset", "reset:reset", offers_all=True, honours_maintenance=True,
@@ -152,8 +212,9 @@ operation_command("virtroom-reset", "reset:reset", offers_all=True, honours_main
     an error (exit 2); --all skips such rooms with a note.
 
     \b
-    Example (the nightly job):
+    Example (the nightly job, and one VM by day):
         vdictl virtroom-reset --all
+        vdictl virtroom-reset room01 --vm room01-vd03
     """)
 
 operation_command("virtroom-start", "power:start", offers_all=True, honours_maintenance=True,
@@ -175,15 +236,16 @@ operation_command("virtroom-shutdown", "power:shutdown", offers_all=True, doc=""
 
 
 @cli.command("virtroom-delete")
-@rooms_argument
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@rooms_argument(offers_all=False)
+@vm_option
+@yes_option
 @dry_run_option
 @adopt_option
 @report_output_option
 @pass_app
 @reports_errors
-def virtroom_delete(app: AppContext, room_names, yes: bool, dry_run: bool, adopt: bool,
-                    output: str) -> None:
+def virtroom_delete(app: AppContext, room_names, vm_names, yes: bool, dry_run: bool,
+                    adopt: bool, output: str) -> None:
     """Delete the rooms' VMs that vdictl created, with their snapshots and disks.
 
     Asks for confirmation unless --yes. VMs that vdictl did not create are
@@ -193,25 +255,23 @@ def virtroom_delete(app: AppContext, room_names, yes: bool, dry_run: bool, adopt
     Example:
         vdictl virtroom-delete --yes room01
     """
-    rooms = app.select_rooms(room_names)
-    if not (yes or dry_run):
-        if not sys.stdin.isatty():
-            raise CliError("refusing to delete without --yes when not on a terminal",
-                           exit_codes.USAGE)
-        count = sum(len(r.vms) for r in rooms)
-        click.confirm(f"Delete up to {count} VM(s) of {', '.join(r.name for r in rooms)}?",
-                      abort=True)
+    rooms = app.select_rooms(room_names, vms=vm_names)
+    count = sum(len(r.vms) for r in rooms)
+    confirm(f"Delete up to {count} VM(s) of {describe(app, rooms)}?",
+            refused="delete", yes=yes or dry_run)
     run_operation(app, "delete:delete", rooms, output=output, dry_run=dry_run, adopt=adopt)
 
 
 @cli.command("virtroom-show")
-@rooms_argument
+@rooms_argument(offers_all=True)
+@vm_option
 @all_option
 @output_option
 @pass_app
 @reports_errors
-def virtroom_show(app: AppContext, room_names, all_rooms: bool, output: str) -> None:
-    """Show each VM: computed name and IP, MAC, state, ownership, reset snapshot.
+def virtroom_show(app: AppContext, room_names, vm_names, all_rooms: bool, output: str) -> None:
+    """Show each VM: computed name and IP, MAC, template, memory, state, ownership, reset
+    snapshot.
 
     Also lists the config keys of the room that vdictl does not use, and
     warns when a room's template domain runs (libvirt: that corrupts clones).
@@ -220,7 +280,7 @@ def virtroom_show(app: AppContext, room_names, all_rooms: bool, output: str) -> 
     Example:
         vdictl virtroom-show room01 --output json
     """
-    rooms = app.select_rooms(room_names, all_rooms)
+    rooms = app.select_rooms(room_names, all_rooms, vm_names)
     from vdictl.ops.show import show
     from vdictl.ops.template import running_templates
 
@@ -230,17 +290,19 @@ def virtroom_show(app: AppContext, room_names, all_rooms: bool, output: str) -> 
     unused = {room.name: [f"{section}: {key}" for section, key in room.unused_keys]
               for room in rooms}
     for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+        app.warn(warning)
     if output == "json":
         echo_json({"vms": [row.to_dict() for row in rows],
                    "unused_keys": unused, "warnings": warnings})
         return
+    from .config_check import memory_text
+
     owned_text = {True: "yes", False: "no", None: ""}
     click.echo(format_table(
-        ["room", "subsection", "vm", "ip", "mac", "state", "owned", "phase", "reset snapshot",
-         "note"],
-        [[r.room, r.subsection, r.vm, r.ip, r.mac, r.state, owned_text[r.owned], r.phase,
-          r.reset_snapshot, r.note] for r in rows]))
+        ["room", "subsection", "vm", "ip", "mac", "template", "memory", "state", "owned",
+         "phase", "reset snapshot", "note"],
+        [[r.room, r.subsection, r.vm, r.ip, r.mac, r.template, memory_text(r.memory), r.state,
+          owned_text[r.owned], r.phase, r.reset_snapshot, r.note] for r in rows]))
     for room_name, keys in unused.items():
         if keys:
             click.echo(f"room {room_name}: keys not used by vdictl: {'; '.join(keys)}")

@@ -12,8 +12,12 @@ from .runner import Skip, is_running, require_owned, run_vms, step
 from .session import Session
 
 
-def delete_vm(session: Session, spec: VmSpec, vm: Vm, steps: List[str]) -> None:
-    """Power an owned VM off if it runs, then delete it (one power slot)."""
+def delete_vm(session: Session, spec: VmSpec, vm: Vm, steps: List[str], *,
+              settle: bool = True) -> None:
+    """Power an owned VM off if it runs, then delete it (one power slot).
+
+    settle=False keeps a start owed in the journal (a rebuild starts the VM
+    again once it is rolled out anew)."""
     timeout = session.config.throttle.operation_timeout
     driver = session.driver_for(spec)
     with session.power.slot():
@@ -22,7 +26,8 @@ def delete_vm(session: Session, spec: VmSpec, vm: Vm, steps: List[str]) -> None:
                  lambda: driver.power_off_vm(name=spec.name, timeout=timeout))
         step(session, steps, "delete", lambda: driver.delete_vm(name=spec.name,
                                                                timeout=timeout))
-    session.settle_start(spec)
+    if settle:
+        session.settle_start(spec)
 
 
 def delete(session: Session, rooms: Sequence[Room]) -> Report:

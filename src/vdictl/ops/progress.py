@@ -21,8 +21,13 @@ class ProgressObserver:
     def phase(self, spec: VmSpec, text: str) -> None:
         """`spec`'s VM starts the step `text` ("restore snapshot ...")."""
 
-    def done(self, spec: VmSpec, outcome: str) -> None:
-        """`spec`'s VM is finished, with `outcome` (an Outcome value)."""
+    def done(self, spec: VmSpec, outcome: str, reason: str = "") -> None:
+        """`spec`'s VM is finished, with `outcome` (an Outcome value) and, for a
+        failure, its `reason`."""
+
+    def pause(self, what: str, until: float) -> None:
+        """The `what` throttle ("snapshot") admits nothing before the monotonic
+        time `until`: a batch pause."""
 
     def interrupting(self, under_way: int) -> None:
         """The run was interrupted: no new VM starts, `under_way` VMs are being

@@ -4,6 +4,9 @@ A VM made from another template (or every VM, with force) is deleted and
 rolled out again, in one run under the same throttles; VMs already on the
 configured template are left alone. The pre-flight of rollout runs first,
 for every VM, so a wrong template or a broken payload deletes nothing.
+A VM that ran before it was deleted is started again once it is rolled out
+anew; the start journal (vdictl.journal) remembers it, so a rerun after a
+killed rebuild still starts it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from vdictl.rooms import Room, VmSpec
 from .delete import delete_vm
 from .personalise import render_payloads
 from .rollout import check_rooms, rollout_vm
-from .runner import require_owned, run_vms
+from .runner import is_running, require_owned, run_vms, step
 from .session import Session
 
 
@@ -29,18 +32,29 @@ def rebuild(session: Session, rooms: Sequence[Room], *, force: bool = False) -> 
     fresh = [(spec, None) for spec, _ in pairs]
     payloads = render_payloads(fresh)
     unfit = check_rooms(session, fresh, payloads)
+    timeout = session.config.throttle.operation_timeout
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         if spec.room in unfit:
             raise VdictlError(f"room {spec.room} not rebuilt, nothing deleted: "
                               f"{unfit[spec.room]}")
+        driver = session.driver_for(spec)
+        ran = session.start_owed(spec)  # deleted while running by a rebuild that died
         if vm is not None:
             require_owned(session, spec, vm, steps, destructive=True)
-            if not force and session.driver_for(spec).uses_template(spec=spec):
+            if not force and driver.uses_template(spec=spec):
                 steps.append(f"already on template {spec.template_name}")
                 rollout_vm(session, spec, vm, steps, payloads)
                 return
-            delete_vm(session, spec, vm, steps)
-        rollout_vm(session, spec, None, steps, payloads)
+            if is_running(vm):
+                ran = True
+                session.owe_start(spec)  # first: a rerun after a crash must know
+            delete_vm(session, spec, vm, steps, settle=False)
+        running = rollout_vm(session, spec, None, steps, payloads)
+        if ran and not running:
+            with session.power.slot():
+                step(session, steps, "start (it ran before the rebuild)",
+                     lambda: driver.start_vm(name=spec.name, timeout=timeout))
+        session.settle_start(spec)
 
     return run_vms(session, "rebuild", pairs, one)

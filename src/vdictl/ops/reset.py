@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import List, Optional, Sequence
 
 from vdictl.errors import UsageError, VdictlError
@@ -17,8 +16,7 @@ from .session import Session
 
 def matching_snapshots(spec: VmSpec, snapshots: Sequence[Snapshot]) -> List[Snapshot]:
     """The snapshots whose description matches reset_to_snapshot_regex."""
-    pattern = re.compile(spec.reset_to_snapshot_regex or "")
-    return [s for s in snapshots if pattern.match(s.description)]
+    return [s for s in snapshots if spec.resets_to(s.description)]
 
 
 def pick_snapshot(spec: VmSpec, snapshots: Sequence[Snapshot]) -> Snapshot:
@@ -42,8 +40,9 @@ def should_start(spec: VmSpec, was_running: bool) -> bool:
     return False
 
 
-def nothing_to_reset(room: Room, include_maintenance: bool) -> Optional[str]:
-    """Why a reset of `room` would reset no VM at all, or None."""
+def nothing_to_reset(room: Room, include_maintenance: bool, *, cut: bool = False) -> Optional[str]:
+    """Why a reset of `room` would reset no VM at all, or None. `cut`: the room
+    holds only the VMs given (--vm), not all of its own."""
     why = {"stateless": 0, "no snapshot": 0, "maintenance": 0}
     for spec in room.vms:
         if spec.stateless:
@@ -56,25 +55,30 @@ def nothing_to_reset(room: Room, include_maintenance: bool) -> Optional[str]:
             return None
     if not room.vms:
         return "it has no VMs"
-    if why["stateless"] == len(room.vms):
-        return "it is stateless (its VMs discard their changes at every power-off)"
-    if why["no snapshot"] == len(room.vms):
-        return (f"no snapshot is configured (set snapshot_description and "
-                f"reset_to_snapshot_regex in [room {room.name}])")
-    if why["maintenance"] == len(room.vms):
-        return "every VM is under maintenance = True (--include-maintenance resets them)"
-    return ", ".join(f"{n} {text}" for n, text in (
+    hint = " (--include-maintenance resets them)" if why["maintenance"] else ""
+    if not cut:
+        if why["stateless"] == len(room.vms):
+            return "it is stateless (its VMs discard their changes at every power-off)"
+        if why["no snapshot"] == len(room.vms):
+            return (f"no snapshot is configured (set snapshot_description and "
+                    f"reset_to_snapshot_regex in [room {room.name}])")
+        if why["maintenance"] == len(room.vms):
+            return f"every VM is under maintenance = True{hint}"
+    counts = ", ".join(f"{n} {text}" for n, text in (
         (why["stateless"], "stateless"),
         (why["no snapshot"], "without snapshot_description and reset_to_snapshot_regex"),
         (why["maintenance"], "under maintenance = True")) if n)
+    return f"{'of the VMs given, ' if cut else ''}{counts}{hint}"
 
 
 def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False) -> Report:
     """Reset the rooms' VMs. A room named (not `all_rooms`) in which no VM would
     be reset is a mistake: UsageError before anything is touched. Under
     `all_rooms` such a room is skipped with a note."""
-    idle = [(room, why) for room in rooms
-            if (why := nothing_to_reset(room, session.include_maintenance))]
+    whole = session.config.rooms
+    idle = [(room, why) for room in rooms if (why := nothing_to_reset(
+        room, session.include_maintenance,
+        cut=room.name in whole and len(room.vms) < len(whole[room.name].vms)))]
     if idle and not all_rooms:
         raise UsageError("; ".join(f"room {room.name!r} has no VM to reset: {why}"
                                    for room, why in idle))

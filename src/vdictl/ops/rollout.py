@@ -70,8 +70,10 @@ def rollout(session: Session, rooms: Sequence[Room]) -> Report:
 
 
 def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str],
-               payloads: Dict[str, object]) -> None:
-    """Every rollout phase one VM still lacks (`vm` None: it does not exist)."""
+               payloads: Dict[str, object]) -> bool:
+    """Every rollout phase one VM still lacks (`vm` None: it does not exist).
+
+    Returns whether the VM runs at the end."""
     timeout = session.config.throttle.operation_timeout
     driver = session.driver_for(spec)
     if vm is None:
@@ -97,8 +99,11 @@ def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str
         if done:
             steps.append("snapshot already taken")
         elif running:
-            raise VdictlError(f"VM {spec.name} runs but has no rollout snapshot; "
-                              f"shut it down and rerun the rollout")
+            raise VdictlError(
+                f"VM {spec.name} runs but has no rollout snapshot; shut it down and rerun "
+                f"the rollout, but know that its current disk then becomes what every reset "
+                f"returns to (a fresh copy of the template instead: virtroom-rebuild --force "
+                f"--vm {spec.name})")
         else:
             throttled_step(session, steps, "take snapshot", session.snapshots,
                            lambda slot: driver.create_snapshot(
@@ -109,3 +114,5 @@ def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str
         with session.power.slot():
             step(session, steps, "start", lambda: driver.start_vm(name=spec.name,
                                                                  timeout=timeout))
+        running = True
+    return running

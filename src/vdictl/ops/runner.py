@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from contextlib import contextmanager
 from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -34,6 +35,7 @@ class Skip(Exception):
 
 def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) -> Report:
     def one(pair: Pair) -> VmResult:
+        started = time.monotonic()
         spec, vm = pair
         steps: List[str] = []
         outcome, reason = (Outcome.PLANNED if session.dry_run else Outcome.OK), ""
@@ -56,9 +58,10 @@ def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) 
             session.end_vm(spec)
         if not session.dry_run:
             session.log_action(spec, action, outcome.value, reason or ", ".join(steps))
-        session.progress.done(spec, outcome.value)
+        session.progress.done(spec, outcome.value, reason)
         return VmResult(room=spec.room, vm=spec.name, action=action, outcome=outcome,
-                        reason=reason, steps=tuple(steps))
+                        reason=reason, steps=tuple(steps),
+                        duration=time.monotonic() - started)
 
     totals: Dict[str, int] = {}
     for spec, _ in pairs:

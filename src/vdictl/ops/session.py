@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from vdictl import __version__
 from vdictl.drivers import Driver, get_driver
+from vdictl.errors import AuthError, Unreachable
 from vdictl.executor import Cancelled, Throttle, run_each
 from vdictl.journal import StartJournal
 from vdictl.model import Owner, Vm
@@ -34,8 +35,11 @@ class Session:
                  include_maintenance: bool = False,
                  progress: Optional[ProgressObserver] = None,
                  driver_factory: DriverFactory = _default_factory,
-                 journal: Optional[StartJournal] = None):
+                 journal: Optional[StartJournal] = None,
+                 connect_origin: Optional[str] = None):
         self.config = config
+        #: where the [general] endpoint was given, if not in the config ("--uri")
+        self.connect_origin = connect_origin
         self.progress = progress or ProgressObserver()
         #: VMs an unfinished reset powered off and has to start again
         self.journal = journal or StartJournal()
@@ -51,6 +55,7 @@ class Session:
         #: here first, so no more than one batch is ready ahead of its turn
         self.snapshot_queue = Throttle(t.snapshot_batch_size, 0.0, name="snapshot queue")
         self.power = Throttle(t.parallel, 0.0, name="power")
+        self.snapshots.on_pause = lambda until: self.progress.pause("snapshot", until)
         #: why the run is stopping early ("SIGTERM" ...), or None
         self.interrupted: Optional[str] = None
         # VMs (room, name) that began changing things and are not finished.
@@ -110,9 +115,38 @@ class Session:
             driver = self._drivers.get(key)
             if driver is None:
                 driver = self._factory(self.config, uri)
-                driver.open()
+                try:
+                    driver.open()
+                except (Unreachable, AuthError) as exc:
+                    raise self._naming_origin(exc, key) from None
                 self._drivers[key] = driver
             return driver
+
+    def _naming_origin(self, exc: Union[Unreachable, AuthError], endpoint: str) -> Exception:
+        """`exc` with the place of `endpoint` in the config after it, where its
+        message names it: "cannot connect to URI (FILE [general/connect] uri): ..."."""
+        origin = self.endpoint_origin(endpoint)
+        if not (endpoint and origin and endpoint in exc.message):
+            return exc
+        message = exc.message.replace(endpoint, f"{endpoint} ({origin})", 1)
+        return type(exc)(message, driver=exc.driver, vm=exc.vm)
+
+    def endpoint_origin(self, endpoint: str) -> str:
+        """Where the config (or --uri) gives `endpoint`: "FILE [general/connect] uri,
+        or [room lab1/students] uri"."""
+        places = []
+        if endpoint == self.endpoint():
+            key = "url" if self.config.connect.driver == "ovirt" else "uri"
+            places.append(self.connect_origin or f"[general/connect] {key}")
+        for room in self.config.rooms.values():
+            for spec in room.vms:
+                place = f"[room {room.name}/{spec.subsection}] uri"
+                if spec.uri == endpoint and place not in places:
+                    places.append(place)
+        in_file = [i for i, place in enumerate(places) if place.startswith("[")]
+        if in_file:  # the file once, before its first section
+            places[in_file[0]] = f"{self.config.path} {places[in_file[0]]}"
+        return ", or ".join(places)
 
     def close(self) -> None:
         with self._lock:

@@ -26,6 +26,8 @@ class VmRow:
     reset_snapshot: Optional[str]  # the description the regex would restore
     note: str = ""
     phase: str = ""                # the rollout phase reached (vdictl.ops.personalise)
+    template: str = ""             # template_name, as the config says
+    memory: Optional[int] = None   # bytes, as the config says; None: the template's
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -62,5 +64,6 @@ def show(session: Session, rooms: Sequence[Room]) -> List[VmRow]:
                           mac=None if vm is None else vm.mac,
                           state="absent" if vm is None else vm.state.value,
                           owned=None if vm is None else vm.owned,
-                          reset_snapshot=snapshot, note=note, phase=phase))
+                          reset_snapshot=snapshot, note=note, phase=phase,
+                          template=spec.template_name, memory=spec.memory))
     return rows
