@@ -12,13 +12,10 @@ from __future__ import annotations
 import configparser
 import json
 import os
-import pty
 import re
-import select
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +24,7 @@ from click.testing import CliRunner
 from vdictl.cli import cli
 
 from tests.libvirt_test_hv import node_document
+from tests.terminal import open_terminal, read_terminal
 
 libvirt = pytest.importorskip("libvirt")
 
@@ -215,30 +213,17 @@ def test_cron_file_runs_one_reset_of_every_room_at_one_as_root(site):
 
 def test_summary_is_printed_on_a_terminal(site):
     """Run by hand, the same successful reset shows its per-VM table."""
-    controller, terminal = pty.openpty()
+    controller, terminal = open_terminal()
     try:
         proc = subprocess.Popen(["vdictl", "--config", str(site / "vdi-rollout.conf"),
                                  "virtroom-reset", "lab1"], stdout=terminal,
                                 stderr=subprocess.PIPE, env=env_with_venv())
         os.close(terminal)
-        chunks = []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if not select.select([controller], [], [], 1.0)[0]:
-                if proc.poll() is not None:
-                    break
-                continue
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        shown = read_terminal(controller, proc)
         assert proc.wait(timeout=10) == 0
     finally:
         os.close(controller)
-    lines = b"".join(chunks).decode().splitlines()
+    lines = shown.decode().splitlines()
     assert lines[0].split() == ["ROOM", "VM", "ACTION", "RESULT", "DETAILS"]
     assert lines[-1] == "reset: 3 VM(s): 3 ok"
 

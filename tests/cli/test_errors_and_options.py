@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from vdictl.cli import cli
 
 from tests.cli.conftest import CONFIG
-from tests.interactive import run_interactively
+from tests.terminal import run_interactively
 
 UNREACHABLE = """\
 [general]

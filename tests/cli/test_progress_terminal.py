@@ -1,8 +1,8 @@
 """What an operator sees on an 80-column terminal while a run works: the real
 vdictl command on a pseudo-terminal, read through a VT100 emulator.
 
-The hypervisor is libvirt's test driver loaded from an XML file of this test
-(test:///PATH): its own process can roll a room out from it.
+The hypervisor is libvirt's test driver loaded from an XML file (test:///PATH)
+written from the in-process one: vdictl's own process rolls a room out from it.
 """
 
 from __future__ import annotations
@@ -14,49 +14,10 @@ import pytest
 
 from vdictl.lock import RoomLocks
 
+from tests.libvirt_test_hv import node_document
 from tests.terminal import run_on_terminal
 
-pytest.importorskip("libvirt")
-
 ROOM = "chemistry-lab-north-wing"
-
-NODE = """\
-<node>
-  <domain type='test'>
-    <name>tmpl</name>
-    <memory unit='KiB'>2097152</memory>
-    <os><type arch='x86_64'>hvm</type></os>
-    <devices>
-      <disk type='file' device='disk'>
-        <driver name='qemu' type='qcow2'/>
-        <source file='/default-pool/tmpl.qcow2'/>
-        <target dev='vda' bus='virtio'/>
-      </disk>
-      <interface type='network'><mac address='52:54:00:12:34:56'/>
-        <source network='default'/></interface>
-    </devices>
-  </domain>
-  <domain type='test'>
-    <name>%(room)s-vd02</name>
-    <memory unit='KiB'>1048576</memory>
-    <os><type arch='x86_64'>hvm</type></os>
-  </domain>
-  <network>
-    <name>default</name>
-    <bridge name='virbr0'/>
-    <ip address='192.168.122.1' netmask='255.255.255.0'/>
-  </network>
-  <pool type='dir'>
-    <name>default-pool</name>
-    <target><path>/default-pool</path></target>
-    <volume type='file'>
-      <name>tmpl.qcow2</name>
-      <capacity unit='MiB'>64</capacity>
-      <target><path>/default-pool/tmpl.qcow2</path><format type='qcow2'/></target>
-    </volume>
-  </pool>
-</node>
-"""
 
 CONFIG = """\
 [general]
@@ -79,9 +40,12 @@ BAR = re.compile(r"[━╺╸ ]+ (\d+)/4 (\d+:\d\d:\d\d)")
 
 
 @pytest.fixture
-def site(tmp_path):
+def site(tmp_path, hypervisor):
+    # a VM with a computed name that vdictl did not create: its rollout fails
+    hypervisor.conn.defineXML(f"<domain type='test'><name>{ROOM}-vd02</name><memory>65536"
+                              "</memory><os><type>hvm</type></os></domain>")
     node = tmp_path / "node.xml"
-    node.write_text(NODE % {"room": ROOM})
+    node.write_text(node_document(hypervisor.conn))
     config = tmp_path / "vdi-rollout.conf"
     config.write_text(CONFIG % {"node": node, "room": ROOM})
     env = {"VDICTL_LOCK_DIR": str(tmp_path / "locks"), "VDICTL_SYSLOG": "off"}

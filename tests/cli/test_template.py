@@ -12,7 +12,7 @@ from vdictl.drivers import libvirt_xml as lx
 
 from tests.cli.conftest import CONFIG
 from tests.libvirt_test_hv import node_document
-from tests.interactive import run_interactively
+from tests.terminal import run_interactively
 
 TEMPLATE = "tmpl"
 LAB1 = ["lab1-teacher01", "lab1-vd01", "lab1-vd02", "lab1-vd03", "lab1-vd04"]

@@ -4,19 +4,17 @@ which, the exit status is 130/143, and a rerun finishes the job."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import re
 import signal
-import struct
-import termios
 import threading
 
 import pytest
 
 from vdictl.cli import exit_codes
+
+from tests.terminal import open_terminal, read_terminal
 
 from .conftest import wait_until
 
@@ -82,25 +80,14 @@ def test_the_progress_display_says_how_many_vms_are_being_finished(site_factory)
     site = site_factory({"rp": 10}, batch=2, parallel=4, sim_knobs={"time_scale": 0.02})
     for vm in site.vms():
         site.sim.set_vm_status(vm, "up")
-    controller, terminal = pty.openpty()
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    controller, terminal = open_terminal(columns=160, rows=40)
     screen = []
-
-    def read_screen():
-        while True:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                return
-            if not chunk:
-                return
-            screen.append(chunk)
-
-    reader = threading.Thread(target=read_screen, daemon=True)
-    reader.start()
     try:
         proc = site.popen("virtroom-reset", "rp", "-o", "table", stderr=terminal)
         os.close(terminal)
+        reader = threading.Thread(
+            target=lambda: screen.append(read_terminal(controller, proc)), daemon=True)
+        reader.start()
         wait_until(lambda: restores(site.sim), what="the first restore")
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
