@@ -69,7 +69,8 @@ class Session:
         with self._under_way_lock:  # so the count is exact, and the log in order
             self.interrupted = reason
             under_way = len(self._under_way)
-            audit.warning("run interrupted (%s): no new VM is started; %d VM(s) under way "
+            # INFO: the audit trail keeps it; stderr has the signal handler's own line
+            audit.info("run interrupted (%s): no new VM is started; %d VM(s) under way "
                           "finish", reason, under_way)
             self.progress.interrupting(under_way)
         for throttle in (self.snapshot_queue, self.snapshots, self.power):
