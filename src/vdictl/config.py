@@ -160,14 +160,18 @@ class _Loader:
         known = configspec.keys_for(spec)
         result: Dict[str, Any] = {}
         for name in section.scalars:
-            key = known.get(name)
+            canonical = configspec.ALIASES.get(name, name)
+            if canonical != name and canonical in section.scalars:
+                raise self.error(f"{name} is another spelling of {canonical}, which is set "
+                                 "too; keep one", path, name)
+            key = known.get(canonical)
             if key is None or not key.used:
                 unused.append((path, name))
                 if key is None:
                     self.unknown_key(name, spec, path, known)
                 continue
             try:
-                result[name] = configspec.convert(key, section[name], self.base_dir)
+                result[canonical] = configspec.convert(key, section[name], self.base_dir)
             except ConfigError as exc:
                 raise self.error(exc.message, path, name) from None
         return result

@@ -129,9 +129,11 @@ KEYS: Tuple[Key, ...] = (
     Key("template_name", "vm", "str", required=True,
         help="Template (golden image) the VMs are created from."),
     Key("ip_addresses", "vm", "template",
-        help="IP address template, e.g. 192.0.2.${suffix}."),
+        help="IP address template, e.g. 192.0.2.${suffix}. Also read as ip_adresses, "
+             "the spelling of Virtesk's documentation."),
     Key("ip_addresses_suffix", "vm", "int", minimum=0,
-        help="Last IP octet of the VM with id 1: suffix = ip_addresses_suffix + id - 1."),
+        help="Last IP octet of the VM with id 1: suffix = ip_addresses_suffix + id - 1. "
+             "Also read as ip_adresses_suffix."),
     Key("netmask_suffix", "vm", "int", minimum=0, maximum=32,
         help="Network prefix length, e.g. 24."),
     Key("default_gateway", "vm", "ip", help="Default gateway of the VMs."),
@@ -183,6 +185,14 @@ KEYS: Tuple[Key, ...] = (
     _unused("workaround_timezone", "vm",
             "Amoothei: time zone used during sysprep. Not used by vdictl."),
 )
+
+
+#: Other spellings of a key -> the key. Virtesk's documentation
+#: (doc/virtesk-vm-rollout-config.rst) spells these with one "d".
+ALIASES: Dict[str, str] = {
+    "ip_adresses": "ip_addresses",
+    "ip_adresses_suffix": "ip_addresses_suffix",
+}
 
 
 def keys_for(section: str) -> Dict[str, Key]:

@@ -62,6 +62,24 @@ def room(body: str, name: str = "r1", sub: str = "vms") -> str:
 
 # --- Virtesk / Amoothei configs load unchanged ---------------------------
 
+def test_virtesk_docs_spelling_ip_adresses_is_ip_addresses(tmp_path):
+    """doc/virtesk-vm-rollout-config.rst writes ip_adresses and ip_adresses_suffix."""
+    cfg = load(tmp_path, HEADER + room('ip_adresses = "192.0.2.$suffix"\n'
+                                       "ip_adresses_suffix = 11\n"))
+    assert [vm.ip for vm in cfg.rooms["r1"].vms] == ["192.0.2.11", "192.0.2.12"]
+    assert cfg.warnings == () and cfg.rooms["r1"].unused_keys == ()
+
+
+def test_both_spellings_of_one_key_are_an_error(tmp_path):
+    path = write(tmp_path, HEADER + room('ip_addresses = "192.0.2.$suffix"\n'
+                                         'ip_adresses = "192.0.2.$suffix"\n'
+                                         "ip_addresses_suffix = 11\n"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, now=NOW)
+    assert str(info.value) == (f"{path} [room r1/vms] ip_adresses: ip_adresses is another "
+                               "spelling of ip_addresses, which is set too; keep one")
+
+
 def test_virtesk_config_loads_unchanged():
     path = str(DATA / "virtesk-vm-rollout.conf")
     cfg = load_config(path, now=NOW)
