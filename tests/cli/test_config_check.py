@@ -54,6 +54,16 @@ def test_table_shows_every_vm_with_ip_and_rendered_snapshot_description():
     assert not (DATA / "logs").exists()
 
 
+
+def test_quiet_check_prints_the_rooms_and_no_warning():
+    loud = check("--config", str(AMOOTHEI), "config", "check")
+    quiet = check("-q", "--config", str(AMOOTHEI), "config", "check")
+    assert (quiet.exit_code, quiet.stderr) == (0, "")
+    # the same table (but for ${scripttime}, should a minute pass in between)
+    assert [line.split()[:3] for line in quiet.stdout.splitlines()] == [
+        line.split()[:3] for line in loud.stdout.splitlines()]
+    assert loud.stderr.count("warning: ") == 2
+
 def test_json_lists_rooms_and_vms(config_file):
     result = check("--config", config_file, "config", "check", "-o", "json")
     assert result.exit_code == 0

@@ -43,7 +43,7 @@ def config_check(app: AppContext, output: str) -> None:
     app.offline = True  # a check connects to nothing and writes nothing, not even the audit trail
     config = app.config
     log_file = config.logging.log_file
-    if log_file and not os.path.isdir(os.path.dirname(log_file)):
+    if log_file and not app.quiet and not os.path.isdir(os.path.dirname(log_file)):
         click.echo(f"warning: {config.path} [logging] log_file: directory "
                    f"{os.path.dirname(log_file)} does not exist", err=True)
     data = describe(config)
