@@ -50,7 +50,8 @@ TYPES: Dict[str, str] = {
                  "calls, attributes, loops or set: arithmetic, ~, [i:j], {% if %} and the "
                  "filters of vdictl.templating.ALLOWED_FILTERS"),
     "choice": "one of a fixed set of words (case-insensitive)",
-    "regex": "Python regular expression (no nested repeats such as (a+)+)",
+    "regex": ("regular expression, matched in linear time by RE2: Python's syntax without "
+              "lookarounds, backreferences, atomic groups or possessive repeats"),
     "ip": "IP address",
 }
 

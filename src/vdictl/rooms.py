@@ -6,9 +6,10 @@ records and never the raw config file.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
+
+from vdictl import linear_regex
 
 RESET_STARTVM_CHOICES = ("Always", "Auto", "Never")
 #: the kinds of first-boot payload (Personalisation.kind, payloads.Payload.kind)
@@ -20,11 +21,11 @@ def regex_picks(regex: str, description: str) -> bool:
     """Does reset_to_snapshot_regex pick a snapshot with this description?
 
     The one rule of the reset and of the config's check that each VM's own
-    description matches: ``re.search``, anywhere in the description, as
-    Amoothei/Virtesk did, so their regexes pick the same snapshots (``^``
-    anchors at the start).
+    description matches: a search anywhere in the description, as
+    Amoothei/Virtesk did (``re.search``), so their regexes pick the same
+    snapshots (``^`` anchors at the start); in linear time (RE2).
     """
-    return re.search(regex, description) is not None
+    return linear_regex.search(regex, description)
 
 
 @dataclass(frozen=True)

@@ -12,18 +12,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from typing import Any, List, Optional, Sequence, Union
-
-try:                                   # Python 3.11+
-    from re import _constants as _sre, _parser as _sre_parse
-except ImportError:                    # pragma: no cover - Python < 3.11
-    import sre_constants as _sre
-    import sre_parse as _sre_parse
-
-#: possessive repeats and atomic groups came with Python 3.11; before, no
-#: pattern contains them, and a marker no opcode equals stands in
-_POSSESSIVE_REPEAT = getattr(_sre, "POSSESSIVE_REPEAT", object())
-_ATOMIC_GROUP = getattr(_sre, "ATOMIC_GROUP", object())
+from typing import List, Optional, Sequence, Union
 
 from vdictl.errors import ConfigError
 
@@ -43,8 +32,6 @@ MAX_EXPRESSION_CHARS = 1000
 MAX_EXPRESSION_DEPTH = 50
 #: Longest regular expression accepted.
 MAX_REGEX_CHARS = 1000
-#: Most unbounded repeats (``*``, ``+``, ``{n,}``) of ``.``, ``\\w`` or ``[^...]`` in one regex.
-MAX_UNBOUNDED_REPEATS = 4
 
 RawValue = Union[str, Sequence[str], int]
 
@@ -354,122 +341,16 @@ def _scalar(raw: RawValue) -> str:
 # --- regular expressions ------------------------------------------------------
 
 def parse_regex(raw: RawValue) -> str:
-    """A regular expression that compiles and cannot backtrack catastrophically.
+    """A regular expression that RE2 accepts, so that it matches in time linear
+    in the description (see vdictl.linear_regex)."""
+    from vdictl.linear_regex import RegexError, compile_regex
 
-    Python's regex engine backtracks: ``(a+)+$`` takes exponential time on
-    ``aaaa...b``. Such patterns are refused when the config is loaded: a repeat
-    that may run without bound must not contain another variable repeat, nor an
-    alternation whose branches can start alike; and a pattern has at most
-    MAX_UNBOUNDED_REPEATS unbounded repeats of broad classes (``.*.*.*.*.*`` is
-    polynomial, but steeply). Possessive repeats and atomic groups never backtrack and pass.
-    """
     text = _scalar(raw)
     if len(text) > MAX_REGEX_CHARS:
         raise ConfigError(f"regular expression is too long ({len(text)} characters, "
                           f"at most {MAX_REGEX_CHARS})")
     try:
-        with warnings.catch_warnings():     # "FutureWarning: Possible nested set" on stderr
-            warnings.simplefilter("ignore")
-            tree = _sre_parse.parse(text)
-            re.compile(text)
-    except (re.error, RecursionError, OverflowError) as exc:
+        compile_regex(text)
+    except RegexError as exc:
         raise ConfigError(f"invalid regular expression {text!r}: {exc}") from None
-    problem = _backtracking_problem(list(tree), inside_unbounded=False)
-    if problem is None and _count_unbounded(list(tree)) > MAX_UNBOUNDED_REPEATS:
-        problem = (f"more than {MAX_UNBOUNDED_REPEATS} unbounded repeats of . \\w or [^...] "
-                   "that can trade characters")
-    if problem:
-        raise ConfigError(f"regular expression {text!r} may take very long "
-                          f"to match ({problem}); simplify it, e.g. 'vdictl rollout .*'")
     return text
-
-
-_REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT)
-
-
-def _children(op: Any, av: Any) -> List[list]:
-    """The sub-patterns of one parsed regex item (sre_parse's tuples)."""
-    if op in _REPEATS or op == _POSSESSIVE_REPEAT:
-        return [list(av[2])]
-    if op == _sre.SUBPATTERN:
-        return [list(av[3])]
-    if op == _sre.BRANCH:
-        return [list(b) for b in av[1]]
-    if op == _ATOMIC_GROUP or op in (_sre.ASSERT, _sre.ASSERT_NOT):
-        return [list(av if op == _ATOMIC_GROUP else av[1])]
-    if op == _sre.GROUPREF_EXISTS:
-        return [list(b) for b in av[1:] if b is not None]
-    return []
-
-
-def _backtracking_problem(items: list, inside_unbounded: bool) -> Any:
-    for op, av in items:
-        if op == _POSSESSIVE_REPEAT or op == _ATOMIC_GROUP:
-            continue                   # never backtracks into itself
-        if op in _REPEATS:
-            low, high = av[0], av[1]
-            if inside_unbounded and low != high:
-                return "a repeat inside an unbounded repeat"
-            unbounded = inside_unbounded or high == _sre.MAXREPEAT
-            problem = _backtracking_problem(list(av[2]), unbounded)
-            if problem:
-                return problem
-            continue
-        if op == _sre.BRANCH and inside_unbounded and not _distinct_starts(av[1]):
-            return "an alternation whose branches start alike inside an unbounded repeat"
-        for child in _children(op, av):
-            problem = _backtracking_problem(child, inside_unbounded)
-            if problem:
-                return problem
-    return None
-
-
-def _distinct_starts(branches: list) -> bool:
-    """Does every branch start with a different literal character?"""
-    firsts = []
-    for branch in branches:
-        items = list(branch)
-        while items and items[0][0] == _sre.SUBPATTERN:
-            items = list(items[0][1][3])
-        if not items or items[0][0] != _sre.LITERAL:
-            return False
-        firsts.append(items[0][1])
-    return len(set(firsts)) == len(firsts)
-
-
-def _is_broad(items: list) -> bool:
-    """Does this repeat body match almost anything (``.``, ``\\w``, ``[^x]``)?
-
-    Narrow repeats such as ``\\d+`` between literals (``\\d+\\.\\d+``) cannot
-    trade characters with each other, so they do not multiply the work.
-    """
-    for op, av in items:
-        if op == _sre.ANY:
-            return True
-        if op == _sre.NOT_LITERAL:
-            return True
-        if op == _sre.IN:
-            for item_op, item_av in av:
-                if item_op == _sre.NEGATE or (item_op == _sre.CATEGORY and item_av in (
-                        _sre.CATEGORY_WORD, _sre.CATEGORY_NOT_WORD, _sre.CATEGORY_NOT_DIGIT,
-                        _sre.CATEGORY_NOT_SPACE)):
-                    return True
-        if op == _sre.SUBPATTERN and _is_broad(list(av[3])):
-            return True
-    return False
-
-
-def _count_unbounded(items: list) -> int:
-    """Broad unbounded repeats in a match, counting ``(.*a){12}`` as 12."""
-    count = 0
-    for op, av in items:
-        inner = sum(_count_unbounded(child) for child in _children(op, av))
-        if op in _REPEATS or op == _POSSESSIVE_REPEAT:
-            high = av[1]
-            if high == _sre.MAXREPEAT:      # nesting under it is _backtracking_problem's
-                count += _is_broad(list(av[2])) + inner
-            else:
-                count += inner * min(high, MAX_UNBOUNDED_REPEATS + 1)
-        else:
-            count += inner
-    return count

@@ -73,7 +73,7 @@ def test_case_through_the_cli(case: Case, tmp_path):
 
 #: The nastiest cases once more as a real process: nothing but the line on stderr.
 SUBPROCESS_CASES = ("ids-import-os", "memory-deep-unary", "jinja-lipsum-globals",
-                    "jinja-loop-bomb", "regex-nested-plus", "name-huge", "not-utf8",
+                    "jinja-loop-bomb", "regex-lookahead", "name-huge", "not-utf8",
                     "password-line-without-equals", "password-file-missing", "unknown-room",
                     "key-typo-snapshot-description", "single-bracket-subsection")
 

@@ -16,6 +16,7 @@ from vdictl.config import load_config
 from vdictl.configspec import KEYS
 from vdictl.errors import ConfigError
 from vdictl.templating import TemplateError, compile_template
+from vdictl.linear_regex import compile_regex
 from vdictl.values import parse_bool, parse_ids, parse_memory, parse_regex
 
 VARS = {"roomname": "room01", "subsection": "pcs", "id": "07", "suffix": 27,
@@ -79,7 +80,7 @@ def test_any_regex_is_accepted_only_if_it_compiles(text):
     except ConfigError as err:
         assert one_line(err)
     else:
-        assert re.compile(accepted)
+        assert compile_regex(accepted)
 
 
 # --- whole files ------------------------------------------------------------------

@@ -523,8 +523,7 @@ def test_a_misspelt_vars_section_is_an_error(tmp_path):
     ("stateless = True\nsnapshot_description = \"snap $id\"", "snapshot_description",
      "stateless = True and a snapshot_description exclude each other; remove one"),
     ('reset_to_snapshot_regex = "Automatic (snapshot"', "reset_to_snapshot_regex",
-     "invalid regular expression 'Automatic (snapshot': missing ), unterminated "
-     "subpattern at position 10"),
+     "invalid regular expression 'Automatic (snapshot': missing ) at 'Automatic (snapshot'"),
     ("reset_startvm = Sometimes", "reset_startvm",
      "'Sometimes' is not one of Always, Auto, Never"),
     ("usb = maybe", "usb", "'maybe' is not a boolean; use one of True/False, yes/no, "
