@@ -41,6 +41,8 @@ class Vm:
     state: VmState
     owner: Optional[Owner] = None
     mac: Optional[str] = None
+    #: the rollout phase vdictl recorded on the VM (Driver.set_phase), or None
+    phase: Optional[str] = None
     extra: Dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property

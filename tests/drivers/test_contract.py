@@ -153,6 +153,17 @@ def test_find_vms_returns_exactly_the_existing_names(backend):
     assert found["c-vd03"].owner is None
 
 
+def test_the_rollout_phase_set_is_what_find_vms_reports(backend):
+    create(backend, "c-vd01")
+    backend.add_foreign_vm("c-vd02")
+    found = backend.driver.find_vms(room=OWNER.room, names=["c-vd01", "c-vd02"])
+    assert (found["c-vd01"].phase, found["c-vd02"].phase) == (None, None)
+    backend.driver.set_phase(name="c-vd01", phase="personalising")
+    assert backend.driver.find_vms(room=OWNER.room, names=["c-vd01"])["c-vd01"].phase == \
+        "personalising"
+    assert backend.driver.get_vm(name="c-vd01").phase == "personalising"
+
+
 def test_create_refuses_an_existing_name(backend):
     create(backend, "c-vd01")
     with pytest.raises(Conflict):

@@ -154,7 +154,7 @@ class Driver(abc.ABC):
 
     def set_phase(self, *, name: str, phase: str) -> None:
         """Record the rollout phase a VM reached; find_vms reports it as
-        Vm.extra["phase"]. It need not survive a snapshot revert: the phases
+        Vm.phase. It need not survive a snapshot revert: the phases
         after the snapshot are read from the snapshots themselves."""
         raise Unsupported("rollout phases are not supported", driver=self.name, vm=name)
 

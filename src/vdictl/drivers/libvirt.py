@@ -227,13 +227,12 @@ class LibvirtDriver(Driver):
             state = self.STATE_MAP.get(dom.state()[0], VmState.UNKNOWN)
         mark = lx.parse_owner(xml)
         macs = lx.domain_macs(xml)
-        extra = {"uuid": dom.UUIDString(), "macs": macs, "uri": self.endpoint,
-                 "phase": lx.parse_phase(xml)}
+        extra = {"uuid": dom.UUIDString(), "macs": macs, "uri": self.endpoint}
         if mark is not None:
             extra["volumes"] = [(v.pool, v.name) for v in mark.volumes]
         return Vm(name=name, id=dom.UUIDString(), state=state,
-                  owner=mark.owner if mark else None,
-                  mac=macs[0] if macs else None, extra=extra)
+                  owner=mark.owner if mark else None, mac=macs[0] if macs else None,
+                  phase=lx.parse_phase(xml), extra=extra)
 
     # -- inventory --------------------------------------------------------
     @reconnecting

@@ -194,8 +194,9 @@ class OvirtDriver(Driver):
         macs = [n.mac.address for n in (v.nics or []) if n.mac is not None and n.mac.address]
         return Vm(name=v.name, id=v.id, state=self.STATE_MAP.get(v.status, VmState.UNKNOWN),
                   owner=parse_owner(v.comment), mac=macs[0] if macs else None,
+                  phase=parse_phase(v.comment),
                   extra={"status": str(v.status.value if v.status else None), "macs": macs,
-                         "url": self.endpoint, "phase": parse_phase(v.comment),
+                         "url": self.endpoint,
                          "template_id": v.template.id if v.template is not None else None})
 
     def _vm_service(self, s: Any, vm_id: str) -> Any:

@@ -30,7 +30,7 @@ ORDER = (CREATED, PERSONALISING, PERSONALISED, POST_PROCESSED, SNAPSHOT_TAKEN)
 
 def recorded_phase(vm: Optional[Vm]) -> str:
     """The phase recorded on the VM; VMs without a record count as created."""
-    phase = None if vm is None else vm.extra.get("phase")
+    phase = None if vm is None else vm.phase
     return phase if phase in ORDER else CREATED
 
 
