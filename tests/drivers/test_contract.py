@@ -146,7 +146,7 @@ def test_find_vms_returns_exactly_the_existing_names(backend):
     create(backend, "c-vd01")
     create(backend, "c-vd02")
     backend.add_foreign_vm("c-vd03")
-    found = backend.driver.find_vms(room=OWNER.room, names=["c-vd01", "c-vd02", "c-vd03",
+    found = backend.driver.find_vms(names=["c-vd01", "c-vd02", "c-vd03",
                                                           "c-vd04"])
     assert sorted(found) == ["c-vd01", "c-vd02", "c-vd03"]
     assert found["c-vd01"].owner == OWNER
@@ -156,10 +156,10 @@ def test_find_vms_returns_exactly_the_existing_names(backend):
 def test_the_rollout_phase_set_is_what_find_vms_reports(backend):
     create(backend, "c-vd01")
     backend.add_foreign_vm("c-vd02")
-    found = backend.driver.find_vms(room=OWNER.room, names=["c-vd01", "c-vd02"])
+    found = backend.driver.find_vms(names=["c-vd01", "c-vd02"])
     assert (found["c-vd01"].phase, found["c-vd02"].phase) == (None, None)
     backend.driver.set_phase(name="c-vd01", phase="personalising")
-    assert backend.driver.find_vms(room=OWNER.room, names=["c-vd01"])["c-vd01"].phase == \
+    assert backend.driver.find_vms(names=["c-vd01"])["c-vd01"].phase == \
         "personalising"
     assert backend.driver.get_vm(name="c-vd01").phase == "personalising"
 
@@ -194,7 +194,7 @@ def test_check_create_names_every_missing_template_and_changes_nothing(backend):
     message = caught.value.message
     assert "no-such-template" in message and "gone-template" in message
     assert message.count("no-such-template") == 1
-    assert backend.driver.find_vms(room="r", names=["c-ok1", "c-a", "c-b"]) == {}
+    assert backend.driver.find_vms(names=["c-ok1", "c-a", "c-b"]) == {}
 
 
 def test_power_operations_are_idempotent_and_wait(backend):
@@ -290,11 +290,11 @@ def test_delete_removes_owned_vms_and_refuses_foreign_ones(backend):
     with pytest.raises(NotOwned):
         d.delete_vm(name="c-foreign", timeout=TIMEOUT)
     d.delete_vm(name="c-vd01", timeout=TIMEOUT)
-    assert d.find_vms(room=OWNER.room, names=["c-vd01", "c-foreign"]).keys() == {"c-foreign"}
+    assert d.find_vms(names=["c-vd01", "c-foreign"]).keys() == {"c-foreign"}
 
 
 def test_open_and_close_twice_are_safe(backend):
     backend.driver.close()
     backend.driver.close()
     backend.driver.open()
-    assert backend.driver.find_vms(room=OWNER.room, names=["c-none"]) == {}
+    assert backend.driver.find_vms(names=["c-none"]) == {}

@@ -418,7 +418,7 @@ def test_find_vms_uses_one_listing(drv, mocker):
     drv.create_vm(spec=spec("pc02"), owner=OWNER, timeout=10)
     listing = mocker.spy(drv.conn, "listAllDomains")
     lookup = mocker.spy(drv.conn, "lookupByName")
-    found = drv.find_vms(room="room1", names=["pc01", "pc02", "pc03", "test"])
+    found = drv.find_vms(names=["pc01", "pc02", "pc03", "test"])
     assert listing.call_count == 1 and lookup.call_count == 0
     assert sorted(found) == ["pc01", "pc02", "test"]
     assert found["pc01"].owner == OWNER and found["pc01"].owned
@@ -671,7 +671,7 @@ def test_parallel_creates_share_one_connection(drv):
     assert [vm.name for vm in vms] == names
     assert len({vm.mac for vm in vms} | {"52:54:00:12:34:56"}) == 13
     assert len({vm.id for vm in vms}) == 12
-    found = drv.find_vms(room="room1", names=names)
+    found = drv.find_vms(names=names)
     assert sorted(found) == names and all(vm.owner == OWNER for vm in found.values())
     with ThreadPoolExecutor(max_workers=6) as pool:
         list(pool.map(lambda n: drv.delete_vm(name=n, timeout=10), names))
@@ -700,7 +700,7 @@ def test_repeatable_calls_reconnect_when_the_connection_is_lost(drv):
         lose_connection()
         assert [s.id for s in drv.list_snapshots(name="pc01")] == [first.id]
         lose_connection()
-        assert sorted(drv.find_vms(room="room1", names=["pc01", "pc02"])) == ["pc01"]
+        assert sorted(drv.find_vms(names=["pc01", "pc02"])) == ["pc01"]
         lose_connection()
         with pytest.raises(Unreachable):
             drv.create_vm(spec=spec("pc02"), owner=OWNER, timeout=10)

@@ -178,7 +178,7 @@ def test_sim_api_url_is_rewritten_for_the_engine(sim):
     d = fast(OvirtDriver(Connect(driver="ovirt", url=sim.url.replace("/ovirt-engine/api", "/api"),
                                  username=sim.username, password=sim.password)))
     with d:
-        assert d.find_vms(room="r", names=["a"]) == {}
+        assert d.find_vms(names=["a"]) == {}
     assert len(_vm_searches(sim)) == 1
 
 
@@ -191,7 +191,7 @@ def test_sim_one_login_and_one_search_across_threads(sim):
     d.max_connections = 4
     with d:
         before = len(_vm_searches(sim))
-        found = d.find_vms(room="room01", names=["room01-pc01", "room01-pc02", "room01-pc03"])
+        found = d.find_vms(names=["room01-pc01", "room01-pc02", "room01-pc03"])
         searches = _vm_searches(sim)[before:]
         assert len(searches) == 1 and "room01-pc0" in searches[0]
         assert set(found) == {"room01-pc01", "room01-pc02"}
@@ -223,14 +223,14 @@ def test_sim_create(drv, sim):
 def test_sim_create_unknown_network(drv):
     with pytest.raises(NotFound, match="no-such-net"):
         drv.create_vm(spec=spec(network_name="no-such-net"), owner=OWNER, timeout=30)
-    assert drv.find_vms(room="room01", names=["room01-pc01"]) == {}
+    assert drv.find_vms(names=["room01-pc01"]) == {}
 
 
 def test_sim_find_vms_one_request(drv, sim):
     for i in (1, 2, 3):
         drv.create_vm(spec=spec(f"room01-pc0{i}"), owner=OWNER, timeout=30)
     before = len(_vm_searches(sim))
-    found = drv.find_vms(room="room01", names=["room01-pc01", "room01-pc02", "room01-pc03"])
+    found = drv.find_vms(names=["room01-pc01", "room01-pc02", "room01-pc03"])
     assert len(found) == 3
     assert len(_vm_searches(sim)) - before == 1
 
@@ -249,7 +249,7 @@ def test_sim_snapshots_power_revert_delete(drv, sim):
     drv.revert_snapshot(name="room01-pc01", snapshot=s1, timeout=30)
     assert drv.get_vm(name="room01-pc01").state == VmState.STOPPED
     drv.delete_vm(name="room01-pc01", timeout=30)
-    assert drv.find_vms(room="room01", names=["room01-pc01"]) == {}
+    assert drv.find_vms(names=["room01-pc01"]) == {}
 
 
 def test_sim_restore_holds_the_slot_only_for_the_restore_and_its_wait(drv, sim):
@@ -307,5 +307,5 @@ def test_sim_one_login_many_threads(drv, sim):
     with ThreadPoolExecutor(6) as ex:
         list(ex.map(lambda n: drv.create_vm(spec=spec(n), owner=OWNER, timeout=60), names))
         list(ex.map(lambda n: drv.create_snapshot(name=n, description="s", timeout=60), names))
-    assert len(drv.find_vms(room="room01", names=names)) == 6
+    assert len(drv.find_vms(names=names)) == 6
     assert sim.sso_logins == 1

@@ -151,7 +151,7 @@ def test_create_vm_is_a_linked_clone_with_owner_mark(drv, new_vm, templates, lib
     tpl_macs = lx.domain_macs(tpl.XMLDesc(0))
     assert vm.mac and vm.mac.startswith("52:54:00:") and vm.mac not in tpl_macs
 
-    found = drv.find_vms(room="itroom", names=[name, templates["acpi"], "drv-missing"])
+    found = drv.find_vms(names=[name, templates["acpi"], "drv-missing"])
     assert sorted(found) == sorted([name, templates["acpi"]])
     assert found[templates["acpi"]].owner is None
     assert found[name].owner == OWNER

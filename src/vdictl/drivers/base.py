@@ -68,8 +68,9 @@ class Driver(abc.ABC):
 
     # -- inventory --------------------------------------------------------
     @abc.abstractmethod
-    def find_vms(self, *, room: str, names: Sequence[str]) -> Dict[str, Vm]:
-        """The VMs among `names` that exist, by name, in one query per room."""
+    def find_vms(self, *, names: Sequence[str]) -> Dict[str, Vm]:
+        """The VMs among `names` that exist, by name, in one query (the
+        session asks once per room and endpoint)."""
 
     @abc.abstractmethod
     def get_vm(self, *, name: str) -> Vm:

@@ -236,7 +236,7 @@ class LibvirtDriver(Driver):
 
     # -- inventory --------------------------------------------------------
     @reconnecting
-    def find_vms(self, *, room: str, names: Sequence[str]) -> Dict[str, Vm]:
+    def find_vms(self, *, names: Sequence[str]) -> Dict[str, Vm]:
         wanted = set(names)
         with self._errors():
             domains = self.conn.listAllDomains(0)

@@ -203,7 +203,7 @@ class OvirtDriver(Driver):
         return s.vms_service().vm_service(vm_id)
 
     # -- inventory --------------------------------------------------------
-    def find_vms(self, *, room: str, names: Sequence[str]) -> Dict[str, Vm]:
+    def find_vms(self, *, names: Sequence[str]) -> Dict[str, Vm]:
         if not names:
             return {}
         search = name_search(names)

@@ -189,9 +189,8 @@ class Session:
             queries.extend((room, specs) for specs in groups.values())
 
         def query(item: Tuple[Room, List[VmSpec]]) -> Dict[str, Vm]:
-            room, specs = item
-            return self.driver_for(specs[0]).find_vms(room=room.name,
-                                                      names=[s.name for s in specs])
+            specs = item[1]
+            return self.driver_for(specs[0]).find_vms(names=[s.name for s in specs])
 
         found: Dict[Tuple[str, str], Vm] = {}
         for result in run_each(query, queries, max_workers=INVENTORY_QUERIES):
