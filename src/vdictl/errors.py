@@ -65,9 +65,22 @@ class NotFound(DriverError):
 
 
 class Conflict(DriverError):
+    """The object's state refuses the operation. Only Busy is retried; the
+    other kinds stay until someone changes the object."""
+
+
+class Busy(Conflict):
     """The object is locked or busy (engine 409, libvirt operation in progress)."""
 
     transient = True
+
+
+class AlreadyExists(Conflict):
+    """An object with that name is already there (domain, volume, VM, permission)."""
+
+
+class WrongState(Conflict):
+    """The object is in a state the operation refuses (running where it must be off)."""
 
 
 class AuthError(DriverError):

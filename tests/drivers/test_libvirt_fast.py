@@ -21,7 +21,7 @@ libvirt = pytest.importorskip("libvirt")
 from vdictl.drivers import libvirt_xml as lx  # noqa: E402
 from vdictl.drivers.libvirt import LibvirtDriver, map_error  # noqa: E402
 from vdictl.drivers.libvirt_create import STATELESS_UNSUPPORTED  # noqa: E402
-from vdictl.errors import (Conflict, DriverError, NotFound, NotOwned,  # noqa: E402
+from vdictl.errors import (AlreadyExists, Busy, Conflict, DriverError, NotFound, NotOwned,  # noqa: E402
                            OperationTimeout, Unreachable, Unsupported)
 from vdictl.model import Owner, VmState  # noqa: E402
 from vdictl.rooms import Connect, VmSpec  # noqa: E402
@@ -396,10 +396,13 @@ def test_error_mapping_by_code(drv):
 
     cases = [
         (libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT, "no snapshot", NotFound),
-        (libvirt.VIR_ERR_OPERATION_INVALID, "domain is not running", Conflict),
+        (libvirt.VIR_ERR_OPERATION_INVALID, "domain is not running", Busy),
         (libvirt.VIR_ERR_OPERATION_FAILED, "operation failed: job 'snapshot' in progress",
-         Conflict),
-        (libvirt.VIR_ERR_OPERATION_TIMEOUT, "cannot acquire state change lock", Conflict),
+         Busy),
+        (libvirt.VIR_ERR_OPERATION_TIMEOUT, "cannot acquire state change lock", Busy),
+        (libvirt.VIR_ERR_DOM_EXIST, "domain 'pc01' already exists", AlreadyExists),
+        (libvirt.VIR_ERR_STORAGE_VOL_EXIST, "storage volume 'pc01.qcow2' exists already",
+         AlreadyExists),
         (libvirt.VIR_ERR_AUTH_FAILED, "authentication failed", DriverError),
         (libvirt.VIR_ERR_CONFIG_UNSUPPORTED, "unsupported configuration", Unsupported),
         (libvirt.VIR_ERR_INTERNAL_ERROR, "boom", DriverError),

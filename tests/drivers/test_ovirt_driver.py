@@ -20,7 +20,7 @@ import ovirtsdk4 as sdk  # noqa: E402
 from vdictl.drivers.ovirt import OvirtDriver, name_search, parse_owner  # noqa: E402
 from vdictl.drivers.ovirt_conn import map_error, normalize_url, resolve_password  # noqa: E402
 from vdictl.drivers.ovirt_create import owner_comment  # noqa: E402
-from vdictl.errors import (AuthError, Conflict, DriverError, NotFound, NotOwned,  # noqa: E402
+from vdictl.errors import (AlreadyExists, AuthError, Conflict, DriverError, NotFound, NotOwned,  # noqa: E402
                            Unreachable)
 from vdictl.model import Owner, VmState  # noqa: E402
 from vdictl.rooms import Connect, VmSpec  # noqa: E402
@@ -87,6 +87,12 @@ def test_map_error():
                                      "Fault detail is \"[Cannot run VM: VM is locked]\".", 409)),
                       Conflict)
     assert map_error(_err(sdk.Error, "x", 409)).transient
+    exists = map_error(_err(sdk.Error, "Fault reason is \"Operation Failed\". Fault detail is "
+                            "\"[Cannot add permission. Permission already exists.]\".", 409))
+    assert isinstance(exists, AlreadyExists) and not exists.transient
+    in_use = map_error(_err(sdk.Error, "[Cannot add VM. The VM name is already in use, please "
+                            "choose a unique name and try again.]", 409))
+    assert isinstance(in_use, AlreadyExists) and not in_use.transient
     assert isinstance(map_error(_err(sdk.Error, "x", 503)), Unreachable)
     assert isinstance(map_error(_err(sdk.NotFoundError, "x", 404), what="VM 'a'"), NotFound)
     assert isinstance(map_error(_err(sdk.AuthError, "x", 401)), AuthError)

@@ -1,6 +1,7 @@
 import pytest
 
-from vdictl.errors import Conflict, DriverError, NotFound, OperationTimeout
+from vdictl.errors import (AlreadyExists, Busy, Conflict, DriverError, NotFound, OperationTimeout,
+                           WrongState)
 from vdictl.wait import retry_transient, wait_for
 
 
@@ -51,7 +52,7 @@ def test_retry_transient_retries_conflicts_then_succeeds():
     def func():
         calls.append(1)
         if len(calls) < 3:
-            raise Conflict("VM is locked")
+            raise Busy("VM is locked")
         return "done"
 
     assert retry_transient(func, attempts=5, sleep=sleeps.append) == "done"
@@ -64,11 +65,26 @@ def test_retry_transient_gives_up_after_attempts():
 
     def func():
         calls.append(1)
-        raise Conflict("still locked")
+        raise Busy("still locked")
+
+    with pytest.raises(Busy):
+        retry_transient(func, attempts=4, sleep=lambda s: None)
+    assert len(calls) == 4
+
+
+@pytest.mark.parametrize("error", [
+    AlreadyExists("domain already exists"), AlreadyExists("Permission already exists"),
+    WrongState("domain is running; stop it before reverting")])
+def test_refusals_that_a_retry_cannot_change_are_not_retried(error):
+    calls = []
+
+    def func():
+        calls.append(1)
+        raise error
 
     with pytest.raises(Conflict):
         retry_transient(func, attempts=4, sleep=lambda s: None)
-    assert len(calls) == 4
+    assert len(calls) == 1
 
 
 def test_permanent_errors_are_not_retried():

@@ -168,7 +168,7 @@ class Driver(abc.ABC):
     def create_template(self, *, vm: str, name: str, seal: bool, timeout: float) -> None:
         """Make template `name` from the stopped VM `vm`, sealed (host keys,
         machine-id, hostname ... removed) when `seal`. Returns once the
-        template is usable; Conflict when `name` exists or `vm` runs."""
+        template is usable; AlreadyExists when `name` exists, WrongState when `vm` runs."""
         raise Unsupported("cannot create templates", driver=self.name, vm=vm)
 
     def template_users(self, *, name: str) -> List[str]:

@@ -40,8 +40,8 @@ from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Seq
 
 import libvirt
 
-from vdictl.errors import (AuthError, Conflict, DriverError, NotFound, NotOwned,
-                           OperationTimeout, Unreachable)
+from vdictl.errors import (AuthError, DriverError, NotFound, NotOwned, OperationTimeout,
+                           Unreachable, WrongState)
 from vdictl.model import Owner, Snapshot, Vm, VmState
 from vdictl.rooms import Connect, VmSpec
 
@@ -287,8 +287,8 @@ class LibvirtDriver(Driver):
             raise NotOwned("domain has no vdictl owner mark; not deleting it",
                            driver=self.name, vm=name)
         if active:
-            raise Conflict("domain is running; stop it before deleting", driver=self.name,
-                           vm=name)
+            raise WrongState("domain is running; stop it before deleting", driver=self.name,
+                             vm=name)
         with self._errors(vm=name, what=f"domain {name!r}"):
             self._undefine(dom)
         leftovers = self._delete_volumes(name, mark.volumes)
@@ -457,8 +457,8 @@ class LibvirtDriver(Driver):
         """
         dom = self._domain(name)
         if not self._is_off(dom):
-            raise Conflict("domain is running; stop it before reverting", driver=self.name,
-                           vm=name)
+            raise WrongState("domain is running; stop it before reverting", driver=self.name,
+                             vm=name)
         with self._errors(vm=name, what=f"snapshot {snapshot.id!r}"):
             snap = dom.snapshotLookupByName(snapshot.id, 0)
             info = lx.parse_snapshot(snap.getXMLDesc(0))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set
 
 import libvirt
 
-from vdictl.errors import Conflict, DriverError, NotFound, Unsupported
+from vdictl.errors import AlreadyExists, DriverError, NotFound, Unsupported
 from vdictl.model import Owner, Vm, VmState
 from vdictl.rooms import VmSpec
 
@@ -38,7 +38,7 @@ def create_vm(drv: "LibvirtDriver", *, spec: VmSpec, owner: Owner, timeout: floa
         if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
             raise map_error(exc, vm=name) from exc
     else:
-        raise Conflict("domain already exists", driver=drv.name, vm=name)
+        raise AlreadyExists("domain already exists", driver=drv.name, vm=name)
 
     template = template_domain(drv, spec)
     with drv._errors(vm=name, what=f"template {spec.template_name!r}"):
@@ -84,8 +84,8 @@ def create_vm(drv: "LibvirtDriver", *, spec: VmSpec, owner: Owner, timeout: floa
             if exc.get_error_code() in (libvirt.VIR_ERR_DOM_EXIST,
                                         libvirt.VIR_ERR_OPERATION_FAILED) \
                     and "already exists" in str(exc):
-                raise Conflict("domain already exists", driver=drv.name,
-                               vm=name) from None
+                raise AlreadyExists("domain already exists", driver=drv.name,
+                                    vm=name) from None
             raise map_error(exc, vm=name) from exc
         if spec.stateless:
             with drv._errors(vm=name):
@@ -175,8 +175,8 @@ def _create_overlay(drv: "LibvirtDriver", spec: VmSpec, disk: lx.TemplateDisk):
     except libvirt.libvirtError as exc:
         if exc.get_error_code() == libvirt.VIR_ERR_STORAGE_VOL_EXIST or \
                 "already exists" in str(exc) or "already in use" in str(exc):
-            raise Conflict(f"storage volume {vol_name!r} already exists in pool "
-                           f"{pool.name()!r}", driver=drv.name, vm=name) from None
+            raise AlreadyExists(f"storage volume {vol_name!r} already exists in pool "
+                                f"{pool.name()!r}", driver=drv.name, vm=name) from None
         raise map_error(exc, vm=name) from exc
     log.debug("%s: created overlay %s on %s", name, vol_name, path)
     return vol, pool

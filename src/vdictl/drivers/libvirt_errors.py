@@ -6,8 +6,8 @@ from typing import Optional
 
 import libvirt
 
-from vdictl.errors import (AuthError, Conflict, DriverError, NotFound, Unreachable,
-                           Unsupported)
+from vdictl.errors import (AlreadyExists, AuthError, Busy, DriverError, NotFound,
+                           Unreachable, Unsupported)
 
 DRIVER = "libvirt"
 
@@ -15,8 +15,10 @@ AUTH_CODES = {libvirt.VIR_ERR_AUTH_FAILED, libvirt.VIR_ERR_AUTH_CANCELLED,
                libvirt.VIR_ERR_AUTH_UNAVAILABLE, libvirt.VIR_ERR_ACCESS_DENIED}
 NOT_FOUND_CODES = {libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT,
                     libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL}
-CONFLICT_CODES = {libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_ERR_OPERATION_TIMEOUT,
-                   libvirt.VIR_ERR_DOM_EXIST, libvirt.VIR_ERR_STORAGE_VOL_EXIST}
+EXISTS_CODES = {libvirt.VIR_ERR_DOM_EXIST, libvirt.VIR_ERR_STORAGE_VOL_EXIST}
+#: OPERATION_INVALID covers a state change still under way (a guest shutting
+#: down) as well as a settled wrong state; it is retried, as the race is common
+BUSY_CODES = {libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_ERR_OPERATION_TIMEOUT}
 UNREACHABLE_CODES = {libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_INVALID_CONN,
                       libvirt.VIR_ERR_RPC}
 UNSUPPORTED_CODES = {libvirt.VIR_ERR_CONFIG_UNSUPPORTED, libvirt.VIR_ERR_NO_SUPPORT,
@@ -47,8 +49,10 @@ def map_error(exc: "libvirt.libvirtError", *, vm: Optional[str] = None,
         return NotFound(f"{what} not found ({msg})" if what else msg, **kw)
     if code in AUTH_CODES:
         return AuthError(msg, **kw)
-    if code in CONFLICT_CODES or "in progress" in low or "cannot acquire state change lock" in low:
-        return Conflict(msg, **kw)
+    if code in EXISTS_CODES:
+        return AlreadyExists(msg, **kw)
+    if code in BUSY_CODES or "in progress" in low or "cannot acquire state change lock" in low:
+        return Busy(msg, **kw)
     if code in UNREACHABLE_CODES or exc.get_error_domain() == libvirt.VIR_FROM_RPC:
         return Unreachable(msg, **kw)
     if code in UNSUPPORTED_CODES:

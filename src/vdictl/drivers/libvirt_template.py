@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Dict, List, Optional
 import libvirt
 
 from vdictl import __version__
-from vdictl.errors import (Conflict, DriverError, MissingDependency, NotFound, NotOwned,
-                           TemplateInUse, Unsupported)
+from vdictl.errors import (AlreadyExists, DriverError, MissingDependency, NotFound,
+                           NotOwned, TemplateInUse, Unsupported, WrongState)
 from vdictl.rooms import VmSpec
 
 from . import libvirt_create
@@ -52,11 +52,11 @@ def create_template(drv: "LibvirtDriver", *, vm: str, name: str, seal: bool,
     if seal and shutil.which(SYSPREP) is None:
         raise MissingDependency(f"{drv.name}: {name}: {SYSPREP_MISSING}")
     if _exists(drv, name):
-        raise Conflict("a domain with this name already exists", driver=drv.name, vm=name)
+        raise AlreadyExists("a domain with this name already exists", driver=drv.name, vm=name)
     source = drv._domain(vm)
     if not drv._is_off(source):
-        raise Conflict(f"source VM {vm!r} is running; shut it down before making a template "
-                       "of it", driver=drv.name, vm=name)
+        raise WrongState(f"source VM {vm!r} is running; shut it down before making a template "
+                         "of it", driver=drv.name, vm=name)
     with drv._errors(vm=vm, what=f"domain {vm!r}"):
         source_xml = source.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     try:
@@ -118,9 +118,9 @@ def _copy_disk(drv: "LibvirtDriver", name: str, disk: lx.TemplateDisk):
         with drv._errors(vm=name):
             # a full copy (converted to qcow2), never linked to the source VM
             vol = pool.createXMLFrom(lx.copy_volume_xml(vol_name, capacity), source_vol, 0)
-    except Conflict:
-        raise Conflict(f"storage volume {vol_name!r} already exists in pool "
-                       f"{pool.name()!r}", driver=drv.name, vm=name) from None
+    except AlreadyExists:
+        raise AlreadyExists(f"storage volume {vol_name!r} already exists in pool "
+                            f"{pool.name()!r}", driver=drv.name, vm=name) from None
     log.debug("%s: copied %s to %s", name, path, vol_name)
     return vol
 
@@ -204,15 +204,15 @@ def delete_template(drv: "LibvirtDriver", *, name: str, adopt: bool,
         active = dom.isActive()
     mark = lx.parse_template_mark(xml)
     if lx.parse_owner(xml) is not None:
-        raise Conflict("this is a VM of a room, not a template; use virtroom-delete",
-                       driver=drv.name, vm=name)
+        raise WrongState("this is a VM of a room, not a template; use virtroom-delete",
+                         driver=drv.name, vm=name)
     if mark is None and not adopt:
         raise NotOwned("not made by vdictl template-create; not deleting it "
                        "(--adopt deletes the domain and leaves its disks)",
                        driver=drv.name, vm=name)
     if active:
-        raise Conflict("template domain is running; shut it down first", driver=drv.name,
-                       vm=name)
+        raise WrongState("template domain is running; shut it down first", driver=drv.name,
+                         vm=name)
     users = template_users(drv, name=name)
     if users:
         raise TemplateInUse(users=users, driver=drv.name, vm=name)

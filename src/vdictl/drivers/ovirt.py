@@ -35,7 +35,7 @@ import ovirtsdk4 as sdk
 import ovirtsdk4.types as types
 import pycurl
 
-from vdictl.errors import (Conflict, DriverError, NotFound, NotOwned, OperationTimeout)
+from vdictl.errors import DriverError, NotFound, NotOwned, OperationTimeout, WrongState
 from vdictl.model import Owner, Snapshot, Vm, VmState
 from vdictl.rooms import Connect, VmSpec
 from vdictl.wait import retry_transient, wait_for
@@ -249,8 +249,8 @@ class OvirtDriver(Driver):
             raise NotOwned("VM has no vdictl owner mark in its comment; not deleting it",
                            driver=self.name, vm=name)
         if v.status != VS.DOWN:
-            raise Conflict(f"VM is {v.status.value}; stop it before deleting", driver=self.name,
-                           vm=name)
+            raise WrongState(f"VM is {v.status.value}; stop it before deleting", driver=self.name,
+                             vm=name)
 
         def gone() -> Tuple[bool, None]:
             return name not in self._search_vms([name]), None
@@ -394,8 +394,8 @@ class OvirtDriver(Driver):
                         slot: Callable[[], ContextManager] = nullcontext) -> List[str]:
         v = self._sdk_vm(name)
         if v.status != VS.DOWN:
-            raise Conflict(f"VM is {v.status.value}; stop it before reverting",
-                           driver=self.name, vm=name)
+            raise WrongState(f"VM is {v.status.value}; stop it before reverting",
+                             driver=self.name, vm=name)
         snaps = self._snapshots(v.id, name)
         if not any(s.id == snapshot.id for s in snaps):
             raise NotFound(f"snapshot {snapshot.description!r} ({snapshot.id}) not found",

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import ovirtsdk4 as sdk
 
-from vdictl.errors import (AuthError, Conflict, DriverError, NotFound, Unreachable)
+from vdictl.errors import AlreadyExists, AuthError, Busy, DriverError, NotFound, Unreachable
 from vdictl.rooms import Connect
 from vdictl.wait import retry_transient
 
@@ -93,7 +93,8 @@ def map_error(exc: BaseException, *, vm: Optional[str] = None, what: Optional[st
               secrets: Optional[List[Optional[str]]] = None) -> DriverError:
     """The vdictl error for an ovirtsdk4 (or pycurl) error.
 
-    409 and busy faults → Conflict (transient); 503, connection and curl
+    409 "already exists" → AlreadyExists; other 409s and busy faults → Busy
+    (transient); 503, connection and curl
     errors → Unreachable (transient); 404 → NotFound (`what` names the
     object); 401/403 → AuthError; anything else (400 ...) → DriverError.
     """
@@ -108,7 +109,9 @@ def map_error(exc: BaseException, *, vm: Optional[str] = None, what: Optional[st
     if isinstance(exc, sdk.AuthError) or code in (401, 403):
         return AuthError(msg, **kw)
     if code == 409:
-        return Conflict(msg, **kw)
+        if "already exists" in low or "already in use" in low:
+            return AlreadyExists(msg, **kw)
+        return Busy(msg, **kw)
     if code in (502, 503, 504):
         return Unreachable(msg, **kw)
     if isinstance(exc, (sdk.ConnectionError, sdk.TimeoutError, OSError)):
@@ -116,7 +119,7 @@ def map_error(exc: BaseException, *, vm: Optional[str] = None, what: Optional[st
     if code is None and any(t in low for t in UNREACHABLE_TEXTS):
         return Unreachable(msg, **kw)
     if code in (400, None) and any(t in low for t in CONFLICT_TEXTS):
-        return Conflict(msg, **kw)
+        return Busy(msg, **kw)
     return DriverError(msg, **kw)
 
 

@@ -8,7 +8,7 @@ from urllib.parse import quote, unquote
 
 import ovirtsdk4.types as types
 
-from vdictl.errors import Conflict, DriverError, NotFound, Unsupported
+from vdictl.errors import AlreadyExists, DriverError, NotFound, Unsupported
 from vdictl.model import Owner, Vm
 from vdictl.rooms import SYSPREP, VmSpec
 from vdictl.values import netmask
@@ -200,15 +200,14 @@ def _grant(drv: "OvirtDriver", vm_id: str, name: str, user_id: str) -> None:
     try:
         drv._call(lambda s: s.vms_service().vm_service(vm_id).permissions_service().add(perm),
                   vm=name)
-    except Conflict as exc:  # a retried add whose first attempt went through
-        if "already" not in exc.message.lower():
-            raise
+    except AlreadyExists:  # a retried add whose first attempt went through
+        pass
 
 
 def create_vm(drv: "OvirtDriver", *, spec: VmSpec, owner: Owner, timeout: float) -> Vm:
     name = spec.name
     if name in drv._search_vms([name]):
-        raise Conflict("a VM with this name already exists", driver=drv.name, vm=name)
+        raise AlreadyExists("a VM with this name already exists", driver=drv.name, vm=name)
     template = find_template(drv, spec)
     cluster = find_cluster(drv, spec) if spec.cluster else None
     profile_id = find_vnic_profile(drv, spec) if spec.network_name else None

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 import ovirtsdk4.types as types
 
 from vdictl import __version__
-from vdictl.errors import Conflict, NotFound, NotOwned, TemplateInUse, Unsupported
+from vdictl.errors import (AlreadyExists, NotFound, NotOwned, TemplateInUse, Unsupported,
+                           WrongState)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .ovirt import OvirtDriver
@@ -47,11 +48,11 @@ def _status(drv: "OvirtDriver", template_id: str, name: str) -> Any:
 def create_template(drv: "OvirtDriver", *, vm: str, name: str, seal: bool,
                     timeout: float) -> None:
     if _templates(drv, name):
-        raise Conflict("a template with this name already exists", driver=drv.name, vm=name)
+        raise AlreadyExists("a template with this name already exists", driver=drv.name, vm=name)
     source = drv._sdk_vm(vm)
     if source.status != types.VmStatus.DOWN:
-        raise Conflict(f"source VM {vm!r} is {source.status.value}; shut it down before "
-                       "making a template of it", driver=drv.name, vm=name)
+        raise WrongState(f"source VM {vm!r} is {source.status.value}; shut it down before "
+                         "making a template of it", driver=drv.name, vm=name)
     mark = f"{TEMPLATE_MARK} version={__version__}"
 
     def added_meanwhile() -> Tuple[bool, Optional[Any]]:
