@@ -127,3 +127,16 @@ def test_bad_payload_files(tmp_path, payload, text, message):
         render_payload(vms(cfg)["lab-pc01"])
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_render_payloads_keeps_rendered_payloads_and_errors_apart(tmp_path):
+    """One VM's template fails (an undefined variable for pc02 only): the run
+    gets pc01's Payload and pc02's reason, each under its own name."""
+    from vdictl.ops.personalise import render_payloads
+
+    cfg = load(tmp_path, "autounattend_templatefile = a.xml", {"a.xml": (
+        "<unattend>{% if id == '02' %}{{ nosuch }}{% endif %}{{ name }}</unattend>\n")})
+    result = render_payloads([(vm, None) for vm in cfg.rooms["lab"].vms])
+    assert list(result.ready) == ["lab-pc01"] and list(result.errors) == ["lab-pc02"]
+    assert result.payload("lab-pc01").kind == SYSPREP and result.payload("lab-pc02") is None
+    assert "nosuch" in result.error("lab-pc02") and result.error("lab-pc01") is None

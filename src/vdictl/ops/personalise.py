@@ -9,7 +9,8 @@ snapshot revert would roll the record back, and the snapshot itself says it.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from vdictl.errors import VdictlError
 from vdictl.model import Vm
@@ -39,17 +40,32 @@ def needs_payload(spec: VmSpec, vm: Optional[Vm]) -> bool:
         vm is None or ORDER.index(recorded_phase(vm)) < ORDER.index(PERSONALISED))
 
 
-def render_payloads(pairs: Sequence[Pair]) -> Dict[str, object]:
-    """VM name -> Payload, or -> the error text, for the VMs still to personalise."""
+@dataclass(frozen=True)
+class RenderedPayloads:
+    """The first-boot payloads of a run, by VM name: rendered, or why not."""
+
+    ready: Mapping[str, Payload] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+    def payload(self, name: str) -> Optional[Payload]:
+        return self.ready.get(name)
+
+    def error(self, name: str) -> Optional[str]:
+        return self.errors.get(name)
+
+
+def render_payloads(pairs: Sequence[Pair]) -> RenderedPayloads:
+    """The payloads of the VMs still to personalise, each rendered once."""
     renderer = PayloadRenderer()
-    out: Dict[str, object] = {}
+    ready: Dict[str, Payload] = {}
+    errors: Dict[str, str] = {}
     for spec, vm in pairs:
         if needs_payload(spec, vm):
             try:
-                out[spec.name] = renderer.render(spec)
+                ready[spec.name] = renderer.render(spec)
             except VdictlError as exc:
-                out[spec.name] = str(exc)
-    return out
+                errors[spec.name] = str(exc)
+    return RenderedPayloads(ready, errors)
 
 
 def personalise(session: Session, spec: VmSpec, vm: Optional[Vm], payload: Optional[Payload],

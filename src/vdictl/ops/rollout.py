@@ -14,7 +14,7 @@ from vdictl.model import Snapshot, Vm
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
-from .personalise import personalise, render_payloads
+from .personalise import RenderedPayloads, personalise, render_payloads
 from .reset import matching_snapshots
 from .runner import Pair, is_running, require_owned, run_vms, step, throttled_step
 from .session import Session
@@ -28,7 +28,7 @@ def has_rollout_snapshot(spec: VmSpec, snapshots: Sequence[Snapshot]) -> bool:
 
 
 def check_rooms(session: Session, pairs: Sequence[Pair],
-                payloads: Dict[str, object]) -> Dict[str, str]:
+                payloads: RenderedPayloads) -> Dict[str, str]:
     """Rooms whose missing VMs cannot be created, with the reason
     (`payloads`: render_payloads of the same pairs).
 
@@ -42,8 +42,8 @@ def check_rooms(session: Session, pairs: Sequence[Pair],
             groups.setdefault((spec.room, session.endpoint_of(spec)), []).append(spec)
     failed: Dict[str, str] = {}
     for spec, _ in pairs:
-        problem = payloads.get(spec.name)
-        if isinstance(problem, str) and spec.room not in failed:
+        problem = payloads.error(spec.name)
+        if problem is not None and spec.room not in failed:
             failed[spec.room] = problem
     for (room, _), specs in groups.items():
         if room in failed:
@@ -70,7 +70,7 @@ def rollout(session: Session, rooms: Sequence[Room]) -> Report:
 
 
 def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str],
-               payloads: Dict[str, object]) -> bool:
+               payloads: RenderedPayloads) -> bool:
     """Every rollout phase one VM still lacks (`vm` None: it does not exist).
 
     Returns whether the VM runs at the end."""
@@ -91,9 +91,8 @@ def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str
         if vm is not None and spec.takes_snapshot else []
     done = spec.takes_snapshot and has_rollout_snapshot(spec, snapshots)
     if not done:
-        payload = payloads.get(spec.name)
-        running = personalise(session, spec, vm, payload if not isinstance(payload, str)
-                              else None, steps, running=running)
+        running = personalise(session, spec, vm, payloads.payload(spec.name), steps,
+                              running=running)
 
     if spec.takes_snapshot:
         if done:
