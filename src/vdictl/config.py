@@ -16,13 +16,13 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from configobj import ConfigObj, Section
 
-from vdictl import configspec
+from vdictl import configspec, linear_regex
 from vdictl.values import netmask
 from vdictl.config_file import (find_config_file, read_config_file,  # noqa: F401
                                 room_name, room_sections)
 from vdictl.errors import ConfigError
 from vdictl.rooms import (Config, Connect, LoggingSettings, Personalisation, Room, Throttle,
-                          VmSpec, regex_picks)
+                          VmSpec)
 from vdictl.templating import CompiledTemplate, TemplateError, compile_template
 
 #: Variables every template may use.
@@ -441,7 +441,7 @@ class _Loader:
         # the description's fixed start, before its first placeholder, and .*
         start = re.split(r"\$|\{[{%#]", template_text)[0]
         example = "^" + re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", start) + ".*"
-        if start.strip() and '"' not in start and regex_picks(example, description):
+        if start.strip() and '"' not in start and linear_regex.search(example, description):
             fix = f'write e.g. reset_to_snapshot_regex = "{example}"'
         else:
             fix = "make it match a part of the description that every VM's has"

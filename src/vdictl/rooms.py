@@ -17,17 +17,6 @@ SYSPREP = "sysprep"
 CLOUD_INIT = "cloud-init"
 
 
-def regex_picks(regex: str, description: str) -> bool:
-    """Does reset_to_snapshot_regex pick a snapshot with this description?
-
-    The one rule of the reset and of the config's check that each VM's own
-    description matches: a search anywhere in the description, as
-    Amoothei/Virtesk did (``re.search``), so their regexes pick the same
-    snapshots (``^`` anchors at the start); in linear time (RE2).
-    """
-    return linear_regex.search(regex, description)
-
-
 @dataclass(frozen=True)
 class Personalisation:
     """First-boot payload templates of a VM and the variables they render with.
@@ -87,8 +76,11 @@ class VmSpec:
         return self.takes_snapshot and bool(self.reset_to_snapshot_regex)
 
     def resets_to(self, description: str) -> bool:
-        """Whether a reset of this VM would pick a snapshot with this description."""
-        return regex_picks(self.reset_to_snapshot_regex or "", description)
+        """Whether a reset of this VM would pick a snapshot with this description:
+        the regex is searched for anywhere in it, as Amoothei/Virtesk did
+        (``re.search``; ``^`` anchors at the start), in linear time (RE2). The
+        reset and the config's check both ask this."""
+        return linear_regex.search(self.reset_to_snapshot_regex or "", description)
 
 
 @dataclass(frozen=True)
