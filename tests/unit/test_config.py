@@ -47,9 +47,11 @@ def load(tmp_path: Path, text: str):
 
 
 def error(tmp_path: Path, text: str) -> ConfigError:
+    """The ConfigError loading `text` raises; it names the file written."""
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         load_config(path, now=NOW)
+    assert info.value.file == path
     return info.value
 
 
@@ -71,13 +73,11 @@ def test_virtesk_docs_spelling_ip_adresses_is_ip_addresses(tmp_path):
 
 
 def test_both_spellings_of_one_key_are_an_error(tmp_path):
-    path = write(tmp_path, HEADER + room('ip_addresses = "192.0.2.$suffix"\n'
-                                         'ip_adresses = "192.0.2.$suffix"\n'
-                                         "ip_addresses_suffix = 11\n"))
-    with pytest.raises(ConfigError) as info:
-        load_config(path, now=NOW)
-    assert str(info.value) == (f"{path} [room r1/vms] ip_adresses: ip_adresses is another "
-                               "spelling of ip_addresses, which is set too; keep one")
+    err = error(tmp_path, HEADER + room('ip_addresses = "192.0.2.$suffix"\n'
+                                        'ip_adresses = "192.0.2.$suffix"\n'
+                                        "ip_addresses_suffix = 11\n"))
+    assert str(err) == (f"{err.file} [room r1/vms] ip_adresses: ip_adresses is another "
+                        "spelling of ip_addresses, which is set too; keep one")
 
 
 def test_virtesk_config_loads_unchanged():
@@ -250,10 +250,8 @@ def test_throttle_values(tmp_path):
     ("shutdown_timeout", "nan", "'nan' is not a number"),
 ])
 def test_throttle_errors(tmp_path, key, value, message):
-    path = write(tmp_path, HEADER + f"    [[throttle]]\n    {key} = {value}\n")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == f"{path} [general/throttle] {key}: {message}"
+    err = error(tmp_path, HEADER + f"    [[throttle]]\n    {key} = {value}\n")
+    assert str(err) == f"{err.file} [general/throttle] {key}: {message}"
 
 
 @pytest.mark.parametrize("connect, driver", [
@@ -451,10 +449,8 @@ def test_far_off_unknown_keys_and_sections_warn(tmp_path):
      "[room NAME] [[subsection]]; it belongs in [general] [[throttle]]"),
 ])
 def test_a_likely_typo_or_a_key_of_another_section_is_an_error(tmp_path, body, key, message):
-    path = write(tmp_path, HEADER + room(body))
-    with pytest.raises(ConfigError) as info:
-        load_config(path, now=NOW)
-    assert str(info.value) == f"{path} [room r1/vms] {key}: {message}"
+    err = error(tmp_path, HEADER + room(body))
+    assert str(err) == f"{err.file} [room r1/vms] {key}: {message}"
 
 
 @pytest.mark.parametrize("text, where, message", [
@@ -479,20 +475,16 @@ def test_a_likely_typo_or_a_key_of_another_section_is_an_error(tmp_path, body, k
      "[general]"),
 ])
 def test_keys_and_sections_in_the_wrong_place_are_errors(tmp_path, text, where, message):
-    path = write(tmp_path, text + ROOM)
-    with pytest.raises(ConfigError) as info:
-        load_config(path, now=NOW)
-    assert str(info.value) == f"{path} {where}: {message}"
+    err = error(tmp_path, text + ROOM)
+    assert str(err) == f"{err.file} {where}: {message}"
 
 
 def test_a_single_bracket_subsection_is_an_error_naming_the_room_before_it(tmp_path):
-    path = write(tmp_path, HEADER + ROOM + "[teacher_vms]\n    ids = 1\n"
-                 "    names = teacher$id\n    template_name = t\n"
-                 "    [[more]]\n    ids = 2\n")
-    with pytest.raises(ConfigError) as info:
-        load_config(path, now=NOW)
-    assert str(info.value) == (
-        f"{path} [teacher_vms]: a single-bracket section ends [room r1], so these VMs "
+    err = error(tmp_path, HEADER + ROOM + "[teacher_vms]\n    ids = 1\n"
+                "    names = teacher$id\n    template_name = t\n"
+                "    [[more]]\n    ids = 2\n")
+    assert str(err) == (
+        f"{err.file} [teacher_vms]: a single-bracket section ends [room r1], so these VMs "
         "belong to no room and would be ignored; write [[teacher_vms]] inside [room r1]")
 
 
@@ -510,11 +502,9 @@ def test_a_subsection_before_any_room_and_a_misspelt_room_title_are_errors(tmp_p
 
 
 def test_a_misspelt_vars_section_is_an_error(tmp_path):
-    path = write(tmp_path, HEADER + room("[[[var]]]\nadmin = x"))
-    with pytest.raises(ConfigError) as info:
-        load_config(path, now=NOW)
-    assert str(info.value) == \
-        f"{path} [room r1/vms/var]: unknown section; did you mean [[[vars]]]?"
+    err = error(tmp_path, HEADER + room("[[[var]]]\nadmin = x"))
+    assert str(err) == \
+        f"{err.file} [room r1/vms/var]: unknown section; did you mean [[[vars]]]?"
 
 
 # --- validation errors: file, section, key, what is wrong ----------------------
@@ -580,22 +570,18 @@ def test_unknown_template_variable(tmp_path, names, variable):
     ("vdé$id", "'vdé01'"),
 ])
 def test_invalid_vm_names(tmp_path, names, shown):
-    path = write(tmp_path, HEADER + f"[room r1]\n  [[vms]]\n  ids = 1\n"
-                 f"  names = \"{names}\"\n  template_name = t\n")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == (
-        f"{path} [room r1/vms] names: VM name {shown} (id 1) is invalid: use 1 to 64 "
+    err = error(tmp_path, HEADER + f"[room r1]\n  [[vms]]\n  ids = 1\n"
+                f"  names = \"{names}\"\n  template_name = t\n")
+    assert str(err) == (
+        f"{err.file} [room r1/vms] names: VM name {shown} (id 1) is invalid: use 1 to 64 "
         "of A-Z a-z 0-9 . _ - and do not start with '-'")
 
 
 def test_too_long_vm_name(tmp_path):
-    path = write(tmp_path, HEADER + "[room r1]\n  [[vms]]\n  ids = 1\n"
-                 f"  names = \"{'x' * 63}$id\"\n  template_name = t\n")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == (
-        f"{path} [room r1/vms] names: VM name '{'x' * 63}01' (id 1) is 65 characters "
+    err = error(tmp_path, HEADER + "[room r1]\n  [[vms]]\n  ids = 1\n"
+                f"  names = \"{'x' * 63}$id\"\n  template_name = t\n")
+    assert str(err) == (
+        f"{err.file} [room r1/vms] names: VM name '{'x' * 63}01' (id 1) is 65 characters "
         "long; oVirt and this check allow at most 64")
 
 
@@ -606,7 +592,7 @@ def test_vm_name_may_be_64_chars(tmp_path):
 
 
 def test_duplicate_vm_name_across_rooms(tmp_path):
-    path = write(tmp_path, HEADER + """\
+    err = error(tmp_path, HEADER + """\
         [room a]
             [[vms]]
             ids = 1-3
@@ -618,24 +604,20 @@ def test_duplicate_vm_name_across_rooms(tmp_path):
             names = "pc$id"
             template_name = t
         """)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == (
-        f"{path} [room b/teachers] names: VM name 'pc03' is defined twice: "
+    assert str(err) == (
+        f"{err.file} [room b/teachers] names: VM name 'pc03' is defined twice: "
         "in [room a/vms] (id 3) and in [room b/teachers] (id 3)")
 
 
 def test_duplicate_vm_name_within_subsection(tmp_path):
-    path = write(tmp_path, HEADER + ROOM.replace("${roomname}-vd${id}", "same"))
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == (
-        f"{path} [room r1/vms] names: VM name 'same' is defined twice: "
+    err = error(tmp_path, HEADER + ROOM.replace("${roomname}-vd${id}", "same"))
+    assert str(err) == (
+        f"{err.file} [room r1/vms] names: VM name 'same' is defined twice: "
         "in [room r1/vms] (id 1) and in [room r1/vms] (id 2)")
 
 
 def test_duplicate_vm_name_within_room(tmp_path):
-    path = write(tmp_path, HEADER + """\
+    err = error(tmp_path, HEADER + """\
         [room a]
             names = "pc$id"
             template_name = t
@@ -644,15 +626,13 @@ def test_duplicate_vm_name_within_room(tmp_path):
             [[y]]
             ids = 1
         """)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == (
-        f"{path} [room a/y] names: VM name 'pc01' is defined twice: "
+    assert str(err) == (
+        f"{err.file} [room a/y] names: VM name 'pc01' is defined twice: "
         "in [room a/x] (id 1) and in [room a/y] (id 1)")
 
 
 def test_duplicate_ip_across_subsections_names_both_vms(tmp_path):
-    path = write(tmp_path, HEADER + """\
+    err = error(tmp_path, HEADER + """\
         [room a]
             ip_addresses = "192.0.2.${suffix}"
             template_name = t
@@ -665,16 +645,14 @@ def test_duplicate_ip_across_subsections_names_both_vms(tmp_path):
             names = "teacher$id"
             ip_addresses_suffix = 13
         """)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == (
-        f"{path} [room a/teacher] ip_addresses_suffix: IP 192.0.2.13 is given twice: to "
+    assert str(err) == (
+        f"{err.file} [room a/teacher] ip_addresses_suffix: IP 192.0.2.13 is given twice: to "
         "VM pc03 in [room a/students] and to VM teacher01 in [room a/teacher]; give each "
         "VM its own IP")
 
 
 def test_duplicate_ip_across_rooms_on_one_network(tmp_path):
-    path = write(tmp_path, HEADER + """\
+    err = error(tmp_path, HEADER + """\
         [room a]
             network_name = lab
             [[vms]]
@@ -690,10 +668,8 @@ def test_duplicate_ip_across_rooms_on_one_network(tmp_path):
             template_name = t
             ip_addresses = "192.0.2.10"
         """)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == (
-        f"{path} [room b/vms] ip_addresses: IP 192.0.2.10 is given twice on network lab: to "
+    assert str(err) == (
+        f"{err.file} [room b/vms] ip_addresses: IP 192.0.2.10 is given twice on network lab: to "
         "VM a01 in [room a/vms] and to VM b01 in [room b/vms]; give each VM its own IP")
 
 
@@ -733,10 +709,8 @@ def test_the_same_ip_on_different_networks_is_fine(tmp_path):
     ("16MiB", "memory = 16MiB is 16777216 bytes (16 MiB); a VM needs at least 32 MiB"),
 ])
 def test_too_little_memory_is_an_error_guessing_the_unit(tmp_path, memory, message):
-    path = write(tmp_path, HEADER + room(f"memory = {memory}"))
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == f"{path} [room r1/vms] memory: {message}"
+    err = error(tmp_path, HEADER + room(f"memory = {memory}"))
+    assert str(err) == f"{err.file} [room r1/vms] memory: {message}"
 
 
 @pytest.mark.parametrize("memory, size", [
@@ -748,11 +722,9 @@ def test_enough_memory_loads(tmp_path, memory, size):
 
 
 def test_regex_without_snapshot_description_is_an_error(tmp_path):
-    path = write(tmp_path, HEADER + room('reset_to_snapshot_regex = "clean .*"'))
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == (
-        f"{path} [room r1/vms] snapshot_description: missing while reset_to_snapshot_regex is "
+    err = error(tmp_path, HEADER + room('reset_to_snapshot_regex = "clean .*"'))
+    assert str(err) == (
+        f"{err.file} [room r1/vms] snapshot_description: missing while reset_to_snapshot_regex is "
         "set: rollout would take no snapshot and every reset would skip these VMs; write "
         'snapshot_description = "..." (a text the regex matches), or snapshot_description = '
         '"" to turn snapshots off')
@@ -786,10 +758,8 @@ def test_regex_with_snapshots_turned_off_loads(tmp_path, body):
      "VM's has"),
 ])
 def test_regex_that_misses_the_vms_own_description_is_an_error(tmp_path, body, message):
-    path = write(tmp_path, HEADER + room(body))
-    with pytest.raises(ConfigError) as info:
-        load_config(path, now=NOW)
-    assert str(info.value) == f"{path} [room r1/vms] reset_to_snapshot_regex: {message}"
+    err = error(tmp_path, HEADER + room(body))
+    assert str(err) == f"{err.file} [room r1/vms] reset_to_snapshot_regex: {message}"
 
 
 @pytest.mark.parametrize("regex", ["IP=.*", "amoothei-vmrollout", "clean"])
@@ -853,12 +823,10 @@ def test_malicious_ids_in_config_do_not_run(tmp_path):
 def test_required_keys(tmp_path, missing):
     lines = {"ids": "ids = 1", "names": "names = vm$id", "template_name": "template_name = t"}
     del lines[missing]
-    path = write(tmp_path, HEADER + "[room r1]\n  [[vms]]\n  "
-                 + "\n  ".join(lines.values()) + "\n")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == \
-        f"{path} [room r1/vms] {missing}: missing required key '{missing}'"
+    err = error(tmp_path, HEADER + "[room r1]\n  [[vms]]\n  "
+                + "\n  ".join(lines.values()) + "\n")
+    assert str(err) == \
+        f"{err.file} [room r1/vms] {missing}: missing required key '{missing}'"
 
 
 @pytest.mark.parametrize("text, section, message", [
@@ -870,10 +838,8 @@ def test_required_keys(tmp_path, missing):
     (ROOM + "[room  r1]\n  [[vms]]\n", "room  r1", "room 'r1' is defined twice"),
 ])
 def test_room_section_errors(tmp_path, text, section, message):
-    path = write(tmp_path, HEADER + text)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == f"{path} [{section}]: {message}"
+    err = error(tmp_path, HEADER + text)
+    assert str(err) == f"{err.file} [{section}]: {message}"
 
 
 @pytest.mark.parametrize("connect, key, message", [
@@ -890,10 +856,8 @@ def test_room_section_errors(tmp_path, text, section, message):
      "enabled/disabled"),
 ])
 def test_connect_errors(tmp_path, connect, key, message):
-    path = write(tmp_path, f"[general]\n  [[connect]]\n  {connect}\n")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == f"{path} [general/connect] {key}: {message}"
+    err = error(tmp_path, f"[general]\n  [[connect]]\n  {connect}\n")
+    assert str(err) == f"{err.file} [general/connect] {key}: {message}"
 
 
 def test_missing_general_and_connect(tmp_path):
