@@ -129,6 +129,22 @@ def wait_until(predicate, timeout=30.0, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
+def vdictl_process(config):
+    """vdictl(*args, wait=True) with `config`, as a real process: (exit status,
+    stdout, stderr), or with wait=False the running Popen."""
+
+    def vdictl(*args, wait=True):
+        proc = subprocess.Popen([sys.executable, "-c", "from vdictl.cli import main; main()",
+                                 "--config", str(config), *args], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if not wait:
+            return proc
+        out, err = proc.communicate(timeout=300)
+        return proc.returncode, out, err
+
+    return vdictl
+
+
 def qemu_pid(vm):
     """The pid of the QEMU process running `vm` (found by its -name guest=...)."""
     for entry in os.listdir("/proc"):

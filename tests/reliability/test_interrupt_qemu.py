@@ -11,15 +11,13 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from vdictl.cli import exit_codes
 
-from .conftest import REPO, qemu_pid, wait_until
+from .conftest import qemu_pid, vdictl_process, wait_until
 
 pytestmark = pytest.mark.libvirt_sandbox
 
@@ -60,19 +58,14 @@ def room(libvirt_sandbox, tmp_path):
     sb = libvirt_sandbox
     sb.make_template("ctrlc-tmpl", "acpi")
     log = tmp_path / "audit.log"
-    configs = {}
+    runs = {}
     for kind, pause in (("slow", PAUSE), ("fast", 0)):
-        configs[kind] = tmp_path / f"{kind}.conf"
-        configs[kind].write_text(CONFIG.format(uri=sb.uri, batch=BATCH, pause=pause, log=log))
+        path = tmp_path / f"{kind}.conf"
+        path.write_text(CONFIG.format(uri=sb.uri, batch=BATCH, pause=pause, log=log))
+        runs[kind] = vdictl_process(path)
 
     def vdictl(kind, *args, wait=True):
-        proc = subprocess.Popen([sys.executable, "-c", "from vdictl.cli import main; main()",
-                                 "--config", str(configs[kind]), *args], cwd=REPO,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if not wait:
-            return proc
-        out, err = proc.communicate(timeout=300)
-        return proc.returncode, out, err
+        return runs[kind](*args, wait=wait)
 
     code, out, err = vdictl("fast", "virtroom-rollout", "ctrlc")
     assert code == 0, out + err

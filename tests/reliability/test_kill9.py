@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from .conftest import REPO, qemu_pid, wait_until
+from .conftest import qemu_pid, vdictl_process, wait_until
 
 
 def restores(sim):
@@ -105,15 +103,7 @@ def qemu_room(libvirt_sandbox, tmp_path):
     log = tmp_path / "audit.log"
     path.write_text(LIBVIRT_CONFIG.format(uri=libvirt_sandbox.uri, log=log))
 
-    def vdictl(*args, wait=True):
-        proc = subprocess.Popen([sys.executable, "-c", "from vdictl.cli import main; main()",
-                                 "--config", str(path), *args], cwd=REPO,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if not wait:
-            return proc
-        out, err = proc.communicate(timeout=300)
-        return proc.returncode, out, err
-
+    vdictl = vdictl_process(path)
     code, out, err = vdictl("virtroom-rollout", "kreset")
     assert code == 0, out + err
     vdictl.log = log
