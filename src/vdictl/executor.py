@@ -129,6 +129,12 @@ class Result:
     value: Any = None
     error: Optional[BaseException] = None
 
+    def value_or_raise(self) -> Any:
+        """The value, or the item's exception raised again."""
+        if self.error is not None:
+            raise self.error
+        return self.value
+
 
 def run_each(func: Callable[[T], Any], items: Iterable[T], *, max_workers: int) -> List[Result]:
     """Call func on every item in a pool of threads; one Result per item, in order.

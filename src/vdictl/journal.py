@@ -34,6 +34,7 @@ class StartJournal:
         self._lock = threading.Lock()   # the VMs of one room run in parallel threads
 
     def _path(self, room: str) -> str:
+        assert self.directory is not None, "a journal without a directory is kept in memory"
         return os.path.join(self.directory, lock_file_name(room)[:-len(".lock")] + ".to-start")
 
     def _load(self, room: str) -> Set[str]:

@@ -29,7 +29,8 @@ class CliError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
-        self.exit_code = exit_code
+        # click declares exit_code a class variable; each CliError carries its own
+        self.exit_code = exit_code  # type: ignore[misc]
 
 
 def exit_code_for(exc: VdictlError) -> int:

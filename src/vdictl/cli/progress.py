@@ -79,7 +79,7 @@ class RoomProgress(ProgressObserver):
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
         from rich.table import Column
 
-        self._progress = _bars_class()(
+        self._progress = bars = _bars_class()(
             self.status,
             TextColumn("{task.description}", table_column=Column(
                 max_width=LABEL_WIDTH, no_wrap=True, overflow="ellipsis")),
@@ -88,9 +88,9 @@ class RoomProgress(ProgressObserver):
                 ratio=1, no_wrap=True, overflow="ellipsis")),
             console=self._console, transient=False, expand=True)
         for room, total in totals.items():
-            self._tasks[room] = self._progress.add_task(f"{action} {room}", total=total,
+            self._tasks[room] = bars.add_task(f"{action} {room}", total=total,
                                                         phase="")
-        self._progress.start()
+        bars.start()
 
     def phase(self, spec: VmSpec, text: str) -> None:
         with self._lock:

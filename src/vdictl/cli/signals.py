@@ -9,7 +9,7 @@ import contextlib
 import os
 import signal
 import threading
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING, Dict, Iterator, Optional
 
 from . import exit_codes
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from vdictl.result import Report
 
 
-SIGNAL_EXIT = {signal.SIGINT: exit_codes.INTERRUPTED, signal.SIGTERM: exit_codes.TERMINATED}
+SIGNAL_EXIT: Dict[int, int] = {signal.SIGINT: exit_codes.INTERRUPTED, signal.SIGTERM: exit_codes.TERMINATED}
 
 
 class Interrupted(Exception):

@@ -25,9 +25,10 @@ def get_driver_class(name: str) -> Type[Driver]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        if getattr(exc, "name", "") and not exc.name.startswith("vdictl"):
+        missing = exc.name or ""
+        if missing and not missing.startswith("vdictl"):
             raise MissingDependency(
-                f"the {name} driver needs the Python module {exc.name!r}: "
+                f"the {name} driver needs the Python module {missing!r}: "
                 f"pip install 'vdictl[{extra}]'") from None
         raise
     return getattr(module, class_name)

@@ -6,7 +6,8 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import (Callable, ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple,
+                    TypeVar)
 
 from vdictl.errors import NotOwned, VdictlError
 from vdictl.executor import Cancelled, Throttle, mark_under_way, run_each
@@ -15,6 +16,8 @@ from vdictl.result import Outcome, Report, VmResult
 from vdictl.rooms import VmSpec
 
 from .session import Session
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +89,8 @@ def step(session: Session, steps: List[str], text: str, func: Callable[[], objec
 
 
 def throttled_step(session: Session, steps: List[str], text: str, throttle: Throttle,
-                   func: Callable[[Callable[[], ContextManager]], object], *,
-                   place: Optional["Place"] = None) -> object:
+                   func: Callable[[Callable[[], ContextManager]], T], *,
+                   place: Optional["Place"] = None) -> Optional[T]:
     """A step whose driver call holds a slot of `throttle` only around the work
     that loads the backend: func(slot) passes the slot factory on to the driver
     (see Driver.revert_snapshot), so the lookups before and the checks after

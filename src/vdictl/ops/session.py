@@ -194,10 +194,8 @@ class Session:
 
         found: Dict[Tuple[str, str], Vm] = {}
         for result in run_each(query, queries, max_workers=INVENTORY_QUERIES):
-            if not result.succeeded:
-                raise result.error
             room = result.item[0]
-            found.update(((room.name, name), vm) for name, vm in result.value.items())
+            found.update(((room.name, name), vm) for name, vm in result.value_or_raise().items())
         return [(spec, found.get((room.name, spec.name))) for room in rooms for spec in room.vms]
 
     # -- the start journal (vdictl.journal) ----------------------------------
