@@ -147,7 +147,7 @@ class CompiledTemplate:
             values = {k: v for k, v in variables.items() if v is not None}
             try:
                 text = self._template.render(values)
-            except Exception as exc:  # any runtime error inside the template
+            except Exception as exc:  # noqa: BLE001 - any run-time error inside the template
                 raise self._render_error(exc) from None
         limit = MAX_RENDERED_CHARS if self.path is None else MAX_PAYLOAD_CHARS
         if len(text) > limit:

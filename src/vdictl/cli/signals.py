@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from vdictl.result import Report
 
 
-SIGNAL_EXIT: Dict[int, int] = {signal.SIGINT: exit_codes.INTERRUPTED, signal.SIGTERM: exit_codes.TERMINATED}
+SIGNAL_EXIT: Dict[int, int] = {signal.SIGINT: exit_codes.INTERRUPTED,
+                               signal.SIGTERM: exit_codes.TERMINATED}
 
 
 class Interrupted(Exception):

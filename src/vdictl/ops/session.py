@@ -156,7 +156,8 @@ class Session:
             try:
                 driver.close()
             except Exception:  # noqa: BLE001 - closing must not mask the run's result
-                logging.getLogger(__name__).debug("closing %s failed", driver.endpoint, exc_info=True)
+                logging.getLogger(__name__).debug("closing %s failed", driver.endpoint,
+                                                  exc_info=True)
 
     def __enter__(self) -> "Session":
         return self
