@@ -17,9 +17,11 @@ pytest.importorskip("ovirtsdk4")
 
 import ovirtsdk4 as sdk  # noqa: E402
 
-from vdictl.drivers.ovirt import OvirtDriver, name_search, parse_owner  # noqa: E402
-from vdictl.drivers.ovirt_conn import map_error, normalize_url, resolve_password  # noqa: E402
-from vdictl.drivers.ovirt_create import owner_comment  # noqa: E402
+from vdictl.drivers.ovirt import OvirtDriver  # noqa: E402
+from vdictl.drivers.ovirt.connection import name_search  # noqa: E402
+from vdictl.drivers.ovirt.errors import map_error  # noqa: E402
+from vdictl.drivers.ovirt.owner_mark import owner_comment, parse_owner  # noqa: E402
+from vdictl.drivers.ovirt.pool import normalize_url, resolve_password  # noqa: E402
 from vdictl.errors import (AlreadyExists, AuthError, Conflict, DriverError, NotFound, NotOwned,  # noqa: E402
                            Unreachable)
 from vdictl.model import Owner, VmState  # noqa: E402
@@ -301,7 +303,7 @@ def test_sim_delete_refuses_foreign(drv, sim):
 def test_sim_transient_errors_are_retried(drv, sim):
     drv.create_vm(spec=spec(), owner=OWNER, timeout=30)
     sim.error_rate = 0.3
-    drv.retry_attempts = 30
+    drv.connection.tuning.retry_attempts = 30  # the driver is open: its connection's retries
     drv.start_vm(name="room01-pc01", timeout=60)
     drv.power_off_vm(name="room01-pc01", timeout=60)
     sim.error_rate = 0.0
