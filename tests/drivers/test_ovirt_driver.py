@@ -190,6 +190,17 @@ def test_sim_api_url_is_rewritten_for_the_engine(sim):
     assert len(_vm_searches(sim)) == 1
 
 
+def test_tuning_is_taken_from_the_driver_when_it_opens(sim):
+    d = OvirtDriver(Connect(driver="ovirt", url=sim.url, username=sim.username,
+                            password=sim.password))
+    d.poll_interval, d.max_connections = 0.01, 3
+    assert d.connection.tuning.poll_interval == OvirtDriver.poll_interval
+    with d:
+        assert d.connection.tuning.poll_interval == 0.01
+        assert d.connection.tuning.max_connections == 3
+        assert d.find_vms(names=["a"]) == {}
+
+
 def test_sim_one_login_and_one_search_across_threads(sim):
     sim.add_vm("room01-pc01", template="tmpl-win10", comment=owner_comment(OWNER), status="up")
     sim.add_vm("room01-pc02", template="tmpl-win10", status="down")
