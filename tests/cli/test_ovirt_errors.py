@@ -127,10 +127,10 @@ def test_tls_failure_without_the_ca_is_one_line_naming_the_url(tmp_path, ovirt_e
 
 
 def test_insecure_must_be_written_and_warns(tmp_path, ovirt_engine_tls, monkeypatch):
-    from vdictl.drivers import ovirt_conn
+    from vdictl.drivers.ovirt import pool
 
     # the warning is printed once per process; earlier tests may have used it up
-    monkeypatch.setattr(ovirt_conn, "_warned_insecure", False)
+    monkeypatch.setattr(pool, "insecure_warning", pool.Once())
     result, _ = run(tmp_path, ovirt_engine_tls.url, "virtroom-show", "lab",
                     password=ovirt_engine_tls.password, tls="insecure = True")
     assert result.exit_code == 0, result.stderr

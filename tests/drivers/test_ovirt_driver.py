@@ -17,9 +17,11 @@ pytest.importorskip("ovirtsdk4")
 
 import ovirtsdk4 as sdk  # noqa: E402
 
-from vdictl.drivers.ovirt import OvirtDriver, name_search, parse_owner  # noqa: E402
-from vdictl.drivers.ovirt_conn import map_error, normalize_url, resolve_password  # noqa: E402
-from vdictl.drivers.ovirt_create import owner_comment  # noqa: E402
+from vdictl.drivers.ovirt import OvirtDriver  # noqa: E402
+from vdictl.drivers.ovirt.connection import name_search  # noqa: E402
+from vdictl.drivers.ovirt.errors import map_error  # noqa: E402
+from vdictl.drivers.ovirt.owner_mark import owner_comment, parse_owner  # noqa: E402
+from vdictl.drivers.ovirt.pool import normalize_url, resolve_password  # noqa: E402
 from vdictl.errors import (AlreadyExists, AuthError, Conflict, DriverError, NotFound, NotOwned,  # noqa: E402
                            Unreachable)
 from vdictl.model import Owner, VmState  # noqa: E402
@@ -188,6 +190,17 @@ def test_sim_api_url_is_rewritten_for_the_engine(sim):
     assert len(_vm_searches(sim)) == 1
 
 
+def test_tuning_is_taken_from_the_driver_when_it_opens(sim):
+    d = OvirtDriver(Connect(driver="ovirt", url=sim.url, username=sim.username,
+                            password=sim.password))
+    d.poll_interval, d.max_connections = 0.01, 3
+    assert d.connection.tuning.poll_interval == OvirtDriver.poll_interval
+    with d:
+        assert d.connection.tuning.poll_interval == 0.01
+        assert d.connection.tuning.max_connections == 3
+        assert d.find_vms(names=["a"]) == {}
+
+
 def test_sim_one_login_and_one_search_across_threads(sim):
     sim.add_vm("room01-pc01", template="tmpl-win10", comment=owner_comment(OWNER), status="up")
     sim.add_vm("room01-pc02", template="tmpl-win10", status="down")
@@ -301,7 +314,7 @@ def test_sim_delete_refuses_foreign(drv, sim):
 def test_sim_transient_errors_are_retried(drv, sim):
     drv.create_vm(spec=spec(), owner=OWNER, timeout=30)
     sim.error_rate = 0.3
-    drv.retry_attempts = 30
+    drv.connection.tuning.retry_attempts = 30  # the driver is open: its connection's retries
     drv.start_vm(name="room01-pc01", timeout=60)
     drv.power_off_vm(name="room01-pc01", timeout=60)
     sim.error_rate = 0.0

@@ -151,7 +151,7 @@ def test_insecure_only_when_written(tmp_path, lines, insecure):
 
 def test_the_sdk_connection_verifies_tls_by_default(tmp_path, ovirt_engine):
     """What vdictl hands to ovirtsdk4: insecure=False and the configured CA file."""
-    from vdictl.drivers.ovirt_conn import ConnectionPool
+    from vdictl.drivers.ovirt.pool import ConnectionPool
 
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text("-----BEGIN CERTIFICATE-----\n")

@@ -43,7 +43,7 @@ def test_build_makes_a_wheel_and_an_sdist_of_this_version(dist):
         names = zf.namelist()
         metadata = zf.read(f"vdictl-{VERSION}.dist-info/METADATA").decode()
         entry_points = zf.read(f"vdictl-{VERSION}.dist-info/entry_points.txt").decode()
-    assert "vdictl/cli/config_check.py" in names and "vdictl/drivers/ovirt.py" in names
+    assert "vdictl/cli/config_check.py" in names and "vdictl/drivers/ovirt/driver.py" in names
     assert f"vdictl-{VERSION}.data/data/share/man/man1/vdictl.1" in names
     assert not any(n.startswith("tests/") for n in names)
     assert f"\nVersion: {VERSION}\n" in metadata

@@ -1,4 +1,4 @@
-"""StatusWatch: room-wide polls shared by every waiting VM (no SDK needed)."""
+"""StatusWatch: room-wide polls shared by every waiting VM (a fake search, no engine)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from vdictl.drivers.ovirt_watch import StatusWatch
-from vdictl.errors import OperationTimeout
+pytest.importorskip("ovirtsdk4")  # the ovirt package imports it
+
+from vdictl.drivers.ovirt.watch import StatusWatch  # noqa: E402
+from vdictl.errors import OperationTimeout  # noqa: E402
 
 
 class Engine:
@@ -89,15 +91,16 @@ def test_a_missing_vm_is_none_until_it_appears():
 
 def test_polls_start_near_the_shortest_time_this_kind_of_wait_took():
     engine = Engine(["pc1"], polls_until_up=1)
-    watch = StatusWatch(lambda text: engine.search(text) if time.monotonic() >= ready[0]
-                        else {"pc1": SimpleNamespace(status="down")},
-                        interval=lambda: 0.01)
+    # the engine the watch searches: first one up after 0.3 s, then one always up
+    search = [lambda text: engine.search(text) if time.monotonic() >= ready[0]
+              else {"pc1": SimpleNamespace(status="down")}]
+    watch = StatusWatch(lambda text: search[0](text), interval=lambda: 0.01)
     since = time.monotonic()
     ready = [since + 0.3]
     watch.wait("g", "pc1", is_up, since=since, timeout=10, what="restore")
     engine.calls.clear()
     calls = []
-    watch._search = lambda text: calls.append(time.monotonic()) or {
+    search[0] = lambda text: calls.append(time.monotonic()) or {
         "pc1": SimpleNamespace(status="up")}
     since = time.monotonic()
     watch.wait("g", "pc1", is_up, since=since, timeout=10, what="restore")

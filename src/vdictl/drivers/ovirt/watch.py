@@ -1,16 +1,6 @@
-"""Room-wide status polling for the ovirt driver.
-
-Every VM of a room that waits for a state (stopped, running, restored)
-shares one engine search per poll interval: a reset of 1,000 VMs polls a
-room with one request instead of one GET per waiting VM. The first waiter
-that finds the last answer older than the interval fetches for everyone;
-the others wait on a condition and re-check every new answer.
-
-A restore takes about as long for every VM of a run, so the watch learns,
-per kind of wait, the shortest time one took, and a waiter asks for polls
-only from 95% of it on: the polls cluster where completions happen, which
-lets the interval be short (quick detection) at a few requests per VM.
-"""
+"""Room-wide status polls for the ovirt driver: every waiting VM of a room
+shares one engine search per poll interval (docs/backends/ovirt.md,
+"Waiting: shared polls of the room")."""
 
 from __future__ import annotations
 

@@ -1,0 +1,127 @@
+"""The ovirt driver: VMs from templates through the engine's REST API (ovirtsdk4).
+It holds one OvirtConnection and hands each operation to its feature module;
+the design is described in docs/backends/ovirt.md."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
+
+from vdictl.model import Owner, Snapshot, Vm
+from vdictl.rooms import Connect, VmSpec
+
+from ..base import Driver
+from . import create, firstboot, lookups, power, snapshots, templates
+from .connection import OvirtConnection, Tuning
+from .pool import normalize_url
+from .records import STATE_MAP, to_vm
+
+
+class OvirtDriver(Driver):
+    """VMs in an oVirt/RHV engine, cloned from templates."""
+
+    name = "ovirt"
+    STATE_MAP = STATE_MAP
+
+    # The connection's Tuning, taken from these when the driver is made and
+    # again when it opens (tests and benchmarks shrink them).
+    #: seconds between polls of the engine
+    poll_interval: float = 1.0
+    #: pooled SDK connections (concurrent requests)
+    max_connections: int = 10
+    #: bounded retry of transient engine errors
+    retry_attempts: int = 8
+    retry_max_time: float = 300.0
+    retry_initial: float = 0.5
+    retry_maximum: float = 15.0
+    #: how long to wait for a hard power-off after the graceful timeout
+    stop_timeout: float = 120.0
+
+    def __init__(self, connect: Connect, *, uri: Optional[str] = None):
+        url = uri or connect.url or ""
+        super().__init__(connect, uri=normalize_url(url) if url else url)
+        self.connection = OvirtConnection(connect, self.uri or "", self.tuning())
+
+    def tuning(self) -> Tuning:
+        """The connection's pauses, limits and retries, as set on this driver."""
+        return Tuning(poll_interval=self.poll_interval, max_connections=self.max_connections,
+                      retry_attempts=self.retry_attempts, retry_max_time=self.retry_max_time,
+                      retry_initial=self.retry_initial, retry_maximum=self.retry_maximum,
+                      stop_timeout=self.stop_timeout)
+
+    # -- connection -------------------------------------------------------
+    def open(self) -> None:
+        self.connection.tuning = self.tuning()
+        self.connection.open()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    # -- inventory --------------------------------------------------------
+    def find_vms(self, *, names: Sequence[str]) -> Dict[str, Vm]:
+        if not names:
+            return {}
+        found = self.connection.find_room(names)
+        return {n: to_vm(v, self.endpoint) for n, v in found.items()}
+
+    def get_vm(self, *, name: str) -> Vm:
+        return to_vm(self.connection.sdk_vm(name), self.endpoint)
+
+    # -- lifecycle --------------------------------------------------------
+    def create_vm(self, *, spec: VmSpec, owner: Owner, timeout: float) -> Vm:
+        return create.create_vm(self.connection, spec=spec, owner=owner, timeout=timeout)
+
+    def check_create(self, *, specs: Sequence[VmSpec]) -> None:
+        lookups.check_create(self.connection, specs)
+
+    def delete_vm(self, *, name: str, timeout: float) -> None:
+        create.delete_vm(self.connection, name=name, timeout=timeout)
+
+    def set_phase(self, *, name: str, phase: str) -> None:
+        create.set_phase(self.connection, name=name, phase=phase)
+
+    # -- first boot ---------------------------------------------------------
+    def personalise_vm(self, *, spec: VmSpec, payload: Any, timeout: float) -> None:
+        firstboot.personalise_vm(self.connection, spec=spec, payload=payload, timeout=timeout)
+
+    def finish_vm(self, *, spec: VmSpec, timeout: float) -> None:
+        firstboot.finish_vm(self.connection, spec=spec, timeout=timeout)
+
+    # -- templates ----------------------------------------------------------
+    def uses_template(self, *, spec: VmSpec) -> bool:
+        return lookups.uses_template(self.connection, spec)
+
+    def create_template(self, *, vm: str, name: str, seal: bool, timeout: float) -> None:
+        templates.create_template(self.connection, vm=vm, name=name, seal=seal,
+                                  timeout=timeout)
+
+    def template_users(self, *, name: str) -> List[str]:
+        return templates.template_users(self.connection, name=name)
+
+    def delete_template(self, *, name: str, adopt: bool, timeout: float) -> List[str]:
+        return templates.delete_template(self.connection, name=name, adopt=adopt,
+                                         timeout=timeout)
+
+    # -- power ------------------------------------------------------------
+    def start_vm(self, *, name: str, timeout: float) -> None:
+        power.start_vm(self.connection, name=name, timeout=timeout)
+
+    def shutdown_vm(self, *, name: str, timeout: float) -> bool:
+        return power.shutdown_vm(self.connection, name=name, timeout=timeout)
+
+    def power_off_vm(self, *, name: str, timeout: float) -> None:
+        power.power_off_vm(self.connection, name=name, timeout=timeout)
+
+    # -- snapshots --------------------------------------------------------
+    def list_snapshots(self, *, name: str) -> List[Snapshot]:
+        return snapshots.list_snapshots(self.connection, name=name)
+
+    def create_snapshot(self, *, name: str, description: str, timeout: float,
+                        slot: Callable[[], ContextManager] = nullcontext) -> Snapshot:
+        return snapshots.create_snapshot(self.connection, name=name, description=description,
+                                         timeout=timeout, slot=slot)
+
+    def revert_snapshot(self, *, name: str, snapshot: Snapshot, timeout: float,
+                        slot: Callable[[], ContextManager] = nullcontext) -> List[str]:
+        return snapshots.revert_snapshot(self.connection, name=name, snapshot=snapshot,
+                                         timeout=timeout, slot=slot)

@@ -1,0 +1,76 @@
+"""The ovirt driver package keeps its shape (issue 13): imports point one way
+(driver -> feature modules -> connection -> pool/errors/watch), no module
+uses another's private names, and modules and functions stay small."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "vdictl" / "drivers" / "ovirt"
+#: module -> the modules of the package it may import
+ALLOWED = {
+    "__init__": {"driver"},
+    "driver": {"connection", "create", "firstboot", "lookups", "pool", "power", "records",
+               "snapshots", "templates"},
+    "create": {"connection", "lookups", "owner_mark", "records"},
+    "firstboot": {"connection", "create", "lookups"},
+    "lookups": {"connection"},
+    "power": {"connection"},
+    "snapshots": {"connection", "records"},
+    "templates": {"connection"},
+    "connection": {"errors", "pool", "watch"},
+    "pool": {"errors"},
+    "records": {"owner_mark"},
+    "errors": set(), "watch": set(), "owner_mark": set(),
+}
+
+
+def modules():
+    return sorted(p.stem for p in PACKAGE.glob("*.py"))
+
+
+def tree(name: str) -> ast.Module:
+    return ast.parse((PACKAGE / f"{name}.py").read_text())
+
+
+def package_imports(name: str) -> set:
+    """The sibling modules `name` imports (`from . import x`, `from .x import y`)."""
+    found = set()
+    for node in ast.walk(tree(name)):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                found.add(node.module.split(".")[0])
+            else:
+                found.update(a.name for a in node.names)
+    return found
+
+
+def test_every_module_is_known():
+    assert modules() == sorted(ALLOWED)
+
+
+@pytest.mark.parametrize("name", sorted(ALLOWED))
+def test_imports_point_one_way(name):
+    assert package_imports(name) <= ALLOWED[name]
+
+
+@pytest.mark.parametrize("name", sorted(ALLOWED))
+def test_no_private_names_of_other_objects(name):
+    used = [f"line {n.lineno}: .{n.attr}" for n in ast.walk(tree(name))
+            if isinstance(n, ast.Attribute) and n.attr.startswith("_")
+            and not n.attr.startswith("__")
+            and not (isinstance(n.value, ast.Name) and n.value.id in ("self", "cls"))]
+    assert used == []
+
+
+@pytest.mark.parametrize("name", sorted(ALLOWED))
+def test_modules_and_functions_stay_small(name):
+    source = (PACKAGE / f"{name}.py").read_text()
+    assert source.count("\n") <= 450
+    long = [f"{n.name}: {n.end_lineno - n.lineno + 1} lines" for n in ast.walk(ast.parse(source))
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and n.end_lineno - n.lineno + 1 > 60]
+    assert long == []
