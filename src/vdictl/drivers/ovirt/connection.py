@@ -53,7 +53,8 @@ def name_search(names: Sequence[str]) -> str:
     names = list(names)
     if len(names) == 1 and _SEARCH_SAFE.fullmatch(names[0]) and names[0]:
         return f"name={names[0]}"
-    prefix = _SEARCH_SAFE.match(os.path.commonprefix(names)).group(0)
+    safe = _SEARCH_SAFE.match(os.path.commonprefix(names))  # always matches, maybe empty
+    prefix = safe.group(0) if safe else ""
     return f"name={prefix}*"
 
 
@@ -102,6 +103,7 @@ class OvirtConnection:
         if self._pool is None:
             self.open()
         pool = self._pool
+        assert pool is not None, "open() sets the pool or raises"
         attempt = [0]
 
         def once() -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import ovirtsdk4 as sdk
 
@@ -59,7 +59,7 @@ def map_error(exc: BaseException, *, vm: Optional[str] = None, what: Optional[st
     msg = redact(_plain(str(exc) or type(exc).__name__), secrets or [])
     low = msg.lower()
     code = getattr(exc, "code", None)
-    kw = dict(driver=DRIVER, vm=vm)
+    kw: Dict[str, Any] = {"driver": DRIVER, "vm": vm}
     if isinstance(exc, sdk.NotFoundError) or code == 404:
         return NotFound(f"{what} not found ({msg})" if what else msg, **kw)
     if isinstance(exc, sdk.AuthError) or code in (401, 403):
