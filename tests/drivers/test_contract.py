@@ -18,6 +18,7 @@ import gc
 import uuid
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
+from typing import ClassVar, Dict, FrozenSet
 
 import pytest
 
@@ -46,9 +47,9 @@ class LibvirtBackend:
     """What both libvirt backends share: the test's own connection (`conn`) to
     look at a VM's CD-ROMs, where libvirt attaches the first-boot image."""
 
-    lacks: frozenset = frozenset()
+    lacks: ClassVar[FrozenSet[str]] = frozenset()
     #: check -> why this backend's driver fails it (see known_defect)
-    known_defects: dict = {}
+    known_defects: ClassVar[Dict[str, str]] = {}
 
     def cdroms(self, name):
         root = ET.fromstring(self.conn.lookupByName(name).XMLDesc(0))
@@ -132,8 +133,8 @@ class OvirtSimBackend:
     simulator records each start's run-once initialization, and plays the guest
     that powers itself off after its first boot."""
 
-    lacks: frozenset = frozenset()
-    known_defects = {
+    lacks: ClassVar[FrozenSet[str]] = frozenset()
+    known_defects: ClassVar[Dict[str, str]] = {
         "deleted template still found": "the oVirt driver looks each template up once per "
         "connection and keeps the answer; delete_template does not forget it, so "
         "check_create and create_vm still find the deleted template"}
