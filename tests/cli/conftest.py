@@ -10,13 +10,11 @@ from __future__ import annotations
 import gc
 
 import pytest
-from click.testing import CliRunner
 
 libvirt = pytest.importorskip("libvirt")
 
-from vdictl.cli import cli  # noqa: E402
-
 from tests.libvirt_test_hv import TEST_URI, define_test_template  # noqa: E402
+from tests.vdictl_cli import vdictl, write_config  # noqa: E402
 
 TEMPLATE = "tmpl"
 
@@ -100,9 +98,7 @@ def hypervisor():
 
 @pytest.fixture
 def config_file(tmp_path):
-    path = tmp_path / "vdi-rollout.conf"
-    path.write_text(CONFIG)
-    return str(path)
+    return str(write_config(tmp_path, CONFIG, name="vdi-rollout.conf"))
 
 
 @pytest.fixture
@@ -110,8 +106,6 @@ def run(config_file):
     """Invoke vdictl with the test config; returns click's Result."""
 
     def invoke(*args, input=None):
-        runner = CliRunner()
-        return runner.invoke(cli, ["--config", config_file, *args], input=input,
-                             catch_exceptions=False)
+        return vdictl(config_file, *args, input=input)
 
     return invoke

@@ -19,12 +19,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from vdictl.cli import cli
 
 from tests.libvirt_test_hv import node_document
 from tests.terminal import open_terminal, read_terminal
+from tests.vdictl_cli import vdictl, write_config
 
 libvirt = pytest.importorskip("libvirt")
 
@@ -81,15 +79,14 @@ RESETTABLE_VMS = {"lab1-vd01", "lab1-vd02", "lab1-vd03", "lab2-pc01", "lab2-pc02
 @pytest.fixture
 def site(tmp_path, hypervisor):
     """A config whose libvirt URI is a test:///FILE with lab1 and 'lab 2' rolled out."""
-    config = tmp_path / "vdi-rollout.conf"
-    config.write_text(CONFIG)
-    runner = CliRunner()
+    config = write_config(tmp_path, CONFIG, name="vdi-rollout.conf")
     for room in ("lab1", "lab 2"):
-        result = runner.invoke(cli, ["--config", str(config), "virtroom-rollout", room])
+        result = vdictl(config, "virtroom-rollout", room)
         assert result.exit_code == 0, result.output
     node = tmp_path / "node.xml"
     node.write_text(node_document(hypervisor.conn))
-    config.write_text(CONFIG.replace("test:///default", f"test://{node}"))
+    write_config(tmp_path, CONFIG.replace("test:///default", f"test://{node}"),
+                 name="vdi-rollout.conf")
     (tmp_path / "audit.log").write_text("")
     return tmp_path
 
@@ -153,10 +150,10 @@ def test_script_goes_on_after_a_failed_room_and_prints_its_failures(site):
 
 def test_a_failed_run_off_a_terminal_shows_the_failed_vms_and_the_total(site):
     lose_snapshot(site, "lab1-vd02")
-    config = ["--config", str(site / "vdi-rollout.conf")]
-    result = CliRunner().invoke(cli, [*config, "virtroom-reset", "lab1"])
+    config = site / "vdi-rollout.conf"
+    result = vdictl(config, "virtroom-reset", "lab1")
     assert (result.exit_code, result.stdout.splitlines()) == (1, FAILED_VD02)
-    full = CliRunner().invoke(cli, [*config, "virtroom-reset", "lab1", "--output", "table"])
+    full = vdictl(config, "virtroom-reset", "lab1", "--output", "table")
     assert full.exit_code == 1
     assert [line.split()[1] for line in full.stdout.splitlines()[1:-1]] == [
         "lab1-vd01", "lab1-vd02", "lab1-vd03"]
@@ -169,8 +166,7 @@ def test_json_carries_each_vms_duration_and_the_total(site):
     config = site / "vdi-rollout.conf"
     config.write_text(config.read_text().replace(
         "snapshot_batch_pause = 0", "snapshot_batch_size = 1\n    snapshot_batch_pause = 0.5"))
-    result = CliRunner().invoke(cli, ["--config", str(config), "virtroom-reset", "lab1",
-                                      "-o", "json"])
+    result = vdictl(config, "virtroom-reset", "lab1", "-o", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     durations = sorted(r["duration"] for r in data["results"])
@@ -231,8 +227,7 @@ def test_summary_is_printed_on_a_terminal(site):
 @pytest.mark.parametrize("args, shows_table", [
     ((), False), (("-o", "table"), True), (("--dry-run",), True)])
 def test_success_off_a_terminal_prints_only_what_was_asked(site, args, shows_table):
-    result = CliRunner().invoke(cli, ["--config", str(site / "vdi-rollout.conf"),
-                                      "virtroom-reset", "lab1", *args])
+    result = vdictl(site / "vdi-rollout.conf", "virtroom-reset", "lab1", *args)
     assert result.exit_code == 0
     assert bool(result.stdout) is shows_table
     if shows_table:
@@ -241,8 +236,7 @@ def test_success_off_a_terminal_prints_only_what_was_asked(site, args, shows_tab
 
 
 def test_json_is_always_printed(site):
-    result = CliRunner().invoke(cli, ["--config", str(site / "vdi-rollout.conf"),
-                                      "virtroom-reset", "lab1", "-o", "json"])
+    result = vdictl(site / "vdi-rollout.conf", "virtroom-reset", "lab1", "-o", "json")
     assert result.exit_code == 0
     assert '"status": "success"' in result.stdout
 

@@ -13,6 +13,7 @@ from vdictl.cli import cli
 
 from tests.cli.conftest import CONFIG
 from tests.terminal import run_interactively
+from tests.vdictl_cli import vdictl, write_config
 
 UNREACHABLE = """\
 [general]
@@ -38,10 +39,6 @@ UNREACHABLE = """\
 """
 
 
-def vdictl(config, *args):
-    return CliRunner().invoke(cli, ["--config", str(config), *args])
-
-
 def one_error(result, message, status, **config_fields):
     """stderr has the one line; stdout (with -o json) the same as an object."""
     assert (result.exit_code, result.stderr) == (status, f"Error: {message}\n")
@@ -52,8 +49,8 @@ def one_error(result, message, status, **config_fields):
 
 
 def test_a_config_error_with_json_output_is_also_a_json_object(tmp_path):
-    config = tmp_path / "c.conf"
-    config.write_text(CONFIG.replace("parallel = 3", "parallel = many"))
+    config = write_config(tmp_path, CONFIG.replace("parallel = 3", "parallel = many"),
+                          name="c.conf")
     result = vdictl(config, "virtroom-reset", "lab1", "-o", "json")
     one_error(result, f"{config} [general/throttle] parallel: 'many' is not a whole number", 2,
               file=str(config), section="general/throttle", key="parallel")
@@ -72,8 +69,7 @@ def test_errors_without_json_output_print_nothing_on_stdout(run):
 
 
 def test_a_connection_error_names_where_the_uri_is_configured(tmp_path):
-    config = tmp_path / "c.conf"
-    config.write_text(UNREACHABLE)
+    config = write_config(tmp_path, UNREACHABLE, name="c.conf")
     uri = "test:///nonexistent/hypervisor.xml"
     result = vdictl(config, "virtroom-start", "r", "-o", "json")
     where = f"cannot connect to {uri} ({config} [general/connect] uri, or [room r/s2] uri): "

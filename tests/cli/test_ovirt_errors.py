@@ -12,12 +12,12 @@ import logging
 import socket
 
 import pytest
-from click.testing import CliRunner
 
 pytest.importorskip("ovirtsdk4")
 
-from vdictl.cli import cli  # noqa: E402
 from vdictl.cli import exit_codes  # noqa: E402
+
+from tests.vdictl_cli import vdictl, write_config  # noqa: E402
 
 PASSWORD = "Corr3ct-H0rse-Battery"
 
@@ -54,10 +54,9 @@ def run(tmp_path, url, *args, password=PASSWORD, tls=""):
     password_file.write_text(password + "\n")
     password_file.chmod(0o600)
     log_file = tmp_path / "vdictl.log"
-    config = tmp_path / "vdi.conf"
-    config.write_text(CONFIG.format(url=url, password_file=password_file, tls=tls,
-                                    log_file=log_file))
-    result = CliRunner().invoke(cli, ["--config", str(config), *args])
+    config = write_config(tmp_path, CONFIG.format(url=url, password_file=password_file, tls=tls,
+                                                  log_file=log_file))
+    result = vdictl(config, *args)
     log_text = log_file.read_text() if log_file.exists() else ""
     return result, log_text
 

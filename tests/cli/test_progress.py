@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 import os
 
-from click.testing import CliRunner
-
-from vdictl.cli import cli
 from vdictl.cli.progress import RoomProgress, wants_progress
 from vdictl.config import load_config
 from vdictl.ops.rollout import rollout
 from vdictl.ops.session import Session
+
+from tests.vdictl_cli import vdictl
 
 
 def test_progress_only_for_a_table_on_a_terminal():
@@ -38,7 +37,7 @@ def test_one_bar_per_room_counts_every_vm(config_file, hypervisor):
 
 
 def test_no_progress_off_a_terminal(config_file, hypervisor):
-    result = CliRunner().invoke(cli, ["--config", config_file, "virtroom-rollout", "lab1"])
+    result = vdictl(config_file, "virtroom-rollout", "lab1")
     assert result.exit_code == 0
     assert "━" not in result.stderr and "5/5" not in result.stderr
 

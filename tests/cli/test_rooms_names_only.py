@@ -7,11 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
-
-from vdictl.cli import cli
 
 from tests.cli.conftest import CONFIG
+from tests.vdictl_cli import vdictl, write_config
 
 #: a last room whose name template uses a variable that does not exist
 BROKEN_LAST_ROOM = CONFIG + """
@@ -41,14 +39,9 @@ COMMANDS = (
 )
 
 
-def vdictl(path, *args):
-    return CliRunner().invoke(cli, ["--config", str(path), *args])
-
-
 def rolled_out_lab1(hypervisor, tmp_path):
     """lab1 rolled out with the good config, one VM running; its state, to compare."""
-    good = tmp_path / "good.conf"
-    good.write_text(CONFIG)
+    good = write_config(tmp_path, CONFIG, name="good.conf")
     assert vdictl(good, "virtroom-rollout", "lab1").exit_code == 0
     hypervisor.dom("lab1-vd02").create()
     return state(hypervisor)
@@ -60,8 +53,7 @@ def state(hypervisor):
 
 
 def test_rooms_lists_names_without_building_the_vms(tmp_path):
-    path = tmp_path / "vdi.conf"
-    path.write_text(BROKEN_LAST_ROOM)
+    path = write_config(tmp_path, BROKEN_LAST_ROOM)
     result = vdictl(path, "rooms")
     assert (result.exit_code, result.stdout, result.stderr) == (0, "lab1\nkiosk\nbroken\n", "")
 
@@ -70,8 +62,7 @@ def refused_without_a_change(hypervisor, tmp_path, text, args):
     """Run `args` on the config `text` after rolling lab1 out: exit 2 and nothing
     changed. Returns the error line and the config's path."""
     before = rolled_out_lab1(hypervisor, tmp_path)
-    path = tmp_path / "vdi.conf"
-    path.write_text(text)
+    path = write_config(tmp_path, text)
     result = vdictl(path, *args)
     assert result.exit_code == 2, result.output
     assert state(hypervisor) == before

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import os
 
-from click.testing import CliRunner
-
-from vdictl.cli import cli
 from vdictl.drivers import libvirt_xml as lx
 
 from tests.cli.conftest import CONFIG
 from tests.libvirt_test_hv import node_document
 from tests.terminal import run_interactively
+from tests.vdictl_cli import vdictl, write_config
 
 TEMPLATE = "tmpl"
 LAB1 = ["lab1-teacher01", "lab1-vd01", "lab1-vd02", "lab1-vd03", "lab1-vd04"]
@@ -133,15 +131,14 @@ def test_deletes_and_rebuild_ask_on_a_terminal(hypervisor, tmp_path):
 def on_file_hypervisor(hypervisor, tmp_path):
     """lab1 rolled out and template tmpl2 made, on a test:///FILE hypervisor that
     each vdictl process loads afresh."""
-    config = tmp_path / "vdi-rollout.conf"
-    config.write_text(CONFIG)
+    config = write_config(tmp_path, CONFIG, name="vdi-rollout.conf")
     for args in (["virtroom-rollout", "lab1"], ["template-create", TEMPLATE, "tmpl2"]):
-        assert CliRunner().invoke(cli, ["--config", str(config), *args]).exit_code == 0
+        assert vdictl(config, *args).exit_code == 0
     node = tmp_path / "node.xml"
     node.write_text(node_document(hypervisor.conn))
-    config.write_text(CONFIG.replace("test:///default", f"test://{node}")
-                      + f'[logging]\nlog_file = "{tmp_path / "audit.log"}"\n')
-    return config
+    return write_config(tmp_path, CONFIG.replace("test:///default", f"test://{node}")
+                        + f'[logging]\nlog_file = "{tmp_path / "audit.log"}"\n',
+                        name="vdi-rollout.conf")
 
 
 def moved_to_tmpl2(run, hypervisor, config_file):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.vdictl_cli import vdictl, write_config
+
 LAB1 = ["lab1-teacher01", "lab1-vd01", "lab1-vd02", "lab1-vd03", "lab1-vd04"]
 
 
@@ -38,15 +40,11 @@ def test_no_room_and_all_together_are_usage_errors(run):
 
 
 def test_unreachable_backend_exits_3_naming_uri(tmp_path):
-    from click.testing import CliRunner
-
-    from vdictl.cli import cli
-
-    conf = tmp_path / "c.conf"
-    conf.write_text('[general]\n[[connect]]\ndriver = libvirt\n'
-                    'uri = "test:///nonexistent/hypervisor.xml"\n'
-                    '[room r]\n[[s]]\nids = 1\nnames = "r-${id}"\ntemplate_name = t\n')
-    result = CliRunner().invoke(cli, ["--config", str(conf), "virtroom-start", "r"])
+    conf = write_config(tmp_path, '[general]\n[[connect]]\ndriver = libvirt\n'
+                        'uri = "test:///nonexistent/hypervisor.xml"\n'
+                        '[room r]\n[[s]]\nids = 1\nnames = "r-${id}"\ntemplate_name = t\n',
+                        name="c.conf")
+    result = vdictl(conf, "virtroom-start", "r")
     assert result.exit_code == 3
     assert "test:///nonexistent/hypervisor.xml" in result.stderr
     assert result.stderr.count("\n") == 1

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
 from vdictl.cli import cli, exit_codes
+
+from tests.vdictl_cli import vdictl, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -187,12 +188,11 @@ def test_migration_worked_example_loads_and_checks_as_shown(tmp_path):
     shown = textwrap.dedent(re.search(r"\n( *)```text\n(.*?)\n *```", example, re.S).group(2))
     command, *expected = shown.splitlines()
     assert command == "$ vdictl config check"
-    path = tmp_path / "amoothei-vm-rollout.conf"
-    path.write_text(config)
+    path = write_config(tmp_path, config, name="amoothei-vm-rollout.conf")
     (tmp_path / "secrets").mkdir()  # as the page says: the password goes here, private
     (tmp_path / "secrets" / "engine.pw").write_text("s3cret\n")
     (tmp_path / "secrets" / "engine.pw").chmod(0o600)
-    result = CliRunner().invoke(cli, ["--config", str(path), "config", "check"])
+    result = vdictl(path, "config", "check")
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     scripttime = re.search(r"rendered as (\S+),", result.stdout).group(1)

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from vdictl.cli import cli
+from tests.vdictl_cli import vdictl, write_config
 
 from .cases import CASES, SECRET, Case
 
@@ -24,10 +23,8 @@ def prepare(case: Case, tmp_path: Path):
     if case.needs_non_root and os.geteuid() == 0:
         pytest.skip("root can read any file")
     marker = tmp_path / "MARKER"
-    path = tmp_path / "vdi-rollout.conf"
-    path.write_text(case.config.replace("MARKER", str(marker)), encoding="utf-8",
-                    errors="surrogateescape")
-    path.chmod(case.mode)
+    path = write_config(tmp_path, case.config.replace("MARKER", str(marker)),
+                        name="vdi-rollout.conf", mode=case.mode)
     if case.setup:
         case.setup(tmp_path, path)
     return path, marker
@@ -59,7 +56,7 @@ def test_corpus_is_large_and_ids_are_unique():
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_case_through_the_cli(case: Case, tmp_path):
     path, marker = prepare(case, tmp_path)
-    result = CliRunner().invoke(cli, ["--config", str(path), *case.args])
+    result = vdictl(path, *case.args)
 
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         repr(result.exception)
@@ -113,14 +110,14 @@ def test_guard_rail_refused_by_every_command_that_reads_the_file(case_id, tmp_pa
     case = BY_ID[case_id]
     path, _ = prepare(case, tmp_path)
     for args in READING_COMMANDS:
-        result = CliRunner().invoke(cli, ["--config", str(path), *args])
+        result = vdictl(path, *args)
         assert (result.exit_code, result.stdout) == (2, ""), (args, result.output)
         check_error_line(case, result.stderr, path)
 
 
 def test_missing_config_file(tmp_path):
     path = tmp_path / "nosuch.conf"
-    result = CliRunner().invoke(cli, ["--config", str(path), "rooms"])
+    result = vdictl(path, "rooms")
     assert result.exit_code == 2
     assert result.stderr == (f"Error: {path}: config file given with --config does not "
                              "exist or is not a file\n")
@@ -130,7 +127,7 @@ def test_click_usage_errors_exit_2_without_traceback(tmp_path):
     path, _ = prepare(BY_ID["unknown-room"], tmp_path)
     for args in (["virtroom-show", "--output", "yaml", "r1"], ["virtroom-reboot"],
                  ["--no-such-option", "rooms"]):
-        result = CliRunner().invoke(cli, ["--config", str(path), *args])
+        result = vdictl(path, *args)
         assert result.exit_code == 2, args
         assert "Traceback" not in result.output
         assert [l for l in result.stderr.splitlines() if l.startswith("Error: ")], args

@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from vdictl.cli import cli
 from vdictl.config import check_secret_files, load_config
 from vdictl.errors import ConfigError
+
+from tests import vdictl_cli
+from tests.vdictl_cli import vdictl
 
 PASSWORD = "Perm-S3cret-0815"
 
@@ -32,10 +33,8 @@ def write_config(tmp_path: Path, *connect_lines: str, mode: int = 0o600,
     """An oVirt config as admin@internal (the simulator's user)."""
     lines = "".join(f"    {line}\n" for line in
                     (f"url = {url}", "username = admin@internal", *connect_lines))
-    path = tmp_path / "vdi.conf"
-    path.write_text(f"[general]\n    [[connect]]\n{lines}{ROOM}")
-    path.chmod(mode)
-    return path
+    return vdictl_cli.write_config(tmp_path, f"[general]\n    [[connect]]\n{lines}{ROOM}",
+                                   mode=mode)
 
 
 def write_password_file(tmp_path: Path, mode: int) -> Path:
@@ -47,7 +46,7 @@ def write_password_file(tmp_path: Path, mode: int) -> Path:
 
 def rooms(path: Path, *options: str):
     """`rooms --resettable`: it reads the whole file and connects to nothing."""
-    return CliRunner().invoke(cli, [*options, "--config", str(path), "rooms", "--resettable"])
+    return vdictl(path, "rooms", "--resettable", options=options)
 
 
 # --- the config file holds the password ---------------------------------------
@@ -125,7 +124,7 @@ def test_missing_password_file_is_a_config_error_for_every_command_that_connects
     problem = (f"{path} [general/connect] password_file: password file "
                f"{tmp_path / 'nosuch.pw'} does not exist or is not a file")
     for command in (["virtroom-show", "r1"], ["virtroom-reset", "--all"]):
-        result = CliRunner().invoke(cli, ["--config", str(path), *command])
+        result = vdictl(path, *command)
         assert result.exit_code == 2, command
         assert result.stderr == f"Error: {problem}\n"
     # listing rooms connects to nothing: it warns, as config check does

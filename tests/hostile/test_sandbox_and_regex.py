@@ -161,14 +161,11 @@ def test_invalid_regexes_are_refused(regex):
 @pytest.mark.filterwarnings("error")      # a warning that would reach stderr fails the test
 def test_python_warnings_about_a_regex_stay_off_stderr(tmp_path):
     """re warns "Possible nested set" for [[; the operator must see nothing but vdictl's lines."""
-    from click.testing import CliRunner
-
-    from vdictl.cli import cli
+    from tests.vdictl_cli import vdictl, write_config
 
     from .cases import config
 
-    path = tmp_path / "vdi.conf"
-    path.write_text(config(reset_to_snapshot_regex='"[[]snap.*"',
-                           snapshot_description='"[snap]"'))
-    result = CliRunner().invoke(cli, ["--config", str(path), "rooms", "--resettable"])
+    path = write_config(tmp_path, config(reset_to_snapshot_regex='"[[]snap.*"',
+                                         snapshot_description='"[snap]"'))
+    result = vdictl(path, "rooms", "--resettable")
     assert (result.exit_code, result.stdout, result.stderr) == (0, "r1\n", "")

@@ -7,17 +7,17 @@ import re
 import tempfile
 from pathlib import Path
 
-from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vdictl.cli import cli
 from vdictl.config import load_config
 from vdictl.configspec import KEYS
 from vdictl.errors import ConfigError
 from vdictl.templating import TemplateError, compile_template
 from vdictl.linear_regex import compile_regex
 from vdictl.values import parse_bool, parse_ids, parse_memory, parse_regex
+
+from tests.vdictl_cli import vdictl, write_config
 
 VARS = {"roomname": "room01", "subsection": "pcs", "id": "07", "suffix": 27,
         "netmask_as_suffix": 24, "scripttime": "2024-03-05-0709"}
@@ -126,10 +126,8 @@ def test_any_config_file_loads_or_raises_one_line_config_error(text):
 @given(config_texts())
 def test_any_config_file_through_the_cli_is_exit_0_or_2_without_traceback(text):
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "vdi.conf"
-        path.write_text(text, encoding="utf-8", errors="surrogateescape")
-        path.chmod(0o600)
-        result = CliRunner().invoke(cli, ["--config", str(path), "rooms", "--resettable"])
+        path = write_config(tmp, text, mode=0o600)
+        result = vdictl(path, "rooms", "--resettable")
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         repr(result.exception)
     assert result.exit_code in (0, 2)

@@ -12,10 +12,11 @@ import threading
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from vdictl.cli import cli, exit_codes
+from vdictl.cli import exit_codes
 from vdictl.lock import RoomBusy, RoomLocks, lock_file_name, read_holder
+
+from tests.vdictl_cli import vdictl, write_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -169,11 +170,10 @@ CONFIG = """\
 def run(tmp_path, lock_dir, monkeypatch):
     pytest.importorskip("libvirt")
     monkeypatch.setenv("VDICTL_LOCK_DIR", str(lock_dir))
-    path = tmp_path / "vdi.conf"
-    path.write_text(CONFIG)
+    path = write_config(tmp_path, CONFIG)
 
     def invoke(*args):
-        return CliRunner().invoke(cli, ["--config", str(path), *args], catch_exceptions=False)
+        return vdictl(path, *args)
 
     return invoke
 
@@ -207,8 +207,7 @@ def test_dry_run_and_show_do_not_lock(run, lock_dir, holders):
 def test_signal_while_waiting_for_a_lock_exits_at_once(tmp_path, lock_dir, holders):
     pytest.importorskip("libvirt")
     hold(holders, lock_dir, "lab1")
-    path = tmp_path / "vdi.conf"
-    path.write_text(CONFIG)
+    path = write_config(tmp_path, CONFIG)
     env = dict(os.environ, VDICTL_LOCK_DIR=str(lock_dir))
     proc = subprocess.Popen([sys.executable, "-c", "from vdictl.cli import main; main()", "--config", str(path),
                              "--lock-timeout", "60", "virtroom-start", "lab1"],
