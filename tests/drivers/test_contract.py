@@ -18,7 +18,7 @@ import gc
 import uuid
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
-from typing import ClassVar, Dict, FrozenSet
+from typing import ClassVar, FrozenSet
 
 import pytest
 
@@ -49,7 +49,6 @@ class LibvirtBackend:
 
     lacks: ClassVar[FrozenSet[str]] = frozenset()
     #: check -> why this backend's driver fails it (see known_defect)
-    known_defects: ClassVar[Dict[str, str]] = {}
 
     def cdroms(self, name):
         root = ET.fromstring(self.conn.lookupByName(name).XMLDesc(0))
@@ -134,10 +133,6 @@ class OvirtSimBackend:
     that powers itself off after its first boot."""
 
     lacks: ClassVar[FrozenSet[str]] = frozenset()
-    known_defects: ClassVar[Dict[str, str]] = {
-        "deleted template still found": "the oVirt driver looks each template up once per "
-        "connection and keeps the answer; delete_template does not forget it, so "
-        "check_create and create_vm still find the deleted template"}
 
     def __init__(self, request):
         pytest.importorskip("ovirtsdk4")
@@ -198,13 +193,6 @@ def backend(request):
         except (NotFound, Unsupported):
             pass
     be.close()
-
-
-def known_defect(backend, request, check):
-    """Mark the test an expected failure where the backend's driver has a known
-    defect in `check`; strict, so the mark must go once the defect is fixed."""
-    if check in backend.known_defects:
-        request.applymarker(pytest.mark.xfail(reason=backend.known_defects[check], strict=True))
 
 
 def spec(backend, name, **kw):
@@ -434,9 +422,8 @@ def test_a_template_made_from_a_vm_serves_clones_and_is_deleted_once_unused(back
     assert d.get_vm(name="c-gold").state == VmState.STOPPED  # the source stays
 
 
-def test_a_deleted_template_is_no_longer_found_for_new_vms(backend, request):
+def test_a_deleted_template_is_no_longer_found_for_new_vms(backend):
     d = backend.driver
-    known_defect(backend, request, "deleted template still found")
     create(backend, "c-gold")
     made = new_template_name(backend)
     if TEMPLATES in backend.lacks:

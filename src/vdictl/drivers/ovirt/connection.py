@@ -210,6 +210,10 @@ class OvirtConnection:
             value = self._lookups[key] = compute()
             return value
 
+    def forget(self, key: Tuple[str, str]) -> None:
+        """Drop what cached() remembers for `key` (a template made or deleted)."""
+        self._lookups.pop(key, None)
+
     def find_named(self, kind: str, name: str, vm: str) -> list:
         """The entities of `kind` ("templates", "clusters", "networks") named
         exactly `name`, looked up once per run; NotFound without one."""

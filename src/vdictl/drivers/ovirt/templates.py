@@ -64,6 +64,7 @@ def create_template(conn: OvirtConnection, *, vm: str, name: str, seal: bool,
               lambda st: st == types.TemplateStatus.OK,
               fail=lambda st: st == types.TemplateStatus.ILLEGAL,
               timeout=timeout, what="the template's disks to be copied", vm=name)
+    conn.forget(("templates", name))
     log.info("%s: template made from %s (%s)", name, vm, "sealed" if seal else "not sealed")
 
 
@@ -91,6 +92,7 @@ def delete_template(conn: OvirtConnection, *, name: str, adopt: bool,
                   vm=name, what=f"template {name!r}", before_retry=gone)
     except NotFound:
         pass
+    conn.forget(("templates", name))
     conn.wait(lambda: _templates(conn, name), lambda found: not found, timeout=timeout,
               what="the template to be removed", vm=name)
     return []
