@@ -21,7 +21,7 @@ CLOUD_INIT = "cloud-init"
 class Personalisation:
     """First-boot payload templates of a VM and the variables they render with.
 
-    The files are read and rendered by vdictl.payloads in the rollout's
+    The files are read and rendered by vdictl.payload_render in the rollout's
     pre-flight, so a broken file fails only its room.
     """
 
