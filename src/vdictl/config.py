@@ -49,7 +49,8 @@ def check_secret_files(config: Config, *, strict: bool = False,
                 f"the config file holds a password and {exposed}", file=config.path,
                 section="general/connect", key="password"))
     if connect.password_file:
-        where = dict(file=config.path, section="general/connect", key="password_file")
+        where: Dict[str, Any] = dict(file=config.path, section="general/connect",
+                                     key="password_file")
         secret = connect.password_file
         unusable = None
         if not os.path.isfile(secret):
@@ -178,7 +179,8 @@ class _Loader:
                              "inside [general]", title)
         if any(key in vm_keys for key in section.scalars):
             before = [room_name(other) for other in cfg.sections[:cfg.sections.index(title)]]
-            room = ([name for name in before if name] or [None])[-1]
+            named = [name for name in before if name]
+            room = named[-1] if named else None
             if room is None:
                 raise self.error(f"VMs outside any room are ignored; write [[{title}]] "
                                  "inside a [room NAME]", title)

@@ -53,7 +53,7 @@ _COPIED_KEYS = tuple(f.name for f in fields(VmSpec)
 
 
 class _Templates(NamedTuple):
-    names: CompiledTemplate
+    names: CompiledTemplate            # required: never None
     ips: Optional[CompiledTemplate]
     snapshot: Optional[CompiledTemplate]
 
@@ -75,7 +75,7 @@ class VmBuilder:
                    extra_vars: Mapping[str, str]) -> List[VmSpec]:
         """The VMs of [[sub]]; ``written``: its keys and the room's, converted."""
         s = self.settings(written, path)
-        templates = _Templates(self.template(s, "names", BASE_VARIABLES, path),
+        templates = _Templates(self.compile(s["names"], "names", BASE_VARIABLES, path),
                                self.template(s, "ip_addresses", IP_VARIABLES, path),
                                self.template(s, "snapshot_description", SNAPSHOT_VARIABLES,
                                              path))
@@ -189,9 +189,13 @@ class VmBuilder:
 
     def template(self, s: Mapping[str, Any], key: str, allowed: Any,
                  path: str) -> Optional[CompiledTemplate]:
+        """The key's template; None when it is not set (or an empty description)."""
         text = s[key]
         if text is None or (key == "snapshot_description" and not text.strip()):
             return None
+        return self.compile(text, key, allowed, path)
+
+    def compile(self, text: str, key: str, allowed: Any, path: str) -> CompiledTemplate:
         try:
             return compile_template(text, what=key, allowed=allowed)
         except TemplateError as exc:

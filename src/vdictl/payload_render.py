@@ -55,6 +55,8 @@ class PayloadRenderer:
             xml = self._render(p.autounattend, KEY_AUTOUNATTEND, variables, spec)
             check_answer_file(xml, p.autounattend, spec)
             return Payload(kind=SYSPREP, host_name=spec.name, autounattend=xml)
+        if not p.user_data:            # the loader gives one of the two
+            return None
         user_data = self._render(p.user_data, KEY_USER_DATA, variables, spec)
         check_user_data(user_data, p.user_data, spec)
         network = None
