@@ -86,7 +86,7 @@ def _type(key) -> str:
 
 
 def config_page() -> str:
-    from vdictl import config as loader
+    from vdictl import config_vms as loader
     from vdictl.configspec import KEYS, SECTIONS, TYPES
 
     parts = ["# Config reference", "", NOTICE, "",

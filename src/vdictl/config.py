@@ -2,13 +2,13 @@
 
 ``load_config`` turns the configobj INI file into the frozen records of
 :mod:`vdictl.rooms`: every value converted (see :mod:`vdictl.configspec`),
-every template rendered, every VM named and checked. Anything wrong is a
+every template rendered, every VM named and checked (:mod:`vdictl.config_vms`);
+a key not written takes its default from ``configspec.KEYS``. Anything wrong is a
 :class:`~vdictl.errors.ConfigError` naming file, section and key.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from datetime import datetime
@@ -16,40 +16,12 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from configobj import ConfigObj, Section
 
-from vdictl import configspec, linear_regex
-from vdictl.values import netmask
+from vdictl import configspec
 from vdictl.config_file import (find_config_file, read_config_file,  # noqa: F401
                                 room_name, room_sections)
+from vdictl.config_vms import PAYLOAD_VARIABLES, VmBuilder
 from vdictl.errors import ConfigError
-from vdictl.rooms import (Config, Connect, LoggingSettings, Personalisation, Room, Throttle,
-                          VmSpec)
-from vdictl.templating import CompiledTemplate, TemplateError, compile_template
-
-#: Variables every template may use.
-BASE_VARIABLES = frozenset((
-    "roomname", "subsection", "id", "suffix", "netmask_as_suffix", "netmask",
-    "default_gateway", "scripttime"))
-#: ... ``names`` sees only those; ``ip_addresses`` also the VM's name:
-IP_VARIABLES = BASE_VARIABLES | {"name", "vmname"}
-#: ... and ``snapshot_description`` also the IP, plus the names Amoothei
-#: offered there (it substituted its whole per-VM dict).
-LEGACY_SNAPSHOT_VARIABLES = frozenset((
-    "rhev_vm_name", "ComputerName", "default_gw", "template", "network_name",
-    "cluster", "description", "os", "timezone", "tc_user"))
-SNAPSHOT_VARIABLES = IP_VARIABLES | {"ip"} | LEGACY_SNAPSHOT_VARIABLES
-#: Payload templates (Autounattend.xml, cloud-init) see the same, plus [[[vars]]].
-PAYLOAD_VARIABLES = SNAPSHOT_VARIABLES
-
-#: Which key gives a template variable its value (for error hints).
-_VARIABLE_SOURCE = {
-    "suffix": "ip_addresses_suffix", "netmask": "netmask_suffix",
-    "netmask_as_suffix": "netmask_suffix", "default_gateway": "default_gateway",
-    "default_gw": "default_gateway", "ip": "ip_addresses",
-}
-
-#: oVirt's MaxVmNameLength; its names are letters, digits, . _ - (libvirt allows more).
-MAX_VM_NAME = 64
-_VM_NAME = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,%d}$" % (MAX_VM_NAME - 1))
+from vdictl.rooms import Config, Connect, LoggingSettings, Room, Throttle, VmSpec
 
 
 def load_config(path: str, *, now: Optional[datetime] = None) -> Config:
@@ -77,7 +49,8 @@ def check_secret_files(config: Config, *, strict: bool = False,
                 f"the config file holds a password and {exposed}", file=config.path,
                 section="general/connect", key="password"))
     if connect.password_file:
-        where = dict(file=config.path, section="general/connect", key="password_file")
+        where: Dict[str, Any] = dict(file=config.path, section="general/connect",
+                                     key="password_file")
         secret = connect.password_file
         unusable = None
         if not os.path.isfile(secret):
@@ -117,9 +90,7 @@ class _Loader:
         self.scripttime = scripttime
         self.warnings: List[str] = []
         self.unused: List[Tuple[str, str]] = []
-        self.vm_places: Dict[str, str] = {}
-        #: (network_name, IP) -> (VM, section path) of the VM that has it
-        self.ip_places: Dict[Tuple[Optional[str], str], Tuple[str, str]] = {}
+        self.vms = VmBuilder(path, scripttime)
         self.driver = ""
 
     def error(self, message: str, section: Optional[str] = None,
@@ -147,8 +118,7 @@ class _Loader:
         if not isinstance(general, Section):
             raise self.error("missing [general] section with [[connect]]")
         connect, throttle = self.general(general)
-        logging = self.logging(cfg["logging"]) if "logging" in cfg.sections \
-            else LoggingSettings()
+        logging = self.logging(cfg["logging"] if "logging" in cfg.sections else None)
         rooms = {name: self.room(name, cfg[title]) for title, name in titles}
         return Config(path=self.path, connect=connect, throttle=throttle,
                       logging=logging, rooms=rooms, scripttime=self.scripttime,
@@ -209,7 +179,8 @@ class _Loader:
                              "inside [general]", title)
         if any(key in vm_keys for key in section.scalars):
             before = [room_name(other) for other in cfg.sections[:cfg.sections.index(title)]]
-            room = ([name for name in before if name] or [None])[-1]
+            named = [name for name in before if name]
+            room = named[-1] if named else None
             if room is None:
                 raise self.error(f"VMs outside any room are ignored; write [[{title}]] "
                                  "inside a [room NAME]", title)
@@ -252,9 +223,7 @@ class _Loader:
             throttle_values = self.values(general["throttle"], "throttle",
                                           "general/throttle", self.unused)
             self.no_subsections(general["throttle"], "general/throttle")
-        throttle = Throttle(**{
-            k.name: throttle_values.get(k.name, k.default)
-            for k in configspec.keys_for("throttle").values()})
+        throttle = Throttle(**configspec.with_defaults("throttle", throttle_values))
         return connect, throttle
 
     def connect(self, section: Section) -> Connect:
@@ -279,29 +248,36 @@ class _Loader:
             raise self.error("set password or password_file, not both", path,
                              "password_file")
         self.driver = driver
-        return Connect(driver=driver, **vals)
+        vals = configspec.with_defaults("connect", vals)
+        vals["driver"] = driver
+        return Connect(**vals)
 
-    def logging(self, section: Section) -> LoggingSettings:
-        vals = self.values(section, "logging", "logging", self.unused)
-        self.no_subsections(section, "logging")
-        return LoggingSettings(**vals)
+    def logging(self, section: Optional[Section]) -> LoggingSettings:
+        vals: Dict[str, Any] = {}
+        if section is not None:
+            vals = self.values(section, "logging", "logging", self.unused)
+            self.no_subsections(section, "logging")
+        return LoggingSettings(**configspec.with_defaults("logging", vals))
 
     # --- rooms -----------------------------------------------------------
 
     def room(self, name: str, section: Section) -> Room:
         path = f"room {name}"
         unused: List[Tuple[str, str]] = []
-        defaults = self.values(section, "vm", path, unused)
+        room_wide = self.values(section, "vm", path, unused)   # defaults of its subsections
         if not section.sections:
             raise self.error(f"room {name!r} has no subsections ([[...]]) "
                              "defining VMs", path)
         vms: List[VmSpec] = []
         for sub in section.sections:
             sub_path = f"{path}/{sub}"
-            settings = dict(defaults)
-            settings.update(self.values(section[sub], "vm", sub_path, unused))
+            written = dict(room_wide)
+            written.update(self.values(section[sub], "vm", sub_path, unused))
             extra_vars = self.extra_vars(section[sub], sub_path)
-            vms.extend(self.subsection(name, sub, sub_path, settings, extra_vars))
+            if written.get("uri") and self.driver != "libvirt":
+                self.warn(f"uri is only used by the libvirt driver, not {self.driver}",
+                          sub_path, "uri")
+            vms.extend(self.vms.subsection(name, sub, sub_path, written, extra_vars))
         return Room(name=name, vms=tuple(vms), subsections=tuple(section.sections),
                     unused_keys=tuple(unused))
 
@@ -328,164 +304,3 @@ class _Loader:
                 except ConfigError as exc:
                     raise self.error(exc.message, vars_path, key) from None
         return result
-
-    def personalisation(self, s: Mapping[str, Any], path: str, variables: Mapping[str, Any],
-                        extra_vars: Mapping[str, str]) -> Optional[Personalisation]:
-        autounattend = s.get("autounattend_templatefile")
-        user_data = s.get("cloud_init_user_data")
-        network = s.get("cloud_init_network_config")
-        if autounattend and (user_data or network):
-            raise self.error("autounattend_templatefile (Windows) and cloud_init_* (Linux) "
-                             "exclude each other; keep one", path, "autounattend_templatefile")
-        if network and not user_data:
-            raise self.error("cloud_init_network_config needs cloud_init_user_data", path,
-                             "cloud_init_network_config")
-        if not (autounattend or user_data):
-            return None
-        values = {k: str(v) for k, v in variables.items() if v is not None}
-        values.update(extra_vars)
-        return Personalisation(autounattend=autounattend, user_data=user_data,
-                               network_config=network, variables=tuple(sorted(values.items())))
-
-    def subsection(self, room: str, sub: str, path: str,
-                   s: Dict[str, Any], extra_vars: Mapping[str, str]) -> List[VmSpec]:
-        if s.get("tc_user") == "None":     # Virtesk's way of saying: no tc_user
-            s["tc_user"] = None
-        for required in ("ids", "names", "template_name"):
-            if required not in s:
-                raise self.error(f"missing required key {required!r}", path, required)
-        if s.get("stateless") and s.get("snapshot_description", "").strip():
-            raise self.error("stateless = True and a snapshot_description exclude "
-                             "each other; remove one", path, "snapshot_description")
-        if (s.get("reset_to_snapshot_regex") and "snapshot_description" not in s
-                and not s.get("stateless")):
-            raise self.error(
-                "missing while reset_to_snapshot_regex is set: rollout would take no snapshot "
-                "and every reset would skip these VMs; write snapshot_description = \"...\" "
-                "(a text the regex matches), or snapshot_description = \"\" to turn "
-                "snapshots off", path, "snapshot_description")
-        if s.get("uri") and self.driver != "libvirt":
-            self.warn(f"uri is only used by the libvirt driver, not {self.driver}",
-                      path, "uri")
-        names = self.template(s, "names", BASE_VARIABLES, path)
-        ips = self.template(s, "ip_addresses", IP_VARIABLES, path)
-        snapshot = self.template(s, "snapshot_description", SNAPSHOT_VARIABLES, path)
-        netmask_suffix = s.get("netmask_suffix")
-        common: Dict[str, Any] = {
-            "roomname": room, "subsection": sub, "scripttime": self.scripttime,
-            "netmask_as_suffix": netmask_suffix, "default_gateway": s.get("default_gateway"),
-            "default_gw": s.get("default_gateway"), "template": s["template_name"],
-            "netmask": netmask(netmask_suffix),
-        }
-        for key in ("network_name", "cluster", "description", "os", "timezone", "tc_user"):
-            common[key] = s.get(key)
-        # Amoothei padded ids to the widest id of the subsection, at least 2 digits.
-        width = max(2, len(str(max(s["ids"]))))
-        vms = []
-        for vm_id in s["ids"]:
-            variables = dict(common, id=str(vm_id).zfill(width))
-            if s.get("ip_addresses_suffix") is not None:
-                variables["suffix"] = s["ip_addresses_suffix"] + vm_id - 1
-            name = self.render(names, variables, path, "names")
-            self.check_name(name, vm_id, path)
-            variables.update(name=name, vmname=name, rhev_vm_name=name, ComputerName=name)
-            ip = address = None
-            if ips is not None:
-                ip = self.render(ips, variables, path, "ip_addresses").strip()
-                try:
-                    address = str(ipaddress.ip_address(ip))  # one spelling per address
-                except ValueError:
-                    raise self.error(f"VM {name}: {ip!r} is not a valid IP address",
-                                     path, "ip_addresses") from None
-            variables["ip"] = ip
-            description = self.render(snapshot, variables, path,
-                                      "snapshot_description") if snapshot else ""
-            vm = VmSpec(
-                room=room, subsection=sub, id=vm_id, id_str=variables["id"], name=name,
-                template_name=s["template_name"], ip=ip, netmask_suffix=netmask_suffix,
-                default_gateway=s.get("default_gateway"), network_name=s.get("network_name"),
-                cluster=s.get("cluster"), memory=s.get("memory"), os=s.get("os"),
-                description=s.get("description"), timezone=s.get("timezone"),
-                usb=s.get("usb"), stateless=s.get("stateless", False),
-                snapshot_description=description,
-                reset_to_snapshot_regex=s.get("reset_to_snapshot_regex"),
-                rollout_startvm=s.get("rollout_startvm", False),
-                reset_startvm=s.get("reset_startvm", "Auto"),
-                tc_user=s.get("tc_user"), uri=s.get("uri"),
-                adopt_unmarked=s.get("adopt_unmarked", False),
-                maintenance=s.get("maintenance", False),
-                personalisation=self.personalisation(s, path, variables, extra_vars))
-            self.check_ip(vm, address, path, "ip_addresses_suffix" if "ip_addresses_suffix" in s
-                          else "ip_addresses")
-            self.check_reset_regex(vm, path, s.get("snapshot_description", ""))
-            vms.append(vm)
-        return vms
-
-    def check_ip(self, vm: VmSpec, ip: Optional[str], path: str, key: str) -> None:
-        """Two VMs on one network with one IP: like a name given twice. VMs on
-        networks with different network_name values may share an address."""
-        if ip is None:
-            return
-        first = self.ip_places.setdefault((vm.network_name, ip), (vm.name, path))
-        if first != (vm.name, path):
-            network = f" on network {vm.network_name}" if vm.network_name else ""
-            raise self.error(f"IP {ip} is given twice{network}: to VM {first[0]} in "
-                             f"[{first[1]}] and to VM {vm.name} in [{path}]; give each VM "
-                             "its own IP", path, key)
-
-    def check_reset_regex(self, vm: VmSpec, path: str, template_text: str) -> None:
-        """The regex must pick the snapshot the rollout takes: both are known now."""
-        if not vm.resettable or vm.resets_to(vm.snapshot_description):
-            return
-        regex, description = vm.reset_to_snapshot_regex or "", vm.snapshot_description
-        # the description's fixed start, before its first placeholder, and .*
-        start = re.split(r"\$|\{[{%#]", template_text)[0]
-        example = "^" + re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", start) + ".*"
-        if start.strip() and '"' not in start and linear_regex.search(example, description):
-            fix = f'write e.g. reset_to_snapshot_regex = "{example}"'
-        else:
-            fix = "make it match a part of the description that every VM's has"
-        raise self.error(f"{regex!r} does not match the snapshot description of VM {vm.name}, "
-                         f"{description!r}, so every reset of it would fail; {fix}",
-                         path, "reset_to_snapshot_regex")
-
-    def template(self, s: Mapping[str, Any], key: str, allowed: Any,
-                 path: str) -> Optional[CompiledTemplate]:
-        text = s.get(key)
-        if text is None or (key == "snapshot_description" and not text.strip()):
-            return None
-        try:
-            return compile_template(text, what=key, allowed=allowed)
-        except TemplateError as exc:
-            raise self.template_error(exc, path, key) from None
-
-    def render(self, template: CompiledTemplate, variables: Mapping[str, Any],
-               path: str, key: str) -> str:
-        try:
-            return template.render(variables)
-        except TemplateError as exc:
-            raise self.template_error(exc, path, key) from None
-
-    def template_error(self, exc: TemplateError, path: str, key: str) -> TemplateError:
-        detail = exc.detail
-        source = _VARIABLE_SOURCE.get(exc.variable or "")
-        if source and "no value" in detail:
-            detail = f"{detail}: set {source}"
-        return TemplateError(detail, variable=exc.variable, file=self.path,
-                             section=path, key=key)
-
-    def check_name(self, name: str, vm_id: int, path: str) -> None:
-        if len(name) > MAX_VM_NAME:
-            shown = name if len(name) <= 2 * MAX_VM_NAME else name[:2 * MAX_VM_NAME] + "..."
-            raise self.error(
-                f"VM name {shown!r} (id {vm_id}) is {len(name)} characters long; oVirt "
-                f"and this check allow at most {MAX_VM_NAME}", path, "names")
-        if not _VM_NAME.match(name):
-            raise self.error(
-                f"VM name {name!r} (id {vm_id}) is invalid: use 1 to {MAX_VM_NAME} of "
-                "A-Z a-z 0-9 . _ - and do not start with '-'", path, "names")
-        place = f"[{path}] (id {vm_id})"
-        if name in self.vm_places:
-            raise self.error(f"VM name {name!r} is defined twice: in "
-                             f"{self.vm_places[name]} and in {place}", path, "names")
-        self.vm_places[name] = place

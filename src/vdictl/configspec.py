@@ -21,7 +21,7 @@ import ipaddress
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from vdictl.errors import ConfigError
 from vdictl.values import (IDS_FORMS, MIN_MEMORY, RawValue, check_memory_minimum, parse_bool,
@@ -199,6 +199,18 @@ ALIASES: Dict[str, str] = {
 def keys_for(section: str) -> Dict[str, Key]:
     """The keys allowed in a section identifier, by name, in table order."""
     return {k.name: k for k in KEYS if k.section == section}
+
+
+def defaults(section: str) -> Dict[str, Any]:
+    """The default of every key vdictl uses in a section identifier, by name: the
+    only place defaults come from (the loader and the records of vdictl.rooms)."""
+    return {k.name: k.default for k in KEYS if k.section == section and k.used}
+
+
+def with_defaults(section: str, written: Mapping[str, Any]) -> Dict[str, Any]:
+    """``written`` (converted values by key name) completed with the defaults of
+    the section's keys it lacks."""
+    return {**defaults(section), **written}
 
 
 def sections_using(name: str) -> List[str]:

@@ -13,7 +13,7 @@ from jinja2 import StrictUndefined, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from vdictl.templating import ALLOWED_FILTERS, MAX_RENDERED_CHARS, TemplateError
+from vdictl.template_rules import ALLOWED_FILTERS, MAX_RENDERED_CHARS, TemplateError
 
 #: Longest string a template may build with ``*`` (names, IPs, descriptions are short).
 MAX_REPEAT_CHARS = 10000

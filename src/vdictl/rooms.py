@@ -9,9 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
-from vdictl import linear_regex
+from vdictl import configspec, linear_regex
 
-RESET_STARTVM_CHOICES = ("Always", "Auto", "Never")
+# A field named after a config key takes its default from configspec.KEYS, as
+# the loader does: a record built by hand equals one loaded from the same keys.
+_VM = configspec.defaults("vm")
+_THROTTLE = configspec.defaults("throttle")
+_CONNECT = configspec.defaults("connect")
+_LOGGING = configspec.defaults("logging")
+
+RESET_STARTVM_CHOICES = configspec.keys_for("vm")["reset_startvm"].choices
 #: the kinds of first-boot payload (Personalisation.kind, payloads.Payload.kind)
 SYSPREP = "sysprep"
 CLOUD_INIT = "cloud-init"
@@ -21,13 +28,13 @@ CLOUD_INIT = "cloud-init"
 class Personalisation:
     """First-boot payload templates of a VM and the variables they render with.
 
-    The files are read and rendered by vdictl.payloads in the rollout's
+    The files are read and rendered by vdictl.payload_render in the rollout's
     pre-flight, so a broken file fails only its room.
     """
 
-    autounattend: Optional[str] = None       # path of the Autounattend.xml template
-    user_data: Optional[str] = None          # path of the cloud-init user-data template
-    network_config: Optional[str] = None     # path of the cloud-init network-config template
+    autounattend: Optional[str]              # path of the Autounattend.xml template
+    user_data: Optional[str]                 # path of the cloud-init user-data template
+    network_config: Optional[str]            # path of the cloud-init network-config template
     variables: Tuple[Tuple[str, str], ...] = ()
 
     @property
@@ -46,25 +53,25 @@ class VmSpec:
     id_str: str                       # zero-padded to two digits, as Amoothei did
     name: str
     template_name: str
-    ip: Optional[str] = None
-    netmask_suffix: Optional[int] = None
-    default_gateway: Optional[str] = None
-    network_name: Optional[str] = None
-    cluster: Optional[str] = None
-    memory: Optional[int] = None      # bytes
-    os: Optional[str] = None
-    description: Optional[str] = None
-    timezone: Optional[str] = None
-    usb: Optional[bool] = None
-    stateless: bool = False
-    snapshot_description: str = ""   # rendered; empty means: no snapshot
-    reset_to_snapshot_regex: Optional[str] = None
-    rollout_startvm: bool = False
-    reset_startvm: str = "Auto"       # one of RESET_STARTVM_CHOICES
-    tc_user: Optional[str] = None
-    uri: Optional[str] = None         # libvirt: per-subsection hypervisor override
-    adopt_unmarked: bool = False      # act on same-named VMs without a vdictl mark
-    maintenance: bool = False         # reset and start leave the VM alone
+    ip: Optional[str] = None          # rendered from ip_addresses
+    netmask_suffix: Optional[int] = _VM["netmask_suffix"]
+    default_gateway: Optional[str] = _VM["default_gateway"]
+    network_name: Optional[str] = _VM["network_name"]
+    cluster: Optional[str] = _VM["cluster"]
+    memory: Optional[int] = _VM["memory"]                 # bytes
+    os: Optional[str] = _VM["os"]
+    description: Optional[str] = _VM["description"]
+    timezone: Optional[str] = _VM["timezone"]
+    usb: Optional[bool] = _VM["usb"]
+    stateless: bool = _VM["stateless"]
+    snapshot_description: str = _VM["snapshot_description"]  # rendered; empty: no snapshot
+    reset_to_snapshot_regex: Optional[str] = _VM["reset_to_snapshot_regex"]
+    rollout_startvm: bool = _VM["rollout_startvm"]
+    reset_startvm: str = _VM["reset_startvm"]             # one of RESET_STARTVM_CHOICES
+    tc_user: Optional[str] = _VM["tc_user"]
+    uri: Optional[str] = _VM["uri"]   # libvirt: per-subsection hypervisor override
+    adopt_unmarked: bool = _VM["adopt_unmarked"]  # act on same-named VMs without a vdictl mark
+    maintenance: bool = _VM["maintenance"]        # reset and start leave the VM alone
     personalisation: Optional[Personalisation] = None  # first-boot payload, if any
 
     @property
@@ -103,30 +110,30 @@ class Room:
 
 @dataclass(frozen=True)
 class Throttle:
-    snapshot_batch_size: int = 5
-    snapshot_batch_pause: float = 10.0
-    parallel: int = 10
-    shutdown_timeout: float = 120.0
-    operation_timeout: float = 600.0
+    snapshot_batch_size: int = _THROTTLE["snapshot_batch_size"]
+    snapshot_batch_pause: float = _THROTTLE["snapshot_batch_pause"]
+    parallel: int = _THROTTLE["parallel"]
+    shutdown_timeout: float = _THROTTLE["shutdown_timeout"]
+    operation_timeout: float = _THROTTLE["operation_timeout"]
 
 
 @dataclass(frozen=True)
 class Connect:
     driver: str                       # "libvirt" | "ovirt"
-    uri: Optional[str] = None         # libvirt
-    url: Optional[str] = None         # ovirt
-    username: Optional[str] = None
-    password: Optional[str] = field(default=None, repr=False)
-    password_file: Optional[str] = None
-    ca_file: Optional[str] = None
-    insecure: bool = False
-    pool: Optional[str] = None        # libvirt storage pool for new overlays
+    uri: Optional[str] = _CONNECT["uri"]             # libvirt
+    url: Optional[str] = _CONNECT["url"]             # ovirt
+    username: Optional[str] = _CONNECT["username"]
+    password: Optional[str] = field(default=_CONNECT["password"], repr=False)
+    password_file: Optional[str] = _CONNECT["password_file"]
+    ca_file: Optional[str] = _CONNECT["ca_file"]
+    insecure: bool = _CONNECT["insecure"]
+    pool: Optional[str] = _CONNECT["pool"]           # libvirt storage pool for new overlays
 
 
 @dataclass(frozen=True)
 class LoggingSettings:
-    log_file: Optional[str] = None
-    config_file: Optional[str] = None
+    log_file: Optional[str] = _LOGGING["log_file"]
+    config_file: Optional[str] = _LOGGING["config_file"]
 
 
 @dataclass(frozen=True)

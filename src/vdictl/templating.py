@@ -23,41 +23,14 @@ import functools
 import re
 from typing import AbstractSet, Any, Iterable, Mapping, Optional, Tuple
 
-from vdictl.errors import ConfigError
+# the limits and the error live apart so that vdictl.jinja_sandbox needs nothing from here
+from vdictl.template_rules import (ALLOWED_FILTERS, MAX_PAYLOAD_CHARS,  # noqa: F401
+                                   MAX_RENDERED_CHARS, MAX_TEMPLATE_CHARS, TemplateError)
 
-#: Longest template source, and longest text one rendering may produce.
-MAX_TEMPLATE_CHARS = 2000
-MAX_RENDERED_CHARS = 10000
-#: Longest answer file or cloud-init data a template file may render to.
-MAX_PAYLOAD_CHARS = 1000000
-
-#: Filters that cannot make a text much longer than their input.
-ALLOWED_FILTERS = frozenset((
-    "abs", "capitalize", "count", "d", "default", "first", "float", "int", "last",
-    "length", "lower", "replace", "reverse", "round", "string", "title", "trim",
-    "truncate", "upper",
-))
 _IDENT = r"[_A-Za-z][_A-Za-z0-9]*"
 _BRACED = re.compile(r"\$\{(" + _IDENT + r")\}")
 _NAMED = re.compile(r"\$(" + _IDENT + r")")
 _JINJA_CLOSE = {"{": "}}", "%": "%}", "#": "#}"}
-
-
-class TemplateError(ConfigError):
-    """A template cannot be compiled or rendered.
-
-    ``detail`` is the bare problem, ``variable`` the offending variable
-    name when there is one; ``str()`` adds what the template is for.
-    """
-
-    def __init__(self, detail: str, *, what: Optional[str] = None,
-                 variable: Optional[str] = None, **where: Any):
-        detail = detail.replace("\n", " ")    # an error is one line
-        self.detail = detail
-        self.what = what
-        self.variable = variable
-        message = f"template {what}: {detail}" if what else detail
-        super().__init__(message, **where)
 
 
 def legacy_to_jinja(template: str) -> str:

@@ -9,7 +9,8 @@ import pytest
 
 from vdictl.config import load_config
 from vdictl.errors import ConfigError
-from vdictl.payloads import CLOUD_INIT, SYSPREP, render_payload
+from vdictl.payload_render import render_payload
+from vdictl.rooms import CLOUD_INIT, SYSPREP
 
 CONFIG = """\
 [general]

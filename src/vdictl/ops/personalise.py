@@ -14,7 +14,8 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 from vdictl.errors import VdictlError
 from vdictl.model import Vm
-from vdictl.payloads import Payload, PayloadRenderer
+from vdictl.payload_render import PayloadRenderer
+from vdictl.payloads import Payload
 from vdictl.rooms import VmSpec
 
 from .runner import Pair, is_running, step
