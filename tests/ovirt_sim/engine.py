@@ -17,7 +17,11 @@ import threading
 from tests.ovirt_sim.server.handler import EngineServer
 from tests.ovirt_sim.state.engine import DEFAULT_LATENCIES, Engine
 from tests.ovirt_sim.state.records import (
-    NicState, PermissionState, SnapshotState, StartRecord, VmState,
+    NicState,
+    PermissionState,
+    SnapshotState,
+    StartRecord,
+    VmState,
 )
 from tests.ovirt_sim.wire.render import API_PREFIX
 

@@ -202,7 +202,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._reply_or_drop(code, payload, XML, headers)
 
     def _answer(self, sim, parts, query, raw):
-        """(status, Element, None or Fault, headers); the lock is held."""
+        """(status, an Element, None or a Fault, headers); the lock is held."""
         try:
             return handle_api(sim, self.command, parts, query, parse_body(raw))
         except EngineError as error:

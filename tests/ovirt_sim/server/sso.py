@@ -10,8 +10,7 @@ SSO_LOGOUT_PATH = "/ovirt-engine/services/sso-logout"
 
 
 def is_sso(path):
-    return path.startswith("/ovirt-engine/sso/") or path.startswith(
-        "/ovirt-engine/services/")
+    return path.startswith(("/ovirt-engine/sso/", "/ovirt-engine/services/"))
 
 
 def token_reply(sessions, form):
