@@ -1,0 +1,217 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The HTTP front end: a threaded server, and a handler that injects the
+simulator's faults and latency before handing a request to the SSO
+endpoints or to the API's routes.
+
+``sim`` (the server's) is a :class:`tests.ovirt_sim.engine.OvirtEngineSimulator`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.ovirt_sim.server.faults import Fault, fault_for
+from tests.ovirt_sim.server.routes import handle_api
+from tests.ovirt_sim.server.sso import bearer_token, is_sso, sso_reply
+from tests.ovirt_sim.state.errors import EngineError
+from tests.ovirt_sim.wire.render import API_PREFIX, fault_xml
+from tests.ovirt_sim.wire.xml import parse_body, serialize
+
+XML = "application/xml;charset=UTF-8"
+
+
+class EngineServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    allow_reuse_address = True
+
+    def __init__(self, address, sim):
+        self.sim = sim
+        self._conns = set()
+        self._conns_lock = threading.Lock()
+        super().__init__(address, RequestHandler)
+
+    def track(self, conn, add):
+        with self._conns_lock:
+            (self._conns.add if add else self._conns.discard)(conn)
+
+    def handle_error(self, request, client_address):
+        # a client that refused our certificate, or hung up mid-handshake
+        if isinstance(sys.exc_info()[1], (ssl.SSLError, OSError)):
+            return
+        super().handle_error(request, client_address)
+
+    def close_all_connections(self):
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = "ovirt-engine-simulator"
+
+    def setup(self):
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
+        super().setup()
+        self.server.track(self.connection, True)
+        with self.server.sim.lock:
+            self.server.sim.connections_opened += 1
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, False)
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def do_GET(self):
+        self._dispatch()
+
+    def do_POST(self):
+        self._dispatch()
+
+    def do_PUT(self):
+        self._dispatch()
+
+    def do_DELETE(self):
+        self._dispatch()
+
+    # -- plumbing ----------------------------------------------------------
+
+    def _read_body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, code, payload=b"", content_type=None, headers=None):
+        # recorded before the reply leaves: a client that has its answer may
+        # read the log at once
+        record = getattr(self, "_record", None)
+        if record is not None:
+            record["status"] = code
+        self.send_response(code)
+        if content_type and payload:
+            self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload:
+            self.wfile.write(payload)
+
+    def _drop(self):
+        sim = self.server.sim
+        with sim.lock:
+            sim.dropped_connections += 1
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _roll(self, record, sso):
+        """Log the request and roll for an injected drop or error (one shared
+        random stream, so a seed replays the same run)."""
+        sim = self.server.sim
+        with sim.lock:
+            sim.request_log.append((self.command, record["path"]))
+            sim.requests.append(record)
+            roll_drop = sim.rng.random()
+            roll_error = sim.rng.random()
+            may_fault = not sso or sim.faults_on_sso
+            drop = may_fault and roll_drop < sim.drop_rate
+            error = may_fault and not drop and roll_error < sim.error_rate
+            drop_after = sim.drop_after_processing
+        return drop, error, drop_after
+
+    def _dispatch(self):
+        sim = self.server.sim
+        raw = self._read_body()
+        split = urlsplit(self.path)
+        path = unquote(split.path)
+        query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+        sso = is_sso(path)
+        record = {"method": self.command, "path": path, "query": query,
+                  "time": time.monotonic()}
+        self._record = record
+        drop, error, drop_after = self._roll(record, sso)
+        if sim.request_latency:
+            time.sleep(sim.request_latency)
+        self._drop_later = drop and drop_after
+        if drop and not drop_after:
+            record["status"] = "dropped"
+            return self._drop()
+        if error:
+            with sim.lock:
+                sim.injected_errors += 1
+            self._send(503)
+            return
+        try:
+            if sso:
+                self._dispatch_sso(path, raw)
+            else:
+                self._dispatch_api(path, query, raw)
+        finally:
+            record.setdefault("status", "dropped")
+
+    def _dispatch_sso(self, path, raw):
+        sim = self.server.sim
+        form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8")).items()}
+        with sim.lock:
+            code, obj = sso_reply(sim.sessions, self.command, path, form)
+        self._send(code, json.dumps(obj).encode(), "application/json")
+
+    def _dispatch_api(self, path, query, raw):
+        sim = self.server.sim
+        if not (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
+            self._send(404)
+            return
+        parts = [p for p in path[len(API_PREFIX):].split("/") if p]
+        with sim.lock:
+            if not sim.sessions.valid(bearer_token(self.headers.get("Authorization"))):
+                self._reply_or_drop(401, b"", None, {})
+                return
+            sim.run_due()
+            code, payload, headers = self._answer(sim, parts, query, raw)
+        if isinstance(payload, ET.Element):  # a tree of its own: serialised unlocked
+            payload = serialize(payload)
+        elif payload is None:
+            payload = b""
+        if isinstance(payload, Fault):
+            if self._drop_later:
+                return self._drop()
+            self._send(payload.code, serialize(fault_xml(payload.reason, payload.detail)),
+                       XML)
+        else:
+            self._reply_or_drop(code, payload, XML, headers)
+
+    def _answer(self, sim, parts, query, raw):
+        """(status, an Element, None or a Fault, headers); the lock is held."""
+        try:
+            return handle_api(sim, self.command, parts, query, parse_body(raw))
+        except EngineError as error:
+            fault = fault_for(error)
+        except Fault as caught:
+            fault = caught
+        return fault.code, fault, {}
+
+    def _reply_or_drop(self, code, payload, content_type, headers):
+        if code != 401 and self._drop_later:
+            return self._drop()
+        self._send(code, payload, content_type, headers)

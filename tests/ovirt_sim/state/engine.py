@@ -1,0 +1,228 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The engine as a whole: inventory, sessions, clock and knobs, one lock.
+
+Timing model: every asynchronous engine operation (VM add, start, stop,
+shutdown, snapshot create/restore/remove, VM remove) schedules its state
+transitions as deadlines on the simulated clock.  Deadlines are evaluated
+lazily, before every request and every state read through this Python API,
+in deadline order.  :meth:`Engine.advance` and :meth:`Engine.settle` move
+the clock forward, so tests can either wait (latencies are multiplied by
+``time_scale``) or fast-forward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+
+from tests.ovirt_sim.state import snapshot_ops
+from tests.ovirt_sim.state.clock import Clock
+from tests.ovirt_sim.state.entities import Snapshot
+from tests.ovirt_sim.state.inventory import Inventory
+from tests.ovirt_sim.state.records import vm_state
+from tests.ovirt_sim.state.sessions import Sessions
+
+DEFAULT_LATENCIES = {
+    "add": 5.0,
+    "start": 10.0,
+    "stop": 3.0,
+    "shutdown": 5.0,
+    "snapshot": 15.0,
+    "restore": 20.0,
+    "delete": 2.0,
+    # a guest started with use_sysprep/use_cloud_init powers itself off this
+    # long after it is up (sysprep's shutdown at the end of the specialize pass)
+    "first_boot": 30.0,
+}
+
+
+class Engine:
+    """Knobs (plain attributes): ``time_scale``, ``latencies``,
+    ``ignore_acpi`` (VM names whose guest ignores ACPI shutdown),
+    ``fail_snapshots`` (VM names whose snapshot creates and restores fail),
+    ``first_boot_hangs`` (VM names whose guest never powers itself off after
+    a start with use_sysprep/use_cloud_init), ``version``.
+
+    Observability: ``events`` (engine audit messages), ``starts`` (one
+    :class:`StartRecord` per start action), ``restarts``."""
+
+    def __init__(self, *, accounts, time_scale=1.0, latencies=None, seed=None,
+                 ignore_acpi=(), fail_snapshots=(), version=(4, 5, 5)):
+        self.time_scale = time_scale
+        self.latencies = dict(DEFAULT_LATENCIES)
+        self.latencies.update(latencies or {})
+        self.ignore_acpi = set(ignore_acpi)
+        self.fail_snapshots = set(fail_snapshots)
+        self.first_boot_hangs = set()
+        self.version = version
+        self.events = []
+        self.starts = []
+        self.restarts = 0
+        self.ops_in_flight = 0        # snapshot operations holding storage
+        self.ops_in_flight_peak = 0
+        self.lock = threading.RLock()
+        self.rng = random.Random(seed)
+        self.clock = Clock()
+        self.inventory = Inventory(self.rng)
+        self.sessions = Sessions(accounts)
+
+    # -- clock ---------------------------------------------------------------
+
+    def delay(self, kind, fraction=1.0):
+        """Real seconds an operation of ``kind`` (a ``latencies`` key) takes."""
+        return self.latencies[kind] * self.time_scale * fraction
+
+    def schedule(self, kind, fn, fraction=1.0):
+        self.clock.schedule(self.delay(kind, fraction), fn)
+
+    def schedule_after(self, seconds, fn):
+        self.clock.schedule(seconds, fn)
+
+    def run_due(self):
+        with self.lock:
+            self.clock.run_due()
+
+    @contextlib.contextmanager
+    def current(self):
+        """The lock held, and every transition that is due done."""
+        with self.lock:
+            self.clock.run_due()
+            yield
+
+    def advance(self, seconds):
+        """Move the simulated clock forward by ``seconds`` of engine time
+        (i.e. before ``time_scale``) and fire what became due."""
+        with self.lock:
+            self.clock.forward(seconds * self.time_scale)
+
+    def settle(self):
+        """Fast-forward until no timed operation is pending."""
+        with self.lock:
+            self.clock.settle()
+
+    @property
+    def pending_operations(self):
+        with self.current():
+            return len(self.clock)
+
+    def restart(self):
+        """Simulate an engine restart: every SSO token becomes invalid (the
+        next API request is answered 401 until the client logs in again);
+        operations in progress complete as scheduled."""
+        with self.lock:
+            self.sessions.forget_all()
+            self.restarts += 1
+
+    # -- what happened -------------------------------------------------------
+
+    def event(self, message):
+        self.events.append(message)
+
+    def snapshot_op_begin(self):
+        self.ops_in_flight += 1
+        self.ops_in_flight_peak = max(self.ops_in_flight_peak, self.ops_in_flight)
+
+    def snapshot_op_end(self):
+        self.ops_in_flight -= 1
+
+    @property
+    def snapshot_ops_in_flight(self):
+        with self.current():
+            return self.ops_in_flight
+
+    @property
+    def max_snapshot_ops_in_flight(self):
+        return self.ops_in_flight_peak
+
+    # -- seeding -------------------------------------------------------------
+
+    def add_cluster(self, name, datacenter="Default"):
+        with self.lock:
+            return self.inventory.add_cluster(name, datacenter).id
+
+    def add_network(self, name, cluster="Default"):
+        """Add a VM network (attached to ``cluster``) and its vNIC profile of
+        the same name.  Returns the profile id."""
+        with self.lock:
+            return self.inventory.add_network(name, cluster).id
+
+    def add_template(self, name, cluster="Default", memory=4 << 30,
+                     os_type="windows_10x64", nics=()):
+        """``nics``: network (= vNIC profile) names; VMs created from the
+        template get ``nic1``, ``nic2``... on them, as the engine copies the
+        template's interfaces."""
+        with self.lock:
+            return self.inventory.add_template(name, cluster, memory, os_type, nics).id
+
+    def add_user(self, name, domain=None):
+        """``name`` is the user_name (``thinclient@internal``)."""
+        with self.lock:
+            return self.inventory.add_user(name, domain).id
+
+    def add_vm(self, name, template="Blank", cluster="Default", comment="",
+               description="", status="down", memory=None):
+        """Add a VM directly (no latency), e.g. a foreign VM."""
+        inv = self.inventory
+        fields = {"comment": comment, "description": description, "status": status}
+        if memory is not None:
+            fields["memory"] = memory
+        with self.lock:
+            cl = inv.find_by_name(inv.clusters, cluster, "Cluster")
+            tp = inv.find_by_name(inv.templates, template, "Template")
+            return inv.add_vm(name, cl, tp, fields).id
+
+    def add_snapshot(self, vm_name, description):
+        """Add a finished regular snapshot to a VM directly (no latency),
+        capturing its current configuration.  Returns the snapshot id."""
+        with self.lock:
+            vm = self.inventory.vm_by_name(vm_name)
+            snap = Snapshot(description, "regular", "ok", vm.config())
+            vm.insert_snapshot(snap)
+            return snap.id
+
+    def set_vm_status(self, name, status):
+        with self.lock:
+            vm = self.inventory.vm_by_name(name)
+            vm.power_gen += 1
+            vm.status = status
+
+    def preview_snapshot(self, name, description):
+        """Leave VM ``name`` previewing its snapshot ``description`` (no latency),
+        as an operator who forgot to commit or undo a preview would."""
+        with self.lock:
+            vm = self.inventory.vm_by_name(name)
+            snap = next(s for s in vm.snapshots if s.description == description)
+            snapshot_ops.preview(self, vm, snap.id)
+            self.settle()
+
+    # -- reading state -------------------------------------------------------
+
+    def vm(self, name):
+        """A read-only :class:`VmState` of the VM called ``name``
+        (``KeyError`` if there is none)."""
+        with self.current():
+            return vm_state(self.inventory.vm_by_name(name))
+
+    def template(self, name):
+        """The template called ``name`` as a dict: status, sealed, source_vm,
+        comment (``KeyError`` if there is none)."""
+        with self.current():
+            t = next((t for t in self.inventory.templates.values() if t.name == name),
+                     None)
+            if t is None:
+                raise KeyError(name)
+            return {"status": getattr(t, "status", "ok"), "sealed": getattr(t, "sealed", False),
+                    "source_vm": getattr(t, "source_vm", None),
+                    "comment": getattr(t, "comment", "")}
+
+    def vms(self):
+        with self.current():
+            return [vm_state(v) for v in self.inventory.vms.values()]
+
+    def vm_names(self):
+        return [v.name for v in self.vms()]
+
+    def has_vm(self, name):
+        with self.current():
+            return any(v.name == name for v in self.inventory.vms.values())
