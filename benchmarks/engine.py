@@ -74,30 +74,30 @@ def _serve(time_scale: float) -> None:
                         sim.set_vm_status(name, status)
                 send(len(sim.vm_names()))
             elif cmd == "reset_stats":
-                with sim._lock:
+                with sim.lock:
                     # Every run starts from the same engine: the simulator keeps
                     # every job and scans them all for a job search, where an
                     # engine auto-clears finished ones; kept, they slowed each
                     # run more than the one before.
-                    sim._jobs.clear()
+                    sim.inventory.jobs.clear()
                     sim.requests.clear()
                     sim.request_log.clear()
                     sim.sso_logins = sim.sso_logouts = 0
-                    sim._max_in_flight = sim._in_flight
+                    sim.ops_in_flight_peak = sim.ops_in_flight
                     sim.connections_opened = 0
                 send(True)
             elif cmd == "stats":
-                with sim._lock:
+                with sim.lock:
                     kinds = Counter(request_kind(r["method"], r["path"], r["query"])
                                     for r in sim.requests)
                     send({
                         "requests": len(sim.requests),
                         "by_kind": dict(kinds),
                         "sso_logins": sim.sso_logins,
-                        "max_snapshot_ops_in_flight": sim._max_in_flight,
+                        "max_snapshot_ops_in_flight": sim.ops_in_flight_peak,
                         "connections_opened": sim.connections_opened,
-                        "statuses": dict(Counter(v.status for v in sim._vms.values())),
-                        "pending": len(sim._timers),
+                        "statuses": dict(Counter(v.status for v in sim.inventory.vms.values())),
+                        "pending": len(sim.clock.timers),
                         "first": min((r["time"] for r in sim.requests), default=0.0),
                         "last": max((r["time"] for r in sim.requests), default=0.0),
                         "actions": [(r["time"], r["path"].rsplit("/", 1)[-1])

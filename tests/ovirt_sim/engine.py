@@ -139,33 +139,3 @@ class OvirtEngineSimulator(Engine):
     @sso_logouts.setter
     def sso_logouts(self, value):
         self.sessions.logouts = value
-
-    # -- what benchmarks/engine.py reads under ``with sim._lock`` -------------
-
-    @property
-    def _lock(self):
-        return self.lock
-
-    @property
-    def _jobs(self):
-        return self.inventory.jobs
-
-    @property
-    def _vms(self):
-        return self.inventory.vms
-
-    @property
-    def _timers(self):
-        return self.clock.timers
-
-    @property
-    def _in_flight(self):
-        return self.ops_in_flight
-
-    @property
-    def _max_in_flight(self):
-        return self.ops_in_flight_peak
-
-    @_max_in_flight.setter
-    def _max_in_flight(self, value):
-        self.ops_in_flight_peak = value
