@@ -1,10 +1,6 @@
-"""The libvirt connection shared by the driver's parts: the virConnect handle
-(opened lazily, reopened when libvirtd restarts), libvirt errors as vdictl
-errors, domain lookups and state waits, and the MACs in use on the host.
-
-One connection per driver, shared by all threads (libvirt connections are
-thread-safe).
-"""
+"""The libvirt connection shared by the driver's parts and by all threads: the
+virConnect handle (opened lazily, reopened when libvirtd restarts), libvirt
+errors as vdictl errors, domain lookups and state waits, the MACs in use."""
 
 from __future__ import annotations
 

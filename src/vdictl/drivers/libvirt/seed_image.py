@@ -1,13 +1,7 @@
-"""The first-boot media of a libvirt guest: an ISO image built in process (pycdlib).
-
-- cloud-init: a NoCloud seed, volume label ``cidata``, with ``user-data``,
-  ``meta-data`` and, when configured, ``network-config``;
-- Windows: a CD holding ``Autounattend.xml`` at its root, which Windows
-  Setup finds on any removable drive.
-
-Names are given in ISO 9660, Joliet and Rock Ridge form, so Linux and
-Windows both see them as written.
-"""
+"""The first-boot media of a libvirt guest: an ISO image built in process (pycdlib),
+a NoCloud seed for cloud-init or a CD with Autounattend.xml for Windows Setup
+(see docs/backends/libvirt.md). Names are written in ISO 9660, Joliet and Rock
+Ridge form, so Linux and Windows both see them as written."""
 
 from __future__ import annotations
 
