@@ -73,7 +73,8 @@ def test_delete_is_refused_while_clones_exist_and_works_after(hypervisor, run, c
     use_template(config_file, "tmpl2")
     assert run("virtroom-rollout", "lab1").exit_code == 0
     clone = hypervisor.dom("lab1-vd01").XMLDesc(0)
-    assert owner_mark.parse_owner(clone) is not None and owner_mark.parse_template_mark(clone) is None
+    assert owner_mark.parse_owner(clone) is not None
+    assert owner_mark.parse_template_mark(clone) is None
 
     result = run("template-delete", "tmpl2", "--yes")
     assert result.exit_code == 1

@@ -312,7 +312,8 @@ def test_parse_and_order_snapshots_oldest_first():
     c = snap("m-third", 101, parent="a-second", state="running")
     assert a == snapshot_xml.SnapshotInfo("z-first", "d-z-first", 100.0, "shutoff", None)
     assert c.parent == "a-second" and c.state == "running"
-    assert [i.name for i in snapshot_xml.order_snapshots([c, b, a])] == ["z-first", "a-second", "m-third"]
+    assert [i.name for i in snapshot_xml.order_snapshots([c, b, a])] == [
+        "z-first", "a-second", "m-third"]
 
 
 # -- driver on the test driver --------------------------------------------------------
@@ -459,8 +460,9 @@ def test_create_vm_makes_a_linked_clone_with_owner_mark(drv):
     assert domain_xml.disk_sources(dxml) == {"vda": "/default-pool/pc01-vda.qcow2",
                                      "hdc": "/srv/tools.iso"}
     meta = drv.conn.lookupByName("pc01").metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, NS)
-    assert owner_mark.parse_owner_metadata(meta) == owner_mark.OwnerMark(OWNER, (owner_mark.OverlayVolume(
-        "default-pool", "pc01-vda.qcow2", "/default-pool/pc01-vda.qcow2"),))
+    assert owner_mark.parse_owner_metadata(meta) == owner_mark.OwnerMark(OWNER, (
+        owner_mark.OverlayVolume("default-pool", "pc01-vda.qcow2",
+                                 "/default-pool/pc01-vda.qcow2"),))
     # the template is untouched
     assert drv.conn.lookupByName("tpl").XMLDesc(0).count("/default-pool/tpl.img") == 1
 

@@ -228,9 +228,11 @@ def without_seed_cdrom(xml: str, path: str) -> str:
     """The domain XML without the CD-ROM on `path` and without its volume record."""
     root = parse(xml, keep_prefixes=True)
     devices = root.find("devices")
-    for disk in (devices.findall("disk") if devices is not None else []):
-        source = disk.find("source")
-        if disk.get("device") == "cdrom" and source is not None and source.get("file") == path:
-            devices.remove(disk)
+    if devices is not None:
+        for disk in devices.findall("disk"):
+            source = disk.find("source")
+            if disk.get("device") == "cdrom" and source is not None \
+                    and source.get("file") == path:
+                devices.remove(disk)
     forget_volume(root, path)
     return tostring(root)

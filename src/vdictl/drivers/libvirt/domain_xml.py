@@ -99,19 +99,19 @@ def transient_disks(xml: str) -> Dict[str, Optional[str]]:
         if tr is None:
             continue
         target = disk.find("target")
-        out[target.get("dev") if target is not None else ""] = tr.get("shareBacking")
+        out[target.get("dev", "") if target is not None else ""] = tr.get("shareBacking")
     return out
 
 
 def disk_sources(xml: str) -> Dict[str, str]:
     """target dev -> source file of the file disks of a domain."""
     root = parse(xml)
-    out = {}
+    out: Dict[str, str] = {}
     for disk in root.findall("devices/disk"):
         target = disk.find("target")
         source = disk.find("source")
         if target is not None and source is not None and source.get("file"):
-            out[target.get("dev")] = source.get("file")
+            out[target.get("dev", "")] = source.get("file", "")
     return out
 
 

@@ -19,8 +19,8 @@ UNATTEND_LABEL = "UNATTEND"
 def seed_files(payload: Payload) -> Tuple[str, List[Tuple[str, bytes]]]:
     """(volume label, [(file name, content)]) of the payload's image."""
     if payload.kind == SYSPREP:
-        return UNATTEND_LABEL, [("Autounattend.xml", payload.autounattend.encode("utf-8"))]
-    files = [("user-data", payload.user_data.encode("utf-8")),
+        return UNATTEND_LABEL, [("Autounattend.xml", (payload.autounattend or "").encode("utf-8"))]
+    files = [("user-data", (payload.user_data or "").encode("utf-8")),
              ("meta-data", payload.meta_data.encode("utf-8"))]
     if payload.network_config is not None:
         files.append(("network-config", payload.network_config.encode("utf-8")))

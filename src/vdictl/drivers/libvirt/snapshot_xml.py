@@ -48,7 +48,8 @@ def snapshot_xml(name: str, description: str, *, running: bool,
 def snapshot_disk_split(domain_xml: str) -> Tuple[List[str], List[str]]:
     """(disks to snapshot internally, disks to leave out) of a domain."""
     root = parse(domain_xml)
-    inside, outside = [], []
+    inside: List[str] = []
+    outside: List[str] = []
     for disk in root.findall("devices/disk"):
         target = disk.find("target")
         dev = target.get("dev") if target is not None else None

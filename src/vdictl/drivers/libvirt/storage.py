@@ -24,12 +24,13 @@ def backing_volume(conn: Connection, vm: str,
         with conn.errors(vm=vm, what=f"template volume {disk.pool}/{disk.volume}"):
             vol = handle.storagePoolLookupByName(disk.pool).storageVolLookupByName(disk.volume)
             return vol.path(), vol
+    path = disk.path or ""  # template_disks gives every file disk a path
     try:
-        return disk.path, handle.storageVolLookupByPath(disk.path)
+        return path, handle.storageVolLookupByPath(path)
     except libvirt.libvirtError as exc:
         if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
             raise map_error(exc, vm=vm) from exc
-        return disk.path, None
+        return path, None
 
 
 def delete_volumes(conn: Connection, name: str, volumes: Sequence[OverlayVolume]) -> List[str]:
