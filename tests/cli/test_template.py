@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from vdictl.drivers import libvirt_xml as lx
+from vdictl.drivers.libvirt import owner_mark, volume_xml
 
 from tests.cli.conftest import CONFIG
 from tests.libvirt_test_hv import node_document
@@ -25,15 +25,15 @@ def test_create_without_seal_copies_the_disk_and_marks_the_template(hypervisor, 
     assert "tmpl2-vda.qcow2" in hypervisor.volumes()
     xml = hypervisor.dom("tmpl2").XMLDesc(0)
     assert "/default-pool/tmpl2-vda.qcow2" in xml
-    assert lx.parse_owner(xml) is None      # not a VM of a room
-    assert lx.parse_template_mark(xml) == lx.TemplateMark(
+    assert owner_mark.parse_owner(xml) is None      # not a VM of a room
+    assert owner_mark.parse_template_mark(xml) == owner_mark.TemplateMark(
         source=TEMPLATE, sealed=False,
-        volumes=(lx.OverlayVolume("default-pool", "tmpl2-vda.qcow2",
+        volumes=(owner_mark.OverlayVolume("default-pool", "tmpl2-vda.qcow2",
                                   "/default-pool/tmpl2-vda.qcow2"),))
     # a full copy: the new volume has no backing file
     vol = hypervisor.conn.storageVolLookupByPath("/default-pool/tmpl2-vda.qcow2")
-    assert lx.backing_path(vol.XMLDesc(0)) is None
-    assert lx.volume_format(vol.XMLDesc(0)) == "qcow2"
+    assert volume_xml.backing_path(vol.XMLDesc(0)) is None
+    assert volume_xml.volume_format(vol.XMLDesc(0)) == "qcow2"
 
 
 def test_create_refuses_an_existing_name_and_a_running_source(hypervisor, run):
@@ -71,7 +71,8 @@ def test_delete_is_refused_while_clones_exist_and_works_after(hypervisor, run, c
     use_template(config_file, "tmpl2")
     assert run("virtroom-rollout", "lab1").exit_code == 0
     clone = hypervisor.dom("lab1-vd01").XMLDesc(0)
-    assert lx.parse_owner(clone) is not None and lx.parse_template_mark(clone) is None
+    assert owner_mark.parse_owner(clone) is not None
+    assert owner_mark.parse_template_mark(clone) is None
 
     result = run("template-delete", "tmpl2", "--yes")
     assert result.exit_code == 1
@@ -211,7 +212,7 @@ def test_seal_runs_virt_sysprep_on_the_copies(hypervisor, run, tmp_path, monkeyp
     result = run("template-create", TEMPLATE, "tmpl2", "--seal")
     assert result.exit_code == 0, result.output
     assert args.read_text() == "--format qcow2 -a /default-pool/tmpl2-vda.qcow2\n"
-    assert lx.parse_template_mark(hypervisor.dom("tmpl2").XMLDesc(0)).sealed
+    assert owner_mark.parse_template_mark(hypervisor.dom("tmpl2").XMLDesc(0)).sealed
 
 
 def test_a_failed_seal_leaves_nothing_behind(hypervisor, run, tmp_path, monkeypatch):

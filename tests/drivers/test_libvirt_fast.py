@@ -18,9 +18,10 @@ import pytest
 
 libvirt = pytest.importorskip("libvirt")
 
-from vdictl.drivers import libvirt_xml as lx  # noqa: E402
-from vdictl.drivers.libvirt import LibvirtDriver, map_error  # noqa: E402
-from vdictl.drivers.libvirt_create import STATELESS_UNSUPPORTED  # noqa: E402
+from vdictl.drivers.libvirt import (LibvirtDriver, clone_xml, create, domain_xml,  # noqa: E402
+                                    owner_mark, snapshot_xml, volume_xml, xmldoc)
+from vdictl.drivers.libvirt.create import STATELESS_UNSUPPORTED  # noqa: E402
+from vdictl.drivers.libvirt.errors import map_error  # noqa: E402
 from vdictl.errors import (AlreadyExists, Busy, Conflict, DriverError, NotFound, NotOwned,  # noqa: E402
                            OperationTimeout, Unreachable, Unsupported)
 from vdictl.model import Owner, VmState  # noqa: E402
@@ -93,14 +94,14 @@ TEMPLATE_XML = """<domain type='kvm'>
 
 MACS = ["52:54:00:00:00:01", "52:54:00:00:00:02"]
 OVERLAYS = {"vda": "/pool/pc01-vda.qcow2", "vdb": "/pool/pc01-vdb.qcow2"}
-VOLUMES = [lx.OverlayVolume("vdictl", "pc01-vda.qcow2", "/pool/pc01-vda.qcow2"),
-           lx.OverlayVolume("vdictl", "pc01-vdb.qcow2", "/pool/pc01-vdb.qcow2")]
+VOLUMES = [owner_mark.OverlayVolume("vdictl", "pc01-vda.qcow2", "/pool/pc01-vda.qcow2"),
+           owner_mark.OverlayVolume("vdictl", "pc01-vdb.qcow2", "/pool/pc01-vdb.qcow2")]
 
 
 def clone(**kw):
     args = dict(name="pc01", overlays=OVERLAYS, macs=MACS, owner=OWNER, volumes=VOLUMES)
     args.update(kw)
-    return ET.fromstring(lx.clone_domain_xml(TEMPLATE_XML, **args))
+    return ET.fromstring(clone_xml.clone_domain_xml(TEMPLATE_XML, **args))
 
 
 def disk(root, dev):
@@ -113,34 +114,34 @@ def disk(root, dev):
 # -- owner mark ---------------------------------------------------------------
 
 def test_owner_mark_round_trips_through_metadata_element():
-    xml = lx.owner_xml(OWNER, VOLUMES)
+    xml = owner_mark.owner_xml(OWNER, VOLUMES)
     root = ET.fromstring(xml)
     assert root.tag == f"{{{NS}}}owner"
     assert root.attrib == {"room": "room1", "subsection": "teachers", "version": "1.2.3"}
-    mark = lx.parse_owner_metadata(xml)
-    assert mark == lx.OwnerMark(owner=OWNER, volumes=tuple(VOLUMES))
+    mark = owner_mark.parse_owner_metadata(xml)
+    assert mark == owner_mark.OwnerMark(owner=OWNER, volumes=tuple(VOLUMES))
 
 
 def test_owner_mark_parses_libvirts_namespace_less_answer():
     # virDomainGetMetadata(ELEMENT) returns the element without its namespace
     xml = ('<owner room="r" subsection="s" version="0.1">\n'
            '  <volume pool="p" name="v.qcow2" path="/p/v.qcow2"/>\n</owner>')
-    assert lx.parse_owner_metadata(xml) == lx.OwnerMark(
-        Owner("r", "s", "0.1"), (lx.OverlayVolume("p", "v.qcow2", "/p/v.qcow2"),))
+    assert owner_mark.parse_owner_metadata(xml) == owner_mark.OwnerMark(
+        Owner("r", "s", "0.1"), (owner_mark.OverlayVolume("p", "v.qcow2", "/p/v.qcow2"),))
 
 
 def test_template_has_no_owner_and_clone_has_it():
-    assert lx.parse_owner(TEMPLATE_XML) is None
-    mark = lx.parse_owner(lx.clone_domain_xml(
+    assert owner_mark.parse_owner(TEMPLATE_XML) is None
+    mark = owner_mark.parse_owner(clone_xml.clone_domain_xml(
         TEMPLATE_XML, name="pc01", overlays=OVERLAYS, macs=MACS, owner=OWNER, volumes=VOLUMES))
     assert mark.owner == OWNER
     assert mark.volumes == tuple(VOLUMES)
 
 
 def test_clone_replaces_an_existing_owner_mark_and_keeps_foreign_metadata():
-    once = lx.clone_domain_xml(TEMPLATE_XML, name="a", overlays=OVERLAYS, macs=MACS,
+    once = clone_xml.clone_domain_xml(TEMPLATE_XML, name="a", overlays=OVERLAYS, macs=MACS,
                                owner=Owner("old", "x", "0.0"))
-    twice = lx.clone_domain_xml(once, name="b", overlays=OVERLAYS, macs=MACS, owner=OWNER)
+    twice = clone_xml.clone_domain_xml(once, name="b", overlays=OVERLAYS, macs=MACS, owner=OWNER)
     root = ET.fromstring(twice)
     marks = root.findall(f"metadata/{{{NS}}}owner")
     assert len(marks) == 1 and marks[0].get("room") == "room1"
@@ -186,16 +187,16 @@ def test_clone_points_writable_disks_at_their_overlays():
     # the cdrom and the shared block disk are left as they are
     assert disk(root, "sda").find("source").get("file") == "/srv/iso/virtio-win.iso"
     assert disk(root, "vdc").find("source").get("dev") == "/dev/vg/shared"
-    assert lx.disk_sources(ET.tostring(root, encoding="unicode")) == {
+    assert domain_xml.disk_sources(ET.tostring(root, encoding="unicode")) == {
         "vda": "/pool/pc01-vda.qcow2", "vdb": "/pool/pc01-vdb.qcow2",
         "sda": "/srv/iso/virtio-win.iso"}
-    assert lx.transient_disks(ET.tostring(root, encoding="unicode")) == {}
+    assert domain_xml.transient_disks(ET.tostring(root, encoding="unicode")) == {}
 
 
 def test_clone_marks_overlay_disks_transient_with_share_backing():
-    xml = lx.clone_domain_xml(TEMPLATE_XML, name="pc01", overlays=OVERLAYS, macs=MACS,
+    xml = clone_xml.clone_domain_xml(TEMPLATE_XML, name="pc01", overlays=OVERLAYS, macs=MACS,
                               owner=OWNER, transient=True)
-    assert lx.transient_disks(xml) == {"vda": "yes", "vdb": "yes"}
+    assert domain_xml.transient_disks(xml) == {"vda": "yes", "vdb": "yes"}
     tr = disk(ET.fromstring(xml), "vda").find("transient")
     assert tr.attrib == {"shareBacking": "yes"}
 
@@ -211,47 +212,47 @@ def test_clone_frees_fixed_graphics_ports_and_nvram_path():
 
 
 def test_clone_needs_a_mac_per_interface_and_every_overlay_target():
-    with pytest.raises(lx.XmlError, match="2 interfaces but only 1"):
+    with pytest.raises(xmldoc.XmlError, match="2 interfaces but only 1"):
         clone(macs=MACS[:1])
-    with pytest.raises(lx.XmlError, match="no disk with target vdz"):
+    with pytest.raises(xmldoc.XmlError, match="no disk with target vdz"):
         clone(overlays={"vdz": "/x"})
 
 
 def test_template_disks_lists_only_writable_unshared_disks():
     xml = TEMPLATE_XML.replace("<source dev='/dev/vg/shared'/>", "<source dev='/dev/x'/>")
-    assert lx.template_disks(TEMPLATE_XML) == [
-        lx.TemplateDisk(target="vda", source_type="file",
+    assert domain_xml.template_disks(TEMPLATE_XML) == [
+        domain_xml.TemplateDisk(target="vda", source_type="file",
                         path="/var/lib/libvirt/images/win-tpl.qcow2", format="qcow2"),
-        lx.TemplateDisk(target="vdb", source_type="volume", pool="data",
+        domain_xml.TemplateDisk(target="vdb", source_type="volume", pool="data",
                         volume="win-tpl-data.img", format="raw"),
     ]
-    assert len(lx.template_disks(xml)) == 2
+    assert len(domain_xml.template_disks(xml)) == 2
 
 
 def test_template_disks_refuses_writable_disks_it_cannot_overlay():
     block = TEMPLATE_XML.replace("<shareable/>", "")
-    with pytest.raises(lx.XmlError, match="vdc is of type 'block'"):
-        lx.template_disks(block)
+    with pytest.raises(xmldoc.XmlError, match="vdc is of type 'block'"):
+        domain_xml.template_disks(block)
     vmdk = TEMPLATE_XML.replace("type='qcow2' discard", "type='vmdk' discard")
-    with pytest.raises(lx.XmlError, match="vda has format 'vmdk'"):
-        lx.template_disks(vmdk)
+    with pytest.raises(xmldoc.XmlError, match="vda has format 'vmdk'"):
+        domain_xml.template_disks(vmdk)
 
 
 def test_overlay_volume_xml():
-    xml = lx.overlay_volume_xml("pc01-vda.qcow2", "/pool/tpl.qcow2", "raw", 1073741824)
+    xml = volume_xml.overlay_volume_xml("pc01-vda.qcow2", "/pool/tpl.qcow2", "raw", 1073741824)
     assert xml == ("<volume><name>pc01-vda.qcow2</name>"
                    "<capacity unit=\"bytes\">1073741824</capacity>"
                    "<target><format type=\"qcow2\" /><compat>1.1</compat></target>"
                    "<backingStore><path>/pool/tpl.qcow2</path><format type=\"raw\" />"
                    "</backingStore></volume>")
-    assert "<capacity" not in lx.overlay_volume_xml("v", "/b", "qcow2")
-    assert lx.overlay_volume_name("pc01", "vda") == "pc01-vda.qcow2"
+    assert "<capacity" not in volume_xml.overlay_volume_xml("v", "/b", "qcow2")
+    assert volume_xml.overlay_volume_name("pc01", "vda") == "pc01-vda.qcow2"
 
 
 def test_random_macs_are_local_qemu_macs_and_unique():
     used = {"52:54:00:00:00:00"}
     rng = random.Random(0)
-    macs = [lx.random_mac(used, rng) for _ in range(200)]
+    macs = [domain_xml.random_mac(used, rng) for _ in range(200)]
     assert len(set(macs)) == 200
     assert used == set(macs) | {"52:54:00:00:00:00"}
     for mac in macs:
@@ -268,19 +269,19 @@ def test_random_mac_skips_used_addresses():
             return next(self.seq)
 
     used = {"52:54:00:00:00:01"}
-    assert lx.random_mac(used, Fixed()) == "52:54:00:00:00:02"
+    assert domain_xml.random_mac(used, Fixed()) == "52:54:00:00:00:02"
 
 
 # -- snapshot XML -------------------------------------------------------------------
 
 def test_snapshot_name_is_timestamped():
     when = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
-    assert re.fullmatch(r"vdictl-20260102T030405Z-[0-9a-f]{6}", lx.snapshot_name(when))
-    assert lx.snapshot_name(when) != lx.snapshot_name(when)
+    assert re.fullmatch(r"vdictl-20260102T030405Z-[0-9a-f]{6}", snapshot_xml.snapshot_name(when))
+    assert snapshot_xml.snapshot_name(when) != snapshot_xml.snapshot_name(when)
 
 
 def test_snapshot_xml_asks_for_internal_snapshots():
-    xml = lx.snapshot_xml("s1", "Clean <state> & more", running=False,
+    xml = snapshot_xml.snapshot_xml("s1", "Clean <state> & more", running=False,
                           internal_disks=["vda"], other_disks=["sda"])
     root = ET.fromstring(xml)
     assert root.findtext("name") == "s1"
@@ -288,19 +289,19 @@ def test_snapshot_xml_asks_for_internal_snapshots():
     assert root.find("memory").attrib == {"snapshot": "no"}
     assert [(d.get("name"), d.get("snapshot")) for d in root.findall("disks/disk")] == [
         ("vda", "internal"), ("sda", "no")]
-    running = ET.fromstring(lx.snapshot_xml("s2", "", running=True))
+    running = ET.fromstring(snapshot_xml.snapshot_xml("s2", "", running=True))
     assert running.find("memory").attrib == {"snapshot": "internal"}
     assert running.find("disks") is None
 
 
 def test_snapshot_disk_split():
-    assert lx.snapshot_disk_split(TEMPLATE_XML) == (["vda", "vdb"], ["sda", "vdc"])
+    assert snapshot_xml.snapshot_disk_split(TEMPLATE_XML) == (["vda", "vdb"], ["sda", "vdc"])
 
 
 def test_parse_and_order_snapshots_oldest_first():
     def snap(name, created, parent=None, state="shutoff"):
         par = f"<parent><name>{parent}</name></parent>" if parent else ""
-        return lx.parse_snapshot(
+        return snapshot_xml.parse_snapshot(
             f"<domainsnapshot><name>{name}</name><description>d-{name}</description>"
             f"<state>{state}</state>{par}<creationTime>{created}</creationTime>"
             f"<domain type='kvm'><name>x</name><description>not me</description></domain>"
@@ -309,9 +310,10 @@ def test_parse_and_order_snapshots_oldest_first():
     a = snap("z-first", 100)
     b = snap("a-second", 100, parent="z-first")   # same second: parent first
     c = snap("m-third", 101, parent="a-second", state="running")
-    assert a == lx.SnapshotInfo("z-first", "d-z-first", 100.0, "shutoff", None)
+    assert a == snapshot_xml.SnapshotInfo("z-first", "d-z-first", 100.0, "shutoff", None)
     assert c.parent == "a-second" and c.state == "running"
-    assert [i.name for i in lx.order_snapshots([c, b, a])] == ["z-first", "a-second", "m-third"]
+    assert [i.name for i in snapshot_xml.order_snapshots([c, b, a])] == [
+        "z-first", "a-second", "m-third"]
 
 
 # -- driver on the test driver --------------------------------------------------------
@@ -455,11 +457,12 @@ def test_create_vm_makes_a_linked_clone_with_owner_mark(drv):
     root = ET.fromstring(dxml)
     assert root.findtext("memory") == "524288"
     assert root.findtext("description") == "PC 01"
-    assert lx.disk_sources(dxml) == {"vda": "/default-pool/pc01-vda.qcow2",
+    assert domain_xml.disk_sources(dxml) == {"vda": "/default-pool/pc01-vda.qcow2",
                                      "hdc": "/srv/tools.iso"}
     meta = drv.conn.lookupByName("pc01").metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, NS)
-    assert lx.parse_owner_metadata(meta) == lx.OwnerMark(OWNER, (lx.OverlayVolume(
-        "default-pool", "pc01-vda.qcow2", "/default-pool/pc01-vda.qcow2"),))
+    assert owner_mark.parse_owner_metadata(meta) == owner_mark.OwnerMark(OWNER, (
+        owner_mark.OverlayVolume("default-pool", "pc01-vda.qcow2",
+                                 "/default-pool/pc01-vda.qcow2"),))
     # the template is untouched
     assert drv.conn.lookupByName("tpl").XMLDesc(0).count("/default-pool/tpl.img") == 1
 
@@ -528,12 +531,13 @@ def test_stateless_vm_gets_transient_share_backing_disks(drv):
     make_template(drv)
     drv.create_vm(spec=spec("pc01", stateless=True), owner=OWNER, timeout=10)
     xml = drv.conn.lookupByName("pc01").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-    assert lx.transient_disks(xml) == {"vda": "yes"}
+    assert domain_xml.transient_disks(xml) == {"vda": "yes"}
 
 
 def test_stateless_refused_when_libvirt_drops_share_backing(drv, mocker):
     make_template(drv)
-    mocker.patch.object(lx, "transient_disks", return_value={"vda": None})
+    # what create reads back from the defined domain: the element dropped
+    mocker.patch.object(create, "transient_disks", return_value={"vda": None})
     with pytest.raises(Unsupported) as info:
         drv.create_vm(spec=spec("pc01", stateless=True), owner=OWNER, timeout=10)
     assert STATELESS_UNSUPPORTED in str(info.value)
@@ -691,7 +695,7 @@ def test_repeatable_calls_reconnect_when_the_connection_is_lost(drv):
         first = drv.create_snapshot(name="pc01", description="rollout", timeout=10)
 
         def lose_connection():
-            drv._conn.close()
+            drv.conn.close()
 
         lose_connection()
         drv.start_vm(name="pc01", timeout=10)

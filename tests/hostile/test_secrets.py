@@ -148,7 +148,7 @@ _PROCESS_CALLS = {"system", "popen", "execv", "execve", "execl", "execle", "exec
 
 #: The one program vdictl runs: virt-sysprep for template-create --seal, with
 #: an argument list of disk paths only (no credentials, no shell).
-_ALLOWED = {"drivers/libvirt_template.py subprocess"}
+_ALLOWED = {"drivers/libvirt/sysprep.py subprocess"}
 
 
 def test_vdictl_starts_no_programs():

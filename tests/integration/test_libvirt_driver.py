@@ -21,9 +21,8 @@ import pytest
 
 libvirt = pytest.importorskip("libvirt")
 
-from vdictl.drivers import libvirt_xml as lx  # noqa: E402
-from vdictl.drivers.libvirt import LibvirtDriver  # noqa: E402
-from vdictl.drivers.libvirt_create import STATELESS_UNSUPPORTED  # noqa: E402
+from vdictl.drivers.libvirt import LibvirtDriver, domain_xml, owner_mark  # noqa: E402
+from vdictl.drivers.libvirt.create import STATELESS_UNSUPPORTED  # noqa: E402
 from vdictl.errors import Conflict, NotFound, NotOwned, Unsupported  # noqa: E402
 from vdictl.model import Owner, VmState  # noqa: E402
 from vdictl.rooms import Connect, VmSpec  # noqa: E402
@@ -34,7 +33,7 @@ pytestmark = pytest.mark.libvirt_sandbox
 
 log = logging.getLogger(__name__)
 
-NS = lx.OWNER_NS
+NS = owner_mark.OWNER_NS
 OWNER = Owner(room="itroom", subsection="lab", tool_version="9.9.9")
 
 
@@ -86,7 +85,7 @@ def domain(drv, name):
 
 
 def disk_path(drv, name, dev="vda"):
-    return lx.disk_sources(domain(drv, name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))[dev]
+    return domain_xml.disk_sources(domain(drv, name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))[dev]
 
 
 def wait_ready(drv, name, variant="acpi", timeout=30.0):
@@ -142,13 +141,13 @@ def test_create_vm_is_a_linked_clone_with_owner_mark(drv, new_vm, templates, lib
     assert vol.storagePoolLookupByVolume().name() == libvirt_sandbox.pool
 
     dom = domain(drv, name)
-    mark = lx.parse_owner_metadata(dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, NS))
-    assert mark == lx.OwnerMark(OWNER, (lx.OverlayVolume(libvirt_sandbox.pool,
+    mark = owner_mark.parse_owner_metadata(dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, NS))
+    assert mark == owner_mark.OwnerMark(OWNER, (owner_mark.OverlayVolume(libvirt_sandbox.pool,
                                                           f"{name}-vda.qcow2", overlay),))
     vm = drv.get_vm(name=name)
     assert vm.owner == OWNER and vm.state is VmState.STOPPED
     assert vm.id == dom.UUIDString() != tpl.UUIDString()
-    tpl_macs = lx.domain_macs(tpl.XMLDesc(0))
+    tpl_macs = domain_xml.domain_macs(tpl.XMLDesc(0))
     assert vm.mac and vm.mac.startswith("52:54:00:") and vm.mac not in tpl_macs
 
     found = drv.find_vms(names=[name, templates["acpi"], "drv-missing"])
@@ -219,7 +218,7 @@ def test_revert_to_a_chosen_snapshot(drv, new_vm, libvirt_sandbox):
     vm = drv.get_vm(name=name)
     assert vm.state is VmState.STOPPED and vm.owner == OWNER
     meta = domain(drv, name).metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, NS)
-    assert lx.parse_owner_metadata(meta).owner == OWNER
+    assert owner_mark.parse_owner_metadata(meta).owner == OWNER
     assert [s.id for s in drv.list_snapshots(name=name)] == [a.id, b.id]
 
     drv.revert_snapshot(name=name, snapshot=b, timeout=60)
@@ -291,7 +290,7 @@ def test_stateless_vm_has_transient_share_backing_disks(drv, new_vm, templates):
     # libvirt >= 8.10 with QEMU: works (verified with libvirt 9.0 / QEMU 7.2)
     name = new_vm(stateless=True)
     xml = domain(drv, name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-    assert lx.transient_disks(xml) == {"vda": "yes"}
+    assert domain_xml.transient_disks(xml) == {"vda": "yes"}
     overlay = disk_path(drv, name)
     scratch = f"{overlay}.TRANSIENT-{name}"
     for _ in range(2):

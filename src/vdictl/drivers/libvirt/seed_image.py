@@ -1,13 +1,7 @@
-"""The first-boot media of a libvirt guest: an ISO image built in process (pycdlib).
-
-- cloud-init: a NoCloud seed, volume label ``cidata``, with ``user-data``,
-  ``meta-data`` and, when configured, ``network-config``;
-- Windows: a CD holding ``Autounattend.xml`` at its root, which Windows
-  Setup finds on any removable drive.
-
-Names are given in ISO 9660, Joliet and Rock Ridge form, so Linux and
-Windows both see them as written.
-"""
+"""The first-boot media of a libvirt guest: an ISO image built in process (pycdlib),
+a NoCloud seed for cloud-init or a CD with Autounattend.xml for Windows Setup
+(see docs/backends/libvirt.md). Names are written in ISO 9660, Joliet and Rock
+Ridge form, so Linux and Windows both see them as written."""
 
 from __future__ import annotations
 
@@ -25,8 +19,8 @@ UNATTEND_LABEL = "UNATTEND"
 def seed_files(payload: Payload) -> Tuple[str, List[Tuple[str, bytes]]]:
     """(volume label, [(file name, content)]) of the payload's image."""
     if payload.kind == SYSPREP:
-        return UNATTEND_LABEL, [("Autounattend.xml", payload.autounattend.encode("utf-8"))]
-    files = [("user-data", payload.user_data.encode("utf-8")),
+        return UNATTEND_LABEL, [("Autounattend.xml", (payload.autounattend or "").encode("utf-8"))]
+    files = [("user-data", (payload.user_data or "").encode("utf-8")),
              ("meta-data", payload.meta_data.encode("utf-8"))]
     if payload.network_config is not None:
         files.append(("network-config", payload.network_config.encode("utf-8")))

@@ -44,17 +44,16 @@ def map_error(exc: "libvirt.libvirtError", *, vm: Optional[str] = None,
     code = exc.get_error_code()
     msg = exc.get_error_message() or str(exc)
     low = msg.lower()
-    kw = dict(driver=DRIVER, vm=vm)
     if code in NOT_FOUND_CODES:
-        return NotFound(f"{what} not found ({msg})" if what else msg, **kw)
+        return NotFound(f"{what} not found ({msg})" if what else msg, driver=DRIVER, vm=vm)
     if code in AUTH_CODES:
-        return AuthError(msg, **kw)
+        return AuthError(msg, driver=DRIVER, vm=vm)
     if code in EXISTS_CODES:
-        return AlreadyExists(msg, **kw)
+        return AlreadyExists(msg, driver=DRIVER, vm=vm)
     if code in BUSY_CODES or "in progress" in low or "cannot acquire state change lock" in low:
-        return Busy(msg, **kw)
+        return Busy(msg, driver=DRIVER, vm=vm)
     if code in UNREACHABLE_CODES or exc.get_error_domain() == libvirt.VIR_FROM_RPC:
-        return Unreachable(msg, **kw)
+        return Unreachable(msg, driver=DRIVER, vm=vm)
     if code in UNSUPPORTED_CODES:
-        return Unsupported(msg, **kw)
-    return DriverError(msg, **kw)
+        return Unsupported(msg, driver=DRIVER, vm=vm)
+    return DriverError(msg, driver=DRIVER, vm=vm)
