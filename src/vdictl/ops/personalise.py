@@ -63,9 +63,12 @@ def render_payloads(pairs: Sequence[Pair]) -> RenderedPayloads:
     for spec, vm in pairs:
         if needs_payload(spec, vm):
             try:
-                ready[spec.name] = renderer.render(spec)
+                payload = renderer.render(spec)
             except VdictlError as exc:
                 errors[spec.name] = str(exc)
+                continue
+            if payload is not None:  # needs_payload: it has a personalisation
+                ready[spec.name] = payload
     return RenderedPayloads(ready, errors)
 
 
