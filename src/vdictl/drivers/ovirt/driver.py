@@ -4,6 +4,7 @@ the design is described in docs/backends/ovirt.md."""
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import nullcontext
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 
@@ -24,18 +25,14 @@ class OvirtDriver(Driver):
     STATE_MAP = STATE_MAP
 
     # The connection's Tuning, taken from these when the driver is made and
-    # again when it opens (tests and benchmarks shrink them).
-    #: seconds between polls of the engine
-    poll_interval: float = 1.0
-    #: pooled SDK connections (concurrent requests)
-    max_connections: int = 10
-    #: bounded retry of transient engine errors
-    retry_attempts: int = 8
-    retry_max_time: float = 300.0
-    retry_initial: float = 0.5
-    retry_maximum: float = 15.0
-    #: how long to wait for a hard power-off after the graceful timeout
-    stop_timeout: float = 120.0
+    # again when it opens (tests and benchmarks shrink them on the class).
+    poll_interval: float = Tuning.poll_interval
+    max_connections: int = Tuning.max_connections
+    retry_attempts: int = Tuning.retry_attempts
+    retry_max_time: float = Tuning.retry_max_time
+    retry_initial: float = Tuning.retry_initial
+    retry_maximum: float = Tuning.retry_maximum
+    stop_timeout: float = Tuning.stop_timeout
 
     def __init__(self, connect: Connect, *, uri: Optional[str] = None):
         url = uri or connect.url or ""
@@ -44,10 +41,7 @@ class OvirtDriver(Driver):
 
     def tuning(self) -> Tuning:
         """The connection's pauses, limits and retries, as set on this driver."""
-        return Tuning(poll_interval=self.poll_interval, max_connections=self.max_connections,
-                      retry_attempts=self.retry_attempts, retry_max_time=self.retry_max_time,
-                      retry_initial=self.retry_initial, retry_maximum=self.retry_maximum,
-                      stop_timeout=self.stop_timeout)
+        return Tuning(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Tuning)})
 
     # -- connection -------------------------------------------------------
     def open(self) -> None:
