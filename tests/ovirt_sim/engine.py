@@ -38,11 +38,13 @@ class OvirtEngineSimulator(Engine):
     :class:`Engine` (``time_scale``, ``latencies``, ``ignore_acpi``,
     ``fail_snapshots``, ``first_boot_hangs``), and ``request_latency``,
     ``error_rate``, ``drop_rate``, ``drop_after_processing``, ``faults_on_sso``,
-    ``accounts`` (user name -> password).
+    ``accounts`` (user name -> password), ``denied_status``.  More accounts:
+    :meth:`add_account` (``admin=False``: a user with user roles only, who may
+    not list ``/jobs``).
 
     Observability: ``request_log`` (list of ``(method, path)``),
-    ``requests`` (list of dicts with query, status and arrival ``time``,
-    time.monotonic()), ``sso_logins``,
+    ``requests`` (list of dicts with query, status, headers (all but
+    Authorization) and arrival ``time``, time.monotonic()), ``sso_logins``,
     ``sso_logouts``, ``events`` (engine audit messages),
     ``snapshot_ops_in_flight``, ``max_snapshot_ops_in_flight``,
     ``injected_errors``, ``dropped_connections``, ``connections_opened``
@@ -66,6 +68,9 @@ class OvirtEngineSimulator(Engine):
         self.drop_rate = drop_rate
         self.drop_after_processing = False
         self.faults_on_sso = False
+        #: the HTTP status of a query refused for lack of permission (see
+        #: server/faults.py: the engine answers 400; 403/404 as a proxy may)
+        self.denied_status = 400
         #: a server-side ssl.SSLContext: serve HTTPS (see tests/ovirt_sim/tls.py)
         self.tls = tls
 

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from tests.ovirt_sim.state.errors import Conflict, Incomplete, InvalidSearch, NotFound
+from tests.ovirt_sim.state.errors import (Conflict, Incomplete, InsufficientPermissions,
+                                          InvalidSearch, NotFound)
 from tests.ovirt_sim.wire.xml import BadRequest
 
 
@@ -26,8 +27,13 @@ def not_allowed():
     return Fault(405, "Method not allowed", reason="Method Not Allowed")
 
 
-def fault_for(error):
-    """The fault the engine answers a refused command with."""
+def fault_for(error, denied_status=400):
+    """The fault the engine answers a refused command with.  A query refused
+    for lack of permission is a 400: the REST API's BackendFailureException
+    for a message that has no ErrorType (``denied_status`` may say otherwise,
+    as a proxy in front of the engine would)."""
+    if isinstance(error, InsufficientPermissions):
+        return Fault(denied_status, error.message)
     if isinstance(error, Conflict):
         # validation failures come back as 409 with the message in brackets
         return Fault(409, "[%s]" % error.message)

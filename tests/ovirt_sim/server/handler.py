@@ -19,13 +19,28 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.ovirt_sim.server.faults import Fault, fault_for
-from tests.ovirt_sim.server.routes import handle_api
+from tests.ovirt_sim.server.routes import Caller, handle_api
 from tests.ovirt_sim.server.sso import bearer_token, is_sso, sso_reply
 from tests.ovirt_sim.state.errors import EngineError
 from tests.ovirt_sim.wire.render import API_PREFIX, fault_xml
 from tests.ovirt_sim.wire.xml import parse_body, serialize
 
 XML = "application/xml;charset=UTF-8"
+
+
+def _recorded_headers(headers):
+    """The request's headers as sent, but the bearer token."""
+    return {name: value for name, value in headers.items()
+            if name.lower() != "authorization"}
+
+
+def _filter_asked(headers, query):
+    """The Filter header (or ?filter=): True, False, or None when not sent, as
+    the engine's ParametersHelper.getBooleanParameter reads it."""
+    value = headers.get("Filter", query.get("filter"))
+    if value is None:
+        return None
+    return value.strip().lower() == "true"
 
 
 class EngineServer(ThreadingHTTPServer):
@@ -148,7 +163,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(split.query).items()}
         sso = is_sso(path)
         record = {"method": self.command, "path": path, "query": query,
-                  "time": time.monotonic()}
+                  "time": time.monotonic(), "headers": _recorded_headers(self.headers)}
         self._record = record
         drop, error, drop_after = self._roll(record, sso)
         if sim.request_latency:
@@ -184,11 +199,13 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         parts = [p for p in path[len(API_PREFIX):].split("/") if p]
         with sim.lock:
-            if not sim.sessions.valid(bearer_token(self.headers.get("Authorization"))):
+            user = sim.sessions.user(bearer_token(self.headers.get("Authorization")))
+            if user is None:
                 self._reply_or_drop(401, b"", None, {})
                 return
             sim.run_due()
-            code, payload, headers = self._answer(sim, parts, query, raw)
+            caller = Caller(user, sim.sessions.filtered(user, _filter_asked(self.headers, query)))
+            code, payload, headers = self._answer(sim, caller, parts, query, raw)
         if isinstance(payload, ET.Element):  # a tree of its own: serialised unlocked
             payload = serialize(payload)
         elif payload is None:
@@ -201,12 +218,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         else:
             self._reply_or_drop(code, payload, XML, headers)
 
-    def _answer(self, sim, parts, query, raw):
+    def _answer(self, sim, caller, parts, query, raw):
         """(status, an Element, None or a Fault, headers); the lock is held."""
         try:
-            return handle_api(sim, self.command, parts, query, parse_body(raw))
+            return handle_api(sim, caller, self.command, parts, query, parse_body(raw))
         except EngineError as error:
-            fault = fault_for(error)
+            fault = fault_for(error, sim.denied_status)
         except Fault as caught:
             fault = caught
         return fault.code, fault, {}

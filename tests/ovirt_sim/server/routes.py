@@ -9,12 +9,20 @@ and raises :class:`Fault` (or the state's and wire's errors, that
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 from tests.ovirt_sim.server.faults import not_allowed, not_found
 from tests.ovirt_sim.state import snapshot_ops, vm_ops
 from tests.ovirt_sim.state.search import select
 from tests.ovirt_sim.wire import render, requests
 from tests.ovirt_sim.wire.xml import parse_bool, require
 
+#: who sends the request, and whether it runs filtered by their permissions
+Caller = namedtuple("Caller", "user filtered")
+
+# collections whose listing is a query only an admin may run (the engine's
+# GetAllJobs when filtered, a Search that needs an admin when not)
+_ADMIN_QUERIES = {"jobs"}
 # collection -> (kind, list tag) for the collections that are only read
 _READ_ONLY = {
     "clusters": ("cluster", "clusters"),
@@ -31,7 +39,7 @@ _POWER_ACTIONS = {"start", "stop", "shutdown"}
 _SNAPSHOT_ACTIONS = {"previewsnapshot", "commitsnapshot", "undosnapshot"}
 
 
-def handle_api(engine, method, parts, query, body):
+def handle_api(engine, caller, method, parts, query, body):
     """Returns (status, Element or None, extra_headers)."""
     if not parts:
         if method == "GET":
@@ -46,6 +54,8 @@ def handle_api(engine, method, parts, query, body):
     if head == "templates" and method == "DELETE" and len(rest) == 1:
         vm_ops.remove_template(engine, rest[0])
         return 200, None, {}
+    if head in _ADMIN_QUERIES and method == "GET" and not rest:
+        engine.sessions.check_admin_query(caller.user, caller.filtered)
     if head in _READ_ONLY and method == "GET":
         return _read_only(engine, head, rest, query, parts)
     if head == "vms":

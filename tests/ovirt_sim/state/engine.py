@@ -155,6 +155,12 @@ class Engine:
         with self.lock:
             return self.inventory.add_template(name, cluster, memory, os_type, nics).id
 
+    def add_account(self, username, password, admin=False):
+        """An account that may log in; ``admin=False``: one with user roles
+        only (no admin role anywhere), whose admin-only queries are refused."""
+        with self.lock:
+            self.sessions.add_account(username, password, admin)
+
     def add_user(self, name, domain=None):
         """``name`` is the user_name (``thinclient@internal``)."""
         with self.lock:

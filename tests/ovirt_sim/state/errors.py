@@ -31,3 +31,10 @@ class Incomplete(EngineError):
 class InvalidSearch(EngineError):
     def __init__(self):
         super().__init__("Invalid Search text.")
+
+
+class InsufficientPermissions(EngineError):
+    """A query the user may not run (QueriesCommandBase.validatePermissions)."""
+
+    def __init__(self):
+        super().__init__("Query execution failed due to insufficient permissions.")
