@@ -244,6 +244,9 @@ class _Loader:
                                  "uri for libvirt)", path, "driver")
         if driver == "ovirt" and not vals.get("url"):
             raise self.error("the ovirt driver needs url", path, "url")
+        if driver != "ovirt" and vals.get("filter"):
+            raise self.error("filter (the oVirt engine's user API) means nothing to the "
+                             f"{driver} driver; remove it", path, "filter")
         if vals.get("password") is not None and vals.get("password_file"):
             raise self.error("set password or password_file, not both", path,
                              "password_file")

@@ -96,6 +96,11 @@ KEYS: Tuple[Key, ...] = (
     Key("ca_file", "connect", "path", help="CA certificate of the oVirt engine."),
     Key("insecure", "connect", "bool", default=False,
         help="Skip TLS certificate verification (testing only)."),
+    Key("filter", "connect", "bool", default=False,
+        help="oVirt: use the engine's user API (the `Filter: true` header, SDK 3's "
+             "filter): the account sees only what its roles allow. For an account with "
+             "an admin role that should act as a user; see docs/guide.md, \"Least "
+             "privilege on oVirt\"."),
     Key("pool", "connect", "str",
         help="libvirt storage pool for new VM disks (default: the template's pool)."),
     _unused("persistent_auth", "connect", "oVirt SDK 3 option. Not used by vdictl.", "bool"),
@@ -105,7 +110,6 @@ KEYS: Tuple[Key, ...] = (
     _unused("timeout", "connect", "oVirt SDK 3 option. Not used by vdictl.", "int"),
     _unused("session_timeout", "connect", "oVirt SDK 3 option. Not used by vdictl.", "int"),
     _unused("validate_cert_chain", "connect", "oVirt SDK 3 option. Not used by vdictl.", "bool"),
-    _unused("filter", "connect", "oVirt SDK 3 option. Not used by vdictl.", "bool"),
     _unused("debug", "connect", "oVirt SDK 3 option. Not used by vdictl.", "bool"),
     # [general] [[throttle]]
     Key("snapshot_batch_size", "throttle", "int", default=5, minimum=1,

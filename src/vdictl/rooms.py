@@ -127,6 +127,7 @@ class Connect:
     password_file: Optional[str] = _CONNECT["password_file"]
     ca_file: Optional[str] = _CONNECT["ca_file"]
     insecure: bool = _CONNECT["insecure"]
+    filter: bool = _CONNECT["filter"]                # ovirt: the engine's user API
     pool: Optional[str] = _CONNECT["pool"]           # libvirt storage pool for new overlays
 
 

@@ -4,6 +4,7 @@ lookups of VMs, snapshots, templates, clusters, networks and users."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -18,8 +19,10 @@ from vdictl.rooms import Connect
 from vdictl.wait import retry_transient, wait_for
 
 from .errors import DRIVER, map_error
-from .pool import ConnectionPool
+from .pool import ConnectionPool, Once
 from .watch import StatusWatch
+
+log = logging.getLogger(__name__)
 
 _SEARCH_SAFE = re.compile(r"[A-Za-z0-9_.\-]*")
 
@@ -76,6 +79,12 @@ class OvirtConnection:
         self._ids: Dict[str, str] = {}
         self._watch = StatusWatch(self._statuses, interval=lambda: self.tuning.poll_interval,
                                   driver=DRIVER)
+        #: why this run does not read the engine's jobs (None: it does). The
+        #: user API lists jobs to nobody: filtered, /jobs is the engine's
+        #: GetAllJobs, a query for admins only.
+        self.jobs_unreadable: Optional[str] = (
+            "the user API (filter = True) lists no jobs" if settings.filter else None)
+        self._jobs_warning = Once()
 
     # -- open, close, call ------------------------------------------------------
     def open(self) -> None:
@@ -127,6 +136,17 @@ class OvirtConnection:
         """fetch() until cond(value), polling every poll_interval."""
         return wait_for(fetch, cond, timeout=timeout, interval=self.tuning.poll_interval,
                         what=what, driver=DRIVER, vm=vm, fail_condition=fail)
+
+    def jobs_refused(self, err: DriverError) -> None:
+        """The engine would not list its jobs to this account: the rest of the run
+        checks restores by the VMs' and snapshots' states. Warned once per run,
+        in one line; a refusal is remembered, a lost connection is not."""
+        if not err.transient:
+            self.jobs_unreadable = err.message
+        if self._jobs_warning.first():
+            log.warning("%s does not let %s read its jobs, so restores are checked by the "
+                        "VMs' and snapshots' states instead (docs/guide.md, \"Least privilege "
+                        "on oVirt\"): %s", self.url, self.settings.username, err.message)
 
     # -- VMs ------------------------------------------------------------------
     @staticmethod

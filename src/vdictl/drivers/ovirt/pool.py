@@ -59,6 +59,12 @@ def resolve_password(connect: Connect) -> Optional[str]:
     return password if password is not None else os.environ.get(PASSWORD_ENV)
 
 
+def user_api_headers(connect: Connect) -> dict:
+    """`Filter: true` with filter = True: the engine runs every request as the
+    account's user API (filtered by its permissions), whatever its roles."""
+    return {"Filter": "true"} if connect.filter else {}
+
+
 class ConnectionPool:
     """Up to `size` SDK connections to one engine, one SSO token for all."""
 
@@ -86,7 +92,7 @@ class ConnectionPool:
         c = self._connect
         return sdk.Connection(url=self.url, username=c.username, password=self._password,
                               token=token, ca_file=c.ca_file, insecure=bool(c.insecure),
-                              timeout=self.timeout)
+                              timeout=self.timeout, headers=user_api_headers(c))
 
     def open(self) -> None:
         """Log in once (SSO) and check that the API answers."""
