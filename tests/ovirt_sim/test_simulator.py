@@ -456,3 +456,36 @@ def test_seeded_snapshot_restores_the_configuration(conn, ovirt_engine):
     snaps.snapshot_service(sid).restore()
     ovirt_engine.settle()
     assert ovirt_engine.vm("seeded").comment == "before"
+
+
+def _jobs(sim, username, password, headers=None):
+    c = sdk.Connection(**dict(sim_connection_args(sim), username=username, password=password),
+                       headers=headers)
+    try:
+        return c.system_service().jobs_service().list()
+    finally:
+        c.close()
+
+
+def test_jobs_are_listed_to_admins_only_and_never_on_the_user_api(ovirt_engine):
+    sim = ovirt_engine
+    sim.add_account("robot@internal", "pw", admin=False)
+    assert _jobs(sim, sim.username, sim.password) == []
+    for user, pw, headers in [("robot@internal", "pw", None),
+                              (sim.username, sim.password, {"Filter": "true"})]:
+        with pytest.raises(sdk.Error) as caught:
+            _jobs(sim, user, pw, headers)
+        assert caught.value.code == 400
+        assert 'Fault detail is "Query execution failed due to insufficient permissions."' \
+            in str(caught.value)
+    sim.denied_status = 403
+    with pytest.raises(sdk.AuthError):
+        _jobs(sim, "robot@internal", "pw")
+
+
+def test_request_headers_are_recorded_without_the_token(ovirt_engine):
+    _jobs(ovirt_engine, ovirt_engine.username, ovirt_engine.password, {"Filter": "false"})
+    [jobs] = [r for r in ovirt_engine.requests if r["path"].endswith("/jobs")]
+    assert jobs["headers"]["Filter"] == "false"
+    assert "Authorization" not in jobs["headers"]
+    assert jobs["headers"]["Version"] == "4"
