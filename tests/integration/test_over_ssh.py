@@ -175,7 +175,8 @@ def test_template_create_seal_over_ssh_is_refused_before_anything_is_copied(site
         f"Error: libvirt: sshr-gold: --seal is refused on the remote hypervisor {site.uri}: "
         "virt-sysprep opens the disk copies as files, and they are not on this machine; "
         "run template-create --seal on the hypervisor itself (uri = qemu:///system), or "
-        "seal the source VM there and leave out --seal\n")
+        "leave out --seal and run virt-sysprep -d sshr-gold there before any room uses the "
+        "template\n")
     assert (site.domains(), site.volumes()) == before
 
 

@@ -25,7 +25,8 @@ def refuse_remote(name: str, uri: str) -> UsageError:
     return UsageError(f"{DRIVER}: {name}: --seal is refused on the remote hypervisor {uri}: "
                       f"{SYSPREP} opens the disk copies as files, and they are not on this "
                       "machine; run template-create --seal on the hypervisor itself "
-                      "(uri = qemu:///system), or seal the source VM there and leave out --seal")
+                      f"(uri = qemu:///system), or leave out --seal and run {SYSPREP} -d "
+                      f"{name} there before any room uses the template")
 
 
 def require_sysprep(name: str) -> None:
