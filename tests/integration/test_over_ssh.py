@@ -11,6 +11,11 @@ first-boot seed image goes up through the storage API.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -33,8 +38,8 @@ CONFIG = """\
     driver = libvirt
     uri = "{uri}"
     [[throttle]]
-    snapshot_batch_size = 2
-    snapshot_batch_pause = 0
+    snapshot_batch_size = {batch}
+    snapshot_batch_pause = {pause}
     parallel = 2
     shutdown_timeout = 5
     operation_timeout = 60
@@ -72,7 +77,10 @@ class RemoteSite:
         self.uri = sshd.libvirt_uri(sandbox.uri)
         (tmp_path / "user-data.j2").write_text(USER_DATA)
         self.config = tmp_path / "vdi.conf"
-        self.config.write_text(CONFIG.format(uri=self.uri))
+        self.config.write_text(CONFIG.format(uri=self.uri, batch=2, pause=0))
+        #: one VM per snapshot batch, 3 s apart: a run long enough to interrupt
+        self.slow_config = tmp_path / "vdi-slow.conf"
+        self.slow_config.write_text(CONFIG.format(uri=self.uri, batch=1, pause=3))
 
     def vdictl(self, *args, options=()):
         return CliRunner().invoke(cli, [*options, "--config", str(self.config), *args],
@@ -81,6 +89,7 @@ class RemoteSite:
     def report(self, *args):
         result = self.vdictl(*args, "-o", "json")
         data = json.loads(result.stdout)
+        assert "results" in data, result.output
         return result.exit_code, {r["vm"]: r for r in data["results"]}
 
     def dom(self, name):
@@ -201,6 +210,39 @@ def test_a_refused_key_is_one_line_naming_the_uri(site):
     assert result.stderr == (
         f"Error: libvirt: cannot connect to {wrong_key} (--uri): Cannot recv data: "
         "root@127.0.0.1: Permission denied (publickey).: Connection reset by peer\n")
+
+
+def test_ctrl_c_also_kills_libvirts_ssh_and_the_reset_still_finishes_what_is_under_way(site):
+    """Ctrl-C on a terminal signals the whole foreground process group, so the
+    ssh that libvirt started gets SIGINT too and the connection drops. The VMs
+    under way finish anyway: their calls reconnect (a new ssh) and go on."""
+    code, _ = site.report("virtroom-start", "sshr", "--vm", DESKS[0], "--vm", DESKS[1])
+    assert code == 0
+    for name in DESKS:
+        site.sandbox.wait_ready(name)
+    assert site.running() == DESKS
+    logins = site.sshd.log_text().count("Accepted publickey")
+    env = dict(os.environ, VDICTL_SYSLOG="off")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from vdictl.cli import main; main()", "--config",
+         str(site.slow_config), "virtroom-reset", "sshr", "-o", "json"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, start_new_session=True)   # its own process group, as on a terminal
+    try:
+        deadline = time.monotonic() + 30
+        while site.running() == DESKS and time.monotonic() < deadline:
+            time.sleep(0.05)   # until the reset powered the first desk off
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    outcomes = {r["vm"]: r["outcome"] for r in json.loads(out)["results"]}
+    assert set(outcomes.values()) <= {"ok", "not-started"}, outcomes
+    assert "ok" in [outcomes[n] for n in DESKS], outcomes
+    assert site.running() == DESKS   # the desk under way was started again, the other untouched
+    assert site.sshd.log_text().count("Accepted publickey") - logins >= 2   # it reconnected
 
 
 def test_delete_over_ssh_removes_the_vms_and_their_disks(site):
