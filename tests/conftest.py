@@ -3,10 +3,11 @@
 
 tests/sandbox.py provides the session fixture ``libvirt_sandbox`` (a private
 libvirtd with real QEMU, see scripts/libvirt-sandbox) and marks the tests
-using it with ``libvirt_sandbox``.
+using it with ``libvirt_sandbox``; tests/sshd.py the session fixture ``sshd``
+(an OpenSSH server on 127.0.0.1, for qemu+ssh:// URIs).
 """
 
-pytest_plugins = ["tests.sandbox", "tests.ovirt_sim.fixtures"]
+pytest_plugins = ["tests.sandbox", "tests.sshd", "tests.ovirt_sim.fixtures"]
 
 import pytest
 

@@ -63,8 +63,10 @@ def template_create(app: AppContext, vm: str, name: str, seal: bool, output: str
 
     libvirt copies each disk in full to <NAME>-<dev>.qcow2 in the same pool
     (or the configured pool), then defines the template domain NAME; --seal
-    runs virt-sysprep on the copies (package libguestfs-tools). oVirt creates
-    the template through the engine and waits until it is unlocked.
+    runs virt-sysprep on the copies (package libguestfs-tools), so on a
+    remote URI (qemu+ssh://, qemu+tls://) it is refused (exit 2) before
+    anything is copied: run it on the hypervisor. oVirt creates the template
+    through the engine and waits until it is unlocked.
 
     \b
     Example:

@@ -19,6 +19,7 @@ from vdictl.wait import retry_transient, wait_for
 from ..base import configured_password
 from .domain_xml import domain_macs, random_mac
 from .errors import AUTH_CODES, DRIVER, map_error
+from .remote import is_remote
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,15 @@ class Connection:
     @property
     def endpoint(self) -> str:
         return self.uri or ""
+
+    def is_remote(self) -> bool:
+        """True when libvirtd (and the disk files) are on another host. A
+        configured URI answers without connecting; the default URI or an alias
+        is resolved by the connection."""
+        if self.uri and "://" in self.uri:
+            return is_remote(self.uri)
+        with self.errors():
+            return is_remote(self.handle.getURI())
 
     # -- the handle ---------------------------------------------------------
     def open(self) -> None:

@@ -1,5 +1,6 @@
 """Sealing a template's disk copies with virt-sysprep: the one program vdictl
-runs (an argument list of disk paths, no shell, no credentials)."""
+runs (an argument list of disk paths, no shell, no credentials). It opens the
+copies as files, so it works only where libvirtd keeps them: on this machine."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import shutil
 import subprocess
 from typing import List
 
-from vdictl.errors import DriverError, MissingDependency
+from vdictl.errors import DriverError, MissingDependency, UsageError
 
 from .errors import DRIVER
 
@@ -17,6 +18,15 @@ log = logging.getLogger(__name__)
 SYSPREP = "virt-sysprep"
 SYSPREP_MISSING = ("--seal needs virt-sysprep, which is not installed "
                    "(Debian/Ubuntu: apt install libguestfs-tools)")
+
+
+def refuse_remote(name: str, uri: str) -> UsageError:
+    """The one-line refusal of --seal on a remote hypervisor (nothing copied yet)."""
+    return UsageError(f"{DRIVER}: {name}: --seal is refused on the remote hypervisor {uri}: "
+                      f"{SYSPREP} opens the disk copies as files, and they are not on this "
+                      "machine; run template-create --seal on the hypervisor itself "
+                      f"(uri = qemu:///system), or leave out --seal and run {SYSPREP} -d "
+                      f"{name} there before any room uses the template")
 
 
 def require_sysprep(name: str) -> None:

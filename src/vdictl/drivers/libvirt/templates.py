@@ -53,8 +53,10 @@ def _source(conn: Connection, vm: str, name: str) -> Tuple[str, List[TemplateDis
 
 
 def create_template(conn: Connection, vm: str, name: str, seal: bool, timeout: float) -> None:
-    # checked before anything is copied: a missing tool must cost nothing
+    # checked before anything is copied: a refusal or a missing tool must cost nothing
     if seal:
+        if conn.is_remote():
+            raise sysprep.refuse_remote(name, conn.endpoint)
         sysprep.require_sysprep(name)
     if _exists(conn, name):
         raise AlreadyExists("a domain with this name already exists", driver=conn.name, vm=name)
