@@ -275,8 +275,8 @@ class _Loader:
         """A profile's url on libvirt, or uri on ovirt, would silently not apply."""
         for key, owner, wanted in (("uri", "libvirt", "url"), ("url", "ovirt", "uri")):
             if key in vals and driver != owner:
-                raise self.error(f"{key} is for the {owner} driver; a {driver} profile takes "
-                                 f"{wanted}", path, key)
+                raise self.error(f"{key} is for the {owner} driver; this {driver} profile "
+                                 f"takes {wanted}", path, key)
 
     def connect_profiles(self, cfg: ConfigObj) -> Dict[str, Connect]:
         """The named connect profiles: top-level [connect NAME] sections."""
@@ -364,9 +364,9 @@ class _Loader:
                               "to use [general] [[connect]]", path, "connect")
         close = configspec.close_keys(name, known)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        return self.error(f"no connect profile {name!r}; {hint}the profiles are "
-                          f"{', '.join(known)}: write one of them, add [connect {name}], or "
-                          "leave connect out to use [general] [[connect]]", path, "connect")
+        return self.error(f"no connect profile {name!r}; {hint}known: {', '.join(known)} "
+                          f"(write one of them, add a [connect {name}] section, or leave "
+                          "connect out to use [general] [[connect]])", path, "connect")
 
     def extra_vars(self, section: Section, path: str) -> Dict[str, str]:
         """The operator's own payload variables: [[subsection]] [[[vars]]]."""
