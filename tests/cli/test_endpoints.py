@@ -239,7 +239,8 @@ def test_parallel_per_host_caps_each_host_within_the_global_limit(site, per_host
 # --- config errors, through the CLI ---------------------------------------------
 
 HEAD = '[general]\n  [[connect]]\n  uri = "test:///default"\n'
-ROOM = '[room r]\n  template_name = tmpl\n  {room}\n  [[s]]\n  ids = 1\n  names = "r-${{id}}"\n  {sub}\n'
+ROOM = ('[room r]\n  template_name = tmpl\n  {room}\n'
+        '  [[s]]\n  ids = 1\n  names = "r-${{id}}"\n  {sub}\n')
 ENGINE = '[connect eng2]\n  url = https://eng2.example.org/ovirt-engine/api\n'
 KVM = '[connect kvm2]\n  uri = "qemu+ssh://kvm2/system"\n'
 
