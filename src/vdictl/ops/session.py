@@ -61,8 +61,9 @@ class Session:
         self.snapshot_queue = Throttle(t.snapshot_batch_size, 0.0, name="snapshot queue")
         self.power = Throttle(t.parallel, 0.0, name="power")
         self.snapshots.on_pause = lambda until: self.progress.pause("snapshot", until)
-        #: per endpoint: (power, snapshot, snapshot queue) throttles of parallel_per_host
-        self.host_throttles: Dict[EndpointKey, Tuple[Throttle, Throttle, Throttle]] = {}
+        #: per endpoint (URI or URL, whatever the login): (power, snapshot, snapshot
+        #: queue) throttles of parallel_per_host
+        self.host_throttles: Dict[str, Tuple[Throttle, Throttle, Throttle]] = {}
         #: why the run is stopping early ("SIGTERM" ...), or None
         self.interrupted: Optional[str] = None
         # VMs (room, name) that began changing things and are not finished.
@@ -155,20 +156,21 @@ class Session:
 
     def _host(self, spec: VmSpec) -> Tuple[Optional[Throttle], ...]:
         """The per-host throttles of `spec`'s endpoint; Nones without parallel_per_host.
-        Always taken before the global ones, so no host holds more global slots
-        than its own cap while it waits."""
+        Keyed by the URI alone: two logins to one host share its cap. Always taken
+        before the global ones, so no host holds more global slots than its own
+        cap while it waits."""
         t = self.config.throttle
         if t.parallel_per_host is None:
             return (None, None, None)
-        key = self.endpoint_key(spec)
+        key = self.endpoint_of(spec)
         with self._lock:
             three = self.host_throttles.get(key)
             if three is None:
                 power = Throttle(min(t.parallel_per_host, t.parallel), 0.0,
-                                 name=f"power at {key[1]}")
+                                 name=f"power at {key}")
                 snapshot = Throttle(min(t.parallel_per_host, t.snapshot_batch_size), 0.0,
-                                    name=f"snapshot at {key[1]}")
-                queue = Throttle(snapshot.limit, 0.0, name=f"snapshot queue at {key[1]}")
+                                    name=f"snapshot at {key}")
+                queue = Throttle(snapshot.limit, 0.0, name=f"snapshot queue at {key}")
                 three = self.host_throttles[key] = (power, snapshot, queue)
                 if self.interrupted:
                     for throttle in three:
