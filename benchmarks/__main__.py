@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Run the benchmarks and write docs/performance.md and docs/performance.png.
 
-    python -m benchmarks [--quick] [--only reset,libvirt,startup] [--reps N]
+    python -m benchmarks [--quick] [--only reset,libvirt,startup,sites] [--reps N]
                          [--scale S] [--rooms 1,4,10,40] [--out DIR]
 
 Use `benchmarks/run`, which installs the `bench` extra first.
@@ -28,8 +28,8 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="benchmarks/run", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="small sizes (1 and 4 rooms), one run each: a few minutes")
-    p.add_argument("--only", default="reset,scales,libvirt,startup",
-                   help="comma-separated: reset, scales, libvirt, startup (default: all)")
+    p.add_argument("--only", default="reset,scales,libvirt,startup,sites",
+                   help="comma-separated: reset, scales, libvirt, startup, sites (default: all)")
     p.add_argument("--reps", type=int, help="runs per measurement (default 3; quick: 1)")
     p.add_argument("--large-reps", type=int, default=1,
                    help="runs per measurement at 40 rooms and more (default 1: each "
@@ -87,7 +87,12 @@ def main(argv=None) -> int:
         from .libvirt_bench import bench_libvirt
         log("libvirt:")
         results["libvirt"] = bench_libvirt(reps=reps, log=log)
-    for section in ("startup", "site_reset", "scales", "libvirt"):
+    if "sites" in only:
+        from .sites import bench_sites
+        log("sites of several endpoints:")
+        results["sites"] = bench_sites(sizes=(1, 2) if opts.quick else (1, 2, 4, 8),
+                                       reps=reps, log=log)
+    for section in ("startup", "site_reset", "scales", "libvirt", "sites"):
         if section not in results and section in previous:   # not re-run: keep the last
             results[section] = previous[section]
             results.setdefault("kept", []).append(f"{section} from {previous['date']}")

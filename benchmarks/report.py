@@ -210,6 +210,79 @@ def startup_section(res: Optional[Dict[str, Any]]) -> List[str]:
     return out + [""]
 
 
+def sites_section(res: Optional[Dict[str, Any]]) -> List[str]:
+    out = ["## 4. Sites with several endpoints (libvirt test driver)", ""]
+    if not res:
+        return out + ["Not run.", ""]
+    rows = res["rows"]
+    out += [
+        f"`virtroom-reset --all` of {res['vms_per_endpoint']} VMs per endpoint, each endpoint "
+        "a libvirt test:///FILE hypervisor (in vdictl's process, so the backend costs almost "
+        "nothing and vdictl's own cost shows); `parallel = 16`, `snapshot_batch_size = 16`, "
+        "`parallel_per_host = 4`, pause 0. CPU seconds and peak RSS of the vdictl process, "
+        "interpreter start-up included; median (min–max) of "
+        f"{res['reps']} runs. The last row puts the same rooms on one endpoint.",
+        "",
+        "| run | endpoints | VMs | CPU s | CPU s per 100 VMs | peak RSS MB | "
+        "RSS MB per 100 VMs | wall s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        out.append(f"| {r['label']} | {r['endpoints']} | {r['vms']} | "
+                   f"{_mmm(r['cpu'], '{:.2f}')} | {r['cpu_per_100']:.2f} | "
+                   f"{_mmm(r['maxrss_mb'], '{:.0f}')} | {r['rss_per_100']:.0f} | "
+                   f"{_mmm(r['wall'], '{:.2f}')} |")
+    first = rows[0]
+    most = max((r for r in rows[:-1]), key=lambda r: r["endpoints"])
+    growth_cpu = most["cpu"]["median"] / first["cpu"]["median"]
+    growth_rss = most["maxrss_mb"]["median"] / first["maxrss_mb"]["median"]
+    factor = most["endpoints"] / first["endpoints"]
+    out += [
+        "",
+        f"- from {first['endpoints']} to {most['endpoints']} endpoints ({factor:.0f}× the VMs): "
+        f"CPU {growth_cpu:.2f}×, peak RSS {growth_rss:.2f}× — linear or better: "
+        f"{_mark(growth_cpu <= factor and growth_rss <= factor)}",
+        f"- cost of one more endpoint (the same VMs on {most['endpoints']} endpoints against "
+        f"one): {res['per_endpoint_ms']:.0f} ms CPU and {res['per_endpoint_rss_mb']:.1f} MB "
+        f"each — at most 50 ms: {_mark(res['per_endpoint_ms'] <= 50)}",
+        f"- every VM reset: {_mark(all(r['all_ok'] for r in rows))}",
+        "",
+    ]
+    return out
+
+
+#: the heading each result section of the report starts with, by results key
+HEADINGS = {"site_reset": "## 1. ", "libvirt": "## 2. ", "startup": "## 3. ", "sites": "## 4. "}
+
+
+def previous_sections(md_path: str) -> Dict[str, Any]:
+    """The sections of the report as it is now (as committed: the raw results
+    file is not), by results key, and when each was measured."""
+    try:
+        with open(md_path) as fh:
+            text = fh.read()
+    except OSError:
+        return {}
+    import re
+
+    written = re.search(r"^Written by .* on (.+?)\. Do not edit", text, re.M)
+    line = re.search(r"^Sections not re-run .*$", text, re.M)
+    kept = dict(re.findall(r"(\w+) from (\d{4}-\d\d-\d\d [\d:]+ \w+)",
+                           line.group(0) if line else ""))
+    machine_line = re.search(r"^Machine: (.+?)\. Load average", text, re.M)
+    copied_on = re.search(r"^The copied sections were measured on: (.+)\.$", text, re.M)
+    parts = re.split(r"^(?=## )", text, flags=re.M)
+    found: Dict[str, Any] = {}
+    for key, heading in HEADINGS.items():
+        for part in parts:
+            if part.startswith(heading):
+                date = kept.get(key) or (written.group(1) if written else "an earlier run")
+                on = copied_on if key in kept and copied_on else machine_line
+                found[key] = {"text": part.rstrip("\n") + "\n", "date": date,
+                              "machine": on.group(1) if on else ""}
+    return found
+
+
 def plot(rows: List[Dict[str, Any]], path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -240,7 +313,18 @@ def plot(rows: List[Dict[str, Any]], path: str) -> None:
 
 
 def write(results: Dict[str, Any], md_path: str, png_path: Optional[str]) -> None:
-    """The report; the plot too unless png_path is None (matplotlib is a bench extra)."""
+    """The report; the plot too unless png_path is None (matplotlib is a bench extra).
+
+    A section neither run now nor in the results file is copied from the report
+    as it is (benchmarks/results.json is not committed, so on a fresh clone
+    docs/performance.md is the only record of the other sections)."""
+    before = previous_sections(md_path)
+    reuse = {key: before[key] for key in HEADINGS if key in before and not results.get(key)}
+    kept = list(results.get("kept", [])) + [
+        f"{key} from {old['date']} (copied from docs/performance.md)"
+        for key, old in reuse.items()]
+    results = dict(results, kept=kept)
+    machines = sorted({old["machine"] for old in reuse.values()} - {machine(), ""})
     lines = [
         "# vdictl performance",
         "",
@@ -252,17 +336,25 @@ def write(results: Dict[str, Any], md_path: str, png_path: Optional[str]) -> Non
         "",
         *([f"Sections not re-run by that command, kept from earlier runs: "
            f"{'; '.join(results['kept'])}.", ""] if results.get("kept") else []),
+        *([f"The copied sections were measured on: {'; '.join(machines)}.", ""]
+          if machines else []),
         "Reproduce: `benchmarks/run` (about 40 minutes), or `benchmarks/run --quick` "
         "(a few minutes, smaller sizes, one run each). See benchmarks/README.md.",
         "",
     ]
-    if results.get("site_reset"):
+    if "site_reset" in reuse:
+        lines += [reuse["site_reset"]["text"]]   # section 1 holds the scales table too
+    elif results.get("site_reset"):
         lines += site_section(results["site_reset"], results["scale"])
         if png_path:
             plot(results["site_reset"], png_path)
-    lines += scales_section(results.get("scales") or [])
-    lines += libvirt_section(results.get("libvirt"))
-    lines += startup_section(results.get("startup"))
+        lines += scales_section(results.get("scales") or [])
+    else:
+        lines += scales_section(results.get("scales") or [])
+    sections = (("libvirt", libvirt_section), ("startup", startup_section),
+                ("sites", sites_section))
+    for key, render in sections:
+        lines += [reuse[key]["text"]] if key in reuse else render(results.get(key))
     if os.path.exists(NOTES):
         with open(NOTES) as fh:
             lines += [fh.read().rstrip(), ""]

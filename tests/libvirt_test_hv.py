@@ -39,11 +39,12 @@ def define_test_template(conn, name: str = "tpl", *, fmt: str = "qcow2",
     return name
 
 
-def node_document(conn) -> str:
-    """test:///FILE XML holding the hypervisor's domains, snapshots and volumes."""
+def node_document(conn, names=None) -> str:
+    """test:///FILE XML holding the hypervisor's domains (those named in `names`,
+    if given), their snapshots, and the volumes."""
     parts = ["<node>"]
     for dom in conn.listAllDomains():
-        if dom.name() == "test":
+        if dom.name() == "test" or (names is not None and dom.name() not in names):
             continue
         snapshots = "".join(
             snap.getXMLDesc().replace("<domainsnapshot>", "<test:domainsnapshot>")

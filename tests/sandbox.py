@@ -346,6 +346,26 @@ def libvirt_sandbox():
         stop_sandbox(directory, purge=True)
 
 
+@pytest.fixture(scope="session")
+def libvirt_sandbox_b(libvirt_sandbox):
+    """A second private libvirtd, host "B" next to ``libvirt_sandbox`` ("A"), for
+    runs across two hypervisors: its own directory, socket, pool and QEMUs."""
+    directory = tempfile.mkdtemp(prefix="vdictl-sandbox-b-")
+    try:
+        sandbox = start_sandbox(directory)
+    except Exception:
+        with contextlib.suppress(Exception):
+            stop_sandbox(directory, purge=not in_ci())
+        raise
+    try:
+        yield sandbox
+    finally:
+        if sandbox._conn is not None:
+            with contextlib.suppress(Exception):
+                sandbox._conn.close()
+        stop_sandbox(directory, purge=True)
+
+
 def pytest_configure(config):
     # also declared in pyproject.toml; repeated so the plugin works on its own
     if any(line.split(":", 1)[0].strip() == MARKER for line in config.getini("markers")):
@@ -358,5 +378,6 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     """Give every test that uses the fixture the ``libvirt_sandbox`` marker."""
     for item in items:
-        if MARKER in getattr(item, "fixturenames", ()) and not item.get_closest_marker(MARKER):
+        names = getattr(item, "fixturenames", ())
+        if (MARKER in names or f"{MARKER}_b" in names) and not item.get_closest_marker(MARKER):
             item.add_marker(MARKER)

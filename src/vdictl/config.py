@@ -9,6 +9,7 @@ a key not written takes its default from ``configspec.KEYS``. Anything wrong is 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from datetime import datetime
@@ -17,8 +18,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from configobj import ConfigObj, Section
 
 from vdictl import configspec
-from vdictl.config_file import (find_config_file, read_config_file,  # noqa: F401
-                                room_name, room_sections)
+from vdictl.config_file import (find_config_file, profile_name,  # noqa: F401
+                                read_config_file, room_name, room_sections)
 from vdictl.config_vms import PAYLOAD_VARIABLES, VmBuilder
 from vdictl.errors import ConfigError
 from vdictl.rooms import Config, Connect, LoggingSettings, Room, Throttle, VmSpec
@@ -40,17 +41,30 @@ def check_secret_files(config: Config, *, strict: bool = False,
     ``config check``, only warns). Checked when a command uses the config, not
     by :func:`load_config`: it is about the files on this machine now.
     """
-    connect = config.connect
+    problems: List[ConfigError] = []
+    places = [("general/connect", config.connect)] + [
+        (f"connect {name}", profile) for name, profile in config.profiles.items()]
+    for section, connect in places:
+        problems += _secret_problems(config.path, section, connect, offline)
+    if strict and problems:
+        first = problems[0]
+        raise ConfigError(f"{first.message} (--strict-permissions)", file=first.file,
+                          section=first.section, key=first.key)
+    return [str(p) for p in problems]
+
+
+def _secret_problems(path: str, section: str, connect: Connect,
+                     offline: bool) -> List[ConfigError]:
+    """The password problems of one connect section (raised when it cannot work)."""
     problems = []
     if connect.password is not None:
-        exposed = _exposure(config.path)
+        exposed = _exposure(path)
         if exposed:
             problems.append(ConfigError(
-                f"the config file holds a password and {exposed}", file=config.path,
-                section="general/connect", key="password"))
+                f"the config file holds a password and {exposed}", file=path,
+                section=section, key="password"))
     if connect.password_file:
-        where: Dict[str, Any] = dict(file=config.path, section="general/connect",
-                                     key="password_file")
+        where: Dict[str, Any] = dict(file=path, section=section, key="password_file")
         secret = connect.password_file
         unusable = None
         if not os.path.isfile(secret):
@@ -64,11 +78,7 @@ def check_secret_files(config: Config, *, strict: bool = False,
             problems.append(ConfigError(unusable, **where))
         elif exposed:
             problems.append(ConfigError(f"password file {secret} {exposed}", **where))
-    if strict and problems:
-        first = problems[0]
-        raise ConfigError(f"{first.message} (--strict-permissions)", file=first.file,
-                          section=first.section, key=first.key)
-    return [str(p) for p in problems]
+    return problems
 
 
 def _exposure(path: str) -> Optional[str]:
@@ -91,7 +101,8 @@ class _Loader:
         self.warnings: List[str] = []
         self.unused: List[Tuple[str, str]] = []
         self.vms = VmBuilder(path, scripttime)
-        self.driver = ""
+        self.general_connect: Optional[Connect] = None
+        self.profiles: Dict[str, Connect] = {}
 
     def error(self, message: str, section: Optional[str] = None,
               key: Optional[str] = None) -> ConfigError:
@@ -99,7 +110,9 @@ class _Loader:
 
     def warn(self, message: str, section: Optional[str] = None,
              key: Optional[str] = None) -> None:
-        self.warnings.append(str(self.error(message, section, key)))
+        text = str(self.error(message, section, key))
+        if text not in self.warnings:  # a room's key, seen by each of its subsections
+            self.warnings.append(text)
 
     # --- top level -----------------------------------------------------
 
@@ -118,11 +131,14 @@ class _Loader:
         if not isinstance(general, Section):
             raise self.error("missing [general] section with [[connect]]")
         connect, throttle = self.general(general)
+        self.general_connect = connect
+        self.profiles = self.connect_profiles(cfg)
         logging = self.logging(cfg["logging"] if "logging" in cfg.sections else None)
         rooms = {name: self.room(name, cfg[title]) for title, name in titles}
         return Config(path=self.path, connect=connect, throttle=throttle,
                       logging=logging, rooms=rooms, scripttime=self.scripttime,
-                      warnings=tuple(self.warnings), unused_keys=tuple(self.unused))
+                      warnings=tuple(self.warnings), unused_keys=tuple(self.unused),
+                      profiles=self.profiles)
 
     def values(self, section: Section, spec: str, path: str,
                unused: List[Tuple[str, str]]) -> Dict[str, Any]:
@@ -175,8 +191,10 @@ class _Loader:
         section = cfg[title]
         vm_keys = configspec.keys_for("vm")
         if title in ("connect", "throttle"):
+            profile = " (or name it, [connect NAME], for a profile rooms choose with " \
+                "connect = NAME)" if title == "connect" else ""
             raise self.error(f"[{title}] is a subsection of [general]: write [[{title}]] "
-                             "inside [general]", title)
+                             f"inside [general]{profile}", title)
         if any(key in vm_keys for key in section.scalars):
             before = [room_name(other) for other in cfg.sections[:cfg.sections.index(title)]]
             named = [name for name in before if name]
@@ -217,7 +235,7 @@ class _Loader:
                 self.unknown_section(name, ("connect", "throttle"), f"general/{name}")
         if "connect" not in general.sections:
             raise self.error("missing [[connect]] subsection", "general")
-        connect = self.connect(general["connect"])
+        connect = self.connect(general["connect"], "general/connect")
         throttle_values: Dict[str, Any] = {}
         if "throttle" in general.sections:
             throttle_values = self.values(general["throttle"], "throttle",
@@ -226,8 +244,8 @@ class _Loader:
         throttle = Throttle(**configspec.with_defaults("throttle", throttle_values))
         return connect, throttle
 
-    def connect(self, section: Section) -> Connect:
-        path = "general/connect"
+    def connect(self, section: Section, path: str) -> Connect:
+        """[general] [[connect]] or a [connect NAME] profile (`path`: its section)."""
         vals = self.values(section, "connect", path, self.unused)
         self.no_subsections(section, path)
         driver = vals.pop("driver", None)
@@ -250,10 +268,30 @@ class _Loader:
         if vals.get("password") is not None and vals.get("password_file"):
             raise self.error("set password or password_file, not both", path,
                              "password_file")
-        self.driver = driver
+        if path != "general/connect":  # a new kind of section: no file to stay compatible with
+            self.other_drivers_key(vals, driver, path)
         vals = configspec.with_defaults("connect", vals)
         vals["driver"] = driver
         return Connect(**vals)
+
+    def other_drivers_key(self, vals: Mapping[str, Any], driver: str, path: str) -> None:
+        """A profile's url on libvirt, or uri on ovirt, would silently not apply."""
+        for key, owner, wanted in (("uri", "libvirt", "url"), ("url", "ovirt", "uri")):
+            if key in vals and driver != owner:
+                raise self.error(f"{key} is for the {owner} driver; this {driver} profile "
+                                 f"takes {wanted}", path, key)
+
+    def connect_profiles(self, cfg: ConfigObj) -> Dict[str, Connect]:
+        """The named connect profiles: top-level [connect NAME] sections."""
+        profiles: Dict[str, Connect] = {}
+        for title in cfg.sections:
+            name = profile_name(title)
+            if name is None:
+                continue
+            if name in profiles:
+                raise self.error(f"connect profile {name!r} is defined twice", title)
+            profiles[name] = self.connect(cfg[title], title)
+        return profiles
 
     def logging(self, section: Optional[Section]) -> LoggingSettings:
         vals: Dict[str, Any] = {}
@@ -274,15 +312,64 @@ class _Loader:
         vms: List[VmSpec] = []
         for sub in section.sections:
             sub_path = f"{path}/{sub}"
-            written = dict(room_wide)
-            written.update(self.values(section[sub], "vm", sub_path, unused))
+            if sub == "connect" and "ids" not in section[sub].scalars:
+                raise self.error("a room's endpoint is not a subsection: write connect = NAME "
+                                 "under [room NAME] and the settings in a top-level "
+                                 "[connect NAME] section (or uri = ... for a libvirt host)",
+                                 sub_path)
+            own = self.values(section[sub], "vm", sub_path, unused)
+            written = {**room_wide, **own}
             extra_vars = self.extra_vars(section[sub], sub_path)
-            if written.get("uri") and self.driver != "libvirt":
-                self.warn(f"uri is only used by the libvirt driver, not {self.driver}",
-                          sub_path, "uri")
-            vms.extend(self.vms.subsection(name, sub, sub_path, written, extra_vars))
+            origin = self.endpoint(written, own, path, sub_path)
+            built = self.vms.subsection(name, sub, sub_path, written, extra_vars)
+            if origin:
+                built = [dataclasses.replace(vm, endpoint_from=origin) for vm in built]
+            vms.extend(built)
         return Room(name=name, vms=tuple(vms), subsections=tuple(section.sections),
                     unused_keys=tuple(unused))
+
+    def endpoint(self, written: Dict[str, Any], own: Mapping[str, Any], room_path: str,
+                 sub_path: str) -> str:
+        """Check the subsection's connect and uri (its own, else its room's); returns
+        where they choose its endpoint ("" for [general] [[connect]]). A uri that
+        its driver does not use is dropped from `written`. The subsection's own
+        setting wins over its room's; at one level, uri wins over the profile's uri."""
+        if "connect" in own and "uri" not in own:
+            written.pop("uri", None)  # the nearer setting wins: not the room's uri
+        name = written.get("connect")
+        connect = self.general_connect
+        if name is not None:
+            connect = self.profiles.get(name)
+            if connect is None:
+                raise self.unknown_profile(name, sub_path if "connect" in own else room_path)
+        assert connect is not None
+        uri_path = sub_path if "uri" in own else room_path
+        if written.get("uri"):
+            if connect.driver == "libvirt":
+                return f"[{uri_path}] uri"
+            if name is not None:
+                raise self.error(f"uri is for the libvirt driver, but connect = {name} is an "
+                                 f"{connect.driver} profile; remove uri, or choose a libvirt "
+                                 "profile", uri_path, "uri")
+            self.warn(f"uri is only used by the libvirt driver, not {connect.driver}",
+                      uri_path, "uri")
+            del written["uri"]
+        if name is not None:
+            return f"[connect {name}] {'uri' if connect.driver == 'libvirt' else 'url'}"
+        return ""
+
+    def unknown_profile(self, name: str, path: str) -> ConfigError:
+        known = list(self.profiles)
+        if not known:
+            return self.error(f"no connect profile {name!r}: the file has no [connect NAME] "
+                              f"section; add [connect {name}] with the keys of [general] "
+                              "[[connect]] (driver, url or uri, ...), or leave connect out "
+                              "to use [general] [[connect]]", path, "connect")
+        close = configspec.close_keys(name, known)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return self.error(f"no connect profile {name!r}; {hint}known: {', '.join(known)} "
+                          f"(write one of them, add a [connect {name}] section, or leave "
+                          "connect out to use [general] [[connect]])", path, "connect")
 
     def extra_vars(self, section: Section, path: str) -> Dict[str, str]:
         """The operator's own payload variables: [[subsection]] [[[vars]]]."""

@@ -20,6 +20,7 @@ USER_CONFIG = "~/.config/vdictl/vdi-rollout.conf"
 SYSTEM_CONFIG = "/etc/vdictl/vdi-rollout.conf"
 
 _ROOM_TITLE = re.compile(r"^room(?:\s+(.*))?$", re.DOTALL)
+_PROFILE_TITLE = re.compile(r"^connect\s+(\S.*)$", re.DOTALL)
 #: sections that are not rooms
 OTHER_SECTIONS = ("general", "logging")
 
@@ -116,6 +117,12 @@ def room_name(title: str) -> Optional[str]:
     return (match.group(1) or "").strip() if match else None
 
 
+def profile_name(title: str) -> Optional[str]:
+    """The connect profile a section title names ("connect eng2" -> "eng2"), else None."""
+    match = _PROFILE_TITLE.match(title)
+    return match.group(1).strip() if match else None
+
+
 def room_sections(cfg: ConfigObj, path: str,
                   warn: Callable[[str, str], None] = lambda message, title: None
                   ) -> Iterator[Tuple[str, str]]:
@@ -126,7 +133,7 @@ def room_sections(cfg: ConfigObj, path: str,
     """
     seen = set()
     for title in cfg.sections:
-        if title in OTHER_SECTIONS:
+        if title in OTHER_SECTIONS or profile_name(title):
             continue
         name = room_name(title)
         if name is None:

@@ -8,7 +8,7 @@ meant to be generated from the same table.
 Section identifiers:
 
 ``general``   keys directly under ``[general]``
-``connect``   ``[general]`` / ``[[connect]]``
+``connect``   ``[general]`` / ``[[connect]]``, and a named profile ``[connect NAME]``
 ``throttle``  ``[general]`` / ``[[throttle]]``
 ``logging``   ``[logging]``
 ``vm``        ``[room NAME]`` / ``[[subsection]]``; the same keys written
@@ -30,7 +30,7 @@ from vdictl.values import (IDS_FORMS, MIN_MEMORY, RawValue, check_memory_minimum
 #: Section identifier -> how the section is written in the file.
 SECTIONS: Dict[str, str] = {
     "general": "[general]",
-    "connect": "[general] [[connect]]",
+    "connect": "[general] [[connect]] or [connect NAME]",
     "throttle": "[general] [[throttle]]",
     "logging": "[logging]",
     "vm": "[room NAME] [[subsection]]",
@@ -117,7 +117,15 @@ KEYS: Tuple[Key, ...] = (
     Key("snapshot_batch_pause", "throttle", "float", default=10.0, minimum=0,
         help="Seconds to wait between snapshot batches."),
     Key("parallel", "throttle", "int", default=10, minimum=1,
-        help="VM operations running at the same time."),
+        help="VM operations (create, start, power off, shut down) running at the same time, "
+             "over all endpoints."),
+    Key("parallel_per_host", "throttle", "int", minimum=1,
+        help="Per endpoint (a libvirt URI, an engine): at most this many of its VMs' power "
+             "operations, and at most this many of its snapshot operations, at once, within "
+             "parallel and snapshot_batch_size, which stay global. A slow or busy host then "
+             "takes no more than its share, and every host starts its VMs at once. Not set: "
+             "only the global limits apply, as on a site with one host; set it when a "
+             "hypervisor's CPU or disks, not the shared storage or engine, are the bottleneck."),
     Key("shutdown_timeout", "throttle", "float", default=120.0, minimum=0,
         help="Seconds a guest gets to shut down cleanly."),
     Key("operation_timeout", "throttle", "float", default=600.0, minimum=0,
@@ -166,7 +174,13 @@ KEYS: Tuple[Key, ...] = (
     Key("tc_user", "vm", "str",
         help="Thin-client account granted access to the VMs (oVirt)."),
     Key("uri", "vm", "str",
-        help="libvirt: hypervisor URI for this subsection, overriding [[connect]] uri."),
+        help="libvirt: hypervisor URI of the subsection's VMs (under [room NAME]: of all "
+             "its subsections that do not set their own), overriding the uri of [[connect]] "
+             "or of the room's connect profile."),
+    Key("connect", "vm", "str",
+        help="Name of a [connect NAME] section: the endpoint (driver, URL or URI, login) of "
+             "the subsection's VMs (under [room NAME]: of all its subsections that do not "
+             "set their own). Not set: [general] [[connect]]."),
     Key("maintenance", "vm", "bool", default=False,
         help="Under maintenance: reset and start leave these VMs alone and say so in the "
              "summary (--include-maintenance overrides). Shutdown, rollout and delete "

@@ -116,6 +116,39 @@ class Throttle:
             self.release()
 
 
+class Throttles:
+    """Several throttles held as one: a slot of each, taken in the order given and
+    released in reverse. Every holder takes them in the same order (the narrow,
+    per-host one first), so two holders never wait for each other's slots."""
+
+    def __init__(self, *throttles: Optional[Throttle]):
+        self.throttles = [t for t in throttles if t is not None]
+
+    def acquire(self) -> None:
+        taken: List[Throttle] = []
+        try:
+            for throttle in self.throttles:
+                throttle.acquire()
+                taken.append(throttle)
+        except BaseException:
+            for throttle in reversed(taken):
+                throttle.release()
+            raise
+
+    def release(self) -> None:
+        for throttle in reversed(self.throttles):
+            throttle.release()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold a slot of every throttle for the duration of the block."""
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+
 class Cancelled(Exception):
     """The run was interrupted before this item got a slot."""
 

@@ -69,10 +69,14 @@ class VmSpec:
     rollout_startvm: bool = _VM["rollout_startvm"]
     reset_startvm: str = _VM["reset_startvm"]             # one of RESET_STARTVM_CHOICES
     tc_user: Optional[str] = _VM["tc_user"]
-    uri: Optional[str] = _VM["uri"]   # libvirt: per-subsection hypervisor override
+    uri: Optional[str] = _VM["uri"]   # libvirt: per-room or per-subsection hypervisor
+    connect: Optional[str] = _VM["connect"]       # a [connect NAME] profile; None: [general]
     adopt_unmarked: bool = _VM["adopt_unmarked"]  # act on same-named VMs without a vdictl mark
     maintenance: bool = _VM["maintenance"]        # reset and start leave the VM alone
     personalisation: Optional[Personalisation] = None  # first-boot payload, if any
+    #: where the config chose this VM's endpoint, when not [general] [[connect]]:
+    #: "[room lab1/students] uri", "[room lab1] uri", "[connect eng2] url"
+    endpoint_from: str = field(default="", compare=False)
 
     @property
     def takes_snapshot(self) -> bool:
@@ -113,6 +117,7 @@ class Throttle:
     snapshot_batch_size: int = _THROTTLE["snapshot_batch_size"]
     snapshot_batch_pause: float = _THROTTLE["snapshot_batch_pause"]
     parallel: int = _THROTTLE["parallel"]
+    parallel_per_host: Optional[int] = _THROTTLE["parallel_per_host"]  # None: no per-host cap
     shutdown_timeout: float = _THROTTLE["shutdown_timeout"]
     operation_timeout: float = _THROTTLE["operation_timeout"]
 
@@ -148,3 +153,20 @@ class Config:
     warnings: Tuple[str, ...] = ()
     #: (section path, key) pairs of [general] etc. that vdictl does not use
     unused_keys: Tuple[Tuple[str, str], ...] = ()
+    #: the named connect profiles, [connect NAME], in file order
+    profiles: Mapping[str, Connect] = field(default_factory=dict)
+
+    def connect_of(self, spec: VmSpec) -> Connect:
+        """The connect settings of `spec`'s VM: its profile's, else [general] [[connect]]."""
+        return self.profiles[spec.connect] if spec.connect else self.connect
+
+    def endpoint_of(self, spec: VmSpec) -> str:
+        """The URI or URL `spec`'s VM lives at: its own uri, else its connect settings'."""
+        connect = self.connect_of(spec)
+        return spec.uri or connect.uri or connect.url or ""
+
+    @property
+    def endpoints(self) -> Tuple[str, ...]:
+        """Every endpoint of the rooms, in file order."""
+        return tuple(dict.fromkeys(self.endpoint_of(spec) for room in self.rooms.values()
+                                   for spec in room.vms))

@@ -53,3 +53,32 @@ def test_site_reset_and_report_at_a_tiny_size(tmp_path):
     assert "`vdictl --help`" in text
     assert png is None or png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     json.dumps(results)   # the raw results are plain data
+
+
+def test_sites_benchmark_and_its_report_section_at_a_tiny_size(tmp_path):
+    pytest.importorskip("libvirt")
+    from benchmarks.sites import bench_sites
+
+    res = bench_sites(sizes=(1, 2), reps=1, log=lambda _msg: None)
+    assert [(r["label"], r["endpoints"], r["vms"], r["all_ok"]) for r in res["rows"]] == [
+        ("1 endpoint(s)", 1, 25, True), ("2 endpoint(s)", 2, 50, True),
+        ("2 rooms on 1 endpoint", 1, 50, True)]
+    text = "\n".join(report.sites_section(res))
+    assert "| 2 endpoint(s) | 2 | 50 |" in text and "every VM reset: yes" in text
+
+
+def test_a_partial_run_keeps_the_other_sections_of_the_committed_report(tmp_path):
+    """results.json is not committed: on a fresh clone the report itself keeps them."""
+    import shutil
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
+    md = tmp_path / "performance.md"
+    shutil.copy(committed, md)
+    before = report.previous_sections(str(md))
+    report.write({"args": "--only sites", "date": "today", "loadavg": "0", "scale": 0.05},
+                 str(md), None)
+    after = report.previous_sections(str(md))
+    for key in ("site_reset", "libvirt", "startup"):
+        assert after[key]["text"] == before[key]["text"]
+        assert after[key]["date"] == before[key]["date"]

@@ -75,6 +75,7 @@ def test_json_lists_rooms_and_vms(config_file):
     teacher = data["rooms"][0]["vms"][-1]
     assert teacher == {
         "subsection": "teacher", "vm": "lab1-teacher01", "id": 1, "ip": "192.0.2.10",
+        "endpoint": "test:///default", "connect": None,
         "template": "tmpl", "memory": None, "stateless": False, "resettable": True,
         "snapshot_description": f"vdictl rollout IP=192.0.2.10/24 at {data['scripttime']}",
         "reset_to_snapshot_regex": "vdictl rollout .*", "maintenance": False,

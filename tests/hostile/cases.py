@@ -277,7 +277,7 @@ CASES = (
          "unknown key; did you mean 'snapshot_description'?"),
     Case("key-in-the-wrong-section", throttle(uri='"qemu:///system"'), "general/throttle",
          "uri", "uri is not a key of [general] [[throttle]]; it belongs in [general] "
-         "[[connect]] or [room NAME] [[subsection]]"),
+         "[[connect]] or [connect NAME] or [room NAME] [[subsection]]"),
     Case("single-bracket-subsection",
          CONNECT + room(sub="students") + "[teacher_vms]\n    ids = 9\n"
          '    names = "${roomname}-teacher${id}"\n    template_name = tmpl\n',

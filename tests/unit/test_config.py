@@ -444,7 +444,7 @@ def test_far_off_unknown_keys_and_sections_warn(tmp_path):
     ("memroy = 4GiB", "memroy", "unknown key; did you mean 'memory'?"),
     ("template = other", "template", "unknown key; did you mean 'template_name'?"),
     ("password = x", "password", "password is not a key of [room NAME] [[subsection]]; it "
-     "belongs in [general] [[connect]]"),
+     "belongs in [general] [[connect]] or [connect NAME]"),
     ("snapshot_batch_size = 2", "snapshot_batch_size", "snapshot_batch_size is not a key of "
      "[room NAME] [[subsection]]; it belongs in [general] [[throttle]]"),
 ])
@@ -456,10 +456,10 @@ def test_a_likely_typo_or_a_key_of_another_section_is_an_error(tmp_path, body, k
 @pytest.mark.parametrize("text, where, message", [
     ('[general]\n[[connect]]\nuri = "qemu:///system"\n[[throttle]]\nuri = "qemu:///x"\n',
      "[general/throttle] uri", "uri is not a key of [general] [[throttle]]; it belongs in "
-     "[general] [[connect]] or [room NAME] [[subsection]]"),
+     "[general] [[connect]] or [connect NAME] or [room NAME] [[subsection]]"),
     ('[general]\nuri = "qemu:///system"\n[[connect]]\nuri = "qemu:///system"\n',
      "[general] uri", "uri is not a key of [general]; it belongs in [general] [[connect]] "
-     "or [room NAME] [[subsection]]"),
+     "or [connect NAME] or [room NAME] [[subsection]]"),
     ('[general]\n[[connect]]\nuri = "qemu:///system"\n[[throttle]]\ntimeout = 5\n',
      "[general/throttle] timeout",
      "unknown key; did you mean 'shutdown_timeout' or 'operation_timeout'?"),

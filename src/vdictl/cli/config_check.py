@@ -51,14 +51,17 @@ def config_check(app: AppContext, output: str) -> None:
         echo_json(data)
         return
     vm_count = sum(len(room["vms"]) for room in data["rooms"])
+    several = len(config.endpoints) > 1  # else the endpoint is the first line's
+    on = f" on {len(config.endpoints)} endpoints" if several else ""
     click.echo(f"{config.path}: OK; driver {data['driver']} at {data['endpoint'] or '(default)'}; "
-               f"{len(data['rooms'])} room(s), {vm_count} VM(s)")
-    rows = [[room["name"], vm["subsection"], vm["vm"], vm["ip"], vm["template"],
-             memory_text(vm["memory"]), room_kind(vm), vm["snapshot_description"]]
+               f"{len(data['rooms'])} room(s), {vm_count} VM(s){on}")
+    rows = [[room["name"], vm["subsection"]] + ([vm["endpoint"]] if several else []) + [
+             vm["vm"], vm["ip"], vm["template"], memory_text(vm["memory"]), room_kind(vm),
+             vm["snapshot_description"]]
             for room in data["rooms"] for vm in room["vms"]]
     if rows:
-        click.echo(format_table(["room", "subsection", "vm", "ip", "template", "memory",
-                                 "reset", "snapshot description"], rows))
+        click.echo(format_table(["room", "subsection"] + (["endpoint"] if several else []) + [
+            "vm", "ip", "template", "memory", "reset", "snapshot description"], rows))
     if uses_scripttime(config):
         click.echo(f"note: ${{scripttime}} is rendered as {config.scripttime}, the time of this "
                    "check; a rollout renders the time it starts")
@@ -77,15 +80,16 @@ def describe(config: Config) -> Dict[str, Any]:
             "name": room.name,
             "resettable": room.resettable,
             "stateless": room.stateless,
-            "vms": [vm_data(vm) for vm in room.vms],
+            "vms": [vm_data(vm, config) for vm in room.vms],
         } for room in config.rooms.values()],
         "warnings": list(config.warnings),
     }
 
 
-def vm_data(vm: VmSpec) -> Dict[str, Any]:
+def vm_data(vm: VmSpec, config: Config) -> Dict[str, Any]:
     return {
         "subsection": vm.subsection, "vm": vm.name, "id": vm.id, "ip": vm.ip,
+        "endpoint": config.endpoint_of(vm), "connect": vm.connect,
         "template": vm.template_name, "memory": vm.memory,
         "stateless": vm.stateless, "resettable": vm.resettable,
         "snapshot_description": vm.snapshot_description,

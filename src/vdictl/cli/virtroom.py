@@ -298,11 +298,14 @@ def virtroom_show(app: AppContext, room_names, vm_names, all_rooms: bool, output
     from .config_check import memory_text
 
     owned_text = {True: "yes", False: "no", None: ""}
+    several = len({r.endpoint for r in rows}) > 1  # one endpoint: no column for it
     click.echo(format_table(
-        ["room", "subsection", "vm", "ip", "mac", "template", "memory", "state", "owned",
-         "phase", "reset snapshot", "note"],
-        [[r.room, r.subsection, r.vm, r.ip, r.mac, r.template, memory_text(r.memory), r.state,
-          owned_text[r.owned], r.phase, r.reset_snapshot, r.note] for r in rows]))
+        ["room", "subsection"] + (["endpoint"] if several else []) + [
+            "vm", "ip", "mac", "template", "memory", "state", "owned", "phase",
+            "reset snapshot", "note"],
+        [[r.room, r.subsection] + ([r.endpoint] if several else []) + [
+            r.vm, r.ip, r.mac, r.template, memory_text(r.memory), r.state,
+            owned_text[r.owned], r.phase, r.reset_snapshot, r.note] for r in rows]))
     for room_name, keys in unused.items():
         if keys:
             click.echo(f"room {room_name}: keys not used by vdictl: {'; '.join(keys)}")

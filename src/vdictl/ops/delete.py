@@ -20,7 +20,7 @@ def delete_vm(session: Session, spec: VmSpec, vm: Vm, steps: List[str], *,
     again once it is rolled out anew)."""
     timeout = session.config.throttle.operation_timeout
     driver = session.driver_for(spec)
-    with session.power.slot():
+    with session.power_for(spec).slot():
         if is_running(vm):
             step(session, steps, "power off",
                  lambda: driver.power_off_vm(name=spec.name, timeout=timeout))

@@ -102,7 +102,7 @@ def personalise(session: Session, spec: VmSpec, vm: Optional[Vm], payload: Optio
             driver.set_phase(name=spec.name, phase=PERSONALISED)
         running = False
     if at < ORDER.index(POST_PROCESSED):
-        with session.power.slot():
+        with session.power_for(spec).slot():
             step(session, steps, "post-process",
                  lambda: driver.finish_vm(spec=spec, timeout=timeout))
         if not session.dry_run:
@@ -116,7 +116,7 @@ def _first_boot(session: Session, spec: VmSpec, payload: Payload, steps: List[st
     timeout = session.config.throttle.operation_timeout
     text = "wait for the guest's power-off" if running else \
         f"personalise ({payload.kind}) and wait for the guest's power-off"
-    with session.power.slot():
+    with session.power_for(spec).slot():
         if session.dry_run:
             steps.append(f"would {text}")
             return

@@ -23,7 +23,7 @@ def start(session: Session, rooms: Sequence[Room]) -> Report:
             steps.append("already running")
         else:
             driver = session.driver_for(spec)
-            with session.power.slot():
+            with session.power_for(spec).slot():
                 step(session, steps, "start", lambda: driver.start_vm(name=spec.name,
                                                                      timeout=timeout))
         session.settle_start(spec)
@@ -41,7 +41,7 @@ def shutdown(session: Session, rooms: Sequence[Room]) -> Report:
             steps.append("already stopped")
         else:
             driver = session.driver_for(spec)
-            with session.power.slot():
+            with session.power_for(spec).slot():
                 forced = step(session, steps, "shut down",
                               lambda: driver.shutdown_vm(name=spec.name, timeout=timeout))
             if forced:

@@ -52,7 +52,7 @@ def rebuild(session: Session, rooms: Sequence[Room], *, force: bool = False) -> 
             delete_vm(session, spec, vm, steps, settle=False)
         running = rollout_vm(session, spec, None, steps, payloads)
         if ran and not running:
-            with session.power.slot():
+            with session.power_for(spec).slot():
                 step(session, steps, "start (it ran before the rebuild)",
                      lambda: driver.start_vm(name=spec.name, timeout=timeout))
         session.settle_start(spec)

@@ -105,19 +105,19 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False) -
 
         # Powered off only once among the next snapshot batch: an interrupt
         # leaves every VM not yet queued as it was.
-        with queued(session, session.snapshot_queue) as place:
+        with queued(session, session.snapshot_queue_for(spec)) as place:
             if vm.state != VmState.STOPPED:
-                with session.power.slot():
+                with session.power_for(spec).slot():
                     step(session, steps, "power off", power_off)
             done_first = throttled_step(
                 session, steps, f"restore snapshot {snapshot.description!r}",
-                session.snapshots, place=place,
+                session.snapshots_for(spec), place=place,
                 func=lambda slot: driver.revert_snapshot(name=spec.name, snapshot=snapshot,
                                                          timeout=timeout, slot=slot))
         steps[-1:-1] = done_first or []  # e.g. an undone snapshot preview, in order
         if should_start(spec, was_running or owed):
             text = "start (it ran before an unfinished reset)" if owed else "start"
-            with session.power.slot():
+            with session.power_for(spec).slot():
                 step(session, steps, text,
                      lambda: driver.start_vm(name=spec.name, timeout=timeout))
         session.settle_start(spec)

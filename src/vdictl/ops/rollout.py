@@ -77,7 +77,7 @@ def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str
     timeout = session.config.throttle.operation_timeout
     driver = session.driver_for(spec)
     if vm is None:
-        with session.power.slot():
+        with session.power_for(spec).slot():
             step(session, steps, f"create from {spec.template_name}",
                  lambda: driver.create_vm(spec=spec, owner=session.owner_for(spec),
                                           timeout=timeout))
@@ -104,13 +104,13 @@ def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str
                 f"returns to (a fresh copy of the template instead: virtroom-rebuild --force "
                 f"--vm {spec.name})")
         else:
-            throttled_step(session, steps, "take snapshot", session.snapshots,
+            throttled_step(session, steps, "take snapshot", session.snapshots_for(spec),
                            lambda slot: driver.create_snapshot(
                                name=spec.name, description=spec.snapshot_description,
                                timeout=timeout, slot=slot))
 
     if spec.rollout_startvm and not running:
-        with session.power.slot():
+        with session.power_for(spec).slot():
             step(session, steps, "start", lambda: driver.start_vm(name=spec.name,
                                                                  timeout=timeout))
         running = True

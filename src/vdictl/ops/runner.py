@@ -7,10 +7,10 @@ import threading
 import time
 from contextlib import contextmanager
 from typing import (Callable, ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple,
-                    TypeVar)
+                    TypeVar, Union)
 
 from vdictl.errors import NotOwned, VdictlError
-from vdictl.executor import Cancelled, Throttle, mark_under_way, run_each
+from vdictl.executor import Cancelled, Throttle, Throttles, mark_under_way, run_each
 from vdictl.model import Vm, VmState
 from vdictl.result import Outcome, Report, VmResult
 from vdictl.rooms import VmSpec
@@ -18,6 +18,8 @@ from vdictl.rooms import VmSpec
 from .session import Session
 
 T = TypeVar("T")
+#: a throttle, or a host's and the global one held together (Session.power_for ...)
+Gate = Union[Throttle, Throttles]
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,7 @@ def step(session: Session, steps: List[str], text: str, func: Callable[[], objec
     return value
 
 
-def throttled_step(session: Session, steps: List[str], text: str, throttle: Throttle,
+def throttled_step(session: Session, steps: List[str], text: str, throttle: Gate,
                    func: Callable[[Callable[[], ContextManager]], T], *,
                    place: Optional["Place"] = None) -> Optional[T]:
     """A step whose driver call holds a slot of `throttle` only around the work
@@ -116,7 +118,7 @@ def throttled_step(session: Session, steps: List[str], text: str, throttle: Thro
 class Place:
     """A VM's place in a queue (a Throttle) in front of another throttle."""
 
-    def __init__(self, queue: Optional[Throttle]):
+    def __init__(self, queue: Optional[Gate]):
         self._queue = queue
 
     def give_up(self) -> None:
@@ -127,7 +129,7 @@ class Place:
 
 
 @contextmanager
-def queued(session: Session, queue: Throttle) -> Iterator[Place]:
+def queued(session: Session, queue: Gate) -> Iterator[Place]:
     """Wait for a place in `queue`, then begin this VM: a reset powers a VM
     off only once it is among the next batch of the snapshot throttle, so an
     interrupt finds no more than that batch (and the one restoring) under way.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
@@ -9,10 +10,10 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tupl
 from vdictl import __version__
 from vdictl.drivers import Driver, get_driver
 from vdictl.errors import AuthError, Unreachable
-from vdictl.executor import Cancelled, Throttle, run_each
+from vdictl.executor import Cancelled, Throttle, Throttles, run_each
 from vdictl.journal import StartJournal
 from vdictl.model import Owner, Vm
-from vdictl.rooms import Config, Room, VmSpec
+from vdictl.rooms import Config, Connect, Room, VmSpec
 
 from .progress import ProgressObserver
 
@@ -21,7 +22,11 @@ audit = logging.getLogger("vdictl.audit")
 #: inventory queries in flight at once (one per room and endpoint)
 INVENTORY_QUERIES = 4
 
+#: factory(config, uri): a new driver for the endpoint; `config.connect` is the
+#: endpoint's connect settings ([general] [[connect]] or a [connect NAME] profile)
 DriverFactory = Callable[[Config, Optional[str]], Driver]
+#: (connect profile or "", URI/URL): one driver, one login and one per-host throttle each
+EndpointKey = Tuple[str, str]
 
 
 def _default_factory(config: Config, uri: Optional[str]) -> Driver:
@@ -47,7 +52,7 @@ class Session:
         self.include_maintenance = include_maintenance
         self.dry_run = dry_run
         self._factory = driver_factory
-        self._drivers: Dict[str, Driver] = {}
+        self._drivers: Dict[EndpointKey, Driver] = {}
         self._lock = threading.Lock()
         t = config.throttle
         self.snapshots = Throttle(t.snapshot_batch_size, t.snapshot_batch_pause, name="snapshot")
@@ -56,6 +61,9 @@ class Session:
         self.snapshot_queue = Throttle(t.snapshot_batch_size, 0.0, name="snapshot queue")
         self.power = Throttle(t.parallel, 0.0, name="power")
         self.snapshots.on_pause = lambda until: self.progress.pause("snapshot", until)
+        #: per endpoint (URI or URL, whatever the login): (power, snapshot, snapshot
+        #: queue) throttles of parallel_per_host
+        self.host_throttles: Dict[str, Tuple[Throttle, Throttle, Throttle]] = {}
         #: why the run is stopping early ("SIGTERM" ...), or None
         self.interrupted: Optional[str] = None
         # VMs (room, name) that began changing things and are not finished.
@@ -73,7 +81,9 @@ class Session:
             audit.info("run interrupted (%s): no new VM is started; %d VM(s) under way "
                           "finish", reason, under_way)
             self.progress.interrupting(under_way)
-        for throttle in (self.snapshot_queue, self.snapshots, self.power):
+        with self._lock:
+            per_host = [t for three in self.host_throttles.values() for t in three]
+        for throttle in [self.snapshot_queue, self.snapshots, self.power] + per_host:
             throttle.close()
         return under_way
 
@@ -104,24 +114,68 @@ class Session:
         return uri or self.config.connect.uri or self.config.connect.url or ""
 
     def endpoint_of(self, spec: VmSpec) -> str:
-        return self.endpoint(spec.uri)
+        return self.config.endpoint_of(spec)
+
+    def endpoint_key(self, spec: VmSpec) -> EndpointKey:
+        """What `spec`'s VM shares its driver, login and per-host throttles with."""
+        return (spec.connect or "", self.endpoint_of(spec))
 
     def driver_for(self, spec: VmSpec) -> Driver:
-        return self.driver_at(spec.uri)
+        """The driver of `spec`'s endpoint: its connect profile's login, at its URI."""
+        return self._driver(self.config.connect_of(spec), self.endpoint_key(spec), spec.uri)
 
     def driver_at(self, uri: Optional[str] = None) -> Driver:
         """The driver of `uri`, or of the [general] connect settings."""
-        key = self.endpoint(uri)
+        return self._driver(self.config.connect, ("", self.endpoint(uri)), uri)
+
+    def _driver(self, connect: Connect, key: EndpointKey, uri: Optional[str]) -> Driver:
         with self._lock:
             driver = self._drivers.get(key)
             if driver is None:
-                driver = self._factory(self.config, uri)
+                driver = self._factory(dataclasses.replace(self.config, connect=connect), uri)
                 try:
                     driver.open()
                 except (Unreachable, AuthError) as exc:
-                    raise self._naming_origin(exc, key) from None
+                    raise self._naming_origin(exc, key[1]) from None
                 self._drivers[key] = driver
             return driver
+
+    # -- throttles: global, and per endpoint with parallel_per_host -----------
+    def power_for(self, spec: VmSpec) -> Throttles:
+        """Create, start, power off, shut down: a slot of the VM's host, then a global one."""
+        return Throttles(self._host(spec)[0], self.power)
+
+    def snapshots_for(self, spec: VmSpec) -> Throttles:
+        """Snapshot create and restore: the host's slot, then the global batch's."""
+        return Throttles(self._host(spec)[1], self.snapshots)
+
+    def snapshot_queue_for(self, spec: VmSpec) -> Throttles:
+        """The place in front of snapshots_for: per host too, or the VMs of one host
+        could fill the global queue while they wait for their host's slots."""
+        return Throttles(self._host(spec)[2], self.snapshot_queue)
+
+    def _host(self, spec: VmSpec) -> Tuple[Optional[Throttle], ...]:
+        """The per-host throttles of `spec`'s endpoint; Nones without parallel_per_host.
+        Keyed by the URI alone: two logins to one host share its cap. Always taken
+        before the global ones, so no host holds more global slots than its own
+        cap while it waits."""
+        t = self.config.throttle
+        if t.parallel_per_host is None:
+            return (None, None, None)
+        key = self.endpoint_of(spec)
+        with self._lock:
+            three = self.host_throttles.get(key)
+            if three is None:
+                power = Throttle(min(t.parallel_per_host, t.parallel), 0.0,
+                                 name=f"power at {key}")
+                snapshot = Throttle(min(t.parallel_per_host, t.snapshot_batch_size), 0.0,
+                                    name=f"snapshot at {key}")
+                queue = Throttle(snapshot.limit, 0.0, name=f"snapshot queue at {key}")
+                three = self.host_throttles[key] = (power, snapshot, queue)
+                if self.interrupted:
+                    for throttle in three:
+                        throttle.close()
+            return three
 
     def _naming_origin(self, exc: Union[Unreachable, AuthError], endpoint: str) -> Exception:
         """`exc` with the place of `endpoint` in the config after it, where its
@@ -134,15 +188,15 @@ class Session:
 
     def endpoint_origin(self, endpoint: str) -> str:
         """Where the config (or --uri) gives `endpoint`: "FILE [general/connect] uri,
-        or [room lab1/students] uri"."""
+        or [room lab1/students] uri, or [connect eng2] url"."""
         places = []
         if endpoint == self.endpoint():
             key = "url" if self.config.connect.driver == "ovirt" else "uri"
             places.append(self.connect_origin or f"[general/connect] {key}")
         for room in self.config.rooms.values():
             for spec in room.vms:
-                place = f"[room {room.name}/{spec.subsection}] uri"
-                if spec.uri == endpoint and place not in places:
+                place = spec.endpoint_from
+                if place and place not in places and self.endpoint_of(spec) == endpoint:
                     places.append(place)
         in_file = [i for i, place in enumerate(places) if place.startswith("[")]
         if in_file:  # the file once, before its first section
@@ -184,9 +238,9 @@ class Session:
         rooms = list(rooms)
         queries: List[Tuple[Room, List[VmSpec]]] = []
         for room in rooms:
-            groups: Dict[str, List[VmSpec]] = {}
+            groups: Dict[EndpointKey, List[VmSpec]] = {}
             for spec in room.vms:
-                groups.setdefault(self.endpoint_of(spec), []).append(spec)
+                groups.setdefault(self.endpoint_key(spec), []).append(spec)
             queries.extend((room, specs) for specs in groups.values())
 
         def query(item: Tuple[Room, List[VmSpec]]) -> Dict[str, Vm]:

@@ -28,6 +28,7 @@ class VmRow:
     phase: str = ""                # the rollout phase reached (vdictl.ops.personalise)
     template: str = ""             # template_name, as the config says
     memory: Optional[int] = None   # bytes, as the config says; None: the template's
+    endpoint: str = ""             # the URI or engine URL the VM lives at
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -65,5 +66,6 @@ def show(session: Session, rooms: Sequence[Room]) -> List[VmRow]:
                           state="absent" if vm is None else vm.state.value,
                           owned=None if vm is None else vm.owned,
                           reset_snapshot=snapshot, note=note, phase=phase,
-                          template=spec.template_name, memory=spec.memory))
+                          template=spec.template_name, memory=spec.memory,
+                          endpoint=session.endpoint_of(spec)))
     return rows

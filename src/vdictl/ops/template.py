@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Sequence, Tuple
 
 from vdictl.errors import VdictlError
-from vdictl.rooms import Room
+from vdictl.rooms import Room, VmSpec
 
 from .session import Session
 
@@ -64,15 +64,16 @@ def delete_template(session: Session, *, name: str, adopt: bool) -> TemplateResu
 def running_templates(session: Session, rooms: Sequence[Room]) -> List[str]:
     """A warning for each template of `rooms` whose domain runs: writing to a
     template's disks corrupts every linked clone."""
-    seen: Dict[Tuple[str, str], List[str]] = {}
+    seen: Dict[Tuple[Tuple[str, str], str], Tuple[VmSpec, List[str]]] = {}
     for room in rooms:
         for spec in room.vms:
-            names = seen.setdefault((spec.uri or "", spec.template_name), [])
+            _, names = seen.setdefault((session.endpoint_key(spec), spec.template_name),
+                                       (spec, []))
             if room.name not in names:
                 names.append(room.name)
     warnings = []
-    for (uri, template), room_names in seen.items():
-        if template and session.driver_at(uri or None).template_running(name=template):
+    for (_, template), (spec, room_names) in seen.items():
+        if template and session.driver_for(spec).template_running(name=template):
             warnings.append(f"template {template!r} (rooms {', '.join(room_names)}) is running: "
                             "its clones' disks may be corrupted; shut it down and never start "
                             "a template that has clones")
