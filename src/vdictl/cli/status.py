@@ -150,8 +150,8 @@ def echo_status(statuses: List[RoomStatus], *, full: bool) -> None:
     if full:
         rows: List[List[Any]] = []
         for status in statuses:
-            for run in status.runs or [None]:
-                rows.append(run_row(status, run))
+            runs: List[Optional[RoomRun]] = list(status.runs) or [None]
+            rows.extend(run_row(status, run) for run in runs)
         click.echo(format_table(["room", "command", "last run", "result", "ok", "failed",
                                  "skipped", "duration", "vms", "last ok reset"], rows))
     failed = [[status.room, run.command, vm, reason] for status in statuses
