@@ -31,6 +31,7 @@ class RunRecorder:
         self.record = history.RunRecord(self.directory, command, [r.name for r in rooms],
                                         only_vms)
         self.started = False
+        self.warned: set = set()
 
     def start(self) -> None:
         """The "running" record, once the run holds its rooms' locks."""
@@ -65,5 +66,9 @@ class RunRecorder:
                           key="metrics_file")
 
     def warn(self, what: str, exc: OSError, key: str = "state_dir") -> None:
+        """One warning per thing that cannot be written, however often it fails."""
+        if what in self.warned:
+            return
+        self.warned.add(what)
         where = exc.filename or self.directory
         self.app.warn(f"cannot {what}: {where}: {exc.strerror or exc} ([logging] {key})")

@@ -35,6 +35,16 @@ def parse_age(text: str) -> float:
     return float(match.group(1)) * AGE_UNITS[match.group(2)]
 
 
+def age_text(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 def local_time(seconds: Optional[float]) -> str:
     if seconds is None:
         return ""
@@ -52,7 +62,8 @@ def ordered(runs: Dict[str, RoomRun]) -> List[RoomRun]:
 class RoomStatus:
     """What status says about one room."""
 
-    def __init__(self, room: Room, directory: str, max_age: Optional[float], now: float):
+    def __init__(self, room: Room, directory: str, max_age: Optional[float], now: float,
+                 max_age_text: str = ""):
         from vdictl import history
 
         self.room = room.name
@@ -73,11 +84,11 @@ class RoomStatus:
             self.fresh = when is not None and now - when <= max_age
             if when is None:
                 self.problems.append(f"room {self.room}: no successful reset of the whole "
-                                     "room on record")
+                                     f"room on record (--max-age {max_age_text})")
             elif not self.fresh:
                 self.problems.append(
                     f"room {self.room}: last successful reset {local_time(when)}, "
-                    f"{(now - when) / 3600:.1f} h ago")
+                    f"{age_text(now - when)} ago, older than --max-age {max_age_text}")
 
     @property
     def failed(self) -> bool:
@@ -132,7 +143,7 @@ def status(app: AppContext, room_names, all_rooms: bool, max_age: Optional[str],
     rooms = app.select_rooms(room_names, all_rooms)
     directory = history.state_dir(app.config.logging.state_dir)
     now = time.time()
-    statuses = [RoomStatus(room, directory, limit, now) for room in rooms]
+    statuses = [RoomStatus(room, directory, limit, now, max_age or "") for room in rooms]
     code = exit_status(statuses)
     if output == "json":
         echo_json({"state_dir": directory, "rooms": [s.to_dict() for s in statuses],
