@@ -26,16 +26,18 @@ class RunRecorder:
         self.settings = app.config.logging
         self.directory = history.state_dir(self.settings.state_dir)
         whole = app.config.rooms
-        only_vms = [spec.name for room in rooms if len(room.vms) != len(whole[room.name].vms)
-                    for spec in room.vms]
-        self.record = history.RunRecord(self.directory, command, [r.name for r in rooms],
-                                        only_vms)
-        self.started = False
+        self.command = command
+        self.rooms = [room.name for room in rooms]
+        self.only_vms = [spec.name for room in rooms
+                         if len(room.vms) != len(whole[room.name].vms) for spec in room.vms]
+        self.record: Optional[history.RunRecord] = None
         self.warned: set = set()
 
     def start(self) -> None:
-        """The "running" record, once the run holds its rooms' locks."""
-        self.started = True
+        """The "running" record, once the run holds its rooms' locks (its start time
+        leaves out the wait for them)."""
+        self.record = history.RunRecord(self.directory, self.command, self.rooms,
+                                        self.only_vms)
         try:
             self.record.start()
         except OSError as exc:
@@ -44,7 +46,7 @@ class RunRecorder:
     def finish(self, *, exit_status: int, report: Optional[Report] = None,
                error: str = "") -> None:
         """The run's end: replace the record, prune old ones, rewrite the metrics."""
-        if not self.started:
+        if self.record is None:  # stopped before it held its locks: nothing was done
             return
         vms = [r.to_dict() for r in report.results] if report else []
         status = ("error" if error or report is None else report.status)
@@ -52,7 +54,7 @@ class RunRecorder:
             self.record.finish(exit_status=exit_status, status=status, vms=vms,
                                notes=report.notes if report else (), error=error,
                                duration=report.duration if report else None)
-            history.prune(self.directory, self.record.data["command"], self.settings.keep_runs)
+            history.prune(self.directory, self.command, self.settings.keep_runs)
         except OSError as exc:
             self.warn("write the run record", exc)
         if self.settings.metrics_file:
