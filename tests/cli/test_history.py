@@ -243,3 +243,14 @@ def test_metrics_file_must_end_in_prom(tmp_path):
         f"Error: {config} [logging] metrics_file: /tmp/vdictl.txt does not end in .prom, and "
         "node_exporter's textfile collector reads only *.prom files; write e.g. "
         "/tmp/vdictl.prom\n")
+
+
+def test_a_run_that_never_got_its_room_writes_no_record(run, rolled_out):
+    """Another run holds lab1 (exit 5): nothing was done, so nothing is recorded."""
+    from vdictl.lock import RoomLocks
+
+    with RoomLocks(["lab1"]):
+        result = run("virtroom-reset", "lab1")
+    assert result.exit_code == 5
+    assert result.stderr.startswith(f"Error: room 'lab1' is busy: pid {os.getpid()} holds ")
+    assert records() == []
