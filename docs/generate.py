@@ -153,6 +153,10 @@ MAN_ENVIRONMENT = (
      "`room-NAME.to-start`). Default: /run/vdictl for root, else "
      "$XDG_RUNTIME_DIR/vdictl, else /tmp/vdictl-UID. Runs exclude each other only "
      "when they use the same directory."),
+    ("VDICTL_STATE_DIR",
+     "Directory of the run records that `vdictl status`, the metrics file and `vdictl "
+     "report` read, unless [logging] state_dir is set. Default: /var/lib/vdictl for "
+     "root, else $XDG_STATE_HOME/vdictl (~/.local/state/vdictl)."),
     ("VDICTL_SYSLOG",
      "Unattended runs (stderr is no terminal: cron, systemd) also send their audit "
      "trail (every state change, INFO and above) to syslog, facility daemon, tagged "
@@ -172,13 +176,20 @@ MAN_FILES = (
      "first that exists is used)."),
     ("/run/vdictl/room-NAME.lock",
      "The lock of a room while a run works on it (see VDICTL_LOCK_DIR)."),
+    ("/var/lib/vdictl/runs/COMMAND/RUN.json",
+     "The record of each run that changed VMs, the last [logging] keep_runs per "
+     "command (see VDICTL_STATE_DIR)."),
     ("/etc/cron.d/vdictl-reset-virtrooms",
-     "The nightly reset as a cron job, shipped in the source's cron/ directory."),
+     "The nightly reset as a cron job, shipped in the source's cron/ directory, with "
+     "the status page lines commented."),
+    ("/etc/logrotate.d/vdictl",
+     "Rotation of the audit log: cron/vdictl-logrotate in the source."),
     ("/etc/systemd/system/vdictl-reset.service, vdictl-reset.timer",
      "The same as systemd units (cron/ too)."),
 )
 
-MAN_SEE_ALSO = r"\fBcrontab\fR(5), \fBsystemd.timer\fR(5), \fBvirsh\fR(1)"
+MAN_SEE_ALSO = (r"\fBcrontab\fR(5), \fBsystemd.timer\fR(5), \fBlogrotate\fR(8), "
+                r"\fBvirsh\fR(1)")
 
 
 def roff(text: str) -> str:

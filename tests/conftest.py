@@ -15,6 +15,8 @@ import pytest
 @pytest.fixture(autouse=True)
 def _private_locks_and_no_syslog(tmp_path_factory, monkeypatch):
     """Room locks in a directory of this test session (other checkouts may run
-    the same room names on this machine at the same time), and no syslog."""
+    the same room names on this machine at the same time), run records in one
+    of this test (not /var/lib/vdictl), and no syslog."""
     monkeypatch.setenv("VDICTL_LOCK_DIR", str(tmp_path_factory.getbasetemp() / "locks"))
+    monkeypatch.setenv("VDICTL_STATE_DIR", str(tmp_path_factory.mktemp("state")))
     monkeypatch.setenv("VDICTL_SYSLOG", "off")

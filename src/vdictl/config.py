@@ -298,6 +298,12 @@ class _Loader:
         if section is not None:
             vals = self.values(section, "logging", "logging", self.unused)
             self.no_subsections(section, "logging")
+            metrics = vals.get("metrics_file")
+            if metrics and not metrics.endswith(".prom"):
+                raise self.error(f"{metrics} does not end in .prom, and node_exporter's "
+                                 "textfile collector reads only *.prom files; write e.g. "
+                                 f"{os.path.splitext(metrics)[0]}.prom", "logging",
+                                 "metrics_file")
         return LoggingSettings(**configspec.with_defaults("logging", vals))
 
     # --- rooms -----------------------------------------------------------

@@ -134,6 +134,16 @@ KEYS: Tuple[Key, ...] = (
     Key("log_file", "logging", "path", help="Log file."),
     Key("config_file", "logging", "path",
         help="Python logging configuration file (logging.config.fileConfig format)."),
+    Key("state_dir", "logging", "path",
+        help="Directory of the run records that `vdictl status`, the metrics file and "
+             "`vdictl report` read (default: $VDICTL_STATE_DIR, else /var/lib/vdictl for "
+             "root, else $XDG_STATE_HOME/vdictl)."),
+    Key("keep_runs", "logging", "int", default=60, minimum=1,
+        help="Run records kept per command (virtroom-reset, -rollout ...); older ones are "
+             "removed."),
+    Key("metrics_file", "logging", "path",
+        help="Prometheus textfile (ending in .prom, e.g. in node_exporter's "
+             "--collector.textfile.directory), rewritten after every run that changes VMs."),
     # [room NAME] [[subsection]]
     Key("ids", "vm", "ids", required=True,
         help="The VM ids of this subsection; each id makes one VM."),

@@ -140,6 +140,9 @@ class Connect:
 class LoggingSettings:
     log_file: Optional[str] = _LOGGING["log_file"]
     config_file: Optional[str] = _LOGGING["config_file"]
+    state_dir: Optional[str] = _LOGGING["state_dir"]   # run records (vdictl.history)
+    keep_runs: int = _LOGGING["keep_runs"]
+    metrics_file: Optional[str] = _LOGGING["metrics_file"]  # Prometheus textfile
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.libvirt_test_hv import node_document
+from tests.sandbox import in_ci
 from tests.terminal import open_terminal, read_terminal
 from tests.vdictl_cli import vdictl, write_config
 
@@ -292,3 +293,88 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path):
     broken.write_text((CRON / "vdictl-reset.service").read_text()
                       .replace("Type=oneshot", "Type=oneshot\nExecStrat=/bin/true"))
     assert any("ExecStrat" in line for line in systemd_verify(broken))
+
+
+# --- run records, metrics and the status page under cron --------------------------
+
+def cron_env(site):
+    """The environment of the cron.d file's jobs, with the venv's vdictl first."""
+    _, variables = cron_entry()
+    env = env_with_venv(VDICTL_CONFIG=str(site / "vdi-rollout.conf"))
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{variables['PATH']}"
+    return env
+
+
+def test_records_and_metrics_keep_a_successful_cron_run_silent(site):
+    config = site / "vdi-rollout.conf"
+    config.write_text(config.read_text().replace(
+        "log_file = audit.log", "log_file = audit.log\n    metrics_file = textfile/vdictl.prom"))
+    (site / "textfile").mkdir()
+    (_, _, command), variables = cron_entry()
+    env = cron_env(site)
+    result = subprocess.run([variables["SHELL"], "-c", command], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert "vdictl_vms{" in (site / "textfile" / "vdictl.prom").read_text()
+    check = subprocess.run([variables["SHELL"], "-c", "vdictl status --all --max-age 26h"],
+                           capture_output=True, text=True, env=env, timeout=60)
+    assert (check.returncode, check.stdout, check.stderr) == (0, "", "")
+
+
+def status_page_jobs():
+    """The commented status page lines of the cron.d file: (schedule, user, command)."""
+    jobs = []
+    for line in (CRON / "vdictl-reset-virtrooms").read_text().splitlines():
+        if re.match(r"#[*0-9]", line):
+            fields = line[1:].split(None, 6)
+            jobs.append((" ".join(fields[:5]), fields[5], fields[6]))
+    return jobs
+
+
+def test_the_status_page_lines_write_the_page_quietly(site, tmp_path):
+    jobs = status_page_jobs()
+    assert [(schedule, user) for schedule, user, _ in jobs] == [
+        ("30 1 * * *", "root"), ("*/15 7-18 * * 1-5", "root")]
+    assert {command for _, _, command in jobs} == {
+        "vdictl report --html /var/www/html/vdi/index.html"}
+    page = tmp_path / "www" / "index.html"
+    page.parent.mkdir()
+    command = jobs[0][2].replace("/var/www/html/vdi/index.html", str(page))
+    assert vdictl(site / "vdi-rollout.conf", "virtroom-reset", "lab1").exit_code == 0
+    result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True,
+                            env=cron_env(site), timeout=120)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    text = page.read_text()
+    assert "<script" not in text and "lab1-vd03" in text
+    assert os.listdir(page.parent) == ["index.html"]
+    assert oct(page.stat().st_mode & 0o777) == "0o644"
+
+
+# --- logrotate -----------------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("logrotate") is None and not in_ci(),
+                    reason="no logrotate (scripts/install-deps installs it)")
+def test_logrotate_file_rotates_the_audit_log(tmp_path):
+    shipped = (CRON / "vdictl-logrotate").read_text()
+    assert "/var/log/vdictl/audit.log {" in shipped
+    log = tmp_path / "audit.log"
+    log.write_text("2026-12-03 01:00:01 INFO vdictl.audit: reset of room(s) lab1 started\n")
+    conf = tmp_path / "vdictl"
+    conf.write_text(shipped.replace("/var/log/vdictl/audit.log", str(log)))
+    state = tmp_path / "state"
+    debug = subprocess.run(["logrotate", "-d", "-s", str(state), str(conf)],
+                           capture_output=True, text=True, timeout=30)
+    assert debug.returncode == 0, debug.stderr
+    assert "error" not in debug.stderr.lower()
+    assert f"rotating pattern: {log}  weekly (52 rotations)" in debug.stderr
+    forced = subprocess.run(["logrotate", "-f", "-s", str(state), str(conf)],
+                            capture_output=True, text=True, timeout=30)
+    assert forced.returncode == 0, forced.stderr
+    assert sorted(os.listdir(tmp_path)) == ["audit.log", "audit.log.1", "state", "vdictl"]
+    assert log.read_text() == ""
+    assert "reset of room(s) lab1" in (tmp_path / "audit.log.1").read_text()
+    # ... and -d does see a mistake (it says "error:", though its exit status stays 0)
+    conf.write_text(conf.read_text().replace("weekly", "weekyl"))
+    broken = subprocess.run(["logrotate", "-d", "-s", str(state), str(conf)],
+                            capture_output=True, text=True, timeout=30)
+    assert f"error: {conf}:11 unknown option 'weekyl' -- ignoring line" in broken.stderr

@@ -162,7 +162,7 @@ def test_json_examples_have_the_keys_vdictl_prints(tmp_path):
     from vdictl.cli.app import CliError, error_object
     from vdictl.errors import ConfigError
 
-    error, rooms, report, template, show, check = json_examples()
+    error, rooms, report, template, show, check, status = json_examples()
     real = error_object(CliError("m", 2), ConfigError("m", file="f", section="s", key="k"))
     assert error["error"].keys() == real["error"].keys()
     assert isinstance(rooms, list)
@@ -179,6 +179,27 @@ def test_json_examples_have_the_keys_vdictl_prints(tmp_path):
     assert check.keys() == real.keys()
     assert check["rooms"][0].keys() == real["rooms"][0].keys()
     assert check["rooms"][0]["vms"][0].keys() == real["rooms"][0]["vms"][0].keys()
+    assert_status_keys(status, tmp_path)
+
+
+def assert_status_keys(status, tmp_path):
+    """The status example has the keys `vdictl status -o json` prints after a run."""
+    from vdictl.history import RunRecord
+
+    record = RunRecord(os.environ["VDICTL_STATE_DIR"], "reset", ["r"])  # tests/conftest.py
+    record.start()
+    record.finish(exit_status=0, status="success",
+                  vms=[{"room": "r", "vm": "r-01", "outcome": "ok", "reason": ""}])
+    conf = write_config(tmp_path, '[general]\n[[connect]]\nuri = "qemu:///system"\n'
+                        '[room r]\n[[s]]\nids = 1\nnames = "r-${id}"\ntemplate_name = t\n'
+                        'snapshot_description = s\nreset_to_snapshot_regex = s\n',
+                        name="s.conf")
+    real = json.loads(vdictl(conf, "status", "r", "-o", "json").stdout)
+    assert status.keys() == real.keys()
+    assert status["rooms"][0].keys() == real["rooms"][0].keys()
+    assert status["rooms"][0]["runs"][0].keys() == real["rooms"][0]["runs"][0].keys()
+    assert status["rooms"][0]["runs"][0]["counts"].keys() == \
+        real["rooms"][0]["runs"][0]["counts"].keys()
 
 
 def test_migration_worked_example_loads_and_checks_as_shown(tmp_path):

@@ -62,7 +62,7 @@ OTHER_DEFAULT = {
     "insecure": True, "filter": True, "snapshot_batch_size": 7, "snapshot_batch_pause": 1.5,
     "parallel": 3, "shutdown_timeout": 9.0, "operation_timeout": 99.0,
     "stateless": True, "snapshot_description": "golden", "rollout_startvm": True,
-    "reset_startvm": "Never", "maintenance": True, "adopt_unmarked": True,
+    "reset_startvm": "Never", "maintenance": True, "adopt_unmarked": True, "keep_runs": 7,
 }
 
 

@@ -10,6 +10,8 @@ from . import rooms as _rooms  # noqa: F401  (registers commands)
 from . import virtroom as _virtroom  # noqa: F401
 from . import config_check as _config_check  # noqa: F401
 from . import template as _template  # noqa: F401
+from . import status as _status  # noqa: F401
+from . import report as _report  # noqa: F401
 
 
 def main() -> None:

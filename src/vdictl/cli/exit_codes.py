@@ -6,5 +6,6 @@ USAGE = 2              #: bad command line, unknown room, config error, nothing 
 UNREACHABLE = 3        #: a backend could not be reached, or refused the credentials
 MISSING_DEPENDENCY = 4 #: the driver's SDK is not installed
 ROOM_BUSY = 5          #: another vdictl run holds the lock of a room (--lock-timeout ran out)
+STALE = 6              #: status --max-age: a room's last successful reset is too old, or none
 INTERRUPTED = 130      #: SIGINT (Ctrl-C)
 TERMINATED = 143       #: SIGTERM

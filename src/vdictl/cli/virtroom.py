@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 import click
 
@@ -19,7 +19,10 @@ from .output import (echo_json, echo_report, format_table, output_option,
 if TYPE_CHECKING:
     from vdictl.journal import StartJournal
     from vdictl.ops.session import Session
+    from vdictl.result import Report
     from vdictl.rooms import Room
+
+    from .recording import RunRecorder
 
 
 def complete_room_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
@@ -121,8 +124,42 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
     print its report.
 
     Holds the lock of every room (not under --dry-run) for the whole run; the
-    start journal (vdictl.journal) lives next to the locks.
+    start journal (vdictl.journal) lives next to the locks. A run that is not
+    a dry run is recorded (cli/recording.py) from the moment it holds the locks.
     """
+    from .app import exit_code_for
+    from .recording import RunRecorder
+    from .signals import SIGNAL_EXIT, Interrupted
+
+    module, function = operation.split(":")
+    recorder = None if dry_run else RunRecorder(app, function, rooms)
+    try:
+        report, signum = locked_run(app, operation, rooms, recorder, dry_run=dry_run,
+                                    adopt=adopt, output=output,
+                                    include_maintenance=include_maintenance, **options)
+    except Interrupted as exc:
+        message = f"{exc}: stopped before any VM was touched"
+        if recorder:
+            recorder.finish(exit_status=SIGNAL_EXIT[exc.signum], error=message)
+        raise CliError(message, SIGNAL_EXIT[exc.signum]) from None
+    except VdictlError as exc:
+        if recorder:
+            recorder.finish(exit_status=exit_code_for(exc), error=str(exc))
+        raise
+    status = (SIGNAL_EXIT[signum] if signum is not None else
+              exit_codes.VM_FAILED if report.failed else exit_codes.OK)
+    if recorder:
+        recorder.finish(exit_status=status, report=report)
+    echo_report(report, output, quiet=app.quiet)
+    if status != exit_codes.OK:
+        sys.exit(status)
+
+
+def locked_run(app: AppContext, operation: str, rooms: List[Room],
+               recorder: Optional["RunRecorder"], *, dry_run: bool, adopt: bool, output: str,
+               include_maintenance: bool, **options: object) -> Tuple["Report", Optional[int]]:
+    """The operation under the room locks and the signal guard: its report, with
+    the interrupt's note, and the signal that interrupted it (or None)."""
     import time
 
     from vdictl.journal import StartJournal
@@ -130,37 +167,31 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
     from vdictl.ops.session import audit
 
     from .progress import tell_waiting
-    from .signals import SIGNAL_EXIT, Interrupted, SignalGuard, interrupt_note
+    from .signals import SignalGuard, interrupt_note
 
     module, function = operation.split(":")
     run = getattr(importlib.import_module(f"vdictl.ops.{module}"), function)
     names = [] if dry_run else [room.name for room in rooms]
     guard = SignalGuard()
-    try:
-        with guard.installed(), RoomLocks(names, timeout=app.lock_timeout,
-                                                   on_wait=tell_waiting) as locks:
-            with open_session(app, dry_run=dry_run, adopt=adopt, output=output,
-                              include_maintenance=include_maintenance,
-                              journal=StartJournal(locks.directory)) as session:
-                guard.attach(session)
-                if not dry_run:
-                    audit.info("%s of room(s) %s started (pid %d)", module,
-                               ", ".join(names), os.getpid())
-                started = time.monotonic()
-                report = run(session, rooms, **options)
-                report.duration = time.monotonic() - started
-    except Interrupted as exc:
-        raise CliError(f"{exc}: stopped before any VM was touched",
-                       SIGNAL_EXIT[exc.signum]) from None
+    with guard.installed(), RoomLocks(names, timeout=app.lock_timeout,
+                                      on_wait=tell_waiting) as locks:
+        if recorder:
+            recorder.start()
+        with open_session(app, dry_run=dry_run, adopt=adopt, output=output,
+                          include_maintenance=include_maintenance,
+                          journal=StartJournal(locks.directory)) as session:
+            guard.attach(session)
+            if not dry_run:
+                audit.info("%s of room(s) %s started (pid %d)", module,
+                           ", ".join(names), os.getpid())
+            started = time.monotonic()
+            report = run(session, rooms, **options)
+            report.duration = time.monotonic() - started
     if guard.signum is not None:
         report.notes.append(interrupt_note(guard.signum, report))
     if not dry_run:
         audit.info("%s", summary_line(report))
-    echo_report(report, output, quiet=app.quiet)
-    if guard.signum is not None:
-        sys.exit(SIGNAL_EXIT[guard.signum])
-    if report.failed:
-        sys.exit(exit_codes.VM_FAILED)
+    return report, guard.signum
 
 
 def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
