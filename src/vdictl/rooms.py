@@ -128,6 +128,8 @@ class Connect:
     ca_file: Optional[str] = _CONNECT["ca_file"]
     insecure: bool = _CONNECT["insecure"]
     pool: Optional[str] = _CONNECT["pool"]           # libvirt storage pool for new overlays
+    #: seconds an endpoint may not answer before the run gives it up
+    endpoint_timeout: float = _CONNECT["endpoint_timeout"]
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ lookups of VMs, snapshots, templates, clusters, networks and users."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -13,10 +14,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import ovirtsdk4 as sdk
 import pycurl
 
-from vdictl.errors import DriverError, NotFound
+from vdictl.errors import DriverError, NotFound, Unreachable
 from vdictl.rooms import Connect
-from vdictl.wait import retry_transient, wait_for
+from vdictl.wait import is_transient, retry_transient, wait_for
 
+from ..outage import Outage
 from .errors import DRIVER, map_error
 from .pool import ConnectionPool
 from .watch import StatusWatch
@@ -76,6 +78,8 @@ class OvirtConnection:
         self._ids: Dict[str, str] = {}
         self._watch = StatusWatch(self._statuses, interval=lambda: self.tuning.poll_interval,
                                   driver=DRIVER)
+        #: how long the engine has not answered; given up after endpoint_timeout
+        self.outage = Outage(url, settings.endpoint_timeout, driver=DRIVER)
 
     # -- open, close, call ------------------------------------------------------
     def open(self) -> None:
@@ -84,8 +88,11 @@ class OvirtConnection:
         if not self.url:
             raise DriverError("no engine url configured", driver=DRIVER)
         t = self.tuning
+        bound = self.settings.endpoint_timeout
+        # every request (the login too) gets an answer within the bound, or fails
         pool = ConnectionPool(self.settings, self.url, size=t.max_connections,
-                              login_retry=dict(attempts=4, max_time=60.0,
+                              timeout=max(1, math.ceil(bound)),
+                              login_retry=dict(attempts=4, max_time=bound,
                                                initial=t.retry_initial, maximum=t.retry_maximum))
         pool.open()
         self._pool = pool
@@ -100,6 +107,8 @@ class OvirtConnection:
         """fn(system_service) on a leased connection, errors mapped, transient
         ones retried. `before_retry` -> (done, value) may end the retries when
         an earlier attempt turns out to have worked."""
+        outage = self.outage
+        outage.check(vm)
         if self._pool is None:
             self.open()
         pool = self._pool
@@ -114,13 +123,37 @@ class OvirtConnection:
                     return value
             with pool.lease() as conn:
                 try:
-                    return fn(conn.system_service())
+                    value = fn(conn.system_service())
                 except (sdk.Error, pycurl.error) as exc:
-                    raise map_error(exc, vm=vm, what=what, secrets=pool.secrets) from exc
+                    err = map_error(exc, vm=vm, what=what, secrets=pool.secrets)
+                    raise self._noted(err) from exc
+            outage.answered()
+            return value
+
+        def retry_if(exc: BaseException) -> bool:
+            return is_transient(exc) and not (isinstance(exc, Unreachable)
+                                              and outage.remaining() <= 0)
 
         t = self.tuning
-        return retry_transient(once, attempts=t.retry_attempts, max_time=t.retry_max_time,
-                               initial=t.retry_initial, maximum=t.retry_maximum)
+        try:
+            return retry_transient(once, attempts=t.retry_attempts, max_time=t.retry_max_time,
+                                   initial=t.retry_initial, maximum=t.retry_maximum,
+                                   retry_if=retry_if)
+        except Unreachable as exc:
+            if outage.remaining() > 0:
+                raise
+            raise outage.give_up(exc.message, vm=vm) from None
+
+    def _noted(self, err: DriverError) -> DriverError:
+        """`err`, told to the outage: an Unreachable names the URL; a request
+        that timed out means the engine was silent for the whole bound."""
+        if not isinstance(err, Unreachable):
+            self.outage.answered()  # a refusal is an answer
+            return err
+        self.outage.failed(silent_for=self.outage.bound if "timed out" in err.message.lower()
+                           else 0.0)
+        return Unreachable(f"lost the connection to {self.url}: {err.message}",
+                           driver=err.driver, vm=err.vm)
 
     def wait(self, fetch: Callable[[], Any], cond: Callable[[Any], bool], *, timeout: float,
              what: str, vm: str, fail: Optional[Callable[[Any], bool]] = None) -> Any:
