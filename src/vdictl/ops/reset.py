@@ -89,6 +89,20 @@ def restore(session: Session, steps: List[str], place: Place, driver: Driver, sp
         raise VdictlError(f"powered off, not restored: {exc}") from exc
 
 
+def start_again(session: Session, steps: List[str], driver: Driver, spec: VmSpec,
+                owed: bool) -> None:
+    """Start the restored VM; one this reset powered off and could not start says so."""
+    text = "start (it ran before an unfinished reset)" if owed else "start"
+    timeout = session.config.throttle.operation_timeout
+    try:
+        with session.power.slot():
+            step(session, steps, text, lambda: driver.start_vm(name=spec.name, timeout=timeout))
+    except VdictlError as exc:
+        if "power off" not in steps:
+            raise
+        raise VdictlError(f"powered off and restored, not started again: {exc}") from exc
+
+
 def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False) -> Report:
     """Reset the rooms' VMs. A room named (not `all_rooms`) in which no VM would
     be reset is a mistake: UsageError before anything is touched. Under
@@ -130,10 +144,7 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False) -
             done_first = restore(session, steps, place, driver, spec, snapshot)
         steps[-1:-1] = done_first or []  # e.g. an undone snapshot preview, in order
         if should_start(spec, was_running or owed):
-            text = "start (it ran before an unfinished reset)" if owed else "start"
-            with session.power.slot():
-                step(session, steps, text,
-                     lambda: driver.start_vm(name=spec.name, timeout=timeout))
+            start_again(session, steps, driver, spec, owed)
         session.settle_start(spec)
 
     report = run_vms(session, "reset", session.inventory(rooms), one)

@@ -56,7 +56,13 @@ class Connection:
     def __init__(self, settings: Connect, *, uri: Optional[str] = None):
         self.settings = settings
         self.uri = uri
-        self._handle: Optional[libvirt.virConnect] = None
+        # One virConnect per thread: when keepalive closes a connection, libvirt
+        # wakes only one of the calls waiting on it, and the others would wait
+        # for ever. In-process drivers (test:///) share one: their state is
+        # per connection, and they have no endpoint to lose.
+        self._shared: Optional[libvirt.virConnect] = None
+        self._local = threading.local()
+        self._opened: List[libvirt.virConnect] = []
         self._lock = threading.RLock()
         self._used_macs: Optional[Set[str]] = None
         #: how long libvirtd has not answered; given up after endpoint_timeout
@@ -66,6 +72,19 @@ class Connection:
     @property
     def endpoint(self) -> str:
         return self.uri or ""
+
+    @property
+    def _handle(self) -> Optional["libvirt.virConnect"]:
+        if (self.uri or "").startswith("test:"):
+            return self._shared
+        return getattr(self._local, "handle", None)
+
+    @_handle.setter
+    def _handle(self, handle: Optional["libvirt.virConnect"]) -> None:
+        if (self.uri or "").startswith("test:"):
+            self._shared = handle
+        else:
+            self._local.handle = handle
 
     # -- the handle ---------------------------------------------------------
     def open(self) -> None:
@@ -89,10 +108,11 @@ class Connection:
             if handle is None:  # very old bindings returned None
                 raise Unreachable(f"cannot connect to {self.endpoint}", driver=self.name)
             start_keepalive(handle, self.settings.endpoint_timeout, self.endpoint)
-            self._handle = handle
             if not self.uri:
                 self.uri = handle.getURI()
                 self.outage.endpoint = self.uri
+            self._handle = handle
+            self._opened.append(handle)
             self.outage.answered()
 
     def _open_handle(self, uri: Optional[str]) -> "libvirt.virConnect":
@@ -115,10 +135,12 @@ class Connection:
         return libvirt.openAuth(uri, auth, 0)
 
     def close(self) -> None:
+        """Close every thread's connection."""
         with self._lock:
-            handle, self._handle = self._handle, None
+            handles, self._opened = self._opened, []
+            self._shared, self._local = None, threading.local()
             self._used_macs = None
-        if handle is not None:
+        for handle in handles:
             try:
                 handle.close()
             except libvirt.libvirtError as exc:
@@ -146,6 +168,8 @@ class Connection:
             if alive:
                 return False
             self._handle = None
+            if handle in self._opened:
+                self._opened.remove(handle)
         log.info("lost the connection to %s; reconnecting", self.endpoint)
         with contextlib.suppress(libvirt.libvirtError):
             handle.close()
