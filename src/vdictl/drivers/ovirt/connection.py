@@ -100,7 +100,7 @@ class OvirtConnection:
     def close(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.close()
+            pool.close(logout=self.outage.remaining() > 0)
 
     def call(self, fn: Callable[[Any], Any], *, vm: Optional[str] = None,
              what: Optional[str] = None, before_retry: Optional[BeforeRetry] = None) -> Any:
@@ -152,7 +152,8 @@ class OvirtConnection:
             return err
         self.outage.failed(silent_for=self.outage.bound if "timed out" in err.message.lower()
                            else 0.0)
-        return Unreachable(f"lost the connection to {self.url}: {err.message}",
+        said = re.sub(r"<pycurl\.Curl object at 0x[0-9a-f]+>, ", "", err.message)
+        return Unreachable(f"lost the connection to {self.url}: {said}",
                            driver=err.driver, vm=err.vm)
 
     def wait(self, fetch: Callable[[], Any], cond: Callable[[Any], bool], *, timeout: float,
