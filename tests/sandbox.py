@@ -24,6 +24,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -346,10 +347,20 @@ def libvirt_sandbox():
         stop_sandbox(directory, purge=True)
 
 
+def daemon_pid(directory: str) -> int:
+    """The pid of the libvirtd of the sandbox in ``directory`` (to kill or freeze it)."""
+    import json
+
+    with open(os.path.join(directory, "sandbox.json")) as f:
+        return int(json.load(f)["libvirtd_pid"])
+
+
 @pytest.fixture(scope="session")
-def libvirt_sandbox_b(libvirt_sandbox):
-    """A second private libvirtd, host "B" next to ``libvirt_sandbox`` ("A"), for
-    runs across two hypervisors: its own directory, socket, pool and QEMUs."""
+def libvirt_sandbox_b():
+    """A second private libvirtd (another "host"), for tests with two endpoints.
+    Always started here, in a directory of its own (tests may kill, freeze and
+    restart it: ``daemon_pid(sb.dir)``, ``start_sandbox(sb.dir)``)."""
+    require_sandbox_requirements()
     directory = tempfile.mkdtemp(prefix="vdictl-sandbox-b-")
     try:
         sandbox = start_sandbox(directory)
@@ -363,6 +374,8 @@ def libvirt_sandbox_b(libvirt_sandbox):
         if sandbox._conn is not None:
             with contextlib.suppress(Exception):
                 sandbox._conn.close()
+        with contextlib.suppress(ProcessLookupError, OSError, ValueError, KeyError):
+            os.kill(daemon_pid(directory), signal.SIGCONT)  # a test that failed while frozen
         stop_sandbox(directory, purge=True)
 
 
@@ -378,6 +391,6 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     """Give every test that uses the fixture the ``libvirt_sandbox`` marker."""
     for item in items:
-        names = getattr(item, "fixturenames", ())
-        if (MARKER in names or f"{MARKER}_b" in names) and not item.get_closest_marker(MARKER):
+        uses = set(getattr(item, "fixturenames", ()))
+        if uses & {MARKER, "libvirt_sandbox_b"} and not item.get_closest_marker(MARKER):
             item.add_marker(MARKER)

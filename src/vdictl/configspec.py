@@ -103,6 +103,10 @@ KEYS: Tuple[Key, ...] = (
              "privilege on oVirt\"."),
     Key("pool", "connect", "str",
         help="libvirt storage pool for new VM disks (default: the template's pool)."),
+    Key("endpoint_timeout", "connect", "float", default=30.0, minimum=2, maximum=3600,
+        help="Seconds a hypervisor or engine may go without answering before vdictl gives "
+             "it up for the run: its VMs fail naming its URI, the other endpoints' VMs go "
+             "on. Bounds libvirt's keepalive, every engine request and every reconnect."),
     _unused("persistent_auth", "connect", "oVirt SDK 3 option. Not used by vdictl.", "bool"),
     _unused("renew_session", "connect", "oVirt SDK 3 option. Not used by vdictl.", "bool"),
     _unused("key_file", "connect", "oVirt SDK 3 option. Not used by vdictl.", "path"),

@@ -134,6 +134,8 @@ class Connect:
     insecure: bool = _CONNECT["insecure"]
     filter: bool = _CONNECT["filter"]                # ovirt: the engine's user API
     pool: Optional[str] = _CONNECT["pool"]           # libvirt storage pool for new overlays
+    #: seconds an endpoint may not answer before the run gives it up
+    endpoint_timeout: float = _CONNECT["endpoint_timeout"]
 
 
 @dataclass(frozen=True)

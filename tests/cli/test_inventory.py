@@ -77,9 +77,23 @@ def test_inventory_queries_several_rooms_at_once_and_pairs_each_vm(slow_site):
     assert 1 < SlowQueries.peak <= session_mod.INVENTORY_QUERIES
 
 
-def test_a_failed_room_query_fails_the_inventory(slow_site):
+def test_a_failed_room_query_fails_only_its_own_vms(slow_site):
+    """One endpoint (here: one room's query) lost: its VMs are unavailable
+    with the reason, every other VM is paired as usual."""
+    config = slow_site
+    SlowQueries.fail_room = "r4"
+    with Session(config, driver_factory=lambda c, uri: SlowQueries(c.connect, uri=uri)) as s:
+        pairs = s.inventory([config.rooms[f"r{i}"] for i in range(1, ROOMS + 1)])
+        why = {spec.name: s.unavailable(spec) for spec, _ in pairs}
+    assert len(pairs) == 2 * ROOMS
+    assert {name: str(err) for name, err in why.items() if err is not None} == {
+        "r4-pc01": "libvirt: lost the hypervisor", "r4-pc02": "libvirt: lost the hypervisor"}
+    assert {spec.name: (vm.name if vm else None) for spec, vm in pairs}["r3-pc01"] == "r3-pc01"
+
+
+def test_when_every_room_query_fails_the_inventory_raises(slow_site):
     config = slow_site
     SlowQueries.fail_room = "r4"
     with Session(config, driver_factory=lambda c, uri: SlowQueries(c.connect, uri=uri)) as s:
         with pytest.raises(Unreachable, match="lost the hypervisor"):
-            s.inventory([config.rooms[f"r{i}"] for i in range(1, ROOMS + 1)])
+            s.inventory([config.rooms["r4"]])

@@ -7,10 +7,11 @@ create are not touched."""
 from __future__ import annotations
 
 import threading
+import time
 
 from vdictl.cli import exit_codes
 
-from .conftest import wait_until
+from .conftest import OvirtSite, wait_until
 
 
 def outcomes(report):
@@ -108,3 +109,84 @@ def test_permanent_errors_are_not_retried(site_factory):
     assert result.exit_code == exit_codes.UNREACHABLE
     assert "refused" in result.stderr and site.sim.password not in result.stderr
     assert [r["path"] for r in site.sim.requests].count("/ovirt-engine/sso/oauth/token") == 1
+
+
+# -- one engine of two hung --------------------------------------------------------
+TWO_ENGINES = """
+[general]
+    [[connect]]
+    driver = ovirt
+    url = "{a}"
+    username = "{username}"
+    password = "{password}"
+    endpoint_timeout = 2
+    [[throttle]]
+    snapshot_batch_size = 4
+    snapshot_batch_pause = 0
+    parallel = 4
+    shutdown_timeout = 2
+    operation_timeout = 30
+
+[room two]
+    template_name = tmpl-win10
+    cluster = Default
+    network_name = vdi-net
+    snapshot_description = "vdictl rollout at ${{scripttime}}"
+    reset_to_snapshot_regex = "vdictl rollout .*"
+    reset_startvm = Always
+    [[on_b]]
+    uri = "{b}"
+    ids = "1-2"
+    names = "${{roomname}}-b${{id}}"
+    [[on_a]]
+    ids = "1-2"
+    names = "${{roomname}}-a${{id}}"
+"""
+
+
+def test_a_hung_engine_is_bounded_by_the_request_timeout_and_named(ovirt_engine_factory,
+                                                                   tmp_path, fast_ovirt):
+    """Engine B stops answering in the middle of a reset (every request now
+    takes longer than endpoint_timeout): its VMs fail naming its URL within
+    the bound, engine A's VMs are reset, the run is partial; once B answers
+    again a rerun converges."""
+    sim_a, sim_b = ovirt_engine_factory(), ovirt_engine_factory()
+    site = OvirtSite(sim_a, tmp_path / "unused.conf", {})  # its CLI helpers, on our file
+    path = tmp_path / "two.conf"
+    path.write_text(TWO_ENGINES.format(a=sim_a.url, b=sim_b.url, username=sim_a.username,
+                                       password=sim_a.password))
+    site.path = str(path)
+
+    code, report = site.report("virtroom-rollout", "two")
+    assert code == 0, report
+    assert sorted(sim_b.vm_names()) == ["two-b01", "two-b02"]
+
+    for sim, vms in ((sim_a, ("two-a01", "two-a02")), (sim_b, ("two-b01", "two-b02"))):
+        for vm in vms:
+            sim.set_vm_status(vm, "up")
+
+    def hang_b_at_its_first_restore():
+        wait_until(lambda: any(r["path"].endswith("/restore") for r in sim_b.requests))
+        sim_b.request_latency = 6.0
+
+    thread = threading.Thread(target=hang_b_at_its_first_restore)
+    thread.start()
+    started = time.monotonic()
+    code, report = site.report("virtroom-reset", "two")
+    took = time.monotonic() - started
+    thread.join(timeout=30)
+    assert code == exit_codes.VM_FAILED and report["status"] == "partial", report
+    result = {r["vm"]: r for r in report["results"]}
+    assert {vm: result[vm]["outcome"] for vm in result} == {
+        "two-a01": "ok", "two-a02": "ok", "two-b01": "failed", "two-b02": "failed"}
+    for vm in ("two-b01", "two-b02"):
+        assert f"{sim_b.url} ({path} [room two/on_b] uri)" in result[vm]["reason"], result[vm]
+        assert "timed out" in result[vm]["reason"].lower(), result[vm]
+    assert took < 2 + 5, took  # the bound (one timed-out request), and slack
+
+    sim_b.request_latency = 0.0
+    code, report = site.report("virtroom-reset", "two")
+    assert code == 0, report
+    sim_a.settle(), sim_b.settle()
+    assert {sim.vm(vm).status for sim, vm in ((sim_a, "two-a01"), (sim_a, "two-a02"),
+                                              (sim_b, "two-b01"), (sim_b, "two-b02"))} == {"up"}

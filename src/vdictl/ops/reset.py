@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
+from vdictl.drivers import Driver
 from vdictl.errors import UsageError, VdictlError
 from vdictl.model import Snapshot, Vm, VmState
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
-from .runner import (Skip, is_running, queued, require_existing, require_owned, run_vms,
+from .runner import (Place, Skip, is_running, queued, require_existing, require_owned, run_vms,
                      skip_maintenance, step, throttled_step)
 from .session import Session
 
@@ -71,6 +72,38 @@ def nothing_to_reset(room: Room, include_maintenance: bool, *, cut: bool = False
     return f"{'of the VMs given, ' if cut else ''}{counts}{hint}"
 
 
+def restore(session: Session, steps: List[str], place: Place, driver: Driver, spec: VmSpec,
+            snapshot: Snapshot) -> Optional[List[str]]:
+    """Revert the VM to `snapshot` in a slot of the snapshot throttle. A VM this
+    reset powered off and could not restore (its endpoint lost, say) says so."""
+    timeout = session.config.throttle.operation_timeout
+    try:
+        return throttled_step(
+            session, steps, f"restore snapshot {snapshot.description!r}",
+            session.snapshots_for(spec),
+            place=place, func=lambda slot: driver.revert_snapshot(
+                name=spec.name, snapshot=snapshot, timeout=timeout, slot=slot))
+    except VdictlError as exc:
+        if "power off" not in steps:
+            raise
+        # the operator must know this desk is dark (a rerun starts it, Auto too)
+        raise VdictlError(f"powered off, not restored: {exc}") from exc
+
+
+def start_again(session: Session, steps: List[str], driver: Driver, spec: VmSpec,
+                owed: bool) -> None:
+    """Start the restored VM; one this reset powered off and could not start says so."""
+    text = "start (it ran before an unfinished reset)" if owed else "start"
+    timeout = session.config.throttle.operation_timeout
+    try:
+        with session.power_for(spec).slot():
+            step(session, steps, text, lambda: driver.start_vm(name=spec.name, timeout=timeout))
+    except VdictlError as exc:
+        if "power off" not in steps:
+            raise
+        raise VdictlError(f"powered off and restored, not started again: {exc}") from exc
+
+
 def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False) -> Report:
     """Reset the rooms' VMs. A room named (not `all_rooms`) in which no VM would
     be reset is a mistake: UsageError before anything is touched. Under
@@ -109,17 +142,10 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False) -
             if vm.state != VmState.STOPPED:
                 with session.power_for(spec).slot():
                     step(session, steps, "power off", power_off)
-            done_first = throttled_step(
-                session, steps, f"restore snapshot {snapshot.description!r}",
-                session.snapshots_for(spec), place=place,
-                func=lambda slot: driver.revert_snapshot(name=spec.name, snapshot=snapshot,
-                                                         timeout=timeout, slot=slot))
+            done_first = restore(session, steps, place, driver, spec, snapshot)
         steps[-1:-1] = done_first or []  # e.g. an undone snapshot preview, in order
         if should_start(spec, was_running or owed):
-            text = "start (it ran before an unfinished reset)" if owed else "start"
-            with session.power_for(spec).slot():
-                step(session, steps, text,
-                     lambda: driver.start_vm(name=spec.name, timeout=timeout))
+            start_again(session, steps, driver, spec, owed)
         session.settle_start(spec)
 
     report = run_vms(session, "reset", session.inventory(rooms), one)

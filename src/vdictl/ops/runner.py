@@ -48,13 +48,17 @@ def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) 
         try:
             if session.interrupted:
                 raise Cancelled(session.interrupted)
+            unavailable = session.unavailable(spec)
+            if unavailable is not None:  # its endpoint is down: the others go on
+                raise unavailable
             func(spec, vm, steps)
         except Skip as exc:
             outcome, reason = Outcome.SKIPPED, str(exc)
         except Cancelled:
             outcome, reason = Outcome.NOT_STARTED, "interrupted before this VM got its turn"
         except VdictlError as exc:
-            outcome, reason = Outcome.FAILED, str(exc)
+            outcome, reason = Outcome.FAILED, session.with_origin(str(exc),
+                                                                  session.endpoint_of(spec))
         except Exception as exc:  # noqa: BLE001 - one VM's bug must not stop the others
             log.debug("unexpected error on %s", spec.name, exc_info=True)
             outcome, reason = Outcome.FAILED, f"unexpected error: {exc!r}"

@@ -9,7 +9,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tupl
 
 from vdictl import __version__
 from vdictl.drivers import Driver, get_driver
-from vdictl.errors import AuthError, Unreachable
+from vdictl.errors import AuthError, DriverError, Unreachable, VdictlError
 from vdictl.executor import Cancelled, Throttle, Throttles, run_each
 from vdictl.journal import StartJournal
 from vdictl.model import Owner, Vm
@@ -54,6 +54,13 @@ class Session:
         self._factory = driver_factory
         self._drivers: Dict[EndpointKey, Driver] = {}
         self._lock = threading.Lock()
+        #: one lock per endpoint, held while its driver opens (a hung endpoint
+        #: must not hold up the others)
+        self._opening: Dict[EndpointKey, threading.Lock] = {}
+        #: endpoints that could not be opened, and why (said once per VM, not retried)
+        self._down: Dict[EndpointKey, DriverError] = {}
+        #: VMs (room, name) whose inventory query failed, and why
+        self._unknown: Dict[Tuple[str, str], VdictlError] = {}
         t = config.throttle
         self.snapshots = Throttle(t.snapshot_batch_size, t.snapshot_batch_pause, name="snapshot")
         #: VMs made ready for the snapshot throttle (a reset's power-off) wait
@@ -129,14 +136,31 @@ class Session:
         return self._driver(self.config.connect, ("", self.endpoint(uri)), uri)
 
     def _driver(self, connect: Connect, key: EndpointKey, uri: Optional[str]) -> Driver:
+        """The opened driver of `key`. An endpoint that could not be opened is not
+        tried again in this run: its error is raised again at once (a hung one
+        would cost endpoint_timeout each time). One lock per endpoint is held
+        while its driver opens, so a hung endpoint does not hold up the others."""
         with self._lock:
             driver = self._drivers.get(key)
-            if driver is None:
-                driver = self._factory(dataclasses.replace(self.config, connect=connect), uri)
-                try:
-                    driver.open()
-                except (Unreachable, AuthError) as exc:
-                    raise self._naming_origin(exc, key[1]) from None
+            opening = self._opening.setdefault(key, threading.Lock())
+        if driver is not None:
+            return driver
+        with opening:
+            with self._lock:
+                driver, down = self._drivers.get(key), self._down.get(key)
+            if driver is not None:
+                return driver
+            if down is not None:
+                raise type(down)(down.message, driver=down.driver) from None
+            driver = self._factory(dataclasses.replace(self.config, connect=connect), uri)
+            try:
+                driver.open()
+            except (Unreachable, AuthError) as exc:
+                named = self.naming_origin(exc, key[1])
+                with self._lock:
+                    self._down[key] = named
+                raise named from None
+            with self._lock:
                 self._drivers[key] = driver
             return driver
 
@@ -177,14 +201,26 @@ class Session:
                         throttle.close()
             return three
 
-    def _naming_origin(self, exc: Union[Unreachable, AuthError], endpoint: str) -> Exception:
+    def naming_origin(self, exc: Union[Unreachable, AuthError], endpoint: str) -> DriverError:
         """`exc` with the place of `endpoint` in the config after it, where its
         message names it: "cannot connect to URI (FILE [general/connect] uri): ..."."""
-        origin = self.endpoint_origin(endpoint)
-        if not (endpoint and origin and endpoint in exc.message):
+        message = self.with_origin(exc.message, endpoint)
+        if message == exc.message:
             return exc
-        message = exc.message.replace(endpoint, f"{endpoint} ({origin})", 1)
         return type(exc)(message, driver=exc.driver, vm=exc.vm)
+
+    def with_origin(self, text: str, endpoint: str) -> str:
+        """`text` with the place of `endpoint` in the config after its first mention."""
+        origin = self.endpoint_origin(endpoint) if endpoint and endpoint in text else ""
+        if not origin or f"{endpoint} ({origin})" in text:
+            return text
+        return text.replace(endpoint, f"{endpoint} ({origin})", 1)
+
+    def unavailable(self, spec: VmSpec) -> Optional[VdictlError]:
+        """Why `spec`'s VM cannot be worked on in this run (its endpoint could
+        not be reached, or its inventory query failed), or None."""
+        with self._lock:
+            return self._unknown.get((spec.room, spec.name))
 
     def endpoint_origin(self, endpoint: str) -> str:
         """Where the config (or --uri) gives `endpoint`: "FILE [general/connect] uri,
@@ -232,8 +268,10 @@ class Session:
         """Each configured VM with the backend's view of it (None: it does not exist).
 
         One query per room and endpoint, never one per VM; a few at a time, so
-        a site of many rooms is not looked up one room after the other. The
-        first failed query (in room order) is raised.
+        a site of many rooms is not looked up one room after the other. A
+        failed query makes its VMs unavailable() (the run goes on with the
+        other endpoints); only when every query failed is the first one (in
+        room order) raised.
         """
         rooms = list(rooms)
         queries: List[Tuple[Room, List[VmSpec]]] = []
@@ -248,10 +286,26 @@ class Session:
             return self.driver_for(specs[0]).find_vms(names=[s.name for s in specs])
 
         found: Dict[Tuple[str, str], Vm] = {}
-        for result in run_each(query, queries, max_workers=INVENTORY_QUERIES):
-            room = result.item[0]
-            found.update(((room.name, name), vm) for name, vm in result.value_or_raise().items())
+        results = run_each(query, queries, max_workers=INVENTORY_QUERIES)
+        if results and not any(r.succeeded for r in results):
+            results[0].value_or_raise()
+        for result in results:
+            room, specs = result.item
+            if result.succeeded:
+                found.update(((room.name, name), vm) for name, vm in result.value.items())
+            else:
+                self._not_looked_up(specs, result.error)
         return [(spec, found.get((room.name, spec.name))) for room in rooms for spec in room.vms]
+
+    def _not_looked_up(self, specs: Sequence[VmSpec], error: Optional[BaseException]) -> None:
+        """The inventory query of `specs` (one room on one endpoint) failed with `error`."""
+        if not isinstance(error, VdictlError):
+            raise error if error is not None else AssertionError("a failed query")
+        if isinstance(error, (Unreachable, AuthError)):
+            error = self.naming_origin(error, self.endpoint_of(specs[0]))
+        audit.info("inventory of %s failed: %s", self.endpoint_of(specs[0]), error)
+        with self._lock:
+            self._unknown.update(((s.room, s.name), error) for s in specs)
 
     # -- the start journal (vdictl.journal) ----------------------------------
     def start_owed(self, spec: VmSpec) -> bool:

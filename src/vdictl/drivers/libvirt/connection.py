@@ -17,9 +17,11 @@ from vdictl.rooms import Connect
 from vdictl.wait import retry_transient, wait_for
 
 from ..base import configured_password
+from ..outage import Outage
 from .domain_xml import domain_macs, random_mac
 from .errors import AUTH_CODES, DRIVER, map_error
 from .remote import is_remote
+from .keepalive import ensure_event_loop, open_within, start_keepalive
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +51,24 @@ class Connection:
 
     #: the driver's name, for errors
     name = DRIVER
-    #: how often, and for how long, a repeatable call tries to reconnect
-    reconnect_attempts: int = 6
-    reconnect_max_time: float = 60.0
+    #: how often a repeatable call tries to reconnect; for how long: the outage's bound
+    reconnect_attempts: int = 20
 
     def __init__(self, settings: Connect, *, uri: Optional[str] = None):
         self.settings = settings
         self.uri = uri
-        self._handle: Optional[libvirt.virConnect] = None
+        # One virConnect per thread: when keepalive closes a connection, libvirt
+        # wakes only one of the calls waiting on it, and the others would wait
+        # for ever. In-process drivers (test:///) share one: their state is
+        # per connection, and they have no endpoint to lose.
+        self._shared: Optional[libvirt.virConnect] = None
+        self._local = threading.local()
+        self._opened: List[libvirt.virConnect] = []
         self._lock = threading.RLock()
         self._used_macs: Optional[Set[str]] = None
+        #: how long libvirtd has not answered; given up after endpoint_timeout
+        self.outage = Outage(self.endpoint or "the default URI", settings.endpoint_timeout,
+                             driver=DRIVER)
 
     @property
     def endpoint(self) -> str:
@@ -73,14 +83,32 @@ class Connection:
         with self.errors():
             return is_remote(self.handle.getURI())
 
+    @property
+    def _handle(self) -> Optional["libvirt.virConnect"]:
+        if (self.uri or "").startswith("test:"):
+            return self._shared
+        return getattr(self._local, "handle", None)
+
+    @_handle.setter
+    def _handle(self, handle: Optional["libvirt.virConnect"]) -> None:
+        if (self.uri or "").startswith("test:"):
+            self._shared = handle
+        else:
+            self._local.handle = handle
+
     # -- the handle ---------------------------------------------------------
     def open(self) -> None:
+        """Connect, within endpoint_timeout (a reconnect: within what is left of it)."""
         with self._lock:
             if self._handle is not None:
                 return
+            self.outage.check()
             libvirt.registerErrorHandler(_quiet_error_handler, None)
+            ensure_event_loop()  # before the open: keepalive needs it
+            timeout = max(1.0, self.outage.remaining())
             try:
-                handle = self._open_handle(self.uri or None)
+                handle = open_within(lambda: self._open_handle(self.uri or None), timeout,
+                                     self.endpoint or "the default URI")
             except libvirt.libvirtError as exc:
                 msg = f"cannot connect to {self.endpoint or 'the default URI'}: " \
                       f"{exc.get_error_message() or exc}"
@@ -89,9 +117,13 @@ class Connection:
                 raise Unreachable(msg, driver=self.name) from None
             if handle is None:  # very old bindings returned None
                 raise Unreachable(f"cannot connect to {self.endpoint}", driver=self.name)
-            self._handle = handle
+            start_keepalive(handle, self.settings.endpoint_timeout, self.endpoint)
             if not self.uri:
                 self.uri = handle.getURI()
+                self.outage.endpoint = self.uri
+            self._handle = handle
+            self._opened.append(handle)
+            self.outage.answered()
 
     def _open_handle(self, uri: Optional[str]) -> "libvirt.virConnect":
         settings = self.settings
@@ -113,10 +145,12 @@ class Connection:
         return libvirt.openAuth(uri, auth, 0)
 
     def close(self) -> None:
+        """Close every thread's connection."""
         with self._lock:
-            handle, self._handle = self._handle, None
+            handles, self._opened = self._opened, []
+            self._shared, self._local = None, threading.local()
             self._used_macs = None
-        if handle is not None:
+        for handle in handles:
             try:
                 handle.close()
             except libvirt.libvirtError as exc:
@@ -129,40 +163,66 @@ class Connection:
             self.open()
         return self._handle
 
-    def _drop_dead_handle(self) -> None:
+    def _drop_dead_handle(self) -> bool:
         """Forget the handle if libvirtd no longer answers on it; the next
         call opens a new one. A live handle (another thread reconnected
-        first) is kept."""
+        first) is kept. Returns whether the connection is lost."""
         with self._lock:
             handle = self._handle
             if handle is None:
-                return
+                return True
             try:
                 alive = handle.isAlive() == 1
             except libvirt.libvirtError:
                 alive = False
             if alive:
-                return
+                return False
             self._handle = None
+            if handle in self._opened:
+                self._opened.remove(handle)
         log.info("lost the connection to %s; reconnecting", self.endpoint)
         with contextlib.suppress(libvirt.libvirtError):
             handle.close()
+        return True
+
+    def _lost(self, err: Unreachable) -> Unreachable:
+        """`err` (a call failed for want of libvirtd) naming the URI; the outage
+        notes it. A keepalive timeout means libvirtd has been silent for the
+        whole bound already: it is not waited for again."""
+        if not self._drop_dead_handle():
+            self.outage.answered()
+            return err
+        if "keepalive" in err.message:
+            self.outage.failed(silent_for=self.outage.bound)
+        else:
+            self.outage.failed()
+        if self.endpoint in err.message:
+            return err
+        return Unreachable(f"lost the connection to {self.endpoint}: {err.message}",
+                           driver=err.driver, vm=err.vm)
 
     def repeat(self, call: Callable[[], T]) -> T:
         """Run `call`, which must be safe to repeat: when the connection to
         libvirtd is lost (libvirtd restarted), reconnect and call again, with
-        bounded backoff. Calls that create something are not repeated; a rerun
-        finishes them."""
+        backoff, for up to endpoint_timeout after libvirtd stopped answering;
+        then the endpoint is given up for the run (Outage). Calls that create
+        something are not repeated; a rerun finishes them."""
         def once():
             try:
                 return call()
             except Unreachable:
-                self._drop_dead_handle()
+                self.outage.failed()
                 raise
 
-        return retry_transient(once, attempts=self.reconnect_attempts,
-                               max_time=self.reconnect_max_time, initial=0.5, maximum=5.0,
-                               retry_if=lambda exc: isinstance(exc, Unreachable))
+        try:
+            return retry_transient(
+                once, attempts=self.reconnect_attempts, max_time=2 * self.outage.bound,
+                initial=0.5, maximum=5.0,
+                retry_if=lambda exc: isinstance(exc, Unreachable) and self.outage.remaining() > 0)
+        except Unreachable as exc:
+            if self.outage.remaining() > 0:
+                raise
+            raise self.outage.give_up(exc.message, vm=exc.vm) from None
 
     @contextlib.contextmanager
     def errors(self, vm: Optional[str] = None, what: Optional[str] = None) -> Iterator[None]:
@@ -171,7 +231,8 @@ class Connection:
         try:
             yield
         except libvirt.libvirtError as exc:
-            raise map_error(exc, vm=vm, what=what) from exc
+            err = map_error(exc, vm=vm, what=what)
+            raise (self._lost(err) if isinstance(err, Unreachable) else err) from exc
 
     # -- domains ------------------------------------------------------------
     def domain(self, name: str) -> "libvirt.virDomain":

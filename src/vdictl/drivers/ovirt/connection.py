@@ -5,6 +5,7 @@ lookups of VMs, snapshots, templates, clusters, networks and users."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import time
@@ -14,10 +15,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import ovirtsdk4 as sdk
 import pycurl
 
-from vdictl.errors import DriverError, NotFound
+from vdictl.errors import DriverError, NotFound, Unreachable
 from vdictl.rooms import Connect
-from vdictl.wait import retry_transient, wait_for
+from vdictl.wait import is_transient, retry_transient, wait_for
 
+from ..outage import Outage
 from .errors import DRIVER, map_error
 from .pool import ConnectionPool, Once
 from .watch import StatusWatch
@@ -86,6 +88,9 @@ class OvirtConnection:
             "the user API (filter = True) lists no jobs" if settings.filter else None)
         self._jobs_warning = Once()
 
+        #: how long the engine has not answered; given up after endpoint_timeout
+        self.outage = Outage(url, settings.endpoint_timeout, driver=DRIVER)
+
     # -- open, close, call ------------------------------------------------------
     def open(self) -> None:
         if self._pool is not None:
@@ -93,8 +98,11 @@ class OvirtConnection:
         if not self.url:
             raise DriverError("no engine url configured", driver=DRIVER)
         t = self.tuning
+        bound = self.settings.endpoint_timeout
+        # every request (the login too) gets an answer within the bound, or fails
         pool = ConnectionPool(self.settings, self.url, size=t.max_connections,
-                              login_retry=dict(attempts=4, max_time=60.0,
+                              timeout=max(1, math.ceil(bound)),
+                              login_retry=dict(attempts=4, max_time=bound,
                                                initial=t.retry_initial, maximum=t.retry_maximum))
         pool.open()
         self._pool = pool
@@ -102,13 +110,15 @@ class OvirtConnection:
     def close(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.close()
+            pool.close(logout=self.outage.remaining() > 0)
 
     def call(self, fn: Callable[[Any], Any], *, vm: Optional[str] = None,
              what: Optional[str] = None, before_retry: Optional[BeforeRetry] = None) -> Any:
         """fn(system_service) on a leased connection, errors mapped, transient
         ones retried. `before_retry` -> (done, value) may end the retries when
         an earlier attempt turns out to have worked."""
+        outage = self.outage
+        outage.check(vm)
         if self._pool is None:
             self.open()
         pool = self._pool
@@ -123,13 +133,38 @@ class OvirtConnection:
                     return value
             with pool.lease() as conn:
                 try:
-                    return fn(conn.system_service())
+                    value = fn(conn.system_service())
                 except (sdk.Error, pycurl.error) as exc:
-                    raise map_error(exc, vm=vm, what=what, secrets=pool.secrets) from exc
+                    err = map_error(exc, vm=vm, what=what, secrets=pool.secrets)
+                    raise self._noted(err) from exc
+            outage.answered()
+            return value
+
+        def retry_if(exc: BaseException) -> bool:
+            return is_transient(exc) and not (isinstance(exc, Unreachable)
+                                              and outage.remaining() <= 0)
 
         t = self.tuning
-        return retry_transient(once, attempts=t.retry_attempts, max_time=t.retry_max_time,
-                               initial=t.retry_initial, maximum=t.retry_maximum)
+        try:
+            return retry_transient(once, attempts=t.retry_attempts, max_time=t.retry_max_time,
+                                   initial=t.retry_initial, maximum=t.retry_maximum,
+                                   retry_if=retry_if)
+        except Unreachable as exc:
+            if outage.remaining() > 0:
+                raise
+            raise outage.give_up(exc.message, vm=vm) from None
+
+    def _noted(self, err: DriverError) -> DriverError:
+        """`err`, told to the outage: an Unreachable names the URL; a request
+        that timed out means the engine was silent for the whole bound."""
+        if not isinstance(err, Unreachable):
+            self.outage.answered()  # a refusal is an answer
+            return err
+        self.outage.failed(silent_for=self.outage.bound if "timed out" in err.message.lower()
+                           else 0.0)
+        said = re.sub(r"<pycurl\.Curl object at 0x[0-9a-f]+>, ", "", err.message)
+        return Unreachable(f"lost the connection to {self.url}: {said}",
+                           driver=err.driver, vm=err.vm)
 
     def wait(self, fetch: Callable[[], Any], cond: Callable[[Any], bool], *, timeout: float,
              what: str, vm: str, fail: Optional[Callable[[Any], bool]] = None) -> Any:

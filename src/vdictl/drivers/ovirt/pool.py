@@ -168,7 +168,9 @@ class ConnectionPool:
                     self._idle.append(conn)
                 self._cond.notify()
 
-    def close(self) -> None:
+    def close(self, *, logout: bool = True) -> None:
+        """Close every connection; log out (revoke the token) unless `logout` is False
+        (an engine given up for the run would make the logout wait for the bound)."""
         with self._cond:
             conns, primary = list(self._all), self._primary
             self._all, self._idle, self._primary, self._closed = [], [], None, True
@@ -180,6 +182,6 @@ class ConnectionPool:
                 conn.close(logout=False)
         if primary is not None:
             try:
-                primary.close(logout=True)
+                primary.close(logout=logout)
             except Exception as exc:  # noqa: BLE001
                 log.debug("logout from %s: %s", self.url, redact(str(exc), self.secrets))

@@ -1,0 +1,74 @@
+"""How long one endpoint has not answered, and when the run gives it up.
+
+A driver tells its Outage when a call found the endpoint unreachable and
+when the endpoint answered again. Reconnecting is worth it for a while (a
+libvirtd restart takes seconds); once the endpoint has been silent for
+`bound` seconds it is given up for the rest of the run, so the VMs still
+queued for it fail at once with the same line instead of each waiting the
+bound again (docs/troubleshooting.md, "One endpoint down or hung").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, Optional
+
+from vdictl.errors import Unreachable
+
+
+class Outage:
+    """The state of one endpoint's connection, shared by the driver's threads."""
+
+    def __init__(self, endpoint: str, bound: float, *, driver: str,
+                 clock: Callable[[], float] = time.monotonic):
+        self.endpoint = endpoint
+        self.bound = bound
+        self.driver = driver
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._since: Optional[float] = None
+        self._given_up: Optional[str] = None
+
+    def failed(self, silent_for: float = 0.0) -> None:
+        """A call found the endpoint unreachable: the silence started now, or
+        `silent_for` seconds ago (a timeout), if it had not started before."""
+        with self._lock:
+            began = self._clock() - silent_for
+            if self._since is None or began < self._since:
+                self._since = began
+
+    def answered(self) -> None:
+        """The endpoint answered (a call or a reconnect worked)."""
+        with self._lock:
+            if self._given_up is None:
+                self._since = None
+
+    def remaining(self) -> float:
+        """Seconds left before the endpoint is given up (`bound` while it answers)."""
+        with self._lock:
+            if self._given_up is not None:
+                return 0.0
+            if self._since is None:
+                return self.bound
+            return max(0.0, self.bound - (self._clock() - self._since))
+
+    def give_up(self, reason: str, vm: Optional[str] = None) -> Unreachable:
+        """Give the endpoint up for this run (once); the error to raise."""
+        for said in (f"lost the connection to {self.endpoint}: ",
+                     f"cannot connect to {self.endpoint}: "):
+            reason = reason[len(said):] if reason.startswith(said) else reason
+        with self._lock:
+            if self._given_up is None:
+                silent = self._clock() - self._since if self._since is not None else 0.0
+                self._given_up = (f"{self.endpoint} unreachable, given up for this run after "
+                                  f"{silent:.0f}s without an answer: {reason}")
+            message = self._given_up
+        return Unreachable(message, driver=self.driver, vm=vm)
+
+    def check(self, vm: Optional[str] = None) -> None:
+        """Raise Unreachable (a new one each time) if the endpoint was given up."""
+        with self._lock:
+            message = self._given_up
+        if message is not None:
+            raise Unreachable(message, driver=self.driver, vm=vm)
