@@ -127,6 +127,13 @@ TWO_ENGINES = """
     shutdown_timeout = 2
     operation_timeout = 30
 
+[connect engine-b]
+    driver = ovirt
+    url = "{b}"
+    username = "{username}"
+    password = "{password}"
+    endpoint_timeout = 2
+
 [room two]
     template_name = tmpl-win10
     cluster = Default
@@ -135,7 +142,7 @@ TWO_ENGINES = """
     reset_to_snapshot_regex = "vdictl rollout .*"
     reset_startvm = Always
     [[on_b]]
-    uri = "{b}"
+    connect = engine-b
     ids = "1-2"
     names = "${{roomname}}-b${{id}}"
     [[on_a]]
@@ -180,7 +187,7 @@ def test_a_hung_engine_is_bounded_by_the_request_timeout_and_named(ovirt_engine_
     assert {vm: result[vm]["outcome"] for vm in result} == {
         "two-a01": "ok", "two-a02": "ok", "two-b01": "failed", "two-b02": "failed"}
     for vm in ("two-b01", "two-b02"):
-        assert f"{sim_b.url} ({path} [room two/on_b] uri)" in result[vm]["reason"], result[vm]
+        assert f"{sim_b.url} ({path} [connect engine-b] url)" in result[vm]["reason"], result[vm]
         assert "timed out" in result[vm]["reason"].lower(), result[vm]
     assert took < 2 + 5, took  # the bound (one timed-out request), and slack
 
