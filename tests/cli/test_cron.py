@@ -135,7 +135,7 @@ FAILED_VD02 = [
     "ROOM  VM         ACTION  RESULT  DETAILS",
     "lab1  lab1-vd02  reset   failed  VM lab1-vd02: no snapshot matches "
     "reset_to_snapshot_regex 'vdictl rollout .*' (0 snapshot(s))",
-    "reset: 3 VM(s): 2 ok, 1 failed",
+    "reset: 3 VM(s): 2 ok, 1 failed (partial)",
 ]
 
 

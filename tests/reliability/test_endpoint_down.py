@@ -221,7 +221,11 @@ def test_b_frozen_while_its_reverts_hold_the_snapshot_slots(running_duo):
             proc.wait()
     assert BOUND - 1 < took < BOUND + SLACK, took
     reasons = [results[vm]["reason"] for vm in B_VMS]
-    assert any("keepalive timeout" in r for r in reasons), reasons
+    # keepalive closes the connection, or a call's own bound (a reconnect that
+    # gets no answer) ends first; either way B is given up within the bound
+    assert all("unreachable, given up for this run after 3s without an answer" in r
+               for r in reasons), reasons
+    assert any("keepalive timeout" in r or "(endpoint_timeout)" in r for r in reasons), reasons
     powered_off = [results[vm]["reason"] for vm in B_VMS if "power off" in results[vm]["steps"]]
     assert powered_off, results
     assert all(r.startswith(("powered off, not restored: ",

@@ -49,7 +49,9 @@ def summary_line(report: Report) -> str:
         counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
     order = [o.value for o in Outcome]
     parts = [f"{counts[k]} {k}" for k in order if counts.get(k)]
-    return f"{report.action}: {len(report.results)} VM(s): " + (", ".join(parts) or "nothing to do")
+    line = f"{report.action}: {len(report.results)} VM(s): " + (", ".join(parts) or "nothing to do")
+    # some VMs done, some not (one host down, say): the JSON's "status" in words
+    return line + " (partial)" if report.status == "partial" else line
 
 
 def stdout_is_terminal() -> bool:
