@@ -156,6 +156,30 @@ def test_an_unreachable_profile_is_named_with_where_it_is_configured(site):
                                     f"({config} [room lab1] uri): ")
 
 
+def test_show_with_one_host_down_shows_the_others_and_exits_3(site):
+    """Host b is gone: its VMs are shown unreachable with the reason, host a's
+    as the hypervisor has them, and the exit status says a backend was missed."""
+    tmp_path, uris = site
+    missing = f"test://{tmp_path}/gone.xml"
+    config = site_config(tmp_path, a=uris["a"], b=missing, c=uris["c"])
+    result = vdictl(config, "virtroom-show", "lab1", "-o", "json")
+    assert result.exit_code == 3
+    rows = {row["vm"]: row for row in json.loads(result.stdout)["vms"]}
+    assert {vm: rows[vm]["state"] for vm in HOSTS["a"]} == {vm: "running" for vm in HOSTS["a"]}
+    for vm in HOSTS["b"]:
+        assert rows[vm]["state"] == "unreachable", rows[vm]
+        assert rows[vm]["note"].startswith(f"libvirt: cannot connect to {missing} "
+                                           f"({config} [room lab1] uri): "), rows[vm]
+    assert result.stderr == f"Error: {rows['lab1-b01']['note']}\n"
+
+    table = vdictl(config, "virtroom-show", "lab1")
+    assert table.exit_code == 3
+    lines = table.stdout.splitlines()
+    assert [line.split()[3] for line in lines[1:] if line.startswith("lab1")] == \
+        HOSTS["a"] + HOSTS["b"]
+    assert sum("unreachable" in line for line in lines) == 4
+
+
 class Counting:
     """Counts, per endpoint and over all, the VMs inside a restore's slot and
     inside a start: what each hypervisor has in flight."""

@@ -312,7 +312,7 @@ def virtroom_show(app: AppContext, room_names, vm_names, all_rooms: bool, output
         vdictl virtroom-show room01 --output json
     """
     rooms = app.select_rooms(room_names, all_rooms, vm_names)
-    from vdictl.ops.show import show
+    from vdictl.ops.show import UNREACHABLE, show
     from vdictl.ops.template import running_templates
 
     with open_session(app) as session:
@@ -325,7 +325,15 @@ def virtroom_show(app: AppContext, room_names, vm_names, all_rooms: bool, output
     if output == "json":
         echo_json({"vms": [row.to_dict() for row in rows],
                    "unused_keys": unused, "warnings": warnings})
-        return
+    else:
+        echo_show_table(rows, unused)
+    unknown = [row for row in rows if row.state == UNREACHABLE]
+    if unknown:  # shown as far as known; the status says a backend was not reached
+        click.echo(f"Error: {unknown[0].note}", err=True)
+        sys.exit(exit_codes.UNREACHABLE)
+
+
+def echo_show_table(rows, unused) -> None:
     from .config_check import memory_text
 
     owned_text = {True: "yes", False: "no", None: ""}

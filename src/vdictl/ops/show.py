@@ -6,12 +6,16 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 from vdictl.errors import VdictlError
-from vdictl.rooms import Room
+from vdictl.rooms import Room, VmSpec
 
 from .personalise import phase_reached
 from .reset import pick_snapshot
 from .rollout import has_rollout_snapshot
 from .session import Session
+
+
+#: the state shown for a VM whose endpoint could not be asked
+UNREACHABLE = "unreachable"
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,21 @@ class VmRow:
         return asdict(self)
 
 
+def unknown_row(session: Session, spec: VmSpec, why: str) -> VmRow:
+    """A VM whose backend could not be asked: what the config says, and why."""
+    return VmRow(room=spec.room, subsection=spec.subsection, vm=spec.name, ip=spec.ip,
+                 mac=None, state=UNREACHABLE, owned=None, reset_snapshot=None, note=why,
+                 template=spec.template_name, memory=spec.memory,
+                 endpoint=session.endpoint_of(spec))
+
+
 def show(session: Session, rooms: Sequence[Room]) -> List[VmRow]:
     rows: List[VmRow] = []
     for spec, vm in session.inventory(rooms):
+        unavailable = session.unavailable(spec)
+        if unavailable is not None:  # its endpoint is down: say so, show the others
+            rows.append(unknown_row(session, spec, str(unavailable)))
+            continue
         snapshot, note, snapshots = None, "", []
         if vm is not None and spec.takes_snapshot:
             try:

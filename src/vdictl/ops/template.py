@@ -67,6 +67,8 @@ def running_templates(session: Session, rooms: Sequence[Room]) -> List[str]:
     seen: Dict[Tuple[Tuple[str, str], str], Tuple[VmSpec, List[str]]] = {}
     for room in rooms:
         for spec in room.vms:
+            if session.unavailable(spec) is not None:  # its endpoint is down
+                continue
             _, names = seen.setdefault((session.endpoint_key(spec), spec.template_name),
                                        (spec, []))
             if room.name not in names:
