@@ -80,6 +80,10 @@ def engines(fast_polls, tmp_path):
         west.stop()
 
 
+def token_requests(engine):
+    return sum(r["path"].endswith("/sso/oauth/token") for r in engine.requests)
+
+
 def names(engine):
     return sorted(n for n in engine.vm_names() if n.startswith(("east-", "west-")))
 
@@ -113,3 +117,33 @@ def test_a_wrong_password_on_one_engine_is_named_with_its_profile(engines, tmp_p
                                     "west] url) as vdi@west refused: ")
     assert result.stderr.count("\n") == 1
     assert west.sso_logins == 0
+
+
+def test_one_engine_refusing_its_login_does_not_stop_the_others_reset(engines, tmp_path):
+    """West's password is changed under vdictl: west's VMs fail naming the
+    engine and its profile, east's are reset and running, the run is partial;
+    with the password right again a rerun converges."""
+    config, east, west = engines
+    assert vdictl(config, "virtroom-rollout", "--all").exit_code == 0
+    (tmp_path / "west.pw").write_text("wrong\n")
+    asked_before = token_requests(west)
+    result = vdictl(config, "virtroom-reset", "--all", "-o", "json")
+    assert result.exit_code == 1, result.output   # VM_FAILED: partial
+    report = json.loads(result.stdout)
+    assert report["status"] == "partial"
+    outcomes = {r["vm"]: (r["outcome"], r["reason"]) for r in report["results"]}
+    for name in ("east-01", "east-02", "east-03"):
+        assert outcomes[name][0] == "ok", outcomes[name]
+        assert east.vm(name).status == "up"
+    for name in ("west-01", "west-02", "west-03"):
+        outcome, reason = outcomes[name]
+        assert outcome == "failed"
+        assert reason.startswith(f"ovirt: login to {west.url} ({config} [connect west] url) "
+                                 "as vdi@west refused: "), reason
+    # the refused login is asked once per run, not once per VM
+    assert token_requests(west) - asked_before == 1
+
+    (tmp_path / "west.pw").write_text(west.password + "\n")
+    result = vdictl(config, "virtroom-reset", "--all", "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert {west.vm(n).status for n in names(west)} == {"up"}
