@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 
 class VmState(str, enum.Enum):
@@ -58,3 +58,25 @@ class Snapshot:
     description: str
     created: Optional[float] = None  # seconds since the epoch, when known
     extra: Dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class UserSession:
+    """Somebody at a VM: a console client connected, or a user logged in."""
+
+    #: "console" (a VNC/SPICE/RDP client connected) or "guest" (a user logged
+    #: in, as the guest agent says)
+    kind: str
+    #: who: the console user or the guest's login name, when known
+    user: Optional[str] = None
+    #: where from: the client's address ("192.0.2.7" or "192.0.2.7:51234"), when known
+    client: Optional[str] = None
+    #: since when, seconds since the epoch, when known
+    since: Optional[float] = None
+    #: what answered ("qemu vnc", "qemu spice", "guest agent", "engine sessions")
+    source: str = ""
+
+
+#: Driver.sessions answer per VM: the sessions (empty: nobody is there), or
+#: None when the backend cannot tell (never taken as "free")
+Sessions = Optional[List[UserSession]]

@@ -14,7 +14,7 @@ from typing import (TYPE_CHECKING, Callable, ClassVar, ContextManager, Dict, Lis
                     Sequence)
 
 from vdictl.errors import AuthError, Unsupported
-from vdictl.model import Owner, Snapshot, Vm
+from vdictl.model import Owner, Sessions, Snapshot, Vm
 from vdictl.rooms import Connect, VmSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -158,6 +158,15 @@ class Driver(abc.ABC):
         Vm.phase. It need not survive a snapshot revert: the phases
         after the snapshot are read from the snapshots themselves."""
         raise Unsupported("rollout phases are not supported", driver=self.name, vm=name)
+
+    # -- users at their desks ----------------------------------------------
+    def sessions(self, *, names: Sequence[str]) -> Dict[str, Sessions]:
+        """Who is at each VM of `names`: console clients connected and users
+        logged in. A VM the backend cannot tell about (no probe, no guest
+        agent, or a backend without the means) maps to None, never to [] (an
+        empty list means: looked, and nobody is there). VMs that do not exist
+        may be left out. One request per room where the backend allows it."""
+        return {name: None for name in names}
 
     # -- templates ----------------------------------------------------------
     def uses_template(self, *, spec: VmSpec) -> bool:
