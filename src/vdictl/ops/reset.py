@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from contextlib import contextmanager
+from typing import Iterator, List, Optional, Sequence
 
 from vdictl.drivers import Driver
-from vdictl.errors import UsageError, VdictlError
+from vdictl.errors import Unreachable, UsageError, VdictlError
 from vdictl.model import Snapshot, Vm, VmState
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
@@ -104,6 +105,17 @@ def start_again(session: Session, steps: List[str], driver: Driver, spec: VmSpec
         raise VdictlError(f"powered off and restored, not started again: {exc}") from exc
 
 
+@contextmanager
+def unconfirmed_power_off() -> Iterator[None]:
+    """A power-off whose endpoint was lost while it ran may have happened: the
+    operator must know this desk may be dark (a rerun restores and starts it)."""
+    try:
+        yield
+    except Unreachable as exc:
+        raise VdictlError(f"power off not confirmed, the VM may be off and not restored: "
+                          f"{exc}") from exc
+
+
 def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False) -> Report:
     """Reset the rooms' VMs. A room named (not `all_rooms`) in which no VM would
     be reset is a mistake: UsageError before anything is touched. Under
@@ -140,7 +152,7 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False) -
         # leaves every VM not yet queued as it was.
         with queued(session, session.snapshot_queue_for(spec)) as place:
             if vm.state != VmState.STOPPED:
-                with session.power_for(spec).slot():
+                with session.power_for(spec).slot(), unconfirmed_power_off():
                     step(session, steps, "power off", power_off)
             done_first = restore(session, steps, place, driver, spec, snapshot)
         steps[-1:-1] = done_first or []  # e.g. an undone snapshot preview, in order
