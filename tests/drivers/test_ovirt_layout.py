@@ -15,11 +15,12 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "vdictl" / "drivers" / "
 ALLOWED = {
     "__init__": {"driver"},
     "driver": {"connection", "create", "firstboot", "lookups", "pool", "power", "records",
-               "snapshots", "templates"},
+               "sessions", "snapshots", "templates"},
     "create": {"connection", "lookups", "owner_mark", "records"},
     "firstboot": {"connection", "create", "lookups"},
     "lookups": {"connection"},
     "power": {"connection"},
+    "sessions": {"connection"},
     "snapshots": {"connection", "records"},
     "templates": {"connection"},
     "connection": {"errors", "pool", "watch"},

@@ -40,7 +40,10 @@ class OvirtEngineSimulator(Engine):
     ``error_rate``, ``drop_rate``, ``drop_after_processing``, ``faults_on_sso``,
     ``accounts`` (user name -> password), ``denied_status``.  More accounts:
     :meth:`add_account` (``admin=False``: a user with user roles only, who may
-    not list ``/jobs``).
+    not list ``/jobs``).  Who is at a VM (its ``/sessions`` and
+    ``follow=sessions``): :meth:`add_console_session`, :meth:`add_guest_user`,
+    :meth:`disconnect_console`, :meth:`clear_sessions`; a VM going down
+    forgets them, as the engine does.
 
     Observability: ``request_log`` (list of ``(method, path)``),
     ``requests`` (list of dicts with query, status, headers (all but

@@ -94,6 +94,8 @@ def _vms(engine, method, rest, query, body):
         return _vm_action(engine, sub[0], vm, require(body, "action"))
     elif sub[0] == "snapshots":
         return _snapshots(engine, method, vm, sub[1:], body, query)
+    elif sub[0] == "sessions" and method == "GET":
+        return _sessions(engine, vm, sub[1:])
     elif sub[0] == "nics":
         return _children(method, vm, sub[1:], body, "nics", "nic", vm.nics,
                          render.nic_xml,
@@ -110,8 +112,11 @@ def _vm_collection(engine, method, query, body):
     if method == "GET":
         follow = [f.strip() for f in query.get("follow", "").split(",") if f.strip()]
         found = _search("vm", engine.inventory.vms.values(), query)
-        return 200, render.list_xml(
-            "vms", found, lambda v, p: render.vm_xml(v, p, follow)), {}
+
+        def one(v, parent):
+            sessions = engine.inventory.vm_sessions(v) if "sessions" in follow else ()
+            return render.vm_xml(v, parent, follow, sessions)
+        return 200, render.list_xml("vms", found, one), {}
     if method == "POST":
         # 202: the disks are still being created (image_locked)
         vm = vm_ops.add_vm(engine, **requests.new_vm(require(body, "vm")))
@@ -169,6 +174,19 @@ def _children(method, vm, rest, body, list_tag, tag, items, render_one, add):
             items.remove(item)
             return 200, None, {}
     raise not_allowed()
+
+
+def _sessions(engine, vm, rest):
+    """A VM's sessions: read only (the engine makes them from what the
+    hypervisor and the guest agent report)."""
+    sessions = engine.inventory.vm_sessions(vm)
+    if not rest:
+        return 200, render.list_xml("sessions", sessions,
+                                    lambda s, p: render.session_xml(vm, s, p)), {}
+    found = next((s for s in sessions if s.id == rest[0]), None)
+    if len(rest) == 1 and found is not None:
+        return 200, render.session_xml(vm, found), {}
+    raise not_found("Entity not found: %s" % "/".join(rest))
 
 
 def _snapshots(engine, method, vm, rest, body, query):

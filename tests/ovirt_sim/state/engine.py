@@ -18,7 +18,7 @@ import threading
 
 from tests.ovirt_sim.state import snapshot_ops
 from tests.ovirt_sim.state.clock import Clock
-from tests.ovirt_sim.state.entities import Snapshot
+from tests.ovirt_sim.state.entities import RUNNING_STATUSES, Snapshot
 from tests.ovirt_sim.state.inventory import Inventory
 from tests.ovirt_sim.state.records import vm_state
 from tests.ovirt_sim.state.sessions import Sessions
@@ -192,6 +192,46 @@ class Engine:
             vm = self.inventory.vm_by_name(name)
             vm.power_gen += 1
             vm.status = status
+
+    # -- who is at a VM --------------------------------------------------------
+
+    def add_console_session(self, vm_name, ip, user="thinclient@internal-authz"):
+        """A console client connected to running VM ``vm_name`` from ``ip``:
+        ``user`` (login@authz, as the engine records who got the ticket)
+        got the console ticket from the engine, the hypervisor
+        reported the graphics connect with the client's address.  ``ip=None``:
+        the ticket was issued but no client has connected (yet)."""
+        with self.current():
+            vm = self.inventory.vm_by_name(vm_name)
+            if vm.status not in RUNNING_STATUSES:
+                raise ValueError("VM %s is %s: no console to connect to" % (vm_name, vm.status))
+            vm.console_user, vm.client_ip = user, ip
+            if ip:
+                self.event("User %s is connected to VM %s." % (user.partition("@")[0], vm_name))
+
+    def add_guest_user(self, vm_name, user):
+        """The guest agent of running VM ``vm_name`` reports ``user`` logged in
+        (the engine keeps one name, as the agent reports it)."""
+        with self.current():
+            vm = self.inventory.vm_by_name(vm_name)
+            if vm.status not in RUNNING_STATUSES:
+                raise ValueError("VM %s is %s: no guest agent to report" % (vm_name, vm.status))
+            vm.guest_user = user
+
+    def disconnect_console(self, vm_name):
+        """The console client of VM ``vm_name`` hung up (the hypervisor's
+        graphics disconnect): the engine clears the console user."""
+        with self.current():
+            vm = self.inventory.vm_by_name(vm_name)
+            if vm.console_user is not None and vm.client_ip:
+                self.event("User %s got disconnected from VM %s."
+                           % (vm.console_user.partition("@")[0], vm_name))
+            vm.console_disconnected()
+
+    def clear_sessions(self, vm_name):
+        """Nobody at VM ``vm_name`` any more: no console, no guest user."""
+        with self.current():
+            self.inventory.vm_by_name(vm_name).clear_sessions()
 
     def preview_snapshot(self, name, description):
         """Leave VM ``name`` previewing its snapshot ``description`` (no latency),

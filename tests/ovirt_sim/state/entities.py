@@ -17,6 +17,9 @@ RUNNING_STATUSES = frozenset(
     {"up", "powering_up", "wait_for_launch", "powering_down", "paused",
      "reboot_in_progress", "migrating", "not_responding"}
 )
+# statuses in which the engine forgets who is at the VM (its VmDynamic
+# attributes reset: a VM not running, or one whose host went silent)
+_SESSIONS_RESET = frozenset({"down", "suspended", "image_locked", "unknown"})
 
 ROLES = {
     "UserRole": "00000012-0000-0000-0000-000000000000",
@@ -65,6 +68,12 @@ class Vm:
         self.name = name
         self.cluster = cluster
         self.template = template
+        # who is at the VM, as the engine's VmDynamic holds it: the console
+        # user (who got the console ticket, "user@domain") and the client's
+        # address the hypervisor reports; the guest agent's logged-in user
+        self.console_user = None
+        self.client_ip = None
+        self.guest_user = None
         self.status = "down"
         self.comment = ""
         self.description = ""
@@ -81,6 +90,24 @@ class Vm:
         self.power_gen = 0       # bumps on every power op: stale timers no-op
         self.snapshot_busy = 0   # snapshot ops holding the VM lock
         self.in_preview = None   # snapshot id being previewed
+
+    @property
+    def status(self):
+        return self._status
+
+    @status.setter
+    def status(self, value):
+        self._status = value
+        if value in _SESSIONS_RESET:
+            self.clear_sessions()
+
+    def clear_sessions(self):
+        self.console_user = self.client_ip = self.guest_user = None
+
+    def console_disconnected(self):
+        """The client closed the console: the hypervisor reports no client
+        address, and the engine clears the console user with it."""
+        self.client_ip = self.console_user = None
 
     @property
     def locked(self):

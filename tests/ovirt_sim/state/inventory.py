@@ -4,8 +4,26 @@ profiles, templates, users, roles, VMs and jobs, and how requests find them."""
 
 from __future__ import annotations
 
+import uuid
+from typing import NamedTuple, Optional
+
 from tests.ovirt_sim.state.entities import BLANK_TEMPLATE_ID, ROLES, Entity, Vm
 from tests.ovirt_sim.state.errors import Conflict, Incomplete, NotFound
+
+
+class VmSession(NamedTuple):
+    """One session of a VM's sessions list (``user``: the engine's user
+    entity the console user is, when it knows them)."""
+    key: str
+    console_user: Optional[bool]
+    ip: Optional[str]
+    user_name: str
+    domain: Optional[str]
+    user: Optional[Entity]
+
+    @property
+    def id(self):
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, self.key))
 
 
 class Inventory:
@@ -61,6 +79,22 @@ class Inventory:
             if vm.name == name:
                 return vm
         raise KeyError(name)
+
+    def vm_sessions(self, vm):
+        """Who is at ``vm`` as the engine's VM sessions list it: the console
+        user's session (console_user true, the client's address when one is
+        connected), then the guest agent's user.  The engine keeps no
+        sessions; their ids are made from the user name and address."""
+        found = []
+        if vm.console_user:
+            name, _, domain = vm.console_user.partition("@")
+            user = next((u for u in self.users.values() if u.principal == name
+                         and domain in (u.domain, u.domain.replace("-authz", ""))), None)
+            found.append(VmSession(vm.console_user + (vm.client_ip or ""), True,
+                                   vm.client_ip, name, domain or None, user))
+        if vm.guest_user:
+            found.append(VmSession(vm.guest_user, None, None, vm.guest_user, None, None))
+        return found
 
     def check_vm_name_free(self, name, action):
         if any(v.name == name for v in self.vms.values()):

@@ -48,13 +48,16 @@ def _element(tag, parent, path):
 
 # -- VMs and what hangs off them ----------------------------------------------
 
-def vm_xml(vm, parent=None, follow=()):
-    """``follow``: links to inline, as the engine does for ``?follow=nics``."""
+def vm_xml(vm, parent=None, follow=(), sessions=()):
+    """``follow``: links to inline, as the engine does for ``?follow=nics``;
+    ``sessions``: the VM's sessions (the state's), inlined for
+    ``follow=sessions``."""
     el = _element("vm", parent, ("vms", vm.id))
-    for rel in ("nics", "permissions", "snapshots"):
+    for rel in ("nics", "permissions", "sessions", "snapshots"):
         sub(el, "link", href=href("vms", vm.id, rel), rel=rel)
     followed = {"nics": (vm.nics, nic_xml),
                 "permissions": (vm.permissions, permission_xml),
+                "sessions": (sessions, session_xml),
                 "snapshots": (vm.snapshots, snapshot_xml)}
     for rel in follow:
         if rel in followed:
@@ -107,6 +110,28 @@ def nic_xml(vm, nic, parent=None):
     sub(sub(el, "mac"), "address", nic.mac)
     sub(el, "plugged", True)
     _link(el, "vnic_profile", "vnicprofiles", nic.profile)
+    _link(el, "vm", "vms", vm)
+    return el
+
+
+def session_xml(vm, session, parent=None):
+    """One of the VM's sessions as the engine maps it (VmMapper, and the
+    sessions resource that adds the ids and links): ``console_user`` only
+    on the console user's session, ``ip`` only while a client is connected,
+    no ``protocol`` (the engine does not map it); the console user's
+    ``<user>`` has the user's id and link when the engine knows them."""
+    el = _element("session", parent, ("vms", vm.id, "sessions", session.id))
+    if session.console_user is not None:
+        sub(el, "console_user", session.console_user)
+    if session.ip:
+        sub(sub(el, "ip"), "address", session.ip)
+    if session.user is not None:
+        user = _link(el, "user", "users", session.user)
+    else:
+        user = sub(el, "user")
+    if session.domain:
+        sub(sub(user, "domain"), "name", session.domain)
+    sub(user, "user_name", session.user_name)
     _link(el, "vm", "vms", vm)
     return el
 

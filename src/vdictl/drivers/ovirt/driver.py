@@ -8,11 +8,11 @@ import dataclasses
 from contextlib import nullcontext
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 
-from vdictl.model import Owner, Snapshot, Vm
+from vdictl.model import Owner, Sessions, Snapshot, Vm
 from vdictl.rooms import Connect, VmSpec
 
 from ..base import Driver
-from . import create, firstboot, lookups, power, snapshots, templates
+from . import create, firstboot, lookups, power, sessions, snapshots, templates
 from .connection import OvirtConnection, Tuning
 from .pool import normalize_url
 from .records import STATE_MAP, to_vm
@@ -105,6 +105,10 @@ class OvirtDriver(Driver):
 
     def power_off_vm(self, *, name: str, timeout: float) -> None:
         power.power_off_vm(self.connection, name=name, timeout=timeout)
+
+    # -- users at their desks ----------------------------------------------
+    def sessions(self, *, names: Sequence[str]) -> Dict[str, Sessions]:
+        return sessions.sessions(self.connection, names=names)
 
     # -- snapshots --------------------------------------------------------
     def list_snapshots(self, *, name: str) -> List[Snapshot]:
