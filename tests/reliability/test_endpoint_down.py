@@ -121,8 +121,18 @@ class Duo:
         self.b._conn = None
 
     def converges(self):
-        """B is back: a rerun resets every VM and they all run."""
+        """B is back: a rerun resets every VM and they all run.
+
+        A daemon just restarted or resumed may still hold a domain's job lock
+        while it reconnects to its QEMUs or ends the dead client's job (seen on
+        a loaded CI machine: libvirt's own 30 s wait for the lock ran out).
+        Only then is the rerun repeated once; any other failure fails the test."""
         code, results, err, _ = self.report("virtroom-reset", "duo")
+        locked = [r for r in results.values()
+                  if "cannot acquire state change lock" in r["reason"]]
+        if code != exit_codes.OK and locked and len(locked) == sum(
+                r["outcome"] != "ok" for r in results.values()):
+            code, results, err, _ = self.report("virtroom-reset", "duo")
         assert code == exit_codes.OK, (results, err)
         assert {r["outcome"] for r in results.values()} == {"ok"}
         assert set(self.all_running().values()) == {True}
