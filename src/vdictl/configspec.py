@@ -199,6 +199,11 @@ KEYS: Tuple[Key, ...] = (
         help="Under maintenance: reset and start leave these VMs alone and say so in the "
              "summary (--include-maintenance overrides). Shutdown, rollout and delete "
              "still act on them."),
+    Key("skip_in_use", "vm", "bool", default=False,
+        help="Reset, shutdown, rebuild and delete leave the VMs somebody is using alone "
+             "(a console client connected or a user logged in), as --skip-in-use does, "
+             "and say so in the summary: for cron runs by day. A VM whose backend cannot "
+             "tell is not skipped."),
     Key("adopt_unmarked", "vm", "bool", default=False,
         help="Let rollout, reset, start and shutdown act on VMs with the computed names "
              "that carry no vdictl mark (e.g. rolled out by Amoothei/Virtesk). Delete still "

@@ -29,6 +29,8 @@ class VmResult:
     steps: tuple = ()
     #: seconds this VM took, its waits for a throttle slot included
     duration: float = 0.0
+    #: skipped because somebody is at the VM: who (UserSession fields), else None
+    in_use: Optional[List[Dict[str, Any]]] = None
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
@@ -53,6 +55,11 @@ class Report:
         return [r for r in self.results if r.outcome in (Outcome.FAILED, Outcome.NOT_STARTED)]
 
     @property
+    def skipped_in_use(self) -> int:
+        """The VMs left alone because somebody is at them (--skip-in-use, skip_in_use)."""
+        return sum(1 for r in self.results if r.in_use is not None)
+
+    @property
     def status(self) -> str:
         """success, partial (some VMs failed) or error (none succeeded)."""
         if not self.failed:
@@ -67,5 +74,6 @@ class Report:
             "status": self.status,
             "notes": list(self.notes),
             "duration": None if self.duration is None else round(self.duration, 1),
+            "skipped_in_use": self.skipped_in_use,
             "results": [r.to_dict() for r in self.results],
         }

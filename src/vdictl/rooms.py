@@ -73,6 +73,7 @@ class VmSpec:
     connect: Optional[str] = _VM["connect"]       # a [connect NAME] profile; None: [general]
     adopt_unmarked: bool = _VM["adopt_unmarked"]  # act on same-named VMs without a vdictl mark
     maintenance: bool = _VM["maintenance"]        # reset and start leave the VM alone
+    skip_in_use: bool = _VM["skip_in_use"]        # reset ... delete leave VMs in use alone
     personalisation: Optional[Personalisation] = None  # first-boot payload, if any
     #: where the config chose this VM's endpoint, when not [general] [[connect]]:
     #: "[room lab1/students] uri", "[room lab1] uri", "[connect eng2] url"

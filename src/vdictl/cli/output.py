@@ -48,7 +48,9 @@ def summary_line(report: Report) -> str:
     for result in report.results:
         counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
     order = [o.value for o in Outcome]
-    parts = [f"{counts[k]} {k}" for k in order if counts.get(k)]
+    parts = [f"{counts[k]} {k}" + (f" ({report.skipped_in_use} in use)"
+                                   if k == Outcome.SKIPPED.value and report.skipped_in_use
+                                   else "") for k in order if counts.get(k)]
     line = f"{report.action}: {len(report.results)} VM(s): " + (", ".join(parts) or "nothing to do")
     # some VMs done, some not (one host down, say): the JSON's "status" in words
     return line + " (partial)" if report.status == "partial" else line

@@ -7,6 +7,7 @@ import click
 from vdictl.errors import TemplateInUse
 
 from .app import AppContext, cli, pass_app, reports_errors
+from .at_desks import in_use_warning, skip_in_use_option
 from .output import echo_json, output_option
 from .virtroom import (adopt_option, confirm, describe, dry_run_option, open_session,
                        refuse_off_terminal, rooms_argument, run_operation, vm_option, yes_option)
@@ -17,21 +18,23 @@ from .virtroom import (adopt_option, confirm, describe, dry_run_option, open_ses
 @vm_option
 @click.option("--force", is_flag=True,
               help="Rebuild every VM, also those already on the configured template.")
+@skip_in_use_option
 @yes_option
 @dry_run_option
 @adopt_option
 @output_option
 @pass_app
 @reports_errors
-def virtroom_rebuild(app: AppContext, room_names, vm_names, force: bool, yes: bool,
-                     dry_run: bool, adopt: bool, output: str) -> None:
+def virtroom_rebuild(app: AppContext, room_names, vm_names, force: bool, skip_in_use: bool,
+                     yes: bool, dry_run: bool, adopt: bool, output: str) -> None:
     """Move rooms to the template now configured: delete and roll out again.
 
     Only VMs made from another template are rebuilt (all with --force); the
     others are left alone. The rollout's pre-flight runs for every VM first,
     so a wrong template name or a broken answer file deletes nothing.
     Running VMs are powered off, and started again once rolled out anew.
-    Asks for confirmation unless --yes. --dry-run lists which VMs would
+    Asks for confirmation unless --yes, naming the VMs somebody is using;
+    --skip-in-use leaves those alone. --dry-run lists which VMs would
     change.
 
     \b
@@ -42,11 +45,12 @@ def virtroom_rebuild(app: AppContext, room_names, vm_names, force: bool, yes: bo
     rooms = app.select_rooms(room_names, vms=vm_names)
     count = sum(len(r.vms) for r in rooms)
     which = "" if force else " not on their configured template"
-    confirm(f"Delete and roll out again up to {count} VM(s){which} of "
+    warning = in_use_warning(app, rooms, asks=not (yes or dry_run or skip_in_use))
+    confirm(f"{warning}Delete and roll out again up to {count} VM(s){which} of "
             f"{describe(app, rooms)} (running ones are powered off first)?",
             refused="rebuild", yes=yes or dry_run)
     run_operation(app, "rebuild:rebuild", rooms, output=output,
-                  dry_run=dry_run, adopt=adopt, force=force)
+                  dry_run=dry_run, adopt=adopt, force=force, skip_in_use=skip_in_use)
 
 
 @cli.command("template-create")

@@ -13,6 +13,7 @@ from vdictl.errors import VdictlError
 
 from . import exit_codes
 from .app import AppContext, CliError, cli, pass_app, reports_errors
+from .at_desks import in_use_warning, skip_in_use_option
 from .output import (echo_json, echo_report, format_table, output_option,
                      report_output_option, summary_line)
 
@@ -195,14 +196,26 @@ def locked_run(app: AppContext, operation: str, rooms: List[Room],
 
 
 def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
-                      honours_maintenance: bool = False, passes_all: bool = False):
+                      honours_maintenance: bool = False, passes_all: bool = False,
+                      guard: str = "", guards_all: bool = False):
     """Define one virtroom-* command with the shared options. `passes_all`: the
-    operation is told whether --all chose the rooms (all_rooms=)."""
+    operation is told whether --all chose the rooms (all_rooms=). `guard`
+    ("Shut down"): the command takes --skip-in-use and --yes, and on a terminal
+    asks before it acts on a VM in use: always with `guards_all`, else only
+    for the VMs --vm names."""
 
     def command(app: AppContext, room_names, vm_names, output, dry_run, adopt, all_rooms=None,
-                include_maintenance=False):
+                include_maintenance=False, skip_in_use=False, yes=False):
         rooms = app.select_rooms(room_names, all_rooms if offers_all else None, vm_names)
         options = {"all_rooms": bool(all_rooms)} if passes_all else {}
+        if guard:
+            options["skip_in_use"] = skip_in_use
+            ask = (guards_all or bool(vm_names)) and not (yes or dry_run or skip_in_use)
+            warning = in_use_warning(app, rooms, asks=ask)
+            if warning:
+                count = sum(len(r.vms) for r in rooms)
+                confirm(f"{warning}{guard} up to {count} VM(s) of {describe(app, rooms)}?",
+                        refused=guard.lower(), yes=False)
         run_operation(app, operation, rooms, output=output, dry_run=dry_run, adopt=adopt,
                       include_maintenance=include_maintenance, **options)
 
@@ -212,6 +225,7 @@ def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
     for decorator in (report_output_option, adopt_option, dry_run_option) + (
             (maintenance_option,) if honours_maintenance else ()) + (
             (all_option,) if offers_all else ()) + (
+            (yes_option, skip_in_use_option) if guard else ()) + (
             vm_option, rooms_argument(offers_all=offers_all)):
         command = decorator(command)
     return cli.command(name)(command)
@@ -232,7 +246,7 @@ operation_command("virtroom-rollout", "rollout:rollout", offers_all=True, doc=""
     """)
 
 operation_command("virtroom-reset", "reset:reset", offers_all=True, honours_maintenance=True,
-                  passes_all=True, doc="""
+                  passes_all=True, guard="Reset", doc="""
     Stop each VM, restore its snapshot, and start it again per reset_startvm.
 
     The snapshot restored is the one whose description matches
@@ -240,7 +254,9 @@ operation_command("virtroom-reset", "reset:reset", offers_all=True, honours_main
     reset_startvm: Always starts every VM, Auto only those that were
     running, Never none. Stateless VMs, and VMs under maintenance = True,
     are skipped with a note. Naming a room in which no VM can be reset is
-    an error (exit 2); --all skips such rooms with a note.
+    an error (exit 2); --all skips such rooms with a note. --skip-in-use
+    (or skip_in_use = True) leaves the VMs somebody is using alone; on a
+    terminal, a reset of VMs named with --vm asks first when one is in use.
 
     \b
     Example (the nightly job, and one VM by day):
@@ -257,8 +273,12 @@ operation_command("virtroom-start", "power:start", offers_all=True, honours_main
         vdictl virtroom-start room01
     """)
 
-operation_command("virtroom-shutdown", "power:shutdown", offers_all=True, doc="""
+operation_command("virtroom-shutdown", "power:shutdown", offers_all=True,
+                  guard="Shut down", guards_all=True, doc="""
     Shut the rooms' VMs down gracefully (ACPI), powering off after shutdown_timeout.
+
+    --skip-in-use (or skip_in_use = True) leaves the VMs somebody is using
+    alone; on a terminal, the command asks first when one is in use.
 
     \b
     Example:
@@ -269,17 +289,19 @@ operation_command("virtroom-shutdown", "power:shutdown", offers_all=True, doc=""
 @cli.command("virtroom-delete")
 @rooms_argument(offers_all=False)
 @vm_option
+@skip_in_use_option
 @yes_option
 @dry_run_option
 @adopt_option
 @report_output_option
 @pass_app
 @reports_errors
-def virtroom_delete(app: AppContext, room_names, vm_names, yes: bool, dry_run: bool,
-                    adopt: bool, output: str) -> None:
+def virtroom_delete(app: AppContext, room_names, vm_names, skip_in_use: bool, yes: bool,
+                    dry_run: bool, adopt: bool, output: str) -> None:
     """Delete the rooms' VMs that vdictl created, with their snapshots and disks.
 
-    Asks for confirmation unless --yes. VMs that vdictl did not create are
+    Asks for confirmation unless --yes, naming the VMs somebody is using;
+    --skip-in-use leaves those alone. VMs that vdictl did not create are
     reported and left alone.
 
     \b
@@ -288,9 +310,11 @@ def virtroom_delete(app: AppContext, room_names, vm_names, yes: bool, dry_run: b
     """
     rooms = app.select_rooms(room_names, vms=vm_names)
     count = sum(len(r.vms) for r in rooms)
-    confirm(f"Delete up to {count} VM(s) of {describe(app, rooms)}?",
+    warning = in_use_warning(app, rooms, asks=not (yes or dry_run or skip_in_use))
+    confirm(f"{warning}Delete up to {count} VM(s) of {describe(app, rooms)}?",
             refused="delete", yes=yes or dry_run)
-    run_operation(app, "delete:delete", rooms, output=output, dry_run=dry_run, adopt=adopt)
+    run_operation(app, "delete:delete", rooms, output=output, dry_run=dry_run, adopt=adopt,
+                  skip_in_use=skip_in_use)
 
 
 @cli.command("virtroom-show")
@@ -304,7 +328,10 @@ def virtroom_show(app: AppContext, room_names, vm_names, all_rooms: bool, output
     """Show each VM: computed name and IP, MAC, template, memory, state, ownership, reset
     snapshot.
 
-    Also lists the config keys of the room that vdictl does not use, and
+    IN USE says who is at each running VM (a console client, a user logged
+    in), "?" where the backend cannot tell; the column is shown only when
+    some VM is in use or unknown. Also lists the config keys of the room
+    that vdictl does not use, and
     warns when a room's template domain runs (libvirt: that corrupts clones).
 
     \b
@@ -338,12 +365,15 @@ def echo_show_table(rows, unused) -> None:
 
     owned_text = {True: "yes", False: "no", None: ""}
     several = len({r.endpoint for r in rows}) > 1  # one endpoint: no column for it
+    # only when some running VM is in use, or its backend cannot tell ("?")
+    used = any(r.in_use_text for r in rows)
     click.echo(format_table(
         ["room", "subsection"] + (["endpoint"] if several else []) + [
-            "vm", "ip", "mac", "template", "memory", "state", "owned", "phase",
-            "reset snapshot", "note"],
+            "vm", "ip", "mac", "template", "memory", "state"] + (["in use"] if used else []) + [
+            "owned", "phase", "reset snapshot", "note"],
         [[r.room, r.subsection] + ([r.endpoint] if several else []) + [
-            r.vm, r.ip, r.mac, r.template, memory_text(r.memory), r.state,
+            r.vm, r.ip, r.mac, r.template, memory_text(r.memory), r.state] + (
+            [r.in_use_text] if used else []) + [
             owned_text[r.owned], r.phase, r.reset_snapshot, r.note] for r in rows]))
     for room_name, keys in unused.items():
         if keys:

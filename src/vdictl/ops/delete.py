@@ -8,6 +8,7 @@ from vdictl.model import Vm
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
+from . import in_use
 from .runner import Skip, is_running, require_owned, run_vms, step
 from .session import Session
 
@@ -30,11 +31,17 @@ def delete_vm(session: Session, spec: VmSpec, vm: Vm, steps: List[str], *,
         session.settle_start(spec)
 
 
-def delete(session: Session, rooms: Sequence[Room]) -> Report:
+def delete(session: Session, rooms: Sequence[Room], *, skip_in_use: bool = False) -> Report:
+    """Delete the VMs; those somebody is at are skipped under `skip_in_use` or
+    their skip_in_use = True (ops.in_use)."""
+    pairs = session.inventory(rooms)
+    check_use = in_use.guard(session, pairs, skip_in_use)
+
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         if vm is None:
             raise Skip("does not exist")
         require_owned(session, spec, vm, steps, destructive=True)
+        check_use(spec)
         delete_vm(session, spec, vm, steps)
 
-    return run_vms(session, "delete", session.inventory(rooms), one)
+    return run_vms(session, "delete", pairs, one)

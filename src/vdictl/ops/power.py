@@ -8,6 +8,7 @@ from vdictl.model import Vm
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
+from . import in_use
 from .runner import is_running, require_existing, require_owned, run_vms, skip_maintenance, step
 from .session import Session
 
@@ -31,8 +32,12 @@ def start(session: Session, rooms: Sequence[Room]) -> Report:
     return run_vms(session, "start", session.inventory(rooms), one)
 
 
-def shutdown(session: Session, rooms: Sequence[Room]) -> Report:
+def shutdown(session: Session, rooms: Sequence[Room], *, skip_in_use: bool = False) -> Report:
+    """Shut the VMs down; those somebody is at are skipped under `skip_in_use`
+    or their skip_in_use = True (ops.in_use)."""
     timeout = session.config.throttle.shutdown_timeout
+    pairs = session.inventory(rooms)
+    check_use = in_use.guard(session, pairs, skip_in_use)
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         vm = require_existing(spec, vm)
@@ -40,6 +45,7 @@ def shutdown(session: Session, rooms: Sequence[Room]) -> Report:
         if not is_running(vm):
             steps.append("already stopped")
         else:
+            check_use(spec)
             driver = session.driver_for(spec)
             with session.power_for(spec).slot():
                 forced = step(session, steps, "shut down",
@@ -48,4 +54,4 @@ def shutdown(session: Session, rooms: Sequence[Room]) -> Report:
                 steps.append(f"guest ignored ACPI for {timeout:g}s: powered off")
         session.settle_start(spec)  # the operator wants it off: no reset starts it
 
-    return run_vms(session, "shutdown", session.inventory(rooms), one)
+    return run_vms(session, "shutdown", pairs, one)

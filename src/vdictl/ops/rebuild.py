@@ -18,6 +18,7 @@ from vdictl.model import Vm
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
+from . import in_use
 from .delete import delete_vm
 from .personalise import render_payloads
 from .rollout import check_rooms, rollout_vm
@@ -25,8 +26,12 @@ from .runner import is_running, require_owned, run_vms, step
 from .session import Session
 
 
-def rebuild(session: Session, rooms: Sequence[Room], *, force: bool = False) -> Report:
+def rebuild(session: Session, rooms: Sequence[Room], *, force: bool = False,
+            skip_in_use: bool = False) -> Report:
+    """Rebuild the rooms; a VM somebody is at is skipped under `skip_in_use` or
+    its skip_in_use = True (ops.in_use), before anything of it is deleted."""
     pairs = session.inventory(rooms)
+    check_use = in_use.guard(session, pairs, skip_in_use)
     # checked as if every VM were created anew: nothing is deleted for a room
     # whose template, cluster, network or payload is wrong
     fresh = [(spec, None) for spec, _ in pairs]
@@ -46,6 +51,7 @@ def rebuild(session: Session, rooms: Sequence[Room], *, force: bool = False) -> 
                 steps.append(f"already on template {spec.template_name}")
                 rollout_vm(session, spec, vm, steps, payloads)
                 return
+            check_use(spec)
             if is_running(vm):
                 ran = True
                 session.owe_start(spec)  # first: a rerun after a crash must know

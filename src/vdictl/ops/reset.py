@@ -11,6 +11,7 @@ from vdictl.model import Snapshot, Vm, VmState
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
+from . import in_use
 from .runner import (Place, Skip, is_running, queued, require_existing, require_owned, run_vms,
                      skip_maintenance, step, throttled_step)
 from .session import Session
@@ -116,10 +117,12 @@ def unconfirmed_power_off() -> Iterator[None]:
                           f"{exc}") from exc
 
 
-def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False) -> Report:
+def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False,
+          skip_in_use: bool = False) -> Report:
     """Reset the rooms' VMs. A room named (not `all_rooms`) in which no VM would
     be reset is a mistake: UsageError before anything is touched. Under
-    `all_rooms` such a room is skipped with a note."""
+    `all_rooms` such a room is skipped with a note. VMs somebody is at are
+    skipped under `skip_in_use` or their skip_in_use = True (ops.in_use)."""
     whole = session.config.rooms
     idle = [(room, why) for room in rooms if (why := nothing_to_reset(
         room, session.include_maintenance,
@@ -128,6 +131,8 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False) -
         raise UsageError("; ".join(f"room {room.name!r} has no VM to reset: {why}"
                                    for room, why in idle))
     timeout = session.config.throttle.operation_timeout
+    pairs = session.inventory(rooms)
+    check_use = in_use.guard(session, pairs, skip_in_use)
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         skip_maintenance(session, spec)
@@ -137,6 +142,7 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False) -
             raise Skip("no snapshot configured (snapshot_description / reset_to_snapshot_regex)")
         vm = require_existing(spec, vm)
         require_owned(session, spec, vm, steps)
+        check_use(spec)
         driver = session.driver_for(spec)
         snapshot = pick_snapshot(spec, driver.list_snapshots(name=spec.name))
         was_running = is_running(vm)
@@ -160,7 +166,7 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False) -
             start_again(session, steps, driver, spec, owed)
         session.settle_start(spec)
 
-    report = run_vms(session, "reset", session.inventory(rooms), one)
+    report = run_vms(session, "reset", pairs, one)
     report.notes.extend(f"room {room.name!r} skipped, no VM to reset: {why}"
                         for room, why in idle)
     return report

@@ -38,12 +38,22 @@ class Skip(Exception):
     """Nothing to do for this VM, by design; the message says why."""
 
 
+class InUse(Skip):
+    """Left alone because somebody is at the VM (vdictl.ops.in_use); `sessions`
+    says who, as the JSON shows them."""
+
+    def __init__(self, message: str, sessions: List[Dict[str, object]]):
+        super().__init__(message)
+        self.sessions = sessions
+
+
 def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) -> Report:
     def one(pair: Pair) -> VmResult:
         started = time.monotonic()
         spec, vm = pair
         steps: List[str] = []
         outcome, reason = (Outcome.PLANNED if session.dry_run else Outcome.OK), ""
+        in_use: Optional[List[Dict[str, object]]] = None
         _current.spec = spec
         try:
             if session.interrupted:
@@ -52,6 +62,8 @@ def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) 
             if unavailable is not None:  # its endpoint is down: the others go on
                 raise unavailable
             func(spec, vm, steps)
+        except InUse as exc:
+            outcome, reason, in_use = Outcome.SKIPPED, str(exc), exc.sessions
         except Skip as exc:
             outcome, reason = Outcome.SKIPPED, str(exc)
         except Cancelled:
@@ -70,7 +82,7 @@ def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) 
         session.progress.done(spec, outcome.value, reason)
         return VmResult(room=spec.room, vm=spec.name, action=action, outcome=outcome,
                         reason=reason, steps=tuple(steps),
-                        duration=time.monotonic() - started)
+                        duration=time.monotonic() - started, in_use=in_use)
 
     totals: Dict[str, int] = {}
     for spec, _ in pairs:

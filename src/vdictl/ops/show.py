@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from vdictl.errors import VdictlError
+from vdictl.model import Sessions, UserSession
 from vdictl.rooms import Room, VmSpec
 
+from .in_use import ask, describe, session_dict
 from .personalise import phase_reached
 from .reset import pick_snapshot
 from .rollout import has_rollout_snapshot
@@ -33,9 +35,20 @@ class VmRow:
     template: str = ""             # template_name, as the config says
     memory: Optional[int] = None   # bytes, as the config says; None: the template's
     endpoint: str = ""             # the URI or engine URL the VM lives at
+    #: who is at the VM (UserSession fields; [] nobody), None: cannot tell
+    in_use: Optional[Tuple[Dict[str, Any], ...]] = None
+
+    @property
+    def in_use_text(self) -> str:
+        """"console 192.0.2.7 since 09:12, guest anna"; "?": cannot tell."""
+        if self.in_use is None:
+            return "" if self.state == UNREACHABLE else "?"
+        return describe([UserSession(**s) for s in self.in_use])
 
     def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["in_use"] = None if self.in_use is None else [dict(s) for s in self.in_use]
+        return data
 
 
 def unknown_row(session: Session, spec: VmSpec, why: str) -> VmRow:
@@ -48,7 +61,9 @@ def unknown_row(session: Session, spec: VmSpec, why: str) -> VmRow:
 
 def show(session: Session, rooms: Sequence[Room]) -> List[VmRow]:
     rows: List[VmRow] = []
-    for spec, vm in session.inventory(rooms):
+    pairs = session.inventory(rooms)
+    users = ask(session, pairs)
+    for spec, vm in pairs:
         unavailable = session.unavailable(spec)
         if unavailable is not None:  # its endpoint is down: say so, show the others
             rows.append(unknown_row(session, spec, str(unavailable)))
@@ -83,5 +98,10 @@ def show(session: Session, rooms: Sequence[Room]) -> List[VmRow]:
                           owned=None if vm is None else vm.owned,
                           reset_snapshot=snapshot, note=note, phase=phase,
                           template=spec.template_name, memory=spec.memory,
-                          endpoint=session.endpoint_of(spec)))
+                          endpoint=session.endpoint_of(spec),
+                          in_use=sessions_of(users[(spec.room, spec.name)])))
     return rows
+
+
+def sessions_of(sessions: Sessions) -> Optional[Tuple[Dict[str, Any], ...]]:
+    return None if sessions is None else tuple(session_dict(s) for s in sessions)
