@@ -80,6 +80,14 @@ def guests(libvirt_sandbox):
         libvirt_sandbox.remove_domain(name, delete_volumes=True)
 
 
+#: what libvirt says of a domain whose monitor was used through passthrough
+CUSTOM_MONITOR_TAINT = "tainted: custom monitor control commands issued"
+
+
+def taints(conn, name: str):
+    return conn.lookupByName(name).messages(libvirt.VIR_DOMAIN_MESSAGE_TAINTING)
+
+
 def driver_for(sandbox, **settings) -> LibvirtDriver:
     driver = LibvirtDriver(Connect(driver="libvirt", uri=sandbox.uri, **settings))
     driver.open()
@@ -105,6 +113,8 @@ def test_a_connected_vnc_client_is_a_console_session_until_it_disconnects(libvir
             client.close()
         wait_until(lambda: driver.sessions(names=[watched]) == {watched: []},
                    what="QEMU to drop the VNC client")
+        # the price of the probe, as docs/backends/libvirt.md says
+        assert CUSTOM_MONITOR_TAINT in taints(libvirt_sandbox.conn, watched)
     finally:
         driver.close()
 
@@ -117,6 +127,7 @@ def test_without_the_monitor_probe_a_running_guest_without_agent_cannot_be_told(
     try:
         # None: cannot tell (never "free"); a stopped guest has nobody at it
         assert driver.sessions(names=guests) == {watched: None, running: None, stopped: []}
+        assert CUSTOM_MONITOR_TAINT not in taints(libvirt_sandbox.conn, watched)
     finally:
         client.close()
         driver.close()

@@ -54,12 +54,12 @@ def test_a_minimal_config_has_every_key_table_default(tmp_path):
             if key.used and key.name in fields and key.name not in WRITTEN.get(section, ()):
                 assert getattr(record, key.name) == key.default, (section, key.name)
                 compared.add((section, key.name))
-    assert len(compared) == 39   # every field named after a key: none is left out
+    assert len(compared) == 40   # every field named after a key: none is left out
 
 
 #: for every key with a default other than None: another valid value
 OTHER_DEFAULT = {
-    "insecure": True, "filter": True, "endpoint_timeout": 45.0,
+    "insecure": True, "filter": True, "endpoint_timeout": 45.0, "console_probe": False,
     "snapshot_batch_size": 7, "snapshot_batch_pause": 1.5,
     "parallel": 3, "shutdown_timeout": 9.0, "operation_timeout": 99.0,
     "stateless": True, "snapshot_description": "golden", "rollout_startvm": True,
