@@ -131,3 +131,16 @@ def test_without_the_monitor_probe_a_running_guest_without_agent_cannot_be_told(
     finally:
         client.close()
         driver.close()
+
+
+def test_a_spice_display_is_asked_too_and_without_clients_nobody_is_there(libvirt_sandbox):
+    name = f"sess-spice-{uuid.uuid4().hex[:6]}"
+    libvirt_sandbox.make_template(name, "acpi", graphics="spice")
+    driver = driver_for(libvirt_sandbox)
+    try:
+        libvirt_sandbox.conn.lookupByName(name).create()
+        # query-vnc says VNC is off, query-spice lists no channel: looked, nobody
+        assert driver.sessions(names=[name]) == {name: []}
+    finally:
+        driver.close()
+        libvirt_sandbox.remove_domain(name, delete_volumes=True)

@@ -154,11 +154,17 @@ def guest_users(conn: Connection, dom: "libvirt.virDomain") -> Optional[List[Use
     except DriverError as exc:
         log.debug("%s: the guest agent did not list users: %s", name, exc.message)
         return None
+    return logged_in(info)
+
+
+def logged_in(info: Dict[str, Any]) -> List[UserSession]:
+    """The users of virDomainGetGuestInfo's typed parameters (user.N.name,
+    user.N.domain on Windows, user.N.login-time in milliseconds)."""
     found = []
     for i in range(int(info.get("user.count", 0))):
         user = info.get(f"user.{i}.name")
         domain = info.get(f"user.{i}.domain")
-        login = info.get(f"user.{i}.login-time")  # milliseconds since the epoch
+        login = info.get(f"user.{i}.login-time")
         found.append(UserSession(kind="guest", user=f"{domain}\\{user}" if domain else user,
                                  since=login / 1000.0 if login is not None else None,
                                  source="guest agent"))
