@@ -67,18 +67,22 @@ def mac_for(name: str) -> str:
 
 def domain_xml(name: str, disk_path: str, *, memory_mib: int = 32, nic: bool = True,
                serial_log: str | None = None, transient: bool = False,
-               disk_bus: str = "virtio") -> str:
+               disk_bus: str = "virtio", graphics: str | None = None) -> str:
     """XML of a small TCG domain (machine ``pc``) booting the qcow2 ``disk_path``.
 
     ``nic`` adds ``<interface type='user'>`` (virtio, MAC from :func:`mac_for`).
     ``serial_log`` sends the guest's serial port to that file (the guest prints
     "vdictl-guest up (<variant>)").  ``transient`` adds
     ``<transient shareBacking='yes'/>`` to the disk (needs a virtio/scsi bus).
+    ``graphics`` ("vnc" or "spice") adds that display, listening on 127.0.0.1
+    on a port libvirt picks (read it from the live XML).
     """
     nic_xml = (f"<interface type='user'><mac address='{mac_for(name)}'/>"
                "<model type='virtio'/></interface>" if nic else "")
     serial_xml = (f"<serial type='file'><source path={quoteattr(serial_log)}/></serial>"
                   if serial_log else "")
+    graphics_xml = (f"<graphics type={quoteattr(graphics)} port='-1' autoport='yes' "
+                    "listen='127.0.0.1'/>" if graphics else "")
     target = "vda" if disk_bus == "virtio" else "sda" if disk_bus in ("scsi", "sata") else "hda"
     return f"""<domain type='qemu'>
   <name>{escape(name)}</name>
@@ -98,6 +102,7 @@ def domain_xml(name: str, disk_path: str, *, memory_mib: int = 32, nic: bool = T
     </disk>
     {nic_xml}
     {serial_xml}
+    {graphics_xml}
     <memballoon model='none'/>
   </devices>
 </domain>

@@ -137,6 +137,8 @@ class Connect:
     pool: Optional[str] = _CONNECT["pool"]           # libvirt storage pool for new overlays
     #: seconds an endpoint may not answer before the run gives it up
     endpoint_timeout: float = _CONNECT["endpoint_timeout"]
+    #: libvirt: ask QEMU's monitor which VNC/SPICE clients are connected
+    console_probe: bool = _CONNECT["console_probe"]
 
 
 @dataclass(frozen=True)

@@ -129,3 +129,51 @@ def test_check_imports_no_driver_and_opens_no_session(config_file):
                                 text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         assert result.stdout.splitlines()[-1] == "[]"
+
+
+# -- console_probe: libvirt's QEMU monitor probe ----------------------------------------
+
+ROOM = '[room r]\n[[s]]\nids = 1\nnames = "r-${id}"\ntemplate_name = t\n'
+ENGINE_URL = "https://engine.example.org/ovirt-engine/api"
+
+
+def test_console_probe_false_loads_on_libvirt_and_defaults_to_true(tmp_path):
+    from vdictl.config import load_config
+
+    off = tmp_path / "off.conf"
+    off.write_text('[general]\n[[connect]]\nuri = "test:///default"\nconsole_probe = False\n'
+                   '[connect other]\nuri = "test:///default"\n' + ROOM)
+    result = check("--config", str(off), "config", "check")
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    config = load_config(str(off))
+    assert (config.connect.console_probe, config.profiles["other"].console_probe) == \
+        (False, True)
+
+
+def test_console_probe_on_ovirt_is_refused_in_general_and_in_a_profile(tmp_path):
+    general = tmp_path / "general.conf"
+    general.write_text(f"[general]\n[[connect]]\nurl = {ENGINE_URL}\nconsole_probe = False\n"
+                       + ROOM)
+    profile = tmp_path / "profile.conf"
+    profile.write_text('[general]\n[[connect]]\nuri = "test:///default"\n'
+                       f"[connect eng]\nurl = {ENGINE_URL}\nconsole_probe = True\n" + ROOM)
+    for conf, section in ((general, "[general/connect]"), (profile, "[connect eng]")):
+        result = check("--config", str(conf), "config", "check")
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert result.stderr == (
+            f"Error: {conf} {section} console_probe: console_probe (libvirt's QEMU monitor "
+            "probe) means nothing to the ovirt driver, whose engine reports console "
+            "sessions itself; remove it\n")
+
+
+def test_a_console_probe_that_is_no_boolean_is_one_config_line(tmp_path):
+    conf = tmp_path / "bad.conf"
+    conf.write_text('[general]\n[[connect]]\nuri = "test:///default"\n'
+                    "console_probe = sometimes\n" + ROOM)
+    result = check("--config", str(conf), "config", "check")
+    assert result.exit_code == 2
+    assert result.stderr == (f"Error: {conf} [general/connect] console_probe: 'sometimes' is "
+                             "not a boolean; use one of True/False, yes/no, on/off, 1/0, "
+                             "enabled/disabled\n")

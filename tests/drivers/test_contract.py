@@ -9,6 +9,11 @@ received; the checks use only the Driver API, and get the driver from the regist
 The optional methods come in groups (TEMPLATES, FIRST_BOOT). A backend names
 the groups it `lacks`; the checks of a group then require that it refuses them
 with Unsupported and changes nothing, so a lacking backend is checked, never skipped.
+
+Who is at a VM (Driver.sessions) is answered by every backend, but not equally
+well: each names in `idle_sessions` what it must answer for a VM of ours that
+nobody uses, stopped and running: [] (looked, nobody there) or None (cannot
+tell). The base Driver's default is None for both.
 """
 
 from __future__ import annotations
@@ -18,14 +23,14 @@ import gc
 import uuid
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
-from typing import ClassVar, FrozenSet
+from typing import ClassVar, FrozenSet, Tuple
 
 import pytest
 
 from vdictl.drivers import get_driver
 from vdictl.errors import (AlreadyExists, Conflict, NotFound, NotOwned, TemplateInUse,
                            Unsupported, WrongState)
-from vdictl.model import Owner, VmState
+from vdictl.model import Owner, Sessions, UserSession, VmState
 from vdictl.payloads import Payload
 from vdictl.rooms import CLOUD_INIT, SYSPREP, Connect, VmSpec
 
@@ -48,7 +53,8 @@ class LibvirtBackend:
     look at a VM's CD-ROMs, where libvirt attaches the first-boot image."""
 
     lacks: ClassVar[FrozenSet[str]] = frozenset()
-    #: check -> why this backend's driver fails it (see known_defect)
+    #: sessions() of an unused VM (stopped, running): a stopped domain has nobody at it
+    idle_sessions: ClassVar[Tuple[Sessions, Sessions]]
 
     def cdroms(self, name):
         root = ET.fromstring(self.conn.lookupByName(name).XMLDesc(0))
@@ -73,6 +79,8 @@ class LibvirtTestBackend(LibvirtBackend):
     volume, so there is no first-boot image: it lacks first boot."""
 
     lacks = frozenset({FIRST_BOOT})
+    #: running: cannot tell, the test driver has no QEMU monitor and no guest agent
+    idle_sessions = ([], None)
 
     def __init__(self, request):
         gc.collect()
@@ -100,6 +108,9 @@ class LibvirtTestBackend(LibvirtBackend):
 
 class LibvirtQemuBackend(LibvirtBackend):
     """libvirt with real QEMU on the private sandbox."""
+
+    #: running: QEMU's monitor answers query-vnc (no display, no client)
+    idle_sessions = ([], [])
 
     def __init__(self, request):
         self.sandbox = request.getfixturevalue("libvirt_sandbox")
@@ -133,6 +144,9 @@ class OvirtSimBackend:
     that powers itself off after its first boot."""
 
     lacks: ClassVar[FrozenSet[str]] = frozenset()
+    #: the base Driver's answer (cannot tell) until drivers/ovirt implements
+    #: sessions() from the engine's VM sessions; that work sets what it answers
+    idle_sessions: ClassVar[Tuple[Sessions, Sessions]] = (None, None)
 
     def __init__(self, request):
         pytest.importorskip("ovirtsdk4")
@@ -369,6 +383,25 @@ def test_open_and_close_twice_are_safe(backend):
     backend.driver.close()
     backend.driver.open()
     assert backend.driver.find_vms(names=["c-none"]) == {}
+
+
+def test_sessions_answers_for_each_vm_what_the_backend_can_tell(backend):
+    d = backend.driver
+    create(backend, "c-vd01")
+    create(backend, "c-vd02")
+    backend.add_foreign_vm("c-foreign")
+    d.start_vm(name="c-vd02", timeout=TIMEOUT)
+    answer = d.sessions(names=["c-vd01", "c-vd02", "c-foreign", "c-nosuchvm"])
+    stopped, running = backend.idle_sessions
+    assert (answer["c-vd01"], answer["c-vd02"]) == (stopped, running)
+    assert answer["c-foreign"] == stopped           # not ours: still answered
+    assert answer.get("c-nosuchvm") is None         # left out, or cannot tell
+    assert set(answer) <= {"c-vd01", "c-vd02", "c-foreign", "c-nosuchvm"}
+    assert all(found is None or all(isinstance(s, UserSession) for s in found)
+               for found in answer.values())
+    assert d.sessions(names=[]) == {}
+    d.power_off_vm(name="c-vd02", timeout=TIMEOUT)
+    assert d.sessions(names=["c-vd02"]) == {"c-vd02": stopped}
 
 
 # -- templates (optional) ------------------------------------------------------------

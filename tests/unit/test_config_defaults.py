@@ -59,7 +59,7 @@ def test_a_minimal_config_has_every_key_table_default(tmp_path):
 
 #: for every key with a default other than None: another valid value
 OTHER_DEFAULT = {
-    "insecure": True, "filter": True, "endpoint_timeout": 45.0,
+    "insecure": True, "filter": True, "endpoint_timeout": 45.0, "console_probe": False,
     "snapshot_batch_size": 7, "snapshot_batch_pause": 1.5,
     "parallel": 3, "shutdown_timeout": 9.0, "operation_timeout": 99.0,
     "stateless": True, "snapshot_description": "golden", "rollout_startvm": True,

@@ -10,11 +10,11 @@ import contextlib
 import functools
 from typing import Callable, ContextManager, Dict, List, Optional, Sequence
 
-from vdictl.model import Owner, Snapshot, Vm, VmState
+from vdictl.model import Owner, Sessions, Snapshot, Vm, VmState
 from vdictl.rooms import Connect, VmSpec
 
 from ..base import Driver
-from . import create, firstboot, inventory, power, removal, snapshots, templates
+from . import create, firstboot, inventory, power, removal, sessions, snapshots, templates
 from .connection import STATE_MAP, Connection
 from .errors import DRIVER
 
@@ -65,6 +65,12 @@ class LibvirtDriver(Driver):
     @reconnecting
     def get_vm(self, *, name: str) -> Vm:
         return inventory.get_vm(self.connection, name)
+
+    # -- users at their desks ---------------------------------------------
+    @reconnecting
+    def sessions(self, *, names: Sequence[str]) -> Dict[str, Sessions]:
+        return sessions.sessions(self.connection, names,
+                                 probe=self.connect_settings.console_probe)
 
     # -- lifecycle --------------------------------------------------------
     def create_vm(self, *, spec: VmSpec, owner: Owner, timeout: float) -> Vm:

@@ -1,0 +1,146 @@
+"""Who is at a VM, on real QEMU: a real VNC client (a socket that completes
+the RFB handshake) connected to one guest's display, and LibvirtDriver.sessions
+asked through QEMU's monitor (query-vnc) on the private libvirtd of
+scripts/libvirt-sandbox.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+import uuid
+import xml.etree.ElementTree as ET
+
+import pytest
+
+libvirt = pytest.importorskip("libvirt")
+
+from vdictl.drivers.libvirt import LibvirtDriver  # noqa: E402
+from vdictl.model import UserSession  # noqa: E402
+from vdictl.rooms import Connect  # noqa: E402
+
+pytestmark = pytest.mark.libvirt_sandbox
+
+RFB_VERSION = b"RFB 003.008\n"
+SECURITY_NONE = 1
+
+
+def wait_until(predicate, timeout=15.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def read_exactly(sock: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise AssertionError(f"the VNC server closed after {data!r}")
+        data += chunk
+    return data
+
+
+def rfb_connect(port: int) -> socket.socket:
+    """A VNC client through the RFB 3.8 handshake, up to ServerInit (RFC 6143 7.1-7.3)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    assert read_exactly(sock, 12) == RFB_VERSION
+    sock.sendall(RFB_VERSION)
+    (count,) = struct.unpack("!B", read_exactly(sock, 1))
+    assert SECURITY_NONE in read_exactly(sock, count)
+    sock.sendall(struct.pack("!B", SECURITY_NONE))
+    assert struct.unpack("!I", read_exactly(sock, 4)) == (0,)   # SecurityResult: OK
+    sock.sendall(struct.pack("!B", 1))                           # ClientInit: shared
+    _width, _height = struct.unpack("!HH", read_exactly(sock, 4))
+    read_exactly(sock, 16)                                       # pixel format
+    (name_length,) = struct.unpack("!I", read_exactly(sock, 4))
+    read_exactly(sock, name_length)
+    return sock
+
+
+def vnc_port(conn, name: str) -> int:
+    root = ET.fromstring(conn.lookupByName(name).XMLDesc(0))
+    return int(root.find("devices/graphics[@type='vnc']").get("port"))
+
+
+@pytest.fixture
+def guests(libvirt_sandbox):
+    """Three guests with a VNC display: two running, one stopped."""
+    tag = uuid.uuid4().hex[:6]
+    names = [f"sess-{tag}-{i}" for i in (1, 2, 3)]
+    for name in names:
+        libvirt_sandbox.make_template(name, "acpi", graphics="vnc")
+    for name in names[:2]:
+        libvirt_sandbox.conn.lookupByName(name).create()
+    yield names
+    for name in names:
+        libvirt_sandbox.remove_domain(name, delete_volumes=True)
+
+
+#: what libvirt says of a domain whose monitor was used through passthrough
+CUSTOM_MONITOR_TAINT = "tainted: custom monitor control commands issued"
+
+
+def taints(conn, name: str):
+    return conn.lookupByName(name).messages(libvirt.VIR_DOMAIN_MESSAGE_TAINTING)
+
+
+def driver_for(sandbox, **settings) -> LibvirtDriver:
+    driver = LibvirtDriver(Connect(driver="libvirt", uri=sandbox.uri, **settings))
+    driver.open()
+    return driver
+
+
+def test_a_connected_vnc_client_is_a_console_session_until_it_disconnects(libvirt_sandbox,
+                                                                          guests):
+    watched, running, stopped = guests
+    driver = driver_for(libvirt_sandbox)
+    try:
+        everyone = [*guests, "sess-nosuchvm"]
+        assert driver.sessions(names=everyone) == {watched: [], running: [], stopped: []}
+
+        client = rfb_connect(vnc_port(libvirt_sandbox.conn, watched))
+        local_port = client.getsockname()[1]
+        try:
+            assert driver.sessions(names=everyone) == {
+                watched: [UserSession(kind="console", client=f"127.0.0.1:{local_port}",
+                                      source="qemu vnc")],
+                running: [], stopped: []}
+        finally:
+            client.close()
+        wait_until(lambda: driver.sessions(names=[watched]) == {watched: []},
+                   what="QEMU to drop the VNC client")
+        # the price of the probe, as docs/backends/libvirt.md says
+        assert CUSTOM_MONITOR_TAINT in taints(libvirt_sandbox.conn, watched)
+    finally:
+        driver.close()
+
+
+def test_without_the_monitor_probe_a_running_guest_without_agent_cannot_be_told(
+        libvirt_sandbox, guests):
+    watched, running, stopped = guests
+    driver = driver_for(libvirt_sandbox, console_probe=False)
+    client = rfb_connect(vnc_port(libvirt_sandbox.conn, watched))
+    try:
+        # None: cannot tell (never "free"); a stopped guest has nobody at it
+        assert driver.sessions(names=guests) == {watched: None, running: None, stopped: []}
+        assert CUSTOM_MONITOR_TAINT not in taints(libvirt_sandbox.conn, watched)
+    finally:
+        client.close()
+        driver.close()
+
+
+def test_a_spice_display_is_asked_too_and_without_clients_nobody_is_there(libvirt_sandbox):
+    name = f"sess-spice-{uuid.uuid4().hex[:6]}"
+    libvirt_sandbox.make_template(name, "acpi", graphics="spice")
+    driver = driver_for(libvirt_sandbox)
+    try:
+        libvirt_sandbox.conn.lookupByName(name).create()
+        # query-vnc says VNC is off, query-spice lists no channel: looked, nobody
+        assert driver.sessions(names=[name]) == {name: []}
+    finally:
+        driver.close()
+        libvirt_sandbox.remove_domain(name, delete_volumes=True)
