@@ -144,9 +144,9 @@ class OvirtSimBackend:
     that powers itself off after its first boot."""
 
     lacks: ClassVar[FrozenSet[str]] = frozenset()
-    #: the base Driver's answer (cannot tell) until drivers/ovirt implements
-    #: sessions() from the engine's VM sessions; that work sets what it answers
-    idle_sessions: ClassVar[Tuple[Sessions, Sessions]] = (None, None)
+    #: the engine reports console connects and guest users itself: a VM that
+    #: is down or up with nobody at it has no sessions
+    idle_sessions: ClassVar[Tuple[Sessions, Sessions]] = ([], [])
 
     def __init__(self, request):
         pytest.importorskip("ovirtsdk4")
