@@ -52,6 +52,7 @@ td.when { white-space: nowrap; }
   td { border: 0; padding: 2px 8px; }
   td::before { content: attr(data-label) ": "; color: #5f6368; font-size: .85em; }
   td.vm::before { content: ""; }
+  td.nobody { display: none; }
 }
 </style>
 </head>
@@ -70,12 +71,14 @@ VMs' state: {{ error }}</div>{% endif %}
 <h2>{{ room.name }}</h2>
 <p class="summary">{{ room.summary }}</p>
 <table>
-<thead><tr><th>VM</th><th>State</th><th>IP</th><th>Last reset</th><th>Result</th></tr></thead>
+<thead><tr><th>VM</th><th>State</th><th>In use</th><th>IP</th><th>Last reset</th><th>Result</th>
+</tr></thead>
 <tbody>
 {% for vm in room.vms %}
 <tr class="{{ 'failed' if vm.failed else '' }}">
 <td class="vm" data-label="VM">{{ vm.name }}</td>
 <td data-label="State">{{ vm.state }}</td>
+<td class="in-use{{ '' if vm.in_use else ' nobody' }}" data-label="In use">{{ vm.in_use }}</td>
 <td data-label="IP">{{ vm.ip }}</td>
 <td class="when" data-label="Last reset">{{ vm.reset_time }}</td>
 <td data-label="Result"><span class="badge {{ vm.outcome_css }}">{{ vm.outcome_text }}</span>
@@ -98,6 +101,8 @@ class VmLine:
     state: str
     ip: str
     reset_time: str = ""
+    #: who is at the VM ("console 192.0.2.7 since 09:12", "?": cannot tell, "": nobody)
+    in_use: str = ""
     #: the outcome of the VM's last reset ("" if none on record)
     outcome: str = ""
     reason: str = ""

@@ -160,3 +160,31 @@ def test_unreachable_backend_still_writes_the_page_and_says_so(browser, tmp_path
     assert visible_lines(lab1.find_element(By.CLASS_NAME, "summary")) == ["No reset on record."]
     assert visible_lines(lab1.find_elements(By.CSS_SELECTOR, "tbody tr")[0]) == [
         "lab1-vd01", "unknown", "192.0.2.11", "no reset on record"]
+
+
+def test_the_page_says_who_is_at_a_desk(browser, run, hypervisor, tmp_path, monkeypatch):
+    """lab1 running; the backend says a console client is at lab1-vd02 and anna
+    is logged in at lab1-vd03 (tests/cli/at_desks.py: the real libvirt driver,
+    only its sessions() answer fixed); the page shows them, and nothing for the
+    desks nobody is at."""
+    from selenium.webdriver.common.by import By
+
+    from tests.cli.at_desks import use_at_desks
+
+    use_at_desks(monkeypatch, {
+        "lab1-vd02": [{"kind": "console", "client": "192.0.2.7", "source": "qemu vnc"}],
+        "lab1-vd03": [{"kind": "guest", "user": "anna", "source": "guest agent"}]})
+    assert run("virtroom-rollout", "lab1").exit_code == 0
+    assert run("virtroom-start", "lab1").exit_code == 0
+    page = tmp_path / "index.html"
+    assert run("report", "--html", str(page), "lab1").exit_code == 0
+    browser.get(page.as_uri())
+    rows = {visible_lines(row)[0]: visible_lines(row)
+            for row in browser.find_elements(By.CSS_SELECTOR, "#room-lab1 tbody tr")}
+    assert rows["lab1-vd02"][:3] == ["lab1-vd02", "running", "console 192.0.2.7"]
+    assert rows["lab1-vd03"][:3] == ["lab1-vd03", "running", "guest anna"]
+    assert rows["lab1-vd01"][:3] == ["lab1-vd01", "running", "192.0.2.11"]  # nobody: no line
+    labels = browser.execute_script(
+        "return [...document.querySelectorAll('#room-lab1 td.in-use')]"
+        ".map(td => getComputedStyle(td, '::before').content)")
+    assert '"In use: "' in labels

@@ -80,6 +80,7 @@ def room_block(app: AppContext, room: Room, rows: Dict[str, "VmRow"]) -> "RoomBl
         row = rows.get(spec.name)
         when, outcome, reason = results.get(spec.name, (None, "", ""))
         vms.append(VmLine(name=spec.name, state=row.state if row else "unknown",
+                          in_use=row.in_use_text if row else "",
                           ip=spec.ip or "", reset_time=local_time(when), outcome=outcome,
                           reason=reason))
     if last is None:
