@@ -191,7 +191,9 @@ def test_per_host_and_global_caps_on_two_daemons(site, batch, parallel, per_host
         report = reset_op.reset(session, [config.rooms["mh"]])
     assert [r.outcome.value for r in report.results] == ["ok"] * 5
     per_host_restores = [counting.peak[("snapshot", host.uri)] for host in site.hosts.values()]
-    assert max(per_host_restores) == host_peak
+    # never above the host's cap; whether one host ever holds both global slots
+    # is up to timing when the global cap binds (seen on CI: one each)
+    assert 1 <= max(per_host_restores) <= host_peak
     assert counting.peak[("snapshot", "all")] == total_peak
     assert counting.peak[("power", "all")] <= min(parallel, 2 * per_host)
     assert max(counting.peak[("power", host.uri)] for host in site.hosts.values()) <= per_host
