@@ -8,14 +8,11 @@ the VMs the config places there.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
-import time
-from collections import defaultdict
 
 import pytest
 
+from tests.in_flight import InFlight
 from tests.libvirt_test_hv import node_document
 from tests.vdictl_cli import vdictl, write_config
 
@@ -180,55 +177,6 @@ def test_show_with_one_host_down_shows_the_others_and_exits_3(site):
     assert sum("unreachable" in line for line in lines) == 4
 
 
-class Counting:
-    """Counts, per endpoint and over all, the VMs inside a restore's slot and
-    inside a start: what each hypervisor has in flight."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.now = defaultdict(int)
-        self.peak = defaultdict(int)
-        self.peak_together = []   # the hosts busy when the most were in flight at once
-
-    @contextlib.contextmanager
-    def busy(self, kind, endpoint):
-        keys = ((kind, endpoint), (kind, "all"))
-        with self.lock:
-            record = kind == "snapshot" and self.now[keys[1]] == self.peak[keys[1]]
-            for key in keys:
-                self.now[key] += 1
-                self.peak[key] = max(self.peak[key], self.now[key])
-            if record:  # a new most restores at once: which hosts have them
-                self.peak_together = sorted(k[1] for k, v in self.now.items()
-                                            if v and k[0] == kind and k[1] != "all")
-        try:
-            time.sleep(0.05)  # the hypervisor works a while
-            yield
-        finally:
-            with self.lock:
-                for key in keys:
-                    self.now[key] -= 1
-
-    def driver_class(self):
-        from vdictl.drivers.libvirt import LibvirtDriver
-
-        counting = self
-
-        class CountingDriver(LibvirtDriver):
-            def revert_snapshot(self, *, slot, **kw):
-                @contextlib.contextmanager
-                def counted():
-                    with slot(), counting.busy("snapshot", self.endpoint):
-                        yield
-                return super().revert_snapshot(slot=counted, **kw)
-
-            def start_vm(self, **kw):
-                with counting.busy("power", self.endpoint):
-                    return super().start_vm(**kw)
-
-        return CountingDriver
-
-
 @pytest.mark.parametrize("per_host", ["parallel_per_host = 2", ""])
 def test_parallel_per_host_caps_each_host_within_the_global_limit(site, per_host):
     """Batch 6 and parallel 6 over three hosts of four VMs. With parallel_per_host
@@ -240,7 +188,7 @@ def test_parallel_per_host_caps_each_host_within_the_global_limit(site, per_host
 
     tmp_path, uris = site
     config = load_config(str(site_config(tmp_path, per_host=per_host, **uris)))
-    counting = Counting()
+    counting = InFlight(work_seconds=0.05)  # the hypervisor works a while
     driver = counting.driver_class()
     with Session(config, driver_factory=lambda c, uri: driver(c.connect, uri=uri)) as s:
         report = reset(s, list(config.rooms.values()))

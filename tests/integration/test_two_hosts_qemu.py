@@ -8,19 +8,15 @@ global caps are counted on the calls to the two daemons.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
-import time
-from collections import defaultdict
 
 import pytest
 
 from vdictl.config import load_config
-from vdictl.drivers.libvirt import LibvirtDriver
 from vdictl.ops import reset as reset_op
 from vdictl.ops.session import Session
 
+from tests.in_flight import InFlight
 from tests.vdictl_cli import vdictl, write_config
 
 pytestmark = pytest.mark.libvirt_sandbox
@@ -133,50 +129,6 @@ def test_rollout_start_reset_shutdown_delete_across_two_hosts(site):
     assert (site.domains("a"), site.domains("b")) == (["mh-tmpl"], ["mh-tmpl"])
 
 
-class Counting:
-    """What each daemon has in flight: restores (inside their slot) and starts."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.now = defaultdict(int)
-        self.peak = defaultdict(int)
-        self.both_at_once = False   # both hosts restoring at the same moment
-
-    @contextlib.contextmanager
-    def busy(self, kind, endpoint):
-        keys = ((kind, endpoint), (kind, "all"))
-        with self.lock:
-            for key in keys:
-                self.now[key] += 1
-                self.peak[key] = max(self.peak[key], self.now[key])
-            hosts = [k for k, v in self.now.items() if v and k[0] == kind and k[1] != "all"]
-            self.both_at_once |= kind == "snapshot" and len(hosts) == 2
-        try:
-            time.sleep(0.3)  # long enough for the other host's VMs to be let in
-            yield
-        finally:
-            with self.lock:
-                for key in keys:
-                    self.now[key] -= 1
-
-    def factory(self):
-        counting = self
-
-        class CountingDriver(LibvirtDriver):
-            def revert_snapshot(self, *, slot, **kw):
-                @contextlib.contextmanager
-                def counted():
-                    with slot(), counting.busy("snapshot", self.endpoint):
-                        yield
-                return super().revert_snapshot(slot=counted, **kw)
-
-            def start_vm(self, **kw):
-                with counting.busy("power", self.endpoint):
-                    return super().start_vm(**kw)
-
-        return lambda config, uri: CountingDriver(config.connect, uri=uri)
-
-
 @pytest.mark.parametrize("batch, parallel, per_host, host_peak, total_peak", [
     (3, 3, 1, 1, 2),   # the per-host cap binds: one at a time on each host, both at once
     (2, 2, 2, 2, 2),   # the global cap binds: two in all, wherever they are
@@ -186,8 +138,10 @@ def test_per_host_and_global_caps_on_two_daemons(site, batch, parallel, per_host
     code, results = site.report("virtroom-rollout", "mh")
     assert code == 0, results
     config = load_config(str(site.config(batch=batch, parallel=parallel, per_host=per_host)))
-    counting = Counting()
-    with Session(config, driver_factory=counting.factory()) as session:
+    # each call held long enough for the other host's VMs to be let in
+    counting = InFlight(work_seconds=0.3)
+    driver = counting.driver_class()
+    with Session(config, driver_factory=lambda c, uri: driver(c.connect, uri=uri)) as session:
         report = reset_op.reset(session, [config.rooms["mh"]])
     assert [r.outcome.value for r in report.results] == ["ok"] * 5
     per_host_restores = [counting.peak[("snapshot", host.uri)] for host in site.hosts.values()]
@@ -198,5 +152,5 @@ def test_per_host_and_global_caps_on_two_daemons(site, batch, parallel, per_host
     assert counting.peak[("power", "all")] <= min(parallel, 2 * per_host)
     assert max(counting.peak[("power", host.uri)] for host in site.hosts.values()) <= per_host
     if per_host == 1:
-        assert counting.both_at_once  # host B's three VMs did not take both slots
+        assert counting.most_hosts == 2  # host B's three VMs did not take both slots
     assert session.snapshots.peak_in_flight == total_peak
