@@ -7,11 +7,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from typing import Callable, Dict, Iterator, List, Optional, Set, TypeVar
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, TypeVar
 
 import libvirt
 
-from vdictl.errors import AuthError, Unreachable
+from vdictl.errors import AuthError, NotFound, Unreachable
 from vdictl.model import VmState
 from vdictl.rooms import Connect
 from vdictl.wait import retry_transient, wait_for
@@ -239,6 +239,23 @@ class Connection:
         """The domain called `name`; NotFound naming it otherwise."""
         with self.errors(vm=name, what=f"domain {name!r}"):
             return self.handle.lookupByName(name)
+
+    def each_domain(self, names: Sequence[str],
+                    read: Callable[["libvirt.virDomain"], T]) -> Dict[str, T]:
+        """read(domain) for each domain among `names`, from one listing; names
+        that are not domains, or are undefined meanwhile, are left out."""
+        wanted = set(names)
+        with self.errors():
+            domains = self.handle.listAllDomains(0)
+        found: Dict[str, T] = {}
+        for dom in domains:
+            name = dom.name()
+            if name in wanted:
+                try:
+                    found[name] = read(dom)
+                except NotFound:  # undefined between the listing and now
+                    continue
+        return found
 
     def state(self, dom: "libvirt.virDomain") -> VmState:
         with self.errors(vm=dom.name()):

@@ -6,7 +6,6 @@ from typing import Dict, Sequence
 
 import libvirt
 
-from vdictl.errors import NotFound
 from vdictl.model import Vm, VmState
 
 from .connection import STATE_MAP, Connection
@@ -32,19 +31,7 @@ def vm_record(conn: Connection, dom: "libvirt.virDomain") -> Vm:
 
 def find_vms(conn: Connection, names: Sequence[str]) -> Dict[str, Vm]:
     """The domains among `names`, from one listing."""
-    wanted = set(names)
-    with conn.errors():
-        domains = conn.handle.listAllDomains(0)
-    found: Dict[str, Vm] = {}
-    for dom in domains:
-        name = dom.name()
-        if name not in wanted:
-            continue
-        try:
-            found[name] = vm_record(conn, dom)
-        except NotFound:  # undefined between the listing and now
-            continue
-    return found
+    return conn.each_domain(names, lambda dom: vm_record(conn, dom))
 
 
 def get_vm(conn: Connection, name: str) -> Vm:

@@ -34,19 +34,7 @@ SPICE_MAIN_CHANNEL = 1
 def sessions(conn: Connection, names: Sequence[str], *, probe: bool) -> Dict[str, Sessions]:
     """The sessions of the domains among `names`, from one listing; names
     that are not domains are left out. `probe`: ask QEMU's monitor."""
-    wanted = set(names)
-    with conn.errors():
-        domains = conn.handle.listAllDomains(0)
-    found: Dict[str, Sessions] = {}
-    for dom in domains:
-        name = dom.name()
-        if name not in wanted:
-            continue
-        try:
-            found[name] = vm_sessions(conn, dom, probe=probe)
-        except NotFound:  # undefined between the listing and now
-            continue
-    return found
+    return conn.each_domain(names, lambda dom: vm_sessions(conn, dom, probe=probe))
 
 
 def vm_sessions(conn: Connection, dom: "libvirt.virDomain", *, probe: bool) -> Sessions:
