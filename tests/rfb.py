@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import socket
 import struct
-import time
 import xml.etree.ElementTree as ET
 
 RFB_VERSION = b"RFB 003.008\n"
 SECURITY_NONE = 1
-
-
-def wait_until(predicate, timeout=15.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 def read_exactly(sock: socket.socket, count: int) -> bytes:

@@ -18,7 +18,8 @@ pytest.importorskip("libvirt")
 
 from vdictl.cli import cli  # noqa: E402
 
-from tests.rfb import rfb_connect, vnc_port, wait_until  # noqa: E402
+from tests.rfb import rfb_connect, vnc_port  # noqa: E402
+from tests.waiting import wait_until  # noqa: E402
 
 pytestmark = pytest.mark.libvirt_sandbox
 
@@ -107,7 +108,7 @@ def test_a_vnc_client_keeps_its_vm_out_of_a_skip_in_use_reset(desk_room):
     finally:
         client.close()
 
-    wait_until(lambda: shown(vdictl)[AT_DESK]["in_use"] == [],
+    wait_until(lambda: shown(vdictl)[AT_DESK]["in_use"] == [], interval=0.1,
                what="QEMU to drop the VNC client")
     code, report = reset(vdictl)
     assert code == 0, report

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from typing import Dict, List, Optional
 
 import pytest
@@ -119,14 +118,6 @@ def site_factory(ovirt_engine_factory, tmp_path, fast_ovirt):
         return site
 
     return make
-
-
-def wait_until(predicate, timeout=30.0, interval=0.01, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 def vdictl_process(config):

@@ -22,7 +22,8 @@ from vdictl.cli import exit_codes
 
 from tests.sandbox import daemon_pid, start_sandbox
 
-from .conftest import vdictl_process, wait_until
+from .conftest import vdictl_process
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.libvirt_sandbox
 

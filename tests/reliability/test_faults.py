@@ -11,7 +11,8 @@ import time
 
 from vdictl.cli import exit_codes
 
-from .conftest import OvirtSite, wait_until
+from .conftest import OvirtSite
+from tests.waiting import wait_until
 
 
 def outcomes(report):

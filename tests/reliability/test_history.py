@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, wait_until
+from .conftest import REPO
+from tests.waiting import wait_until
 from .test_kill9 import restores
 
 

@@ -16,7 +16,7 @@ from vdictl.cli import exit_codes
 
 from tests.terminal import open_terminal, read_terminal
 
-from .conftest import wait_until
+from tests.waiting import wait_until
 
 ROOMS = {"ra": 6, "rb": 6}
 

@@ -11,7 +11,8 @@ import os
 
 import pytest
 
-from .conftest import qemu_pid, vdictl_process, wait_until
+from .conftest import qemu_pid, vdictl_process
+from tests.waiting import wait_until
 
 
 def restores(sim):
