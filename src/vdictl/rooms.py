@@ -140,6 +140,11 @@ class Connect:
     #: libvirt: ask QEMU's monitor which VNC/SPICE clients are connected
     console_probe: bool = _CONNECT["console_probe"]
 
+    @property
+    def endpoint(self) -> str:
+        """Where these settings connect: the libvirt URI or the engine URL."""
+        return self.uri or self.url or ""
+
 
 @dataclass(frozen=True)
 class LoggingSettings:
@@ -170,8 +175,7 @@ class Config:
 
     def endpoint_of(self, spec: VmSpec) -> str:
         """The URI or URL `spec`'s VM lives at: its own uri, else its connect settings'."""
-        connect = self.connect_of(spec)
-        return spec.uri or connect.uri or connect.url or ""
+        return spec.uri or self.connect_of(spec).endpoint
 
     @property
     def endpoints(self) -> Tuple[str, ...]:

@@ -118,7 +118,7 @@ class Session:
     # -- drivers ------------------------------------------------------------
     def endpoint(self, uri: Optional[str] = None) -> str:
         """`uri` (a subsection's override), else the [general] connect settings'."""
-        return uri or self.config.connect.uri or self.config.connect.url or ""
+        return uri or self.config.connect.endpoint
 
     def endpoint_of(self, spec: VmSpec) -> str:
         return self.config.endpoint_of(spec)
