@@ -13,7 +13,7 @@ import pytest
 
 libvirt = pytest.importorskip("libvirt")
 
-from tests.libvirt_test_hv import TEST_URI, define_test_template  # noqa: E402
+from tests.libvirt_test_hv import TEST_URI, define_test_template, node_document  # noqa: E402
 from tests.vdictl_cli import vdictl, write_config  # noqa: E402
 
 TEMPLATE = "tmpl"
@@ -109,3 +109,18 @@ def run(config_file):
         return vdictl(config_file, *args, input=input)
 
     return invoke
+
+
+def file_hypervisor(hypervisor, tmp_path, *setup):
+    """Run each command of `setup` (argument lists) on test:///default, then give
+    a config whose hypervisor is a test:///FILE copy of it that each vdictl
+    process loads afresh (a subprocess sees what the earlier runs made), with
+    an audit log."""
+    config = write_config(tmp_path, CONFIG, name="vdi-rollout.conf")
+    for args in setup:
+        assert vdictl(config, *args).exit_code == 0
+    node = tmp_path / "node.xml"
+    node.write_text(node_document(hypervisor.conn))
+    return write_config(tmp_path, CONFIG.replace("test:///default", f"test://{node}")
+                        + f'[logging]\nlog_file = "{tmp_path / "audit.log"}"\n',
+                        name="vdi-rollout.conf")

@@ -16,10 +16,8 @@ import sys
 import time
 
 from tests.cli.at_desks import ENV, use_at_desks
-from tests.cli.conftest import CONFIG
-from tests.libvirt_test_hv import node_document
+from tests.cli.conftest import CONFIG, file_hypervisor
 from tests.terminal import open_terminal, read_terminal
-from tests.vdictl_cli import vdictl, write_config
 
 #: an hour ago, whole minutes: "since HH:MM" in local time
 SINCE = float(int(time.time() - 3600) // 60 * 60)
@@ -151,14 +149,8 @@ def test_shutdown_delete_and_rebuild_take_skip_in_use(run, hypervisor, monkeypat
 
 def running_node(hypervisor, tmp_path):
     """lab1 rolled out and running, on a test:///FILE hypervisor each process loads."""
-    config = write_config(tmp_path, CONFIG, name="vdi-rollout.conf")
-    for args in (["virtroom-rollout", "lab1"], ["virtroom-start", "lab1"]):
-        assert vdictl(config, *args).exit_code == 0
-    node = tmp_path / "node.xml"
-    node.write_text(node_document(hypervisor.conn))
-    return write_config(tmp_path, CONFIG.replace("test:///default", f"test://{node}")
-                        + f'[logging]\nlog_file = "{tmp_path / "audit.log"}"\n',
-                        name="vdi-rollout.conf")
+    return file_hypervisor(hypervisor, tmp_path, ["virtroom-rollout", "lab1"],
+                           ["virtroom-start", "lab1"])
 
 
 def at_a_terminal(args, env, answer=None):

@@ -7,10 +7,8 @@ import os
 
 from vdictl.drivers.libvirt import owner_mark, volume_xml
 
-from tests.cli.conftest import CONFIG
-from tests.libvirt_test_hv import node_document
+from tests.cli.conftest import file_hypervisor
 from tests.terminal import run_interactively
-from tests.vdictl_cli import vdictl, write_config
 
 TEMPLATE = "tmpl"
 LAB1 = ["lab1-teacher01", "lab1-vd01", "lab1-vd02", "lab1-vd03", "lab1-vd04"]
@@ -132,14 +130,8 @@ def test_deletes_and_rebuild_ask_on_a_terminal(hypervisor, tmp_path):
 def on_file_hypervisor(hypervisor, tmp_path):
     """lab1 rolled out and template tmpl2 made, on a test:///FILE hypervisor that
     each vdictl process loads afresh."""
-    config = write_config(tmp_path, CONFIG, name="vdi-rollout.conf")
-    for args in (["virtroom-rollout", "lab1"], ["template-create", TEMPLATE, "tmpl2"]):
-        assert vdictl(config, *args).exit_code == 0
-    node = tmp_path / "node.xml"
-    node.write_text(node_document(hypervisor.conn))
-    return write_config(tmp_path, CONFIG.replace("test:///default", f"test://{node}")
-                        + f'[logging]\nlog_file = "{tmp_path / "audit.log"}"\n',
-                        name="vdi-rollout.conf")
+    return file_hypervisor(hypervisor, tmp_path, ["virtroom-rollout", "lab1"],
+                           ["template-create", TEMPLATE, "tmpl2"])
 
 
 def moved_to_tmpl2(run, hypervisor, config_file):
