@@ -61,6 +61,7 @@ class Connection:
         # wakes only one of the calls waiting on it, and the others would wait
         # for ever. In-process drivers (test:///) share one: their state is
         # per connection, and they have no endpoint to lose.
+        self._per_thread = not (uri or "").startswith("test:")
         self._shared: Optional[libvirt.virConnect] = None
         self._local = threading.local()
         self._opened: List[libvirt.virConnect] = []
@@ -85,16 +86,16 @@ class Connection:
 
     @property
     def _handle(self) -> Optional["libvirt.virConnect"]:
-        if (self.uri or "").startswith("test:"):
-            return self._shared
-        return getattr(self._local, "handle", None)
+        if self._per_thread:
+            return getattr(self._local, "handle", None)
+        return self._shared
 
     @_handle.setter
     def _handle(self, handle: Optional["libvirt.virConnect"]) -> None:
-        if (self.uri or "").startswith("test:"):
-            self._shared = handle
-        else:
+        if self._per_thread:
             self._local.handle = handle
+        else:
+            self._shared = handle
 
     # -- the handle ---------------------------------------------------------
     def open(self) -> None:
