@@ -40,6 +40,8 @@ class PveSimulator(Cluster):
         self.password = password
         self.token_secret = str(uuid.UUID(int=self.rng.getrandbits(128)))
         self.token_id = "root@pam!vdictl"
+        self.student = seed.STUDENT              # an account without privileges
+        self.student_password = "student-secret"
         self.request_latency = request_latency
         self.requests = []
         self.auth = Accounts(self)
@@ -130,5 +132,5 @@ class PveSimulator(Cluster):
 
     def seed(self):
         """The fixtures' cluster (pve-api.md, "Simulator seed")."""
-        seed.seed(self, self.password, self.token_secret)
+        seed.seed(self, self.password, self.token_secret, self.student_password)
         return self

@@ -8,6 +8,7 @@ import random
 import threading
 
 from tests.pve_sim.state.errors import ApiError, config_missing
+from tests.pve_sim.state.guard import check_vmid
 from tests.pve_sim.state.locks import FileLocks
 from tests.pve_sim.state.records import Account, Node, Storage, Vm, Volume
 from tests.pve_sim.state.tasks import TaskRunner
@@ -67,7 +68,7 @@ class Cluster(TaskRunner):
 
     def guest(self, node, vmid):
         """The VM ``vmid`` on ``node`` (the config file must be there)."""
-        vm = self.vms.get(int(vmid))
+        vm = self.vms.get(check_vmid(vmid))
         if vm is None or vm.node != node:
             raise config_missing(node, vmid)
         return vm

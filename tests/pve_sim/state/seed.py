@@ -65,7 +65,10 @@ def add_vm(cluster, name, node="pve1", template=None, running=False, vmid=None,
         return vm
 
 
-def seed(cluster, password, token_secret):
+STUDENT = "student@pve"
+
+
+def seed(cluster, password, token_secret, student_password):
     for node in ("pve1", "pve2"):
         cluster.add_node(node)
     cluster.add_storage("local", "dir", "iso,vztmpl,backup")
@@ -74,7 +77,7 @@ def seed(cluster, password, token_secret):
     cluster.add_pool("lab")
     root = cluster.add_account("root@pam", password, admin=True)
     root.tokens["vdictl"] = token_secret
-    cluster.add_account("student@pve", "student-secret")
+    cluster.add_account(STUDENT, student_password)
     add_template(cluster, "tmpl-win10", vmid=9000)
     add_template(cluster, "tmpl-linux", vmid=9001, cloudinit=True)
     add_template(cluster, "tmpl-shared", vmid=9002, storage="shared-nfs")
