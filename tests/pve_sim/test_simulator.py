@@ -149,3 +149,31 @@ def test_tasks_list_filters(api):
     clones = api.nodes("pve1").tasks.get(typefilter="qmclone", limit=5)
     assert [t["upid"] for t in clones] == [upid]
     assert api.nodes("pve2").tasks.get(source="all") == []
+
+
+def test_token_tasks_carry_the_token_id(pve_api):
+    api = token_client(pve_api)
+    upid = api.nodes("pve1").qemu(9000).snapshot.post(snapname="s1")
+    assert upid.endswith(":qmsnapshot:9000:root@pam!vdictl:")
+    assert wait_task(api, upid)["exitstatus"] == "you can't take a snapshot if it's a template"
+    task = api.nodes("pve1").tasks.get(source="all")[0]
+    assert (task["user"], task["tokenid"]) == ("root@pam", "vdictl")
+
+
+def test_skiplock_is_for_root_by_ticket_only(pve_api):
+    pve_api.leave_lock("tmpl-win10", "backup")
+    with pytest.raises(ResourceException) as caught:
+        token_client(pve_api).nodes("pve1").qemu(9000).config.put(delete="lock", skiplock=1)
+    assert caught.value.errors == {"skiplock": "Only root may use this option."}
+    ticket_client(pve_api).nodes("pve1").qemu(9000).config.put(delete="lock", skiplock=1)
+    assert pve_api.vm("tmpl-win10").lock is None
+
+
+def test_task_status_of_unknown_tasks(api):
+    tasks = api.nodes("pve1").tasks
+    for upid, message in (("bogus", "unable to parse worker upid"),
+                          ("UPID:pve1:00000001:00000002:00000003:qmstart:100:root@pam:",
+                           "no such task")):
+        with pytest.raises(ResourceException) as caught:
+            tasks(upid).status.get()
+        assert caught.value.errors == {"upid": message}
