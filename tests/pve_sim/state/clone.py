@@ -40,12 +40,18 @@ def _plan_drives(cluster, vm, full):
         file = parse_drive(value)[0]
         if full or is_cloudinit(value):
             plan[key] = "full"
-        elif "base-" not in file.split(":", 1)[-1].split("/")[0]:
+        elif not is_base(file):
             raise ApiError(500, "Linked clone feature is not supported for '%s' (%s)"
                            % (file, key))
         else:
             plan[key] = "linked"
     return plan
+
+
+def is_base(volid):
+    """A template's volume (``base-9000-disk-0``, also on a base of its own:
+    ``base-9000-disk-0/base-100-disk-0``): only those clone linked."""
+    return volid.split(":", 1)[-1].split("/")[-1].startswith("base-")
 
 
 def _shared(cluster, vm):
@@ -131,9 +137,8 @@ def _new_volume(cluster, newid, key, value, mode, storage, node):
     source = cluster.volume(file, node)
     size = source.size if source is not None else 0
     if mode == "linked":
-        base = name.split("/")[0]
-        volid = "%s:%s/%s" % (source_store, base, disk)
-        cluster.put_volume(volid, node, size=size, base="%s:%s" % (source_store, base))
+        volid = "%s:%s/%s" % (source_store, name.split("/")[-1], disk)
+        cluster.put_volume(volid, node, size=size, base=file)
     else:
         volid = "%s:%s" % (store, disk)
         cluster.put_volume(volid, node, size=size)
@@ -175,7 +180,7 @@ def _move(cluster, vm, target):
 
 def linked_clones(cluster, template):
     """The guests whose disks sit on ``template``'s base volumes."""
-    bases = {volid for _, volid in template.volumes() if "base-" in volid}
+    bases = {volid for _, volid in template.volumes() if is_base(volid)}
     found = []
     for volume in cluster.volumes.values():
         if volume.base in bases:

@@ -47,6 +47,7 @@ class Snapshot:
     parent: str | None = None
     vmstate: bool = False
     snapstate: str | None = None   # "prepare"/"delete" while a task works on it
+    booted: bool = True            # the guest had had its first boot then
 
 
 @dataclass

@@ -53,7 +53,7 @@ def add_vm(cluster, name, node="pve1", template=None, running=False, vmid=None,
             base = parse_drive(source.config["scsi0"])[0]
             node = source.node
             store = base.split(":")[0]
-            volid = "%s:%s/vm-%d-disk-0" % (store, base.split(":")[1], vmid)
+            volid = "%s:%s/vm-%d-disk-0" % (store, base.split("/")[-1].split(":")[-1], vmid)
         else:
             volid = "%s:vm-%d-disk-0" % (storage, vmid)
         cluster.put_volume(volid, node, size=DISK_SIZE, base=base)
