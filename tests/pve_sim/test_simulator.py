@@ -2,6 +2,8 @@
 """The Proxmox VE simulator driven only through proxmoxer: auth, inventory,
 config, clone, tasks."""
 
+import re
+
 import pytest
 from proxmoxer import ResourceException
 from proxmoxer.core import AuthenticationError
@@ -177,3 +179,16 @@ def test_task_status_of_unknown_tasks(api):
         with pytest.raises(ResourceException) as caught:
             tasks(upid).status.get()
         assert caught.value.errors == {"upid": message}
+
+
+def test_node_guest_list_and_storage_config(api):
+    assert [g["vmid"] for g in api.nodes("pve1").qemu.get()] == [9000, 9001, 9002]
+    assert api.nodes("pve2").qemu.get() == []
+    assert [(s["storage"], s["shared"]) for s in api.storage.get()] == [
+        ("local", 0), ("local-lvm", 0), ("shared-nfs", 1)]
+
+
+def test_a_network_device_without_address_gets_one(api):
+    api.nodes("pve1").qemu(9000).config.put(net0="virtio,bridge=vmbr1,firewall=1")
+    net0 = api.nodes("pve1").qemu(9000).config.get()["net0"]
+    assert re.fullmatch(r"virtio=BC:24:11(:[0-9A-F]{2}){3},bridge=vmbr1,firewall=1", net0)

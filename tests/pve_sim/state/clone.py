@@ -12,6 +12,7 @@ from tests.pve_sim.state.guard import (check_bool, check_dns_name, check_lock_sy
                                        flock)
 from tests.pve_sim.wire.drives import (NET_KEY, is_cdrom, is_cloudinit, is_drive_key,
                                        parse_drive, print_drive, storage_of)
+from tests.pve_sim.wire.net import renewed
 
 SKIPPED = ("snapshots", "parent", "snaptime", "vmstate", "snapstate", "runningcpu",
            "runningmachine", "lock", "template", "name", "description")
@@ -97,19 +98,13 @@ def denied_pool(pool):
     return ApiError(403, "Permission check failed (pool '%s' does not exist)" % pool)
 
 
-def _new_mac(cluster):
-    return "BC:24:11:%02X:%02X:%02X" % tuple(cluster.rng.randrange(256) for _ in range(3))
-
-
 def _first_config(cluster, vm, newid, params):
     config = {"lock": "clone"}
     for key, value in vm.config.items():
         if key in SKIPPED or key.startswith("unused") or is_drive_key(key):
             continue
         if NET_KEY.match(key):
-            model, _, rest = str(value).partition(",")
-            value = "%s=%s,%s" % (model.split("=")[0], _new_mac(cluster), rest) if rest \
-                else "%s=%s" % (model.split("=")[0], _new_mac(cluster))
+            value = renewed(value, cluster.new_mac)
         config[key] = value
     config["name"] = params.get("name") or "Copy-of-VM-%s" % vm.name
     if params.get("description") is not None:

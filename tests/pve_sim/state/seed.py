@@ -9,10 +9,6 @@ from tests.pve_sim.wire.drives import parse_drive
 DISK_SIZE = 32 << 30
 
 
-def _mac(cluster):
-    return "BC:24:11:%02X:%02X:%02X" % tuple(cluster.rng.randrange(256) for _ in range(3))
-
-
 def _free_from(cluster, first):
     vmid = first
     while vmid in cluster.vms:
@@ -27,7 +23,7 @@ def add_template(cluster, name, node="pve1", storage="local-lvm", vmid=None, mem
         volid = "%s:base-%d-disk-0" % (storage, vmid)
         cluster.put_volume(volid, node, size=DISK_SIZE)
         config = {"name": name, "memory": memory, "cores": 2, "ostype": "l26",
-                  "net0": "virtio=%s,bridge=vmbr0" % _mac(cluster),
+                  "net0": "virtio=%s,bridge=vmbr0" % cluster.new_mac(),
                   "scsi0": "%s,size=32G" % volid, "scsihw": "virtio-scsi-single",
                   "boot": "order=scsi0", "template": 1}
         if cloudinit:
@@ -45,7 +41,7 @@ def add_vm(cluster, name, node="pve1", template=None, running=False, vmid=None,
     with cluster.lock:
         vmid = vmid or cluster.free_vmid()
         config = {"name": name, "memory": memory, "cores": 2, "ostype": "l26",
-                  "net0": "virtio=%s,bridge=vmbr0" % _mac(cluster),
+                  "net0": "virtio=%s,bridge=vmbr0" % cluster.new_mac(),
                   "scsihw": "virtio-scsi-single", "boot": "order=scsi0"}
         base = None
         if template is not None:
