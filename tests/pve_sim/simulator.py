@@ -93,7 +93,8 @@ class PveSimulator(Cluster):
             self.requests.append((method, path, kind))
 
     def fail(self, method, path_regex, status, reason, times=1):
-        """The next ``times`` requests matching answer ``status reason``."""
+        """The next ``times`` ``method`` requests whose path (after
+        /api2/json) ``path_regex`` searches answer ``status reason``."""
         self.faults.fail(method, path_regex, status, reason, times)
 
     def freeze(self):

@@ -107,3 +107,18 @@ def test_requests_are_recorded_with_their_auth_kind(pve_api):
     assert pve_api.requests == [("GET", "/nodes/pve1/tasks", "token"),
                                 ("POST", "/access/ticket", "login"),
                                 ("GET", "/nodes/pve1/tasks", "ticket")]
+
+
+def test_tls_is_verified_against_the_simulator_ca(pve_api):
+    with pytest.raises(requests.exceptions.SSLError):
+        token_client(pve_api, verify_ssl=True).version.get()
+    assert token_client(pve_api).version.get()["version"] == "8.2.4"
+
+
+def test_a_foreign_guest_that_ignores_acpi(pve_api_factory):
+    sim = pve_api_factory(time_scale=0.01)
+    api = token_client(sim)
+    vmid = sim.add_vm("stubborn", running=True, ignores_acpi=True).vmid
+    upid = api.nodes("pve1").qemu(vmid).status.shutdown.post(timeout=3)
+    assert wait_task(api, upid)["exitstatus"] == "VM quit/powerdown failed - got timeout"
+    assert api.nodes("pve1").qemu(vmid).status.current.get()["status"] == "running"

@@ -36,7 +36,7 @@ def add_template(cluster, name, node="pve1", storage="local-lvm", vmid=None, mem
 
 
 def add_vm(cluster, name, node="pve1", template=None, running=False, vmid=None,
-           storage="local-lvm", memory=2048):
+           storage="local-lvm", memory=2048, ignores_acpi=False):
     """A guest; with ``template`` (a name) a linked clone of it."""
     with cluster.lock:
         vmid = vmid or cluster.free_vmid()
@@ -56,6 +56,7 @@ def add_vm(cluster, name, node="pve1", template=None, running=False, vmid=None,
         config["scsi0"] = "%s,size=32G" % volid
         vm = cluster.new_guest(vmid, node, config)
         vm.booted = True
+        vm.ignores_acpi = ignores_acpi
         if running:
             vm.status = "running"
         return vm
