@@ -192,3 +192,16 @@ def test_a_network_device_without_address_gets_one(api):
     api.nodes("pve1").qemu(9000).config.put(net0="virtio,bridge=vmbr1,firewall=1")
     net0 = api.nodes("pve1").qemu(9000).config.get()["net0"]
     assert re.fullmatch(r"virtio=BC:24:11(:[0-9A-F]{2}){3},bridge=vmbr1,firewall=1", net0)
+
+
+def test_unknown_config_keys_and_bad_names_are_refused(api):
+    config = api.nodes("pve1").qemu(9000).config
+    with pytest.raises(ResourceException) as caught:
+        config.put(notes="x", memory=1024)
+    assert caught.value.errors == {"notes": "property is not defined in schema and the "
+                                            "schema does not allow additional properties"}
+    with pytest.raises(ResourceException) as caught:
+        config.put(name="lab1-vd01\n")
+    assert caught.value.errors == {
+        "name": "invalid format - value does not look like a valid DNS name\n"}
+    assert config.get()["memory"] == 2048

@@ -11,9 +11,12 @@ from tests.pve_sim.state.errors import ApiError, TaskFailed, param_error, vm_loc
 from tests.pve_sim.state.guard import check_dns_name, flock, root_only, sync_flock
 from tests.pve_sim.wire.drives import NET_KEY
 from tests.pve_sim.wire.net import with_mac
+from tests.pve_sim.wire.schema import known_key
 
 #: parameters of the config call that are not config keys
 CONTROL = ("delete", "digest", "skiplock", "revert", "background_delay", "node", "vmid")
+UNKNOWN = ("property is not defined in schema and the schema does not allow additional "
+           "properties")
 INTEGER_KEYS = ("memory", "cores", "sockets", "balloon", "template", "onboot", "cpuunits")
 
 
@@ -43,6 +46,9 @@ def check_update(cluster, user, params):
     """Sync parameter checks; returns (changes, deletions)."""
     root_only(user, params, "skiplock")
     changes = {k: _typed(k, v) for k, v in params.items() if k not in CONTROL}
+    unknown = sorted(k for k in changes if not known_key(k))
+    if unknown:
+        raise param_error(**{k: UNKNOWN for k in unknown})
     for key in changes:
         if NET_KEY.match(key):
             changes[key] = with_mac(changes[key], cluster.new_mac)
