@@ -10,7 +10,7 @@ import re
 from tests.pve_sim.state import (clone, inventory, lifecycle, power, snapshots, storage,
                                  vm_config)
 from tests.pve_sim.state.errors import ApiError
-from tests.pve_sim.server.tasks_api import list_tasks, task_status
+from tests.pve_sim.server.tasks_api import list_tasks, task_log, task_status
 
 N = r"(?P<node>[^/]+)"
 V = r"(?P<vmid>\d+)"
@@ -75,6 +75,8 @@ ROUTES = [
     ("GET", "/nodes/%s/tasks" % N, _any, lambda c, r: list_tasks(c, r)),
     ("GET", "/nodes/%s/tasks/(?P<upid>[^/]+)/status" % N, _any,
      lambda c, r: task_status(c, r)),
+    ("GET", "/nodes/%s/tasks/(?P<upid>[^/]+)/log" % N, _any,
+     lambda c, r: task_log(c, r)),
     ("GET", "/nodes/%s/storage" % N, _any,
      lambda c, r: inventory.node_storages(c, r.m["node"], r.params) if r.admin else []),
     ("POST", "/nodes/%s/storage/%s/upload" % (N, S), _store("Datastore.AllocateTemplate"),

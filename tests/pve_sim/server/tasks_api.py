@@ -76,3 +76,14 @@ def task_status(cluster, request):
     if not task.running:
         answer["exitstatus"] = task.exitstatus
     return answer
+
+
+def task_log(cluster, request):
+    """GET .../tasks/{upid}/log: [{"n": 1, "t": line}, ...]."""
+    task = cluster.task(request.m["upid"])
+    if task is None or task.node != request.m["node"]:
+        raise param_error(upid="no such task")
+    start = int(request.params.get("start", 0))
+    limit = int(request.params.get("limit", 50))
+    lines = task.log[start:start + limit]
+    return [{"n": start + i + 1, "t": line} for i, line in enumerate(lines)]

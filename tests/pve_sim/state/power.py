@@ -140,6 +140,7 @@ def shutdown(cluster, user, node, vmid, params):
                 return
             if not force:
                 raise TaskFailed("VM quit/powerdown failed - got timeout")
+            cluster.warn("VM still running - terminating now with SIGTERM")
             cluster.pause(cluster.durations["qmstop"])
             _stopped(cluster, current)
 

@@ -97,6 +97,8 @@ class Task:
     endtime: int | None = None
     exitstatus: str | None = None
     settled: bool = False        # its worker has started waiting or finished
+    log: list = field(default_factory=list)      # the task log's lines
+    warnings: int = 0
 
     @property
     def running(self):
