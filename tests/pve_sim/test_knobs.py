@@ -25,7 +25,11 @@ def test_a_non_admin_account_is_refused(pve_api):
                             (lambda: student.nodes("pve1").qemu(9000).status.start.post(),
                              "VM.PowerMgmt"),
                             (lambda: student.nodes("pve1").qemu(9000).clone.post(newid=100),
-                             "VM.Clone")):
+                             "VM.Clone"),
+                            (lambda: student.nodes("pve1").qemu(9000).config.put(memory=1),
+                             "VM.Config.Disk|VM.Config.CDROM|VM.Config.CPU|VM.Config.Memory|"
+                             "VM.Config.Network|VM.Config.HWType|VM.Config.Options|"
+                             "VM.Config.Cloudinit")):
         with pytest.raises(ResourceException) as caught:
             call()
         assert str(caught.value) == \

@@ -22,6 +22,12 @@ def _vm(priv):
     return lambda m: ("/vms/%s" % m["vmid"], priv)
 
 
+#: update_vm: any one of these lets the call in (qemu-server's $vm_config_perm_list)
+CONFIG_PRIVS = "|".join(["VM.Config.Disk", "VM.Config.CDROM", "VM.Config.CPU",
+                         "VM.Config.Memory", "VM.Config.Network", "VM.Config.HWType",
+                         "VM.Config.Options", "VM.Config.Cloudinit"])
+
+
 def _store(priv):
     return lambda m: ("/storage/%s" % m["storage"], priv)
 
@@ -44,9 +50,9 @@ ROUTES = [
      lambda c, r: inventory.node_guests(c, r.m["node"], r.visible)),
     ("GET", QEMU + "/config", _vm("VM.Audit"),
      lambda c, r: vm_config.read_config(c, r.m["node"], r.m["vmid"])),
-    ("PUT", QEMU + "/config", _vm("VM.Config.Options"),
+    ("PUT", QEMU + "/config", _vm(CONFIG_PRIVS),
      lambda c, r: vm_config.update_sync(c, r.user, r.m["node"], r.m["vmid"], r.params)),
-    ("POST", QEMU + "/config", _vm("VM.Config.Options"),
+    ("POST", QEMU + "/config", _vm(CONFIG_PRIVS),
      lambda c, r: vm_config.update_async(c, r.user, r.m["node"], r.m["vmid"], r.params)),
     ("GET", QEMU + "/status/current", _vm("VM.Audit"),
      lambda c, r: power.status_current(c, r.m["node"], r.m["vmid"])),
@@ -66,7 +72,7 @@ ROUTES = [
      lambda c, r: snapshots.list_snapshots(c, r.m["node"], r.m["vmid"])),
     ("POST", QEMU + "/snapshot", _vm("VM.Snapshot"),
      lambda c, r: snapshots.create(c, r.user, r.m["node"], r.m["vmid"], r.params)),
-    ("POST", QEMU + "/snapshot/(?P<snap>[^/]+)/rollback", _vm("VM.Snapshot.Rollback"),
+    ("POST", QEMU + "/snapshot/(?P<snap>[^/]+)/rollback", _vm("VM.Snapshot|VM.Snapshot.Rollback"),
      lambda c, r: snapshots.rollback(c, r.user, r.m["node"], r.m["vmid"], r.m["snap"],
                                      r.params)),
     ("DELETE", QEMU + "/snapshot/(?P<snap>[^/]+)", _vm("VM.Snapshot"),
