@@ -78,7 +78,7 @@ def test_the_lock_file_times_out(pve_api_factory):
     vm, newid = make_vm(api)
     assert run(api, vm.status.start.post()) == "OK"
     sim.vm("vd1").ignores_acpi = True
-    shutdown = vm.status.shutdown.post(timeout=10)
+    shutdown = vm.status.shutdown.post(timeout=50)
     snapshot = vm.snapshot.post(snapname="s1")
     assert run(api, snapshot) == \
         "can't lock file '/var/lock/qemu-server/lock-%d.conf' - got timeout" % newid

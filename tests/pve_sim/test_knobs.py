@@ -85,7 +85,7 @@ def test_nextid_asked_at_once_gives_one_clone_the_error(api):
 
 
 def test_peak_snapshot_ops_counts_tasks_running_at_once(pve_api_factory):
-    sim = pve_api_factory(time_scale=0.05)
+    sim = pve_api_factory(time_scale=0.5)     # a snapshot takes 0.5 s
     api = token_client(sim)
     for i in range(3):
         sim.add_vm("vd%d" % i)

@@ -92,7 +92,7 @@ def test_config_get_put_and_missing_vm(api):
 
 
 def test_linked_clone_is_locked_until_its_task_ends(pve_api_factory):
-    sim = pve_api_factory(time_scale=0.05)
+    sim = pve_api_factory(time_scale=0.5)     # a clone takes 1 s
     api = ticket_client(sim)
     newid, upid = clone(api, name="lab1-vd01", pool="lab")
     assert upid.startswith("UPID:pve1:") and ":qmclone:9000:root@pam:" in upid
