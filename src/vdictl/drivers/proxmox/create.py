@@ -85,21 +85,25 @@ def create_vm(conn: PveConnection, *, spec: VmSpec, owner: Owner, timeout: float
     newid, upid = _clone(conn, spec, template, params)
     conn.wait_task(upid, timeout=timeout, what="the clone", vm=spec.name)
     ref = conn.ref(spec.name)
-    conn.set_config(ref, **own_settings(spec, conn.config(ref)))
+    conn.set_config(ref, **own_settings(spec, conn.config(ref), tconfig))
     log.info("%s: %s clone %d of %s (%d) on %s", spec.name,
              "full" if params["full"] else "linked", newid, template.name, template.vmid,
              ref.node)
     return get_vm(conn, name=spec.name)
 
 
-def own_settings(spec: VmSpec, config: Dict[str, Any]) -> Dict[str, Any]:
-    """What the clone changes of its template's config: memory, new MACs, the
-    tag; stateless (QEMU's snapshot mode) unless a first boot comes first."""
+def own_settings(spec: VmSpec, config: Dict[str, Any],
+                 tconfig: Dict[str, Any]) -> Dict[str, Any]:
+    """What the clone changes of its template's config: memory, the tag, a new
+    MAC where the clone kept the template's (Proxmox VE's clone makes new ones;
+    a netN without a MAC gets one); stateless (QEMU's snapshot mode) unless a
+    first boot comes first."""
     values: Dict[str, Any] = {"tags": tags_with(config.get("tags"))}
     if spec.memory:
         values["memory"] = max(1, spec.memory // (1024 * 1024))
     for key, net in config.items():
-        if key.startswith("net") and key[3:].isdigit():
+        if (key.startswith("net") and key[3:].isdigit() and mac_of(str(net))
+                and mac_of(str(net)) == mac_of(str(tconfig.get(key)))):
             values[key] = net_without_mac(str(net))
     if spec.stateless and spec.personalisation is None:
         values.update(stateless_disks(config))

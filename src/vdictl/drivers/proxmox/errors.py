@@ -18,7 +18,7 @@ DRIVER = "proxmox"
 
 #: texts of a VM busy with another task: retried within limits
 BUSY_TEXTS = ("is locked", "can't lock file", "got timeout while", "try again")
-ALREADY_TEXTS = ("already exists", "already used", "already in use")
+ALREADY_TEXTS = ("already exists", "already used", "already in use", "file exists")
 NOT_FOUND_TEXTS = ("does not exist", "no such", "not found")
 WRONG_STATE_TEXTS = ("already running", "is running", "not running")
 #: pveproxy's own codes for a node it cannot reach (AnyEvent::HTTP's 59x)
