@@ -7,7 +7,8 @@ using it with ``libvirt_sandbox``; tests/sshd.py the session fixture ``sshd``
 (an OpenSSH server on 127.0.0.1, for qemu+ssh:// URIs).
 """
 
-pytest_plugins = ["tests.sandbox", "tests.sshd", "tests.ovirt_sim.fixtures"]
+pytest_plugins = ["tests.sandbox", "tests.sshd", "tests.ovirt_sim.fixtures",
+                  "tests.pve_sim.fixtures"]
 
 import pytest
 

@@ -74,7 +74,7 @@ class OvirtEngineSimulator(Engine):
         #: the HTTP status of a query refused for lack of permission (see
         #: server/faults.py: the engine answers 400; 403/404 as a proxy may)
         self.denied_status = 400
-        #: a server-side ssl.SSLContext: serve HTTPS (see tests/ovirt_sim/tls.py)
+        #: a server-side ssl.SSLContext: serve HTTPS (see tests/tls.py)
         self.tls = tls
 
         self.request_log = []

@@ -62,8 +62,8 @@ def ovirt_engine_factory():
 
 @pytest.fixture(scope="session")
 def engine_certificates(tmp_path_factory):
-    """A CA and a server certificate for 127.0.0.1 (tests/ovirt_sim/tls.py)."""
-    from tests.ovirt_sim.tls import make_certificates
+    """A CA and a server certificate for 127.0.0.1 (tests/tls.py)."""
+    from tests.tls import make_certificates
 
     return make_certificates(str(tmp_path_factory.mktemp("engine-tls")))
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A throw-away CA and server certificate for the simulator's HTTPS mode.
+"""A throw-away CA and server certificate for the simulators' HTTPS mode
+(tests/ovirt_sim, tests/pve_sim).
 
 Made with Debian's ``openssl`` command at test time: the CA signs a
 certificate for 127.0.0.1 and localhost, so clients can verify the engine

@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Who may call: tickets with their CSRF prevention token, API tokens, and
+the privileges of an account (pve-access-control).  An admin may do all;
+any other account holds no privilege on /vms."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from tests.pve_sim.state.errors import ApiError
+
+TICKET_LIFETIME = 7200
+
+
+class Accounts:
+    """The caller holds the cluster lock for every call."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.tickets = {}            # ticket -> (userid, issued, csrf token)
+        self.logins = 0
+        self.failures = []           # why each refused caller was refused (the log)
+
+    def login(self, username, password):
+        account = self.cluster.accounts.get(username)
+        if password in self.tickets and self.tickets[password][0] == username:
+            pass                     # a ticket renews itself (proxmoxer does this)
+        elif account is None or account.password is None or account.password != password:
+            raise ApiError(401, "authentication failure")
+        ticket = "PVE:%s:%08X::%s" % (username, int(time.time()), secrets.token_urlsafe(48))
+        csrf = "%08X:%s" % (int(time.time()), secrets.token_urlsafe(32))
+        self.tickets[ticket] = (username, time.monotonic(), csrf)
+        self.logins += 1
+        return {"ticket": ticket, "CSRFPreventionToken": csrf, "username": username,
+                "cap": self._caps(username)}
+
+    def _caps(self, username):
+        account = self.cluster.accounts[username]
+        privs = ["VM.Allocate", "VM.Audit", "VM.Clone", "VM.Config.Disk",
+                 "VM.PowerMgmt", "VM.Snapshot", "VM.Snapshot.Rollback"]
+        return {"vms": {p: 1 for p in privs}} if account.admin else {"vms": {}}
+
+    def _refuse(self, why):
+        """pve-manager's auth_handler logs why and answers only this."""
+        self.failures.append(why)
+        return ApiError(401, "Authentication failed!")
+
+    def by_ticket(self, ticket, csrf, needs_csrf):
+        """userid of a ticket cookie: 401 "No ticket" without one."""
+        if not ticket:
+            raise ApiError(401, "No ticket")
+        found = self.tickets.get(ticket)
+        if found is None or time.monotonic() - found[1] > TICKET_LIFETIME:
+            raise self._refuse("invalid ticket")
+        if needs_csrf and csrf != found[2]:
+            raise ApiError(401, "Permission denied - invalid csrf token")
+        return found[0]
+
+    def by_token(self, header):
+        """userid of ``PVEAPIToken=USER@REALM!NAME=SECRET``."""
+        value = header.split("=", 1)[1] if "=" in header else ""
+        tokenid, _, secret = value.partition("=")
+        username, _, name = tokenid.partition("!")
+        account = self.cluster.accounts.get(username)
+        if account is None or name not in account.tokens:
+            raise self._refuse("no such token '%s' for user '%s'" % (name, username))
+        if account.tokens[name] != secret:
+            raise self._refuse("invalid token value!")
+        return username
+
+    def may(self, userid, privilege):
+        account = self.cluster.accounts.get(userid)
+        return account is not None and account.admin

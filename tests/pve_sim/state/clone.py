@@ -1,0 +1,186 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Clones as qemu-server's clone_vm: the checks run before the task (a 500
+then), the new config is written locked ``clone`` at once, the disks are
+copied (full) or made on the template's base volume (linked) by the task,
+which holds the source's lock file (shared when it is stopped) and the new
+one's (both waited for 1 s, as qemu-server does)."""
+
+from __future__ import annotations
+
+from tests.pve_sim.state.errors import ApiError, param_error
+from tests.pve_sim.state.guard import (check_bool, check_dns_name, check_lock_sync, check_vmid,
+                                       flock)
+from tests.pve_sim.wire.drives import (NET_KEY, is_cdrom, is_cloudinit, is_drive_key,
+                                       parse_drive, print_drive, storage_of)
+
+SKIPPED = ("snapshots", "parent", "snaptime", "vmstate", "snapstate", "runningcpu",
+           "runningmachine", "lock", "template", "name", "description")
+CLONE_LOCK_WAIT = 1.0
+
+
+def _check_storage(cluster, storage, target):
+    if storage is None:
+        return
+    scfg = cluster.storage(storage)
+    if "images" not in scfg.content:
+        raise param_error(storage="storage '%s' does not support vm images" % storage)
+    if target and not scfg.shared:
+        raise ApiError(500, "can't clone to non-shared storage '%s'" % storage)
+
+
+def _plan_drives(cluster, vm, full):
+    """key -> "full"/"linked"/"copy" for each drive; checks linked clones."""
+    plan = {}
+    for key, value in vm.config.items():
+        if not is_drive_key(key):
+            continue
+        if is_cdrom(value) and not is_cloudinit(value):
+            plan[key] = "copy"
+            continue
+        file = parse_drive(value)[0]
+        if full or is_cloudinit(value):
+            plan[key] = "full"
+        elif "base-" not in file.split(":", 1)[-1].split("/")[0]:
+            raise ApiError(500, "Linked clone feature is not supported for '%s' (%s)"
+                           % (file, key))
+        else:
+            plan[key] = "linked"
+    return plan
+
+
+def _shared(cluster, vm):
+    for key, value in vm.config.items():
+        if is_drive_key(key):
+            file = parse_drive(value)[0] or ""
+            store = cluster.storages.get(storage_of(file))
+            if store is not None and not store.shared:
+                return False
+    return True
+
+
+def check_clone(cluster, user, node, vmid, params):
+    """load_and_check: returns (vm, newid, full, plan, target)."""
+    if "newid" not in params:
+        raise param_error(newid="property is missing and it is not optional")
+    newid = check_vmid(params["newid"], "newid")
+    if "name" in params:
+        check_dns_name(params["name"])
+    target = params.get("target") or None
+    if target == node:
+        target = None
+    pool = params.get("pool")
+    if pool is not None and pool not in cluster.pools:
+        raise denied_pool(pool)
+    if target:
+        cluster.node(target)
+    _check_storage(cluster, params.get("storage"), target)
+    vm = cluster.guest(node, vmid)
+    check_lock_sync(vm)
+    full = check_bool(params, "full") if "full" in params else not vm.template
+    if params.get("storage") is not None and not full:
+        raise ApiError(500, "parameter 'storage' not allowed for linked clones")
+    plan = _plan_drives(cluster, vm, full)
+    if target and not _shared(cluster, vm):
+        raise ApiError(500, "can't clone VM to node '%s' (VM uses local storage)" % target)
+    if newid in cluster.vms:
+        raise ApiError(500, "unable to create VM %d: config file already exists" % newid)
+    return vm, newid, full, plan, target
+
+
+def denied_pool(pool):
+    return ApiError(403, "Permission check failed (pool '%s' does not exist)" % pool)
+
+
+def _new_mac(cluster):
+    return "BC:24:11:%02X:%02X:%02X" % tuple(cluster.rng.randrange(256) for _ in range(3))
+
+
+def _first_config(cluster, vm, newid, params):
+    config = {"lock": "clone"}
+    for key, value in vm.config.items():
+        if key in SKIPPED or key.startswith("unused") or is_drive_key(key):
+            continue
+        if NET_KEY.match(key):
+            model, _, rest = str(value).partition(",")
+            value = "%s=%s,%s" % (model.split("=")[0], _new_mac(cluster), rest) if rest \
+                else "%s=%s" % (model.split("=")[0], _new_mac(cluster))
+        config[key] = value
+    config["name"] = params.get("name") or "Copy-of-VM-%s" % vm.name
+    if params.get("description") is not None:
+        config["description"] = params["description"]
+    elif vm.config.get("description"):
+        config["description"] = vm.config["description"]
+    return config
+
+
+def _new_volume(cluster, newid, key, value, mode, storage, node):
+    """The drive string of the clone's copy of drive ``key``."""
+    file, options = parse_drive(value)
+    if mode == "copy":
+        return value
+    source_store, _, name = file.partition(":")
+    store = storage or source_store
+    if is_cloudinit(value):
+        volid = "%s:vm-%d-cloudinit" % (store, newid)
+        cluster.put_volume(volid, node, size=4 << 20)
+        return print_drive(volid, options)
+    index = 0
+    while cluster.volume("%s:vm-%d-disk-%d" % (store, newid, index), node) is not None:
+        index += 1
+    disk = "vm-%d-disk-%d" % (newid, index)
+    source = cluster.volume(file, node)
+    size = source.size if source is not None else 0
+    if mode == "linked":
+        base = name.split("/")[0]
+        volid = "%s:%s/%s" % (source_store, base, disk)
+        cluster.put_volume(volid, node, size=size, base="%s:%s" % (source_store, base))
+    else:
+        volid = "%s:%s" % (store, disk)
+        cluster.put_volume(volid, node, size=size)
+    return print_drive(volid, options)
+
+
+def clone(cluster, user, node, vmid, params):
+    vm, newid, full, plan, target = check_clone(cluster, user, node, vmid, params)
+    new = cluster.new_guest(newid, node, _first_config(cluster, vm, newid, params))
+    storage = params.get("storage")
+
+    def body():
+        with flock(cluster, vm.vmid, CLONE_LOCK_WAIT, shared=vm.status != "running"), \
+                flock(cluster, newid, CLONE_LOCK_WAIT):
+            cluster.pause(cluster.durations["qmclone"])
+            for key, mode in sorted(plan.items()):
+                if key in vm.config:
+                    new.config[key] = _new_volume(cluster, newid, key, vm.config[key], mode,
+                                                  storage, node)
+            if target:
+                _move(cluster, new, target)
+            if params.get("pool"):
+                new.pool = params["pool"]
+            new.config.pop("lock", None)
+
+    def cleanup():
+        for _, volid in new.volumes(include_cdrom=False):
+            cluster.drop_volume(volid, new.node)
+        cluster.vms.pop(newid, None)
+
+    return cluster.spawn(node, "qmclone", vm.vmid, user, body, cleanup=cleanup)
+
+
+def _move(cluster, vm, target):
+    """Local volumes follow the config to ``target`` (there are none: the
+    checks allow a target only for VMs on shared storage)."""
+    vm.node = target
+
+
+def linked_clones(cluster, template):
+    """The guests whose disks sit on ``template``'s base volumes."""
+    bases = {volid for _, volid in template.volumes() if "base-" in volid}
+    found = []
+    for volume in cluster.volumes.values():
+        if volume.base in bases:
+            for vm in cluster.vms.values():
+                if any(v == volume.volid for _, v in vm.volumes()) and vm not in found:
+                    found.append(vm)
+    return found
+

@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The simulator's knobs (injected failures, a frozen host, failing tasks,
+latency), its permission refusals and its concurrency counters, driven
+only through proxmoxer."""
+
+import threading
+import time
+
+import pytest
+import requests
+from proxmoxer import ResourceException
+
+from tests.pve_sim.clients import ticket_client, token_client, wait_task
+
+
+@pytest.fixture
+def api(pve_api):
+    return ticket_client(pve_api)
+
+
+def test_a_non_admin_account_is_refused(pve_api):
+    student = ticket_client(pve_api, user=pve_api.student, password=pve_api.student_password)
+    assert student.cluster.resources.get(type="vm") == []
+    for call, privilege in ((lambda: student.nodes("pve1").qemu(9000).config.get(), "VM.Audit"),
+                            (lambda: student.nodes("pve1").qemu(9000).status.start.post(),
+                             "VM.PowerMgmt"),
+                            (lambda: student.nodes("pve1").qemu(9000).clone.post(newid=100),
+                             "VM.Clone")):
+        with pytest.raises(ResourceException) as caught:
+            call()
+        assert str(caught.value) == \
+            "403 Forbidden: Permission check failed (/vms/9000, %s)" % privilege
+
+
+def test_injected_failure_answers_then_stops(pve_api, api):
+    pve_api.fail("GET", r"/cluster/resources$", 503, "Service Unavailable", times=2)
+    for _ in range(2):
+        with pytest.raises(ResourceException) as caught:
+            api.cluster.resources.get(type="vm")
+        assert str(caught.value) == "503 Service Unavailable: Service Unavailable"
+    assert len(api.cluster.resources.get(type="vm")) == 3
+
+
+def test_a_frozen_host_never_answers_until_thawed(pve_api):
+    api = token_client(pve_api, timeout=0.3)
+    pve_api.freeze()
+    started = time.monotonic()
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        api.version.get()
+    assert time.monotonic() - started >= 0.3
+    pve_api.thaw()
+    assert api.version.get()["release"] == "8.2"
+
+
+def test_fail_task_ends_the_next_such_task_in_error(pve_api, api):
+    pve_api.fail_task("qmsnapshot", 9000, "snapshot feature is not available")
+    assert wait_task(api, api.nodes("pve1").qemu(9000).snapshot.post(snapname="s1"))[
+        "exitstatus"] == "snapshot feature is not available"
+    pve_api.fail_task("qmclone", 9000, "clone failed: out of space")
+    upid = api.nodes("pve1").qemu(9000).clone.post(newid=100, name="vd1")
+    assert wait_task(api, upid)["exitstatus"] == "clone failed: out of space"
+    assert api.cluster.nextid.get() == "100"          # the half-made clone is gone
+
+
+def test_request_latency_is_slept_per_request(pve_api_factory):
+    sim = pve_api_factory(request_latency=0.05)
+    api = token_client(sim)
+    started = time.monotonic()
+    for _ in range(3):
+        api.version.get()
+    assert time.monotonic() - started >= 0.15
+
+
+def test_nextid_asked_at_once_gives_one_clone_the_error(api):
+    ids = [api.cluster.nextid.get() for _ in range(2)]
+    assert ids == ["100", "100"]
+    wait_task(api, api.nodes("pve1").qemu(9000).clone.post(newid=ids[0], name="a"))
+    with pytest.raises(ResourceException) as caught:
+        api.nodes("pve1").qemu(9000).clone.post(newid=ids[1], name="b")
+    assert caught.value.content == "unable to create VM 100: config file already exists"
+
+
+def test_peak_snapshot_ops_counts_tasks_running_at_once(pve_api_factory):
+    sim = pve_api_factory(time_scale=0.05)
+    api = token_client(sim)
+    for i in range(3):
+        sim.add_vm("vd%d" % i)
+    vmids = [sim.vm("vd%d" % i).vmid for i in range(3)]
+    upids = []
+
+    def snap(vmid):
+        upids.append(api.nodes("pve1").qemu(vmid).snapshot.post(snapname="s1"))
+
+    threads = [threading.Thread(target=snap, args=(v,)) for v in vmids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sim.snapshot_ops_in_flight == 3
+    assert [wait_task(api, u)["exitstatus"] for u in upids] == ["OK"] * 3
+    assert sim.peak_snapshot_ops == 3 and sim.snapshot_ops_in_flight == 0
+
+
+def test_requests_are_recorded_with_their_auth_kind(pve_api):
+    token_client(pve_api).nodes("pve1").tasks.get()
+    ticket_client(pve_api).nodes("pve1").tasks.get()
+    assert pve_api.requests == [("GET", "/nodes/pve1/tasks", "token"),
+                                ("POST", "/access/ticket", "login"),
+                                ("GET", "/nodes/pve1/tasks", "ticket")]
