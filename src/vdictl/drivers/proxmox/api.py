@@ -118,8 +118,8 @@ def open_api(connect: Connect, endpoint: Endpoint) -> Tuple[Any, List[Optional[s
     url = endpoint.url
     try:
         login, secrets, who = credentials(connect)
-    except AuthError as err:
-        raise AuthError(f"cannot log in to {url}: {err.message}", driver=DRIVER) from None
+    except AuthError as refused:
+        raise AuthError(f"cannot log in to {url}: {refused.message}", driver=DRIVER) from None
     verify = verify_setting(connect, url)
     timeout = max(1, math.ceil(connect.endpoint_timeout))
     log.debug("connecting to %s as %s (ca_file=%s, insecure=%s)", url, who,
