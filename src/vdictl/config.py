@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from configobj import ConfigObj, Section
 
-from vdictl import configspec
+from vdictl import config_connect, configspec
 from vdictl.config_file import (find_config_file, profile_name,  # noqa: F401
                                 read_config_file, room_name, room_sections)
 from vdictl.config_vms import PAYLOAD_VARIABLES, VmBuilder
@@ -63,22 +63,29 @@ def _secret_problems(path: str, section: str, connect: Connect,
             problems.append(ConfigError(
                 f"the config file holds a password and {exposed}", file=path,
                 section=section, key="password"))
-    if connect.password_file:
-        where: Dict[str, Any] = dict(file=path, section=section, key="password_file")
-        secret = connect.password_file
-        unusable = None
-        if not os.path.isfile(secret):
-            unusable = f"password file {secret} does not exist or is not a file"
-        elif not os.access(secret, os.R_OK):
-            unusable = f"password file {secret} cannot be read (permission denied)"
-        if unusable and not offline:
-            raise ConfigError(unusable, **where)
-        exposed = None if unusable else _exposure(secret)
-        if unusable:
-            problems.append(ConfigError(unusable, **where))
-        elif exposed:
-            problems.append(ConfigError(f"password file {secret} {exposed}", **where))
+    for key, kind in (("password_file", "password file"),
+                      ("token_secret_file", "token secret file")):
+        secret = getattr(connect, key)
+        if secret:
+            problems += _secret_file_problems(path, section, key, kind, secret, offline)
     return problems
+
+
+def _secret_file_problems(path: str, section: str, key: str, kind: str, secret: str,
+                          offline: bool) -> List[ConfigError]:
+    """A password or token secret file that is missing, unreadable or exposed."""
+    where: Dict[str, Any] = dict(file=path, section=section, key=key)
+    unusable = None
+    if not os.path.isfile(secret):
+        unusable = f"{kind} {secret} does not exist or is not a file"
+    elif not os.access(secret, os.R_OK):
+        unusable = f"{kind} {secret} cannot be read (permission denied)"
+    if unusable and not offline:
+        raise ConfigError(unusable, **where)
+    if unusable:
+        return [ConfigError(unusable, **where)]
+    exposed = _exposure(secret)
+    return [ConfigError(f"{kind} {secret} {exposed}", **where)] if exposed else []
 
 
 def _exposure(path: str) -> Optional[str]:
@@ -272,6 +279,10 @@ class _Loader:
         if vals.get("password") is not None and vals.get("password_file"):
             raise self.error("set password or password_file, not both", path,
                              "password_file")
+        if driver == "proxmox":
+            config_connect.check_proxmox(vals, path, self.error)
+        else:
+            config_connect.check_not_proxmox(vals, driver, path, self.error)
         if path != "general/connect":  # a new kind of section: no file to stay compatible with
             self.other_drivers_key(vals, driver, path)
         vals = configspec.with_defaults("connect", vals)
@@ -331,6 +342,7 @@ class _Loader:
             written = {**room_wide, **own}
             extra_vars = self.extra_vars(section[sub], sub_path)
             origin = self.endpoint(written, own, path, sub_path)
+            self.proxmox_vm_keys(written, own, path, sub_path)
             built = self.vms.subsection(name, sub, sub_path, written, extra_vars)
             if origin:
                 built = [dataclasses.replace(vm, endpoint_from=origin) for vm in built]
@@ -367,6 +379,21 @@ class _Loader:
         if name is not None:
             return f"[connect {name}] {'uri' if connect.driver == 'libvirt' else 'url'}"
         return ""
+
+    def proxmox_vm_keys(self, written: Mapping[str, Any], own: Mapping[str, Any],
+                        room_path: str, sub_path: str) -> None:
+        """node, storage, pool and iso_storage would silently not apply to VMs
+        of another driver (endpoint() has checked the profile's name)."""
+        name = written.get("connect")
+        connect = self.profiles[name] if name is not None else self.general_connect
+        assert connect is not None
+        if connect.driver == "proxmox":
+            return
+        for key in config_connect.PROXMOX_VM_KEYS:
+            if key in written:
+                raise self.error(f"{key} is for the proxmox driver; these VMs use "
+                                 f"{connect.driver}: remove it",
+                                 sub_path if key in own else room_path, key)
 
     def unknown_profile(self, name: str, path: str) -> ConfigError:
         known = list(self.profiles)

@@ -83,17 +83,33 @@ KEYS: Tuple[Key, ...] = (
     _unused("ovirt_worker_floppy_prefix", "general",
             "Amoothei: floppy path on the oVirt hosts. Not used by vdictl."),
     # [general] [[connect]]
-    Key("driver", "connect", "choice", choices=("ovirt", "libvirt"),
-        help="Backend. Without it, `url` means ovirt and `uri` means libvirt."),
+    Key("driver", "connect", "choice", choices=("ovirt", "libvirt", "proxmox"),
+        help="Backend. Without it, `url` means ovirt and `uri` means libvirt; Proxmox VE "
+             "needs driver = proxmox."),
     Key("uri", "connect", "str",
         help="libvirt connection URI, e.g. qemu:///system."),
     Key("url", "connect", "str",
-        help="oVirt/RHV engine API URL, e.g. https://engine.example.org/ovirt-engine/api."),
-    Key("username", "connect", "str", help="oVirt user, e.g. admin@internal."),
-    Key("password", "connect", "str", help="oVirt password (prefer password_file)."),
+        help="oVirt/RHV engine API URL, e.g. https://engine.example.org/ovirt-engine/api; "
+             "Proxmox VE: a node's URL, e.g. https://pve1.example.org:8006 (/api2/json "
+             "may be left out)."),
+    Key("username", "connect", "str",
+        help="oVirt user, e.g. admin@internal; Proxmox VE: user@realm, e.g. root@pam "
+             "(a ticket login; token_id is preferred)."),
+    Key("password", "connect", "str",
+        help="oVirt or Proxmox VE password (prefer password_file)."),
     Key("password_file", "connect", "path",
-        help="File whose first line is the oVirt password."),
-    Key("ca_file", "connect", "path", help="CA certificate of the oVirt engine."),
+        help="File whose first line is the oVirt or Proxmox VE password."),
+    Key("token_id", "connect", "str",
+        help="Proxmox VE: API token, user@realm!tokenid (e.g. vdictl@pve!rooms), used "
+             "instead of username and password; its secret comes from token_secret_file "
+             "or token_secret_env (exactly one)."),
+    Key("token_secret_file", "connect", "path",
+        help="Proxmox VE: file whose first line is the API token's secret."),
+    Key("token_secret_env", "connect", "str",
+        help="Proxmox VE: name of the environment variable holding the API token's "
+             "secret, e.g. PVE_TOKEN_SECRET."),
+    Key("ca_file", "connect", "path",
+        help="CA certificate of the oVirt engine or of the Proxmox VE nodes."),
     Key("insecure", "connect", "bool", default=False,
         help="Skip TLS certificate verification (testing only)."),
     Key("filter", "connect", "bool", default=False,
@@ -173,6 +189,20 @@ KEYS: Tuple[Key, ...] = (
     Key("default_gateway", "vm", "ip", help="Default gateway of the VMs."),
     Key("network_name", "vm", "str", help="Network the VM's NIC is attached to."),
     Key("cluster", "vm", "str", help="oVirt cluster for the VMs."),
+    Key("node", "vm", "str",
+        help="Proxmox VE: node the VMs are created on (default: the template's node). "
+             "Another node than the template's needs the template's disks on shared "
+             "storage."),
+    Key("storage", "vm", "str",
+        help="Proxmox VE: storage of the VMs' disks (default: the template's). A linked "
+             "clone lives on its template's storage, so another storage means a full "
+             "clone: a copy of every disk, slower and without the space saving."),
+    Key("pool", "vm", "str",
+        help="Proxmox VE: resource pool the VMs join (e.g. for the permissions of a "
+             "teacher's account)."),
+    Key("iso_storage", "vm", "str", default="local",
+        help="Proxmox VE: storage (with content type iso) the first-boot media are "
+             "uploaded to."),
     Key("memory", "vm", "memory", minimum=MIN_MEMORY,
         help="VM memory (default: the template's). A plain number is bytes: write 2GiB, "
              "512MiB or 2 * 1024 * 1024 * 1024."),

@@ -69,6 +69,10 @@ class VmSpec:
     rollout_startvm: bool = _VM["rollout_startvm"]
     reset_startvm: str = _VM["reset_startvm"]             # one of RESET_STARTVM_CHOICES
     tc_user: Optional[str] = _VM["tc_user"]
+    node: Optional[str] = _VM["node"]             # proxmox: node of the new VMs
+    storage: Optional[str] = _VM["storage"]       # proxmox: disk storage (another: full clone)
+    pool: Optional[str] = _VM["pool"]             # proxmox: resource pool the VMs join
+    iso_storage: str = _VM["iso_storage"]         # proxmox: storage of first-boot media
     uri: Optional[str] = _VM["uri"]   # libvirt: per-room or per-subsection hypervisor
     connect: Optional[str] = _VM["connect"]       # a [connect NAME] profile; None: [general]
     adopt_unmarked: bool = _VM["adopt_unmarked"]  # act on same-named VMs without a vdictl mark
@@ -125,12 +129,16 @@ class Throttle:
 
 @dataclass(frozen=True)
 class Connect:
-    driver: str                       # "libvirt" | "ovirt"
+    driver: str                       # "libvirt" | "ovirt" | "proxmox"
     uri: Optional[str] = _CONNECT["uri"]             # libvirt
-    url: Optional[str] = _CONNECT["url"]             # ovirt
+    url: Optional[str] = _CONNECT["url"]             # ovirt, proxmox
     username: Optional[str] = _CONNECT["username"]
     password: Optional[str] = field(default=_CONNECT["password"], repr=False)
     password_file: Optional[str] = _CONNECT["password_file"]
+    #: proxmox: API token user@realm!tokenid; its secret from the file or the variable
+    token_id: Optional[str] = _CONNECT["token_id"]
+    token_secret_file: Optional[str] = field(default=_CONNECT["token_secret_file"], repr=False)
+    token_secret_env: Optional[str] = field(default=_CONNECT["token_secret_env"], repr=False)
     ca_file: Optional[str] = _CONNECT["ca_file"]
     insecure: bool = _CONNECT["insecure"]
     filter: bool = _CONNECT["filter"]                # ovirt: the engine's user API

@@ -2,7 +2,8 @@
 
 Backends: libvirt on the in-process test:///default hypervisor, libvirt on
 real QEMU (the private sandbox), and oVirt through the real ovirtsdk4 on the
-engine simulator (tests/ovirt_sim). Each backend is a small `Backend` that knows how to
+engine simulator (tests/ovirt_sim), and Proxmox VE through the real proxmoxer on its
+simulator (tests/pve_sim). Each backend is a small `Backend` that knows how to
 provide a template and a foreign VM, and how to look at what a VM's first boot
 received; the checks use only the Driver API, and get the driver from the registry.
 
@@ -37,6 +38,7 @@ from vdictl.rooms import CLOUD_INIT, SYSPREP, Connect, VmSpec
 libvirt = pytest.importorskip("libvirt")
 
 from tests.libvirt_test_hv import TEST_URI, define_test_template  # noqa: E402
+from tests.pve_driver import fast_pve_polls  # noqa: E402,F401 - a fixture
 
 OWNER = Owner(room="croom", subsection="desks", tool_version="test")
 TIMEOUT = 30.0
@@ -183,10 +185,59 @@ class OvirtSimBackend:
         self.driver.close()
 
 
+class ProxmoxSimBackend:
+    """Proxmox VE through the real proxmoxer, over HTTPS with its API token, on
+    the simulator (tests/pve_sim). The simulator records each start's uploaded
+    CDs, and plays the guest that powers itself off after its first boot."""
+
+    lacks: ClassVar[FrozenSet[str]] = frozenset()
+    #: Proxmox VE reports no console clients, and the driver asks no guest agent
+    idle_sessions: ClassVar[Tuple[Sessions, Sessions]] = (None, None)
+
+    def __init__(self, request):
+        pytest.importorskip("proxmoxer")
+        from tests.pve_driver import token_connect
+
+        request.getfixturevalue("fast_pve_polls")
+        self.sim = request.getfixturevalue("pve_api")
+        self.template = "tmpl-win10"
+        self.driver = get_driver(token_connect(self.sim))
+        self.driver.open()
+
+    def add_template(self, name):
+        self.sim.add_template(name)
+        return name
+
+    def add_foreign_vm(self, name):
+        self.sim.add_vm(name, template=self.template)
+
+    def first_boot_template(self):
+        return self.template
+
+    def payload_received(self, spec):
+        """The files of the CDs the VM's starts had, as text."""
+        from vdictl.drivers.seed_image import read_seed_image
+
+        return "\n".join(data.decode("utf-8", "replace") for start in self.sim.starts
+                         if start.name == spec.name for iso in start.isos.values()
+                         for data in read_seed_image(iso)[1].values())
+
+    def payload_kept(self, spec):
+        """First-boot media left in the VM's config, or its ISO on the storage."""
+        config = self.sim.vm(spec.name).config
+        kept = [v for v in config.values() if "iso/" in str(v)]
+        return kept + [volid for (_, volid) in list(self.sim.volumes)
+                       if f"vdictl-seed-{spec.name}" in volid]
+
+    def close(self):
+        self.driver.close()
+
+
 BACKENDS = {
     "libvirt-test": LibvirtTestBackend,
     "libvirt-qemu": pytest.param(LibvirtQemuBackend, marks=pytest.mark.libvirt_sandbox),
     "ovirt-sim": OvirtSimBackend,
+    "proxmox-sim": ProxmoxSimBackend,
 }
 
 

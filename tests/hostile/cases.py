@@ -149,7 +149,7 @@ CASES = (
     Case("choice-unknown", config(reset_startvm="Sometimes"), "room r1/vms",
          "reset_startvm", "'Sometimes' is not one of Always, Auto, Never"),
     Case("driver-unknown", connect("driver = vmware"), "general/connect", "driver",
-         "'vmware' is not one of ovirt, libvirt"),
+         "'vmware' is not one of ovirt, libvirt, proxmox"),
     Case("gateway-not-ip", config(default_gateway="300.1.1.1"), "room r1/vms",
          "default_gateway", "'300.1.1.1' is not an IP address"),
     Case("list-for-a-scalar", config(template_name="tmpl, other"), "room r1/vms",

@@ -423,7 +423,7 @@ def test_far_off_unknown_keys_and_sections_warn(tmp_path):
         f"{path} [general/extra]: unknown section, ignored",
         f"{path} [logging] level: unknown key, ignored",
         f"{path} [room r1] flavour: unknown key, ignored",
-        f"{path} [room r1/vms] notes: unknown key, ignored (did you mean 'names'?)",
+        f"{path} [room r1/vms] notes: unknown key, ignored (did you mean 'node'?)",
         f"{path} [room r1/vms] mem: unknown key, ignored (did you mean 'memory'?)",
     )
     assert cfg.unused_keys == (
@@ -848,7 +848,7 @@ def test_room_section_errors(tmp_path, text, section, message):
     ("url = https://e/api\n  uri = qemu:///system", "driver",
      "both url (ovirt) and uri (libvirt) are set; choose with driver = ovirt|libvirt"),
     ("driver = ovirt", "url", "the ovirt driver needs url"),
-    ("driver = xen", "driver", "'xen' is not one of ovirt, libvirt"),
+    ("driver = xen", "driver", "'xen' is not one of ovirt, libvirt, proxmox"),
     ("url = https://e/api\n  password = x\n  password_file = pw", "password_file",
      "set password or password_file, not both"),
     ("uri = qemu:///system\n  insecure = sometimes", "insecure",

@@ -54,7 +54,7 @@ def test_a_minimal_config_has_every_key_table_default(tmp_path):
             if key.used and key.name in fields and key.name not in WRITTEN.get(section, ()):
                 assert getattr(record, key.name) == key.default, (section, key.name)
                 compared.add((section, key.name))
-    assert len(compared) == 41   # every field named after a key: none is left out
+    assert len(compared) == 48   # every field named after a key: none is left out
 
 
 #: for every key with a default other than None: another valid value
@@ -64,7 +64,7 @@ OTHER_DEFAULT = {
     "parallel": 3, "shutdown_timeout": 9.0, "operation_timeout": 99.0,
     "stateless": True, "snapshot_description": "golden", "rollout_startvm": True,
     "reset_startvm": "Never", "maintenance": True, "adopt_unmarked": True, "keep_runs": 7,
-    "skip_in_use": True,
+    "skip_in_use": True, "iso_storage": "isos",
 }
 
 

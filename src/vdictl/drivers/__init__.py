@@ -14,6 +14,7 @@ from .base import Driver
 DRIVERS: Dict[str, Tuple[str, str, str]] = {
     "libvirt": ("vdictl.drivers.libvirt", "LibvirtDriver", "libvirt"),
     "ovirt": ("vdictl.drivers.ovirt", "OvirtDriver", "ovirt"),
+    "proxmox": ("vdictl.drivers.proxmox", "ProxmoxDriver", "proxmox"),
 }
 
 

@@ -1,48 +1,6 @@
-"""The owner mark of the ovirt driver: the VM comment
-`vdictl:room=..;subsection=..;version=..[;phase=..]`, values percent-encoded.
-A VM whose comment lacks the prefix is foreign."""
+"""The owner mark of the ovirt driver: the VM comment, in the text codec that
+the proxmox driver shares (drivers/owner_text.py)."""
 
-from __future__ import annotations
+from ..owner_text import OWNER_PREFIX, owner_comment, parse_owner, parse_phase
 
-from typing import Dict, Optional
-from urllib.parse import quote, unquote
-
-from vdictl.model import Owner
-
-#: the comment of every VM vdictl creates starts with this
-OWNER_PREFIX = "vdictl:"
-
-
-def owner_comment(owner: Owner, phase: Optional[str] = None) -> str:
-    """The VM comment that marks `owner` (and the rollout `phase`, if any)."""
-    def q(v: str) -> str:
-        return quote(v, safe="")
-    text = (f"{OWNER_PREFIX}room={q(owner.room)};subsection={q(owner.subsection)};"
-            f"version={q(owner.tool_version)}")
-    return text + (f";phase={q(phase)}" if phase else "")
-
-
-def _comment_fields(comment: Optional[str]) -> Dict[str, str]:
-    text = (comment or "").strip()
-    if not text.startswith(OWNER_PREFIX):
-        return {}
-    fields: Dict[str, str] = {}
-    for part in text[len(OWNER_PREFIX):].splitlines()[0].split(";"):
-        key, sep, value = part.partition("=")
-        if sep:
-            fields[key.strip()] = unquote(value.strip())
-    return fields
-
-
-def parse_owner(comment: Optional[str]) -> Optional[Owner]:
-    """The Owner of a VM comment, or None without the vdictl prefix."""
-    fields = _comment_fields(comment)
-    if "room" not in fields:
-        return None
-    return Owner(room=fields["room"], subsection=fields.get("subsection", ""),
-                 tool_version=fields.get("version", ""))
-
-
-def parse_phase(comment: Optional[str]) -> Optional[str]:
-    """The rollout phase recorded in a VM comment (`phase=`), if any."""
-    return _comment_fields(comment).get("phase") or None
+__all__ = ["OWNER_PREFIX", "owner_comment", "parse_owner", "parse_phase"]

@@ -1,0 +1,64 @@
+"""Connect-section checks of one driver at a time (the loader, vdictl.config,
+calls them): the proxmox driver's url and credentials, and its keys kept out
+of the other drivers' sections."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Optional
+
+from vdictl.errors import ConfigError
+
+#: error(message, section path, key) -> the ConfigError naming the file
+ErrorAt = Callable[[str, str, Optional[str]], ConfigError]
+
+#: [room NAME] / [[subsection]] keys only the proxmox driver reads
+PROXMOX_VM_KEYS = ("node", "storage", "pool", "iso_storage")
+
+
+def check_proxmox(vals: Mapping[str, Any], path: str, error: ErrorAt) -> None:
+    """url, and one way to log in: an API token (its id and one source of its
+    secret) or a user and password (a ticket)."""
+    if not vals.get("url"):
+        raise error("the proxmox driver needs url, e.g. url = "
+                    "\"https://pve1.example.org:8006\"", path, "url")
+    for key, why in (("pool", "libvirt's storage pool; the Proxmox VE resource pool is "
+                      "written under [room NAME] or [[subsection]]: move it there"),
+                     ("console_probe", "libvirt's QEMU monitor probe; remove it")):
+        if key in vals:
+            raise error(f"{key} is {why}", path, key)
+    token = vals.get("token_id")
+    password = vals.get("password") is not None or bool(vals.get("password_file"))
+    sources = [k for k in ("token_secret_file", "token_secret_env") if vals.get(k)]
+    if token is None:
+        if sources:
+            raise error(f"{sources[0]} without token_id; add token_id = "
+                        "user@realm!tokenid", path, sources[0])
+        if not vals.get("username") or not password:
+            missing = "username" if not vals.get("username") else "password_file"
+            raise error("the proxmox driver needs credentials: token_id = "
+                        "user@realm!tokenid with token_secret_file (or "
+                        "token_secret_env), or username = user@realm with "
+                        "password_file", path, "token_id" if not password
+                        else missing)
+        return
+    if password:
+        raise error("set token_id or a password, not both (the token is "
+                    "preferred: remove password and password_file)", path, "token_id")
+    user, bang, name = token.partition("!")
+    if not bang or "@" not in user or not name or not user.split("@", 1)[0]:
+        raise error(f"{token!r} is not an API token id; write user@realm!tokenid, "
+                    "e.g. vdictl@pve!rooms", path, "token_id")
+    if len(sources) != 1:
+        raise error("token_id needs its secret from exactly one of "
+                    "token_secret_file (a file whose first line is the secret) and "
+                    "token_secret_env (an environment variable's name)", path,
+                    "token_secret_env" if sources else "token_secret_file")
+
+
+def check_not_proxmox(vals: Mapping[str, Any], driver: str, path: str, error: ErrorAt) -> None:
+    """The API token keys would silently not apply to another driver."""
+    for key in ("token_id", "token_secret_file", "token_secret_env"):
+        if key in vals:
+            raise error(f"{key} is for the proxmox driver; this connect section "
+                        f"uses {driver}: remove it, or write driver = proxmox",
+                        path, key)

@@ -1,0 +1,273 @@
+"""The proxmox driver's connection to one endpoint: the shared ProxmoxAPI,
+the call that maps errors and retries transient ones, task waits, lock
+checks, and the lookups of VMs by name."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from vdictl.errors import Busy, DriverError, NotFound, Unreachable, WrongState
+from vdictl.rooms import Connect
+from vdictl.wait import is_transient, retry_transient, wait_for
+
+from ..outage import Outage
+from .api import Endpoint, open_api, parse_url
+from .errors import DRIVER, by_text, map_error
+from .tasks import TaskWatch, exit_text, succeeded
+from .watch import StateWatch
+
+log = logging.getLogger(__name__)
+
+#: one allocation of a new VMID at a time in this process (create.py, templates.py)
+VMID_LOCK = threading.Lock()
+
+#: before_retry() -> (done, value): ends the retries when an earlier attempt worked
+BeforeRetry = Callable[[], Tuple[bool, Any]]
+
+
+@dataclass
+class Tuning:
+    """The pauses, limits and retries of one connection (tests shrink them)."""
+
+    #: seconds between task and state polls
+    poll_interval: float = 1.0
+    #: bounded retry of transient errors (locks held by a task, lost answers)
+    retry_attempts: int = 8
+    retry_max_time: float = 300.0
+    retry_initial: float = 0.5
+    retry_maximum: float = 15.0
+    #: how long to wait for a hard stop after the graceful timeout
+    stop_timeout: float = 120.0
+    #: task entries one poll of a node's task list asks for
+    task_list_limit: int = 500
+
+
+@dataclass(frozen=True)
+class VmRef:
+    """Where a VM is: its name, node and VMID, and its cluster resources entry."""
+
+    name: str
+    node: str
+    vmid: int
+    entry: Dict[str, Any]
+
+    @property
+    def lock(self) -> Optional[str]:
+        return self.entry.get("lock") or None
+
+
+class StaleLock(WrongState):
+    """A config lock that no running task holds: a killed run left it."""
+
+
+class PveConnection:
+    """One endpoint: one login, shared polls, per-run lookups."""
+
+    driver = DRIVER
+
+    def __init__(self, settings: Connect, url: str, tuning: Optional[Tuning] = None):
+        self.settings = settings
+        self.endpoint: Endpoint = parse_url(url) if url else Endpoint("", None, "")
+        self.url = self.endpoint.url
+        self.tuning = tuning or Tuning()
+        self._api: Any = None
+        self._secrets: List[Optional[str]] = []
+        self._open_lock = threading.Lock()
+        #: VMIDs are taken from /cluster/nextid one clone at a time in this
+        #: process, whichever endpoint (node URL) of the cluster a driver uses
+        self.vmid_lock = VMID_LOCK
+        self.outage = Outage(self.url, settings.endpoint_timeout, driver=DRIVER)
+        self.tasks = TaskWatch(self._list_tasks, self._task_status,
+                               interval=lambda: self.tuning.poll_interval, driver=DRIVER)
+        self.states = StateWatch(self.resources, interval=lambda: self.tuning.poll_interval,
+                                 driver=DRIVER)
+
+    # -- open, close, call ------------------------------------------------------
+    def open(self) -> None:
+        with self._open_lock:
+            if self._api is not None:
+                return
+            if not self.url:
+                raise DriverError("no Proxmox VE url configured", driver=DRIVER)
+            self._api, self._secrets = open_api(self.settings, self.endpoint)
+
+    def close(self) -> None:
+        # a ticket or token needs no logout; the next open logs in again
+        with self._open_lock:
+            self._api = None
+
+    def call(self, fn: Callable[[Any], Any], *, vm: Optional[str] = None,
+             what: Optional[str] = None, before_retry: Optional[BeforeRetry] = None,
+             ref: Optional["VmRef"] = None) -> Any:
+        """fn(api), errors mapped, transient ones retried. `before_retry` ->
+        (done, value) may end the retries when an earlier attempt worked. With
+        `ref`, a lock refusal is retried only while a task holds the lock."""
+        outage = self.outage
+        outage.check(vm)
+        if self._api is None:
+            self.open()
+        api = self._api
+        attempt = [0]
+
+        def once() -> Any:
+            attempt[0] += 1
+            if attempt[0] > 1 and before_retry is not None:
+                done, value = before_retry()
+                if done:
+                    return value
+            try:
+                value = fn(api)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
+                err = self._noted(map_error(exc, vm=vm, what=what, secrets=self._secrets))
+                if ref is not None and isinstance(err, Busy):
+                    self.check_stale_lock(ref)
+                raise err from exc
+            outage.answered()
+            return value
+
+        return self.retrying(once, vm)
+
+    def retrying(self, once: Callable[[], Any], vm: Optional[str]) -> Any:
+        """once() with the transient errors retried within the tuning's limits."""
+        outage = self.outage
+
+        def retry_if(exc: BaseException) -> bool:
+            return is_transient(exc) and not (isinstance(exc, Unreachable)
+                                              and outage.remaining() <= 0)
+
+        t = self.tuning
+        try:
+            return retry_transient(once, attempts=t.retry_attempts, max_time=t.retry_max_time,
+                                   initial=t.retry_initial, maximum=t.retry_maximum,
+                                   retry_if=retry_if)
+        except Unreachable as exc:
+            if outage.remaining() > 0:
+                raise
+            raise outage.give_up(exc.message, vm=vm) from None
+
+    def _noted(self, err: DriverError) -> DriverError:
+        if not isinstance(err, Unreachable):
+            self.outage.answered()  # a refusal is an answer
+            return err
+        timed_out = "timed out" in err.message.lower() or "timeout" in err.message.lower()
+        self.outage.failed(silent_for=self.outage.bound if timed_out else 0.0)
+        return Unreachable(f"lost the connection to {self.url}: {err.message}",
+                           driver=err.driver, vm=err.vm)
+
+    def wait(self, fetch: Callable[[], Any], cond: Callable[[Any], bool], *, timeout: float,
+             what: str, vm: str, fail: Optional[Callable[[Any], bool]] = None) -> Any:
+        """fetch() until cond(value), polling every poll_interval."""
+        return wait_for(fetch, cond, timeout=timeout, interval=self.tuning.poll_interval,
+                        what=what, driver=DRIVER, vm=vm, fail_condition=fail)
+
+    # -- tasks ------------------------------------------------------------------
+    def _list_tasks(self, node: str, since: int) -> List[Dict[str, Any]]:
+        return list(self.call(lambda a: a.nodes(node).tasks.get(
+            source="all", since=since, limit=self.tuning.task_list_limit)) or [])
+
+    def _task_status(self, node: str, upid: str) -> Dict[str, Any]:
+        return dict(self.call(lambda a: a.nodes(node).tasks(upid).status.get()) or {})
+
+    def wait_task(self, upid: Optional[str], *, timeout: float, what: str,
+                  vm: Optional[str] = None) -> None:
+        """Until the task ends; its failure raised as the error its text means
+        (a lock: Busy, "already running": WrongState ...). None: nothing to wait for
+        (a call that answers at once)."""
+        if not upid:
+            return
+        entry = self.tasks.wait(str(upid), timeout=timeout, what=what, vm=vm)
+        if not succeeded(entry):
+            raise by_text(f"{what} failed: {exit_text(entry)}", {"driver": DRIVER, "vm": vm})
+        if exit_text(entry) != "OK":
+            log.info("%s: %s ended with %s", vm or self.url, what, exit_text(entry))
+
+    def run_task(self, ref: VmRef, post: Callable[[Any], Any], *, timeout: float, what: str,
+                 before_retry: Optional[BeforeRetry] = None) -> None:
+        """post(api) (a request answering a UPID) and its task wait, repeated while
+        the VM is locked by another task; a lock no task holds fails at once."""
+        def once() -> None:
+            upid = self.call(post, vm=ref.name, before_retry=before_retry, ref=ref)
+            try:
+                self.wait_task(upid, timeout=timeout, what=what, vm=ref.name)
+            except Busy:
+                self.check_stale_lock(ref)
+                raise
+
+        self.retrying(once, ref.name)
+
+    # -- locks --------------------------------------------------------------------
+    def active_tasks(self, ref: VmRef) -> List[Dict[str, Any]]:
+        return list(self.call(lambda a: a.nodes(ref.node).tasks.get(
+            source="active", vmid=ref.vmid), vm=ref.name) or [])
+
+    def check_stale_lock(self, ref: VmRef) -> None:
+        """StaleLock when the VM's config is locked and no task runs on it;
+        otherwise nothing (a running task's lock is Busy, waited for)."""
+        status = self.call(lambda a: a.nodes(ref.node).qemu(ref.vmid).status.current.get(),
+                           vm=ref.name, what=f"VM {ref.name!r}")
+        lock = (status or {}).get("lock")
+        if not lock or self.active_tasks(ref):
+            return
+        raise StaleLock(
+            f"VM {ref.name} (vmid {ref.vmid} on node {ref.node}) is locked ({lock}) but no "
+            f"task runs on it: a killed run or task left the lock. Check on {ref.node} that "
+            f"no task still works on VM {ref.vmid}, then clear it there with: "
+            f"qm unlock {ref.vmid}", driver=DRIVER, vm=ref.name)
+
+    def ensure_unlocked(self, ref: VmRef, timeout: float) -> None:
+        """Before a change: a stale lock fails at once; a task's lock is waited
+        for (up to `timeout`)."""
+        if not ref.lock:
+            return
+        self.check_stale_lock(ref)
+        self.wait_state(ref, lambda e: e is not None and not e.get("lock"), timeout,
+                        f"the VM's lock ({ref.lock}) to be released")
+
+    def wait_state(self, ref: VmRef, done: Callable[[Optional[Dict[str, Any]]], bool],
+                   timeout: float, what: str) -> None:
+        """Until done(the VM's cluster resources entry; None while missing), seen
+        in the shared poll of all waiting VMs."""
+        self.states.wait(ref.vmid, done, timeout=timeout, what=what, vm=ref.name)
+
+    # -- VMs ------------------------------------------------------------------
+    def resources(self) -> List[Dict[str, Any]]:
+        """Every guest of the cluster (templates too), one request."""
+        return [e for e in self.call(lambda a: a.cluster.resources.get(type="vm")) or []
+                if e.get("type") == "qemu"]
+
+    def refs(self, names: Any) -> Dict[str, VmRef]:
+        """The VMs (not templates) among `names`, by name."""
+        wanted = set(names)
+        found: Dict[str, VmRef] = {}
+        for e in self.resources():
+            name = str(e.get("name"))
+            if name in wanted and not e.get("template"):
+                if name in found:
+                    raise DriverError(f"two VMs are named {name!r} (vmid {found[name].vmid} "
+                                      f"and {e.get('vmid')}); rename one", driver=DRIVER,
+                                      vm=name)
+                found[name] = VmRef(name, str(e["node"]), int(e["vmid"]), e)
+        return found
+
+    def ref(self, name: str) -> VmRef:
+        """The VM `name`; NotFound without one."""
+        found = self.refs([name]).get(name)
+        if found is None:
+            raise NotFound(f"VM {name!r} not found", driver=DRIVER, vm=name)
+        return found
+
+    def config(self, ref: VmRef) -> Dict[str, Any]:
+        return dict(self.call(lambda a: a.nodes(ref.node).qemu(ref.vmid).config.get(),
+                              vm=ref.name, what=f"VM {ref.name!r}") or {})
+
+    def set_config(self, ref: VmRef, **values: Any) -> None:
+        """PUT the VM's config (synchronous); a lock is retried as Busy."""
+        self.call(lambda a: a.nodes(ref.node).qemu(ref.vmid).config.put(**values),
+                  vm=ref.name, what=f"VM {ref.name!r}", ref=ref)
+
+    def status(self, ref: VmRef) -> Dict[str, Any]:
+        return dict(self.call(lambda a: a.nodes(ref.node).qemu(ref.vmid).status.current.get(),
+                              vm=ref.name, what=f"VM {ref.name!r}") or {})

@@ -1,0 +1,51 @@
+"""What the proxmox driver's tests share: the driver's pauses shrunk for the
+time-scaled simulator (tests/pve_sim), and the connect settings of a
+simulator (its API token, its CA)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+from vdictl.rooms import Connect
+
+
+@pytest.fixture
+def fast_pve_polls():
+    """The proxmox driver's poll and retry pauses shrunk for a time-scaled
+    simulator (class attributes, restored afterwards): a timing seam, nothing else."""
+    pytest.importorskip("proxmoxer")
+    from vdictl.drivers.proxmox import ProxmoxDriver
+
+    names = ("poll_interval", "retry_initial", "retry_maximum", "stop_timeout")
+    saved = {k: getattr(ProxmoxDriver, k) for k in names}
+    ProxmoxDriver.poll_interval, ProxmoxDriver.retry_initial = 0.02, 0.01
+    ProxmoxDriver.retry_maximum, ProxmoxDriver.stop_timeout = 0.05, 30.0
+    yield
+    for key, value in saved.items():
+        setattr(ProxmoxDriver, key, value)
+
+
+def token_file(secret: str) -> str:
+    """A private file whose first line is `secret`."""
+    fd, path = tempfile.mkstemp(prefix="pve-token-")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def token_connect(sim, **kw) -> Connect:
+    """Connect settings of the simulator: its API token, TLS verified with its CA."""
+    kw.setdefault("ca_file", sim.ca_file)
+    return Connect(driver="proxmox", url=sim.url, token_id=sim.token_id,
+                   token_secret_file=token_file(sim.token_secret), **kw)
+
+
+def ticket_connect(sim, **kw) -> Connect:
+    """Connect settings of the simulator's root@pam with its password (a ticket)."""
+    kw.setdefault("ca_file", sim.ca_file)
+    return Connect(driver="proxmox", url=sim.url, username="root@pam", password=sim.password,
+                   **kw)
