@@ -249,3 +249,55 @@ def test_a_stale_lock_fails_its_vm_naming_the_lock_and_qm_unlock(tmp_path, pve_a
     assert [p for m, p in changes(pve_api, since) if f"/qemu/{vmid}/" in p] == []
     assert len([p for m, p in changes(pve_api, since) if p.endswith("/rollback")]) == 2
     assert pve_api.vm("lab-pc02").lock == "snapshot"
+
+
+# -- a [connect NAME] profile of the proxmox driver ---------------------------------
+
+PROFILE = """\
+[general]
+    [[connect]]
+    driver = libvirt
+    uri = "test:///default"
+[connect pve]
+    driver = proxmox
+    url = "{url}"
+    {key}
+    token_id = "{token_id}"
+    token_secret_file = "{secret}"
+    ca_file = "{ca_file}"
+[room lab]
+    connect = pve
+    template_name = tmpl-win10
+    [[pcs]]
+    ids = "1-2"
+    names = "lab-pc${{id}}"
+"""
+
+
+def profile(tmp_path, sim, secret=None, key=""):
+    return write_config(tmp_path, PROFILE.format(url=sim.url, token_id=sim.token_id, key=key,
+                                                 secret=token_file(secret or sim.token_secret),
+                                                 ca_file=sim.ca_file), name="profile.conf")
+
+
+def test_a_proxmox_profile_is_used_and_named_where_its_login_fails(tmp_path, pve_api):
+    config = profile(tmp_path, pve_api)
+    result = vdictl(config, "virtroom-rollout", "lab")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert sorted(v.name for v in pve_api.vms.values() if v.name.startswith("lab-")) == [
+        "lab-pc01", "lab-pc02"]
+    config = profile(tmp_path, pve_api, secret=WRONG_SECRET)
+    result = vdictl(config, "virtroom-show", "lab")
+    assert result.exit_code == exit_codes.UNREACHABLE
+    assert error_line(result) == (
+        f"Error: proxmox: login to {pve_api.url} ({config} [connect pve] url) as "
+        "root@pam!vdictl refused: Authentication failed! (wrong token id or secret, or the "
+        "token expired or was removed)")
+
+
+def test_uri_in_a_proxmox_profile_is_a_config_error(tmp_path, pve_api):
+    config = profile(tmp_path, pve_api, key='uri = "qemu:///system"')
+    result = vdictl(config, "config", "check")
+    assert result.exit_code == exit_codes.USAGE
+    assert result.stderr == (f"Error: {config} [connect pve] uri: uri is for the libvirt "
+                             "driver; this proxmox profile takes url\n")
