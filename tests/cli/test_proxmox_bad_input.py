@@ -10,8 +10,11 @@ The lines asserted here are the operator's, whole.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import threading
+import time
 
 import pytest
 
@@ -169,6 +172,45 @@ def test_a_frozen_host_is_given_up_after_endpoint_timeout(tmp_path, pve_api):
     assert error_line(result) == (f"Error: proxmox: cannot connect to {pve_api.url} ({config} "
                                   "[general/connect] url): Read timed out. (read timeout=2)")
     assert changes(pve_api) == [] and cluster_view(pve_api) == before
+
+
+def test_a_host_that_hangs_mid_reset_fails_the_rest_and_a_rerun_converges(
+        tmp_path, pve_api_factory):
+    sim = pve_api_factory(durations={"qmrollback": 200.0})
+    result, config, _ = run(tmp_path, sim, "virtroom-rollout", "lab",
+                            extra="endpoint_timeout = 2")
+    assert result.exit_code == 0, result.stdout
+
+    def freeze_at_the_first_rollback():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if any(p.endswith("/rollback") for _, p, _ in list(sim.requests)):
+                sim.freeze()
+                return
+            time.sleep(0.005)
+
+    freezer = threading.Thread(target=freeze_at_the_first_rollback)
+    freezer.start()
+    began = time.monotonic()
+    try:
+        result, config, _ = run(tmp_path, sim, "virtroom-reset", "lab", "-o", "json",
+                                extra="endpoint_timeout = 2")
+    finally:
+        freezer.join()
+        sim.thaw()
+    took = time.monotonic() - began
+    assert result.exit_code == exit_codes.VM_FAILED
+    results = json.loads(result.stdout)["results"]
+    failed = {r["reason"] for r in results if r["outcome"] == "failed"}
+    assert failed == {
+        f"proxmox: {r['vm']}: {sim.url} ({config} [general/connect] url) unreachable, given "
+        "up for this run after 2s without an answer: Read timed out. (read timeout=2)"
+        for r in results if r["outcome"] == "failed"}
+    assert len(failed) >= 1 and took < 15, (took, results)
+    # the host is back: the next run finishes what this one left
+    result, _, _ = run(tmp_path, sim, "virtroom-reset", "lab", "-o", "json")
+    assert result.exit_code == 0, result.stdout
+    assert {r["outcome"] for r in json.loads(result.stdout)["results"]} == {"ok"}
 
 
 # -- TLS -----------------------------------------------------------------------
