@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("proxmoxer")
 
-from vdictl.drivers.proxmox.tasks import (TaskWatch, succeeded, upid_node,  # noqa: E402
-                                          upid_start)
+from vdictl.drivers.proxmox.tasks import (TaskWatch, ended, succeeded,  # noqa: E402
+                                          upid_node, upid_start)
 from vdictl.errors import OperationTimeout  # noqa: E402
 
 
@@ -40,6 +40,18 @@ class Node:
         if u not in self.ended:
             return {"upid": u, "status": "running"}
         return {"upid": u, "status": "stopped", "exitstatus": self.ended[u]}
+
+
+@pytest.mark.parametrize("entry, done", [
+    ({"upid": "u", "status": "RUNNING"}, False),          # the node's list, running
+    ({"upid": "u"}, False),
+    ({"upid": "u", "status": "OK", "endtime": 5}, True),
+    ({"upid": "u", "status": "WARNINGS: 1"}, True),        # the active list, not archived yet
+    ({"upid": "u", "status": "running"}, False),          # /tasks/{upid}/status
+    ({"upid": "u", "status": "stopped", "exitstatus": "OK"}, True),
+])
+def test_which_entries_are_of_ended_tasks(entry, done):
+    assert ended(entry) is done
 
 
 def test_upid_fields():

@@ -147,6 +147,8 @@ def test_first_boot_gets_the_cloud_init_cd_once_and_stateless_after(pve_api, fas
         assert "snapshot=1" in config["scsi0"]                             # stateless now
         assert "snapshot=1" not in first.config["scsi0"]   # not during the first boot
     assert not [volid for (_, volid) in list(pve_api.volumes) if "vdictl-seed-" in volid]
+    # the guests' power-offs were watched in the shared cluster poll, not per VM
+    assert [p for _, p, _ in list(pve_api.requests) if p.endswith("/status/current")] == []
 
 
 def test_a_template_with_a_proxmox_cloud_init_drive_is_refused_before_any_clone(

@@ -88,9 +88,8 @@ def personalise_vm(conn: PveConnection, *, spec: VmSpec, payload: Any, timeout: 
                       timeout=timeout, what="the first boot's start")
         log.info("%s: booted with its %s CD; waiting for the guest's power-off", spec.name,
                  payload.kind)
-    conn.wait(lambda: conn.status(ref), lambda st: st.get("status") == "stopped",
-              timeout=timeout, what=f"the guest to power itself off after {payload.kind}",
-              vm=spec.name)
+    conn.wait_state(ref, lambda e: e is not None and e.get("status") == "stopped", timeout,
+                    f"the guest to power itself off after {payload.kind}")
 
 
 def finish_vm(conn: PveConnection, *, spec: VmSpec, timeout: float) -> None:
