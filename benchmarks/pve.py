@@ -4,7 +4,7 @@ with a site, over HTTPS with Proxmox-like task durations.
 
 As for the engine (benchmarks/engine.py): the simulator and the client under
 test do not share one interpreter (one GIL, one RSS). The parent talks to
-the child in JSON lines on its stdin/stdout: seed, reset_stats, stats, stop.
+the child in JSON lines on its stdin/stdout: seed, reset_stats, stats, trace, stop.
 The child times every request and every task's end itself (wrapping the
 simulator's record_request and task runner in this process only), for the
 timeline of a run.
@@ -189,6 +189,9 @@ def _serve(time_scale: float) -> None:
                 send(True)
             elif cmd == "stats":
                 send(_stats(sim, rec))
+            elif cmd == "trace":     # for looking into one run by hand
+                with rec.lock:
+                    send({"requests": rec.requests, "ends": rec.task_ends})
             elif cmd == "stop":
                 break
     finally:
@@ -231,6 +234,11 @@ class PveProcess:
 
     def stats(self) -> Dict[str, Any]:
         return self._ask("stats")
+
+    def trace(self) -> Dict[str, Any]:
+        """Every request (time, method, path) and task end (time, type) since
+        reset_stats, in real monotonic seconds."""
+        return self._ask("trace")
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._proc.poll() is None:

@@ -104,8 +104,9 @@ def all_reset(stats: Dict[str, Any], vms: int) -> bool:
 
 
 def bench_pve(rooms: int, batches: List[int], *, scale: float, reps: int,
-              sequential_rooms: int = 1, log=print) -> List[Dict[str, Any]]:
-    """The sequential loop (measured on the first room(s), extrapolated) and
+              sequential_vms: int = VMS_PER_ROOM, log=print) -> List[Dict[str, Any]]:
+    """The sequential loop (measured on the first `sequential_vms` VMs, one
+    room, and extrapolated: its cost per VM does not depend on the site) and
     vdictl at each batch size; one row per batch size."""
     vms = rooms * VMS_PER_ROOM
     names = [vm_name(room_name(r), i) for r in range(1, rooms + 1)
@@ -119,7 +120,7 @@ def bench_pve(rooms: int, batches: List[int], *, scale: float, reps: int,
         with open(password_file, "w") as fh:
             fh.write(sim.password + "\n")
         os.chmod(password_file, 0o600)
-        sample = names[:sequential_rooms * VMS_PER_ROOM]
+        sample = names[:sequential_vms]
         seq = run_sequential(sim, sample)
         seq_per_vm = seq["wall"] / len(sample)
         seq_requests = seq["stats"]["requests"] / len(sample)
