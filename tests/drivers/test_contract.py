@@ -187,9 +187,10 @@ class OvirtSimBackend:
 
 class ProxmoxSimBackend:
     """Proxmox VE through the real proxmoxer, over HTTPS with its API token, on
-    the simulator (tests/pve_sim). First boot is not written yet: it lacks it."""
+    the simulator (tests/pve_sim). The simulator records each start's uploaded
+    CDs, and plays the guest that powers itself off after its first boot."""
 
-    lacks: ClassVar[FrozenSet[str]] = frozenset({FIRST_BOOT})
+    lacks: ClassVar[FrozenSet[str]] = frozenset()
     #: Proxmox VE reports no console clients, and the driver asks no guest agent
     idle_sessions: ClassVar[Tuple[Sessions, Sessions]] = (None, None)
 
@@ -213,10 +214,20 @@ class ProxmoxSimBackend:
     def first_boot_template(self):
         return self.template
 
+    def payload_received(self, spec):
+        """The files of the CDs the VM's starts had, as text."""
+        from vdictl.drivers.seed_image import read_seed_image
+
+        return "\n".join(data.decode("utf-8", "replace") for start in self.sim.starts
+                         if start.name == spec.name for iso in start.isos.values()
+                         for data in read_seed_image(iso)[1].values())
+
     def payload_kept(self, spec):
-        """First-boot media left in the VM's config (an ISO or a cloud-init drive)."""
+        """First-boot media left in the VM's config, or its ISO on the storage."""
         config = self.sim.vm(spec.name).config
-        return [v for v in config.values() if "iso/" in str(v) or "cloudinit" in str(v)]
+        kept = [v for v in config.values() if "iso/" in str(v)]
+        return kept + [volid for (_, volid) in list(self.sim.volumes)
+                       if f"vdictl-seed-{spec.name}" in volid]
 
     def close(self):
         self.driver.close()

@@ -13,8 +13,8 @@ pytest.importorskip("proxmoxer")
 
 from vdictl.drivers import get_driver  # noqa: E402
 from vdictl.drivers.proxmox.snapshots import VALID_NAME, snapshot_name  # noqa: E402
-from vdictl.errors import (AuthError, Busy, DriverError, NotOwned, TemplateInUse,  # noqa: E402
-                           Unsupported, WrongState)
+from vdictl.errors import (AuthError, Busy, DriverError, NotFound, NotOwned,  # noqa: E402
+                           TemplateInUse, Unsupported, WrongState)
 from vdictl.model import Owner, VmState  # noqa: E402
 from vdictl.rooms import VmSpec  # noqa: E402
 
@@ -289,3 +289,29 @@ def test_a_foreign_vm_is_never_deleted(sim, driver):
     with pytest.raises(NotOwned):
         driver.delete_vm(name="lab-pc01", timeout=TIMEOUT)
     assert driver.find_vms(names=["lab-pc01"])["lab-pc01"].owner is None
+
+
+def test_keys_the_driver_does_not_apply_are_refused_before_anything_is_made(sim, driver):
+    with pytest.raises(Unsupported) as refused:
+        driver.check_create(specs=[spec("lab-pc01", tc_user="student@pve", usb=True)])
+    assert str(refused.value) == (
+        "proxmox: lab-pc01: tc_user, usb: not used by the proxmox driver; remove them (VM "
+        "settings come from the template; a thin-client account gets access through a "
+        "resource pool: pool = NAME and a permission on /pool/NAME)")
+    assert driver.find_vms(names=["lab-pc01"]) == {}
+
+
+def test_check_create_names_every_missing_node_storage_and_pool(sim, driver):
+    with pytest.raises(NotFound) as missing:
+        driver.check_create(specs=[spec("lab-pc01", node="pve9", storage="fast-ssd",
+                                        pool="nolab"),
+                                   spec("lab-pc02", template_name="tmpl-gone")])
+    assert missing.value.message == (
+        "node 'pve9' not found; storage 'fast-ssd' not found on node 'pve9'; resource pool "
+        "'nolab' not found; template 'tmpl-gone' not found")
+
+
+def test_another_storage_makes_a_full_clone(sim, driver):
+    driver.create_vm(spec=spec("lab-pc01", storage="shared-nfs"), owner=OWNER, timeout=TIMEOUT)
+    assert sim.vm("lab-pc01").config["scsi0"].startswith("shared-nfs:")
+    assert sim.linked_clones("tmpl-win10") == []

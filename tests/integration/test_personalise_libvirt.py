@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from vdictl.cli import cli
-from vdictl.drivers.libvirt.seed_image import read_seed_image
+from vdictl.drivers.seed_image import read_seed_image
 
 from tests.sandbox import read_boot_count
 

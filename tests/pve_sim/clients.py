@@ -16,9 +16,10 @@ def ticket_client(sim, user="root@pam", password=None, **kw):
 
 
 def token_client(sim, token_name="vdictl", token_value=None, user="root@pam", **kw):
+    kw.setdefault("verify_ssl", sim.ca_file)
     return ProxmoxAPI(sim.host, port=sim.port, user=user, token_name=token_name,
                       token_value=sim.token_secret if token_value is None else token_value,
-                      verify_ssl=sim.ca_file, **kw)
+                      **kw)
 
 
 def wait_task(api, upid, node="pve1", timeout=10.0):

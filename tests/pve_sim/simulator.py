@@ -11,9 +11,20 @@ Knobs: ``time_scale`` (simulated seconds x scale = real seconds),
 ``firstboot`` (2 s), ``acpi_delay`` (1 s), ``request_latency`` (real
 seconds slept per request), :meth:`fail`, :meth:`freeze`/:meth:`thaw`,
 :meth:`fail_task`, per-VM ``ignores_acpi`` (``sim.vm(name).ignores_acpi``).
-Observability: ``requests`` ((method, path, auth kind) per request),
-``logins``, ``starts`` (:class:`StartRecord`), ``tasks``,
-``snapshot_ops_in_flight``, ``peak_snapshot_ops``, :meth:`linked_clones`.
+Observability: ``requests`` ((method, path after /api2/json, auth kind:
+"login", "ticket", "token" or "none") per request), ``logins`` (successful
+ticket logins), ``auth.failures`` (why callers were refused: the real API
+only says "Authentication failed!"), ``starts`` (:class:`StartRecord` per
+start), ``tasks`` (:class:`Task`, oldest first), ``snapshot_ops_in_flight``,
+``peak_snapshot_ops``, :meth:`linked_clones`, :meth:`vm` (the state
+object), :meth:`wait_tasks`.
+
+Seed (:meth:`seed`, as /work/briefs/pve-api.md says): nodes pve1 and pve2;
+storages local, local-lvm (per node) and shared-nfs (shared); pool lab;
+templates tmpl-win10 (9000), tmpl-linux (9001, cloud-init drive) and
+tmpl-shared (9002, on shared-nfs); accounts root@pam (``password``, token
+``token_id`` with ``token_secret``) and ``student`` (``student_password``,
+no privileges).
 """
 
 from __future__ import annotations
@@ -93,7 +104,8 @@ class PveSimulator(Cluster):
             self.requests.append((method, path, kind))
 
     def fail(self, method, path_regex, status, reason, times=1):
-        """The next ``times`` requests matching answer ``status reason``."""
+        """The next ``times`` ``method`` requests whose path (after
+        /api2/json) ``path_regex`` searches answer ``status reason``."""
         self.faults.fail(method, path_regex, status, reason, times)
 
     def freeze(self):

@@ -78,7 +78,7 @@ def test_the_lock_file_times_out(pve_api_factory):
     vm, newid = make_vm(api)
     assert run(api, vm.status.start.post()) == "OK"
     sim.vm("vd1").ignores_acpi = True
-    shutdown = vm.status.shutdown.post(timeout=10)
+    shutdown = vm.status.shutdown.post(timeout=50)
     snapshot = vm.snapshot.post(snapname="s1")
     assert run(api, snapshot) == \
         "can't lock file '/var/lock/qemu-server/lock-%d.conf' - got timeout" % newid
@@ -94,6 +94,9 @@ def test_power_actions(pve_api, api):
     assert vm.status.current.get()["status"] == "stopped"
     assert run(api, vm.status.start.post()) == "OK"
     pve_api.vm("vd1").ignores_acpi = True
-    assert run(api, vm.status.shutdown.post(timeout=5, forceStop=1)) == "OK"
+    upid = vm.status.shutdown.post(timeout=5, forceStop=1)
+    assert run(api, upid) == "WARNINGS: 1"
     assert vm.status.current.get()["status"] == "stopped"
+    assert [line["t"] for line in api.nodes("pve1").tasks(upid).log.get()] == [
+        "VM still running - terminating now with SIGTERM", "TASK WARNINGS: 1"]
     assert [s.name for s in pve_api.starts] == ["vd1", "vd1"]

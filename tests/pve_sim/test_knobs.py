@@ -25,7 +25,11 @@ def test_a_non_admin_account_is_refused(pve_api):
                             (lambda: student.nodes("pve1").qemu(9000).status.start.post(),
                              "VM.PowerMgmt"),
                             (lambda: student.nodes("pve1").qemu(9000).clone.post(newid=100),
-                             "VM.Clone")):
+                             "VM.Clone"),
+                            (lambda: student.nodes("pve1").qemu(9000).config.put(memory=1),
+                             "VM.Config.Disk|VM.Config.CDROM|VM.Config.CPU|VM.Config.Memory|"
+                             "VM.Config.Network|VM.Config.HWType|VM.Config.Options|"
+                             "VM.Config.Cloudinit")):
         with pytest.raises(ResourceException) as caught:
             call()
         assert str(caught.value) == \
@@ -81,7 +85,7 @@ def test_nextid_asked_at_once_gives_one_clone_the_error(api):
 
 
 def test_peak_snapshot_ops_counts_tasks_running_at_once(pve_api_factory):
-    sim = pve_api_factory(time_scale=0.05)
+    sim = pve_api_factory(time_scale=0.5)     # a snapshot takes 0.5 s
     api = token_client(sim)
     for i in range(3):
         sim.add_vm("vd%d" % i)
@@ -107,3 +111,18 @@ def test_requests_are_recorded_with_their_auth_kind(pve_api):
     assert pve_api.requests == [("GET", "/nodes/pve1/tasks", "token"),
                                 ("POST", "/access/ticket", "login"),
                                 ("GET", "/nodes/pve1/tasks", "ticket")]
+
+
+def test_tls_is_verified_against_the_simulator_ca(pve_api):
+    with pytest.raises(requests.exceptions.SSLError):
+        token_client(pve_api, verify_ssl=True).version.get()
+    assert token_client(pve_api).version.get()["version"] == "8.2.4"
+
+
+def test_a_foreign_guest_that_ignores_acpi(pve_api_factory):
+    sim = pve_api_factory(time_scale=0.01)
+    api = token_client(sim)
+    vmid = sim.add_vm("stubborn", running=True, ignores_acpi=True).vmid
+    upid = api.nodes("pve1").qemu(vmid).status.shutdown.post(timeout=3)
+    assert wait_task(api, upid)["exitstatus"] == "VM quit/powerdown failed - got timeout"
+    assert api.nodes("pve1").qemu(vmid).status.current.get()["status"] == "running"

@@ -2,6 +2,8 @@
 """The Proxmox VE simulator driven only through proxmoxer: auth, inventory,
 config, clone, tasks."""
 
+import re
+
 import pytest
 from proxmoxer import ResourceException
 from proxmoxer.core import AuthenticationError
@@ -90,7 +92,7 @@ def test_config_get_put_and_missing_vm(api):
 
 
 def test_linked_clone_is_locked_until_its_task_ends(pve_api_factory):
-    sim = pve_api_factory(time_scale=0.05)
+    sim = pve_api_factory(time_scale=0.5)     # a clone takes 1 s
     api = ticket_client(sim)
     newid, upid = clone(api, name="lab1-vd01", pool="lab")
     assert upid.startswith("UPID:pve1:") and ":qmclone:9000:root@pam:" in upid
@@ -149,3 +151,57 @@ def test_tasks_list_filters(api):
     clones = api.nodes("pve1").tasks.get(typefilter="qmclone", limit=5)
     assert [t["upid"] for t in clones] == [upid]
     assert api.nodes("pve2").tasks.get(source="all") == []
+
+
+def test_token_tasks_carry_the_token_id(pve_api):
+    api = token_client(pve_api)
+    upid = api.nodes("pve1").qemu(9000).snapshot.post(snapname="s1")
+    assert upid.endswith(":qmsnapshot:9000:root@pam!vdictl:")
+    assert wait_task(api, upid)["exitstatus"] == "you can't take a snapshot if it's a template"
+    task = api.nodes("pve1").tasks.get(source="all")[0]
+    assert (task["user"], task["tokenid"]) == ("root@pam", "vdictl")
+
+
+def test_skiplock_is_for_root_by_ticket_only(pve_api):
+    pve_api.leave_lock("tmpl-win10", "backup")
+    with pytest.raises(ResourceException) as caught:
+        token_client(pve_api).nodes("pve1").qemu(9000).config.put(delete="lock", skiplock=1)
+    assert caught.value.errors == {"skiplock": "Only root may use this option."}
+    ticket_client(pve_api).nodes("pve1").qemu(9000).config.put(delete="lock", skiplock=1)
+    assert pve_api.vm("tmpl-win10").lock is None
+
+
+def test_task_status_of_unknown_tasks(api):
+    tasks = api.nodes("pve1").tasks
+    for upid, message in (("bogus", "unable to parse worker upid"),
+                          ("UPID:pve1:00000001:00000002:00000003:qmstart:100:root@pam:",
+                           "no such task")):
+        with pytest.raises(ResourceException) as caught:
+            tasks(upid).status.get()
+        assert caught.value.errors == {"upid": message}
+
+
+def test_node_guest_list_and_storage_config(api):
+    assert [g["vmid"] for g in api.nodes("pve1").qemu.get()] == [9000, 9001, 9002]
+    assert api.nodes("pve2").qemu.get() == []
+    assert [(s["storage"], s["shared"]) for s in api.storage.get()] == [
+        ("local", 0), ("local-lvm", 0), ("shared-nfs", 1)]
+
+
+def test_a_network_device_without_address_gets_one(api):
+    api.nodes("pve1").qemu(9000).config.put(net0="virtio,bridge=vmbr1,firewall=1")
+    net0 = api.nodes("pve1").qemu(9000).config.get()["net0"]
+    assert re.fullmatch(r"virtio=BC:24:11(:[0-9A-F]{2}){3},bridge=vmbr1,firewall=1", net0)
+
+
+def test_unknown_config_keys_and_bad_names_are_refused(api):
+    config = api.nodes("pve1").qemu(9000).config
+    with pytest.raises(ResourceException) as caught:
+        config.put(notes="x", memory=1024)
+    assert caught.value.errors == {"notes": "property is not defined in schema and the "
+                                            "schema does not allow additional properties"}
+    with pytest.raises(ResourceException) as caught:
+        config.put(name="lab1-vd01\n")
+    assert caught.value.errors == {
+        "name": "invalid format - value does not look like a valid DNS name\n"}
+    assert config.get()["memory"] == 2048

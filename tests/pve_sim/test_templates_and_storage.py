@@ -126,3 +126,33 @@ def test_foreign_guests(pve_api, api):
     assert guests["tmpl-other"]["vmid"] == 9003 and guests["tmpl-other"]["node"] == "pve2"
     assert guests["someone-elses"]["status"] == "running"
     assert pve_api.linked_clones("tmpl-win10") == ["their-clone"]
+
+
+def test_linked_clones_only_of_templates_and_of_templates_made_of_clones(pve_api, api):
+    node = api.nodes("pve1")
+    child = int(api.cluster.nextid.get())
+    assert run(api, node.qemu(9000).clone.post(newid=child, name="child")) == "OK"
+    with pytest.raises(ResourceException) as caught:
+        node.qemu(child).clone.post(newid=child + 1, full=0)
+    assert caught.value.content == ("Linked clone feature is not supported for "
+                                    "'local-lvm:base-9000-disk-0/vm-%d-disk-0' (scsi0)" % child)
+    assert run(api, node.qemu(child).template.post()) == "OK"
+    base = "local-lvm:base-9000-disk-0/base-%d-disk-0" % child
+    assert node.qemu(child).config.get()["scsi0"] == base + ",size=32G"
+    grandchild = child + 1
+    assert run(api, node.qemu(child).clone.post(newid=grandchild, name="grandchild")) == "OK"
+    assert node.qemu(grandchild).config.get()["scsi0"] == \
+        "local-lvm:base-%d-disk-0/vm-%d-disk-0,size=32G" % (child, grandchild)
+    assert pve_api.linked_clones("child") == ["grandchild"]
+    assert run(api, node.qemu(child).delete()) == \
+        "base volume '%s' is still in use by linked cloned" % base
+
+
+def test_rollback_to_a_snapshot_from_before_the_first_boot_boots_first_again(pve_api, api):
+    vm, _ = full_clone(api, "lin2", template=9001)
+    assert run(api, vm.snapshot.post(snapname="fresh")) == "OK"
+    for _ in range(2):
+        assert run(api, vm.status.start.post()) == "OK"
+        with pve_api.lock:
+            assert pve_api.wait_until(lambda: pve_api.vm("lin2").status == "stopped", 50)
+        assert run(api, vm.snapshot("fresh").rollback.post()) == "OK"

@@ -73,7 +73,7 @@ def describe(config: Config) -> Dict[str, Any]:
     return {
         "config": config.path,
         "driver": connect.driver,
-        "endpoint": connect.url if connect.driver == "ovirt" else connect.uri,
+        "endpoint": connect.uri if connect.driver == "libvirt" else connect.url,
         "scripttime": config.scripttime,
         "log_file": config.logging.log_file,
         "rooms": [{

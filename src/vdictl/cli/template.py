@@ -58,7 +58,8 @@ def virtroom_rebuild(app: AppContext, room_names, vm_names, force: bool, skip_in
 @click.argument("name")
 @click.option("--seal", is_flag=True,
               help="Remove host keys, machine-id, MACs, hostname ... so that clones do "
-                   "not share them (oVirt: the engine's seal; libvirt: virt-sysprep).")
+                   "not share them (oVirt: the engine's seal; libvirt: virt-sysprep; "
+                   "not on Proxmox VE).")
 @output_option
 @pass_app
 @reports_errors
@@ -70,7 +71,10 @@ def template_create(app: AppContext, vm: str, name: str, seal: bool, output: str
     runs virt-sysprep on the copies (package libguestfs-tools), so on a
     remote URI (qemu+ssh://, qemu+tls://) it is refused (exit 2) before
     anything is copied: run it on the hypervisor. oVirt creates the template
-    through the engine and waits until it is unlocked.
+    through the engine and waits until it is unlocked. Proxmox VE makes a
+    full clone of VM named NAME and converts it into a template; it cannot
+    seal, so --seal is refused there before anything changes (seal in the
+    guest, then run without --seal).
 
     \b
     Example:

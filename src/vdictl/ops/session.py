@@ -227,7 +227,7 @@ class Session:
         or [room lab1/students] uri, or [connect eng2] url"."""
         places = []
         if endpoint == self.endpoint():
-            key = "url" if self.config.connect.driver == "ovirt" else "uri"
+            key = "uri" if self.config.connect.driver == "libvirt" else "url"
             places.append(self.connect_origin or f"[general/connect] {key}")
         for room in self.config.rooms.values():
             for spec in room.vms:

@@ -134,7 +134,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         match, acl, action = route(self.command, rel)
         with sim.lock:
             user = self._caller(sim, rel)
-            admin = sim.auth.may(user, "all")
+            admin = sim.auth.may(user)
             needed = acl(match)
             if needed is not None and not admin:
                 raise ApiError(403, "Permission check failed (%s, %s)" % needed)

@@ -10,7 +10,7 @@ import re
 from tests.pve_sim.state import (clone, inventory, lifecycle, power, snapshots, storage,
                                  vm_config)
 from tests.pve_sim.state.errors import ApiError
-from tests.pve_sim.server.tasks_api import list_tasks, task_status
+from tests.pve_sim.server.tasks_api import list_tasks, task_log, task_status
 
 N = r"(?P<node>[^/]+)"
 V = r"(?P<vmid>\d+)"
@@ -20,6 +20,12 @@ S = r"(?P<storage>[^/]+)"
 
 def _vm(priv):
     return lambda m: ("/vms/%s" % m["vmid"], priv)
+
+
+#: update_vm: any one of these lets the call in (qemu-server's $vm_config_perm_list)
+CONFIG_PRIVS = "|".join(["VM.Config.Disk", "VM.Config.CDROM", "VM.Config.CPU",
+                         "VM.Config.Memory", "VM.Config.Network", "VM.Config.HWType",
+                         "VM.Config.Options", "VM.Config.Cloudinit"])
 
 
 def _store(priv):
@@ -39,11 +45,14 @@ ROUTES = [
     ("GET", r"/pools", _any, lambda c, r: inventory.pools(c) if r.admin else []),
     ("GET", r"/pools/(?P<pool>[^/]+)", lambda m: ("/pool/%s" % m["pool"], "Pool.Audit"),
      lambda c, r: inventory.pool_members(c, r.m["pool"])),
+    ("GET", "/storage", _any, lambda c, r: inventory.storage_config(c) if r.admin else []),
+    ("GET", "/nodes/%s/qemu" % N, _any,
+     lambda c, r: inventory.node_guests(c, r.m["node"], r.visible)),
     ("GET", QEMU + "/config", _vm("VM.Audit"),
      lambda c, r: vm_config.read_config(c, r.m["node"], r.m["vmid"])),
-    ("PUT", QEMU + "/config", _vm("VM.Config.Options"),
+    ("PUT", QEMU + "/config", _vm(CONFIG_PRIVS),
      lambda c, r: vm_config.update_sync(c, r.user, r.m["node"], r.m["vmid"], r.params)),
-    ("POST", QEMU + "/config", _vm("VM.Config.Options"),
+    ("POST", QEMU + "/config", _vm(CONFIG_PRIVS),
      lambda c, r: vm_config.update_async(c, r.user, r.m["node"], r.m["vmid"], r.params)),
     ("GET", QEMU + "/status/current", _vm("VM.Audit"),
      lambda c, r: power.status_current(c, r.m["node"], r.m["vmid"])),
@@ -63,7 +72,7 @@ ROUTES = [
      lambda c, r: snapshots.list_snapshots(c, r.m["node"], r.m["vmid"])),
     ("POST", QEMU + "/snapshot", _vm("VM.Snapshot"),
      lambda c, r: snapshots.create(c, r.user, r.m["node"], r.m["vmid"], r.params)),
-    ("POST", QEMU + "/snapshot/(?P<snap>[^/]+)/rollback", _vm("VM.Snapshot.Rollback"),
+    ("POST", QEMU + "/snapshot/(?P<snap>[^/]+)/rollback", _vm("VM.Snapshot|VM.Snapshot.Rollback"),
      lambda c, r: snapshots.rollback(c, r.user, r.m["node"], r.m["vmid"], r.m["snap"],
                                      r.params)),
     ("DELETE", QEMU + "/snapshot/(?P<snap>[^/]+)", _vm("VM.Snapshot"),
@@ -72,6 +81,8 @@ ROUTES = [
     ("GET", "/nodes/%s/tasks" % N, _any, lambda c, r: list_tasks(c, r)),
     ("GET", "/nodes/%s/tasks/(?P<upid>[^/]+)/status" % N, _any,
      lambda c, r: task_status(c, r)),
+    ("GET", "/nodes/%s/tasks/(?P<upid>[^/]+)/log" % N, _any,
+     lambda c, r: task_log(c, r)),
     ("GET", "/nodes/%s/storage" % N, _any,
      lambda c, r: inventory.node_storages(c, r.m["node"], r.params) if r.admin else []),
     ("POST", "/nodes/%s/storage/%s/upload" % (N, S), _store("Datastore.AllocateTemplate"),

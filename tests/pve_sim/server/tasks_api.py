@@ -11,8 +11,11 @@ from tests.pve_sim.wire.upid import decode_upid
 
 
 def _entry(task):
+    user, _, tokenid = task.user.partition("!")
     entry = {"upid": task.upid, "node": task.node, "pid": task.pid, "pstart": task.pstart,
-             "starttime": task.starttime, "type": task.type, "id": task.id, "user": task.user}
+             "starttime": task.starttime, "type": task.type, "id": task.id, "user": user}
+    if tokenid:
+        entry["tokenid"] = tokenid
     if task.running:
         entry["status"] = "RUNNING"
     else:
@@ -35,6 +38,11 @@ def _wanted(task, params):
     return True
 
 
+def _own(task, authid):
+    """A user sees its tasks and its tokens'; a token only its own."""
+    return task.user == authid or task.user.split("!")[0] == authid
+
+
 def list_tasks(cluster, request):
     params = request.params
     node = request.m["node"]
@@ -44,7 +52,7 @@ def list_tasks(cluster, request):
         raise param_error(source="value '%s' does not have a value in the enumeration "
                                  "'archive, active, all'" % source)
     mine = [t for t in reversed(cluster.tasks) if t.node == node and _wanted(t, params)
-            and (request.admin or t.user == request.user)]
+            and (request.admin or _own(t, request.user))]
     active = [t for t in mine if t.running] if source in ("active", "all") else []
     archive = [t for t in mine if not t.running] if source != "active" else []
     start = int(params.get("start", 0))
@@ -56,13 +64,26 @@ def task_status(cluster, request):
     upid = request.m["upid"]
     decoded = decode_upid(upid)
     if decoded is None:
-        raise param_error(upid="unable to parse worker upid '%s'" % upid)
+        raise param_error(upid="unable to parse worker upid")
     task = cluster.task(upid)
     if task is None or task.node != request.m["node"]:
-        raise ApiError(500, "no such task")
-    answer = {"upid": task.upid, "node": task.node, "pid": task.pid, "pstart": task.pstart,
-              "starttime": task.starttime, "type": task.type, "id": task.id,
-              "user": task.user, "status": "running" if task.running else "stopped"}
+        raise param_error(upid="no such task")
+    if not (request.admin or _own(task, request.user)):
+        raise ApiError(403, "Permission check failed (/nodes/%s, Sys.Audit)" % task.node)
+    answer = _entry(task)
+    answer.pop("endtime", None)
+    answer["status"] = "running" if task.running else "stopped"
     if not task.running:
         answer["exitstatus"] = task.exitstatus
     return answer
+
+
+def task_log(cluster, request):
+    """GET .../tasks/{upid}/log: [{"n": 1, "t": line}, ...]."""
+    task = cluster.task(request.m["upid"])
+    if task is None or task.node != request.m["node"]:
+        raise param_error(upid="no such task")
+    start = int(request.params.get("start", 0))
+    limit = int(request.params.get("limit", 50))
+    lines = task.log[start:start + limit]
+    return [{"n": start + i + 1, "t": line} for i, line in enumerate(lines)]

@@ -58,7 +58,8 @@ class Accounts:
         return found[0]
 
     def by_token(self, header):
-        """userid of ``PVEAPIToken=USER@REALM!NAME=SECRET``."""
+        """The token id (``USER@REALM!NAME``, the "user" of its tasks and of
+        root-only checks) of ``PVEAPIToken=USER@REALM!NAME=SECRET``."""
         value = header.split("=", 1)[1] if "=" in header else ""
         tokenid, _, secret = value.partition("=")
         username, _, name = tokenid.partition("!")
@@ -67,8 +68,10 @@ class Accounts:
             raise self._refuse("no such token '%s' for user '%s'" % (name, username))
         if account.tokens[name] != secret:
             raise self._refuse("invalid token value!")
-        return username
+        return tokenid
 
-    def may(self, userid, privilege):
-        account = self.cluster.accounts.get(userid)
+    def may(self, authid):
+        """All privileges (an admin, or a token of one: privilege separation
+        off) or none."""
+        account = self.cluster.accounts.get(authid.split("!")[0])
         return account is not None and account.admin

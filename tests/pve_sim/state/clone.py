@@ -12,6 +12,7 @@ from tests.pve_sim.state.guard import (check_bool, check_dns_name, check_lock_sy
                                        flock)
 from tests.pve_sim.wire.drives import (NET_KEY, is_cdrom, is_cloudinit, is_drive_key,
                                        parse_drive, print_drive, storage_of)
+from tests.pve_sim.wire.net import renewed
 
 SKIPPED = ("snapshots", "parent", "snaptime", "vmstate", "snapstate", "runningcpu",
            "runningmachine", "lock", "template", "name", "description")
@@ -40,12 +41,18 @@ def _plan_drives(cluster, vm, full):
         file = parse_drive(value)[0]
         if full or is_cloudinit(value):
             plan[key] = "full"
-        elif "base-" not in file.split(":", 1)[-1].split("/")[0]:
+        elif not is_base(file):
             raise ApiError(500, "Linked clone feature is not supported for '%s' (%s)"
                            % (file, key))
         else:
             plan[key] = "linked"
     return plan
+
+
+def is_base(volid):
+    """A template's volume (``base-9000-disk-0``, also on a base of its own:
+    ``base-9000-disk-0/base-100-disk-0``): only those clone linked."""
+    return volid.split(":", 1)[-1].split("/")[-1].startswith("base-")
 
 
 def _shared(cluster, vm):
@@ -91,19 +98,13 @@ def denied_pool(pool):
     return ApiError(403, "Permission check failed (pool '%s' does not exist)" % pool)
 
 
-def _new_mac(cluster):
-    return "BC:24:11:%02X:%02X:%02X" % tuple(cluster.rng.randrange(256) for _ in range(3))
-
-
 def _first_config(cluster, vm, newid, params):
     config = {"lock": "clone"}
     for key, value in vm.config.items():
         if key in SKIPPED or key.startswith("unused") or is_drive_key(key):
             continue
         if NET_KEY.match(key):
-            model, _, rest = str(value).partition(",")
-            value = "%s=%s,%s" % (model.split("=")[0], _new_mac(cluster), rest) if rest \
-                else "%s=%s" % (model.split("=")[0], _new_mac(cluster))
+            value = renewed(value, cluster.new_mac)
         config[key] = value
     config["name"] = params.get("name") or "Copy-of-VM-%s" % vm.name
     if params.get("description") is not None:
@@ -131,9 +132,8 @@ def _new_volume(cluster, newid, key, value, mode, storage, node):
     source = cluster.volume(file, node)
     size = source.size if source is not None else 0
     if mode == "linked":
-        base = name.split("/")[0]
-        volid = "%s:%s/%s" % (source_store, base, disk)
-        cluster.put_volume(volid, node, size=size, base="%s:%s" % (source_store, base))
+        volid = "%s:%s/%s" % (source_store, name.split("/")[-1], disk)
+        cluster.put_volume(volid, node, size=size, base=file)
     else:
         volid = "%s:%s" % (store, disk)
         cluster.put_volume(volid, node, size=size)
@@ -175,7 +175,7 @@ def _move(cluster, vm, target):
 
 def linked_clones(cluster, template):
     """The guests whose disks sit on ``template``'s base volumes."""
-    bases = {volid for _, volid in template.volumes() if "base-" in volid}
+    bases = {volid for _, volid in template.volumes() if is_base(volid)}
     found = []
     for volume in cluster.volumes.values():
         if volume.base in bases:

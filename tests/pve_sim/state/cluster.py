@@ -104,6 +104,10 @@ class Cluster(TaskRunner):
         self.vms[vmid] = Vm(vmid, node, config)
         return self.vms[vmid]
 
+    def new_mac(self):
+        """A MAC with the default datacenter prefix (random_ether_addr)."""
+        return "BC:24:11:%02X:%02X:%02X" % tuple(self.rng.randrange(256) for _ in range(3))
+
     def free_vmid(self):
         vmid = 100
         while vmid in self.vms:

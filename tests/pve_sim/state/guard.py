@@ -10,10 +10,10 @@ from contextlib import contextmanager
 
 from tests.pve_sim.state.errors import ApiError, TaskFailed, param_error, vm_locked
 
-DNS_NAME = re.compile(r"^(([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)\.)*"
-                      r"([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)$")
-CONFIG_ID = re.compile(r"^[a-z][a-z0-9_-]+$", re.IGNORECASE)
-VMID = re.compile(r"^[1-9][0-9]{2,8}$")
+DNS_NAME = re.compile(r"(([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)\.)*"
+                      r"([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)")
+CONFIG_ID = re.compile(r"[a-z][a-z0-9_-]+", re.IGNORECASE)
+VMID = re.compile(r"[1-9][0-9]{2,8}")
 
 
 @contextmanager
@@ -59,13 +59,13 @@ def root_only(user, params, *names):
 
 
 def check_vmid(value, param="vmid"):
-    if not VMID.match(str(value)):
+    if not VMID.fullmatch(str(value)):
         raise param_error(**{param: "invalid format - value does not look like a valid VM ID\n"})
     return int(value)
 
 
 def check_dns_name(value, param="name"):
-    if not DNS_NAME.match(value):
+    if not DNS_NAME.fullmatch(value):
         raise param_error(**{param: "invalid format - value does not look like a valid "
                                     "DNS name\n"})
 
@@ -73,7 +73,7 @@ def check_dns_name(value, param="name"):
 def check_snapname(value):
     if len(value) > 40:
         raise param_error(snapname="value may only be 40 characters long")
-    if not CONFIG_ID.match(value):
+    if not CONFIG_ID.fullmatch(value):
         raise param_error(snapname="invalid format - invalid configuration ID '%s'\n" % value)
 
 

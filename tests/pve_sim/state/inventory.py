@@ -92,6 +92,33 @@ def node_storages(cluster, node, params):
     return answer
 
 
+def node_guests(cluster, node, visible):
+    """GET /nodes/{node}/qemu: the guests whose config is on ``node``."""
+    cluster.node(node)
+    answer = []
+    for vmid, vm in sorted(cluster.vms.items()):
+        if vm.node != node or not visible(vmid):
+            continue
+        entry = {"vmid": vmid, "name": vm.name, "status": vm.status,
+                 "maxmem": int(vm.config.get("memory", 512)) << 20,
+                 "maxdisk": _disk_bytes(cluster, vm), "cpus": int(vm.config.get("cores", 1)),
+                 "uptime": 0}
+        for key in ("lock", "tags"):
+            if vm.config.get(key):
+                entry[key] = vm.config[key]
+        if vm.template:
+            entry["template"] = 1
+        answer.append(entry)
+    return answer
+
+
+def storage_config(cluster):
+    """GET /storage: storage.cfg's entries."""
+    return [{"storage": s.storage, "type": s.plugintype, "content": s.content_text,
+             "shared": 1 if s.shared else 0, "digest": "0" * 40}
+            for s in sorted(cluster.storages.values(), key=lambda s: s.storage)]
+
+
 def pools(cluster):
     return [{"poolid": p, "comment": c} if c else {"poolid": p}
             for p, c in sorted(cluster.pools.items())]

@@ -32,15 +32,14 @@ def _task_fail(message):
 def _to_base(cluster, vm):
     """vm-N-disk-M -> base-N-disk-M (template_create)."""
     for key, volid in vm.volumes():
-        if is_cloudinit(vm.config[key]) or "/" in volid.split(":", 1)[1]:
+        head, _, name = volid.rpartition("/") if "/" in volid else volid.partition(":")
+        if is_cloudinit(vm.config[key]) or not name.startswith("vm-"):
             continue
-        store, _, name = volid.partition(":")
-        if not name.startswith("vm-"):
-            continue
-        new_volid = "%s:base-%s" % (store, name[3:])
+        new_volid = "%s%s%s" % (head, "/" if "/" in volid else ":", "base-" + name[3:])
         old = cluster.volume(volid, vm.node)
         cluster.drop_volume(volid, vm.node)
-        cluster.put_volume(new_volid, vm.node, size=old.size if old else 0)
+        cluster.put_volume(new_volid, vm.node, size=old.size if old else 0,
+                           base=old.base if old else None)
         vm.config[key] = with_file(vm.config[key], new_volid)
 
 

@@ -135,11 +135,15 @@ def shutdown(cluster, user, node, vmid, params):
             if not skiplock:
                 check_lock(current)
             if not current.ignores_acpi and cluster.acpi_delay <= timeout:
-                _power_off_later(cluster, current, cluster.acpi_delay)
+                # the guest honours ACPI (or goes down by itself before)
+                if not _wait_down(cluster, current, cluster.acpi_delay):
+                    _stopped(cluster, current)
+                return
             if _wait_down(cluster, current, timeout):
                 return
             if not force:
                 raise TaskFailed("VM quit/powerdown failed - got timeout")
+            cluster.warn("VM still running - terminating now with SIGTERM")
             cluster.pause(cluster.durations["qmstop"])
             _stopped(cluster, current)
 

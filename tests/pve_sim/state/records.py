@@ -47,6 +47,7 @@ class Snapshot:
     parent: str | None = None
     vmstate: bool = False
     snapstate: str | None = None   # "prepare"/"delete" while a task works on it
+    booted: bool = True            # the guest had had its first boot then
 
 
 @dataclass
@@ -96,6 +97,8 @@ class Task:
     endtime: int | None = None
     exitstatus: str | None = None
     settled: bool = False        # its worker has started waiting or finished
+    log: list = field(default_factory=list)      # the task log's lines
+    warnings: int = 0
 
     @property
     def running(self):

@@ -9,10 +9,6 @@ from tests.pve_sim.wire.drives import parse_drive
 DISK_SIZE = 32 << 30
 
 
-def _mac(cluster):
-    return "BC:24:11:%02X:%02X:%02X" % tuple(cluster.rng.randrange(256) for _ in range(3))
-
-
 def _free_from(cluster, first):
     vmid = first
     while vmid in cluster.vms:
@@ -27,7 +23,7 @@ def add_template(cluster, name, node="pve1", storage="local-lvm", vmid=None, mem
         volid = "%s:base-%d-disk-0" % (storage, vmid)
         cluster.put_volume(volid, node, size=DISK_SIZE)
         config = {"name": name, "memory": memory, "cores": 2, "ostype": "l26",
-                  "net0": "virtio=%s,bridge=vmbr0" % _mac(cluster),
+                  "net0": "virtio=%s,bridge=vmbr0" % cluster.new_mac(),
                   "scsi0": "%s,size=32G" % volid, "scsihw": "virtio-scsi-single",
                   "boot": "order=scsi0", "template": 1}
         if cloudinit:
@@ -40,12 +36,12 @@ def add_template(cluster, name, node="pve1", storage="local-lvm", vmid=None, mem
 
 
 def add_vm(cluster, name, node="pve1", template=None, running=False, vmid=None,
-           storage="local-lvm", memory=2048):
+           storage="local-lvm", memory=2048, ignores_acpi=False):
     """A guest; with ``template`` (a name) a linked clone of it."""
     with cluster.lock:
         vmid = vmid or cluster.free_vmid()
         config = {"name": name, "memory": memory, "cores": 2, "ostype": "l26",
-                  "net0": "virtio=%s,bridge=vmbr0" % _mac(cluster),
+                  "net0": "virtio=%s,bridge=vmbr0" % cluster.new_mac(),
                   "scsihw": "virtio-scsi-single", "boot": "order=scsi0"}
         base = None
         if template is not None:
@@ -53,13 +49,14 @@ def add_vm(cluster, name, node="pve1", template=None, running=False, vmid=None,
             base = parse_drive(source.config["scsi0"])[0]
             node = source.node
             store = base.split(":")[0]
-            volid = "%s:%s/vm-%d-disk-0" % (store, base.split(":")[1], vmid)
+            volid = "%s:%s/vm-%d-disk-0" % (store, base.split("/")[-1].split(":")[-1], vmid)
         else:
             volid = "%s:vm-%d-disk-0" % (storage, vmid)
         cluster.put_volume(volid, node, size=DISK_SIZE, base=base)
         config["scsi0"] = "%s,size=32G" % volid
         vm = cluster.new_guest(vmid, node, config)
         vm.booted = True
+        vm.ignores_acpi = ignores_acpi
         if running:
             vm.status = "running"
         return vm

@@ -73,7 +73,8 @@ def create(cluster, user, node, vmid, params):
             raise TaskFailed("snapshot name '%s' already used" % name)
         vm.snapshots[name] = Snapshot(name, vm.snapshot_config(), description,
                                       int(time.time()), vm.parent,
-                                      vmstate and vm.status == "running", "prepare")
+                                      vmstate and vm.status == "running", "prepare",
+                                      vm.booted)
 
     def record(vm):
         vm.snapshots[name].snapstate = None
@@ -132,6 +133,7 @@ def rollback(cluster, user, node, vmid, name, params):
                 config[key] = vm.config[key]
         vm.config = config
         vm.parent = name
+        vm.booted = snap.booted        # a disk from before the first boot boots first again
 
     def body():
         _set_lock(cluster, node, vmid, "rollback", check)

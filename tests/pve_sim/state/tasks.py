@@ -6,6 +6,7 @@ its error text, as PVE::RESTEnvironment::fork_worker does."""
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 
@@ -20,6 +21,11 @@ DEFAULT_DURATIONS = {
     "qmdestroy": 0.5, "imgcopy": 0.2, "qmconfig": 0.1, "imgdel": 0.1,
 }
 SNAPSHOT_TYPES = ("qmsnapshot", "qmrollback", "qmdelsnapshot")
+
+
+def succeeded(status):
+    """PVE::UPID::status_is_error's negation: "OK" or "WARNINGS: n"."""
+    return status == "OK" or re.fullmatch(r"WARNINGS: \d+", status) is not None
 
 
 class TaskRunner:
@@ -63,6 +69,14 @@ class TaskRunner:
         if task is not None and not task.settled:
             task.settled = True
             self.cond.notify_all()
+
+    def warn(self, message):
+        """A worker's ``warn``: logged; the task then ends "WARNINGS: n"
+        (which PVE::UPID counts as success) instead of "OK"."""
+        task = getattr(self._current, "task", None)
+        if task is not None:
+            task.log.append(message)
+            task.warnings += 1
 
     def pause(self, seconds):
         """Sleep ``seconds`` of simulated time with the cluster lock released
@@ -109,7 +123,7 @@ class TaskRunner:
         with self.lock:
             try:
                 body()
-                status = "OK"
+                status = "WARNINGS: %d" % task.warnings if task.warnings else "OK"
             except TaskFailed as failed:
                 status = failed.message
             except Exception as error:  # noqa: BLE001 - a simulator bug ends the task visibly
@@ -118,6 +132,7 @@ class TaskRunner:
                 cleanup()
             task.endtime = int(time.time())
             task.exitstatus = status
+            task.log.append("TASK %s" % (status if succeeded(status) else "ERROR: " + status))
             task.settled = True
             if task.type in SNAPSHOT_TYPES:
                 self.snapshot_ops_in_flight -= 1

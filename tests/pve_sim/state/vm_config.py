@@ -9,9 +9,14 @@ import json
 
 from tests.pve_sim.state.errors import ApiError, TaskFailed, param_error, vm_locked
 from tests.pve_sim.state.guard import check_dns_name, flock, root_only, sync_flock
+from tests.pve_sim.wire.drives import NET_KEY
+from tests.pve_sim.wire.net import with_mac
+from tests.pve_sim.wire.schema import known_key
 
 #: parameters of the config call that are not config keys
 CONTROL = ("delete", "digest", "skiplock", "revert", "background_delay", "node", "vmid")
+UNKNOWN = ("property is not defined in schema and the schema does not allow additional "
+           "properties")
 INTEGER_KEYS = ("memory", "cores", "sockets", "balloon", "template", "onboot", "cpuunits")
 
 
@@ -37,10 +42,16 @@ def _typed(key, value):
     return value
 
 
-def check_update(user, params):
+def check_update(cluster, user, params):
     """Sync parameter checks; returns (changes, deletions)."""
     root_only(user, params, "skiplock")
     changes = {k: _typed(k, v) for k, v in params.items() if k not in CONTROL}
+    unknown = sorted(k for k in changes if not known_key(k))
+    if unknown:
+        raise param_error(**{k: UNKNOWN for k in unknown})
+    for key in changes:
+        if NET_KEY.match(key):
+            changes[key] = with_mac(changes[key], cluster.new_mac)
     if "name" in changes:
         check_dns_name(changes["name"])
     deletions = [k for k in str(params.get("delete", "")).replace(";", ",").split(",") if k]
@@ -66,7 +77,7 @@ def _apply(vm, params, changes, deletions):
 def update_sync(cluster, user, node, vmid, params):
     """PUT config: done when the answer comes (null)."""
     vm = cluster.guest(node, vmid)
-    changes, deletions = check_update(user, params)
+    changes, deletions = check_update(cluster, user, params)
     with sync_flock(cluster, vm.vmid):
         vm = cluster.guest(node, vmid)
         error = _apply(vm, params, changes, deletions)
@@ -78,7 +89,7 @@ def update_sync(cluster, user, node, vmid, params):
 def update_async(cluster, user, node, vmid, params):
     """POST config: a ``qmconfig`` task."""
     vm = cluster.guest(node, vmid)
-    changes, deletions = check_update(user, params)
+    changes, deletions = check_update(cluster, user, params)
 
     def body():
         with flock(cluster, vm.vmid):

@@ -13,7 +13,7 @@ from vdictl.errors import Unsupported
 from vdictl.model import VmState
 from vdictl.rooms import VmSpec
 
-from . import seed_image
+from .. import seed_image
 from .clone_xml import with_seed_cdrom, without_seed_cdrom
 from .connection import Connection
 from .domain_xml import PHASE_KEY, PHASE_NS, phase_xml

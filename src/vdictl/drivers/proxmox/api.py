@@ -92,7 +92,7 @@ def verify_setting(connect: Connect, url: str) -> Any:
         return False
     if connect.ca_file:
         if not os.path.isfile(connect.ca_file):
-            raise DriverError(f"cannot connect to {url}: CA file {connect.ca_file} does not "
+            raise Unreachable(f"cannot connect to {url}: CA file {connect.ca_file} does not "
                               "exist (ca_file)", driver=DRIVER)
         return connect.ca_file
     return True
@@ -115,8 +115,11 @@ def credentials(connect: Connect) -> Tuple[dict, List[Optional[str]], str]:
 def open_api(connect: Connect, endpoint: Endpoint) -> Tuple[Any, List[Optional[str]]]:
     """A logged-in ProxmoxAPI (a ticket login happens here; a token is tried
     with GET /version) and the secrets to keep out of messages."""
-    login, secrets, who = credentials(connect)
     url = endpoint.url
+    try:
+        login, secrets, who = credentials(connect)
+    except AuthError as refused:
+        raise AuthError(f"cannot log in to {url}: {refused.message}", driver=DRIVER) from None
     verify = verify_setting(connect, url)
     timeout = max(1, math.ceil(connect.endpoint_timeout))
     log.debug("connecting to %s as %s (ca_file=%s, insecure=%s)", url, who,
@@ -132,7 +135,6 @@ def open_api(connect: Connect, endpoint: Endpoint) -> Tuple[Any, List[Optional[s
         if isinstance(err, AuthError):
             raise AuthError(f"login to {url} as {who} refused: {reason}",
                             driver=DRIVER) from None
-        if isinstance(err, Unreachable):
-            raise Unreachable(f"cannot connect to {url}: {reason}", driver=DRIVER) from None
-        raise DriverError(f"cannot connect to {url}: {reason}", driver=DRIVER) from None
+        # a certificate not trusted, too: the endpoint cannot be used (as oVirt's)
+        raise Unreachable(f"cannot connect to {url}: {reason}", driver=DRIVER) from None
     return api, secrets

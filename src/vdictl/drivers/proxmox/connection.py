@@ -17,8 +17,12 @@ from ..outage import Outage
 from .api import Endpoint, open_api, parse_url
 from .errors import DRIVER, by_text, map_error
 from .tasks import TaskWatch, exit_text, succeeded
+from .watch import StateWatch
 
 log = logging.getLogger(__name__)
+
+#: one allocation of a new VMID at a time in this process (create.py, templates.py)
+VMID_LOCK = threading.Lock()
 
 #: before_retry() -> (done, value): ends the retries when an earlier attempt worked
 BeforeRetry = Callable[[], Tuple[bool, Any]]
@@ -72,11 +76,14 @@ class PveConnection:
         self._api: Any = None
         self._secrets: List[Optional[str]] = []
         self._open_lock = threading.Lock()
-        #: VMIDs are taken from /cluster/nextid one clone at a time in this process
-        self.vmid_lock = threading.Lock()
+        #: VMIDs are taken from /cluster/nextid one clone at a time in this
+        #: process, whichever endpoint (node URL) of the cluster a driver uses
+        self.vmid_lock = VMID_LOCK
         self.outage = Outage(self.url, settings.endpoint_timeout, driver=DRIVER)
         self.tasks = TaskWatch(self._list_tasks, self._task_status,
                                interval=lambda: self.tuning.poll_interval, driver=DRIVER)
+        self.states = StateWatch(self.resources, interval=lambda: self.tuning.poll_interval,
+                                 driver=DRIVER)
 
     # -- open, close, call ------------------------------------------------------
     def open(self) -> None:
@@ -216,8 +223,14 @@ class PveConnection:
         if not ref.lock:
             return
         self.check_stale_lock(ref)
-        self.wait(lambda: self.status(ref), lambda st: not st.get("lock"), timeout=timeout,
-                  what=f"the VM's lock ({ref.lock}) to be released", vm=ref.name)
+        self.wait_state(ref, lambda e: e is not None and not e.get("lock"), timeout,
+                        f"the VM's lock ({ref.lock}) to be released")
+
+    def wait_state(self, ref: VmRef, done: Callable[[Optional[Dict[str, Any]]], bool],
+                   timeout: float, what: str) -> None:
+        """Until done(the VM's cluster resources entry; None while missing), seen
+        in the shared poll of all waiting VMs."""
+        self.states.wait(ref.vmid, done, timeout=timeout, what=what, vm=ref.name)
 
     # -- VMs ------------------------------------------------------------------
     def resources(self) -> List[Dict[str, Any]]:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 from contextlib import nullcontext
-from typing import Callable, ContextManager, Dict, List, Optional, Sequence
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 
 from vdictl.model import Owner, Snapshot, Vm
 from vdictl.rooms import Connect, VmSpec
 
 from ..base import Driver
-from . import create, lookups, power, snapshots, templates
+from . import create, firstboot, lookups, power, snapshots, templates
 from .connection import PveConnection, Tuning
 from .owner_mark import TAG, tags_of
 from .records import STATE_MAP, to_vm
@@ -79,6 +79,13 @@ class ProxmoxDriver(Driver):
 
     def set_phase(self, *, name: str, phase: str) -> None:
         create.set_phase(self.connection, name=name, phase=phase)
+
+    # -- first boot ---------------------------------------------------------
+    def personalise_vm(self, *, spec: VmSpec, payload: Any, timeout: float) -> None:
+        firstboot.personalise_vm(self.connection, spec=spec, payload=payload, timeout=timeout)
+
+    def finish_vm(self, *, spec: VmSpec, timeout: float) -> None:
+        firstboot.finish_vm(self.connection, spec=spec, timeout=timeout)
 
     # -- templates ----------------------------------------------------------
     def uses_template(self, *, spec: VmSpec) -> bool:

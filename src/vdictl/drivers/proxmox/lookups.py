@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from vdictl.errors import DriverError, NotFound
+from vdictl.errors import DriverError, NotFound, Unsupported
 from vdictl.rooms import VmSpec
 
 from .connection import PveConnection, VmRef
 
+#: VmSpec fields of other backends that the proxmox driver does not apply
+IGNORED_KEYS = ("cluster", "network_name", "tc_user", "os", "timezone", "usb")
 #: disk keys of a QEMU config
 DISK_KEY = re.compile(r"^(?:ide|sata|scsi|virtio|efidisk|tpmstate)\d+$")
 
@@ -100,12 +102,45 @@ def _needs(spec: VmSpec, node: str, nodes: Set[str], storages: Dict[Tuple[str, s
     return missing
 
 
+def pve_cloudinit_drive(config: Dict[str, Any]) -> Optional[str]:
+    """The key of the config's Proxmox VE cloud-init drive, if any."""
+    return next((k for k, v in config.items() if DISK_KEY.match(k) and "cloudinit" in str(v)),
+                None)
+
+
+def refuse_unused(conn: PveConnection, spec: VmSpec) -> None:
+    """Keys this driver does not apply would silently do nothing: Unsupported."""
+    unused = [k for k in IGNORED_KEYS if getattr(spec, k) not in (None, "")]
+    if unused:
+        raise Unsupported(f"{', '.join(unused)}: not used by the proxmox driver; remove "
+                          f"{'it' if len(unused) == 1 else 'them'} (VM settings come from "
+                          "the template; a thin-client account gets access through a "
+                          "resource pool: pool = NAME and a permission on /pool/NAME)",
+                          driver=conn.driver, vm=spec.name)
+
+
+def refuse_two_cloudinits(conn: PveConnection, spec: VmSpec, template: VmRef,
+                          config: Dict[str, Any]) -> None:
+    """A cloud-init payload comes on vdictl's own NoCloud CD; the template's
+    Proxmox VE cloud-init drive would be a second, competing source."""
+    drive = pve_cloudinit_drive(config)
+    if drive and spec.personalisation is not None and spec.personalisation.user_data:
+        raise Unsupported(
+            f"template {template.name!r} has a Proxmox VE cloud-init drive ({drive}), and "
+            "cloud_init_user_data comes on vdictl's own cloud-init CD: two sources would "
+            f"compete; remove the drive from the template (qm set {template.vmid} --delete "
+            f"{drive} on {template.node}) or use a template without one",
+            driver=conn.driver, vm=spec.name)
+
+
 def check_create(conn: PveConnection, specs: Sequence[VmSpec]) -> None:
     """Every template, node, storage, pool and ISO storage `specs` need."""
     missing: List[str] = []
     listing = _listing(conn)
     found: Dict[str, Optional[VmRef]] = {}
+    configs: Dict[str, Dict[str, Any]] = {}
     for spec in specs:
+        refuse_unused(conn, spec)
         if spec.template_name not in found:
             try:
                 found[spec.template_name] = find_template(conn, spec.template_name, spec.name)
@@ -113,6 +148,10 @@ def check_create(conn: PveConnection, specs: Sequence[VmSpec]) -> None:
                 found[spec.template_name] = None
                 missing.append(exc.message)
         template = found[spec.template_name]
+        if template is not None and spec.personalisation is not None:
+            if template.name not in configs:
+                configs[template.name] = conn.config(template)
+            refuse_two_cloudinits(conn, spec, template, configs[template.name])
         node = spec.node or (template.node if template is not None else "")
         for item in _needs(spec, node, *listing):
             if item not in missing:

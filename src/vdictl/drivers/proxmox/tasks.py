@@ -34,12 +34,18 @@ def upid_start(upid: str) -> int:
 
 
 def ended(entry: Optional[Dict[str, Any]]) -> bool:
-    """A list or status entry of a task that has ended."""
+    """A list or status entry of a task that has ended. The node's list gives
+    a running task status "RUNNING" (pve-manager's Tasks.pm) or none, an ended
+    one its exit status; /tasks/{upid}/status says "running" or "stopped" with
+    an exitstatus."""
     if not entry:
         return False
-    if entry.get("status") == "running":        # /tasks/{upid}/status while it runs
+    status = str(entry.get("status") or "")
+    if status.lower() == "running":
         return False
-    return entry.get("endtime") is not None or entry.get("exitstatus") is not None
+    if status == "stopped":
+        return True
+    return bool(status) or entry.get("endtime") is not None
 
 
 def exit_text(entry: Dict[str, Any]) -> str:

@@ -1,7 +1,8 @@
-"""The first-boot media of a libvirt guest: an ISO image built in process (pycdlib),
-a NoCloud seed for cloud-init or a CD with Autounattend.xml for Windows Setup
-(see docs/backends/libvirt.md). Names are written in ISO 9660, Joliet and Rock
-Ridge form, so Linux and Windows both see them as written."""
+"""The first-boot media of a libvirt or Proxmox VE guest: an ISO image built in
+process (pycdlib), a NoCloud seed for cloud-init or a CD with Autounattend.xml
+for Windows Setup (see docs/backends/libvirt.md and docs/backends/proxmox.md).
+Names are written in ISO 9660, Joliet and Rock Ridge form, so Linux and
+Windows both see them as written."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ def build_seed_image(payload: Payload) -> bytes:
     try:
         import pycdlib
     except ImportError:  # pragma: no cover - a dependency of the libvirt extra
-        raise MissingDependency("pycdlib is needed for first-boot media on libvirt: "
-                                "pip install 'vdictl[libvirt]'") from None
+        raise MissingDependency("pycdlib is needed for first-boot media: pip install "
+                                "'vdictl[libvirt]' or 'vdictl[proxmox]'") from None
     label, files = seed_files(payload)
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident=label)
