@@ -419,7 +419,7 @@ def write(results: Dict[str, Any], md_path: str, png_path: Optional[str]) -> Non
            f"{'; '.join(results['kept'])}.", ""] if results.get("kept") else []),
         *([f"The copied sections were measured on: {'; '.join(machines)}.", ""]
           if machines else []),
-        "Reproduce: `benchmarks/run` (about 40 minutes), or `benchmarks/run --quick` "
+        "Reproduce: `benchmarks/run` (about 50 minutes), or `benchmarks/run --quick` "
         "(a few minutes, smaller sizes, one run each). See benchmarks/README.md.",
         "",
     ]

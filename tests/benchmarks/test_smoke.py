@@ -79,7 +79,7 @@ def test_a_partial_run_keeps_the_other_sections_of_the_committed_report(tmp_path
     report.write({"args": "--only sites", "date": "today", "loadavg": "0", "scale": 0.05},
                  str(md), None)
     after = report.previous_sections(str(md))
-    for key in ("site_reset", "libvirt", "startup"):
+    for key in ("site_reset", "libvirt", "startup", "pve"):
         assert after[key]["text"] == before[key]["text"]
         assert after[key]["date"] == before[key]["date"]
 
