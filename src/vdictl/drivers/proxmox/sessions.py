@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+import weakref
+from typing import Any, Dict, List, Optional, Sequence, Set
 
 from vdictl.errors import AuthError, DriverError, NotFound, Unreachable
 from vdictl.executor import run_each
@@ -38,8 +39,8 @@ PARALLEL = 4
 _VNC_CLIENT = re.compile(r"^\s*Client: (?P<addr>.*) \((?P<family>[a-z0-9]+)\b.*\)\s*$")
 _LOOPBACK = ("127.0.0.1", "::1", "")
 
-#: (endpoint URL, source) already logged as refused in this process
-_refused: Set[Tuple[str, str]] = set()
+#: the sources each connection (one per endpoint and run) was refused, logged once
+_refused: "weakref.WeakKeyDictionary[PveConnection, Set[str]]" = weakref.WeakKeyDictionary()
 _refused_lock = threading.Lock()
 
 
@@ -89,8 +90,9 @@ def vm_sessions(conn: PveConnection, name: str, *, probe: bool) -> Sessions:
 
 def _refused_once(conn: PveConnection, source: str, err: AuthError, needs: str) -> None:
     with _refused_lock:
-        first = (conn.url, source) not in _refused
-        _refused.add((conn.url, source))
+        seen = _refused.setdefault(conn, set())
+        first = source not in seen
+        seen.add(source)
     if first:
         log.warning("%s refuses this account the %s (%s): who is at a VM cannot be told "
                     "from it; give the account %s", conn.url, source, err.message, needs)
