@@ -109,6 +109,15 @@ def test_an_agent_that_does_not_run_cannot_tell(sim):
     assert driver_of(sim, console_probe=False).sessions(names=["s-vd01"]) == {"s-vd01": None}
 
 
+def test_a_failed_monitor_command_cannot_tell_and_a_stopped_vm_has_nobody(sim):
+    vd01, vd02 = sim.vm("s-vd01"), sim.vm("s-vd02")
+    vd01.monitor_error = ("VM %d qmp command 'human-monitor-command' failed - got timeout\n"
+                          % vd01.vmid)
+    vd02.monitor_error = "VM %d not running\n" % vd02.vmid    # it stopped meanwhile
+    assert driver_of(sim).sessions(names=["s-vd01", "s-vd02"]) == {"s-vd01": None,
+                                                                  "s-vd02": []}
+
+
 def test_a_refused_monitor_cannot_tell_and_is_warned_once_per_run(sim, caplog):
     sim.withhold("root@pam", "VM.Monitor")
     sim.connect_console("s-vd01")

@@ -15,7 +15,9 @@ Who is at a VM (state/sessions.py): :meth:`connect_console` /
 :meth:`disconnect_console` (a VNC client through vncproxy, a SPICE client
 through spiceproxy), :meth:`log_in` / :meth:`log_out` (users the guest agent
 lists, where the config enables it), ``sim.vm(name).agent_running`` (False:
-"QEMU guest agent is not running"), :meth:`withhold` (privileges an admin
+"QEMU guest agent is not running"), ``sim.vm(name).monitor_error`` (the
+monitor's answer becomes "ERROR: <it>", as qemu-server reports a failed
+HMP command), :meth:`withhold` (privileges an admin
 account lacks, e.g. VM.Monitor).
 Observability: ``requests`` ((method, path after /api2/json, auth kind:
 "login", "ticket", "token" or "none") per request), ``logins`` (successful

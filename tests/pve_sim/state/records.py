@@ -66,6 +66,7 @@ class Vm:
     consoles: list = field(default_factory=list)   # VNC/SPICE clients (state/sessions.py)
     logins: list = field(default_factory=list)     # users the guest agent lists
     agent_running: bool = True   # the agent runs in the guest (when the config enables it)
+    monitor_error: str | None = None   # QEMU's monitor fails: qemu-server answers "ERROR: ..."
 
     @property
     def name(self):

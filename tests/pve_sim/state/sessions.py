@@ -61,6 +61,8 @@ def monitor(cluster, user, node, vmid, params):
     vm = cluster.guest(node, vmid)          # "check if VM exists"
     if vm.status != "running":
         return "ERROR: VM %d not running\n" % vm.vmid
+    if vm.monitor_error:
+        return "ERROR: %s" % vm.monitor_error
     words = command.split()
     consoles = _live(vm, vm.consoles)
     if words == ["info", "vnc"]:

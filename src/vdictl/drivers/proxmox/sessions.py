@@ -114,6 +114,8 @@ def monitor(conn: PveConnection, ref: VmRef, command: str) -> Optional[str]:
         log.debug("%s: %s not answered: %s", ref.name, command, err.message)
         return None
     text = str(text or "")
+    if not text.strip():  # "info vnc" prints at least "None": an empty answer says nothing
+        return None
     if text.startswith("ERROR:"):  # qemu-server answers a failed command as text
         if re.match(r"ERROR: VM \d+ not running", text):
             raise _Stopped()
