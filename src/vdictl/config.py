@@ -273,7 +273,8 @@ class _Loader:
             raise self.error("filter (the oVirt engine's user API) means nothing to the "
                              f"{driver} driver; remove it", path, "filter")
         if driver == "ovirt" and "console_probe" in vals:
-            raise self.error("console_probe (libvirt's QEMU monitor probe) means nothing to "
+            raise self.error("console_probe (the QEMU monitor probe of libvirt and Proxmox "
+                             "VE) means nothing to "
                              "the ovirt driver, whose engine reports console sessions itself; "
                              "remove it", path, "console_probe")
         if vals.get("password") is not None and vals.get("password_file"):

@@ -21,11 +21,9 @@ def check_proxmox(vals: Mapping[str, Any], path: str, error: ErrorAt) -> None:
     if not vals.get("url"):
         raise error("the proxmox driver needs url, e.g. url = "
                     "\"https://pve1.example.org:8006\"", path, "url")
-    for key, why in (("pool", "libvirt's storage pool; the Proxmox VE resource pool is "
-                      "written under [room NAME] or [[subsection]]: move it there"),
-                     ("console_probe", "libvirt's QEMU monitor probe; remove it")):
-        if key in vals:
-            raise error(f"{key} is {why}", path, key)
+    if "pool" in vals:
+        raise error("pool is libvirt's storage pool; the Proxmox VE resource pool is "
+                    "written under [room NAME] or [[subsection]]: move it there", path, "pool")
     token = vals.get("token_id")
     password = vals.get("password") is not None or bool(vals.get("password_file"))
     sources = [k for k in ("token_secret_file", "token_secret_env") if vals.get(k)]

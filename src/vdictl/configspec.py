@@ -124,12 +124,15 @@ KEYS: Tuple[Key, ...] = (
              "it up for the run: its VMs fail naming its URI, the other endpoints' VMs go "
              "on. Bounds libvirt's keepalive, every engine request and every reconnect."),
     Key("console_probe", "connect", "bool", default=True,
-        help="libvirt: ask QEMU's monitor (query-vnc, query-spice, through libvirt's QEMU "
-             "monitor passthrough) which console clients are connected to a running VM, to "
-             "tell whether somebody is at it. libvirt then marks the domain \"tainted\" "
-             "(custom-monitor) in its log; False turns the probe off, and VMs without a "
-             "guest agent answering then count as \"cannot tell\". See "
-             "docs/backends/libvirt.md, \"Who is at a VM\"."),
+        help="libvirt and Proxmox VE: ask QEMU's monitor which console clients (VNC, "
+             "SPICE) are connected to a running VM, to tell whether somebody is at it. "
+             "libvirt asks query-vnc and query-spice through its QEMU monitor passthrough "
+             "and then marks the domain \"tainted\" (custom-monitor) in its log; Proxmox "
+             "VE is asked \"info vnc\" and \"info spice\" through its API's monitor "
+             "call, which needs VM.Monitor on the VMs (Proxmox VE 8; Sys.Audit on 9). "
+             "False turns the probe off, and VMs without a guest agent answering then "
+             "count as \"cannot tell\". See docs/backends/libvirt.md and "
+             "docs/backends/proxmox.md, \"Who is at a VM\"."),
     _unused("persistent_auth", "connect", "oVirt SDK 3 option. Not used by vdictl.", "bool"),
     _unused("renew_session", "connect", "oVirt SDK 3 option. Not used by vdictl.", "bool"),
     _unused("key_file", "connect", "oVirt SDK 3 option. Not used by vdictl.", "path"),

@@ -73,7 +73,8 @@ class UserSession:
     client: Optional[str] = None
     #: since when, seconds since the epoch, when known
     since: Optional[float] = None
-    #: what answered ("qemu vnc", "qemu spice", "guest agent", "engine sessions")
+    #: what answered ("qemu vnc", "qemu spice", "guest agent", "engine console";
+    #: Proxmox VE: "qemu vnc (through pve1's vncproxy)" for its proxied consoles)
     source: str = ""
 
 

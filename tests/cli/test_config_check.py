@@ -131,7 +131,7 @@ def test_check_imports_no_driver_and_opens_no_session(config_file):
         assert result.stdout.splitlines()[-1] == "[]"
 
 
-# -- console_probe: libvirt's QEMU monitor probe ----------------------------------------
+# -- console_probe: the QEMU monitor probe of libvirt and Proxmox VE -------------------
 
 ROOM = '[room r]\n[[s]]\nids = 1\nnames = "r-${id}"\ntemplate_name = t\n'
 ENGINE_URL = "https://engine.example.org/ovirt-engine/api"
@@ -163,8 +163,9 @@ def test_console_probe_on_ovirt_is_refused_in_general_and_in_a_profile(tmp_path)
         assert result.exit_code == 2
         assert result.stdout == ""
         assert result.stderr == (
-            f"Error: {conf} {section} console_probe: console_probe (libvirt's QEMU monitor "
-            "probe) means nothing to the ovirt driver, whose engine reports console "
+            f"Error: {conf} {section} console_probe: console_probe (the QEMU monitor "
+            "probe of libvirt and Proxmox VE) means nothing to the ovirt driver, whose "
+            "engine reports console "
             "sessions itself; remove it\n")
 
 

@@ -100,6 +100,17 @@ def test_a_valid_proxmox_config_loads(tmp_path, monkeypatch):
     assert "s3cret" not in result.stdout + result.stderr
 
 
+def test_console_probe_false_loads_on_proxmox_and_defaults_to_true(tmp_path, monkeypatch):
+    from vdictl.config import load_config
+
+    monkeypatch.setenv("PVE_TOKEN_SECRET", "s3cret")
+    result, path = check(tmp_path, TOKEN + "\nconsole_probe = False")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert load_config(path).connect.console_probe is False
+    _, path = check(tmp_path, TOKEN)          # the same file, without the key
+    assert load_config(path).connect.console_probe is True
+
+
 def test_connect_repr_shows_no_secret_source():
     from vdictl.rooms import Connect
     text = repr(Connect(driver="proxmox", url="https://p:8006", token_id="a@pve!t",

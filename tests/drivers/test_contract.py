@@ -191,8 +191,9 @@ class ProxmoxSimBackend:
     CDs, and plays the guest that powers itself off after its first boot."""
 
     lacks: ClassVar[FrozenSet[str]] = frozenset()
-    #: Proxmox VE reports no console clients, and the driver asks no guest agent
-    idle_sessions: ClassVar[Tuple[Sessions, Sessions]] = (None, None)
+    #: a stopped VM has nobody at it; a running one: QEMU's monitor ("info vnc")
+    #: lists no console client
+    idle_sessions: ClassVar[Tuple[Sessions, Sessions]] = ([], [])
 
     def __init__(self, request):
         pytest.importorskip("proxmoxer")

@@ -11,6 +11,14 @@ Knobs: ``time_scale`` (simulated seconds x scale = real seconds),
 ``firstboot`` (2 s), ``acpi_delay`` (1 s), ``request_latency`` (real
 seconds slept per request), :meth:`fail`, :meth:`freeze`/:meth:`thaw`,
 :meth:`fail_task`, per-VM ``ignores_acpi`` (``sim.vm(name).ignores_acpi``).
+Who is at a VM (state/sessions.py): :meth:`connect_console` /
+:meth:`disconnect_console` (a VNC client through vncproxy, a SPICE client
+through spiceproxy), :meth:`log_in` / :meth:`log_out` (users the guest agent
+lists, where the config enables it), ``sim.vm(name).agent_running`` (False:
+"QEMU guest agent is not running"), ``sim.vm(name).monitor_error`` (the
+monitor's answer becomes "ERROR: <it>", as qemu-server reports a failed
+HMP command), :meth:`withhold` (privileges an admin
+account lacks, e.g. VM.Monitor).
 Observability: ``requests`` ((method, path after /api2/json, auth kind:
 "login", "ticket", "token" or "none") per request), ``logins`` (successful
 ticket logins), ``auth.failures`` (why callers were refused: the real API
@@ -36,7 +44,7 @@ from tests.pve_sim.server.faults import Faults
 from tests.pve_sim.server.handler import PveServer
 from tests.pve_sim.state.accounts import Accounts
 from tests.pve_sim.state.clone import linked_clones
-from tests.pve_sim.state import seed
+from tests.pve_sim.state import seed, sessions
 from tests.pve_sim.state.cluster import Cluster
 
 
@@ -129,6 +137,33 @@ class PveSimulator(Cluster):
         """A task killed mid-run: the config lock stays, no task runs."""
         with self.lock:
             self.by_name(name).config["lock"] = lock
+
+    def connect_console(self, name, protocol="vnc"):
+        """A console client (``vnc``: the web interface's noVNC or a VNC
+        viewer through vncproxy; ``spice``: remote-viewer through spiceproxy)
+        connected to running VM ``name`` until disconnected or the VM stops."""
+        with self.lock:
+            sessions.connect_console(self, self.by_name(name), protocol)
+
+    def disconnect_console(self, name, protocol=None):
+        with self.lock:
+            sessions.disconnect_console(self.by_name(name), protocol)
+
+    def log_in(self, name, user, domain=None, since=None):
+        """``user`` logs in to running VM ``name`` (its config must enable the
+        agent); ``since``: the login time, seconds since the epoch."""
+        with self.lock:
+            sessions.log_in(self.by_name(name), user, domain, since)
+
+    def log_out(self, name, user=None):
+        with self.lock:
+            sessions.log_out(self.by_name(name), user)
+
+    def withhold(self, userid, *privileges):
+        """Account ``userid`` (and its tokens) lacks ``privileges``: 403
+        "Permission check failed (/vms/N, PRIV)" where one is needed."""
+        with self.lock:
+            self.accounts[userid].withheld.update(privileges)
 
     def linked_clones(self, template_name):
         """Names of the guests whose disks are on the template's base volumes."""

@@ -136,7 +136,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             user = self._caller(sim, rel)
             admin = sim.auth.may(user)
             needed = acl(match)
-            if needed is not None and not admin:
+            if needed is not None and not sim.auth.holds(user, needed[1]):
                 raise ApiError(403, "Permission check failed (%s, %s)" % needed)
             request = SimpleNamespace(m=match, params=params, files=files, user=user,
                                       admin=admin, visible=lambda vmid: admin)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 
-from tests.pve_sim.state import (clone, inventory, lifecycle, power, snapshots, storage,
-                                 vm_config)
+from tests.pve_sim.state import (clone, inventory, lifecycle, power, sessions, snapshots,
+                                 storage, vm_config)
 from tests.pve_sim.state.errors import ApiError
 from tests.pve_sim.server.tasks_api import list_tasks, task_log, task_status
 
@@ -56,6 +56,11 @@ ROUTES = [
      lambda c, r: vm_config.update_async(c, r.user, r.m["node"], r.m["vmid"], r.params)),
     ("GET", QEMU + "/status/current", _vm("VM.Audit"),
      lambda c, r: power.status_current(c, r.m["node"], r.m["vmid"])),
+    # Proxmox VE 8: VM.Monitor (PVE 9: Sys.Audit or Sys.Modify; the agent VM.GuestAgent.Audit)
+    ("POST", QEMU + "/monitor", _vm("VM.Monitor"),
+     lambda c, r: sessions.monitor(c, r.user, r.m["node"], r.m["vmid"], r.params)),
+    ("GET", QEMU + "/agent/get-users", _vm("VM.Monitor"),
+     lambda c, r: sessions.get_users(c, r.m["node"], r.m["vmid"])),
     ("POST", QEMU + "/status/start", _vm("VM.PowerMgmt"),
      lambda c, r: power.start(c, r.user, r.m["node"], r.m["vmid"], r.params)),
     ("POST", QEMU + "/status/stop", _vm("VM.PowerMgmt"),

@@ -75,3 +75,10 @@ class Accounts:
         off) or none."""
         account = self.cluster.accounts.get(authid.split("!")[0])
         return account is not None and account.admin
+
+    def holds(self, authid, privileges):
+        """Any one of ``privileges`` ("A|B"): an admin holds all but those
+        withheld from it (sim.withhold)."""
+        account = self.cluster.accounts.get(authid.split("!")[0])
+        return account is not None and account.admin and \
+            any(p not in account.withheld for p in privileges.split("|"))

@@ -12,6 +12,7 @@ import threading
 from tests.pve_sim.state.errors import TaskFailed
 from tests.pve_sim.state.guard import check_bool, check_lock, flock, root_only
 from tests.pve_sim.state.records import StartRecord
+from tests.pve_sim.state.sessions import agent_enabled, has_spice
 from tests.pve_sim.wire.drives import (is_cdrom, is_cloudinit, is_drive_key, parse_drive)
 
 CLOUDINIT_KEYS = ("ciuser", "cipassword", "citype", "sshkeys", "nameserver", "searchdomain")
@@ -24,6 +25,10 @@ def status_current(cluster, node, vmid):
               "cpus": int(vm.config.get("cores", 1)), "uptime": 0}
     if vm.template:
         answer["template"] = 1
+    if has_spice(vm.config):         # qemu-server: "QEMU VGA configuration supports spice"
+        answer["spice"] = 1
+    if agent_enabled(vm.config):     # "QEMU Guest Agent is enabled in config"
+        answer["agent"] = 1
     if vm.lock:
         answer["lock"] = vm.lock
     return answer

@@ -63,6 +63,10 @@ class Vm:
     ignores_acpi: bool = False
     booted: bool = False         # started at least once (first boot done)
     generation: int = 0          # bumped at each power change (stale timers see it)
+    consoles: list = field(default_factory=list)   # VNC/SPICE clients (state/sessions.py)
+    logins: list = field(default_factory=list)     # users the guest agent lists
+    agent_running: bool = True   # the agent runs in the guest (when the config enables it)
+    monitor_error: str | None = None   # QEMU's monitor fails: qemu-server answers "ERROR: ..."
 
     @property
     def name(self):
@@ -111,6 +115,7 @@ class Account:
     password: str | None
     admin: bool = False
     tokens: dict = field(default_factory=dict)   # token name -> secret
+    withheld: set = field(default_factory=set)   # privileges an admin lacks (a narrower role)
 
 
 @dataclass

@@ -8,13 +8,14 @@ import dataclasses
 from contextlib import nullcontext
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 
-from vdictl.model import Owner, Snapshot, Vm
+from vdictl.model import Owner, Sessions, Snapshot, Vm
 from vdictl.rooms import Connect, VmSpec
 
 from ..base import Driver
 from . import create, firstboot, lookups, power, snapshots, templates
 from .connection import PveConnection, Tuning
 from .owner_mark import TAG, tags_of
+from .sessions import sessions as who_is_at
 from .records import STATE_MAP, to_vm
 
 
@@ -86,6 +87,12 @@ class ProxmoxDriver(Driver):
 
     def finish_vm(self, *, spec: VmSpec, timeout: float) -> None:
         firstboot.finish_vm(self.connection, spec=spec, timeout=timeout)
+
+    # -- users at their desks -------------------------------------------------
+    def sessions(self, *, names: Sequence[str]) -> Dict[str, Sessions]:
+        """Console clients from QEMU's monitor (unless console_probe = False)
+        and the guest agent's users; see drivers/proxmox/sessions.py."""
+        return who_is_at(self.connection, names, probe=self.connect_settings.console_probe)
 
     # -- templates ----------------------------------------------------------
     def uses_template(self, *, spec: VmSpec) -> bool:
