@@ -290,10 +290,12 @@ class _Loader:
         return Connect(**vals)
 
     def other_drivers_key(self, vals: Mapping[str, Any], driver: str, path: str) -> None:
-        """A profile's url on libvirt, or uri on ovirt, would silently not apply."""
-        for key, owner, wanted in (("uri", "libvirt", "url"), ("url", "ovirt", "uri")):
-            if key in vals and driver != owner:
-                raise self.error(f"{key} is for the {owner} driver; this {driver} profile "
+        """A profile's url on libvirt, or uri on ovirt or proxmox, would silently
+        not apply."""
+        for key, owners, wanted in (("uri", "the libvirt driver", "url"),
+                                    ("url", "the ovirt and proxmox drivers", "uri")):
+            if key in vals and driver not in owners.split():
+                raise self.error(f"{key} is for {owners}; this {driver} profile "
                                  f"takes {wanted}", path, key)
 
     def connect_profiles(self, cfg: ConfigObj) -> Dict[str, Connect]:

@@ -235,7 +235,8 @@ KVM = '[connect kvm2]\n  uri = "qemu+ssh://kvm2/system"\n'
      + ROOM.format(room="", sub=""), "[connect eng2] uri",
      "uri is for the libvirt driver; this ovirt profile takes url"),
     (HEAD + KVM.replace("uri", "driver = libvirt\n  url") + ROOM.format(room="", sub=""),
-     "[connect kvm2] url", "url is for the ovirt driver; this libvirt profile takes uri"),
+     "[connect kvm2] url", "url is for the ovirt and proxmox drivers; this libvirt profile "
+     "takes uri"),
     (HEAD + KVM + "  usrname = root\n" + ROOM.format(room="", sub=""), "[connect kvm2] usrname",
      "unknown key; did you mean 'username'?"),
     (HEAD + "  connect = kvm2\n" + KVM + ROOM.format(room="", sub=""),

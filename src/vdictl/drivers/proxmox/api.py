@@ -133,6 +133,9 @@ def open_api(connect: Connect, endpoint: Endpoint) -> Tuple[Any, List[Optional[s
         err = map_error(exc, secrets=secrets)
         reason = redact(err.message, secrets)
         if isinstance(err, AuthError):
+            if connect.token_id and err.message == "Authentication failed!":
+                # Proxmox VE logs the detail only ("invalid token value!", "no such token")
+                reason += " (wrong token id or secret, or the token expired or was removed)"
             raise AuthError(f"login to {url} as {who} refused: {reason}",
                             driver=DRIVER) from None
         # a certificate not trusted, too: the endpoint cannot be used (as oVirt's)

@@ -82,6 +82,11 @@ class PveConnection:
         self.outage = Outage(self.url, settings.endpoint_timeout, driver=DRIVER)
         self.tasks = TaskWatch(self._list_tasks, self._task_status,
                                interval=lambda: self.tuning.poll_interval, driver=DRIVER)
+        #: name -> (node, VMID) where this run's cluster listings last saw each VM:
+        #: an action then looks the VM up by its own status (a small request), not
+        #: by listing every guest of the cluster again
+        self._where: Dict[str, Tuple[str, int]] = {}
+        self._where_lock = threading.Lock()
         self.states = StateWatch(self.resources, interval=lambda: self.tuning.poll_interval,
                                  driver=DRIVER)
 
@@ -250,14 +255,43 @@ class PveConnection:
                                       f"and {e.get('vmid')}); rename one", driver=DRIVER,
                                       vm=name)
                 found[name] = VmRef(name, str(e["node"]), int(e["vmid"]), e)
+        with self._where_lock:
+            for name in wanted:
+                if name in found:
+                    self._where[name] = (found[name].node, found[name].vmid)
+                else:
+                    self._where.pop(name, None)
         return found
 
     def ref(self, name: str) -> VmRef:
-        """The VM `name`; NotFound without one."""
+        """The VM `name` with its current status and lock: where this run last
+        saw it, if its status there still names it; else from a cluster listing.
+        NotFound without one."""
+        with self._where_lock:
+            where = self._where.get(name)
+        if where is not None:
+            node, vmid = where
+            try:
+                status = self.call(lambda a: a.nodes(node).qemu(vmid).status.current.get(),
+                                   vm=name)
+            except NotFound:  # migrated or removed since
+                status = None
+            if status and str(status.get("name")) == name and not status.get("template"):
+                return VmRef(name, node, vmid, dict(status, node=node, vmid=vmid))
         found = self.refs([name]).get(name)
         if found is None:
             raise NotFound(f"VM {name!r} not found", driver=DRIVER, vm=name)
         return found
+
+    def located(self, name: str) -> VmRef:
+        """The VM `name` where this run last saw it, without a request (its entry
+        holds no status): for reads whose answer a later action checks again."""
+        with self._where_lock:
+            where = self._where.get(name)
+        if where is None:
+            return self.ref(name)
+        return VmRef(name, where[0], where[1], {"name": name, "node": where[0],
+                                                "vmid": where[1]})
 
     def config(self, ref: VmRef) -> Dict[str, Any]:
         return dict(self.call(lambda a: a.nodes(ref.node).qemu(ref.vmid).config.get(),

@@ -6,6 +6,7 @@ is its exit status text, mapped by the same words."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional
 
 import requests
@@ -78,13 +79,45 @@ def map_error(exc: BaseException, *, vm: Optional[str] = None, what: Optional[st
         return by_text(msg, kw, what)
     msg = redact(str(exc) or type(exc).__name__, secrets or [])
     if isinstance(exc, AuthenticationError):
-        return AuthError(msg, **kw)
+        return AuthError(ticket_refusal(msg), **kw)
     if isinstance(exc, requests.exceptions.SSLError):
         return DriverError(f"TLS certificate not trusted ({tls_reason(msg)}); {TLS_HINT}", **kw)
     if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                         OSError)):
-        return Unreachable(msg, **kw)
+        return Unreachable(connection_reason(exc, msg), **kw)
     return DriverError(msg, **kw)
+
+
+#: the socket's own words inside urllib3's wrapping: "[Errno 111] Connection refused"
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"()\]]+)")
+_TIMEOUT = re.compile(r"(?:Read|Connect|Connection) timed out\.?(?: \((?:read|connect) "
+                      r"timeout=[\d.]+\))?")
+
+
+def connection_reason(exc: BaseException, msg: str) -> str:
+    """Why a request got no answer, in the socket's words ("Connection
+    refused", "Read timed out. (read timeout=2)"), not urllib3's pool text."""
+    found = _ERRNO.search(msg) or _TIMEOUT.search(msg)
+    if found:
+        text = found.group(1) if found.re is _ERRNO else found.group(0)
+        return text.strip().rstrip(".")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return f"timed out ({msg})"
+    return msg
+
+
+_TICKET_CODE = re.compile(r"^Couldn't authenticate user: .* code: (\d+)$")
+
+
+def ticket_refusal(msg: str) -> str:
+    """proxmoxer's "Couldn't authenticate user: root@pam to https://.../access/ticket
+    code: 401" in Proxmox VE's words and what is wrong."""
+    found = _TICKET_CODE.match(msg)
+    if not found:
+        return msg
+    if found.group(1) == "401":
+        return "authentication failure (wrong user name, realm or password)"
+    return f"the ticket request (POST /access/ticket) answered HTTP {found.group(1)}"
 
 
 def tls_reason(msg: str) -> str:

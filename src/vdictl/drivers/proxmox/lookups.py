@@ -82,9 +82,12 @@ def _needs(spec: VmSpec, node: str, nodes: Set[str], storages: Dict[Tuple[str, s
            pools: Set[str]) -> List[str]:
     """What `spec` names that is missing (node, storage, pool, ISO storage)."""
     missing = []
-    if spec.node and spec.node not in nodes:
+    no_node = bool(spec.node) and spec.node not in nodes
+    if no_node:
         missing.append(f"node {spec.node!r} not found")
-    if spec.storage:
+    # a storage other nodes have is not named again for a node that does not exist
+    known = {name for _, name in storages}
+    if spec.storage and not (no_node and spec.storage in known):
         content = storages.get((node, spec.storage))
         if content is None:
             missing.append(f"storage {spec.storage!r} not found on node {node!r}")
@@ -92,7 +95,7 @@ def _needs(spec: VmSpec, node: str, nodes: Set[str], storages: Dict[Tuple[str, s
             missing.append(f"storage {spec.storage!r} holds no VM disks (content: {content})")
     if spec.pool and spec.pool not in pools:
         missing.append(f"resource pool {spec.pool!r} not found")
-    if spec.personalisation is not None:
+    if spec.personalisation is not None and not (no_node and spec.iso_storage in known):
         content = storages.get((node, spec.iso_storage))
         if content is None:
             missing.append(f"ISO storage {spec.iso_storage!r} not found on node {node!r}")

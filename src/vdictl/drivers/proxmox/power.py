@@ -66,6 +66,6 @@ def power_off_vm(conn: PveConnection, *, name: str, timeout: float) -> None:
     if ref.entry.get("status") == "stopped" and not ref.lock:
         return
     conn.ensure_unlocked(ref, timeout)
-    if _status(conn, ref) == "stopped":
+    if ref.lock and _status(conn, ref) == "stopped":  # the task we waited for stopped it
         return
     _act(conn, ref, "stop", timeout, "the stop", lambda st: st == "stopped")

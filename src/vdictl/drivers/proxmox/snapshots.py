@@ -37,7 +37,8 @@ def _snaps(conn: PveConnection, ref: VmRef) -> List[Dict[str, Any]]:
 
 
 def list_snapshots(conn: PveConnection, *, name: str) -> List[Snapshot]:
-    return [to_snapshot(s) for s in user_snapshots(_snaps(conn, conn.ref(name)))]
+    # a read: revert_snapshot looks the VM up again before it acts
+    return [to_snapshot(s) for s in user_snapshots(_snaps(conn, conn.located(name)))]
 
 
 def create_snapshot(conn: PveConnection, *, name: str, description: str, timeout: float,
@@ -75,12 +76,16 @@ def revert_snapshot(conn: PveConnection, *, name: str, snapshot: Snapshot, timeo
         raise WrongState(f"VM is {ref.entry.get('status')}; stop it before reverting",
                          driver=conn.driver, vm=name)
     conn.ensure_unlocked(ref, timeout)
-    if not any(s.get("name") == snapshot.id for s in _snaps(conn, ref)):
-        raise NotFound(f"snapshot {snapshot.description!r} ({snapshot.id}) not found",
-                       driver=conn.driver, vm=name)
     with slot():
-        # start=0: the reset decides whether the VM runs afterwards
-        conn.run_task(ref, lambda a: a.nodes(ref.node).qemu(ref.vmid).snapshot(snapshot.id)
-                      .rollback.post(start=0), timeout=timeout,
-                      what=f"the rollback to snapshot {snapshot.id}")
+        # start=0: the reset decides whether the VM runs afterwards. A snapshot gone
+        # since it was listed fails the task ("snapshot 'x' does not exist")
+        try:
+            conn.run_task(ref, lambda a: a.nodes(ref.node).qemu(ref.vmid)
+                          .snapshot(snapshot.id).rollback.post(start=0), timeout=timeout,
+                          what=f"the rollback to snapshot {snapshot.id}")
+        except NotFound as err:
+            if f"snapshot '{snapshot.id}'" not in err.message:
+                raise
+            raise NotFound(f"snapshot {snapshot.description!r} ({snapshot.id}) not found",
+                           driver=conn.driver, vm=name) from None
     return []
