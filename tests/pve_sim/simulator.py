@@ -55,6 +55,8 @@ class PveSimulator(Cluster):
         self.student_password = "student-secret"
         self.request_latency = request_latency
         self.requests = []
+        #: (method, path) of each request as the client wrote it (still escaped)
+        self.sent = []
         self.auth = Accounts(self)
         self.faults = Faults()
         self.stopping = False
@@ -99,9 +101,10 @@ class PveSimulator(Cluster):
 
     # -- knobs -------------------------------------------------------------
 
-    def record_request(self, method, path, kind):
+    def record_request(self, method, path, kind, sent=None):
         with self._requests_lock:
             self.requests.append((method, path, kind))
+            self.sent.append((method, sent or path))
 
     def fail(self, method, path_regex, status, reason, times=1):
         """The next ``times`` ``method`` requests whose path (after

@@ -104,10 +104,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)
-        path = unquote(split.path)
+        # pveproxy unescapes the whole path, then RESTHandler find_handler splits it
+        # on /+ and drops empty fragments: %2F is a separator too, // is one /
+        path = "/" + "/".join(part for part in unquote(split.path).split("/") if part)
         rel = path[len(PREFIX):] if path.startswith(PREFIX + "/") else None
         kind = "login" if rel == "/access/ticket" else self._auth_kind()
-        sim.record_request(self.command, rel if rel is not None else path, kind)
+        sim.record_request(self.command, rel if rel is not None else path, kind, split.path)
         if sim.request_latency:
             time.sleep(sim.request_latency)
         while not sim.faults.thawed.wait(0.1):
