@@ -1,0 +1,66 @@
+"""What the proxmox driver sends on the wire, seen by the simulator through
+the real CLI: volume ids as one escaped path segment, the HTTPS connection
+pool sized to the run, and the cluster listings a rollout costs."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import unquote
+
+import pytest
+
+pytest.importorskip("proxmoxer")
+
+from tests.pve_driver import fast_pve_polls, token_file  # noqa: E402,F401
+from tests.vdictl_cli import vdictl, write_config  # noqa: E402
+
+HEAD = """\
+[general]
+    [[connect]]
+    driver = proxmox
+    url = "{url}"
+    token_id = "{token_id}"
+    token_secret_file = "{secret}"
+    ca_file = "{ca_file}"
+    [[throttle]]
+    operation_timeout = 30
+    {throttle}
+"""
+
+
+def config(sim, tmp_path, rooms, throttle=""):
+    text = HEAD.format(url=sim.url, token_id=sim.token_id, secret=token_file(sim.token_secret),
+                       ca_file=sim.ca_file, throttle=throttle) + rooms
+    return write_config(tmp_path, text, mode=0o600)
+
+
+def run(path, *args):
+    result = vdictl(path, *args, "-o", "json")
+    return result.exit_code, json.loads(result.stdout) if result.stdout else None, result
+
+
+FIRST_BOOT = """\
+[room fb]
+    template_name = tmpl-win10
+    cloud_init_user_data = "{user_data}"
+    [[pcs]]
+    ids = "1-2"
+    names = "fb-pc${{id}}"
+"""
+
+
+def test_the_seed_iso_is_removed_by_its_escaped_volume_id(pve_api, fast_pve_polls, tmp_path):
+    user_data = tmp_path / "user-data.j2"
+    user_data.write_text("#cloud-config\nhostname: {{ name }}\n")
+    path = config(pve_api, tmp_path, FIRST_BOOT.format(user_data=user_data))
+    code, data, result = run(path, "virtroom-rollout", "fb")
+    assert code == 0, result.stdout + result.stderr
+    removals = [p for m, p in list(pve_api.sent) if m == "DELETE" and "/content/" in p]
+    # the upload removes a left-over seed first, the finish removes the used one
+    assert sorted(removals) == sorted(
+        f"/api2/json/nodes/pve1/storage/local/content/local%3Aiso%2Fvdictl-seed-{name}.iso"
+        for name in ("fb-pc01", "fb-pc02") for _ in range(2))
+    # pveproxy unescapes the path before it routes it: the volume id arrives whole
+    assert {unquote(p).rsplit("/content/", 1)[1] for p in removals} == {
+        "local:iso/vdictl-seed-fb-pc01.iso", "local:iso/vdictl-seed-fb-pc02.iso"}
+    assert not [v for _, v in list(pve_api.volumes) if "vdictl-seed-" in v]
