@@ -182,3 +182,18 @@ def test_a_volume_id_of_another_or_no_storage_is_refused(pve_api, api, sent, err
         api.nodes("pve1").storage("local").content(sent).delete()
     assert caught.value.status_code == 400
     assert caught.value.errors == {"volume": error}
+
+
+def test_sshkeys_must_come_urlencoded_and_be_keys(pve_api, api):
+    vm, _ = full_clone(api, "ci1", template=9001)
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE1x teacher@lab"
+    with pytest.raises(ResourceException) as caught:
+        vm.config.put(sshkeys=key)
+    assert caught.value.status_code == 400
+    assert caught.value.errors == {
+        "sshkeys": "invalid format - invalid urlencoded string: %s\n" % key}
+    with pytest.raises(ResourceException) as caught:
+        vm.config.put(sshkeys="not%20a%20key")
+    assert str(caught.value) == "500 Internal Server Error: SSH public key validation error"
+    vm.config.put(sshkeys=key.replace(" ", "%20").replace("@", "%40"))
+    assert vm.config.get()["sshkeys"] == "ssh-ed25519%20AAAAC3NzaC1lZDI1NTE5AAAAIE1x%20teacher%40lab"
