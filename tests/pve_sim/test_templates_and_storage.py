@@ -159,7 +159,7 @@ def test_rollback_to_a_snapshot_from_before_the_first_boot_boots_first_again(pve
 
 
 @pytest.mark.parametrize("sent", [
-    "local:iso/seed.iso",            # raw: pveproxy joins the rest of the path (fragmentDelimiter '')
+    "local:iso/seed.iso",            # raw: the rest of the path joined (fragmentDelimiter '')
     "local%3Aiso%2Fseed.iso",        # encodeURIComponent, as the web UI sends it
     "local%3Aiso%2F%2Fseed.iso",     # unescaped before the split on /+: // is one /
     "iso%2Fseed.iso",                # no storage: the path's storage is put in front
@@ -196,4 +196,5 @@ def test_sshkeys_must_come_urlencoded_and_be_keys(pve_api, api):
         vm.config.put(sshkeys="not%20a%20key")
     assert str(caught.value) == "500 Internal Server Error: SSH public key validation error"
     vm.config.put(sshkeys=key.replace(" ", "%20").replace("@", "%40"))
-    assert vm.config.get()["sshkeys"] == "ssh-ed25519%20AAAAC3NzaC1lZDI1NTE5AAAAIE1x%20teacher%40lab"
+    assert vm.config.get()["sshkeys"] == \
+        "ssh-ed25519%20AAAAC3NzaC1lZDI1NTE5AAAAIE1x%20teacher%40lab"
