@@ -10,6 +10,7 @@ from urllib.parse import unquote
 import pytest
 
 pytest.importorskip("proxmoxer")
+pytestmark = pytest.mark.usefixtures("fast_pve_polls")
 
 from tests.pve_driver import fast_pve_polls, token_file  # noqa: E402,F401
 from tests.vdictl_cli import vdictl, write_config  # noqa: E402
@@ -49,7 +50,7 @@ FIRST_BOOT = """\
 """
 
 
-def test_the_seed_iso_is_removed_by_its_escaped_volume_id(pve_api, fast_pve_polls, tmp_path):
+def test_the_seed_iso_is_removed_by_its_escaped_volume_id(pve_api, tmp_path):
     user_data = tmp_path / "user-data.j2"
     user_data.write_text("#cloud-config\nhostname: {{ name }}\n")
     path = config(pve_api, tmp_path, FIRST_BOOT.format(user_data=user_data))

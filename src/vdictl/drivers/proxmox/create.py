@@ -12,6 +12,7 @@ from vdictl.errors import AlreadyExists, DriverError, NotFound, NotOwned, WrongS
 from vdictl.model import Owner, Vm
 from vdictl.rooms import VmSpec
 
+from . import cloudinit
 from .connection import PveConnection, VmRef
 from .lookups import disks, find_template, storage_of
 from .owner_mark import description, parse_owner, tags_with, with_phase
@@ -85,7 +86,9 @@ def create_vm(conn: PveConnection, *, spec: VmSpec, owner: Owner, timeout: float
     newid, upid = _clone(conn, spec, template, params)
     conn.wait_task(upid, timeout=timeout, what="the clone", vm=spec.name)
     ref = conn.ref(spec.name)
-    conn.set_config(ref, **own_settings(spec, conn.config(ref), tconfig))
+    config = conn.config(ref)
+    # one change before the rollout's snapshot, so a rollback keeps it
+    conn.set_config(ref, **own_settings(spec, config, tconfig), **cloudinit.settings(spec, config))
     log.info("%s: %s clone %d of %s (%d) on %s", spec.name,
              "full" if params["full"] else "linked", newid, template.name, template.vmid,
              ref.node)

@@ -12,7 +12,7 @@ from vdictl.model import Owner, Snapshot, Vm
 from vdictl.rooms import Connect, VmSpec
 
 from ..base import Driver
-from . import create, firstboot, lookups, power, snapshots, templates
+from . import cloudinit, create, firstboot, lookups, power, snapshots, templates
 from .connection import PveConnection, Tuning
 from .owner_mark import TAG, tags_of
 from .records import STATE_MAP, to_vm
@@ -73,6 +73,7 @@ class ProxmoxDriver(Driver):
 
     def check_create(self, *, specs: Sequence[VmSpec]) -> None:
         lookups.check_create(self.connection, specs)
+        cloudinit.check_create(self.connection, specs)
 
     def delete_vm(self, *, name: str, timeout: float) -> None:
         create.delete_vm(self.connection, name=name, timeout=timeout)
