@@ -65,3 +65,27 @@ def test_the_seed_iso_is_removed_by_its_escaped_volume_id(pve_api, tmp_path):
     assert {unquote(p).rsplit("/content/", 1)[1] for p in removals} == {
         "local:iso/vdictl-seed-fb-pc01.iso", "local:iso/vdictl-seed-fb-pc02.iso"}
     assert not [v for _, v in list(pve_api.volumes) if "vdictl-seed-" in v]
+
+
+ROOM = """\
+[room big]
+    template_name = tmpl-linux
+    snapshot_description = "clean"
+    [[pcs]]
+    ids = "1-{count}"
+    names = "big-pc${{id}}"
+"""
+
+
+def test_creating_a_vm_lists_the_cluster_no_more(pve_api, tmp_path):
+    # before: 4 (3 after branch pveint) GET /cluster/resources per created VM; now the
+    # run's one listing (its find_vms) is kept current with the run's own clones
+    path = config(pve_api, tmp_path, ROOM.format(count=8))
+    code, data, result = run(path, "virtroom-rollout", "big")
+    assert code == 0, result.stdout + result.stderr
+    listings = [p for m, p, _ in list(pve_api.requests) if p == "/cluster/resources"]
+    assert len(listings) == 2        # the guests (find_vms) and the storages (check_create)
+    reads = [p for m, p, _ in list(pve_api.requests) if p == "/nodes/pve1/qemu/9001/config"]
+    assert len(reads) == 1           # the template's config, once per run
+    clones = [p for m, p, _ in list(pve_api.requests) if p.endswith("/clone")]
+    assert len(clones) == 8
