@@ -38,6 +38,10 @@ class PveServer(ThreadingHTTPServer):
     def track(self, conn, add):
         with self._conns_lock:
             (self._conns.add if add else self._conns.discard)(conn)
+            if add:  # a new connection: with TLS, one full handshake each
+                self.sim.connections += 1
+                self.sim.peak_open_connections = max(self.sim.peak_open_connections,
+                                                      len(self._conns))
 
     def handle_error(self, request, client_address):
         if isinstance(sys.exc_info()[1], (ssl.SSLError, OSError)):
