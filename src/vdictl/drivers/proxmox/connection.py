@@ -14,7 +14,7 @@ from vdictl.rooms import Connect
 from vdictl.wait import is_transient, retry_transient, wait_for
 
 from ..outage import Outage
-from .api import Endpoint, open_api, parse_url
+from .api import DEFAULT_POOL, Endpoint, open_api, parse_url
 from .errors import DRIVER, by_text, map_error
 from .tasks import TaskWatch, exit_text, succeeded
 from .watch import StateWatch
@@ -76,6 +76,8 @@ class PveConnection:
         self._api: Any = None
         self._secrets: List[Optional[str]] = []
         self._open_lock = threading.Lock()
+        #: HTTPS connections kept open: the run's threads and the shared polls
+        self.pool_size = DEFAULT_POOL
         #: VMIDs are taken from /cluster/nextid one clone at a time in this
         #: process, whichever endpoint (node URL) of the cluster a driver uses
         self.vmid_lock = VMID_LOCK
@@ -104,7 +106,8 @@ class PveConnection:
                 return
             if not self.url:
                 raise DriverError("no Proxmox VE url configured", driver=DRIVER)
-            self._api, self._secrets = open_api(self.settings, self.endpoint)
+            self._api, self._secrets = open_api(self.settings, self.endpoint,
+                                                pool_size=self.pool_size)
 
     def close(self) -> None:
         # a ticket or token needs no logout; the next open logs in again

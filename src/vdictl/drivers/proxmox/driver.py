@@ -13,9 +13,14 @@ from vdictl.rooms import Connect, VmSpec
 
 from ..base import Driver
 from . import cloudinit, create, firstboot, lookups, power, snapshots, templates
+from .api import DEFAULT_POOL
 from .connection import PveConnection, Tuning
 from .owner_mark import TAG, tags_of
 from .records import STATE_MAP, to_vm
+
+
+#: threads besides the run's own that call the API: the task and the state polls
+POLL_THREADS = 2
 
 
 class ProxmoxDriver(Driver):
@@ -46,6 +51,8 @@ class ProxmoxDriver(Driver):
     # -- connection -------------------------------------------------------
     def open(self) -> None:
         self.connection.tuning = self.tuning()
+        # every thread of the run may hold a connection, and the shared polls too
+        self.connection.pool_size = max(DEFAULT_POOL, self.concurrency + POLL_THREADS)
         self.connection.open()
 
     def close(self) -> None:
