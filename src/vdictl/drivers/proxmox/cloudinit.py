@@ -16,7 +16,7 @@ from vdictl.errors import DriverError, Unsupported
 from vdictl.rooms import VmSpec
 
 from .connection import PveConnection
-from .lookups import find_template, pve_cloudinit_drive, storage_of
+from .lookups import listed_template, pve_cloudinit_drive, storage_of
 
 #: the room keys Proxmox VE's cloud-init drive carries (ssh_keys_file: sshkeys)
 KEYS = ("nameserver", "searchdomain", "ciuser", "ssh_keys_file")
@@ -126,11 +126,12 @@ def refuse(conn: PveConnection, spec: VmSpec, template: Any,
 def check_create(conn: PveConnection, specs: Sequence[VmSpec]) -> None:
     """Before any clone: each VM's cloud-init keys can reach its guest (one
     template config read per template, only for the VMs that need it)."""
-    configs: Dict[str, Any] = {}
     for spec in specs:
         if not keys_set(spec) and (not spec.ip or spec.personalisation is not None):
             continue
-        if spec.template_name not in configs:
-            template = find_template(conn, spec.template_name, spec.name)
-            configs[spec.template_name] = (template, conn.config(template))
-        refuse(conn, spec, *configs[spec.template_name])
+        seen = conn.template_seen(spec.template_name)
+        if seen is None:  # kept for the clones (create.py)
+            template = listed_template(conn, spec.template_name, spec.name)
+            seen = template, conn.config(template)
+            conn.remember_template(*seen)
+        refuse(conn, spec, *seen)
