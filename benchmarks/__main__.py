@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Run the benchmarks and write docs/performance.md and docs/performance.png.
 
-    python -m benchmarks [--quick] [--only reset,libvirt,startup,sites] [--reps N]
-                         [--scale S] [--rooms 1,4,10,40] [--out DIR]
+    python -m benchmarks [--quick] [--only reset,scales,libvirt,startup,sites,pve]
+                         [--reps N] [--scale S] [--rooms 1,4,10,40] [--out DIR]
 
 Use `benchmarks/run`, which installs the `bench` extra first.
 """
@@ -28,8 +28,9 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="benchmarks/run", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="small sizes (1 and 4 rooms), one run each: a few minutes")
-    p.add_argument("--only", default="reset,scales,libvirt,startup,sites",
-                   help="comma-separated: reset, scales, libvirt, startup, sites (default: all)")
+    p.add_argument("--only", default="reset,scales,libvirt,startup,sites,pve",
+                   help="comma-separated: reset, scales, libvirt, startup, sites, pve "
+                        "(default: all)")
     p.add_argument("--reps", type=int, help="runs per measurement (default 3; quick: 1)")
     p.add_argument("--large-reps", type=int, default=1,
                    help="runs per measurement at 40 rooms and more (default 1: each "
@@ -41,6 +42,11 @@ def parse_args(argv):
                         "each; quick: 1 room)")
     p.add_argument("--rooms", help="site sizes in rooms (default 1,4,10,40; quick: 1,4)")
     p.add_argument("--batches", default="5,10", help="snapshot_batch_size values (5,10)")
+    p.add_argument("--pve-rooms", type=int,
+                   help="rooms of the Proxmox VE site reset (default 10; quick: 2, and "
+                        "the sequential loop on 10 VMs instead of a room)")
+    p.add_argument("--pve-scale", type=float, default=0.2,
+                   help="time scale of the Proxmox VE site reset (default 0.2)")
     p.add_argument("--out", default=os.path.join(REPO, "docs"),
                    help="where performance.md/.png go (default docs/)")
     p.add_argument("--json", default=os.path.join(REPO, "benchmarks", "results.json"),
@@ -92,7 +98,13 @@ def main(argv=None) -> int:
         log("sites of several endpoints:")
         results["sites"] = bench_sites(sizes=(1, 2) if opts.quick else (1, 2, 4, 8),
                                        reps=reps, log=log)
-    for section in ("startup", "site_reset", "scales", "libvirt", "sites"):
+    if "pve" in only:
+        from .pve_reset import bench_pve
+        n = opts.pve_rooms or (2 if opts.quick else 10)
+        log(f"Proxmox VE site reset, {n} room(s):")
+        results["pve"] = bench_pve(n, batches, scale=opts.pve_scale, reps=reps, log=log,
+                                   sequential_vms=10 if opts.quick else 25)
+    for section in ("startup", "site_reset", "scales", "libvirt", "sites", "pve"):
         if section not in results and section in previous:   # not re-run: keep the last
             results[section] = previous[section]
             results.setdefault("kept", []).append(f"{section} from {previous['date']}")

@@ -251,8 +251,89 @@ def sites_section(res: Optional[Dict[str, Any]]) -> List[str]:
     return out
 
 
+def pve_section(rows: Optional[List[Dict[str, Any]]]) -> List[str]:
+    out = ["## 5. Site reset on the Proxmox VE simulator", ""]
+    if not rows:
+        return out + ["Not run.", ""]
+    from .pve import DURATIONS, REQUEST_LATENCY
+
+    r0 = rows[0]
+    stop, rollback, start = (DURATIONS[k] for k in ("qmstop", "qmrollback", "qmstart"))
+    out += [
+        f"`vdictl virtroom-reset --all` of {r0['rooms']} room(s) of 25 running VMs (linked clones "
+        f"on LVM-thin, odd rooms on node pve1, even rooms on pve2, each with its vdictl "
+        f"snapshot and owner mark) on the Proxmox VE simulator (tests/pve_sim) in a process "
+        f"of its own, over HTTPS with a ticket login. Task durations: stop {stop:g} s, "
+        f"rollback {rollback:g} s, start {start:g} s; {REQUEST_LATENCY * 1000:g} ms per "
+        f"request (benchmarks/notes.md says where they come from). Time scale "
+        f"{r0['scale']:g}: every duration and every client's poll interval is multiplied by "
+        "it and the wall time divided by it again, so all times below are simulated "
+        "seconds. `snapshot_batch_pause = 0`, `parallel = 10`. Floor: `stop + ceil(VMs / "
+        "batch) · rollback + start`.",
+        "",
+        "vdictl: median (min–max) of the runs (one value: one run). Sequential: a `qm`-style "
+        "loop through proxmoxer (for each VM stop, rollback, start, each task's status polled "
+        f"once per second until it ends), measured on the first "
+        f"{r0['sequential_measured_vms']} VMs and extrapolated to the site (marked *).",
+        "",
+        "| rooms | VMs | batch | floor s | vdictl s | × floor | sequential s | speed-up vs "
+        "sequential | requests/VM | logins | peak RSS MB | snapshot ops in flight | all VMs ok |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        v = r["vdictl"]["median"]
+        star = "*" if r["sequential_measured_vms"] < r["vms"] else ""
+        out.append(
+            f"| {r['rooms']} | {r['vms']} | {r['batch']} | {r['floor']:.0f} | "
+            f"{_mmm(r['vdictl'])} | {_mmm(r['ratio'], '{:.2f}')} | {r['sequential']:.0f}{star} | "
+            f"{r['sequential'] / v:.1f}× | {r['requests_per_vm']:.1f} | {r['logins']} | "
+            f"{r['rss_mb']:.0f} | {r['max_snapshot_ops']} | {_mark(r['all_ok'])} |")
+    out += ["", f"Sequential loop: {r0['sequential_per_vm']:.1f} s and "
+            f"{r0['sequential_requests_per_vm']:.1f} requests per VM (polls included), "
+            f"{r0['sequential_logins']} login; measured on {r0['sequential_measured_vms']} VMs.",
+            "", "Targets:", ""]
+    worst = max(r["ratio"]["median"] for r in rows)
+    out += [
+        f"- at most 1.10× the floor: worst median {worst:.2f}× — {_mark(worst <= 1.10)}",
+        f"- one login per run: at most {max(r['logins'] for r in rows)} — "
+        f"{_mark(all(r['logins'] == 1 for r in rows))}",
+        "- snapshot operations in flight at most the batch size: "
+        + ", ".join(f"{r['max_snapshot_ops']} at batch {r['batch']}" for r in rows) + " — "
+        + _mark(all(r["max_snapshot_ops"] <= r["batch"] for r in rows)),
+        f"- every VM reset (rolled back and running, no lock left, no task failed): "
+        f"{_mark(all(r['all_ok'] for r in rows))}",
+        "",
+        "Where vdictl's time goes (simulated seconds, median run, seen from the simulator; "
+        "ideal in brackets): lead-in = login, inventory (cluster resources, the config of "
+        "each tagged VM) and the first VMs' snapshot lists before the first stop; slot gap "
+        "= mean time from a rollback's end to the next rollback request on its batch slot "
+        "(the node's task poll that sees the end, then the next VM's request: its lookups "
+        "are done before it takes the slot); last rollback → end = the last VM's start and "
+        "the poll that sees it.",
+        "",
+        "| rooms | batch | lead-in | first stop → first rollback | rollbacks | slot gap | "
+        "last rollback → end | client CPU ms/VM | HTTPS connections |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        t = r.get("timeline") or {}
+        if not t:
+            continue
+        batches = -(-r["vms"] // r["batch"])
+        out.append(f"| {r['rooms']} | {r['batch']} | {t['lead_in']:.1f} [0] | "
+                   f"{t['to_first_rollback']:.1f} [{stop:g}] | {t['rollbacks']:.0f} "
+                   f"[{batches * rollback:g}] | {t['slot_gap']:.2f} [0] | "
+                   f"{t['tail']:.1f} [{start:g}] | {r.get('cpu_ms_per_vm', 0):.0f} | "
+                   f"{r['connections']} |")
+    kinds = rows[-1]["requests_by_kind"]
+    out += ["", f"Requests of the batch-{rows[-1]['batch']} run by kind: " + ", ".join(
+        f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])) + ".", ""]
+    return out
+
+
 #: the heading each result section of the report starts with, by results key
-HEADINGS = {"site_reset": "## 1. ", "libvirt": "## 2. ", "startup": "## 3. ", "sites": "## 4. "}
+HEADINGS = {"site_reset": "## 1. ", "libvirt": "## 2. ", "startup": "## 3. ", "sites": "## 4. ",
+            "pve": "## 5. "}
 
 
 def previous_sections(md_path: str) -> Dict[str, Any]:
@@ -338,7 +419,7 @@ def write(results: Dict[str, Any], md_path: str, png_path: Optional[str]) -> Non
            f"{'; '.join(results['kept'])}.", ""] if results.get("kept") else []),
         *([f"The copied sections were measured on: {'; '.join(machines)}.", ""]
           if machines else []),
-        "Reproduce: `benchmarks/run` (about 40 minutes), or `benchmarks/run --quick` "
+        "Reproduce: `benchmarks/run` (about 50 minutes), or `benchmarks/run --quick` "
         "(a few minutes, smaller sizes, one run each). See benchmarks/README.md.",
         "",
     ]
@@ -352,7 +433,7 @@ def write(results: Dict[str, Any], md_path: str, png_path: Optional[str]) -> Non
     else:
         lines += scales_section(results.get("scales") or [])
     sections = (("libvirt", libvirt_section), ("startup", startup_section),
-                ("sites", sites_section))
+                ("sites", sites_section), ("pve", pve_section))
     for key, render in sections:
         lines += [reuse[key]["text"]] if key in reuse else render(results.get(key))
     if os.path.exists(NOTES):

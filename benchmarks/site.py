@@ -38,3 +38,37 @@ def site_config(*, rooms: int, batch: int, pause: float = 0.0, parallel: int = 1
             '    names = "${roomname}-pc${id}"',
         ]
     return "\n".join(lines) + "\n"
+
+
+def pve_site_config(*, rooms: int, batch: int, url: str, ca_file: str, password_file: str,
+                    username: str = "root@pam", parallel: int = 10) -> str:
+    """The text of a vdictl config of the Proxmox VE simulator's site
+    (benchmarks/pve.py): a ticket login, TLS verified with its CA."""
+    from .pve import SNAPSHOT_DESCRIPTION, TEMPLATES, VMS_PER_ROOM as PVE_VMS
+    from .pve import room_name as pve_room, room_node
+
+    lines = [
+        "[general]", "    [[connect]]", "    driver = proxmox", f'    url = "{url}"',
+        f'    username = "{username}"', f'    password_file = "{password_file}"',
+        f'    ca_file = "{ca_file}"',
+        "    [[throttle]]",
+        f"    snapshot_batch_size = {batch}",
+        "    snapshot_batch_pause = 0",
+        f"    parallel = {parallel}",
+        "    operation_timeout = 3600",
+    ]
+    regex = "^" + SNAPSHOT_DESCRIPTION.rsplit(" ", 2)[0]
+    for r in range(1, rooms + 1):
+        node = room_node(r)
+        lines += [
+            f"[room {pve_room(r)}]",
+            f'    template_name = "{TEMPLATES[node]}"',
+            f"    node = {node}",
+            '    snapshot_description = "vdictl rollout ${scripttime}"',
+            f'    reset_to_snapshot_regex = "{regex}"',
+            "    reset_startvm = Always",
+            "    [[pcs]]",
+            f'    ids = "1-{PVE_VMS}"',
+            '    names = "${roomname}-pc${id}"',
+        ]
+    return "\n".join(lines) + "\n"

@@ -4,9 +4,10 @@
     python -m benchmarks.vdictl_run --scale 0.02 --result out.json -- \
         --config site.conf virtroom-reset --all
 
-The oVirt driver's waits (poll interval, retry backoff) are multiplied by
-`--scale`, as the simulator multiplies the engine's latencies: every duration
-of the run shrinks by the same factor. The result file holds the wall time
+The driver's waits (poll interval, retry backoff; the oVirt driver's, or
+with `--driver proxmox` the Proxmox VE driver's) are multiplied by `--scale`,
+as the simulator multiplies its latencies: every duration of the run shrinks
+by the same factor. Only that driver is imported for it. The result file holds the wall time
 of the command (config load, login, inventory and the work; not the
 interpreter's start-up, which benchmarks/startup.py measures), its exit
 status, the CPU seconds and the peak RSS of the process.
@@ -29,14 +30,26 @@ def scale_ovirt_driver(scale: float) -> None:
     OvirtDriver.retry_maximum *= scale
 
 
+def scale_proxmox_driver(scale: float) -> None:
+    from vdictl.drivers.proxmox import ProxmoxDriver
+
+    ProxmoxDriver.poll_interval *= scale
+    ProxmoxDriver.retry_initial *= scale
+    ProxmoxDriver.retry_maximum *= scale
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--driver", choices=("ovirt", "proxmox"), default="ovirt")
     parser.add_argument("--result", required=True)
     parser.add_argument("args", nargs=argparse.REMAINDER)
     opts = parser.parse_args(argv)
     args = opts.args[1:] if opts.args[:1] == ["--"] else opts.args
-    scale_ovirt_driver(opts.scale)
+    if opts.driver == "proxmox":
+        scale_proxmox_driver(opts.scale)
+    else:
+        scale_ovirt_driver(opts.scale)
     from vdictl.cli import cli
 
     t0 = time.perf_counter()

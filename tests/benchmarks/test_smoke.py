@@ -79,6 +79,38 @@ def test_a_partial_run_keeps_the_other_sections_of_the_committed_report(tmp_path
     report.write({"args": "--only sites", "date": "today", "loadavg": "0", "scale": 0.05},
                  str(md), None)
     after = report.previous_sections(str(md))
-    for key in ("site_reset", "libvirt", "startup"):
+    for key in ("site_reset", "libvirt", "startup", "pve"):
         assert after[key]["text"] == before[key]["text"]
         assert after[key]["date"] == before[key]["date"]
+
+
+def test_pve_floor_follows_the_brief():
+    pytest.importorskip("proxmoxer")
+    from benchmarks.pve_reset import floor_seconds as pve_floor
+
+    # stop 2 + ceil(VMs / batch) * rollback 10 + start 3
+    assert pve_floor(250, 10) == 2 + 25 * 10 + 3
+    assert pve_floor(250, 5) == 2 + 50 * 10 + 3
+    assert pve_floor(25, 10) == 2 + 3 * 10 + 3
+
+
+def test_pve_site_reset_and_its_report_section_at_a_tiny_size():
+    pytest.importorskip("proxmoxer")
+    from benchmarks.pve_reset import bench_pve
+
+    [row] = bench_pve(1, [10], scale=0.005, reps=1, sequential_vms=5, log=lambda _msg: None)
+    assert row["vms"] == 25 and row["batch"] == 10 and row["all_ok"]
+    assert row["logins"] == 1 and row["sequential_logins"] == 1
+    assert 1 <= row["max_snapshot_ops"] <= 10
+    assert row["requests_per_vm"] > 4          # stop, rollback, start and their lookups
+    assert row["requests_by_kind"]["action"] == 3 * 25
+    assert row["sequential_measured_vms"] == 5
+    assert row["sequential"] == pytest.approx(row["sequential_per_vm"] * 25)
+    assert row["ratio"]["median"] == pytest.approx(row["vdictl"]["median"] / row["floor"])
+    assert set(row["timeline"]) == {"lead_in", "to_first_rollback", "rollbacks", "slot_gap",
+                                    "tail"}
+    text = "\n".join(report.pve_section([row]))
+    assert "## 5. Site reset on the Proxmox VE simulator" in text
+    assert "| 1 | 25 | 10 | 35 |" in text
+    assert "every VM reset (rolled back and running, no lock left, no task failed): yes" in text
+    json.dumps(row)   # plain data

@@ -21,7 +21,7 @@ from vdictl.errors import AuthError, DriverError, Unreachable
 from vdictl.rooms import Connect
 
 from ..base import configured_password
-from .errors import DRIVER, map_error, redact
+from .errors import DRIVER, map_error
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +152,11 @@ def open_api(connect: Connect, endpoint: Endpoint,
         size_pool(api, pool_size)
         api.version.get()
     except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
+        # map_error redacts what the backend and the libraries said; the hints
+        # added after that are vdictl's own words and stay as written (a
+        # password "wrong" must not blank out "wrong user name")
         err = map_error(exc, secrets=secrets)
-        reason = redact(err.message, secrets)
+        reason = err.message
         if isinstance(err, AuthError):
             if connect.token_id and err.message == "Authentication failed!":
                 # Proxmox VE logs the detail only ("invalid token value!", "no such token")

@@ -77,11 +77,13 @@ def revert_snapshot(conn: PveConnection, *, name: str, snapshot: Snapshot, timeo
                          driver=conn.driver, vm=name)
     conn.ensure_unlocked(ref, timeout)
     with slot():
-        # start=0: the reset decides whether the VM runs afterwards. A snapshot gone
-        # since it was listed fails the task ("snapshot 'x' does not exist")
+        # No `start`: the reset decides whether the VM runs afterwards, and
+        # rollback's default is not to start it (the parameter exists only since
+        # Proxmox VE 7.2; older nodes refuse it). A snapshot gone since it was
+        # listed fails the task ("snapshot 'x' does not exist")
         try:
             conn.run_task(ref, lambda a: a.nodes(ref.node).qemu(ref.vmid)
-                          .snapshot(snapshot.id).rollback.post(start=0), timeout=timeout,
+                          .snapshot(snapshot.id).rollback.post(), timeout=timeout,
                           what=f"the rollback to snapshot {snapshot.id}")
         except NotFound as err:
             if f"snapshot '{snapshot.id}'" not in err.message:

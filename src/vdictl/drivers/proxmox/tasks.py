@@ -1,7 +1,17 @@
 """Waiting for Proxmox VE tasks (UPIDs): every open task of a run on one node
 is watched by one shared `GET /nodes/{node}/tasks?source=all&since=...` per
 poll interval, whatever the number of waiters (docs/backends/proxmox.md,
-"Tasks: one poll per node")."""
+"Tasks: one poll per node").
+
+Near its expected end a task is polled more often: a task of a type seen
+before (a rollback, say) is expected to take about as long as the quickest
+one of this run did, and a waiter asks for no poll before that but for one
+then and every quarter interval after it. (The node's polls for other tasks
+see it too, so an estimate too long shrinks.) A fixed poll grid would see
+each end up to an interval late, and a snapshot batch slot stays idle that
+long: each rollback is sent just after the poll that freed its slot, so
+with tasks lasting a whole number of intervals it ends just after a poll
+and waits nearly a full interval to be seen (benchmarks/notes.md, section 5)."""
 
 from __future__ import annotations
 
@@ -31,6 +41,16 @@ def upid_start(upid: str) -> int:
         return int(upid.split(":")[4], 16)
     except (IndexError, ValueError):
         return 0
+
+
+def upid_type(upid: str) -> str:
+    """The task's worker type (qmrollback, qmstart ...), the UPID's sixth field."""
+    parts = upid.split(":")
+    return parts[5] if len(parts) > 5 else ""
+
+
+#: polls near a task's expected end come this fraction of the interval apart
+NEAR_END = 0.25
 
 
 def ended(entry: Optional[Dict[str, Any]]) -> bool:
@@ -82,6 +102,9 @@ class TaskWatch:
         self._clock = clock
         self._cond = threading.Condition()
         self._nodes: Dict[str, _Node] = {}
+        #: task type -> the shortest wait for one that succeeded, from the wait's
+        #: start to the start of the poll that saw it end
+        self._shortest: Dict[str, float] = {}
 
     def wait(self, upid: str, *, timeout: float, what: str,
              vm: Optional[str] = None) -> Dict[str, Any]:
@@ -102,23 +125,44 @@ class TaskWatch:
 
     def _wait(self, n: _Node, node: str, upid: str, since: float, deadline: float,
               timeout: float, what: str, vm: Optional[str]) -> Dict[str, Any]:
+        kind = upid_type(upid)
         while True:
             if n.fetched_at is not None and n.fetched_at >= since:
                 entry = n.entries.get(upid)
                 if ended(entry):
                     assert entry is not None
+                    if succeeded(entry):
+                        took = n.fetched_at - since
+                        self._shortest[kind] = min(self._shortest.get(kind, took), took)
                     return entry
             now = self._clock()
             if now >= deadline:
                 raise OperationTimeout(f"timed out after {timeout:g}s waiting for {what} "
                                        f"(task {upid} still running)", driver=self._driver,
                                        vm=vm)
-            due = since if n.fetched_at is None else n.fetched_at + self.interval()
+            due = self._due(n, kind, since)
             if not n.fetching and now >= due:
                 self._fetch(n, node, now)
                 continue
             self._cond.wait(max(0.0, min(deadline, due) - now) if not n.fetching
                             else max(0.0, deadline - now))
+
+    def _due(self, n: _Node, kind: str, since: float) -> float:
+        """When this waiter wants the node's next poll: on the interval's grid;
+        for a task whose like was seen before, not before its expected end,
+        then every NEAR_END interval until an interval past it (a task that
+        runs late falls back to the grid)."""
+        interval = self.interval()
+        grid = since if n.fetched_at is None else n.fetched_at + interval
+        expected = self._shortest.get(kind)
+        if expected is None:
+            return grid
+        step = interval * NEAR_END
+        near, late = since + expected, since + expected + interval
+        last = n.fetched_at if n.fetched_at is not None and n.fetched_at >= since else None
+        if last is None or last < near:
+            return near
+        return last + step if last < late else grid
 
     def _fetch(self, n: _Node, node: str, started: float) -> None:
         """One poll of the node for all its open tasks; called and returns with
