@@ -105,10 +105,13 @@ class PveSimulator(Cluster):
 
     # -- knobs -------------------------------------------------------------
 
-    def record_request(self, method, path, kind, sent=None):
+    def record_request(self, method, path, kind):
         with self._requests_lock:
             self.requests.append((method, path, kind))
-            self.sent.append((method, sent or path))
+
+    def record_sent(self, method, path):
+        with self._requests_lock:
+            self.sent.append((method, path))
 
     def fail(self, method, path_regex, status, reason, times=1):
         """The next ``times`` ``method`` requests whose path (after

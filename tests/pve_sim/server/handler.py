@@ -113,7 +113,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         path = "/" + "/".join(part for part in unquote(split.path).split("/") if part)
         rel = path[len(PREFIX):] if path.startswith(PREFIX + "/") else None
         kind = "login" if rel == "/access/ticket" else self._auth_kind()
-        sim.record_request(self.command, rel if rel is not None else path, kind, split.path)
+        sim.record_sent(self.command, split.path)
+        sim.record_request(self.command, rel if rel is not None else path, kind)
         if sim.request_latency:
             time.sleep(sim.request_latency)
         while not sim.faults.thawed.wait(0.1):
