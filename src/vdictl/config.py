@@ -385,8 +385,9 @@ class _Loader:
 
     def proxmox_vm_keys(self, written: Mapping[str, Any], own: Mapping[str, Any],
                         room_path: str, sub_path: str) -> None:
-        """node, storage, pool and iso_storage would silently not apply to VMs
-        of another driver (endpoint() has checked the profile's name)."""
+        """node, storage, pool, iso_storage and Proxmox VE's cloud-init keys would
+        silently not apply to VMs of another driver (endpoint() has checked the
+        profile's name)."""
         name = written.get("connect")
         connect = self.profiles[name] if name is not None else self.general_connect
         assert connect is not None

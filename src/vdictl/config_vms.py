@@ -110,6 +110,13 @@ class VmBuilder:
                 "and every reset would skip these VMs; write snapshot_description = \"...\" "
                 "(a text the regex matches), or snapshot_description = \"\" to turn "
                 "snapshots off", path, "snapshot_description")
+        for word in (s["nameserver"] or "").split():
+            try:
+                ipaddress.ip_address(word)
+            except ValueError:
+                raise self.error(f"{word!r} is not an IP address; write the DNS servers' "
+                                 "addresses separated by spaces, e.g. nameserver = "
+                                 "\"192.0.2.53 192.0.2.54\"", path, "nameserver") from None
         return s
 
     def vm(self, vm_id: int, variables: Dict[str, Any], s: Mapping[str, Any], path: str,

@@ -206,6 +206,21 @@ KEYS: Tuple[Key, ...] = (
     Key("iso_storage", "vm", "str", default="local",
         help="Proxmox VE: storage (with content type iso) the first-boot media are "
              "uploaded to."),
+    Key("nameserver", "vm", "str",
+        help="Proxmox VE: DNS servers the template's cloud-init drive gives the VMs, IP "
+             "addresses separated by spaces, e.g. \"192.0.2.53 192.0.2.54\" (default: as "
+             "the template has it). Needs a template with a cloud-init drive and no "
+             "cloud_init_user_data or autounattend_templatefile."),
+    Key("searchdomain", "vm", "str",
+        help="Proxmox VE: DNS search domain the template's cloud-init drive gives the VMs "
+             "(default: as the template has it). As nameserver."),
+    Key("ciuser", "vm", "str",
+        help="Proxmox VE: the account the template's cloud-init drive gives ssh_keys_file "
+             "(default: the image's default user). As nameserver."),
+    Key("ssh_keys_file", "vm", "path",
+        help="Proxmox VE: a file of SSH public keys, one per line (# comments and blank "
+             "lines left out), that the template's cloud-init drive installs for ciuser. "
+             "As nameserver."),
     Key("memory", "vm", "memory", minimum=MIN_MEMORY,
         help="VM memory (default: the template's). A plain number is bytes: write 2GiB, "
              "512MiB or 2 * 1024 * 1024 * 1024."),

@@ -73,6 +73,10 @@ class VmSpec:
     storage: Optional[str] = _VM["storage"]       # proxmox: disk storage (another: full clone)
     pool: Optional[str] = _VM["pool"]             # proxmox: resource pool the VMs join
     iso_storage: str = _VM["iso_storage"]         # proxmox: storage of first-boot media
+    nameserver: Optional[str] = _VM["nameserver"]       # proxmox cloud-init: DNS servers
+    searchdomain: Optional[str] = _VM["searchdomain"]   # proxmox cloud-init: search domain
+    ciuser: Optional[str] = _VM["ciuser"]               # proxmox cloud-init: the account
+    ssh_keys_file: Optional[str] = _VM["ssh_keys_file"]  # proxmox cloud-init: its SSH keys
     uri: Optional[str] = _VM["uri"]   # libvirt: per-room or per-subsection hypervisor
     connect: Optional[str] = _VM["connect"]       # a [connect NAME] profile; None: [general]
     adopt_unmarked: bool = _VM["adopt_unmarked"]  # act on same-named VMs without a vdictl mark

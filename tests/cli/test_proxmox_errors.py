@@ -115,3 +115,18 @@ def test_a_missing_secret_variable_is_named(tmp_path, pve_api, monkeypatch):
         "the environment variable "
         "PVE_TOKEN_SECRET (token_secret_env) is not set or empty; export it with the API "
         "token's secret\n")
+
+
+def test_seal_refused_by_proxmox_is_a_usage_error_not_an_outage(tmp_path, pve_api):
+    # exit 3 would tell the operator the backend is down; it is up, and nothing changed
+    before = sorted(v.name for v in list(pve_api.vms.values()))
+    result, config, log_text = run(tmp_path, pve_api, token(pve_api),
+                                   f'ca_file = "{pve_api.ca_file}"',
+                                   "template-create", "tmpl-win10", "tmpl-new", "--seal")
+    assert result.exit_code == exit_codes.USAGE == 2
+    assert result.stderr == (
+        "Error: proxmox: tmpl-new: Proxmox VE cannot seal a template; seal the guest itself "
+        "(Windows: sysprep /generalize /oobe /shutdown; Linux: virt-sysprep on the stopped "
+        "VM, or cloud-init clean and truncate /etc/machine-id), then run template-create "
+        "without --seal\n")
+    assert sorted(v.name for v in list(pve_api.vms.values())) == before

@@ -24,7 +24,8 @@ Observability: ``requests`` ((method, path after /api2/json, auth kind:
 ticket logins), ``auth.failures`` (why callers were refused: the real API
 only says "Authentication failed!"), ``starts`` (:class:`StartRecord` per
 start), ``tasks`` (:class:`Task`, oldest first), ``snapshot_ops_in_flight``,
-``peak_snapshot_ops``, :meth:`linked_clones`, :meth:`vm` (the state
+``peak_snapshot_ops``, ``sent`` (paths as written), ``connections`` (accepted, one TLS
+handshake each) and ``peak_open_connections``, :meth:`linked_clones`, :meth:`vm` (the state
 object), :meth:`wait_tasks`.
 
 Seed (:meth:`seed`, as /work/briefs/pve-api.md says): nodes pve1 and pve2;
@@ -63,6 +64,11 @@ class PveSimulator(Cluster):
         self.student_password = "student-secret"
         self.request_latency = request_latency
         self.requests = []
+        #: (method, path) of each request as the client wrote it (still escaped)
+        self.sent = []
+        #: connections accepted (each a TLS handshake), and the most open at once
+        self.connections = 0
+        self.peak_open_connections = 0
         self.auth = Accounts(self)
         self.faults = Faults()
         self.stopping = False
@@ -110,6 +116,10 @@ class PveSimulator(Cluster):
     def record_request(self, method, path, kind):
         with self._requests_lock:
             self.requests.append((method, path, kind))
+
+    def record_sent(self, method, path):
+        with self._requests_lock:
+            self.sent.append((method, path))
 
     def fail(self, method, path_regex, status, reason, times=1):
         """The next ``times`` ``method`` requests whose path (after

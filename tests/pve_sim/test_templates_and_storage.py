@@ -156,3 +156,45 @@ def test_rollback_to_a_snapshot_from_before_the_first_boot_boots_first_again(pve
         with pve_api.lock:
             assert pve_api.wait_until(lambda: pve_api.vm("lin2").status == "stopped", 50)
         assert run(api, vm.snapshot("fresh").rollback.post()) == "OK"
+
+
+@pytest.mark.parametrize("sent", [
+    "local:iso/seed.iso",            # raw: the rest of the path joined (fragmentDelimiter '')
+    "local%3Aiso%2Fseed.iso",        # encodeURIComponent, as the web UI sends it
+    "local%3Aiso%2F%2Fseed.iso",     # unescaped before the split on /+: // is one /
+    "iso%2Fseed.iso",                # no storage: the path's storage is put in front
+])
+def test_a_volume_id_in_the_path_is_routed_as_pveproxy_routes_it(pve_api, api, sent):
+    store = api.nodes("pve1").storage("local")
+    payload = io.BytesIO(b"seed")
+    payload.name = "seed.iso"
+    run(api, store.upload.post(content="iso", filename=payload))
+    assert run(api, store.content(sent).delete()) == "OK"
+    assert store.content.get(content="iso") == []
+
+
+@pytest.mark.parametrize("sent, error", [
+    ("shared-nfs%3Aiso%2Fseed.iso", "storage ID mismatch (shared-nfs != local)\n"),
+    ("1x%3Aiso%2Fseed.iso", "unable to parse volume ID '1x:iso/seed.iso'\n"),
+])
+def test_a_volume_id_of_another_or_no_storage_is_refused(pve_api, api, sent, error):
+    with pytest.raises(ResourceException) as caught:
+        api.nodes("pve1").storage("local").content(sent).delete()
+    assert caught.value.status_code == 400
+    assert caught.value.errors == {"volume": error}
+
+
+def test_sshkeys_must_come_urlencoded_and_be_keys(pve_api, api):
+    vm, _ = full_clone(api, "ci1", template=9001)
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE1x teacher@lab"
+    with pytest.raises(ResourceException) as caught:
+        vm.config.put(sshkeys=key)
+    assert caught.value.status_code == 400
+    assert caught.value.errors == {
+        "sshkeys": "invalid format - invalid urlencoded string: %s\n" % key}
+    with pytest.raises(ResourceException) as caught:
+        vm.config.put(sshkeys="not%20a%20key")
+    assert str(caught.value) == "500 Internal Server Error: SSH public key validation error"
+    vm.config.put(sshkeys=key.replace(" ", "%20").replace("@", "%40"))
+    assert vm.config.get()["sshkeys"] == \
+        "ssh-ed25519%20AAAAC3NzaC1lZDI1NTE5AAAAIE1x%20teacher%40lab"

@@ -12,7 +12,7 @@ import click
 
 from vdictl import __version__
 from vdictl.errors import (ConfigError, DriverError, MissingDependency, NotOwned, RoomBusy,
-                           TemplateInUse, UsageError, VdictlError)
+                           TemplateInUse, Unsupported, UsageError, VdictlError)
 
 from . import exit_codes
 
@@ -42,6 +42,8 @@ def exit_code_for(exc: VdictlError) -> int:
         return exit_codes.ROOM_BUSY
     if isinstance(exc, (TemplateInUse, NotOwned)):  # a refusal about one object, not the backend
         return exit_codes.VM_FAILED
+    if isinstance(exc, Unsupported):  # the backend is fine; this request cannot be done there
+        return exit_codes.USAGE
     if isinstance(exc, DriverError):  # Unreachable, AuthError and the rest of the backend's
         return exit_codes.UNREACHABLE
     return exit_codes.VM_FAILED

@@ -44,6 +44,9 @@ class Driver(abc.ABC):
     def __init__(self, connect: Connect, *, uri: Optional[str] = None):
         self.connect_settings = connect
         self.uri = uri
+        #: how many of the run's threads may use this driver at once; the session
+        #: sets it before open() (a driver with a connection pool sizes it so)
+        self.concurrency = 1
 
     # -- connection -------------------------------------------------------
     @abc.abstractmethod

@@ -153,6 +153,7 @@ class Session:
             if down is not None:
                 raise type(down)(down.message, driver=down.driver) from None
             driver = self._factory(dataclasses.replace(self.config, connect=connect), uri)
+            driver.concurrency = self.max_workers
             try:
                 driver.open()
             except (Unreachable, AuthError) as exc:

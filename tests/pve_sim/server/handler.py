@@ -38,6 +38,10 @@ class PveServer(ThreadingHTTPServer):
     def track(self, conn, add):
         with self._conns_lock:
             (self._conns.add if add else self._conns.discard)(conn)
+            if add:  # a new connection: with TLS, one full handshake each
+                self.sim.connections += 1
+                self.sim.peak_open_connections = max(self.sim.peak_open_connections,
+                                                      len(self._conns))
 
     def handle_error(self, request, client_address):
         if isinstance(sys.exc_info()[1], (ssl.SSLError, OSError)):
@@ -104,9 +108,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)
-        path = unquote(split.path)
+        # pveproxy unescapes the whole path, then RESTHandler find_handler splits it
+        # on /+ and drops empty fragments: %2F is a separator too, // is one /
+        path = "/" + "/".join(part for part in unquote(split.path).split("/") if part)
         rel = path[len(PREFIX):] if path.startswith(PREFIX + "/") else None
         kind = "login" if rel == "/access/ticket" else self._auth_kind()
+        sim.record_sent(self.command, split.path)
         sim.record_request(self.command, rel if rel is not None else path, kind)
         if sim.request_latency:
             time.sleep(sim.request_latency)

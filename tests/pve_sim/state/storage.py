@@ -64,10 +64,23 @@ def _format(volid):
     return "iso" if volid.endswith(".iso") else "raw"
 
 
+VOLUME_ID = re.compile(r"^([a-z][a-z0-9\-_.]*[a-z0-9]):(.+)$", re.I | re.S)
+
+
 def delete_volume(cluster, user, node, storage_id, volume, params):
     cluster.node(node)
     cluster.storage(storage_id)
-    volid = volume if ":" in volume else "%s:%s" % (storage_id, volume)
+    # pve-storage API2/Storage/Content.pm $real_volume_id
+    if ":" in volume:
+        parsed = VOLUME_ID.match(volume)  # pve-storage Plugin.pm parse_volume_id
+        if not parsed:
+            raise param_error(volume="unable to parse volume ID '%s'\n" % volume)
+        sid = parsed.group(1)
+        if sid != storage_id:
+            raise param_error(volume="storage ID mismatch (%s != %s)\n" % (sid, storage_id))
+        volid = volume
+    else:
+        volid = "%s:%s" % (storage_id, volume)
 
     def body():
         cluster.pause(cluster.durations["imgdel"])

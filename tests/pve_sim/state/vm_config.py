@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from urllib.parse import unquote
 
 from tests.pve_sim.state.errors import ApiError, TaskFailed, param_error, vm_locked
 from tests.pve_sim.state.guard import check_dns_name, flock, root_only, sync_flock
@@ -54,11 +56,30 @@ def check_update(cluster, user, params):
             changes[key] = with_mac(changes[key], cluster.new_mac)
     if "name" in changes:
         check_dns_name(changes["name"])
+    if "sshkeys" in changes:
+        _check_sshkeys(changes["sshkeys"])
     deletions = [k for k in str(params.get("delete", "")).replace(";", ",").split(",") if k]
     both = sorted(set(deletions) & set(changes))
     if both:
         raise ApiError(500, "you can't modify and delete the same option ('%s')" % both[0])
     return changes, deletions
+
+
+#: pve-common JSONSchema.pm format 'urlencoded'
+URLENCODED = re.compile(r"^[-%a-zA-Z0-9_.!~*'()]*$")
+
+
+def _check_sshkeys(value):
+    """qemu-server update_vm_api: the format 'urlencoded', then each line of the
+    unescaped text through ssh-keygen -l (here: TYPE BASE64 [COMMENT])."""
+    if not URLENCODED.match(value):
+        raise param_error(sshkeys="invalid format - invalid urlencoded string: %s\n" % value)
+    for line in unquote(value).split("\n"):
+        if line.strip() and not SSH_KEY.match(line.strip()):
+            raise ApiError(500, "SSH public key validation error")
+
+
+SSH_KEY = re.compile(r"^(ssh-|ecdsa-|sk-)\S+ [A-Za-z0-9+/]+=*( .*)?$")
 
 
 def _apply(vm, params, changes, deletions):

@@ -15,6 +15,7 @@ from typing import Any, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from proxmoxer import ProxmoxAPI
+from requests.adapters import HTTPAdapter
 
 from vdictl.errors import AuthError, DriverError, Unreachable
 from vdictl.rooms import Connect
@@ -25,6 +26,8 @@ from .errors import DRIVER, map_error
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8006
+#: requests' own HTTPS pool size (HTTPAdapter's pool_maxsize)
+DEFAULT_POOL = 10
 API_PATH = "/api2/json"
 
 _insecure_warned = threading.Event()
@@ -112,7 +115,25 @@ def credentials(connect: Connect) -> Tuple[dict, List[Optional[str]], str]:
     return dict(user=connect.username, password=password), [password], connect.username
 
 
-def open_api(connect: Connect, endpoint: Endpoint) -> Tuple[Any, List[Optional[str]]]:
+def size_pool(api: Any, size: int) -> None:
+    """Keep up to `size` HTTPS connections to the endpoint (requests keeps 10):
+    with more threads than that, urllib3 discards the extra connections after
+    each request ("Connection pool is full") and the next request makes a new
+    one, with a new TLS handshake. proxmoxer has no public handle on its
+    requests Session; it keeps it in the API object's store, and the rest is
+    requests' public mount()."""
+    session = getattr(api, "_store", {}).get("session")
+    if session is None or not hasattr(session, "mount"):
+        log.debug("proxmoxer keeps no requests session where expected; the HTTPS pool "
+                  "keeps requests' default size")
+        return
+    current = session.get_adapter("https://")
+    session.mount("https://", HTTPAdapter(pool_maxsize=size,
+                                          max_retries=getattr(current, "max_retries", 0)))
+
+
+def open_api(connect: Connect, endpoint: Endpoint,
+             pool_size: int = DEFAULT_POOL) -> Tuple[Any, List[Optional[str]]]:
     """A logged-in ProxmoxAPI (a ticket login happens here; a token is tried
     with GET /version) and the secrets to keep out of messages."""
     url = endpoint.url
@@ -128,6 +149,7 @@ def open_api(connect: Connect, endpoint: Endpoint) -> Tuple[Any, List[Optional[s
         api = ProxmoxAPI(endpoint.host, backend="https", service="PVE",
                          path_prefix=endpoint.path_prefix, verify_ssl=verify,
                          timeout=timeout, **login)
+        size_pool(api, pool_size)
         api.version.get()
     except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
         # map_error redacts what the backend and the libraries said; the hints

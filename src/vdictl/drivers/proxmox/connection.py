@@ -14,7 +14,7 @@ from vdictl.rooms import Connect
 from vdictl.wait import is_transient, retry_transient, wait_for
 
 from ..outage import Outage
-from .api import Endpoint, open_api, parse_url
+from .api import DEFAULT_POOL, Endpoint, open_api, parse_url
 from .errors import DRIVER, by_text, map_error
 from .tasks import TaskWatch, exit_text, succeeded
 from .watch import StateWatch
@@ -76,6 +76,8 @@ class PveConnection:
         self._api: Any = None
         self._secrets: List[Optional[str]] = []
         self._open_lock = threading.Lock()
+        #: HTTPS connections kept open: the run's threads and the shared polls
+        self.pool_size = DEFAULT_POOL
         #: VMIDs are taken from /cluster/nextid one clone at a time in this
         #: process, whichever endpoint (node URL) of the cluster a driver uses
         self.vmid_lock = VMID_LOCK
@@ -87,6 +89,13 @@ class PveConnection:
         #: by listing every guest of the cluster again
         self._where: Dict[str, Tuple[str, int]] = {}
         self._where_lock = threading.Lock()
+        #: the last cluster listing of this run, kept current with the run's own
+        #: clones and removals: creating a VM reads it instead of listing again
+        #: (another vdictl run on the same room is kept out by the room lock)
+        self._listing: Optional[List[Dict[str, Any]]] = None
+        #: template name -> (where it is, its config), read once per run (create.py)
+        self.templates: Dict[str, Tuple[VmRef, Dict[str, Any]]] = {}
+        self.template_lock = threading.Lock()
         self.states = StateWatch(self.resources, interval=lambda: self.tuning.poll_interval,
                                  driver=DRIVER)
 
@@ -97,7 +106,8 @@ class PveConnection:
                 return
             if not self.url:
                 raise DriverError("no Proxmox VE url configured", driver=DRIVER)
-            self._api, self._secrets = open_api(self.settings, self.endpoint)
+            self._api, self._secrets = open_api(self.settings, self.endpoint,
+                                                pool_size=self.pool_size)
 
     def close(self) -> None:
         # a ticket or token needs no logout; the next open logs in again
@@ -240,8 +250,48 @@ class PveConnection:
     # -- VMs ------------------------------------------------------------------
     def resources(self) -> List[Dict[str, Any]]:
         """Every guest of the cluster (templates too), one request."""
-        return [e for e in self.call(lambda a: a.cluster.resources.get(type="vm")) or []
-                if e.get("type") == "qemu"]
+        entries = [e for e in self.call(lambda a: a.cluster.resources.get(type="vm")) or []
+                   if e.get("type") == "qemu"]
+        with self._where_lock:
+            self._listing = list(entries)
+        return entries
+
+    def listing(self) -> List[Dict[str, Any]]:
+        """The run's last cluster listing with its own changes since (one
+        request when there is none yet)."""
+        with self._where_lock:
+            cached = None if self._listing is None else list(self._listing)
+        return cached if cached is not None else self.resources()
+
+    def forget_listing(self) -> None:
+        """Something was not where the listing said: list again next time."""
+        with self._where_lock:
+            self._listing = None
+            self.templates.clear()
+
+    def created(self, name: str, node: str, vmid: int) -> None:
+        """This run made VM `name` at node/vmid: into the listing, and found
+        there by ref() (its own status) without a listing."""
+        with self._where_lock:
+            self._where[name] = (node, vmid)
+            if self._listing is not None:
+                self._listing.append({"type": "qemu", "name": name, "node": node,
+                                      "vmid": vmid, "template": 0, "status": "stopped"})
+
+    def template_seen(self, name: str) -> Optional[Tuple[VmRef, Dict[str, Any]]]:
+        with self._where_lock:
+            return self.templates.get(name)
+
+    def remember_template(self, ref: VmRef, config: Dict[str, Any]) -> None:
+        with self._where_lock:
+            self.templates[ref.name] = (ref, config)
+
+    def removed(self, name: str) -> None:
+        with self._where_lock:
+            self._where.pop(name, None)
+            if self._listing is not None:
+                self._listing = [e for e in self._listing
+                                 if e.get("name") != name or e.get("template")]
 
     def refs(self, names: Any) -> Dict[str, VmRef]:
         """The VMs (not templates) among `names`, by name."""

@@ -12,8 +12,9 @@ from vdictl.errors import AlreadyExists, DriverError, NotFound, NotOwned, WrongS
 from vdictl.model import Owner, Vm
 from vdictl.rooms import VmSpec
 
+from . import cloudinit
 from .connection import PveConnection, VmRef
-from .lookups import disks, find_template, storage_of
+from .lookups import disks, listed_template, storage_of
 from .owner_mark import description, parse_owner, tags_with, with_phase
 from .records import mac_of, to_vm
 
@@ -75,21 +76,53 @@ def _clone(conn: PveConnection, spec: VmSpec, template: VmRef,
                       "taking them)", driver=conn.driver, vm=spec.name)
 
 
+def _exists(conn: PveConnection, name: str) -> bool:
+    """Whether a VM `name` exists: the run's listing says no, or a new
+    listing confirms what an older one says."""
+    if not any(e.get("name") == name and not e.get("template") for e in conn.listing()):
+        return False
+    return bool(conn.refs([name]))
+
+
+def _template(conn: PveConnection, spec: VmSpec) -> Tuple[VmRef, Dict[str, Any]]:
+    """The template and its config, read once per run."""
+    seen = conn.template_seen(spec.template_name)
+    if seen is not None:
+        return seen
+    with conn.template_lock:  # the run's parallel clones read it once
+        seen = conn.template_seen(spec.template_name)
+        if seen is None:
+            template = listed_template(conn, spec.template_name, spec.name)
+            seen = template, conn.config(template)
+            conn.remember_template(*seen)
+    return seen
+
+
 def create_vm(conn: PveConnection, *, spec: VmSpec, owner: Owner, timeout: float) -> Vm:
-    if conn.refs([spec.name]):
+    if _exists(conn, spec.name):
         raise AlreadyExists(f"a VM named {spec.name!r} already exists", driver=conn.driver,
                             vm=spec.name)
-    template = find_template(conn, spec.template_name, spec.name)
-    tconfig = conn.config(template)
+    template, tconfig = _template(conn, spec)
     params = clone_params(spec, owner, template, tconfig)
-    newid, upid = _clone(conn, spec, template, params)
+    try:
+        newid, upid = _clone(conn, spec, template, params)
+    except NotFound:
+        # the template moved or went since the run listed it: list again, once
+        conn.forget_listing()
+        template, tconfig = _template(conn, spec)
+        params = clone_params(spec, owner, template, tconfig)
+        newid, upid = _clone(conn, spec, template, params)
+    node = params.get("target", template.node)
+    conn.created(spec.name, node, newid)
     conn.wait_task(upid, timeout=timeout, what="the clone", vm=spec.name)
     ref = conn.ref(spec.name)
-    conn.set_config(ref, **own_settings(spec, conn.config(ref), tconfig))
+    config = conn.config(ref)
+    # one change before the rollout's snapshot, so a rollback keeps it
+    conn.set_config(ref, **own_settings(spec, config, tconfig), **cloudinit.settings(spec, config))
     log.info("%s: %s clone %d of %s (%d) on %s", spec.name,
              "full" if params["full"] else "linked", newid, template.name, template.vmid,
              ref.node)
-    return get_vm(conn, name=spec.name)
+    return to_vm(ref.entry, conn.config(ref), conn.url)
 
 
 def own_settings(spec: VmSpec, config: Dict[str, Any],
@@ -145,6 +178,7 @@ def delete_vm(conn: PveConnection, *, name: str, timeout: float) -> None:
             what="the VM's removal", before_retry=gone)
     except NotFound:
         pass
+    conn.removed(name)
 
 
 def set_phase(conn: PveConnection, *, name: str, phase: str) -> None:

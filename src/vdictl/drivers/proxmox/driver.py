@@ -12,11 +12,16 @@ from vdictl.model import Owner, Sessions, Snapshot, Vm
 from vdictl.rooms import Connect, VmSpec
 
 from ..base import Driver
-from . import create, firstboot, lookups, power, snapshots, templates
+from . import cloudinit, create, firstboot, lookups, power, snapshots, templates
+from .api import DEFAULT_POOL
 from .connection import PveConnection, Tuning
 from .owner_mark import TAG, tags_of
 from .sessions import sessions as who_is_at
 from .records import STATE_MAP, to_vm
+
+
+#: threads besides the run's own that call the API: the task and the state polls
+POLL_THREADS = 2
 
 
 class ProxmoxDriver(Driver):
@@ -47,6 +52,8 @@ class ProxmoxDriver(Driver):
     # -- connection -------------------------------------------------------
     def open(self) -> None:
         self.connection.tuning = self.tuning()
+        # every thread of the run may hold a connection, and the shared polls too
+        self.connection.pool_size = max(DEFAULT_POOL, self.concurrency + POLL_THREADS)
         self.connection.open()
 
     def close(self) -> None:
@@ -74,6 +81,7 @@ class ProxmoxDriver(Driver):
 
     def check_create(self, *, specs: Sequence[VmSpec]) -> None:
         lookups.check_create(self.connection, specs)
+        cloudinit.check_create(self.connection, specs)
 
     def delete_vm(self, *, name: str, timeout: float) -> None:
         create.delete_vm(self.connection, name=name, timeout=timeout)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import logging
 from typing import Any, Dict
+from urllib.parse import quote
 
 from vdictl.errors import DriverError, NotFound
 from vdictl.rooms import VmSpec
@@ -44,12 +45,19 @@ def _free_slot(config: Dict[str, Any], name: str) -> str:
                       driver="proxmox", vm=name)
 
 
+def volume_segment(volid: str) -> str:
+    """The volume id as one URL path segment, as the web UI sends it
+    (encodeURIComponent): pveproxy unescapes the path before routing, and a
+    ?, # or % in a raw volume id would not reach it as written."""
+    return quote(volid, safe="")
+
+
 def _remove_volume(conn: PveConnection, node: str, volid: str, name: str,
                    timeout: float) -> None:
     storage = volid.split(":", 1)[0]
     try:
-        # the volume id as it is, slash included: pveproxy takes the rest of the path
-        upid = conn.call(lambda a: a.nodes(node).storage(storage).content(volid).delete(),
+        upid = conn.call(lambda a: a.nodes(node).storage(storage).content(
+                             volume_segment(volid)).delete(),
                          vm=name, what=f"volume {volid}")
         conn.wait_task(upid, timeout=timeout, what=f"the removal of {volid}", vm=name)
     except NotFound:

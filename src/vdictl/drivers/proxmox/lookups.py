@@ -18,14 +18,18 @@ IGNORED_KEYS = ("cluster", "network_name", "tc_user", "os", "timezone", "usb")
 DISK_KEY = re.compile(r"^(?:ide|sata|scsi|virtio|efidisk|tpmstate)\d+$")
 
 
-def templates(conn: PveConnection, name: str) -> List[VmRef]:
-    return [VmRef(name, str(e["node"]), int(e["vmid"]), e) for e in conn.resources()
+def templates(conn: PveConnection, name: str,
+              listing: Optional[List[Dict[str, Any]]] = None) -> List[VmRef]:
+    """The templates named `name`, in `listing` (default: a new one)."""
+    return [VmRef(name, str(e["node"]), int(e["vmid"]), e)
+            for e in (conn.resources() if listing is None else listing)
             if e.get("template") and e.get("name") == name]
 
 
-def find_template(conn: PveConnection, name: str, vm: Optional[str] = None) -> VmRef:
+def find_template(conn: PveConnection, name: str, vm: Optional[str] = None,
+                  listing: Optional[List[Dict[str, Any]]] = None) -> VmRef:
     """The template `name`; NotFound without one, DriverError with two."""
-    found = templates(conn, name)
+    found = templates(conn, name, listing)
     if not found:
         raise NotFound(f"template {name!r} not found", driver=conn.driver, vm=vm or name)
     if len(found) > 1:
@@ -33,6 +37,16 @@ def find_template(conn: PveConnection, name: str, vm: Optional[str] = None) -> V
         raise DriverError(f"{len(found)} templates are named {name!r} (vmids {ids}); rename "
                           "all but one", driver=conn.driver, vm=vm or name)
     return found[0]
+
+
+def listed_template(conn: PveConnection, name: str, vm: Optional[str] = None) -> VmRef:
+    """find_template in the run's listing; one it lacks (made since?) is looked
+    for in a new listing."""
+    try:
+        return find_template(conn, name, vm, conn.listing())
+    except NotFound:
+        conn.forget_listing()
+        return find_template(conn, name, vm)
 
 
 def disks(config: Dict[str, Any]) -> Dict[str, str]:
@@ -146,7 +160,8 @@ def check_create(conn: PveConnection, specs: Sequence[VmSpec]) -> None:
         refuse_unused(conn, spec)
         if spec.template_name not in found:
             try:
-                found[spec.template_name] = find_template(conn, spec.template_name, spec.name)
+                found[spec.template_name] = listed_template(conn, spec.template_name,
+                                                            spec.name)
             except NotFound as exc:
                 found[spec.template_name] = None
                 missing.append(exc.message)

@@ -45,6 +45,7 @@ def create_template(conn: PveConnection, *, vm: str, name: str, seal: bool,
     copy = conn.ref(name)
     conn.run_task(copy, lambda a: a.nodes(copy.node).qemu(copy.vmid).template.post(),
                   timeout=timeout, what="the conversion into a template")
+    conn.forget_listing()  # the run's listing has it as a VM
     log.info("%s: template %d made from %s", name, newid, vm)
 
 
@@ -81,4 +82,5 @@ def delete_template(conn: PveConnection, *, name: str, adopt: bool,
             purge=1), timeout=timeout, what="the template's removal", before_retry=gone)
     except NotFound:
         pass
+    conn.forget_listing()
     return []
