@@ -49,3 +49,13 @@ def ticket_connect(sim, **kw) -> Connect:
     kw.setdefault("ca_file", sim.ca_file)
     return Connect(driver="proxmox", url=sim.url, username="root@pam", password=sim.password,
                    **kw)
+
+
+def token_connect_ini(sim) -> str:
+    """The `[general] [[connect]]` lines of a config for the simulator: its API
+    token (the secret in a private file), TLS verified with its CA. A test's
+    config template starts with ``{connect}`` and adds its own keys below."""
+    return ("[general]\n    [[connect]]\n    driver = proxmox\n"
+            f'    url = "{sim.url}"\n    token_id = "{sim.token_id}"\n'
+            f'    token_secret_file = "{token_file(sim.token_secret)}"\n'
+            f'    ca_file = "{sim.ca_file}"\n')

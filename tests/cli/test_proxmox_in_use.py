@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("proxmoxer")
 
-from tests.pve_driver import fast_pve_polls, token_file  # noqa: E402,F401
+from tests.pve_driver import fast_pve_polls, token_connect_ini  # noqa: E402,F401
 from tests.vdictl_cli import vdictl, write_config  # noqa: E402
 
 #: an hour ago, whole minutes: "since HH:MM" in local time
@@ -24,14 +24,7 @@ AT = time.strftime("%H:%M", time.localtime(SINCE))
 VMS = ["plab-vd01", "plab-vd02", "plab-vd03"]
 
 CONFIG = """\
-[general]
-    [[connect]]
-    driver = proxmox
-    url = "{url}"
-    token_id = "{token_id}"
-    token_secret_file = "{secret}"
-    ca_file = "{ca_file}"
-    {extra}
+{connect}    {extra}
     [[throttle]]
     shutdown_timeout = 0.5
     operation_timeout = 30
@@ -50,9 +43,8 @@ CONFIG = """\
 def lab(request, pve_api, tmp_path):
     """Room plab rolled out from a template whose agent is enabled, and running."""
     def config(extra=""):
-        return write_config(tmp_path, CONFIG.format(
-            url=pve_api.url, token_id=pve_api.token_id, secret=token_file(pve_api.token_secret),
-            ca_file=pve_api.ca_file, extra=extra))
+        return write_config(tmp_path, CONFIG.format(connect=token_connect_ini(pve_api),
+                                                    extra=extra))
 
     request.getfixturevalue("fast_pve_polls")
     pve_api.vm("tmpl-win10").config["agent"] = "1"

@@ -13,26 +13,18 @@ import pytest
 pytest.importorskip("proxmoxer")
 pytestmark = pytest.mark.usefixtures("fast_pve_polls")
 
-from tests.pve_driver import fast_pve_polls, token_file  # noqa: E402,F401
+from tests.pve_driver import fast_pve_polls, token_connect_ini  # noqa: E402,F401
 from tests.vdictl_cli import vdictl, write_config  # noqa: E402
 
 HEAD = """\
-[general]
-    [[connect]]
-    driver = proxmox
-    url = "{url}"
-    token_id = "{token_id}"
-    token_secret_file = "{secret}"
-    ca_file = "{ca_file}"
-    [[throttle]]
+{connect}    [[throttle]]
     operation_timeout = 30
     {throttle}
 """
 
 
 def config(sim, tmp_path, rooms, throttle=""):
-    text = HEAD.format(url=sim.url, token_id=sim.token_id, secret=token_file(sim.token_secret),
-                       ca_file=sim.ca_file, throttle=throttle) + rooms
+    text = HEAD.format(connect=token_connect_ini(sim), throttle=throttle) + rooms
     return write_config(tmp_path, text, mode=0o600)
 
 

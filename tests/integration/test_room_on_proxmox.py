@@ -18,7 +18,8 @@ pytest.importorskip("proxmoxer")
 
 from vdictl.cli import cli  # noqa: E402
 
-from tests.pve_driver import fast_pve_polls, token_file  # noqa: E402,F401
+from tests.pve_driver import (fast_pve_polls, token_connect_ini,  # noqa: E402,F401
+                               token_file)
 from tests.pve_sim.clients import token_client, wait_task  # noqa: E402
 from tests.pve_sim.fixtures import make_pve  # noqa: E402
 
@@ -26,14 +27,7 @@ PCS = ["ptest-vd01", "ptest-vd02", "ptest-vd03"]
 ALL = PCS + ["ptest-far01"]
 
 CONFIG = """\
-[general]
-    [[connect]]
-    driver = proxmox
-    url = "{url}"
-    token_id = "{token_id}"
-    token_secret_file = "{secret}"
-    ca_file = "{ca_file}"
-    [[throttle]]
+{connect}    [[throttle]]
     snapshot_batch_size = 2
     snapshot_batch_pause = 0.05
     shutdown_timeout = 0.5
@@ -58,9 +52,7 @@ CONFIG = """\
 @pytest.fixture
 def room(pve_api, fast_pve_polls, tmp_path):
     path = tmp_path / "vdi.conf"
-    path.write_text(CONFIG.format(url=pve_api.url, token_id=pve_api.token_id,
-                                  secret=token_file(pve_api.token_secret),
-                                  ca_file=pve_api.ca_file))
+    path.write_text(CONFIG.format(connect=token_connect_ini(pve_api)))
 
     def run(*args):
         result = CliRunner().invoke(cli, ["--config", str(path), *args, "-o", "json"],
@@ -98,14 +90,7 @@ def test_a_room_is_rolled_out_reset_and_deleted(room):
 
 
 FIRST_BOOT = """\
-[general]
-    [[connect]]
-    driver = proxmox
-    url = "{url}"
-    token_id = "{token_id}"
-    token_secret_file = "{secret}"
-    ca_file = "{ca_file}"
-    [[throttle]]
+{connect}    [[throttle]]
     operation_timeout = 30
 [room fb]
     template_name = {template}
@@ -121,9 +106,7 @@ def first_boot_room(sim, tmp_path, template="tmpl-win10", stateless=False):
     user_data = tmp_path / "user-data.j2"
     user_data.write_text("#cloud-config\nhostname: {{ name }}\n")
     path = tmp_path / "fb.conf"
-    path.write_text(FIRST_BOOT.format(url=sim.url, token_id=sim.token_id,
-                                      secret=token_file(sim.token_secret),
-                                      ca_file=sim.ca_file, template=template,
+    path.write_text(FIRST_BOOT.format(connect=token_connect_ini(sim), template=template,
                                       user_data=user_data, stateless=stateless))
     return CliRunner().invoke(cli, ["--config", str(path), "virtroom-rollout", "fb", "-o",
                                     "json"], catch_exceptions=False)
@@ -187,14 +170,7 @@ NOT_MINE = (f"{FOREIGN}: exists but was not created by vdictl; not touched (use 
             "adopt_unmarked = True in the room to act on it)")
 
 WHOLE_ROOM = """\
-[general]
-    [[connect]]
-    driver = proxmox
-    url = "{url}"
-    token_id = "{token_id}"
-    token_secret_file = "{secret}"
-    ca_file = "{ca_file}"
-    [[throttle]]
+{connect}    [[throttle]]
     snapshot_batch_size = 2
     snapshot_batch_pause = 0
     parallel = 8
@@ -240,14 +216,12 @@ class WholeRoom:
     def __init__(self, sim, tmp_path):
         self.sim = sim
         self.tmp_path = tmp_path
-        self.secret = token_file(sim.token_secret)
+        self.connect = token_connect_ini(sim)
         self.api = token_client(sim)
 
     def config(self, startvm):
         path = self.tmp_path / f"vdi-{startvm}.conf"
-        path.write_text(WHOLE_ROOM.format(url=self.sim.url, token_id=self.sim.token_id,
-                                          secret=self.secret, ca_file=self.sim.ca_file,
-                                          startvm=startvm))
+        path.write_text(WHOLE_ROOM.format(connect=self.connect, startvm=startvm))
         return str(path)
 
     def vdictl(self, *args, startvm="Auto"):
