@@ -270,6 +270,28 @@ def test_missing_template_node_storage_pool_named_in_one_line(tmp_path, pve_api,
     assert not [v for v in pve_api.vms.values() if v.name.startswith("lab-")]
 
 
+@pytest.mark.parametrize("room, refused", [
+    (dict(node="pve2"),
+     "lab-pc01: node = pve2: template 'tmpl-win10' has its disks on local-lvm, local storage "
+     "of pve1, and Proxmox VE clones onto another node only from shared storage; remove node "
+     "(the VMs then go to pve1), or move the template's disks to shared storage, or make a "
+     "template on pve2"),
+    (dict(template="tmpl-shared", node="pve2", storage="local-lvm"),
+     "lab-pc01: node = pve2, storage = local-lvm: a clone onto another node than its "
+     "template's (pve1) must go to shared storage; choose a shared storage or remove storage"),
+])
+def test_a_node_the_template_cannot_be_cloned_to_is_refused_before_any_clone(
+        tmp_path, pve_api, room, refused):
+    """What Proxmox VE would refuse at every clone ("can't clone VM to node 'pve2' (VM
+    uses local storage)") is one line for the room, before anything is made."""
+    result, _, _ = run(tmp_path, pve_api, "virtroom-rollout", "lab", "--dry-run", **room)
+    assert result.exit_code == exit_codes.VM_FAILED
+    reason = f"room lab not rolled out, nothing created: proxmox: {refused}"
+    assert [line for line in result.stdout.splitlines() if "failed" in line][:3] == [
+        f"lab   lab-pc0{i}  rollout  failed  {reason}" for i in (1, 2, 3)]
+    assert changes(pve_api) == []
+
+
 # -- a VM a killed run left locked -----------------------------------------------
 
 def test_a_stale_lock_fails_its_vm_naming_the_lock_and_qm_unlock(tmp_path, pve_api):

@@ -83,13 +83,38 @@ def storage_of(config: Dict[str, Any]) -> Optional[str]:
     return None
 
 
-def _listing(conn: PveConnection) -> Tuple[Set[str], Dict[Tuple[str, str], str], Set[str]]:
-    """The nodes, the storages by (node, storage) -> content, and the pools."""
+def _listing(conn: PveConnection
+             ) -> Tuple[Set[str], Dict[Tuple[str, str], str], Set[str], Set[str]]:
+    """The nodes, the storages by (node, storage) -> content, the pools, and
+    the shared storages."""
     nodes = {str(n.get("node")) for n in conn.call(lambda a: a.nodes.get()) or []}
+    entries = conn.call(lambda a: a.cluster.resources.get(type="storage")) or []
     storages = {(str(s.get("node")), str(s.get("storage"))): str(s.get("content") or "")
-                for s in conn.call(lambda a: a.cluster.resources.get(type="storage")) or []}
+                for s in entries}
+    shared = {str(s.get("storage")) for s in entries if str(s.get("shared")) == "1"}
     pools = {str(p.get("poolid")) for p in conn.call(lambda a: a.pools.get()) or []}
-    return nodes, storages, pools
+    return nodes, storages, pools, shared
+
+
+def refuse_local_elsewhere(conn: PveConnection, spec: VmSpec, template: VmRef,
+                           config: Dict[str, Any], shared: Set[str]) -> None:
+    """Proxmox VE clones onto another node only from disks on shared storage,
+    and only onto shared storage; refused before any clone, with what to do."""
+    if not spec.node or spec.node == template.node:
+        return
+    local = sorted({volume(v).split(":", 1)[0] for v in disks(config).values()} - shared)
+    if local:
+        raise Unsupported(
+            f"node = {spec.node}: template {template.name!r} has its disks on "
+            f"{', '.join(local)}, local storage of {template.node}, and Proxmox VE clones onto "
+            f"another node only from shared storage; remove node (the VMs then go to "
+            f"{template.node}), or move the template's disks to shared storage, or make a "
+            f"template on {spec.node}", driver=conn.driver, vm=spec.name)
+    if spec.storage and spec.storage not in shared:
+        raise Unsupported(
+            f"node = {spec.node}, storage = {spec.storage}: a clone onto another node than "
+            f"its template's ({template.node}) must go to shared storage; choose a shared "
+            "storage or remove storage", driver=conn.driver, vm=spec.name)
 
 
 def _needs(spec: VmSpec, node: str, nodes: Set[str], storages: Dict[Tuple[str, str], str],
@@ -166,12 +191,16 @@ def check_create(conn: PveConnection, specs: Sequence[VmSpec]) -> None:
                 found[spec.template_name] = None
                 missing.append(exc.message)
         template = found[spec.template_name]
-        if template is not None and spec.personalisation is not None:
+        elsewhere = template is not None and spec.node not in (None, "", template.node)
+        if template is not None and (spec.personalisation is not None or elsewhere):
             if template.name not in configs:
                 configs[template.name] = conn.config(template)
             refuse_two_cloudinits(conn, spec, template, configs[template.name])
+            if spec.node in listing[0]:
+                refuse_local_elsewhere(conn, spec, template, configs[template.name],
+                                       listing[3])
         node = spec.node or (template.node if template is not None else "")
-        for item in _needs(spec, node, *listing):
+        for item in _needs(spec, node, *listing[:3]):
             if item not in missing:
                 missing.append(item)
     if missing:
