@@ -272,12 +272,12 @@ def test_missing_template_node_storage_pool_named_in_one_line(tmp_path, pve_api,
 
 @pytest.mark.parametrize("room, refused", [
     (dict(node="pve2"),
-     "lab-pc01: node = pve2: template 'tmpl-win10' has its disks on local-lvm, local storage "
+     "node = pve2: template 'tmpl-win10' has its disks on local-lvm, local storage "
      "of pve1, and Proxmox VE clones onto another node only from shared storage; remove node "
      "(the VMs then go to pve1), or move the template's disks to shared storage, or make a "
      "template on pve2"),
     (dict(template="tmpl-shared", node="pve2", storage="local-lvm"),
-     "lab-pc01: node = pve2, storage = local-lvm: a clone onto another node than its "
+     "node = pve2, storage = local-lvm: a clone onto another node than its "
      "template's (pve1) must go to shared storage; choose a shared storage or remove storage"),
 ])
 def test_a_node_the_template_cannot_be_cloned_to_is_refused_before_any_clone(

@@ -99,7 +99,8 @@ def _listing(conn: PveConnection
 def refuse_local_elsewhere(conn: PveConnection, spec: VmSpec, template: VmRef,
                            config: Dict[str, Any], shared: Set[str]) -> None:
     """Proxmox VE clones onto another node only from disks on shared storage,
-    and only onto shared storage; refused before any clone, with what to do."""
+    and only onto shared storage; refused for the room (not one VM) before
+    any clone, with what to do."""
     if not spec.node or spec.node == template.node:
         return
     local = sorted({volume(v).split(":", 1)[0] for v in disks(config).values()} - shared)
@@ -109,12 +110,12 @@ def refuse_local_elsewhere(conn: PveConnection, spec: VmSpec, template: VmRef,
             f"{', '.join(local)}, local storage of {template.node}, and Proxmox VE clones onto "
             f"another node only from shared storage; remove node (the VMs then go to "
             f"{template.node}), or move the template's disks to shared storage, or make a "
-            f"template on {spec.node}", driver=conn.driver, vm=spec.name)
+            f"template on {spec.node}", driver=conn.driver)
     if spec.storage and spec.storage not in shared:
         raise Unsupported(
             f"node = {spec.node}, storage = {spec.storage}: a clone onto another node than "
             f"its template's ({template.node}) must go to shared storage; choose a shared "
-            "storage or remove storage", driver=conn.driver, vm=spec.name)
+            "storage or remove storage", driver=conn.driver)
 
 
 def _needs(spec: VmSpec, node: str, nodes: Set[str], storages: Dict[Tuple[str, str], str],
