@@ -319,6 +319,30 @@ def test_a_stale_lock_fails_its_vm_naming_the_lock_and_qm_unlock(tmp_path, pve_a
     assert pve_api.vm("lab-pc02").lock == "snapshot"
 
 
+def test_a_running_vm_with_a_stale_lock_is_not_taken_for_stopped(tmp_path, pve_api):
+    """A lock on a running VM does not make it "already stopped": shutdown and
+    delete reach the driver's lock check, which names the lock; nothing changes."""
+    result, _, _ = run(tmp_path, pve_api, "virtroom-rollout", "lab")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    result, _, _ = run(tmp_path, pve_api, "virtroom-start", "lab", "--vm", "lab-pc02")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    vmid = pve_api.vm("lab-pc02").vmid
+    pve_api.leave_lock("lab-pc02", "snapshot")
+    stale = (f"proxmox: lab-pc02: VM lab-pc02 (vmid {vmid} on node pve1) is locked (snapshot) "
+             f"but no task runs on it: a killed run or task left the lock. Check on pve1 that "
+             f"no task still works on VM {vmid}, then clear it there with: qm unlock {vmid}")
+    since = len(pve_api.requests)
+    for command, action in (("virtroom-shutdown", "shutdown"), ("virtroom-delete", "delete")):
+        result, _, _ = run(tmp_path, pve_api, command, "lab", "--vm", "lab-pc02", "--yes",
+                           "-o", "table")
+        assert result.exit_code == exit_codes.VM_FAILED, result.stdout
+        assert result.stdout.splitlines()[1].split(None, 4) == [
+            "lab", "lab-pc02", action, "failed", stale]
+    assert [p for m, p in changes(pve_api, since)] == []
+    assert (pve_api.vm("lab-pc02").status, pve_api.vm("lab-pc02").lock) == ("running",
+                                                                             "snapshot")
+
+
 # -- a [connect NAME] profile of the proxmox driver ---------------------------------
 
 PROFILE = """\

@@ -30,9 +30,14 @@ def mac_of(net: Optional[str]) -> Optional[str]:
 
 
 def state_of(entry: Dict[str, Any]) -> VmState:
-    if entry.get("lock") in LOCKED:
+    """The VM's power state; a lock shows only on a VM that does not run. A
+    running VM with a lock (a live snapshot, or a lock a killed task left)
+    still runs: shutdown and delete must power it off, and it is the driver's
+    lock check that then waits for the task or names the stale lock."""
+    state = STATE_MAP.get(str(entry.get("status")), VmState.UNKNOWN)
+    if entry.get("lock") in LOCKED and state == VmState.STOPPED:
         return VmState.LOCKED
-    return STATE_MAP.get(str(entry.get("status")), VmState.UNKNOWN)
+    return state
 
 
 def to_vm(entry: Dict[str, Any], config: Optional[Dict[str, Any]], url: str) -> Vm:
