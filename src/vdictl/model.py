@@ -43,6 +43,9 @@ class Vm:
     mac: Optional[str] = None
     #: the rollout phase vdictl recorded on the VM (Driver.set_phase), or None
     phase: Optional[str] = None
+    #: where the backend keeps the VM, in its own words, when the endpoint does
+    #: not say it (Proxmox VE: "pve1/101", its node and VMID); None otherwise
+    location: Optional[str] = None
     extra: Dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property

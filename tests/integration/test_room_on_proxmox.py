@@ -348,6 +348,8 @@ def test_show_lists_node_state_owner_and_the_snapshot_a_reset_restores(whole_roo
             "students" if name in STUDENTS else "back_row", ip_of(name), "stopped", True,
             "tmpl-win10", 1 << 30, room.sim.url)
         assert row["mac"] and row["mac"] in net0
+        guest = room.sim.vm(name)   # where a qm command on a node finds it
+        assert row["location"] == f"{guest.node}/{guest.vmid}"
         assert row["reset_snapshot"].startswith(
             f"vdictl rollout IP={ip_of(name)}/24, scripttime=")
     assert rows[FOREIGN]["owned"] is False and rows[FOREIGN]["state"] == "running"
@@ -355,11 +357,13 @@ def test_show_lists_node_state_owner_and_the_snapshot_a_reset_restores(whole_roo
 
     table = room.vdictl("virtroom-show", "proom").stdout.splitlines()
     # no IN USE column: the running foreign VM's monitor lists no console client
-    assert cells(table[0]) == ["ROOM", "SUBSECTION", "VM", "IP", "MAC", "TEMPLATE", "MEMORY",
-                               "STATE", "OWNED", "PHASE", "RESET SNAPSHOT", "NOTE"]
+    assert cells(table[0]) == ["ROOM", "SUBSECTION", "VM", "NODE/VMID", "IP", "MAC",
+                               "TEMPLATE", "MEMORY", "STATE", "OWNED", "PHASE",
+                               "RESET SNAPSHOT", "NOTE"]
     vd01_row = cells(next(line for line in table if " proom-vd01 " in line))
-    assert vd01_row[:4] == ["proom", "students", "proom-vd01", "192.0.2.21"]
-    assert vd01_row[6:9] == ["1GiB", "stopped", "yes"]
+    assert vd01_row[:5] == ["proom", "students", "proom-vd01", f"pve1/{vd01.vmid}",
+                            "192.0.2.21"]
+    assert vd01_row[7:10] == ["1GiB", "stopped", "yes"]
     assert vd01_row[-1].startswith("vdictl rollout IP=192.0.2.21/24, scripttime=")
     assert_foreign_untouched(room)
 

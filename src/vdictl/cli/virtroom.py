@@ -326,7 +326,7 @@ def virtroom_delete(app: AppContext, room_names, vm_names, skip_in_use: bool, ye
 @reports_errors
 def virtroom_show(app: AppContext, room_names, vm_names, all_rooms: bool, output: str) -> None:
     """Show each VM: computed name and IP, MAC, template, memory, state, ownership, reset
-    snapshot.
+    snapshot; on Proxmox VE also its node and VMID (NODE/VMID, as qm takes it).
 
     IN USE says who is at each running VM (a console client, a user logged
     in), "?" where the backend cannot tell; the column is shown only when
@@ -365,16 +365,19 @@ def echo_show_table(rows, unused) -> None:
 
     owned_text = {True: "yes", False: "no", None: ""}
     several = len({r.endpoint for r in rows}) > 1  # one endpoint: no column for it
+    located = any(r.location for r in rows)        # Proxmox VE: node/VMID
     # only when some running VM is in use, or its backend cannot tell ("?")
     used = any(r.in_use_text for r in rows)
-    click.echo(format_table(
-        ["room", "subsection"] + (["endpoint"] if several else []) + [
-            "vm", "ip", "mac", "template", "memory", "state"] + (["in use"] if used else []) + [
-            "owned", "phase", "reset snapshot", "note"],
-        [[r.room, r.subsection] + ([r.endpoint] if several else []) + [
-            r.vm, r.ip, r.mac, r.template, memory_text(r.memory), r.state] + (
-            [r.in_use_text] if used else []) + [
-            owned_text[r.owned], r.phase, r.reset_snapshot, r.note] for r in rows]))
+    header = (["room", "subsection"] + (["endpoint"] if several else []) + ["vm"]
+              + (["node/vmid"] if located else [])
+              + ["ip", "mac", "template", "memory", "state"] + (["in use"] if used else [])
+              + ["owned", "phase", "reset snapshot", "note"])
+    click.echo(format_table(header, [
+        [r.room, r.subsection] + ([r.endpoint] if several else []) + [r.vm]
+        + ([r.location] if located else [])
+        + [r.ip, r.mac, r.template, memory_text(r.memory), r.state]
+        + ([r.in_use_text] if used else [])
+        + [owned_text[r.owned], r.phase, r.reset_snapshot, r.note] for r in rows]))
     for room_name, keys in unused.items():
         if keys:
             click.echo(f"room {room_name}: keys not used by vdictl: {'; '.join(keys)}")

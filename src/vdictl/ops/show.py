@@ -35,6 +35,7 @@ class VmRow:
     template: str = ""             # template_name, as the config says
     memory: Optional[int] = None   # bytes, as the config says; None: the template's
     endpoint: str = ""             # the URI or engine URL the VM lives at
+    location: Optional[str] = None  # Proxmox VE: "node/VMID" (Vm.location)
     #: who is at the VM (UserSession fields; [] nobody), None: cannot tell
     in_use: Optional[Tuple[Dict[str, Any], ...]] = None
 
@@ -99,6 +100,7 @@ def show(session: Session, rooms: Sequence[Room]) -> List[VmRow]:
                           reset_snapshot=snapshot, note=note, phase=phase,
                           template=spec.template_name, memory=spec.memory,
                           endpoint=session.endpoint_of(spec),
+                          location=None if vm is None else vm.location,
                           in_use=sessions_of(users[(spec.room, spec.name)])))
     return rows
 

@@ -47,6 +47,7 @@ def to_vm(entry: Dict[str, Any], config: Optional[Dict[str, Any]], url: str) -> 
     macs = [m for m in (mac_of((config or {}).get(f"net{i}")) for i in range(8)) if m]
     return Vm(name=str(entry.get("name")), id=str(entry.get("vmid")), state=state_of(entry),
               owner=parse_owner(text), mac=macs[0] if macs else None, phase=parse_phase(text),
+              location=f"{entry.get('node')}/{entry.get('vmid')}",
               extra={"status": entry.get("status"), "lock": entry.get("lock"),
                      "node": entry.get("node"), "vmid": entry.get("vmid"), "macs": macs,
                      "url": url})
