@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("ovirtsdk4")  # the ovirt package imports it
 
-from vdictl.drivers.ovirt.watch import StatusWatch  # noqa: E402
+from vdictl.drivers.status_watch import StatusWatch  # noqa: E402
 from vdictl.errors import OperationTimeout  # noqa: E402
 
 

@@ -22,7 +22,7 @@ from vdictl.wait import is_transient, retry_transient, wait_for
 from ..outage import Outage
 from .errors import DRIVER, map_error
 from .pool import ConnectionPool, Once
-from .watch import StatusWatch
+from ..status_watch import StatusWatch
 
 log = logging.getLogger(__name__)
 

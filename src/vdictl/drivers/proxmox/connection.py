@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -14,10 +15,10 @@ from vdictl.rooms import Connect
 from vdictl.wait import is_transient, retry_transient, wait_for
 
 from ..outage import Outage
+from ..status_watch import StatusWatch
 from .api import DEFAULT_POOL, Endpoint, open_api, parse_url
 from .errors import DRIVER, by_text, map_error
 from .tasks import TaskWatch, exit_text, succeeded
-from .watch import StateWatch
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,11 @@ class PveConnection:
         #: template name -> (where it is, its config), read once per run (create.py)
         self.templates: Dict[str, Tuple[VmRef, Dict[str, Any]]] = {}
         self.template_lock = threading.Lock()
-        self.states = StateWatch(self.resources, interval=lambda: self.tuning.poll_interval,
-                                 driver=DRIVER)
+        # one group, the cluster: a VM is waited for by its VMID in one listing
+        self.states = StatusWatch(
+            lambda _cluster: {int(e["vmid"]): e for e in self.resources() if "vmid" in e},
+            interval=lambda: self.tuning.poll_interval, driver=DRIVER,
+            status_of=lambda entry: (entry or {}).get("status"), learns=False)
 
     # -- open, close, call ------------------------------------------------------
     def open(self) -> None:
@@ -245,7 +249,8 @@ class PveConnection:
                    timeout: float, what: str) -> None:
         """Until done(the VM's cluster resources entry; None while missing), seen
         in the shared poll of all waiting VMs."""
-        self.states.wait(ref.vmid, done, timeout=timeout, what=what, vm=ref.name)
+        self.states.wait("cluster", ref.vmid, done, since=time.monotonic(), timeout=timeout,
+                         what=what, vm=ref.name)
 
     # -- VMs ------------------------------------------------------------------
     def resources(self) -> List[Dict[str, Any]]:

@@ -1,6 +1,8 @@
-"""Room-wide status polls for the ovirt driver: every waiting VM of a room
-shares one engine search per poll interval (docs/backends/ovirt.md,
-"Waiting: shared polls of the room")."""
+"""Shared status polls: every VM waiting for a state of its own is answered by
+one request per group and poll interval, never a request per VM. The oVirt
+driver polls a room with one engine search (docs/backends/ovirt.md, "Waiting:
+shared polls of the room"); the Proxmox VE driver the whole cluster with one
+/cluster/resources (docs/backends/proxmox.md, "Waiting for VMs")."""
 
 from __future__ import annotations
 
@@ -10,15 +12,22 @@ from typing import Any, Callable, Dict, Optional
 
 from vdictl.errors import OperationTimeout
 
-#: search text -> {VM name: the engine's VM record}
-Search = Callable[[str], Dict[str, Any]]
+#: group -> {key: the backend's record of that VM} (oVirt: a room's search text ->
+#: {VM name: engine record}; Proxmox VE: "cluster" -> {VMID: resources entry})
+Search = Callable[[str], Dict[Any, Any]]
+
+
+def _status_attribute(record: Any) -> Any:
+    """An SDK record's status, for the timeout message (an enum's value)."""
+    status = getattr(record, "status", None)
+    return getattr(status, "value", status)
 
 
 class _Group:
     __slots__ = ("vms", "fetched_at", "fetching")
 
     def __init__(self) -> None:
-        self.vms: Dict[str, Any] = {}
+        self.vms: Dict[Any, Any] = {}
         self.fetched_at: Optional[float] = None   # when the last answer's request began
         self.fetching = False
 
@@ -27,8 +36,14 @@ class StatusWatch:
     """Shared, rate-limited polls of VM groups (one engine search each)."""
 
     def __init__(self, search: Search, *, interval: Callable[[], float], driver: str = "",
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 status_of: Callable[[Any], Any] = _status_attribute,
+                 learns: bool = True):
         self._search = search
+        #: the status of a record, named in the timeout message
+        self._status_of = status_of
+        #: whether a wait's first poll waits for the shortest such wait seen
+        self._learns = learns
         self.interval = interval
         self._driver = driver
         self._clock = clock
@@ -37,17 +52,18 @@ class StatusWatch:
         #: kind of wait -> the shortest it took so far in this run
         self._shortest: Dict[str, float] = {}
 
-    def wait(self, group: str, name: str, done: Callable[[Any], bool], *, since: float,
-             timeout: float, what: str) -> Any:
-        """The VM record of `name` once done(record) holds, looking only at answers
-        to searches begun at or after `since` (the record is None while the VM is
-        missing). Raises OperationTimeout after `timeout` seconds."""
+    def wait(self, group: str, name: Any, done: Callable[[Any], bool], *, since: float,
+             timeout: float, what: str, vm: Optional[str] = None) -> Any:
+        """The record of `name` (a key of the group's answer) once done(record)
+        holds, looking only at answers to searches begun at or after `since` (the
+        record is None while the VM is missing). Raises OperationTimeout after
+        `timeout` seconds, naming `vm` (default: `name`)."""
         deadline = self._clock() + timeout
         seen: Optional[float] = None
         last: Any = None
         with self._cond:
             g = self._groups.setdefault(group, _Group())
-            earliest = since + 0.95 * self._shortest.get(what, 0.0)
+            earliest = since + (0.95 * self._shortest.get(what, 0.0) if self._learns else 0.0)
             while True:
                 if g.fetched_at is not None and g.fetched_at >= since and g.fetched_at != seen:
                     seen = g.fetched_at
@@ -58,10 +74,10 @@ class StatusWatch:
                         return last
                 now = self._clock()
                 if now >= deadline:
-                    status = getattr(last, "status", None)
                     raise OperationTimeout(
                         f"timed out after {timeout:g}s waiting for {what} (last seen: "
-                        f"{getattr(status, 'value', status)})", driver=self._driver, vm=name)
+                        f"{self._status_of(last)})", driver=self._driver,
+                        vm=name if vm is None else vm)
                 # the group's next poll, shared; a group nobody polled lately at once
                 due = earliest if g.fetched_at is None else max(
                     earliest, g.fetched_at + self.interval())
