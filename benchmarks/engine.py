@@ -10,13 +10,11 @@ reset_stats, stats, stop.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections import Counter
 from typing import Any, Dict
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .sim_process import SimulatorProcess
 
 #: engine latencies in seconds (before time_scale), as measured on sites
 LATENCIES = {"stop": 3.0, "restore": 20.0, "start": 10.0, "snapshot": 15.0}
@@ -109,57 +107,20 @@ def _serve(time_scale: float) -> None:
         sim.stop()
 
 
-class EngineProcess:
-    """A started simulator in a child process; `url` is its API address."""
+class EngineProcess(SimulatorProcess):
+    """The engine simulator in a child process; `url` is its API address."""
+
+    label = "engine simulator"
+    username = "admin@internal"
+    password = "engine-secret"
 
     def __init__(self, time_scale: float):
-        self.time_scale = time_scale
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.engine", repr(time_scale)], cwd=REPO,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.url: str = self._read()
-        self.username = "admin@internal"
-        self.password = "engine-secret"
-
-    def _read(self) -> Any:
-        line = self._proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"engine simulator exited ({self._proc.wait()})")
-        return json.loads(line)
-
-    def _ask(self, cmd: str, arg: Any = None) -> Any:
-        self._proc.stdin.write(json.dumps([cmd, arg]) + "\n")
-        self._proc.stdin.flush()
-        return self._read()
+        super().__init__("benchmarks.engine", time_scale)
+        self.url: str = self.hello
 
     def seed(self, rooms: int, status: str = "up") -> int:
         """Rooms room01.. of 25 VMs each, marked as vdictl's, with one snapshot."""
         return self._ask("seed", (rooms, status))
-
-    def reset_stats(self) -> None:
-        self._ask("reset_stats")
-
-    def stats(self) -> Dict[str, Any]:
-        return self._ask("stats")
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._proc.poll() is None:
-            try:
-                self._proc.stdin.write(json.dumps(["stop", None]) + "\n")
-                self._proc.stdin.close()
-            except OSError:
-                pass
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-
-    def __enter__(self) -> "EngineProcess":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 if __name__ == "__main__":

@@ -13,15 +13,13 @@ timeline of a run.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from typing import Any, Dict, List
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .sim_process import SimulatorProcess
 
 #: task durations in simulated seconds (before time_scale); benchmarks/notes.md
 #: says where they come from
@@ -198,66 +196,27 @@ def _serve(time_scale: float) -> None:
         sim.stop()
 
 
-class PveProcess:
-    """A started simulator in a child process; `url`, `ca_file`, `password`."""
+class PveProcess(SimulatorProcess):
+    """The Proxmox VE simulator in a child process; `url`, `ca_file`, `password`."""
 
+    label = "Proxmox VE simulator"
     username = "root@pam"
 
     def __init__(self, time_scale: float):
-        self.time_scale = time_scale
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.pve", repr(time_scale)], cwd=REPO,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        hello = self._read()
-        self.url: str = hello["url"]
-        self.ca_file: str = hello["ca_file"]
-        self.password: str = hello["password"]
-
-    def _read(self) -> Any:
-        line = self._proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"Proxmox VE simulator exited ({self._proc.wait()})")
-        return json.loads(line)
-
-    def _ask(self, cmd: str, arg: Any = None) -> Any:
-        self._proc.stdin.write(json.dumps([cmd, arg]) + "\n")
-        self._proc.stdin.flush()
-        return self._read()
+        super().__init__("benchmarks.pve", time_scale)
+        self.url: str = self.hello["url"]
+        self.ca_file: str = self.hello["ca_file"]
+        self.password: str = self.hello["password"]
 
     def seed(self, rooms: int) -> int:
         """Rooms of 25 running VMs, odd rooms on pve1 and even on pve2, each a
         linked clone marked as vdictl's, with its rollout snapshot."""
         return self._ask("seed", rooms)
 
-    def reset_stats(self) -> None:
-        self._ask("reset_stats")
-
-    def stats(self) -> Dict[str, Any]:
-        return self._ask("stats")
-
     def trace(self) -> Dict[str, Any]:
         """Every request (time, method, path) and task end (time, type) since
         reset_stats, in real monotonic seconds."""
         return self._ask("trace")
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._proc.poll() is None:
-            try:
-                self._proc.stdin.write(json.dumps(["stop", None]) + "\n")
-                self._proc.stdin.close()
-            except OSError:
-                pass
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-
-    def __enter__(self) -> "PveProcess":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 if __name__ == "__main__":
