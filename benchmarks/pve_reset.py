@@ -22,6 +22,7 @@ from typing import Any, Dict, List
 from . import qm_loop
 from .pve import DURATIONS, SNAPSHOT, VMS_PER_ROOM, PveProcess, room_name, vm_name
 from .site import pve_site_config
+from .site_reset import runs_row
 
 STOP, ROLLBACK, START = DURATIONS["qmstop"], DURATIONS["qmrollback"], DURATIONS["qmstart"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,9 +35,6 @@ def floor_seconds(vms: int, batch: int) -> float:
     return STOP + math.ceil(vms / batch) * ROLLBACK + START
 
 
-def summary(values: List[float]) -> Dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values),
-            "runs": len(values)}
 
 
 def timeline(stats: Dict[str, Any], batch: int, scale: float) -> Dict[str, float]:
@@ -138,26 +136,11 @@ def bench_pve(rooms: int, batches: List[int], *, scale: float, reps: int,
                     f"({r['wall'] / floor_seconds(vms, batch):.2f}x the floor), "
                     f"{r['stats']['requests'] / vms:.1f} req/VM, rc={r['rc']}"
                     + (f"\n{r['stderr']}" if r["stderr"] else ""))
-            floor = floor_seconds(vms, batch)
-            walls = [r["wall"] for r in runs]
             rows.append({
                 "rooms": rooms, "vms": vms, "batch": batch, "scale": scale,
                 "nodes": 2 if rooms > 1 else 1,
-                "floor": floor,
-                "vdictl": summary(walls),
-                "ratio": summary([w / floor for w in walls]),
-                "requests_per_vm": statistics.median(r["stats"]["requests"] / vms
-                                                     for r in runs),
-                "requests_by_kind": runs[0]["stats"]["by_kind"],
+                **runs_row(runs, vms, floor_seconds(vms, batch)),
                 "logins": max(r["stats"]["logins"] for r in runs),
-                "connections": max(r["stats"]["connections_opened"] for r in runs),
-                "max_snapshot_ops": max(r["stats"]["max_snapshot_ops_in_flight"]
-                                        for r in runs),
-                "rss_mb": max(r["rss_mb"] for r in runs),
-                "cpu_ms_per_vm": statistics.median(r["cpu"] for r in runs) * 1000 / vms,
-                "timeline": {k: statistics.median(r["stats"]["timeline"].get(k, 0.0)
-                                                  for r in runs)
-                             for k in runs[0]["stats"]["timeline"]},
                 "all_ok": all(r["rc"] == 0 and r["ok"] == vms and all_reset(r["stats"], vms)
                               for r in runs),
                 "sequential": seq_per_vm * vms,

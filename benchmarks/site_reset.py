@@ -37,6 +37,26 @@ def summary(values: List[float]) -> Dict[str, float]:
             "runs": len(values)}
 
 
+def runs_row(runs: List[Dict[str, Any]], vms: int, floor: float) -> Dict[str, Any]:
+    """What a table row says of vdictl's runs at one size, whatever the simulator:
+    wall and ratio to the floor, requests, connections, snapshot peak, memory,
+    CPU and the median timeline."""
+    walls = [r["wall"] for r in runs]
+    return {
+        "floor": floor,
+        "vdictl": summary(walls),
+        "ratio": summary([w / floor for w in walls]),
+        "requests_per_vm": statistics.median(r["stats"]["requests"] / vms for r in runs),
+        "requests_by_kind": runs[0]["stats"]["by_kind"],
+        "connections": max(r["stats"]["connections_opened"] for r in runs),
+        "max_snapshot_ops": max(r["stats"]["max_snapshot_ops_in_flight"] for r in runs),
+        "rss_mb": max(r["rss_mb"] for r in runs),
+        "cpu_ms_per_vm": statistics.median(r["cpu"] for r in runs) * 1000 / vms,
+        "timeline": {k: statistics.median(r["stats"]["timeline"].get(k, 0.0) for r in runs)
+                     for k in runs[0]["stats"]["timeline"]},
+    }
+
+
 def run_vdictl(engine: EngineProcess, config: str, workdir: str, batch: int) -> Dict[str, Any]:
     """One `vdictl virtroom-reset --all` in a child process."""
     result = os.path.join(workdir, "result.json")
@@ -128,25 +148,10 @@ def bench_size(rooms: int, batches: List[int], *, scale: float, reps: int,
                     + (f"\n{r['stderr']}" if r["stderr"] else ""))
             barrier = _timed(engine, baselines.phase_barrier_reset, names, batch, scale)
             log(f"  phase-barrier b={batch}: {barrier['wall']:.0f} s")
-            floor = floor_seconds(vms, batch)
-            walls = [r["wall"] for r in runs]
             rows.append({
                 "rooms": rooms, "vms": vms, "batch": batch, "scale": scale,
-                "floor": floor,
-                "vdictl": summary(walls),
-                "ratio": summary([w / floor for w in walls]),
-                "requests_per_vm": statistics.median(r["stats"]["requests"] / vms
-                                                     for r in runs),
-                "requests_by_kind": runs[0]["stats"]["by_kind"],
+                **runs_row(runs, vms, floor_seconds(vms, batch)),
                 "sso_logins": max(r["stats"]["sso_logins"] for r in runs),
-                "connections": max(r["stats"]["connections_opened"] for r in runs),
-                "max_snapshot_ops": max(r["stats"]["max_snapshot_ops_in_flight"]
-                                        for r in runs),
-                "rss_mb": max(r["rss_mb"] for r in runs),
-                "cpu_ms_per_vm": statistics.median(r["cpu"] for r in runs) * 1000 / vms,
-                "timeline": {k: statistics.median(r["stats"]["timeline"].get(k, 0.0)
-                                                  for r in runs)
-                             for k in runs[0]["stats"]["timeline"]},
                 "all_ok": all(r["rc"] == 0 and r["ok"] == vms for r in runs),
                 "barrier": barrier["wall"],
                 "barrier_requests_per_vm": barrier["stats"]["requests"] / vms,
