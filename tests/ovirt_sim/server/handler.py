@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import json
 import socket
-import ssl
-import sys
-import threading
 import time
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.ovirt_sim.server.faults import Fault, fault_for
@@ -24,6 +20,7 @@ from tests.ovirt_sim.server.sso import bearer_token, is_sso, sso_reply
 from tests.ovirt_sim.state.errors import EngineError
 from tests.ovirt_sim.wire.render import API_PREFIX, fault_xml
 from tests.ovirt_sim.wire.xml import parse_body, serialize
+from tests.sim_http import SimRequestHandler, SimServer
 
 XML = "application/xml;charset=UTF-8"
 
@@ -43,72 +40,17 @@ def _filter_asked(headers, query):
     return value.strip().lower() == "true"
 
 
-class EngineServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-    allow_reuse_address = True
-
+class EngineServer(SimServer):
     def __init__(self, address, sim):
-        self.sim = sim
-        self._conns = set()
-        self._conns_lock = threading.Lock()
-        super().__init__(address, RequestHandler)
+        super().__init__(address, sim, RequestHandler)
 
-    def track(self, conn, add):
-        with self._conns_lock:
-            (self._conns.add if add else self._conns.discard)(conn)
-
-    def handle_error(self, request, client_address):
-        # a client that refused our certificate, or hung up mid-handshake
-        if isinstance(sys.exc_info()[1], (ssl.SSLError, OSError)):
-            return
-        super().handle_error(request, client_address)
-
-    def close_all_connections(self):
-        with self._conns_lock:
-            conns = list(self._conns)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def connection_opened(self, open_now):
+        with self.sim.lock:
+            self.sim.connections_opened += 1
 
 
-class RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class RequestHandler(SimRequestHandler):
     server_version = "ovirt-engine-simulator"
-
-    def setup(self):
-        if isinstance(self.request, ssl.SSLSocket):
-            self.request.do_handshake()
-        super().setup()
-        self.server.track(self.connection, True)
-        with self.server.sim.lock:
-            self.server.sim.connections_opened += 1
-
-    def finish(self):
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, False)
-
-    def log_message(self, *args):  # keep test output quiet
-        pass
-
-    def do_GET(self):
-        self._dispatch()
-
-    def do_POST(self):
-        self._dispatch()
-
-    def do_PUT(self):
-        self._dispatch()
-
-    def do_DELETE(self):
-        self._dispatch()
-
-    # -- plumbing ----------------------------------------------------------
 
     def _read_body(self):
         length = int(self.headers.get("Content-Length") or 0)

@@ -5,13 +5,8 @@ caller (ticket + CSRF or API token) and runs the routed action."""
 
 from __future__ import annotations
 
-import socket
-import ssl
-import sys
-import threading
 import time
 from http.cookies import SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from urllib.parse import unquote, urlsplit
 
@@ -19,69 +14,24 @@ from tests.pve_sim.server.routes import route
 from tests.pve_sim.state.errors import ApiError
 from tests.pve_sim.wire.answers import JSON, failure, reason_phrase, success
 from tests.pve_sim.wire.forms import body_params, query_params
+from tests.sim_http import SimRequestHandler, SimServer
 
 PREFIX = "/api2/json"
 UNAUTHORIZED_DELAY = 3.0     # pve-http-server delays every refused login
 
 
-class PveServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-    allow_reuse_address = True
-
+class PveServer(SimServer):
     def __init__(self, address, sim):
-        self.sim = sim
-        self._conns = set()
-        self._conns_lock = threading.Lock()
-        super().__init__(address, RequestHandler)
+        super().__init__(address, sim, RequestHandler)
 
-    def track(self, conn, add):
-        with self._conns_lock:
-            (self._conns.add if add else self._conns.discard)(conn)
-            if add:  # a new connection: with TLS, one full handshake each
-                self.sim.connections += 1
-                self.sim.peak_open_connections = max(self.sim.peak_open_connections,
-                                                      len(self._conns))
-
-    def handle_error(self, request, client_address):
-        if isinstance(sys.exc_info()[1], (ssl.SSLError, OSError)):
-            return           # a client that refused our certificate or hung up
-        super().handle_error(request, client_address)
-
-    def close_all_connections(self):
-        with self._conns_lock:
-            conns = list(self._conns)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def connection_opened(self, open_now):
+        with self.sim.lock:
+            self.sim.connections += 1
+            self.sim.peak_open_connections = max(self.sim.peak_open_connections, open_now)
 
 
-class RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class RequestHandler(SimRequestHandler):
     server_version = "pve-api-daemon/3.0"
-
-    def setup(self):
-        if isinstance(self.request, ssl.SSLSocket):
-            self.request.do_handshake()
-        super().setup()
-        self.server.track(self.connection, True)
-
-    def finish(self):
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, False)
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        self._dispatch()
-
-    do_POST = do_PUT = do_DELETE = do_GET
 
     # -- plumbing ----------------------------------------------------------
 
