@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, TypeVar
 
 from vdictl.errors import Unreachable
+from vdictl.wait import is_transient, retry_transient
+
+T = TypeVar("T")
 
 
 class Outage:
@@ -72,3 +75,20 @@ class Outage:
             message = self._given_up
         if message is not None:
             raise Unreachable(message, driver=self.driver, vm=vm)
+
+    def retrying(self, once: Callable[[], T], *, attempts: int, max_time: float,
+                 initial: float, maximum: float, vm: Optional[str] = None) -> T:
+        """once() with its transient errors retried within these limits, but an
+        Unreachable no longer once the endpoint's bound has run out: then the
+        endpoint is given up for the run, and the error says so."""
+        def retry_if(exc: BaseException) -> bool:
+            return is_transient(exc) and not (isinstance(exc, Unreachable)
+                                              and self.remaining() <= 0)
+
+        try:
+            return retry_transient(once, attempts=attempts, max_time=max_time,
+                                   initial=initial, maximum=maximum, retry_if=retry_if)
+        except Unreachable as exc:
+            if self.remaining() > 0:
+                raise
+            raise self.give_up(exc.message, vm=vm) from None

@@ -17,7 +17,7 @@ import pycurl
 
 from vdictl.errors import DriverError, NotFound, Unreachable
 from vdictl.rooms import Connect
-from vdictl.wait import is_transient, retry_transient, wait_for
+from vdictl.wait import wait_for
 
 from ..outage import Outage
 from .errors import DRIVER, map_error
@@ -140,19 +140,9 @@ class OvirtConnection:
             outage.answered()
             return value
 
-        def retry_if(exc: BaseException) -> bool:
-            return is_transient(exc) and not (isinstance(exc, Unreachable)
-                                              and outage.remaining() <= 0)
-
         t = self.tuning
-        try:
-            return retry_transient(once, attempts=t.retry_attempts, max_time=t.retry_max_time,
-                                   initial=t.retry_initial, maximum=t.retry_maximum,
-                                   retry_if=retry_if)
-        except Unreachable as exc:
-            if outage.remaining() > 0:
-                raise
-            raise outage.give_up(exc.message, vm=vm) from None
+        return outage.retrying(once, attempts=t.retry_attempts, max_time=t.retry_max_time,
+                               initial=t.retry_initial, maximum=t.retry_maximum, vm=vm)
 
     def _noted(self, err: DriverError) -> DriverError:
         """`err`, told to the outage: an Unreachable names the URL; a request

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from vdictl.errors import Busy, DriverError, NotFound, Unreachable, WrongState
 from vdictl.rooms import Connect
-from vdictl.wait import is_transient, retry_transient, wait_for
+from vdictl.wait import wait_for
 
 from ..outage import Outage
 from ..status_watch import StatusWatch
@@ -150,22 +150,12 @@ class PveConnection:
         return self.retrying(once, vm)
 
     def retrying(self, once: Callable[[], Any], vm: Optional[str]) -> Any:
-        """once() with the transient errors retried within the tuning's limits."""
-        outage = self.outage
-
-        def retry_if(exc: BaseException) -> bool:
-            return is_transient(exc) and not (isinstance(exc, Unreachable)
-                                              and outage.remaining() <= 0)
-
+        """once() with the transient errors retried within the tuning's limits
+        and the endpoint's outage bound."""
         t = self.tuning
-        try:
-            return retry_transient(once, attempts=t.retry_attempts, max_time=t.retry_max_time,
-                                   initial=t.retry_initial, maximum=t.retry_maximum,
-                                   retry_if=retry_if)
-        except Unreachable as exc:
-            if outage.remaining() > 0:
-                raise
-            raise outage.give_up(exc.message, vm=vm) from None
+        return self.outage.retrying(once, attempts=t.retry_attempts,
+                                    max_time=t.retry_max_time, initial=t.retry_initial,
+                                    maximum=t.retry_maximum, vm=vm)
 
     def _noted(self, err: DriverError) -> DriverError:
         if not isinstance(err, Unreachable):
