@@ -84,7 +84,7 @@ def _modules_loaded(args: List[str]) -> List[str]:
 
 
 def load_seconds(path: str, runs: int) -> List[float]:
-    from vdictl.config import load_config
+    from vdictl.config.load import load_config
 
     times = []
     for _ in range(runs):

@@ -2,7 +2,7 @@
 
 - reference/commands.md: the ``--help`` of every command, found by walking
   the Click group (a new command or option appears without touching this).
-- reference/config.md: every key of :data:`vdictl.configspec.KEYS`.
+- reference/config.md: every key of :data:`vdictl.config.spec.KEYS`.
 - man/vdictl.1: the vdictl(1) man page, roff written here from the same
   Click tree, the exit statuses of exit-statuses.md and the environment
   variables below. The wheel installs it under share/man/man1.
@@ -73,7 +73,7 @@ def _default(key) -> str:
 def _type(key) -> str:
     if key.type == "choice":
         return "one of " + ", ".join(f"`{c}`" for c in key.choices)
-    from vdictl.values import size_text
+    from vdictl.config.values import size_text
 
     text = key.type
     bounds = []
@@ -86,8 +86,8 @@ def _type(key) -> str:
 
 
 def config_page() -> str:
-    from vdictl import config_vms as loader
-    from vdictl.configspec import KEYS, SECTIONS, TYPES
+    from vdictl.config import vms as loader
+    from vdictl.config.spec import KEYS, SECTIONS, TYPES
 
     parts = ["# Config reference", "", NOTICE, "",
              "The config file is configobj INI: `[section]`, `[[subsection]]`, "

@@ -9,7 +9,7 @@ import tempfile
 
 import pytest
 
-from vdictl.rooms import Connect
+from vdictl.config.rooms import Connect
 
 
 @pytest.fixture

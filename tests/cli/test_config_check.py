@@ -138,7 +138,7 @@ ENGINE_URL = "https://engine.example.org/ovirt-engine/api"
 
 
 def test_console_probe_false_loads_on_libvirt_and_defaults_to_true(tmp_path):
-    from vdictl.config import load_config
+    from vdictl.config.load import load_config
 
     off = tmp_path / "off.conf"
     off.write_text('[general]\n[[connect]]\nuri = "test:///default"\nconsole_probe = False\n'

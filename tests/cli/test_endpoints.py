@@ -182,7 +182,7 @@ def test_parallel_per_host_caps_each_host_within_the_global_limit(site, per_host
     """Batch 6 and parallel 6 over three hosts of four VMs. With parallel_per_host
     = 2 every host restores two at once, all three together; without it the
     hosts whose VMs come first take more (the first host usually all four)."""
-    from vdictl.config import load_config
+    from vdictl.config.load import load_config
     from vdictl.ops.reset import reset
     from vdictl.ops.session import Session
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from vdictl.config import load_config
+from vdictl.config.load import load_config
 from vdictl.drivers.libvirt import LibvirtDriver
 from vdictl.errors import Unreachable
 from vdictl.ops import session as session_mod

@@ -6,7 +6,7 @@ import io
 import os
 
 from vdictl.cli.progress import RoomProgress, wants_progress
-from vdictl.config import load_config
+from vdictl.config.load import load_config
 from vdictl.ops.rollout import rollout
 from vdictl.ops.session import Session
 

@@ -101,7 +101,7 @@ def test_a_valid_proxmox_config_loads(tmp_path, monkeypatch):
 
 
 def test_console_probe_false_loads_on_proxmox_and_defaults_to_true(tmp_path, monkeypatch):
-    from vdictl.config import load_config
+    from vdictl.config.load import load_config
 
     monkeypatch.setenv("PVE_TOKEN_SECRET", "s3cret")
     result, path = check(tmp_path, TOKEN + "\nconsole_probe = False")
@@ -112,7 +112,7 @@ def test_console_probe_false_loads_on_proxmox_and_defaults_to_true(tmp_path, mon
 
 
 def test_connect_repr_shows_no_secret_source():
-    from vdictl.rooms import Connect
+    from vdictl.config.rooms import Connect
     text = repr(Connect(driver="proxmox", url="https://p:8006", token_id="a@pve!t",
                         token_secret_file="/etc/x", password="pw"))
     assert "pw" not in text and "/etc/x" not in text and "a@pve!t" in text

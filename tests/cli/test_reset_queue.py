@@ -7,7 +7,7 @@ import contextlib
 import threading
 import time
 
-from vdictl.config import load_config
+from vdictl.config.load import load_config
 from vdictl.drivers.libvirt import LibvirtDriver
 from vdictl.ops.reset import reset
 from vdictl.ops.rollout import rollout

@@ -91,8 +91,8 @@ def test_a_vm_name_claimed_by_two_rooms_stops_commands_on_either(hypervisor, tmp
 
 # Which modules a fresh process loads: `--help` needs click and the command
 # modules only, plain `rooms` configobj besides: no logging, no config records.
-HEAVY = ("configobj", "jinja2", "json", "libvirt", "logging", "ovirtsdk4", "vdictl.config",
-         "vdictl.rooms")
+HEAVY = ("configobj", "jinja2", "json", "libvirt", "logging", "ovirtsdk4", "vdictl.config.load",
+         "vdictl.config.rooms")
 LOADED = """
 import sys
 from vdictl.cli import main

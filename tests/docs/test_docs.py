@@ -153,7 +153,7 @@ def json_examples():
 
 def test_json_examples_have_the_keys_vdictl_prints(tmp_path):
     from vdictl.cli.config_check import describe
-    from vdictl.config import load_config
+    from vdictl.config.load import load_config
     from vdictl.ops.show import VmRow
     from vdictl.result import Outcome, Report, VmResult
 
@@ -184,7 +184,7 @@ def test_json_examples_have_the_keys_vdictl_prints(tmp_path):
 
 def assert_status_keys(status, tmp_path):
     """The status example has the keys `vdictl status -o json` prints after a run."""
-    from vdictl.history import RunRecord
+    from vdictl.records.history import RunRecord
 
     record = RunRecord(os.environ["VDICTL_STATE_DIR"], "reset", ["r"])  # tests/conftest.py
     record.start()

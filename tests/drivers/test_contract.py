@@ -32,8 +32,8 @@ from vdictl.drivers import get_driver
 from vdictl.errors import (AlreadyExists, Conflict, NotFound, NotOwned, TemplateInUse,
                            Unsupported, WrongState)
 from vdictl.model import Owner, Sessions, UserSession, VmState
-from vdictl.payloads import Payload
-from vdictl.rooms import CLOUD_INIT, SYSPREP, Connect, VmSpec
+from vdictl.firstboot.payload import Payload
+from vdictl.config.rooms import CLOUD_INIT, SYSPREP, Connect, VmSpec
 
 libvirt = pytest.importorskip("libvirt")
 

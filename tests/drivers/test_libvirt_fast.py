@@ -25,7 +25,7 @@ from vdictl.drivers.libvirt.errors import map_error  # noqa: E402
 from vdictl.errors import (AlreadyExists, Busy, Conflict, DriverError, NotFound, NotOwned,  # noqa: E402
                            OperationTimeout, Unreachable, Unsupported)
 from vdictl.model import Owner, VmState  # noqa: E402
-from vdictl.rooms import Connect, VmSpec  # noqa: E402
+from vdictl.config.rooms import Connect, VmSpec  # noqa: E402
 
 from tests.libvirt_test_hv import TEST_URI, define_test_template  # noqa: E402
 

@@ -10,7 +10,7 @@ libvirt = pytest.importorskip("libvirt")
 
 from vdictl.drivers.libvirt.connection import Connection  # noqa: E402
 from vdictl.drivers.libvirt.remote import is_remote  # noqa: E402
-from vdictl.rooms import Connect  # noqa: E402
+from vdictl.config.rooms import Connect  # noqa: E402
 
 
 @pytest.mark.parametrize("uri", [

@@ -25,7 +25,7 @@ from vdictl.drivers.ovirt.pool import normalize_url, resolve_password  # noqa: E
 from vdictl.errors import (AlreadyExists, AuthError, Conflict, DriverError, NotFound, NotOwned,  # noqa: E402
                            Unreachable)
 from vdictl.model import Owner, VmState  # noqa: E402
-from vdictl.rooms import Connect, VmSpec  # noqa: E402
+from vdictl.config.rooms import Connect, VmSpec  # noqa: E402
 
 OWNER = Owner(room="room01", subsection="students", tool_version="0.1.0")
 SECRET = "s3cr3t-Pa55"

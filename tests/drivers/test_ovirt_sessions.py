@@ -12,7 +12,7 @@ pytest.importorskip("ovirtsdk4")
 
 from vdictl.drivers.ovirt import OvirtDriver  # noqa: E402
 from vdictl.model import UserSession  # noqa: E402
-from vdictl.rooms import Connect  # noqa: E402
+from vdictl.config.rooms import Connect  # noqa: E402
 
 ROOM = [f"room01-pc0{i}" for i in range(1, 7)]
 CONSOLE = "engine console"

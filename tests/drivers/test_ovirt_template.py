@@ -8,7 +8,7 @@ pytest.importorskip("ovirtsdk4")
 
 from vdictl.drivers.ovirt import OvirtDriver  # noqa: E402
 from vdictl.errors import Conflict, NotFound, NotOwned, TemplateInUse  # noqa: E402
-from vdictl.rooms import Connect  # noqa: E402
+from vdictl.config.rooms import Connect  # noqa: E402
 
 
 @pytest.fixture

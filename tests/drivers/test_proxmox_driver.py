@@ -16,7 +16,7 @@ from vdictl.drivers.proxmox.snapshots import VALID_NAME, snapshot_name  # noqa: 
 from vdictl.errors import (AuthError, Busy, DriverError, NotFound, NotOwned,  # noqa: E402
                            TemplateInUse, Unsupported, WrongState)
 from vdictl.model import Owner, VmState  # noqa: E402
-from vdictl.rooms import VmSpec  # noqa: E402
+from vdictl.config.rooms import VmSpec  # noqa: E402
 
 from tests.pve_driver import (fast_pve_polls, ticket_connect,  # noqa: E402,F401
                               token_connect)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vdictl.config import check_secret_files, load_config
+from vdictl.config.load import check_secret_files, load_config
 from vdictl.errors import ConfigError
 
 from tests import vdictl_cli

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from vdictl import jinja_sandbox, templating
+from vdictl.config import jinja_sandbox
+from vdictl.config import templating
 from vdictl.errors import ConfigError
-from vdictl.templating import TemplateError, compile_template, render
-from vdictl.values import parse_regex
+from vdictl.config.templating import TemplateError, compile_template, render
+from vdictl.config.values import parse_regex
 
 VARS = {"roomname": "room01", "id": "07", "suffix": 27, "name": "room01-vd07"}
 
@@ -126,7 +127,7 @@ def test_regexes_re2_accepts_pass(regex):
 def test_patterns_that_backtrack_in_python_match_in_linear_time():
     """Each against a description built to make Python's re backtrack for
     minutes: the whole loop ends (a hang here would be the bug)."""
-    from vdictl.linear_regex import search
+    from vdictl.config.linear_regex import search
 
     hostile = "a" * 50_000 + "!"
     for regex in ("(a+)+$", "(a|aa)+$", "(.*a){12}b", ".*.*.*.*.*x", r"^(\w+\s?)*$"):

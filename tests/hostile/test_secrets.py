@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("ovirtsdk4")
 
-from vdictl.config import load_config  # noqa: E402
+from vdictl.config.load import load_config  # noqa: E402
 
 PASSWORD = "Grep-Me-S3cret-4711"
 SRC = Path(__file__).resolve().parents[2] / "src" / "vdictl"

@@ -25,7 +25,7 @@ from vdictl.drivers.libvirt import LibvirtDriver, domain_xml, owner_mark  # noqa
 from vdictl.drivers.libvirt.create import STATELESS_UNSUPPORTED  # noqa: E402
 from vdictl.errors import Conflict, NotFound, NotOwned, Unsupported  # noqa: E402
 from vdictl.model import Owner, VmState  # noqa: E402
-from vdictl.rooms import Connect, VmSpec  # noqa: E402
+from vdictl.config.rooms import Connect, VmSpec  # noqa: E402
 
 from tests.sandbox import READY_ADDR, READY_MARK, read_boot_count  # noqa: E402
 

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from vdictl.cli import cli
-from vdictl.config import load_config
+from vdictl.config.load import load_config
 from vdictl.drivers.libvirt import LibvirtDriver
 from vdictl.ops import reset as reset_op
 from vdictl.ops.session import Session

@@ -14,7 +14,7 @@ libvirt = pytest.importorskip("libvirt")
 
 from vdictl.drivers.libvirt import LibvirtDriver  # noqa: E402
 from vdictl.model import UserSession  # noqa: E402
-from vdictl.rooms import Connect  # noqa: E402
+from vdictl.config.rooms import Connect  # noqa: E402
 
 from tests.rfb import rfb_connect, vnc_port  # noqa: E402
 from tests.waiting import wait_until  # noqa: E402

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from vdictl.config import load_config
+from vdictl.config.load import load_config
 from vdictl.ops import reset as reset_op
 from vdictl.ops.session import Session
 

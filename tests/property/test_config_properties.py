@@ -10,12 +10,12 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vdictl.config import load_config
-from vdictl.configspec import KEYS
+from vdictl.config.load import load_config
+from vdictl.config.spec import KEYS
 from vdictl.errors import ConfigError
-from vdictl.templating import TemplateError, compile_template
-from vdictl.linear_regex import compile_regex
-from vdictl.values import parse_bool, parse_ids, parse_memory, parse_regex
+from vdictl.config.templating import TemplateError, compile_template
+from vdictl.config.linear_regex import compile_regex
+from vdictl.config.values import parse_bool, parse_ids, parse_memory, parse_regex
 
 from tests.vdictl_cli import vdictl, write_config
 

@@ -121,7 +121,7 @@ def test_kill_9_mid_reset_leaves_a_whole_record_that_status_calls_unfinished(sit
 
 WRITER = """
 import sys
-from vdictl.history import RunRecord
+from vdictl.records.history import RunRecord
 vms = [{"room": "r", "vm": f"r-pc{i:03d}", "action": "reset", "outcome": "ok",
         "reason": "x" * 200, "steps": ["power off", "restore snapshot", "start"],
         "duration": 1.0} for i in range(400)]

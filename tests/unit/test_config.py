@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from vdictl import config_file as config_module
-from vdictl.config_file import room_names
-from vdictl.config import find_config_file, load_config
-from vdictl.configspec import KEYS, SECTIONS, TYPES, keys_for
+from vdictl.config import file as config_module
+from vdictl.config.file import room_names
+from vdictl.config.load import find_config_file, load_config
+from vdictl.config.spec import KEYS, SECTIONS, TYPES, keys_for
 from vdictl.errors import ConfigError
-from vdictl.rooms import Throttle
-from vdictl.templating import TemplateError
+from vdictl.config.rooms import Throttle
+from vdictl.config.templating import TemplateError
 
 NOW = datetime(2024, 3, 5, 7, 9)
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -771,10 +771,9 @@ def test_amoothei_regexes_that_match_inside_the_description_load(tmp_path, regex
 
 
 def test_the_config_check_and_the_reset_share_one_matching_rule():
-    """config's check uses VmSpec.resets_to; the reset picks with ops.reset: they agree."""
+    """config's check uses VmSpec.resets_to; the reset picks with VmSpec.matching_snapshots: they agree."""
     from vdictl.model import Snapshot
-    from vdictl.ops.reset import matching_snapshots
-    from vdictl.rooms import VmSpec
+    from vdictl.config.rooms import VmSpec
 
     for regex, description in [("clean .*", "clean, IP=1"), ("clean.*", "clean, IP=1"),
                                ("^IP=.*", "clean, IP=1"), ("clean$", "golden, clean"),
@@ -783,7 +782,7 @@ def test_the_config_check_and_the_reset_share_one_matching_rule():
         spec = VmSpec(room="r", subsection="s", id=1, id_str="01", name="v",
                       template_name="t", snapshot_description=description,
                       reset_to_snapshot_regex=regex)
-        picked = matching_snapshots(spec, [Snapshot(id="1", description=description)])
+        picked = spec.matching_snapshots([Snapshot(id="1", description=description)])
         assert spec.resets_to(description) == bool(picked), (regex, description)
 
 

@@ -1,7 +1,7 @@
 """Config defaults come from configspec.KEYS alone (issue 13, typed seams).
 
 The loader fills every key not written with its KEYS default; the records of
-vdictl.rooms take their field defaults from KEYS too. Nothing else may write
+vdictl.config.rooms take their field defaults from KEYS too. Nothing else may write
 a default: these tests fail when one is written elsewhere.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from vdictl import configspec
-from vdictl.config import load_config
+from vdictl.config import spec as configspec
+from vdictl.config.load import load_config
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "vdictl"
 NOW = datetime(2024, 3, 5, 7, 9)
@@ -92,7 +92,7 @@ def literal(node: ast.AST) -> bool:
         return False
 
 
-@pytest.mark.parametrize("module", ["config.py", "config_vms.py", "config_file.py"])
+@pytest.mark.parametrize("module", ["config/load.py", "config/vms.py", "config/file.py"])
 def test_the_loader_writes_no_default_of_its_own(module):
     """No settings.get("key", False): the default would not be KEYS'."""
     found = []
@@ -107,11 +107,11 @@ def test_the_loader_writes_no_default_of_its_own(module):
 
 
 def test_record_fields_named_after_a_key_take_the_key_table_default():
-    """In vdictl.rooms a field named after a config key has no default, or
+    """In vdictl.config.rooms a field named after a config key has no default, or
     _SECTION["that key"] (a configspec.defaults table), never a literal."""
     names = {k.name for k in configspec.KEYS}
     found = []
-    for node in ast.walk(ast.parse((SRC / "rooms.py").read_text())):
+    for node in ast.walk(ast.parse((SRC / "config" / "rooms.py").read_text())):
         if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
                 and node.target.id in names and node.value is not None):
             continue

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from vdictl.errors import VdictlError
-from vdictl.journal import StartJournal
+from vdictl.records.journal import StartJournal
 
 
 def test_owed_starts_survive_the_run_and_go_when_settled(tmp_path):

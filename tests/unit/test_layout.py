@@ -3,6 +3,8 @@
 
 - the import graph has no cycle, none inside ``if TYPE_CHECKING:`` either;
 - dependencies between layers point one way (cli -> ops -> drivers/base <- drivers/*);
+- between the packages the arrows point down only (PACKAGE_FLOORS), and no module
+  outside config/ reads the config file (configobj);
 - no module reaches into another module's private names;
 - no module is over 450 lines, no function over 60.
 """
@@ -113,7 +115,7 @@ LAYERS = [
     ("vdictl.ops", ("vdictl.cli",)),
 ]
 #: modules that depend on nothing of ours but the errors
-LEAVES = ["vdictl.executor", "vdictl.wait", "vdictl.errors", "vdictl.linear_regex"]
+LEAVES = ["vdictl.executor", "vdictl.wait", "vdictl.errors", "vdictl.config.linear_regex"]
 
 
 @pytest.mark.parametrize("layer,forbidden", LAYERS)
@@ -123,6 +125,82 @@ def test_dependencies_point_one_way(layer, forbidden):
                    if name == layer or name.startswith(layer + ".")
                    for target in targets if target.startswith(forbidden))
     assert wrong == []
+
+
+#: the floors of src/vdictl, top down (docs/architecture.md, "The import graph"):
+#: a package may import only from the floors below its own
+PACKAGE_FLOORS = [
+    ("cli",),
+    ("ops",),
+    ("drivers.libvirt", "drivers.ovirt", "drivers.proxmox"),
+    ("drivers",),
+    ("records", "firstboot"),
+    ("config",),
+    ("ground",),
+]
+
+
+def package_of(module: str) -> str:
+    """vdictl.config.rooms -> config; vdictl.drivers.ovirt.pool -> drivers.ovirt;
+    the modules directly in vdictl (errors, model, ...) -> ground."""
+    parts = module.split(".")[1:]
+    if len(parts) >= 2 and parts[0] == "drivers" and parts[1] in ("libvirt", "ovirt", "proxmox"):
+        return ".".join(parts[:2])
+    if len(parts) >= 2 or (parts and parts[0] in ("cli", "ops", "drivers", "config", "records",
+                                                   "firstboot")):
+        return parts[0]
+    return "ground"
+
+
+def upward_imports(graph: Dict[str, Set[str]]) -> List[str]:
+    floor = {package: level for level, packages in enumerate(PACKAGE_FLOORS)
+             for package in packages}
+    return sorted(f"{name} imports {target}" for name, targets in graph.items()
+                  for target in targets
+                  if package_of(name) != package_of(target)
+                  and floor[package_of(target)] <= floor[package_of(name)])
+
+
+def test_package_of_names_the_floor():
+    assert package_of("vdictl.config.rooms") == "config"
+    assert package_of("vdictl.drivers.ovirt.pool") == "drivers.ovirt"
+    assert package_of("vdictl.drivers.base") == "drivers"
+    assert package_of("vdictl.drivers") == "drivers"
+    assert package_of("vdictl.records") == "records"
+    assert package_of("vdictl.errors") == "ground"
+    assert package_of("vdictl") == "ground"
+
+
+def test_upward_import_finder_sees_one():
+    graph = {"vdictl.config.rooms": {"vdictl.ops.reset", "vdictl.errors"},
+             "vdictl.ops.reset": {"vdictl.config.rooms"},
+             "vdictl.drivers.ovirt.pool": {"vdictl.drivers.libvirt.errors"}}
+    assert upward_imports(graph) == [
+        "vdictl.config.rooms imports vdictl.ops.reset",
+        "vdictl.drivers.ovirt.pool imports vdictl.drivers.libvirt.errors"]
+
+
+def test_every_package_has_a_floor():
+    floors = {package for packages in PACKAGE_FLOORS for package in packages}
+    assert {package_of(name) for name in import_graph()} <= floors
+
+
+def test_packages_import_only_from_the_floors_below():
+    assert upward_imports(import_graph()) == []
+
+
+def test_only_config_reads_the_config_file():
+    """configobj is the file's parser: a module outside config/ that imported it
+    would read the file a second way, past the checks of config/load.py."""
+    readers = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [])
+            if any(n.split(".")[0] == "configobj" for n in names):
+                readers.append(name)
+    assert readers and all(package_of(name) == "config" for name in readers), readers
 
 
 @pytest.mark.parametrize("leaf", LEAVES)

@@ -7,10 +7,10 @@ from datetime import datetime
 
 import pytest
 
-from vdictl.config import load_config
+from vdictl.config.load import load_config
 from vdictl.errors import ConfigError
-from vdictl.payload_render import render_payload
-from vdictl.rooms import CLOUD_INIT, SYSPREP
+from vdictl.firstboot.render import render_payload
+from vdictl.config.rooms import CLOUD_INIT, SYSPREP
 
 CONFIG = """\
 [general]

@@ -23,24 +23,24 @@ def imported_modules(path: Path) -> set:
 
 
 def test_jinja_sandbox_does_not_import_templating_back():
-    assert "vdictl.templating" not in imported_modules(SRC / "jinja_sandbox.py")
-    assert "vdictl.jinja_sandbox" in imported_modules(SRC / "templating.py")
+    assert "vdictl.config.templating" not in imported_modules(SRC / "config" / "jinja_sandbox.py")
+    assert "vdictl.config.jinja_sandbox" in imported_modules(SRC / "config" / "templating.py")
 
 
 def test_template_rules_import_neither_side():
-    imports = imported_modules(SRC / "template_rules.py")
-    assert not imports & {"vdictl.templating", "vdictl.jinja_sandbox", "jinja2"}
+    imports = imported_modules(SRC / "config" / "template_rules.py")
+    assert not imports & {"vdictl.config.templating", "vdictl.config.jinja_sandbox", "jinja2"}
 
 
 # Imports the Payload record and every driver module; prints what came along.
 PROBE = """
 import importlib, pkgutil, sys
-import vdictl.payloads, vdictl.drivers
+import vdictl.firstboot.payload, vdictl.drivers
 for found in pkgutil.walk_packages(vdictl.drivers.__path__, "vdictl.drivers."):
     importlib.import_module(found.name)
 print(sorted(m for m in sys.modules if m.split(".")[0] in ("yaml", "jinja2", "configobj")
-             or m in ("vdictl.templating", "vdictl.jinja_sandbox", "vdictl.payload_render",
-                      "vdictl.config")))
+             or m in ("vdictl.config.templating", "vdictl.config.jinja_sandbox", "vdictl.firstboot.render",
+                      "vdictl.config.load")))
 """
 
 
@@ -52,6 +52,6 @@ def test_payload_record_and_drivers_load_no_yaml_or_templating():
 
 
 def test_payload_record_module_imports_no_yaml_or_templating():
-    imports = imported_modules(SRC / "payloads.py")
+    imports = imported_modules(SRC / "firstboot" / "payload.py")
     assert not {m.split(".")[0] for m in imports} & {"yaml", "jinja2"}
-    assert not imports & {"vdictl.templating", "vdictl.jinja_sandbox", "vdictl.payload_render"}
+    assert not imports & {"vdictl.config.templating", "vdictl.config.jinja_sandbox", "vdictl.firstboot.render"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vdictl.errors import ConfigError
-from vdictl.templating import (TemplateError, compile_template, legacy_to_jinja,
+from vdictl.config.templating import (TemplateError, compile_template, legacy_to_jinja,
                                render, variable_names)
 
 VARS = {"roomname": "room01", "id": "07", "suffix": 27, "ip": "192.0.2.27",
@@ -135,8 +135,8 @@ def test_sandbox_escape_fails(template, tmp_path):
     "IP=${ip}/${netmask_as_suffix}, at $scripttime", "${id}}", "50% $id",
 ])
 def test_plain_templates_render_as_jinja_would(template):
-    from vdictl.jinja_sandbox import ENV
-    from vdictl.templating import _parse, legacy_to_jinja
+    from vdictl.config.jinja_sandbox import ENV
+    from vdictl.config.templating import _parse, legacy_to_jinja
 
     values = {"roomname": "room1", "id": "07", "ip": "10.0.0.7", "netmask_as_suffix": 24,
               "scripttime": "2026-01-01-0100"}
@@ -149,6 +149,6 @@ def test_plain_templates_render_as_jinja_would(template):
     "{{ roomname|upper }}", "{ ${id}", "{{ true }}", "{% if id %}x{% endif %}", "a\r\n$id",
 ])
 def test_templates_needing_jinja_take_the_jinja_path(template):
-    from vdictl.templating import _parse
+    from vdictl.config.templating import _parse
 
     assert _parse(template, "names")[2] is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vdictl.errors import ConfigError
-from vdictl.values import (IDS_FORMS, MAX_IDS, parse_bool, parse_ids, parse_int_expression,
+from vdictl.config.values import (IDS_FORMS, MAX_IDS, parse_bool, parse_ids, parse_int_expression,
                            parse_memory, size_text)
 
 
@@ -182,7 +182,7 @@ def test_parse_bool_rejects(raw):
 def test_netmask_of_every_prefix_length():
     import ipaddress
 
-    from vdictl.values import netmask
+    from vdictl.config.values import netmask
 
     assert netmask(None) is None
     assert [netmask(p) for p in range(33)] == [

@@ -17,7 +17,7 @@ from vdictl.errors import (ConfigError, DriverError, MissingDependency, NotOwned
 from . import exit_codes
 
 if TYPE_CHECKING:
-    from vdictl.rooms import Config, Room
+    from vdictl.config.rooms import Config, Room
 
 # Start-up cost: `vdictl --help` imports click and the command modules only.
 # What a command needs when it runs (the config loader, logging, json, the
@@ -99,14 +99,14 @@ class AppContext:
 
     def room_names(self) -> List[str]:
         """The rooms of the config file, reading nothing but its room titles."""
-        from vdictl.config_file import find_config_file, room_names
+        from vdictl.config.file import find_config_file, room_names
 
         return room_names(find_config_file(self.config_path))
 
     @property
     def config(self) -> Config:
         if self._config is None:
-            from vdictl.config import check_secret_files, find_config_file, load_config
+            from vdictl.config.load import check_secret_files, find_config_file, load_config
 
             from .logs import setup_audit_trail, setup_logging
 

@@ -17,7 +17,7 @@ import click
 from vdictl.errors import VdictlError
 
 if TYPE_CHECKING:
-    from vdictl.rooms import Room
+    from vdictl.config.rooms import Room
 
     from .app import AppContext
 

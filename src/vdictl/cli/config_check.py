@@ -15,7 +15,7 @@ from .app import AppContext, cli, pass_app, reports_errors
 from .output import echo_json, format_table, output_option
 
 if TYPE_CHECKING:
-    from vdictl.rooms import Config, VmSpec
+    from vdictl.config.rooms import Config, VmSpec
 
 
 @cli.group("config")
@@ -100,7 +100,7 @@ def vm_data(vm: VmSpec, config: Config) -> Dict[str, Any]:
 
 def memory_text(memory: Optional[int]) -> str:
     """4GiB; "(template's)" when the config leaves the VM the memory of its template."""
-    from vdictl.values import size_text
+    from vdictl.config.values import size_text
 
     return "(template's)" if memory is None else size_text(memory, space="")
 

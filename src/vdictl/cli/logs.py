@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, List, Optional
 from vdictl.errors import ConfigError
 
 if TYPE_CHECKING:
-    from vdictl.rooms import LoggingSettings
+    from vdictl.config.rooms import LoggingSettings
 
 log = logging.getLogger("vdictl")
 

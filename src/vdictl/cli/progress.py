@@ -16,8 +16,8 @@ import threading
 import time
 from typing import IO, Callable, Dict, Iterable, Mapping, Optional
 
+from vdictl.config.rooms import VmSpec
 from vdictl.ops.progress import ProgressObserver
-from vdictl.rooms import VmSpec
 
 #: the bar is short, so that done/total and the time elapsed fit in 80 columns
 BAR_WIDTH = 12

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Optional
 
-from vdictl import history
+from vdictl.records import history
 
 if TYPE_CHECKING:
+    from vdictl.config.rooms import Room
     from vdictl.result import Report
-    from vdictl.rooms import Room
 
     from .app import AppContext
 
@@ -58,7 +58,7 @@ class RunRecorder:
         except OSError as exc:
             self.warn("write the run record", exc)
         if self.settings.metrics_file:
-            from vdictl.metrics import write_metrics
+            from vdictl.records.metrics import write_metrics
 
             try:
                 write_metrics(self.settings.metrics_file, self.directory,

@@ -17,9 +17,9 @@ from .status import local_time
 from .virtroom import complete_room_names, open_session
 
 if TYPE_CHECKING:
+    from vdictl.config.rooms import Room
     from vdictl.ops.show import VmRow
-    from vdictl.rooms import Room
-    from vdictl.status_page import RoomBlock
+    from vdictl.records.status_page import RoomBlock
 
 
 @cli.command("report")
@@ -43,7 +43,7 @@ def report(app: AppContext, room_names, html_file: str) -> None:
     Example (after the nightly reset, see cron/vdictl-reset-virtrooms):
         vdictl report --html /var/www/html/vdi/index.html
     """
-    from vdictl.status_page import render_page
+    from vdictl.records.status_page import render_page
 
     rooms = app.select_rooms(room_names, all_rooms=not room_names)
     rows: Dict[str, "VmRow"] = {}
@@ -69,8 +69,8 @@ def report(app: AppContext, room_names, html_file: str) -> None:
 
 
 def room_block(app: AppContext, room: Room, rows: Dict[str, "VmRow"]) -> "RoomBlock":
-    from vdictl import history
-    from vdictl.status_page import RoomBlock, VmLine
+    from vdictl.records import history
+    from vdictl.records.status_page import RoomBlock, VmLine
 
     directory = history.state_dir(app.config.logging.state_dir)
     last = history.last_runs(directory, room.name).get("reset")

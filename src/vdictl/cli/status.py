@@ -1,5 +1,5 @@
 """vdictl status: the last run of each command in each room, from the run
-records (vdictl.history), with exit statuses for a monitoring check."""
+records (vdictl.records.history), with exit statuses for a monitoring check."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from .output import echo_json, format_table, output_given, output_option, stdout
 from .virtroom import all_option, rooms_argument
 
 if TYPE_CHECKING:
-    from vdictl.history import RoomRun
-    from vdictl.rooms import Room
+    from vdictl.config.rooms import Room
+    from vdictl.records.history import RoomRun
 
 #: the order commands are listed in; others follow by name
 COMMAND_ORDER = ("reset", "rollout", "start", "shutdown", "rebuild", "delete")
@@ -64,7 +64,7 @@ class RoomStatus:
 
     def __init__(self, room: Room, directory: str, max_age: Optional[float], now: float,
                  max_age_text: str = ""):
-        from vdictl import history
+        from vdictl.records import history
 
         self.room = room.name
         self.runs = ordered(history.last_runs(directory, room.name))
@@ -136,7 +136,7 @@ def status(app: AppContext, room_names, all_rooms: bool, max_age: Optional[str],
         vdictl status --all --max-age 26h
         vdictl status room01 -o json
     """
-    from vdictl import history
+    from vdictl.records import history
 
     app.offline = True  # reads records only: no audit trail, no secrets needed
     limit = parse_age(max_age) if max_age is not None else None

@@ -18,17 +18,17 @@ from .output import (echo_json, echo_report, format_table, output_option,
                      report_output_option, summary_line)
 
 if TYPE_CHECKING:
-    from vdictl.journal import StartJournal
+    from vdictl.records.journal import StartJournal
     from vdictl.ops.session import Session
     from vdictl.result import Report
-    from vdictl.rooms import Room
+    from vdictl.config.rooms import Room
 
     from .recording import RunRecorder
 
 
 def complete_room_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
     """Shell completion: the rooms of the config file that --config or $VDICTL_CONFIG names."""
-    from vdictl.config_file import find_config_file, room_names
+    from vdictl.config.file import find_config_file, room_names
 
     try:
         names = room_names(find_config_file(ctx.find_root().params.get("config_path")))
@@ -41,7 +41,7 @@ def complete_room_names(ctx: click.Context, param: click.Parameter, incomplete: 
 def complete_vm_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
     """Shell completion of --vm: the VMs of the rooms already given (else of every
     room). Computing the names needs the whole config loaded."""
-    from vdictl.config import find_config_file, load_config
+    from vdictl.config.load import find_config_file, load_config
 
     try:
         config = load_config(find_config_file(ctx.find_root().params.get("config_path")))
@@ -125,7 +125,7 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
     print its report.
 
     Holds the lock of every room (not under --dry-run) for the whole run; the
-    start journal (vdictl.journal) lives next to the locks. A run that is not
+    start journal (vdictl.records.journal) lives next to the locks. A run that is not
     a dry run is recorded (cli/recording.py) from the moment it holds the locks.
     """
     from .app import exit_code_for
@@ -163,7 +163,7 @@ def locked_run(app: AppContext, operation: str, rooms: List[Room],
     the interrupt's note, and the signal that interrupted it (or None)."""
     import time
 
-    from vdictl.journal import StartJournal
+    from vdictl.records.journal import StartJournal
     from vdictl.lock import RoomLocks
     from vdictl.ops.session import audit
 

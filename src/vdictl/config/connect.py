@@ -1,4 +1,4 @@
-"""Connect-section checks of one driver at a time (the loader, vdictl.config,
+"""Connect-section checks of one driver at a time (the loader, vdictl.config.load,
 calls them): the proxmox driver's url and credentials, and its keys kept out
 of the other drivers' sections."""
 

@@ -2,7 +2,7 @@
 
 Everything that needs no validation of values lives here, so that `vdictl
 rooms` and shell completion can list the rooms of a large site without
-loading vdictl.config (which converts every key and builds every VM).
+loading vdictl.config.load (which converts every key and builds every VM).
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def room_sections(cfg: ConfigObj, path: str,
 
 def room_names(path: str) -> List[str]:
     """The rooms of the config file at `path`, in file order. Only the file's
-    syntax and its room titles are checked (vdictl.config.load_config checks
+    syntax and its room titles are checked (vdictl.config.load.load_config checks
     the rest)."""
     full = os.path.abspath(path)
     return [name for _, name in room_sections(read_config_file(full), full)]

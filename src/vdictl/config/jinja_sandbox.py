@@ -1,6 +1,6 @@
 """The sandboxed Jinja2 environment that templates needing Jinja render in.
 
-Imported by :mod:`vdictl.templating` only when a template uses more than
+Imported by :mod:`vdictl.config.templating` only when a template uses more than
 plain ``${var}`` / ``{{ var }}`` placeholders, or is a payload file: a
 config of plain templates never loads Jinja.
 """
@@ -13,7 +13,7 @@ from jinja2 import StrictUndefined, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from vdictl.template_rules import ALLOWED_FILTERS, MAX_RENDERED_CHARS, TemplateError
+from vdictl.config.template_rules import ALLOWED_FILTERS, MAX_RENDERED_CHARS, TemplateError
 
 #: Longest string a template may build with ``*`` (names, IPs, descriptions are short).
 MAX_REPEAT_CHARS = 10000

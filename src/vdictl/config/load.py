@@ -1,8 +1,8 @@
 """Find, read and validate the vdictl config file (Virtesk/Amoothei compatible).
 
 ``load_config`` turns the configobj INI file into the frozen records of
-:mod:`vdictl.rooms`: every value converted (see :mod:`vdictl.configspec`),
-every template rendered, every VM named and checked (:mod:`vdictl.config_vms`);
+:mod:`vdictl.config.rooms`: every value converted (see :mod:`vdictl.config.spec`),
+every template rendered, every VM named and checked (:mod:`vdictl.config.vms`);
 a key not written takes its default from ``configspec.KEYS``. Anything wrong is a
 :class:`~vdictl.errors.ConfigError` naming file, section and key.
 """
@@ -17,12 +17,13 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from configobj import ConfigObj, Section
 
-from vdictl import config_connect, configspec
-from vdictl.config_file import (find_config_file, profile_name,  # noqa: F401
+from vdictl.config import connect as config_connect
+from vdictl.config import spec as configspec
+from vdictl.config.file import (find_config_file, profile_name,  # noqa: F401
                                 read_config_file, room_name, room_sections)
-from vdictl.config_vms import PAYLOAD_VARIABLES, VmBuilder
+from vdictl.config.vms import PAYLOAD_VARIABLES, VmBuilder
 from vdictl.errors import ConfigError
-from vdictl.rooms import Config, Connect, LoggingSettings, Room, Throttle, VmSpec
+from vdictl.config.rooms import Config, Connect, LoggingSettings, Room, Throttle, VmSpec
 
 
 def load_config(path: str, *, now: Optional[datetime] = None) -> Config:

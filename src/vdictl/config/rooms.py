@@ -1,4 +1,4 @@
-"""The resolved configuration: frozen records built by vdictl.config.
+"""The resolved configuration: frozen records built by vdictl.config.load.
 
 Everything here is already validated and rendered; operations read these
 records and never the raw config file.
@@ -7,9 +7,14 @@ records and never the raw config file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, List, Mapping, Optional, Sequence, Tuple
 
-from vdictl import configspec, linear_regex
+from vdictl.config import linear_regex
+from vdictl.config import spec as configspec
+from vdictl.errors import VdictlError
+
+if TYPE_CHECKING:
+    from vdictl.model import Snapshot
 
 # A field named after a config key takes its default from configspec.KEYS, as
 # the loader does: a record built by hand equals one loaded from the same keys.
@@ -28,7 +33,7 @@ CLOUD_INIT = "cloud-init"
 class Personalisation:
     """First-boot payload templates of a VM and the variables they render with.
 
-    The files are read and rendered by vdictl.payload_render in the rollout's
+    The files are read and rendered by vdictl.firstboot.render in the rollout's
     pre-flight, so a broken file fails only its room.
     """
 
@@ -102,6 +107,24 @@ class VmSpec:
         reset and the config's check both ask this."""
         return linear_regex.search(self.reset_to_snapshot_regex or "", description)
 
+    def matching_snapshots(self, snapshots: Sequence[Snapshot]) -> List[Snapshot]:
+        """The snapshots whose description matches reset_to_snapshot_regex."""
+        return [s for s in snapshots if self.resets_to(s.description)]
+
+    def reset_snapshot(self, snapshots: Sequence[Snapshot]) -> Snapshot:
+        """The one snapshot a reset restores: the only one whose description
+        matches reset_to_snapshot_regex (none or several: an error naming them).
+        The reset, the rollout and virtroom-show all ask this."""
+        matches = self.matching_snapshots(snapshots)
+        if not matches:
+            raise VdictlError(f"VM {self.name}: no snapshot matches reset_to_snapshot_regex "
+                              f"{self.reset_to_snapshot_regex!r} ({len(snapshots)} snapshot(s))")
+        if len(matches) > 1:
+            listed = "; ".join(repr(s.description) for s in matches)
+            raise VdictlError(f"VM {self.name}: {len(matches)} snapshots match "
+                              f"reset_to_snapshot_regex {self.reset_to_snapshot_regex!r}: {listed}")
+        return matches[0]
+
 
 @dataclass(frozen=True)
 class Room:
@@ -162,7 +185,7 @@ class Connect:
 class LoggingSettings:
     log_file: Optional[str] = _LOGGING["log_file"]
     config_file: Optional[str] = _LOGGING["config_file"]
-    state_dir: Optional[str] = _LOGGING["state_dir"]   # run records (vdictl.history)
+    state_dir: Optional[str] = _LOGGING["state_dir"]   # run records (vdictl.records.history)
     keep_runs: int = _LOGGING["keep_runs"]
     metrics_file: Optional[str] = _LOGGING["metrics_file"]  # Prometheus textfile
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from vdictl.errors import ConfigError
-from vdictl.values import (IDS_FORMS, MIN_MEMORY, RawValue, check_memory_minimum, parse_bool,
+from vdictl.config.values import (IDS_FORMS, MIN_MEMORY, RawValue, check_memory_minimum, parse_bool,
                            parse_ids, parse_memory, parse_regex)
 
 #: Section identifier -> how the section is written in the file.
@@ -48,7 +48,7 @@ TYPES: Dict[str, str] = {
               "is bytes",
     "template": ("text with $var, ${var} or Jinja2 {{ var }} placeholders; Jinja2 without "
                  "calls, attributes, loops or set: arithmetic, ~, [i:j], {% if %} and the "
-                 "filters of vdictl.templating.ALLOWED_FILTERS"),
+                 "filters of vdictl.config.templating.ALLOWED_FILTERS"),
     "choice": "one of a fixed set of words (case-insensitive)",
     "regex": ("regular expression, matched in linear time by RE2: Python's syntax without "
               "lookarounds, backreferences, atomic groups or possessive repeats"),
@@ -295,7 +295,7 @@ def keys_for(section: str) -> Dict[str, Key]:
 
 def defaults(section: str) -> Dict[str, Any]:
     """The default of every key vdictl uses in a section identifier, by name: the
-    only place defaults come from (the loader and the records of vdictl.rooms)."""
+    only place defaults come from (the loader and the records of vdictl.config.rooms)."""
     return {k.name: k.default for k in KEYS if k.section == section and k.used}
 
 

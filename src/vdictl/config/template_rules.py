@@ -1,7 +1,7 @@
 """What a template may do, and the error it raises when it does not.
 
-Shared by :mod:`vdictl.templating` (compiles and renders) and
-:mod:`vdictl.jinja_sandbox` (the Jinja2 environment it renders in); it
+Shared by :mod:`vdictl.config.templating` (compiles and renders) and
+:mod:`vdictl.config.jinja_sandbox` (the Jinja2 environment it renders in); it
 imports neither, so neither imports the other back.
 """
 

@@ -14,7 +14,7 @@ macros or includes: a template cannot reach Python objects, read files or
 run for long, and no single operation may build a huge string or number.
 
 Most templates are text and bare placeholders: those render here without
-Jinja, and jinja2 is imported (vdictl.jinja_sandbox) only for the others.
+Jinja, and jinja2 is imported (vdictl.config.jinja_sandbox) only for the others.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import functools
 import re
 from typing import AbstractSet, Any, Iterable, Mapping, Optional, Tuple
 
-# the limits and the error live apart so that vdictl.jinja_sandbox needs nothing from here
-from vdictl.template_rules import (ALLOWED_FILTERS, MAX_PAYLOAD_CHARS,  # noqa: F401
+# the limits and the error live apart so that vdictl.config.jinja_sandbox needs nothing from here
+from vdictl.config.template_rules import (ALLOWED_FILTERS, MAX_PAYLOAD_CHARS,  # noqa: F401
                                    MAX_RENDERED_CHARS, MAX_TEMPLATE_CHARS, TemplateError)
 
 _IDENT = r"[_A-Za-z][_A-Za-z0-9]*"
@@ -174,7 +174,7 @@ def _parse(template: str, what: str) -> Tuple[Any, AbstractSet[str], Optional[Pa
         return None, frozenset(name for _, name in parts if name is not None), parts
     from jinja2 import TemplateSyntaxError, meta
 
-    from vdictl.jinja_sandbox import ENV, check_language
+    from vdictl.config.jinja_sandbox import ENV, check_language
 
     try:
         tree = ENV.parse(source)
@@ -206,7 +206,7 @@ def compile_file(path: str, *, what: str, legacy: bool = False) -> CompiledTempl
     source = legacy_to_jinja(text) if legacy else text
     from jinja2 import TemplateSyntaxError
 
-    from vdictl.jinja_sandbox import ENV
+    from vdictl.config.jinja_sandbox import ENV
 
     try:
         code = ENV.compile(ENV.parse(source, filename=path), filename=path)

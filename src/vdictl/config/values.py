@@ -342,8 +342,8 @@ def _scalar(raw: RawValue) -> str:
 
 def parse_regex(raw: RawValue) -> str:
     """A regular expression that RE2 accepts, so that it matches in time linear
-    in the description (see vdictl.linear_regex)."""
-    from vdictl.linear_regex import RegexError, compile_regex
+    in the description (see vdictl.config.linear_regex)."""
+    from vdictl.config.linear_regex import RegexError, compile_regex
 
     text = _scalar(raw)
     if len(text) > MAX_REGEX_CHARS:

@@ -1,6 +1,6 @@
 """The VMs of a config file: each [[subsection]]'s settings made into VmSpecs.
 
-The loader (vdictl.config) converts a subsection's keys; :class:`VmBuilder`
+The loader (vdictl.config.load) converts a subsection's keys; :class:`VmBuilder`
 checks how they go together, fills the keys not written from
 ``configspec.KEYS``, renders each VM's name, IP and snapshot description,
 and checks every VM against those built before it: a name or an IP given
@@ -14,11 +14,12 @@ import re
 from dataclasses import fields
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from vdictl import configspec, linear_regex
+from vdictl.config import linear_regex
+from vdictl.config import spec as configspec
+from vdictl.config.rooms import Personalisation, VmSpec
+from vdictl.config.templating import CompiledTemplate, TemplateError, compile_template
+from vdictl.config.values import netmask
 from vdictl.errors import ConfigError
-from vdictl.rooms import Personalisation, VmSpec
-from vdictl.templating import CompiledTemplate, TemplateError, compile_template
-from vdictl.values import netmask
 
 #: Variables every template may use.
 BASE_VARIABLES = frozenset((

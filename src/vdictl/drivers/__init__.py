@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import Dict, Optional, Tuple, Type
 
+from vdictl.config.rooms import Connect
 from vdictl.errors import MissingDependency, UsageError
-from vdictl.rooms import Connect
 
 from .base import Driver
 

@@ -15,10 +15,10 @@ from typing import (TYPE_CHECKING, Callable, ClassVar, ContextManager, Dict, Lis
 
 from vdictl.errors import AuthError, Unsupported
 from vdictl.model import Owner, Sessions, Snapshot, Vm
-from vdictl.rooms import Connect, VmSpec
+from vdictl.config.rooms import Connect, VmSpec
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vdictl.payloads import Payload
+    from vdictl.firstboot.payload import Payload
 
 
 def configured_password(connect: Connect, driver: str) -> Optional[str]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import io
 from typing import Dict, List, Tuple
 
+from vdictl.config.rooms import SYSPREP
 from vdictl.errors import MissingDependency
-from vdictl.payloads import Payload
-from vdictl.rooms import SYSPREP
+from vdictl.firstboot.payload import Payload
 
 CIDATA_LABEL = "cidata"
 UNATTEND_LABEL = "UNATTEND"

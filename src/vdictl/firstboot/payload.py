@@ -1,6 +1,6 @@
 """The first-boot payload a driver gives a new VM: Autounattend.xml or cloud-init data.
 
-A plain record, already rendered and checked (by vdictl.payload_render):
+A plain record, already rendered and checked (by vdictl.firstboot.render):
 drivers import it, and it imports neither YAML nor the template engine.
 """
 
@@ -14,7 +14,7 @@ from typing import Optional
 class Payload:
     """What a VM receives at its first boot, rendered for that VM."""
 
-    kind: str                          # vdictl.rooms.SYSPREP or CLOUD_INIT
+    kind: str                          # vdictl.config.rooms.SYSPREP or CLOUD_INIT
     host_name: str
     autounattend: Optional[str] = None
     user_data: Optional[str] = None

@@ -2,7 +2,7 @@
 
 The templates are the files named by autounattend_templatefile,
 cloud_init_user_data and cloud_init_network_config. They render with the
-variables the config loader gave the VM (vdictl.rooms.Personalisation), and
+variables the config loader gave the VM (vdictl.config.rooms.Personalisation), and
 the result is checked before any VM is created: an answer file must be
 well-formed XML with an <unattend> root, user-data must start with
 ``#cloud-config`` and be a YAML mapping, network-config a YAML mapping.
@@ -17,10 +17,10 @@ from typing import Dict, Optional, Tuple
 
 import yaml
 
+from vdictl.config.rooms import CLOUD_INIT, SYSPREP, VmSpec
+from vdictl.config.templating import CompiledTemplate, TemplateError, compile_file
 from vdictl.errors import ConfigError
-from vdictl.payloads import Payload
-from vdictl.rooms import CLOUD_INIT, SYSPREP, VmSpec
-from vdictl.templating import CompiledTemplate, TemplateError, compile_file
+from vdictl.firstboot.payload import Payload
 
 CLOUD_CONFIG_HEADER = "#cloud-config"
 

@@ -13,10 +13,10 @@ import logging
 import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from vdictl.config.rooms import VmSpec
 from vdictl.errors import VdictlError
 from vdictl.executor import run_each
 from vdictl.model import Sessions, UserSession, Vm
-from vdictl.rooms import VmSpec
 
 from .runner import InUse, Pair, is_running
 from .session import INVENTORY_QUERIES, EndpointKey, Session

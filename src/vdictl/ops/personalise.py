@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence
 
+from vdictl.config.rooms import VmSpec
 from vdictl.errors import VdictlError
+from vdictl.firstboot.payload import Payload
+from vdictl.firstboot.render import PayloadRenderer
 from vdictl.model import Vm
-from vdictl.payload_render import PayloadRenderer
-from vdictl.payloads import Payload
-from vdictl.rooms import VmSpec
 
 from .runner import Pair, is_running, step
 from .session import Session

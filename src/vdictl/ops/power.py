@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
+from vdictl.config.rooms import Room, VmSpec
 from vdictl.model import Vm
 from vdictl.result import Report
-from vdictl.rooms import Room, VmSpec
 
 from . import in_use
 from .runner import is_running, require_existing, require_owned, run_vms, skip_maintenance, step

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from vdictl.rooms import VmSpec
+from vdictl.config.rooms import VmSpec
 
 
 class ProgressObserver:

@@ -5,7 +5,7 @@ rolled out again, in one run under the same throttles; VMs already on the
 configured template are left alone. The pre-flight of rollout runs first,
 for every VM, so a wrong template or a broken payload deletes nothing.
 A VM that ran before it was deleted is started again once it is rolled out
-anew; the start journal (vdictl.journal) remembers it, so a rerun after a
+anew; the start journal (vdictl.records.journal) remembers it, so a rerun after a
 killed rebuild still starts it.
 """
 
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
+from vdictl.config.rooms import Room, VmSpec
 from vdictl.errors import VdictlError
 from vdictl.model import Vm
 from vdictl.result import Report
-from vdictl.rooms import Room, VmSpec
 
 from . import in_use
 from .delete import delete_vm

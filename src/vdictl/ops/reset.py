@@ -9,30 +9,12 @@ from vdictl.drivers import Driver
 from vdictl.errors import Unreachable, UsageError, VdictlError
 from vdictl.model import Snapshot, Vm, VmState
 from vdictl.result import Report
-from vdictl.rooms import Room, VmSpec
+from vdictl.config.rooms import Room, VmSpec
 
 from . import in_use
 from .runner import (Place, Skip, is_running, queued, require_existing, require_owned, run_vms,
                      skip_maintenance, step, throttled_step)
 from .session import Session
-
-
-def matching_snapshots(spec: VmSpec, snapshots: Sequence[Snapshot]) -> List[Snapshot]:
-    """The snapshots whose description matches reset_to_snapshot_regex."""
-    return [s for s in snapshots if spec.resets_to(s.description)]
-
-
-def pick_snapshot(spec: VmSpec, snapshots: Sequence[Snapshot]) -> Snapshot:
-    """The one snapshot whose description matches reset_to_snapshot_regex."""
-    matches = matching_snapshots(spec, snapshots)
-    if not matches:
-        raise VdictlError(f"VM {spec.name}: no snapshot matches reset_to_snapshot_regex "
-                          f"{spec.reset_to_snapshot_regex!r} ({len(snapshots)} snapshot(s))")
-    if len(matches) > 1:
-        listed = "; ".join(repr(s.description) for s in matches)
-        raise VdictlError(f"VM {spec.name}: {len(matches)} snapshots match "
-                          f"reset_to_snapshot_regex {spec.reset_to_snapshot_regex!r}: {listed}")
-    return matches[0]
 
 
 def should_start(spec: VmSpec, was_running: bool) -> bool:
@@ -144,7 +126,7 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False,
         require_owned(session, spec, vm, steps)
         check_use(spec)
         driver = session.driver_for(spec)
-        snapshot = pick_snapshot(spec, driver.list_snapshots(name=spec.name))
+        snapshot = spec.reset_snapshot(driver.list_snapshots(name=spec.name))
         was_running = is_running(vm)
         # stopped, but by an earlier reset that died before it started it again
         owed = not was_running and session.start_owed(spec)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence
 
+from vdictl.config.rooms import Room, VmSpec
 from vdictl.errors import VdictlError
 from vdictl.model import Snapshot, Vm
 from vdictl.result import Report
-from vdictl.rooms import Room, VmSpec
 
 from .personalise import RenderedPayloads, personalise, render_payloads
-from .reset import matching_snapshots
 from .runner import Pair, is_running, require_owned, run_vms, step, throttled_step
 from .session import Session
 
@@ -23,7 +22,7 @@ from .session import Session
 def has_rollout_snapshot(spec: VmSpec, snapshots: Sequence[Snapshot]) -> bool:
     """Whether an earlier rollout already took this VM's snapshot."""
     if spec.reset_to_snapshot_regex:
-        return bool(matching_snapshots(spec, snapshots))
+        return bool(spec.matching_snapshots(snapshots))
     return any(s.description == spec.snapshot_description for s in snapshots)
 
 

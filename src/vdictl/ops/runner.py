@@ -13,7 +13,7 @@ from vdictl.errors import NotOwned, VdictlError
 from vdictl.executor import Cancelled, Throttle, Throttles, mark_under_way, run_each
 from vdictl.model import Vm, VmState
 from vdictl.result import Outcome, Report, VmResult
-from vdictl.rooms import VmSpec
+from vdictl.config.rooms import VmSpec
 
 from .session import Session
 

@@ -8,12 +8,12 @@ import threading
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from vdictl import __version__
+from vdictl.config.rooms import Config, Connect, Room, VmSpec
 from vdictl.drivers import Driver, get_driver
 from vdictl.errors import AuthError, DriverError, Unreachable, VdictlError
 from vdictl.executor import Cancelled, Throttle, Throttles, run_each
-from vdictl.journal import StartJournal
 from vdictl.model import Owner, Vm
-from vdictl.rooms import Config, Connect, Room, VmSpec
+from vdictl.records.journal import StartJournal
 
 from .progress import ProgressObserver
 
@@ -308,7 +308,7 @@ class Session:
         with self._lock:
             self._unknown.update(((s.room, s.name), error) for s in specs)
 
-    # -- the start journal (vdictl.journal) ----------------------------------
+    # -- the start journal (vdictl.records.journal) ----------------------------------
     def start_owed(self, spec: VmSpec) -> bool:
         """An unfinished reset powered this VM off and did not start it again."""
         return self.journal.pending(spec.room, spec.name)

@@ -7,11 +7,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from vdictl.errors import VdictlError
 from vdictl.model import Sessions, UserSession
-from vdictl.rooms import Room, VmSpec
+from vdictl.config.rooms import Room, VmSpec
 
 from .in_use import ask, describe, session_dict
 from .personalise import phase_reached
-from .reset import pick_snapshot
 from .rollout import has_rollout_snapshot
 from .session import Session
 
@@ -83,7 +82,7 @@ def show(session: Session, rooms: Sequence[Room]) -> List[VmRow]:
             note = "no snapshot configured"
         elif not note:
             try:
-                snapshot = pick_snapshot(spec, snapshots).description
+                snapshot = spec.reset_snapshot(snapshots).description
             except VdictlError as exc:
                 note = str(exc)
         phase = phase_reached(spec, vm, has_rollout_snapshot(spec, snapshots))

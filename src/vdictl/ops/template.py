@@ -11,8 +11,8 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Sequence, Tuple
 
+from vdictl.config.rooms import Room, VmSpec
 from vdictl.errors import VdictlError
-from vdictl.rooms import Room, VmSpec
 
 from .session import Session
 

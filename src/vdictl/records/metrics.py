@@ -1,5 +1,5 @@
 """The Prometheus textfile ([logging] metrics_file): the last run of each
-command in each room, rebuilt from the run records (vdictl.history) after
+command in each room, rebuilt from the run records (vdictl.records.history) after
 every run.
 
 node_exporter's textfile collector reads *.prom files, possibly while one is
@@ -15,7 +15,7 @@ import fcntl
 import os
 from typing import Iterable
 
-from vdictl import history
+from vdictl.records import history
 
 OUTCOMES = ("ok", "failed", "skipped", "not-started")
 

@@ -13,7 +13,7 @@ import libvirt
 
 from vdictl.errors import AuthError, NotFound, Unreachable
 from vdictl.model import VmState
-from vdictl.rooms import Connect
+from vdictl.config.rooms import Connect
 from vdictl.wait import retry_transient, wait_for
 
 from ..base import configured_password

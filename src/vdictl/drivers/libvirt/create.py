@@ -10,7 +10,7 @@ import libvirt
 
 from vdictl.errors import AlreadyExists, DriverError, NotFound, Unsupported
 from vdictl.model import Owner, Vm
-from vdictl.rooms import VmSpec
+from vdictl.config.rooms import VmSpec
 
 from .clone_xml import clone_domain_xml
 from .connection import Connection

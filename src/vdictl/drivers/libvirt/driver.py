@@ -10,8 +10,8 @@ import contextlib
 import functools
 from typing import Callable, ContextManager, Dict, List, Optional, Sequence
 
+from vdictl.config.rooms import Connect, VmSpec
 from vdictl.model import Owner, Sessions, Snapshot, Vm, VmState
-from vdictl.rooms import Connect, VmSpec
 
 from ..base import Driver
 from . import create, firstboot, inventory, power, removal, sessions, snapshots, templates

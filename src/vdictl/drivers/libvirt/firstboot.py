@@ -9,9 +9,9 @@ from typing import Optional
 
 import libvirt
 
+from vdictl.config.rooms import VmSpec
 from vdictl.errors import Unsupported
 from vdictl.model import VmState
-from vdictl.rooms import VmSpec
 
 from .. import seed_image
 from .clone_xml import with_seed_cdrom, without_seed_cdrom

@@ -11,7 +11,7 @@ import libvirt
 from vdictl import __version__
 from vdictl.errors import (AlreadyExists, DriverError, NotFound, NotOwned, TemplateInUse,
                            Unsupported, WrongState)
-from vdictl.rooms import VmSpec
+from vdictl.config.rooms import VmSpec
 
 from . import sysprep
 from .clone_xml import template_domain_xml

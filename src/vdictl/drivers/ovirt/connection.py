@@ -16,7 +16,7 @@ import ovirtsdk4 as sdk
 import pycurl
 
 from vdictl.errors import DriverError, NotFound, Unreachable
-from vdictl.rooms import Connect
+from vdictl.config.rooms import Connect
 from vdictl.wait import wait_for
 
 from ..outage import Outage

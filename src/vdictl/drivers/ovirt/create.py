@@ -7,9 +7,9 @@ from typing import Any, Dict, Optional, Tuple
 
 import ovirtsdk4.types as types
 
+from vdictl.config.rooms import VmSpec
 from vdictl.errors import AlreadyExists, DriverError, NotFound, NotOwned, WrongState
 from vdictl.model import Owner, Vm
-from vdictl.rooms import VmSpec
 
 from .connection import OvirtConnection
 from .lookups import find_cluster, find_template, find_user, find_vnic_profile

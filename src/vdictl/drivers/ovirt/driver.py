@@ -8,8 +8,8 @@ import dataclasses
 from contextlib import nullcontext
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 
+from vdictl.config.rooms import Connect, VmSpec
 from vdictl.model import Owner, Sessions, Snapshot, Vm
-from vdictl.rooms import Connect, VmSpec
 
 from ..base import Driver
 from . import create, firstboot, lookups, power, sessions, snapshots, templates

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any, Dict
 
 import ovirtsdk4.types as types
 
-from vdictl.rooms import SYSPREP, VmSpec
-from vdictl.values import netmask
+from vdictl.config.rooms import SYSPREP, VmSpec
+from vdictl.config.values import netmask
 
 from .connection import OvirtConnection
 from .create import grant
 from .lookups import find_user
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vdictl.payloads import Payload
+    from vdictl.firstboot.payload import Payload
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any, List, Sequence
 
+from vdictl.config.rooms import VmSpec
 from vdictl.errors import NotFound, Unsupported
-from vdictl.rooms import VmSpec
 
 from .connection import OvirtConnection
 

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import ovirtsdk4 as sdk
 
+from vdictl.config.rooms import Connect
 from vdictl.errors import AuthError, DriverError, Unreachable
-from vdictl.rooms import Connect
 from vdictl.wait import retry_transient
 
 from ..base import configured_password

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 from proxmoxer import ProxmoxAPI
 from requests.adapters import HTTPAdapter
 
+from vdictl.config.rooms import Connect
 from vdictl.errors import AuthError, DriverError, Unreachable
-from vdictl.rooms import Connect
 
 from ..base import configured_password
 from .errors import DRIVER, map_error

@@ -12,8 +12,8 @@ import ipaddress
 from typing import Any, Dict, List, Optional, Sequence
 from urllib.parse import quote
 
+from vdictl.config.rooms import VmSpec
 from vdictl.errors import DriverError, Unsupported
-from vdictl.rooms import VmSpec
 
 from .connection import PveConnection
 from .lookups import listed_template, pve_cloudinit_drive, storage_of

@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from vdictl.config.rooms import Connect
 from vdictl.errors import Busy, DriverError, NotFound, Unreachable, WrongState
-from vdictl.rooms import Connect
 from vdictl.wait import wait_for
 
 from ..outage import Outage

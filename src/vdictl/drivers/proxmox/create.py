@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Dict, Optional, Tuple
 
+from vdictl.config.rooms import VmSpec
 from vdictl.errors import AlreadyExists, DriverError, NotFound, NotOwned, WrongState
 from vdictl.model import Owner, Vm
-from vdictl.rooms import VmSpec
 
 from . import cloudinit
 from .connection import PveConnection, VmRef

@@ -9,7 +9,7 @@ from contextlib import nullcontext
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 
 from vdictl.model import Owner, Sessions, Snapshot, Vm
-from vdictl.rooms import Connect, VmSpec
+from vdictl.config.rooms import Connect, VmSpec
 
 from ..base import Driver
 from . import cloudinit, create, firstboot, lookups, power, snapshots, templates

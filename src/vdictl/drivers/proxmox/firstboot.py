@@ -11,8 +11,8 @@ import logging
 from typing import Any, Dict
 from urllib.parse import quote
 
+from vdictl.config.rooms import VmSpec
 from vdictl.errors import DriverError, NotFound
-from vdictl.rooms import VmSpec
 
 from .. import seed_image
 from .connection import PveConnection, VmRef

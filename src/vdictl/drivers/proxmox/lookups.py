@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
+from vdictl.config.rooms import VmSpec
 from vdictl.errors import DriverError, NotFound, Unsupported
-from vdictl.rooms import VmSpec
 
 from .connection import PveConnection, VmRef
 
