@@ -36,7 +36,9 @@ class OvirtEngineSimulator(Engine):
 
     Knobs (all plain attributes, settable while the server runs): those of
     :class:`Engine` (``time_scale``, ``latencies``, ``ignore_acpi``,
-    ``fail_snapshots``, ``first_boot_hangs``), and ``request_latency``,
+    ``fail_snapshots``, ``first_boot_hangs``, ``fail_restores``,
+    ``restore_failure_rate``, ``lock_conflict_rate``, ``restart_compensates``;
+    :meth:`restart` with ``down_for``: a proxy's HTML 503 meanwhile), and ``request_latency``,
     ``error_rate``, ``drop_rate``, ``drop_after_processing``, ``faults_on_sso``,
     ``accounts`` (user name -> password), ``denied_status``.  More accounts:
     :meth:`add_account` (``admin=False``: a user with user roles only, who may
@@ -110,6 +112,14 @@ class OvirtEngineSimulator(Engine):
         server.close_all_connections()
         server.server_close()
         self._thread.join(timeout=5)
+
+    def restart(self, down_for=0.0):
+        """The engine restarts (see :meth:`Engine.restart`): its open
+        connections are cut too."""
+        super().restart(down_for)
+        server = self._server
+        if server is not None:
+            server.close_all_connections()
 
     def __enter__(self):
         return self.start()
