@@ -72,6 +72,9 @@ class OvirtEngineSimulator(Engine):
         self.error_rate = error_rate
         self.drop_rate = drop_rate
         self.drop_after_processing = False
+        #: path suffixes (e.g. "/restore"): the next request to each is done
+        #: by the engine and its answer lost (the connection cut)
+        self.drop_answer_to = []
         self.faults_on_sso = False
         #: the HTTP status of a query refused for lack of permission (see
         #: server/faults.py: the engine answers 400; 403/404 as a proxy may)

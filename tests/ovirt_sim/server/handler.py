@@ -105,6 +105,11 @@ class RequestHandler(SimRequestHandler):
             drop = may_fault and roll_drop < sim.drop_rate
             error = may_fault and not drop and roll_error < sim.error_rate
             drop_after = sim.drop_after_processing
+            for suffix in list(sim.drop_answer_to):
+                if record["path"].endswith(suffix):  # the next one: done, answer lost
+                    sim.drop_answer_to.remove(suffix)
+                    drop, error, drop_after = True, False, True
+                    break
         return drop, error, drop_after
 
     def _dispatch(self):

@@ -73,6 +73,8 @@ class Engine:
         #: the share of snapshot commands refused because a command of the
         #: engine's own holds the VM's lock ("Related operation ...")
         self.lock_conflict_rate = 0.0
+        #: VM name -> how many of its next snapshot commands are refused so
+        self.lock_conflicts = {}
         #: at a restart, the share of previews in flight that the engine
         #: compensates (rolls back) rather than ends
         self.restart_compensates = 0.5
@@ -170,7 +172,11 @@ class Engine:
             return True
         return self.restore_failure_rate > 0 and self.rng.random() < self.restore_failure_rate
 
-    def lock_conflict(self):
+    def lock_conflict(self, vm_name):
+        left = self.lock_conflicts.get(vm_name, 0)
+        if left:
+            self.lock_conflicts[vm_name] = left - 1
+            return True
         return self.lock_conflict_rate > 0 and self.rng.random() < self.lock_conflict_rate
 
     def in_flight_op(self, vm, kind):

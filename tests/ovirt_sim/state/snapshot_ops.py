@@ -43,7 +43,7 @@ def create(engine, vm, description=""):
 def _check_restore(engine, vm, snap):
     """The checks of TryBackToAllSnapshotsOfVmCommand, in CommandBase's order
     (internalValidateInTransaction: acquireLock() before validate())."""
-    check_vm_lock(engine, "preview")
+    check_vm_lock(engine, vm, "preview")
     check_unlocked(vm, "revert to", "Snapshot")
     if vm.status != "down":
         raise Conflict("Cannot revert to Snapshot. VM is running.")
@@ -62,11 +62,11 @@ OBJECT_LOCKED = ("Cannot %s Snapshot. Related operation is currently in progress
                  "Please try again later.")
 
 
-def check_vm_lock(engine, action):
+def check_vm_lock(engine, vm, action):
     """The VM's in-memory exclusive lock (the snapshot commands'
     getExclusiveLocks: LockingGroup.VM with ACTION_TYPE_FAILED_OBJECT_LOCKED),
     found held by a command of the engine's own (``engine.lock_conflict_rate``)."""
-    if engine.lock_conflict():
+    if engine.lock_conflict(vm.name):
         raise Conflict(OBJECT_LOCKED % action)
 
 
@@ -178,7 +178,7 @@ def remove(engine, vm, snap):
 def preview(engine, vm, snapshot_id):
     """Preview the snapshot of id ``snapshot_id`` (None: the request named
     none); the VM's configuration before it is kept as a preview snapshot."""
-    check_vm_lock(engine, "preview")
+    check_vm_lock(engine, vm, "preview")
     check_unlocked(vm, "preview", "Snapshot")
     if vm.status != "down":
         raise Conflict("Cannot preview Snapshot. VM is running.")
@@ -204,7 +204,7 @@ def preview(engine, vm, snapshot_id):
 
 def _end_preview(engine, vm):
     """Commit and undo both start here: the previewed snapshot, VM locked."""
-    check_vm_lock(engine, "revert to")
+    check_vm_lock(engine, vm, "revert to")
     check_unlocked(vm, "revert to", "Snapshot")
     if not vm.in_preview:
         raise Conflict("Cannot revert to Snapshot. VM is not previewing a "
