@@ -220,7 +220,7 @@ def _restore_failed(conn: OvirtConnection, sent: List[str], vm_id: str, name: st
         return "left the snapshot missing"
     if snap.snapshot_status != SS.OK:
         return f"left the snapshot {snap.snapshot_status.value}"
-    ended = []
+    ended: List[str] = []
     for correlation_id in sent:
         jobs = _jobs(conn, correlation_id, name)
         if jobs is None:
