@@ -36,7 +36,9 @@ class OvirtEngineSimulator(Engine):
 
     Knobs (all plain attributes, settable while the server runs): those of
     :class:`Engine` (``time_scale``, ``latencies``, ``ignore_acpi``,
-    ``fail_snapshots``, ``first_boot_hangs``), and ``request_latency``,
+    ``fail_snapshots``, ``first_boot_hangs``, ``fail_restores``,
+    ``restore_failure_rate``, ``lock_conflict_rate``, ``restart_compensates``;
+    :meth:`restart` with ``down_for``: a proxy's HTML 503 meanwhile), and ``request_latency``,
     ``error_rate``, ``drop_rate``, ``drop_after_processing``, ``faults_on_sso``,
     ``accounts`` (user name -> password), ``denied_status``.  More accounts:
     :meth:`add_account` (``admin=False``: a user with user roles only, who may
@@ -70,6 +72,9 @@ class OvirtEngineSimulator(Engine):
         self.error_rate = error_rate
         self.drop_rate = drop_rate
         self.drop_after_processing = False
+        #: path suffixes (e.g. "/restore"): the next request to each is done
+        #: by the engine and its answer lost (the connection cut)
+        self.drop_answer_to = []
         self.faults_on_sso = False
         #: the HTTP status of a query refused for lack of permission (see
         #: server/faults.py: the engine answers 400; 403/404 as a proxy may)
@@ -110,6 +115,14 @@ class OvirtEngineSimulator(Engine):
         server.close_all_connections()
         server.server_close()
         self._thread.join(timeout=5)
+
+    def restart(self, down_for=0.0):
+        """The engine restarts (see :meth:`Engine.restart`): its open
+        connections are cut too."""
+        super().restart(down_for)
+        server = self._server
+        if server is not None:
+            server.close_all_connections()
 
     def __enter__(self):
         return self.start()

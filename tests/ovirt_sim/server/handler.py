@@ -24,6 +24,16 @@ from tests.sim_http import SimRequestHandler, SimServer
 
 XML = "application/xml;charset=UTF-8"
 
+#: what Apache's mod_proxy in front of ovirt-engine answers while the engine
+#: restarts (its backend refuses connections): its own 503 page, in HTML
+PROXY_503_PAGE = (
+    b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
+    b'<title>503 Service Unavailable</title>\n</head><body>\n'
+    b'<h1>Service Unavailable</h1>\n<p>The server is temporarily unable to service your\n'
+    b'request due to maintenance downtime or capacity\nproblems. Please try again later.</p>\n'
+    b'</body></html>\n')
+PROXY_503_TYPE = "text/html; charset=iso-8859-1"
+
 
 def _recorded_headers(headers):
     """The request's headers as sent, but the bearer token."""
@@ -95,6 +105,11 @@ class RequestHandler(SimRequestHandler):
             drop = may_fault and roll_drop < sim.drop_rate
             error = may_fault and not drop and roll_error < sim.error_rate
             drop_after = sim.drop_after_processing
+            for suffix in list(sim.drop_answer_to):
+                if record["path"].endswith(suffix):  # the next one: done, answer lost
+                    sim.drop_answer_to.remove(suffix)
+                    drop, error, drop_after = True, False, True
+                    break
         return drop, error, drop_after
 
     def _dispatch(self):
@@ -111,6 +126,9 @@ class RequestHandler(SimRequestHandler):
         if sim.request_latency:
             time.sleep(sim.request_latency)
         self._drop_later = drop and drop_after
+        if sim.unavailable:  # the engine restarts: its proxy answers
+            self._send(503, PROXY_503_PAGE, PROXY_503_TYPE)
+            return
         if drop and not drop_after:
             record["status"] = "dropped"
             return self._drop()

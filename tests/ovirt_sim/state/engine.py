@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
+import time
+from dataclasses import dataclass
 
 from tests.ovirt_sim.state import snapshot_ops
 from tests.ovirt_sim.state.clock import Clock
@@ -37,6 +39,15 @@ DEFAULT_LATENCIES = {
 }
 
 
+@dataclass(eq=False)
+class InFlight:
+    """A restore's preview or commit the engine is running."""
+    vm: str
+    kind: str                 # preview | commit
+    orphaned: bool = False    # the engine restarted while it ran
+    compensated: bool = False  # rolled back at the restart
+
+
 class Engine:
     """Knobs (plain attributes): ``time_scale``, ``latencies``,
     ``ignore_acpi`` (VM names whose guest ignores ACPI shutdown),
@@ -55,6 +66,22 @@ class Engine:
         self.ignore_acpi = set(ignore_acpi)
         self.fail_snapshots = set(fail_snapshots)
         self.first_boot_hangs = set()
+        #: VM name -> how many of its next restores fail their tasks
+        self.fail_restores = {}
+        #: the share of restores whose tasks fail (the preview rolled back)
+        self.restore_failure_rate = 0.0
+        #: the share of snapshot commands refused because a command of the
+        #: engine's own holds the VM's lock ("Related operation ...")
+        self.lock_conflict_rate = 0.0
+        #: VM name -> how many of its next snapshot commands are refused so
+        self.lock_conflicts = {}
+        #: at a restart, the share of previews in flight that the engine
+        #: compensates (rolls back) rather than ends
+        self.restart_compensates = 0.5
+        #: the restores and commits the engine is running (InFlight)
+        self.in_flight = []
+        #: time.monotonic() until which a proxy answers 503 (a restart)
+        self.unavailable_until = 0.0
         self.version = version
         self.events = []
         self.starts = []
@@ -106,13 +133,60 @@ class Engine:
         with self.current():
             return len(self.clock)
 
-    def restart(self):
+    def restart(self, down_for=0.0):
         """Simulate an engine restart: every SSO token becomes invalid (the
         next API request is answered 401 until the client logs in again);
-        operations in progress complete as scheduled."""
+        for ``down_for`` real seconds a proxy in front of the engine answers
+        every request 503 with its HTML page (the server front end also cuts
+        the open connections).
+
+        Commands in flight, as the engine's startup treats them: a restore's
+        preview (TryBackToAllSnapshotsOfVm) is either ended by its callback
+        (CommandCallbacksPoller.initCommandExecutor: the VM is left in
+        preview, since the request's thread that would commit it is gone) or
+        compensated (CommandCompensator.compensate: rolled back, job FAILED),
+        ``restart_compensates`` of them by the seeded random stream; a commit
+        (RestoreAllSnapshots) finishes, its storage tasks polled again."""
         with self.lock:
             self.sessions.forget_all()
             self.restarts += 1
+            self.unavailable_until = max(self.unavailable_until,
+                                         time.monotonic() + down_for)
+            for op in self.in_flight:
+                op.orphaned = True
+                if op.kind == "preview":
+                    op.compensated = self.rng.random() < self.restart_compensates
+
+    @property
+    def unavailable(self):
+        """Whether the engine is restarting (its proxy answers 503)."""
+        return time.monotonic() < self.unavailable_until
+
+    # -- faults of commands ---------------------------------------------------
+
+    def restore_fails(self, vm_name):
+        """Whether this restore of VM ``vm_name`` fails its tasks."""
+        left = self.fail_restores.get(vm_name, 0)
+        if left:
+            self.fail_restores[vm_name] = left - 1
+            return True
+        return self.restore_failure_rate > 0 and self.rng.random() < self.restore_failure_rate
+
+    def lock_conflict(self, vm_name):
+        left = self.lock_conflicts.get(vm_name, 0)
+        if left:
+            self.lock_conflicts[vm_name] = left - 1
+            return True
+        return self.lock_conflict_rate > 0 and self.rng.random() < self.lock_conflict_rate
+
+    def in_flight_op(self, vm, kind):
+        op = InFlight(vm.name, kind)
+        self.in_flight.append(op)
+        return op
+
+    def in_flight_done(self, op):
+        if op in self.in_flight:
+            self.in_flight.remove(op)
 
     # -- what happened -------------------------------------------------------
 

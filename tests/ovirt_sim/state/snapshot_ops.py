@@ -40,10 +40,16 @@ def create(engine, vm, description=""):
     return snap
 
 
-def _check_restore(vm, snap):
+def _check_restore(engine, vm, snap):
+    """The checks of TryBackToAllSnapshotsOfVmCommand, in CommandBase's order
+    (internalValidateInTransaction: acquireLock() before validate())."""
+    check_vm_lock(engine, vm, "preview")
     check_unlocked(vm, "revert to", "Snapshot")
     if vm.status != "down":
         raise Conflict("Cannot revert to Snapshot. VM is running.")
+    if vm.in_preview:
+        # snapshotsValidator.vmNotInPreview: ACTION_TYPE_FAILED_VM_IN_PREVIEW
+        raise Conflict("Cannot preview Snapshot. VM is previewing a Snapshot.")
     if snap.type == "active":
         raise Conflict("Cannot revert to Snapshot. The VM's active "
                        "snapshot cannot be restored.")
@@ -51,30 +57,103 @@ def _check_restore(vm, snap):
         raise Conflict("Cannot revert to Snapshot. Snapshot is locked.")
 
 
+#: AppErrors.properties ACTION_TYPE_FAILED_OBJECT_LOCKED (${action} ${type})
+OBJECT_LOCKED = ("Cannot %s Snapshot. Related operation is currently in progress. "
+                 "Please try again later.")
+
+
+def check_vm_lock(engine, vm, action):
+    """The VM's in-memory exclusive lock (the snapshot commands'
+    getExclusiveLocks: LockingGroup.VM with ACTION_TYPE_FAILED_OBJECT_LOCKED),
+    found held by a command of the engine's own (``engine.lock_conflict_rate``)."""
+    if engine.lock_conflict(vm.name):
+        raise Conflict(OBJECT_LOCKED % action)
+
+
 def restore(engine, vm, snap, correlation_id=None):
-    """Revert ``vm`` to ``snap``.  The engine's job for it exists from the
-    moment the request arrives, even when the engine refuses the command."""
-    job = engine.inventory.add_job("Restoring VM %s from Snapshot" % vm.name,
-                                   correlation_id)
-    _check_restore(vm, snap)
+    """The REST ``restore`` action of a snapshot, as the engine's
+    BackendSnapshotResource.restore runs it: TryBackToAllSnapshotsOfVm (a
+    preview of ``snap``), waited for by the request's thread, then
+    RestoreAllSnapshots(COMMIT) by that same thread; both commands carry the
+    request's correlation_id (BackendResource.setCorrelationId), so a search
+    for it finds both jobs.  A command's job exists from the moment the
+    request arrives: a refused one ends FAILED at its VALIDATING step
+    (CommandBase.executeAction).
+
+    The simulator answers 202 at once and runs the request thread's commit on
+    the clock (the engine answers when the commit is done).  An engine
+    restart (:meth:`Engine.restart`) loses that thread: the preview is ended
+    or compensated, and nothing commits it."""
+    job = engine.inventory.add_job("Previewing Snapshot %s of VM %s"
+                                   % (snap.description, vm.name), correlation_id)
+    try:
+        _check_restore(engine, vm, snap)
+    except Conflict:
+        job.status = "failed"
+        raise
+    # TryBackToAllSnapshotsOfVmCommand.execute: the active snapshot becomes the
+    # "preview" one (locked), the VM is locked while the disks are previewed
+    before = Snapshot("Active VM before the preview", "preview", "locked", vm.config())
+    vm.insert_snapshot(before)
     vm.status = "image_locked"
     snap.status = "locked"
     vm.power_gen += 1
     engine.snapshot_op_begin()
-    fail = vm.name in engine.fail_snapshots
+    fail = vm.name in engine.fail_snapshots or engine.restore_fails(vm.name)
+    op = engine.in_flight_op(vm, "preview")
+    commit = []   # the commit's InFlight and job, once the request's thread started it
 
-    def done():
+    def preview_ended():
         engine.snapshot_op_end()
-        snap.status = "ok"
-        vm.status = "down"
-        job.status = "failed" if fail else "finished"
-        if fail:
-            engine.event("Failed to restore VM %s from Snapshot." % vm.name)
+        engine.in_flight_done(op)
+        if fail or op.compensated:
+            _preview_failed(engine, vm, snap, before, job)
             return
-        vm.drop_snapshots_after(snap)
+        # TryBackToAllSnapshotsOfVmCommand.endSuccessfully: unlocked, the
+        # snapshot in preview (restoreVmConfigFromSnapshot)
+        vm.status = "down"
+        snap.status = "in_preview"
+        before.status = "ok"
+        vm.in_preview = snap.id
         vm.apply_config(snap.config)
+        job.status = "finished"
+        if op.orphaned:
+            # the request's thread died with the engine: nobody commits
+            engine.event("VM %s is previewing Snapshot %s (not committed)."
+                         % (vm.name, snap.description))
+            return
+        # RestoreAllSnapshots(COMMIT), run by the request's thread once the
+        # preview's job ended (AbstractBackendResource.awaitCompletion)
+        commit.append(engine.in_flight_op(vm, "commit"))
+        commit.append(engine.inventory.add_job("Restoring VM %s from Snapshot" % vm.name,
+                                               correlation_id))
+        vm.status = "image_locked"
+
+    def commit_done():
+        if not commit:
+            return
+        commit_op, commit_job = commit
+        engine.in_flight_done(commit_op)
+        vm.status = "down"
+        snap.status = "ok"
+        vm.drop_snapshots_after(snap)
+        vm.in_preview = None
+        commit_job.status = "finished"
         engine.event("VM %s restored from Snapshot." % vm.name)
-    engine.schedule("restore", done)
+    engine.schedule("restore", preview_ended, 0.75)
+    engine.schedule("restore", commit_done)
+
+
+def _preview_failed(engine, vm, snap, before, job):
+    """TryBackToAllSnapshotsOfVmCommand.endWithFailure: the preview snapshot
+    becomes the active one again, the VM is unlocked (down), the job FAILED."""
+    if before in vm.snapshots:
+        vm.snapshots.remove(before)
+    snap.status = "ok"
+    vm.status = "down"
+    vm.in_preview = None
+    job.status = "failed"
+    engine.event("Failed to restore VM %s from Snapshot." % vm.name)
 
 
 def remove(engine, vm, snap):
@@ -99,6 +178,7 @@ def remove(engine, vm, snap):
 def preview(engine, vm, snapshot_id):
     """Preview the snapshot of id ``snapshot_id`` (None: the request named
     none); the VM's configuration before it is kept as a preview snapshot."""
+    check_vm_lock(engine, vm, "preview")
     check_unlocked(vm, "preview", "Snapshot")
     if vm.status != "down":
         raise Conflict("Cannot preview Snapshot. VM is running.")
@@ -122,8 +202,9 @@ def preview(engine, vm, snapshot_id):
     engine.schedule("restore", done)
 
 
-def _end_preview(vm):
+def _end_preview(engine, vm):
     """Commit and undo both start here: the previewed snapshot, VM locked."""
+    check_vm_lock(engine, vm, "revert to")
     check_unlocked(vm, "revert to", "Snapshot")
     if not vm.in_preview:
         raise Conflict("Cannot revert to Snapshot. VM is not previewing a "
@@ -134,7 +215,7 @@ def _end_preview(vm):
 
 
 def commit(engine, vm):
-    snap = _end_preview(vm)
+    snap = _end_preview(engine, vm)
 
     def done():
         vm.status = "down"
@@ -145,7 +226,7 @@ def commit(engine, vm):
 
 
 def undo(engine, vm):
-    snap = _end_preview(vm)
+    snap = _end_preview(engine, vm)
 
     def done():
         vm.status = "down"

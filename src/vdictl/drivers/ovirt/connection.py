@@ -141,8 +141,19 @@ class OvirtConnection:
             return value
 
         t = self.tuning
-        return outage.retrying(once, attempts=t.retry_attempts, max_time=t.retry_max_time,
-                               initial=t.retry_initial, maximum=t.retry_maximum, vm=vm)
+        while True:
+            try:
+                return outage.retrying(once, attempts=t.retry_attempts,
+                                       max_time=t.retry_max_time, initial=t.retry_initial,
+                                       maximum=t.retry_maximum, vm=vm)
+            except Unreachable:
+                # An engine restarting (a proxy's HTML 503 page, connections
+                # refused) is tried again until the endpoint's bound runs out,
+                # however many attempts that takes: then retrying gives it up.
+                if outage.remaining() <= 0:
+                    raise
+                log.debug("%s still unreachable; trying again for %.0fs more", self.url,
+                          outage.remaining())
 
     def _noted(self, err: DriverError) -> DriverError:
         """`err`, told to the outage: an Unreachable names the URL; a request

@@ -64,20 +64,62 @@ def create_snapshot(conn: OvirtConnection, *, name: str, description: str, timeo
     return to_snapshot(done)
 
 
+#: restores of one VM whose tasks the engine failed, tried before it is named failed
+RESTORE_ATTEMPTS = 3
+
+
 def _wait_settled(conn: OvirtConnection, vm_id: str, name: str, timeout: float,
-                  what: str) -> None:
+                  what: str) -> List[Any]:
     """Until the VM is down (seen by its room's shared polls) and then none of
-    its snapshots is locked or in preview."""
+    its snapshots is locked; the snapshots then. A snapshot left in preview
+    is not waited for: the caller decides what to do with it."""
     deadline = time.monotonic() + timeout
     conn.wait_status(name, types.VmStatus.DOWN, timeout, what)
-    busy = (SS.LOCKED, SS.IN_PREVIEW)
-    conn.wait(lambda: [s.snapshot_status for s in conn.snapshots(vm_id, name)],
-              lambda states: not any(st in busy for st in states),
-              timeout=max(0.0, deadline - time.monotonic()), what=what, vm=name)
+    return conn.wait(lambda: conn.snapshots(vm_id, name),
+                     lambda snaps: not any(s.snapshot_status == SS.LOCKED for s in snaps),
+                     timeout=max(0.0, deadline - time.monotonic()), what=what, vm=name)
+
+
+def _in_preview(snaps: List[Any]) -> Optional[Any]:
+    return next((s for s in snaps if s.snapshot_status == SS.IN_PREVIEW), None)
+
+
+def _busy_or_previewing(conn: OvirtConnection, vm_id: str, name: str) -> bool:
+    """Whether the VM is locked or has a snapshot locked or in preview: an
+    earlier request took effect (or another command runs), so a request is
+    not sent again before the VM has settled and been looked at."""
+    if conn.vm_status(vm_id, name) == types.VmStatus.IMAGE_LOCKED:
+        return True
+    return any(s.snapshot_status in (SS.LOCKED, SS.IN_PREVIEW)
+               for s in conn.snapshots(vm_id, name))
+
+
+def _end_preview(conn: OvirtConnection, vm_id: str, name: str, timeout: float,
+                 commit: bool) -> List[Any]:
+    """Commit (or undo) the VM's snapshot preview and wait for the end; the
+    snapshots then. A repeated request first looks whether the preview ended."""
+    def ended() -> Tuple[bool, None]:
+        return not _busy_or_previewing(conn, vm_id, name), None
+
+    if commit:
+        conn.call(lambda s: conn.vm_service(s, vm_id).commit_snapshot(), vm=name,
+                  before_retry=ended)
+    else:
+        conn.call(lambda s: conn.vm_service(s, vm_id).undo_snapshot(), vm=name,
+                  before_retry=ended)
+    what = "the snapshot preview to be " + ("committed" if commit else "undone")
+    return _wait_settled(conn, vm_id, name, timeout, what)
 
 
 def revert_snapshot(conn: OvirtConnection, *, name: str, snapshot: Snapshot, timeout: float,
                     slot: Callable[[], ContextManager] = nullcontext) -> List[str]:
+    """Restore `snapshot`: the engine's `restore` action previews it and then
+    commits the preview. Each request carries its own correlation id, so the
+    jobs found are those of this restore; what the VM and its snapshots show
+    is read before a verdict. A VM left in preview of `snapshot` (an engine
+    restart between the preview and its commit) is committed; one in preview
+    of another snapshot is undone and restored again; a restore whose tasks
+    the engine failed is tried again, RESTORE_ATTEMPTS in all."""
     v = conn.sdk_vm(name)
     if v.status != types.VmStatus.DOWN:
         raise WrongState(f"VM is {v.status.value}; stop it before reverting",
@@ -86,54 +128,105 @@ def revert_snapshot(conn: OvirtConnection, *, name: str, snapshot: Snapshot, tim
     if not any(s.id == snapshot.id for s in snaps):
         raise NotFound(f"snapshot {snapshot.description!r} ({snapshot.id}) not found",
                        driver=conn.driver, vm=name)
-
-    def no_preview() -> Tuple[bool, None]:
-        return not any(s.snapshot_status == SS.IN_PREVIEW
-                       for s in conn.snapshots(v.id, name)), None
-
     done_first: List[str] = []
-    # The engine unlocks a failed restore just like a finished one; only its
-    # job says which it was, so the request carries a correlation id.
-    correlation_id = f"vdictl-{uuid.uuid4()}"
-    with slot():  # the lookups above and the job check below load the engine little
-        if any(s.snapshot_status == SS.IN_PREVIEW for s in snaps):
-            log.info("%s: a snapshot is in preview; undoing the preview first", name)
-            conn.call(lambda s: conn.vm_service(s, v.id).undo_snapshot(), vm=name,
-                      before_retry=no_preview)
-            _wait_settled(conn, v.id, name, timeout, "the snapshot preview to be undone")
-            done_first.append("undo snapshot preview")
-        conn.call(lambda s: conn.vm_service(s, v.id).snapshots_service()
-                  .snapshot_service(snapshot.id).restore(
-                      restore_memory=False, query={"correlation_id": correlation_id}),
-                  vm=name, what=f"snapshot {snapshot.description!r} ({snapshot.id})")
-        _wait_settled(conn, v.id, name, timeout, "the snapshot restore to finish")
-    failed = _restore_failed(conn, correlation_id, v.id, name, snapshot.id)
-    if failed:
-        raise DriverError(f"the engine reports that the restore of snapshot "
-                          f"{snapshot.description!r} {failed}", driver=conn.driver, vm=name)
-    return done_first
+    failures: List[str] = []
+    for _ in range(RESTORE_ATTEMPTS):
+        # a slot per attempt, around the requests and the waits: the lookups
+        # above and the job checks below load the engine little
+        with slot():
+            preview = _in_preview(snaps)
+            if preview is not None and preview.id != snapshot.id:
+                log.info("%s: a snapshot is in preview; undoing the preview first", name)
+                snaps = _end_preview(conn, v.id, name, timeout, commit=False)
+                done_first.append("undo snapshot preview")
+            elif preview is not None:
+                log.info("%s: snapshot %r is in preview; committing it", name,
+                         snapshot.description)
+                _end_preview(conn, v.id, name, timeout, commit=True)
+                return done_first + ["commit snapshot preview"]
+            sent = _send_restore(conn, v.id, name, snapshot)
+            snaps = _wait_settled(conn, v.id, name, timeout, "the snapshot restore to finish")
+        if _in_preview(snaps) is not None:
+            continue  # the engine restarted between the preview and its commit
+        failed = _restore_failed(conn, sent, v.id, name, snapshot.id, snaps)
+        if failed is None:
+            return done_first
+        failures.append(failed)
+        log.info("%s: the engine reports that the restore of snapshot %r %s; trying "
+                 "again", name, snapshot.description, failed)
+    said = failures[-1] if failures else "left a snapshot in preview"
+    raise DriverError(f"the engine reports that the restore of snapshot "
+                      f"{snapshot.description!r} {said} ({len(failures) or RESTORE_ATTEMPTS} "
+                      f"of {RESTORE_ATTEMPTS} attempts)", driver=conn.driver, vm=name)
 
 
-def _restore_failed(conn: OvirtConnection, correlation_id: str, vm_id: str, name: str,
-                    snapshot_id: str) -> Optional[str]:
+def _send_restore(conn: OvirtConnection, vm_id: str, name: str, snapshot: Snapshot) -> List[str]:
+    """Send the restore; the correlation ids of the requests sent, one per
+    request: a request sent again (its answer lost, the engine busy) is
+    another command to the engine, with a job of its own. Before it is sent
+    again the VM is looked at: locked or in preview, an earlier one took
+    effect."""
+    sent: List[str] = []
+
+    def send(s: Any) -> Any:
+        correlation_id = f"vdictl-{uuid.uuid4()}"
+        sent.append(correlation_id)
+        return (conn.vm_service(s, vm_id).snapshots_service().snapshot_service(snapshot.id)
+                .restore(restore_memory=False, query={"correlation_id": correlation_id}))
+
+    def took_effect() -> Tuple[bool, None]:
+        return _busy_or_previewing(conn, vm_id, name) or _finished(conn, sent, name), None
+
+    conn.call(send, vm=name, what=f"snapshot {snapshot.description!r} ({snapshot.id})",
+              before_retry=took_effect)
+    return sent
+
+
+def _jobs(conn: OvirtConnection, correlation_id: str, name: str) -> Optional[List[Any]]:
+    """The engine's jobs of one request, or None when this account may not read jobs."""
+    if conn.jobs_unreadable is not None:
+        return None
+    try:
+        return list(conn.call(lambda s: s.jobs_service().list(
+            search=f"correlation_id={correlation_id}"), vm=name))
+    except DriverError as err:
+        conn.jobs_refused(err)
+        return None
+
+
+def _finished(conn: OvirtConnection, sent: List[str], name: str) -> bool:
+    """Whether an earlier request of `sent` restored (all its jobs finished)."""
+    for correlation_id in sent:
+        jobs = _jobs(conn, correlation_id, name)
+        if jobs and all(j.status == types.JobStatus.FINISHED for j in jobs):
+            return True
+    return False
+
+
+def _restore_failed(conn: OvirtConnection, sent: List[str], vm_id: str, name: str,
+                    snapshot_id: str, snaps: List[Any]) -> Optional[str]:
     """How the restore failed ("failed", "aborted"...), or None if it did not.
 
-    Its engine job says so. An account that may not read jobs gets what the
-    VM and its snapshots show, as oVirt's ansible modules wait for a restore:
-    the VM down (seen by _wait_settled) and the snapshot ok."""
-    if conn.jobs_unreadable is None:
-        try:
-            jobs = conn.call(lambda s: s.jobs_service().list(
-                search=f"correlation_id={correlation_id}"), vm=name)
-        except DriverError as err:
-            conn.jobs_refused(err)
-        else:
-            failed = [j for j in jobs
-                      if j.status in (types.JobStatus.FAILED, types.JobStatus.ABORTED)]
-            return failed[0].status.value if failed else None
-    snap = next((s for s in conn.snapshots(vm_id, name) if s.id == snapshot_id), None)
+    The VM and its snapshots are read first (`snaps`, settled): the snapshot
+    missing or not ok is a failure whatever a job says. Then the jobs of the
+    requests sent: the restore worked if every job of one request finished
+    (the engine's restore is a preview and its commit, one job each); a
+    request refused (sent again while the first ran) has a failed job of its
+    own that says nothing of the first. An account that may not read jobs
+    gets what the VM and its snapshots show, as oVirt's ansible modules wait
+    for a restore: the VM down (seen by _wait_settled) and the snapshot ok."""
+    snap = next((s for s in snaps if s.id == snapshot_id), None)
     if snap is None:
         return "left the snapshot missing"
     if snap.snapshot_status != SS.OK:
         return f"left the snapshot {snap.snapshot_status.value}"
-    return None
+    ended: List[str] = []
+    for correlation_id in sent:
+        jobs = _jobs(conn, correlation_id, name)
+        if jobs is None:
+            return None
+        if jobs and all(j.status == types.JobStatus.FINISHED for j in jobs):
+            return None
+        ended.extend(j.status.value for j in jobs
+                     if j.status in (types.JobStatus.FAILED, types.JobStatus.ABORTED))
+    return ended[0] if ended else "left no job"
