@@ -12,7 +12,7 @@ pytest.importorskip("ovirtsdk4")
 
 from vdictl.drivers.ovirt import OvirtDriver  # noqa: E402
 from vdictl.model import Owner  # noqa: E402
-from vdictl.rooms import Connect, VmSpec  # noqa: E402
+from vdictl.config.rooms import Connect, VmSpec  # noqa: E402
 
 from tests.waiting import wait_until  # noqa: E402
 
