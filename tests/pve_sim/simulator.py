@@ -105,13 +105,12 @@ class PveSimulator(Cluster):
 
     def stop(self):
         server, self._server = self._server, None
-        if server is None:
-            return
         self.stopping = True
         self.faults.thaw()
         for url in list(self._doors):
             self.node_down(url)
-        _close(server, self._thread)
+        if server is not None:
+            _close(server, self._thread)
 
     def add_node_url(self):
         """Listen as one more node of the same cluster (any node of a Proxmox VE
