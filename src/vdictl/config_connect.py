@@ -64,10 +64,11 @@ def check_node_urls(url: str, path: str, error: ErrorAt) -> None:
     for part in parts:
         split = urlsplit(part)
         try:
-            split.port
-        except ValueError:
-            split = urlsplit("")
-        if split.scheme != "https" or not split.hostname:
+            valid = split.scheme == "https" and bool(split.hostname) and \
+                (split.port is None or split.port > 0)
+        except ValueError:  # a port that is no number
+            valid = False
+        if not valid:
             raise error(f"{part!r} is not an https URL of a Proxmox VE node; write e.g. "
                         "https://pve1.example.org:8006 (several nodes: separated by commas)",
                         path, "url")

@@ -29,9 +29,10 @@ Observability: ``requests`` ((method, path after /api2/json, auth kind:
 ticket logins), ``auth.failures`` (why callers were refused: the real API
 only says "Authentication failed!"), ``starts`` (:class:`StartRecord` per
 start), ``tasks`` (:class:`Task`, oldest first), ``snapshot_ops_in_flight``,
-``peak_snapshot_ops``, ``requests_by_url`` (per node URL), ``sent`` (paths as written), ``connections`` (accepted, one TLS
-handshake each) and ``peak_open_connections``, :meth:`linked_clones`, :meth:`vm` (the state
-object), :meth:`wait_tasks`.
+``peak_snapshot_ops``, ``requests_by_url`` (per node URL), ``sent`` (paths as
+written), ``connections`` (accepted, one TLS handshake each) and
+``peak_open_connections``, :meth:`linked_clones`, :meth:`vm` (the state object),
+:meth:`wait_tasks`.
 
 Seed (:meth:`seed`, as /work/briefs/pve-api.md says): nodes pve1 and pve2;
 storages local, local-lvm (per node) and shared-nfs (shared); pool lab;

@@ -76,8 +76,9 @@ def assert_clean(sim):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_a_room_rolls_out_and_resets_with_a_tenth_of_the_calls_failing(pve_api, fast_pve_polls,
+def test_a_room_rolls_out_and_resets_with_a_tenth_of_the_calls_failing(pve_api, request,
                                                                        tmp_path, seed):
+    request.getfixturevalue("fast_pve_polls")
     path = tmp_path / "vdi.conf"
     path.write_text(CONFIG.format(connect=token_connect_ini(pve_api)))
     pve_api.chaos(0.1, seed=seed)
