@@ -9,8 +9,13 @@ drive strings) -> ``state`` (cluster, guests, locks, tasks).
 Knobs: ``time_scale`` (simulated seconds x scale = real seconds),
 ``durations`` (worker type -> seconds), ``lock_wait`` (10 s),
 ``firstboot`` (2 s), ``acpi_delay`` (1 s), ``request_latency`` (real
-seconds slept per request), :meth:`fail`, :meth:`freeze`/:meth:`thaw`,
-:meth:`fail_task`, per-VM ``ignores_acpi`` (``sim.vm(name).ignores_acpi``).
+seconds slept per request), :meth:`fail` (an error answer, or a
+connection dropped before or after the action), :meth:`fail_lock` (a VM's
+lock file times out), :meth:`chaos` (a seeded share of all requests fail
+transiently), :meth:`freeze`/:meth:`thaw` (all, or one node's URL),
+:meth:`fail_task`, :meth:`add_node_url` / :meth:`node_down` (more nodes of
+the cluster, each its own port; one down refuses connections), per-VM
+``ignores_acpi`` (``sim.vm(name).ignores_acpi``).
 Who is at a VM (state/sessions.py): :meth:`connect_console` /
 :meth:`disconnect_console` (a VNC client through vncproxy, a SPICE client
 through spiceproxy), :meth:`log_in` / :meth:`log_out` (users the guest agent
@@ -24,9 +29,10 @@ Observability: ``requests`` ((method, path after /api2/json, auth kind:
 ticket logins), ``auth.failures`` (why callers were refused: the real API
 only says "Authentication failed!"), ``starts`` (:class:`StartRecord` per
 start), ``tasks`` (:class:`Task`, oldest first), ``snapshot_ops_in_flight``,
-``peak_snapshot_ops``, ``sent`` (paths as written), ``connections`` (accepted, one TLS
-handshake each) and ``peak_open_connections``, :meth:`linked_clones`, :meth:`vm` (the state
-object), :meth:`wait_tasks`.
+``peak_snapshot_ops``, ``requests_by_url`` (per node URL), ``sent`` (paths as
+written), ``connections`` (accepted, one TLS handshake each) and
+``peak_open_connections``, :meth:`linked_clones`, :meth:`vm` (the state object),
+:meth:`wait_tasks`.
 
 Seed (:meth:`seed`, as /work/briefs/pve-api.md says): nodes pve1 and pve2;
 storages local, local-lvm (per node) and shared-nfs (shared); pool lab;
@@ -38,6 +44,7 @@ no privileges).
 
 from __future__ import annotations
 
+import collections
 import threading
 import uuid
 
@@ -75,30 +82,55 @@ class PveSimulator(Cluster):
         self._requests_lock = threading.Lock()
         self._server = None
         self._thread = None
+        #: url -> (server, thread) of the other nodes' front ends (add_node_url)
+        self._doors = {}
+        #: url -> requests that node's front end received
+        self.requests_by_url = collections.Counter()
 
     # -- lifecycle ---------------------------------------------------------
 
-    def start(self):
-        self._server = PveServer((self.host, self.port), self)
+    def _listen(self, port):
+        server = PveServer((self.host, port), self)
         if self.tls is not None:
-            self._server.socket = self.tls.wrap_socket(
-                self._server.socket, server_side=True, do_handshake_on_connect=False)
+            server.socket = self.tls.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False)
+        thread = threading.Thread(target=server.serve_forever, name="pve-sim", daemon=True,
+                                  kwargs={"poll_interval": 0.05})
+        thread.start()
+        return server, thread
+
+    def start(self):
+        self._server, self._thread = self._listen(self.port)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="pve-sim",
-                                        daemon=True, kwargs={"poll_interval": 0.05})
-        self._thread.start()
         return self
 
     def stop(self):
         server, self._server = self._server, None
-        if server is None:
-            return
         self.stopping = True
         self.faults.thaw()
-        server.shutdown()
-        server.close_all_connections()
-        server.server_close()
-        self._thread.join(timeout=5)
+        for url in list(self._doors):
+            self.node_down(url)
+        if server is not None:
+            _close(server, self._thread)
+
+    def add_node_url(self):
+        """Listen as one more node of the same cluster (any node of a Proxmox VE
+        cluster answers for all of it: pveproxy forwards to the VM's node);
+        its URL, e.g. for a ``url`` list."""
+        server, thread = self._listen(0)
+        url = self._url_of(server)
+        self._doors[url] = (server, thread)
+        return url
+
+    def node_down(self, url):
+        """That node's pveproxy stops (or its host is off): connecting to
+        ``url`` is refused, its open connections are cut. The main URL too."""
+        if url == self.url and self._server is not None:
+            server, self._server = self._server, None
+            _close(server, self._thread)
+            return
+        server, thread = self._doors.pop(url)
+        _close(server, thread)
 
     def __enter__(self):
         return self.start()
@@ -111,6 +143,12 @@ class PveSimulator(Cluster):
         return "%s://%s:%d" % ("https" if self.tls is not None else "http", self.host,
                                self.port)
 
+    def _url_of(self, server):
+        if server is self._server:
+            return self.url
+        return "%s://%s:%d" % ("https" if self.tls is not None else "http", self.host,
+                               server.server_address[1])
+
     # -- knobs -------------------------------------------------------------
 
     def record_request(self, method, path, kind):
@@ -121,17 +159,48 @@ class PveSimulator(Cluster):
         with self._requests_lock:
             self.sent.append((method, path))
 
-    def fail(self, method, path_regex, status, reason, times=1):
+    def record_door(self, server):
+        with self._requests_lock:
+            self.requests_by_url[self._url_of(server)] += 1
+
+    def fail(self, method, path_regex, status=None, reason=None, times=1, drop=None):
         """The next ``times`` ``method`` requests whose path (after
-        /api2/json) ``path_regex`` searches answer ``status reason``."""
-        self.faults.fail(method, path_regex, status, reason, times)
+        /api2/json) ``path_regex`` searches answer ``status reason`` (e.g.
+        500 and faults.CFS_LOCK_TIMEOUT), or, with ``drop``, lose their
+        connection without an answer: "before" the action (nothing done) or
+        "after" it (done, the answer lost)."""
+        self.faults.fail(method, path_regex, status, reason, times, drop)
 
-    def freeze(self):
-        """Accept connections but answer nothing (a hung host) until thaw()."""
-        self.faults.freeze()
+    def fail_lock(self, name, times=1):
+        """The next ``times`` takes of guest ``name``'s lock file time out, as
+        if another process held it: a config PUT answers 500, a task (start,
+        snapshot, rollback, destroy ...) ends with ``can't lock file
+        '/var/lock/qemu-server/lock-N.conf' - got timeout`` having changed
+        nothing (the first lock_config of each)."""
+        with self.lock:
+            self.flocks.fail_next(self.by_name(name).vmid, times)
 
-    def thaw(self):
-        self.faults.thaw()
+    def chaos(self, rate, seed=0, **kw):
+        """``rate`` of the requests from now on fail transiently (seeded); see
+        Faults.chaos. ``faults.chaos_log`` lists what was injected."""
+        self.faults.chaos(rate, seed, **kw)
+
+    def freeze(self, url=None):
+        """Accept connections but answer nothing (a hung host) until thaw();
+        with ``url``, that node only."""
+        if url is None:
+            self.faults.freeze()
+        else:
+            self._server_at(url).thawed.clear()
+
+    def thaw(self, url=None):
+        if url is None:
+            self.faults.thaw()
+        else:
+            self._server_at(url).thawed.set()
+
+    def _server_at(self, url):
+        return self._server if url == self.url else self._doors[url][0]
 
     @property
     def logins(self):
@@ -191,3 +260,11 @@ class PveSimulator(Cluster):
         """The fixtures' cluster (pve-api.md, "Simulator seed")."""
         seed.seed(self, self.password, self.token_secret, self.student_password)
         return self
+
+
+def _close(server, thread):
+    server.thawed.set()
+    server.shutdown()
+    server.close_all_connections()
+    server.server_close()
+    thread.join(timeout=5)

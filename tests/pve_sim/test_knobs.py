@@ -8,7 +8,7 @@ import time
 
 import pytest
 import requests
-from proxmoxer import ResourceException
+from proxmoxer import ProxmoxAPI, ResourceException
 
 from tests.pve_sim.clients import ticket_client, token_client, wait_task
 
@@ -126,3 +126,94 @@ def test_a_foreign_guest_that_ignores_acpi(pve_api_factory):
     upid = api.nodes("pve1").qemu(vmid).status.shutdown.post(timeout=3)
     assert wait_task(api, upid)["exitstatus"] == "VM quit/powerdown failed - got timeout"
     assert api.nodes("pve1").qemu(vmid).status.current.get()["status"] == "running"
+
+
+# -- transient faults as Proxmox VE words them (server/faults.py) --------------------
+
+CFS = "cfs-lock 'storage-local-lvm' error: got lock request timeout"
+
+
+def test_a_cfs_lock_timeout_answers_500_with_pmxcfs_words_and_changes_nothing(pve_api, api):
+    pve_api.fail("PUT", r"/qemu/9000/config$", 500, CFS)
+    with pytest.raises(ResourceException) as caught:
+        api.nodes("pve1").qemu(9000).config.put(memory=4096)
+    assert (caught.value.status_code, caught.value.content) == (500, CFS)
+    assert pve_api.vm("tmpl-win10").config["memory"] != 4096
+
+
+def test_a_lock_file_timeout_fails_a_sync_put_and_a_task_with_lock_file_full_words(pve_api,
+                                                                                    api):
+    vmid = pve_api.add_vm("vd1").vmid
+    text = "can't lock file '/var/lock/qemu-server/lock-%d.conf' - got timeout" % vmid
+    pve_api.fail_lock("vd1")
+    with pytest.raises(ResourceException) as caught:
+        api.nodes("pve1").qemu(vmid).config.put(memory=4096)
+    assert (caught.value.status_code, caught.value.content) == (500, text)
+    pve_api.fail_lock("vd1")
+    status = wait_task(api, api.nodes("pve1").qemu(vmid).snapshot.post(snapname="s1"))
+    assert status["exitstatus"] == text
+    vm = pve_api.vm("vd1")
+    assert (vm.snapshots, vm.lock, vm.config["memory"]) == ({}, None, vm.config["memory"])
+    assert wait_task(api, api.nodes("pve1").qemu(vmid).snapshot.post(snapname="s1"))[
+        "exitstatus"] == "OK"
+
+
+def test_a_connection_dropped_after_the_action_loses_only_the_answer(pve_api, api):
+    vmid = pve_api.add_vm("vd1").vmid
+    pve_api.fail("POST", r"/status/start$", drop="after")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        api.nodes("pve1").qemu(vmid).status.start.post()
+    pve_api.wait_tasks()
+    assert pve_api.vm("vd1").status == "running"
+    pve_api.fail("POST", r"/status/stop$", drop="before")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        api.nodes("pve1").qemu(vmid).status.stop.post()
+    assert pve_api.vm("vd1").status == "running"
+    assert [t.type for t in pve_api.tasks] == ["qmstart"]
+
+
+def test_a_refused_token_is_401_with_an_empty_body(pve_api):
+    # pve-manager HTTPServer auth_handler dies "Authentication failed!\n"; pve-http-server
+    # answers HTTP::Response->new(401, $err) without content for /api2/json
+    response = requests.get(pve_api.url + "/api2/json/version", verify=pve_api.ca_file,
+                            headers={"Authorization": "PVEAPIToken=root@pam!vdictl=wrong"})
+    assert (response.status_code, response.reason, response.content) == \
+        (401, "Authentication failed!", b"")
+    assert response.headers["Connection"] == "close"
+
+
+def test_several_node_urls_answer_for_one_cluster_and_one_can_go_down(pve_api):
+    other = pve_api.add_node_url()
+    assert other != pve_api.url
+    first, second = token_client(pve_api), ProxmoxAPI_at(pve_api, other)
+    assert first.cluster.resources.get(type="vm") == second.cluster.resources.get(type="vm")
+    assert pve_api.requests_by_url[other] == 1
+    pve_api.node_down(pve_api.url)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        token_client(pve_api).version.get()
+    assert second.version.get()["release"] == "8.2"
+
+
+def ProxmoxAPI_at(sim, url):
+    host, port = url.rsplit("//", 1)[1].split(":")
+    return ProxmoxAPI(host, port=int(port), user="root@pam", token_name="vdictl",
+                      token_value=sim.token_secret, verify_ssl=sim.ca_file)
+
+
+def test_chaos_fails_a_seeded_share_of_requests_transiently(pve_api, api):
+    pve_api.chaos(0.5, seed=3)
+    outcomes = []
+    for _ in range(40):
+        try:
+            api.nodes("pve1").qemu(9000).config.put(description="x")
+            outcomes.append("ok")
+        except ResourceException as exc:
+            outcomes.append(exc.content)
+        except requests.exceptions.ConnectionError:
+            outcomes.append("dropped")
+    pve_api.chaos(0)
+    kinds = {k for k, _, _ in pve_api.faults.chaos_log}
+    assert kinds == {"cfs-lock", "lock-timeout", "drop-before", "drop-after"}
+    assert 10 < outcomes.count("ok") < 30
+    assert CFS in outcomes
+    assert "can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout" in outcomes

@@ -5,6 +5,7 @@ of the other drivers' sections."""
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Optional
+from urllib.parse import urlsplit
 
 from vdictl.errors import ConfigError
 
@@ -22,6 +23,7 @@ def check_proxmox(vals: Mapping[str, Any], path: str, error: ErrorAt) -> None:
     if not vals.get("url"):
         raise error("the proxmox driver needs url, e.g. url = "
                     "\"https://pve1.example.org:8006\"", path, "url")
+    check_node_urls(vals["url"], path, error)
     if "pool" in vals:
         raise error("pool is libvirt's storage pool; the Proxmox VE resource pool is "
                     "written under [room NAME] or [[subsection]]: move it there", path, "pool")
@@ -52,6 +54,27 @@ def check_proxmox(vals: Mapping[str, Any], path: str, error: ErrorAt) -> None:
                     "token_secret_file (a file whose first line is the secret) and "
                     "token_secret_env (an environment variable's name)", path,
                     "token_secret_env" if sources else "token_secret_file")
+
+
+def check_node_urls(url: str, path: str, error: ErrorAt) -> None:
+    """Each node URL of `url` ("https://pve1:8006, https://pve2:8006") is an
+    https URL with a host; a node given twice is a mistake."""
+    parts = [part.strip() for part in url.split(",")]
+    seen = set()
+    for part in parts:
+        split = urlsplit(part)
+        try:
+            valid = split.scheme == "https" and bool(split.hostname) and \
+                (split.port is None or split.port > 0)
+        except ValueError:  # a port that is no number
+            valid = False
+        if not valid:
+            raise error(f"{part!r} is not an https URL of a Proxmox VE node; write e.g. "
+                        "https://pve1.example.org:8006 (several nodes: separated by commas)",
+                        path, "url")
+        if part.rstrip("/") in seen:
+            raise error(f"{part!r} is given twice; name each node once", path, "url")
+        seen.add(part.rstrip("/"))
 
 
 def check_not_proxmox(vals: Mapping[str, Any], driver: str, path: str, error: ErrorAt) -> None:

@@ -270,6 +270,10 @@ class _Loader:
                                  "uri for libvirt)", path, "driver")
         if driver == "ovirt" and not vals.get("url"):
             raise self.error("the ovirt driver needs url", path, "url")
+        if driver == "ovirt" and "," in vals["url"]:
+            raise self.error("the ovirt driver takes one url, the engine's (several, "
+                             "separated by commas, are for the nodes of a Proxmox VE "
+                             "cluster); keep one", path, "url")
         if driver != "ovirt" and vals.get("filter"):
             raise self.error("filter (the oVirt engine's user API) means nothing to the "
                              f"{driver} driver; remove it", path, "filter")

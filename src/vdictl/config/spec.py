@@ -53,6 +53,7 @@ TYPES: Dict[str, str] = {
     "regex": ("regular expression, matched in linear time by RE2: Python's syntax without "
               "lookarounds, backreferences, atomic groups or possessive repeats"),
     "ip": "IP address",
+    "urls": "a URL; for Proxmox VE also several, separated by commas (one per node)",
 }
 
 
@@ -88,10 +89,12 @@ KEYS: Tuple[Key, ...] = (
              "needs driver = proxmox."),
     Key("uri", "connect", "str",
         help="libvirt connection URI, e.g. qemu:///system."),
-    Key("url", "connect", "str",
+    Key("url", "connect", "urls",
         help="oVirt/RHV engine API URL, e.g. https://engine.example.org/ovirt-engine/api; "
              "Proxmox VE: a node's URL, e.g. https://pve1.example.org:8006 (/api2/json "
-             "may be left out)."),
+             "may be left out), or several nodes of the cluster separated by commas "
+             "(https://pve1:8006, https://pve2:8006): when the node in use does not answer, "
+             "the next one is used."),
     Key("username", "connect", "str",
         help="oVirt user, e.g. admin@internal; Proxmox VE: user@realm, e.g. root@pam "
              "(a ticket login; token_id is preferred)."),
@@ -359,8 +362,10 @@ def convert(key: Key, raw: RawValue, base_dir: str) -> Any:
         return check_memory_minimum(parse_memory(raw), raw, int(key.minimum or 1))
     if kind == "bool":
         return parse_bool(raw)
+    if kind == "urls" and isinstance(raw, (list, tuple)):
+        return ", ".join(str(part).strip() for part in raw)
     text = _text(raw)
-    if kind in ("str", "template"):
+    if kind in ("str", "template", "urls"):
         return text
     if kind == "path":
         path = os.path.expanduser(text.strip())

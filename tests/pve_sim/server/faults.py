@@ -1,35 +1,120 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Injected misbehaviour: error answers for matching requests
-(``sim.fail``), and a frozen host that accepts but never answers."""
+"""Injected misbehaviour: error answers or dropped connections for matching
+requests (``sim.fail``), a frozen host that accepts but never answers, and
+a seeded share of transient faults on every request (``sim.chaos``), each
+worded as Proxmox VE words it.
+
+What the real system says (cited where the simulator models it):
+
+- pve-cluster ``PVE::Cluster`` ``$cfs_lock`` (cfs_lock_storage, cfs_lock_file
+  ...): a pmxcfs lock not had within its timeout dies
+  ``cfs-lock 'storage-local-lvm' error: got lock request timeout``; in a
+  synchronous API call that is the answer ``500 <that text>``.
+- pve-common ``PVE::Tools::lock_file_full`` (what ``PVE::AbstractConfig``
+  ``lock_config`` uses for ``/var/lock/qemu-server/lock-<vmid>.conf``):
+  ``can't lock file '<file>' - got timeout``; in the sync part of a call (a
+  config PUT) the answer ``500 <text>``, in a worker the task's exit status
+  (state/locks.py, ``sim.fail_lock``).
+- A connection dropped (a node's pveproxy restarted, a proxy between) before
+  the request was read, or after the request was done but before its answer
+  was written: the client sees the connection closed without an answer.
+"""
 
 from __future__ import annotations
 
+import random
 import re
 import threading
+
+#: pve-cluster PVE::Cluster $cfs_lock: "cfs-lock '$lockid' error: " . "got lock request timeout\n"
+CFS_LOCK_TIMEOUT = "cfs-lock 'storage-%s' error: got lock request timeout"
+#: what a dropped connection loses: the request ("before") or only its answer ("after")
+DROPS = ("before", "after")
+#: the kinds of transient fault ``chaos`` mixes
+CHAOS_KINDS = ("cfs-lock", "lock-timeout", "drop-before", "drop-after")
+#: requests that change a VM and take its lock file (qemu-server's lock_config):
+#: the sync config PUT, and the workers of these POSTs and DELETEs
+_LOCKING = re.compile(r"^/nodes/[^/]+/qemu/(?P<vmid>\d+)(?:/config|/status/(?:start|stop|shutdown)"
+                      r"|/snapshot(?:/[^/]+/rollback|/[^/]+)?|/clone|/template)?$")
+
+
+class Injected:
+    """What to do to one request: answer ``status reason`` before acting,
+    drop the connection ``drop`` ("before"/"after") the action, or make the
+    VM ``lock_vmid``'s lock file time out for the action."""
+
+    def __init__(self, status=None, reason=None, drop=None, lock_vmid=None, kind=""):
+        self.status = status
+        self.reason = reason
+        self.drop = drop
+        self.lock_vmid = lock_vmid
+        self.kind = kind
 
 
 class Faults:
     def __init__(self):
         self._lock = threading.Lock()
-        self._failures = []          # [method, regex, status, reason, times left]
+        self._failures = []          # [method, regex, Injected, times left]
         self.thawed = threading.Event()
         self.thawed.set()
+        self._chaos_rate = 0.0
+        self._chaos_rng = random.Random(0)
+        self._chaos_kinds = CHAOS_KINDS
+        self._chaos_storage = "local-lvm"
+        #: (kind, method, path) of every fault chaos injected
+        self.chaos_log = []
 
-    def fail(self, method, path_regex, status, reason, times=1):
+    def fail(self, method, path_regex, status=None, reason=None, times=1, drop=None):
+        """``status reason`` (e.g. 500 and a cfs-lock timeout), or a connection
+        dropped ``drop`` ("before": nothing done; "after": done, answer lost)."""
+        if drop is not None and drop not in DROPS:
+            raise ValueError("drop is one of %s" % (DROPS,))
+        if drop is None and status is None:
+            raise ValueError("give status and reason, or drop")
         with self._lock:
-            self._failures.append([method.upper(), re.compile(path_regex), int(status),
-                                   reason, times])
+            self._failures.append([method.upper(), re.compile(path_regex),
+                                   Injected(status and int(status), reason, drop), times])
+
+    def chaos(self, rate, seed=0, kinds=CHAOS_KINDS, storage="local-lvm"):
+        """From now on, ``rate`` of all requests (but the login) fail transiently,
+        drawn from a Random(``seed``): a cfs-lock timeout 500 (changes only), a
+        lock-file timeout in the sync part or the task (VM changes only), or a
+        connection dropped before or after the action. ``rate=0`` ends it."""
+        with self._lock:
+            self._chaos_rate = float(rate)
+            self._chaos_rng = random.Random(seed)
+            self._chaos_kinds = tuple(kinds)
+            self._chaos_storage = storage
 
     def injected(self, method, path):
-        """(status, reason) for a request that must fail, else None."""
+        """The Injected for a request that must misbehave, else None."""
         with self._lock:
             for item in self._failures:
-                if item[0] == method and item[1].search(path) and item[4] > 0:
-                    item[4] -= 1
-                    if not item[4]:
+                if item[0] == method and item[1].search(path) and item[3] > 0:
+                    item[3] -= 1
+                    if not item[3]:
                         self._failures.remove(item)
-                    return item[2], item[3]
+                    return item[2]
+            if self._chaos_rate and path != "/access/ticket" \
+                    and self._chaos_rng.random() < self._chaos_rate:
+                return self._chaos_pick(method, path)
         return None
+
+    def _chaos_pick(self, method, path):
+        """One of the kinds that can happen to this request (the lock held)."""
+        locking = _LOCKING.match(path) if method != "GET" else None
+        possible = [k for k in self._chaos_kinds
+                    if k.startswith("drop") or (k == "cfs-lock" and method != "GET")
+                    or (k == "lock-timeout" and locking is not None)]
+        if not possible:
+            return None
+        kind = self._chaos_rng.choice(possible)
+        self.chaos_log.append((kind, method, path))
+        if kind == "cfs-lock":
+            return Injected(500, CFS_LOCK_TIMEOUT % self._chaos_storage, kind=kind)
+        if kind == "lock-timeout":
+            return Injected(lock_vmid=int(locking["vmid"]), kind=kind)
+        return Injected(drop=kind.split("-", 1)[1], kind=kind)
 
     def freeze(self):
         self.thawed.clear()

@@ -5,6 +5,7 @@ caller (ticket + CSRF or API token) and runs the routed action."""
 
 from __future__ import annotations
 
+import threading
 import time
 from http.cookies import SimpleCookie
 from types import SimpleNamespace
@@ -21,13 +22,27 @@ UNAUTHORIZED_DELAY = 3.0     # pve-http-server delays every refused login
 
 
 class PveServer(SimServer):
+    """One node's pveproxy: every node of the cluster answers for all of it
+    (the simulator may listen as several nodes, ``sim.add_node_url``)."""
+
     def __init__(self, address, sim):
         super().__init__(address, sim, RequestHandler)
+        self.thawed = threading.Event()      # this node alone frozen (sim.freeze(url))
+        self.thawed.set()
 
     def connection_opened(self, open_now):
         with self.sim.lock:
             self.sim.connections += 1
             self.sim.peak_open_connections = max(self.sim.peak_open_connections, open_now)
+
+
+class _Refused(Exception):
+    """The authentication step refused the caller (pve-manager PVE::HTTPServer
+    auth_handler dies before any API handler runs)."""
+
+    def __init__(self, error):
+        super().__init__(error.message)
+        self.error = error
 
 
 class RequestHandler(SimRequestHandler):
@@ -48,6 +63,19 @@ class RequestHandler(SimRequestHandler):
             time.sleep(self.server.sim.time_scale * UNAUTHORIZED_DELAY)
         self._send(error.status, failure(error.errors), reason_phrase(error.message))
 
+    def _refused(self, error):
+        """pve-http-server AnyEvent.pm handle_request: an auth_handler failure
+        on /api2/json (no login formatter for json) is
+        HTTP::Response->new(401, $err) without content, delayed 3 s; response()
+        then sends no Content-Length and, as for every code >= 400, closes the
+        connection (keep_alive = 0)."""
+        time.sleep(self.server.sim.time_scale * UNAUTHORIZED_DELAY)
+        self.send_response(error.status, reason_phrase(error.message))
+        self.send_header("Cache-Control", "max-age=0")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
     def _auth_kind(self):
         if self.headers.get("Authorization", "").startswith("PVEAPIToken="):
             return "token"
@@ -65,22 +93,32 @@ class RequestHandler(SimRequestHandler):
         kind = "login" if rel == "/access/ticket" else self._auth_kind()
         sim.record_sent(self.command, split.path)
         sim.record_request(self.command, rel if rel is not None else path, kind)
+        sim.record_door(self.server)
         if sim.request_latency:
             time.sleep(sim.request_latency)
-        while not sim.faults.thawed.wait(0.1):
+        while not (sim.faults.thawed.wait(0.1) and self.server.thawed.is_set()):
             if sim.stopping:
                 return
         try:
             if rel is None:
                 raise ApiError(501, "no such uri")
             injected = sim.faults.injected(self.command, rel)
-            if injected is not None:
-                raise ApiError(injected[0], injected[1])
-            self._send(200, success(self._answer(sim, rel, split.query, raw)))
+            if injected is not None and injected.drop == "before":
+                self.close_connection = True      # closed without an answer, nothing done
+                return
+            if injected is not None and injected.status is not None:
+                raise ApiError(injected.status, injected.reason)
+            data = self._answer(sim, rel, split.query, raw, injected)
+            if injected is not None and injected.drop == "after":
+                self.close_connection = True      # done, but the answer is lost
+                return
+            self._send(200, success(data))
+        except _Refused as refused:
+            self._refused(refused.error)
         except ApiError as error:
             self._error(error)
 
-    def _answer(self, sim, rel, query, raw):
+    def _answer(self, sim, rel, query, raw, injected=None):
         if self.command in ("GET", "DELETE"):
             params, files = query_params(query), {}
         else:
@@ -90,14 +128,26 @@ class RequestHandler(SimRequestHandler):
                 return sim.auth.login(params.get("username", ""), params.get("password", ""))
         match, acl, action = route(self.command, rel)
         with sim.lock:
-            user = self._caller(sim, rel)
+            try:
+                user = self._caller(sim, rel)
+            except ApiError as error:
+                raise _Refused(error) from None
             admin = sim.auth.may(user)
             needed = acl(match)
             if needed is not None and not sim.auth.holds(user, needed[1]):
                 raise ApiError(403, "Permission check failed (%s, %s)" % needed)
             request = SimpleNamespace(m=match, params=params, files=files, user=user,
                                       admin=admin, visible=lambda vmid: admin)
-            return action(sim, request)
+            doomed = injected.lock_vmid if injected is not None else None
+            if doomed is None:
+                return action(sim, request)
+            # the action's first take of the VM's lock file times out (the sync
+            # part's: a 500; a worker's: its exit status), then nothing is left armed
+            sim.flocks.fail_next(doomed)
+            try:
+                return action(sim, request)
+            finally:
+                sim.flocks.disarm(doomed)
 
     def _caller(self, sim, rel):
         header = self.headers.get("Authorization", "")

@@ -39,6 +39,7 @@ def _any(m):
 ROUTES = [
     ("GET", r"/version", _any, lambda c, r: inventory.VERSION),
     ("GET", r"/nodes", _any, lambda c, r: inventory.nodes(c)),
+    ("GET", "/nodes/%s/time" % N, _any, lambda c, r: inventory.node_time(c, r.m["node"])),
     ("GET", r"/cluster/resources", _any,
      lambda c, r: inventory.resources(c, r.params.get("type"), r.visible)),
     ("GET", r"/cluster/nextid", _any, lambda c, r: inventory.nextid(c, r.params)),

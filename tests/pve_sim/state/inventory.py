@@ -4,6 +4,8 @@ storages, pools (pve-manager's Cluster.pm, Nodes.pm, Pool.pm)."""
 
 from __future__ import annotations
 
+import time
+
 from tests.pve_sim.state.errors import ApiError, param_error
 from tests.pve_sim.state.guard import check_vmid
 
@@ -76,6 +78,14 @@ def nodes(cluster):
     return [{"node": n.name, "status": "online" if n.online else "offline", "type": "node",
              "id": "node/%s" % n.name, "maxcpu": 8, "maxmem": 32 << 30, "level": ""}
             for n in sorted(cluster.nodes.values(), key=lambda n: n.name)]
+
+
+def node_time(cluster, node):
+    """pve-manager API2/Nodes.pm ``time``: the node's clock (seconds since the
+    epoch), its local time as such a number, and its time zone."""
+    cluster.node(node)
+    now = int(time.time())
+    return {"time": now, "localtime": now, "timezone": "UTC"}
 
 
 def node_storages(cluster, node, params):

@@ -22,6 +22,7 @@ class FileLocks:
         self.on_wait = on_wait       # told before a caller starts waiting
         self._exclusive = set()      # vmids held exclusively
         self._shared = {}            # vmid -> number of shared holders
+        self._doomed = {}            # vmid -> acquisitions left that time out (fail_next)
 
     def _free(self, vmid, shared):
         if vmid in self._exclusive:
@@ -31,9 +32,27 @@ class FileLocks:
     def held(self, vmid):
         return vmid in self._exclusive or bool(self._shared.get(vmid))
 
+    def fail_next(self, vmid, times=1):
+        """The next ``times`` acquisitions of ``vmid``'s lock file wait their
+        whole timeout and fail, as if another process held it (a backup, a
+        busy node): lock_file_full's ``can't lock file '...' - got timeout``."""
+        self._doomed[vmid] = self._doomed.get(vmid, 0) + times
+
+    def disarm(self, vmid):
+        """Forget the doomed acquisitions of ``vmid`` that nothing used."""
+        self._doomed.pop(vmid, None)
+
     def acquire(self, vmid, timeout, shared=False):
         """Wait for the lock (``cond`` is released while waiting)."""
         deadline = time.monotonic() + timeout
+        if self._doomed.get(vmid):
+            self._doomed[vmid] -= 1
+            if not self._doomed[vmid]:
+                del self._doomed[vmid]
+            self.on_wait()
+            while time.monotonic() < deadline:
+                self.cond.wait(deadline - time.monotonic())
+            raise TaskFailed("can't lock file '%s' - got timeout" % lock_path(vmid))
         while not self._free(vmid, shared):
             self.on_wait()
             remaining = deadline - time.monotonic()

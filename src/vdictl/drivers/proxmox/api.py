@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 from urllib.parse import urlsplit
 
-from proxmoxer import ProxmoxAPI
+from proxmoxer import ProxmoxAPI, ProxmoxResource
 from requests.adapters import HTTPAdapter
 
 from vdictl.config.rooms import Connect
 from vdictl.errors import AuthError, DriverError, Unreachable
 
 from ..base import configured_password
-from .errors import DRIVER, map_error
+from .errors import DRIVER, NodeSilent, map_error
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,32 @@ def parse_url(url: str) -> Endpoint:
     prefix = path.strip("/") or None
     shown = f"https://{host}:{port}" + (f"/{prefix}" if prefix else "")
     return Endpoint(host=f"{host}:{port}", path_prefix=prefix, url=shown)
+
+
+def split_urls(url: str) -> List[str]:
+    """`url` as the loader keeps it: one URL, or several nodes' URLs joined
+    with ", " (configobj gives a list for `url = https://pve1:8006, https://pve2:8006`)."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
+def base_url(endpoint: Endpoint) -> str:
+    """proxmoxer's base URL of the node (its https Backend's form)."""
+    prefix = f"/{endpoint.path_prefix}" if endpoint.path_prefix else ""
+    return f"https://{endpoint.host}{prefix}{API_PATH}"
+
+
+def api_at(api: Any, endpoint: Endpoint) -> Any:
+    """The logged-in `api` sending to another node of the same cluster: the
+    same requests session (its HTTPS pool, TLS check, and the ticket or
+    token, valid cluster-wide: no second login), another base URL.
+    proxmoxer keeps both in the API object's store (the one private name,
+    as in size_pool); a ticket renewal then asks the new node too."""
+    store = dict(getattr(api, "_store", {}))
+    store["base_url"] = base_url(endpoint)
+    auth = getattr(store.get("session"), "auth", None)
+    if auth is not None and hasattr(auth, "base_url"):
+        auth.base_url = store["base_url"]
+    return ProxmoxResource(**store)
 
 
 def token_secret(connect: Connect) -> str:
@@ -163,6 +189,8 @@ def open_api(connect: Connect, endpoint: Endpoint,
                 reason += " (wrong token id or secret, or the token expired or was removed)"
             raise AuthError(f"login to {url} as {who} refused: {reason}",
                             driver=DRIVER) from None
-        # a certificate not trusted, too: the endpoint cannot be used (as oVirt's)
-        raise Unreachable(f"cannot connect to {url}: {reason}", driver=DRIVER) from None
+        # a certificate not trusted, too: the endpoint cannot be used (as oVirt's);
+        # a node that does not answer at all: the next node of the url list may
+        kind = NodeSilent if isinstance(err, NodeSilent) else Unreachable
+        raise kind(f"cannot connect to {url}: {reason}", driver=DRIVER) from None
     return api, secrets

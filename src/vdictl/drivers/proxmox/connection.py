@@ -5,10 +5,11 @@ checks, and the lookups of VMs by name."""
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from vdictl.config.rooms import Connect
 from vdictl.errors import Busy, DriverError, NotFound, Unreachable, WrongState
@@ -16,8 +17,8 @@ from vdictl.wait import wait_for
 
 from ..outage import Outage
 from ..status_watch import StatusWatch
-from .api import DEFAULT_POOL, Endpoint, open_api, parse_url
-from .errors import DRIVER, by_text, map_error
+from .api import DEFAULT_POOL, Endpoint, api_at, open_api, parse_url, split_urls
+from .errors import DRIVER, NodeSilent, by_text, map_error
 from .tasks import TaskWatch, exit_text, succeeded
 
 log = logging.getLogger(__name__)
@@ -71,10 +72,21 @@ class PveConnection:
 
     def __init__(self, settings: Connect, url: str, tuning: Optional[Tuning] = None):
         self.settings = settings
-        self.endpoint: Endpoint = parse_url(url) if url else Endpoint("", None, "")
-        self.url = self.endpoint.url
+        #: the cluster's nodes as `url` lists them; any one answers for all
+        self.endpoints: List[Endpoint] = [parse_url(u) for u in split_urls(url)] or \
+            [Endpoint("", None, "")]
+        self.endpoint: Endpoint = self.endpoints[0]
+        self.url = self.endpoint.url if len(self.endpoints) == 1 else \
+            ", ".join(e.url for e in self.endpoints)
         self.tuning = tuning or Tuning()
         self._api: Any = None
+        #: the node in use (an index of endpoints), each node's API object, the
+        #: nodes silent since the last answer, and those whose leaving was logged
+        self._node = 0
+        self._apis: Dict[int, Any] = {}
+        self._silent: Set[int] = set()
+        self._left: Set[int] = set()
+        self._node_lock = threading.Lock()
         self._secrets: List[Optional[str]] = []
         self._open_lock = threading.Lock()
         #: HTTPS connections kept open: the run's threads and the shared polls
@@ -105,18 +117,87 @@ class PveConnection:
 
     # -- open, close, call ------------------------------------------------------
     def open(self) -> None:
+        """One login, at the first node of `url` that answers (a ticket or a
+        token is valid on every node of the cluster); a refusal or a
+        certificate not trusted is not a silence: raised at once."""
         with self._open_lock:
             if self._api is not None:
                 return
             if not self.url:
                 raise DriverError("no Proxmox VE url configured", driver=DRIVER)
-            self._api, self._secrets = open_api(self.settings, self.endpoint,
-                                                pool_size=self.pool_size)
+            silences: List[str] = []
+            count = len(self.endpoints)
+            for step in range(count):
+                index = (self._node + step) % count
+                try:
+                    api, self._secrets = open_api(self.settings, self.endpoints[index],
+                                                  pool_size=self.pool_size)
+                except NodeSilent as silent:
+                    silences.append(silent.message)
+                    if count == 1:
+                        raise
+                    continue
+                with self._node_lock:
+                    for quiet in range(step):
+                        self._leaving((self._node + quiet) % count, index,
+                                      silences[quiet])
+                    self._node = index
+                    self._apis = {index: api}
+                    self._silent.clear()
+                self._api = api
+                return
+            raise NodeSilent(f"cannot connect to {self.url}: no node answers: "
+                             + "; ".join(m.replace("cannot connect to ", "", 1)
+                                         for m in silences), driver=DRIVER)
 
     def close(self) -> None:
         # a ticket or token needs no logout; the next open logs in again
         with self._open_lock:
             self._api = None
+            with self._node_lock:
+                self._apis = {}
+
+    # -- several nodes in url ---------------------------------------------------
+    def _current(self) -> Tuple[int, Any]:
+        """The node in use and its API object."""
+        with self._node_lock:
+            index = self._node
+            api = self._apis.get(index)
+            if api is None:
+                first = next(iter(self._apis.values()), self._api)
+                api = self._apis[index] = api_at(first, self.endpoints[index])
+            return index, api
+
+    def _leaving(self, index: int, to: int, reason: str) -> None:
+        """Log once per node and run that the run goes on without it (the
+        node lock held)."""
+        if index in self._left:
+            log.debug("%s does not answer (%s); using %s", self.endpoints[index].url,
+                      reason, self.endpoints[to].url)
+            return
+        self._left.add(index)
+        reason = reason.replace(f"cannot connect to {self.endpoints[index].url}: ", "", 1)
+        log.warning("%s does not answer (%s); going on with %s, another node of the "
+                    "cluster", self.endpoints[index].url, reason, self.endpoints[to].url)
+
+    def _node_silent(self, index: int, err: DriverError) -> bool:
+        """The node `index` did not answer a call: the next node of `url` is
+        used from now on. True while some node has not been silent since the
+        cluster last answered (the endpoint is not down)."""
+        count = len(self.endpoints)
+        if count == 1:
+            return False
+        with self._node_lock:
+            self._silent.add(index)
+            if index == self._node:
+                self._node = (index + 1) % count
+                self._leaving(index, self._node, err.message)
+            return len(self._silent) < count
+
+    def _node_answered(self) -> None:
+        if self._silent:
+            with self._node_lock:
+                self._silent.clear()
 
     def call(self, fn: Callable[[Any], Any], *, vm: Optional[str] = None,
              what: Optional[str] = None, before_retry: Optional[BeforeRetry] = None,
@@ -128,7 +209,6 @@ class PveConnection:
         outage.check(vm)
         if self._api is None:
             self.open()
-        api = self._api
         attempt = [0]
 
         def once() -> Any:
@@ -137,14 +217,18 @@ class PveConnection:
                 done, value = before_retry()
                 if done:
                     return value
+            node, api = self._current()
             try:
                 value = fn(api)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
-                err = self._noted(map_error(exc, vm=vm, what=what, secrets=self._secrets))
+                err = map_error(exc, vm=vm, what=what, secrets=self._secrets)
+                doors = isinstance(err, NodeSilent) and self._node_silent(node, err)
+                err = self._noted(err, other_nodes=doors)
                 if ref is not None and isinstance(err, Busy):
                     self.check_stale_lock(ref)
                 raise err from exc
             outage.answered()
+            self._node_answered()
             return value
 
         return self.retrying(once, vm)
@@ -157,14 +241,18 @@ class PveConnection:
                                     max_time=t.retry_max_time, initial=t.retry_initial,
                                     maximum=t.retry_maximum, vm=vm)
 
-    def _noted(self, err: DriverError) -> DriverError:
+    def _noted(self, err: DriverError, other_nodes: bool = False) -> DriverError:
+        """The outage told of the call's failure: a refusal is an answer; a
+        silence counts only when no other node of `url` is left to try."""
         if not isinstance(err, Unreachable):
             self.outage.answered()  # a refusal is an answer
+            self._node_answered()
             return err
-        timed_out = "timed out" in err.message.lower() or "timeout" in err.message.lower()
-        self.outage.failed(silent_for=self.outage.bound if timed_out else 0.0)
-        return Unreachable(f"lost the connection to {self.url}: {err.message}",
-                           driver=err.driver, vm=err.vm)
+        if not other_nodes:
+            timed_out = "timed out" in err.message.lower() or "timeout" in err.message.lower()
+            self.outage.failed(silent_for=self.outage.bound if timed_out else 0.0)
+        return type(err)(f"lost the connection to {self.url}: {err.message}",
+                         driver=err.driver, vm=err.vm)
 
     def wait(self, fetch: Callable[[], Any], cond: Callable[[Any], bool], *, timeout: float,
              what: str, vm: str, fail: Optional[Callable[[Any], bool]] = None) -> Any:
@@ -194,11 +282,26 @@ class PveConnection:
             log.info("%s: %s ended with %s", vm or self.url, what, exit_text(entry))
 
     def run_task(self, ref: VmRef, post: Callable[[Any], Any], *, timeout: float, what: str,
+                 kind: Optional[str] = None,
                  before_retry: Optional[BeforeRetry] = None) -> None:
         """post(api) (a request answering a UPID) and its task wait, repeated while
-        the VM is locked by another task; a lock no task holds fails at once."""
+        the VM is locked by another task or a lock was not had in time (the
+        request's answer or the task's exit status); a lock no task holds fails
+        at once. Before a post is sent again after its answer was lost, the
+        node's `kind` task (qmstart ...) that it may have started is looked for
+        and waited for, else `before_retry` may say the change took effect."""
         def once() -> None:
-            upid = self.call(post, vm=ref.name, before_retry=before_retry, ref=ref)
+            sent_at = time.monotonic()
+
+            def check() -> Tuple[bool, Any]:
+                upid = self.lost_task(ref, kind, sent_at) if kind else None
+                if upid is not None:
+                    log.info("%s: the answer to %s was lost; its task %s runs: waiting for "
+                             "it instead of asking again", ref.name, what, upid)
+                    return True, upid
+                return before_retry() if before_retry is not None else (False, None)
+
+            upid = self.call(post, vm=ref.name, before_retry=check, ref=ref)
             try:
                 self.wait_task(upid, timeout=timeout, what=what, vm=ref.name)
             except Busy:
@@ -206,6 +309,26 @@ class PveConnection:
                 raise
 
         self.retrying(once, ref.name)
+
+    def lost_task(self, ref: VmRef, kind: str, sent_at: float) -> Optional[str]:
+        """The UPID of a `kind` task of this account on the VM that started
+        since `sent_at` (time.monotonic() when the request was sent), or None.
+        The node's task list (pve-manager API2/Tasks.pm: vmid, typefilter,
+        since) counts in the node's clock, so `since` is the node's time now
+        (GET /nodes/{node}/time) less the seconds gone since, less two for
+        the clocks' whole seconds."""
+        now = self.call(lambda a: a.nodes(ref.node).time.get(), vm=ref.name)
+        since = int((now or {}).get("time", 0)) - math.ceil(time.monotonic() - sent_at) - 2
+        entries = self.call(lambda a: a.nodes(ref.node).tasks.get(
+            source="all", vmid=ref.vmid, typefilter=kind, since=max(0, since)),
+            vm=ref.name) or []
+        user, _, token = (self.settings.token_id or self.settings.username or "").partition("!")
+        mine = [e for e in entries if e.get("type") == kind and str(e.get("id")) == str(ref.vmid)
+                and e.get("user", user) == user and (e.get("tokenid") or "") == token
+                and int(e.get("starttime") or 0) >= since]
+        if not mine:
+            return None
+        return str(max(mine, key=lambda e: int(e.get("starttime") or 0))["upid"])
 
     # -- locks --------------------------------------------------------------------
     def active_tasks(self, ref: VmRef) -> List[Dict[str, Any]]:
@@ -343,10 +466,28 @@ class PveConnection:
                               vm=ref.name, what=f"VM {ref.name!r}") or {})
 
     def set_config(self, ref: VmRef, **values: Any) -> None:
-        """PUT the VM's config (synchronous); a lock is retried as Busy."""
+        """PUT the VM's config (synchronous in qemu-server's update_vm: the
+        answer comes when the change is written); a lock is retried as Busy,
+        and a PUT whose answer was lost is sent again only when the config
+        does not show it yet."""
+        deleted = [k for k in str(values.get("delete") or "").split(",") if k]
+
+        def applied() -> Tuple[bool, None]:
+            config = self.config(ref)
+            same = all(_same(config.get(k), v) for k, v in values.items() if k != "delete")
+            return same and not any(k in config for k in deleted), None
+
         self.call(lambda a: a.nodes(ref.node).qemu(ref.vmid).config.put(**values),
-                  vm=ref.name, what=f"VM {ref.name!r}", ref=ref)
+                  vm=ref.name, what=f"VM {ref.name!r}", ref=ref, before_retry=applied)
 
     def status(self, ref: VmRef) -> Dict[str, Any]:
         return dict(self.call(lambda a: a.nodes(ref.node).qemu(ref.vmid).status.current.get(),
                               vm=ref.name, what=f"VM {ref.name!r}") or {})
+
+
+def _same(current: Any, wanted: Any) -> bool:
+    """A config value as read back equals what was written (Proxmox VE keeps
+    numbers as numbers, and a description may come back with a newline). A
+    netN written without its MAC gets one: it never reads back the same, so
+    such a PUT is sent again (a second new MAC, no harm)."""
+    return current is not None and str(current).rstrip("\n") == str(wanted).rstrip("\n")

@@ -175,7 +175,7 @@ def delete_vm(conn: PveConnection, *, name: str, timeout: float) -> None:
     try:
         conn.run_task(ref, lambda a: a.nodes(ref.node).qemu(ref.vmid).delete(
             purge=1, **{"destroy-unreferenced-disks": 1}), timeout=timeout,
-            what="the VM's removal", before_retry=gone)
+            what="the VM's removal", kind="qmdestroy", before_retry=gone)
     except NotFound:
         pass
     conn.removed(name)

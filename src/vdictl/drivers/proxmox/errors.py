@@ -17,8 +17,15 @@ from vdictl.errors import (AlreadyExists, AuthError, Busy, DriverError, NotFound
 
 DRIVER = "proxmox"
 
-#: texts of a VM busy with another task: retried within limits
-BUSY_TEXTS = ("is locked", "can't lock file", "got timeout while", "try again")
+#: texts of a VM busy with another task, or of a lock not had in time: retried
+#: within limits. "can't lock file '...' - got timeout": pve-common
+#: PVE::Tools::lock_file_full (a VM's lock file, taken by PVE::AbstractConfig
+#: lock_config for a config change, a snapshot, a rollback, a start ...);
+#: "cfs-lock '...' error: got lock request timeout": pve-cluster PVE::Cluster
+#: $cfs_lock (a pmxcfs lock, e.g. cfs_lock_storage for a disk on shared storage),
+#: under load. Both change nothing: the lock guards the work.
+BUSY_TEXTS = ("is locked", "can't lock file", "got timeout while", "try again",
+              "got lock request timeout")
 ALREADY_TEXTS = ("already exists", "already used", "already in use", "file exists")
 NOT_FOUND_TEXTS = ("does not exist", "no such", "not found")
 WRONG_STATE_TEXTS = ("already running", "is running", "not running")
@@ -27,6 +34,12 @@ UNREACHABLE_CODES = (502, 503, 504, 595, 596, 597, 599)
 #: what to write when the node's certificate is not trusted
 TLS_HINT = ("set ca_file = the cluster's CA certificate (a copy of /etc/pve/pve-root-ca.pem "
             "from a node), or insecure = True for a test system")
+
+
+class NodeSilent(Unreachable):
+    """The node gave no answer at all (connection refused or reset, timed out):
+    another node of the cluster may still answer (docs/backends/proxmox.md,
+    "Several nodes in url")."""
 
 
 def redact(text: str, secrets: List[Optional[str]]) -> str:
@@ -38,9 +51,16 @@ def redact(text: str, secrets: List[Optional[str]]) -> str:
 
 
 def resource_text(exc: ResourceException) -> str:
-    """Proxmox VE's own message: the reason phrase, and the parameter errors."""
+    """Proxmox VE's own message: the reason phrase, and the parameter errors.
+    An answer without a JSON body (pve-http-server sends a refusal of the
+    authentication step, e.g. a wrong API token, as 401 with no content)
+    becomes proxmoxer's {"errors": b"<the raw body>"}: no parameter errors."""
     text = str(exc.content or exc.status_message or "").strip()
     errors = exc.errors
+    if isinstance(errors, dict) and set(errors) == {"errors"} \
+            and isinstance(errors["errors"], bytes):
+        raw = errors["errors"].decode("utf-8", "replace").strip()
+        errors = {"body": raw[:200]} if raw else None
     if isinstance(errors, dict) and errors:
         said = "; ".join(f"{k}: {str(v).strip()}" for k, v in sorted(errors.items()))
         text = f"{text} ({said})" if text else said
@@ -84,7 +104,7 @@ def map_error(exc: BaseException, *, vm: Optional[str] = None, what: Optional[st
         return DriverError(f"TLS certificate not trusted ({tls_reason(msg)}); {TLS_HINT}", **kw)
     if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                         OSError)):
-        return Unreachable(connection_reason(exc, msg), **kw)
+        return NodeSilent(connection_reason(exc, msg), **kw)
     return DriverError(msg, **kw)
 
 

@@ -93,7 +93,7 @@ def personalise_vm(conn: PveConnection, *, spec: VmSpec, payload: Any, timeout: 
         slot = next(iter(seed_slots(config, spec.name)), None) or _free_slot(config, spec.name)
         conn.set_config(ref, **{slot: f"{volid},media=cdrom"})
         conn.run_task(ref, lambda a: a.nodes(ref.node).qemu(ref.vmid).status.start.post(),
-                      timeout=timeout, what="the first boot's start")
+                      timeout=timeout, what="the first boot's start", kind="qmstart")
         log.info("%s: booted with its %s CD; waiting for the guest's power-off", spec.name,
                  payload.kind)
     conn.wait_state(ref, lambda e: e is not None and e.get("status") == "stopped", timeout,

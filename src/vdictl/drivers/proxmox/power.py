@@ -26,7 +26,8 @@ def _act(conn: PveConnection, ref: VmRef, action: str, wait: float, what: str,
         return done(_status(conn, ref)), None
 
     conn.run_task(ref, lambda a: getattr(a.nodes(ref.node).qemu(ref.vmid).status, action)
-                  .post(**params), timeout=wait, what=what, before_retry=check)
+                  .post(**params), timeout=wait, what=what, kind=f"qm{action}",
+                  before_retry=check)
 
 
 def start_vm(conn: PveConnection, *, name: str, timeout: float) -> None:

@@ -59,7 +59,7 @@ def create_snapshot(conn: PveConnection, *, name: str, description: str, timeout
         try:
             conn.run_task(ref, lambda a: a.nodes(ref.node).qemu(ref.vmid).snapshot.post(
                 snapname=snapname, description=description, vmstate=0), timeout=timeout,
-                what=f"snapshot {snapname}", before_retry=made)
+                what=f"snapshot {snapname}", kind="qmsnapshot", before_retry=made)
         except AlreadyExists:
             pass  # a lost answer's retry found its own snapshot: checked below
         done = mine()
@@ -84,7 +84,7 @@ def revert_snapshot(conn: PveConnection, *, name: str, snapshot: Snapshot, timeo
         try:
             conn.run_task(ref, lambda a: a.nodes(ref.node).qemu(ref.vmid)
                           .snapshot(snapshot.id).rollback.post(), timeout=timeout,
-                          what=f"the rollback to snapshot {snapshot.id}")
+                          what=f"the rollback to snapshot {snapshot.id}", kind="qmrollback")
         except NotFound as err:
             if f"snapshot '{snapshot.id}'" not in err.message:
                 raise

@@ -44,7 +44,7 @@ def create_template(conn: PveConnection, *, vm: str, name: str, seal: bool,
     conn.wait_task(upid, timeout=timeout, what="the copy of the source VM's disks", vm=name)
     copy = conn.ref(name)
     conn.run_task(copy, lambda a: a.nodes(copy.node).qemu(copy.vmid).template.post(),
-                  timeout=timeout, what="the conversion into a template")
+                  timeout=timeout, what="the conversion into a template", kind="qmtemplate")
     conn.forget_listing()  # the run's listing has it as a VM
     log.info("%s: template %d made from %s", name, newid, vm)
 
@@ -79,7 +79,8 @@ def delete_template(conn: PveConnection, *, name: str, adopt: bool,
 
     try:
         conn.run_task(template, lambda a: a.nodes(template.node).qemu(template.vmid).delete(
-            purge=1), timeout=timeout, what="the template's removal", before_retry=gone)
+            purge=1), timeout=timeout, what="the template's removal", kind="qmdestroy",
+            before_retry=gone)
     except NotFound:
         pass
     conn.forget_listing()
