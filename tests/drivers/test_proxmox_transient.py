@@ -16,7 +16,7 @@ pytest.importorskip("proxmoxer")
 
 from vdictl.drivers import get_driver  # noqa: E402
 from vdictl.model import Owner, VmState  # noqa: E402
-from vdictl.rooms import VmSpec  # noqa: E402
+from vdictl.config.rooms import VmSpec  # noqa: E402
 
 from tests.pve_driver import fast_pve_polls, token_connect  # noqa: E402,F401
 from tests.pve_sim.server.faults import CFS_LOCK_TIMEOUT  # noqa: E402
