@@ -38,7 +38,8 @@ class OvirtEngineSimulator(Engine):
     :class:`Engine` (``time_scale``, ``latencies``, ``ignore_acpi``,
     ``fail_snapshots``, ``first_boot_hangs``), and ``request_latency``,
     ``error_rate``, ``drop_rate``, ``drop_after_processing``, ``faults_on_sso``,
-    ``accounts`` (user name -> password), ``denied_status``.  More accounts:
+    ``engine_down`` (httpd's 503 page for every request, as while the engine
+    restarts behind it), ``accounts`` (user name -> password), ``denied_status``.  More accounts:
     :meth:`add_account` (``admin=False``: a user with user roles only, who may
     not list ``/jobs``).  Who is at a VM (its ``/sessions`` and
     ``follow=sessions``): :meth:`add_console_session`, :meth:`add_guest_user`,
@@ -71,6 +72,9 @@ class OvirtEngineSimulator(Engine):
         self.drop_rate = drop_rate
         self.drop_after_processing = False
         self.faults_on_sso = False
+        #: True: the engine is down behind its web server, which answers every
+        #: request (SSO and API) with its 503 page (server/handler.py PROXY_503)
+        self.engine_down = False
         #: the HTTP status of a query refused for lack of permission (see
         #: server/faults.py: the engine answers 400; 403/404 as a proxy may)
         self.denied_status = 400

@@ -24,6 +24,19 @@ from tests.sim_http import SimRequestHandler, SimServer
 
 XML = "application/xml;charset=UTF-8"
 
+#: what the engine's Apache httpd answers while the engine behind it (JBoss,
+#: reached through mod_proxy_ajp: ovirt-engine's
+#: packaging/conf/ovirt-engine-proxy.conf.v2.in, "ProxySet retry=5 ... when the
+#: application server is restarted the web server will refuse to connect")
+#: is down: httpd's canned 503 page (modules/http/http_protocol.c,
+#: get_canned_error_string for HTTP_SERVICE_UNAVAILABLE), as text/html, on
+#: /ovirt-engine/sso as on /ovirt-engine/api
+PROXY_503 = (b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
+             b"<title>503 Service Unavailable</title>\n</head><body>\n"
+             b"<h1>Service Unavailable</h1>\n<p>The server is temporarily unable to "
+             b"service your\nrequest due to maintenance downtime or capacity\n"
+             b"problems. Please try again later.</p>\n</body></html>\n")
+
 
 def _recorded_headers(headers):
     """The request's headers as sent, but the bearer token."""
@@ -108,6 +121,9 @@ class RequestHandler(SimRequestHandler):
                   "time": time.monotonic(), "headers": _recorded_headers(self.headers)}
         self._record = record
         drop, error, drop_after = self._roll(record, sso)
+        if sim.engine_down:  # httpd up, the engine behind it not (yet)
+            self._send(503, PROXY_503, "text/html; charset=iso-8859-1")
+            return
         if sim.request_latency:
             time.sleep(sim.request_latency)
         self._drop_later = drop and drop_after

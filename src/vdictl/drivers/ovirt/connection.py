@@ -101,9 +101,7 @@ class OvirtConnection:
         bound = self.settings.endpoint_timeout
         # every request (the login too) gets an answer within the bound, or fails
         pool = ConnectionPool(self.settings, self.url, size=t.max_connections,
-                              timeout=max(1, math.ceil(bound)),
-                              login_retry=dict(attempts=4, max_time=bound,
-                                               initial=t.retry_initial, maximum=t.retry_maximum))
+                              timeout=max(1, math.ceil(bound)))
         pool.open()
         self._pool = pool
 

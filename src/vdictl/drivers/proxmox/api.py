@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from proxmoxer import ProxmoxAPI
 from requests.adapters import HTTPAdapter
 
-from vdictl.errors import AuthError, DriverError, Unreachable
+from vdictl.errors import AuthError, DriverError, Unreachable, Unusable
 from vdictl.rooms import Connect
 
 from ..base import configured_password
@@ -95,8 +95,8 @@ def verify_setting(connect: Connect, url: str) -> Any:
         return False
     if connect.ca_file:
         if not os.path.isfile(connect.ca_file):
-            raise Unreachable(f"cannot connect to {url}: CA file {connect.ca_file} does not "
-                              "exist (ca_file)", driver=DRIVER)
+            raise Unusable(f"cannot connect to {url}: CA file {connect.ca_file} does not "
+                           "exist (ca_file)", driver=DRIVER)
         return connect.ca_file
     return True
 
@@ -163,6 +163,8 @@ def open_api(connect: Connect, endpoint: Endpoint,
                 reason += " (wrong token id or secret, or the token expired or was removed)"
             raise AuthError(f"login to {url} as {who} refused: {reason}",
                             driver=DRIVER) from None
-        # a certificate not trusted, too: the endpoint cannot be used (as oVirt's)
-        raise Unreachable(f"cannot connect to {url}: {reason}", driver=DRIVER) from None
+        # a 503 or nothing listening: worth another try (Driver.open_within_bound);
+        # a certificate not trusted: the endpoint cannot be used as configured
+        kind = Unreachable if err.transient else Unusable
+        raise kind(f"cannot connect to {url}: {reason}", driver=DRIVER) from None
     return api, secrets
