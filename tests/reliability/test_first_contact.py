@@ -231,9 +231,10 @@ def test_ovirt_wrong_password_is_named_at_once(engine):
 # -- Proxmox VE ------------------------------------------------------------------
 
 @pytest.fixture
-def pve(fast_pve_polls, tmp_path):
+def pve(request, tmp_path):
     """factory(ticket=False): room plab of three VMs rolled out on a Proxmox VE
     simulator, logging in with a ticket or the API token; bound 15 s."""
+    request.getfixturevalue("fast_pve_polls")
     sims = []
 
     def factory(ticket=False):
@@ -281,7 +282,8 @@ def test_pve_node_not_listening_yet(pve, ticket):
     assert took >= OUTAGE
 
 
-def test_pve_node_down_for_good_is_named_within_the_bound(fast_pve_polls, tmp_path):
+@pytest.mark.usefixtures("fast_pve_polls")
+def test_pve_node_down_for_good_is_named_within_the_bound(tmp_path):
     """Two nodes' endpoints: far never comes up; near's room is reset."""
     near, far = make_pve(), make_pve()
     config = write_config(
