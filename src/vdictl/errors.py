@@ -93,6 +93,14 @@ class Unreachable(DriverError):
     transient = True
 
 
+class Unusable(Unreachable):
+    """The endpoint cannot be used as configured, and waiting will not change
+    that (its TLS certificate is not trusted, its CA file cannot be read): it
+    is named at once, never retried."""
+
+    transient = False
+
+
 class OperationTimeout(DriverError):
     """A wait ran out of time."""
 

@@ -94,12 +94,14 @@ def test_unreachable_engine_is_one_line_naming_the_url(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/ovirt-engine/api"
-    result, log_text = run(tmp_path, url, "-vv", "virtroom-reset", "lab")
+    result, log_text = run(tmp_path, url, "-vv", "virtroom-reset", "lab",
+                           tls="endpoint_timeout = 2")
     assert result.exit_code == exit_codes.UNREACHABLE
     [line] = error_lines(result)
     assert line.startswith(f"Error: ovirt: cannot connect to {url} "
                            f"({tmp_path}/vdi.conf [general/connect] url): ")
-    assert line.endswith("Could not connect to server")
+    # tried again with backoff for endpoint_timeout, then given up
+    assert line.endswith("Could not connect to server (tried for 2s: endpoint_timeout)")
     assert_no_secret(result, log_text, PASSWORD)
 
 

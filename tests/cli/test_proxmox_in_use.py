@@ -148,3 +148,50 @@ def test_an_account_without_vm_monitor_is_warned_once_and_nothing_fails(lab):
         "(/vms/N, VM.Monitor)): who is at a VM cannot be told "
         "from it; give the account VM.Monitor on the VMs (Proxmox VE 8; "
         "VM.GuestAgent.Audit on Proxmox VE 9)\n")
+
+
+EXAM = """\
+{connect}    [[throttle]]
+    operation_timeout = 30
+[room exam]
+    template_name = tmpl-win10
+    [[theirs]]
+    ids = "1"
+    names = "${{roomname}}-vd${{id}}"
+    [[adopted]]
+    ids = "2"
+    names = "${{roomname}}-vd${{id}}"
+    adopt_unmarked = True
+"""
+
+
+def test_show_asks_no_monitor_or_agent_about_another_teams_vm(pve_api, tmp_path):
+    """exam-vd01 and exam-vd02 run, and vdictl created neither (another team's
+    exam VMs whose names match desks); exam-vd02's subsection adopts unmarked
+    VMs. No request reaches exam-vd01's VMID beyond the listing: not its
+    status, not QEMU's monitor ("info vnc"), not its guest agent. The adopted
+    one is asked, as a VM of ours."""
+    theirs = pve_api.add_vm("exam-vd01", template="tmpl-win10", running=True)
+    adopted = pve_api.add_vm("exam-vd02", template="tmpl-win10", running=True)
+    for vm in (theirs, adopted):
+        vm.config["agent"] = "1"
+    pve_api.connect_console("exam-vd01")
+    config = write_config(tmp_path, EXAM.format(connect=token_connect_ini(pve_api)))
+    before = len(pve_api.requests)
+    result = vdictl(config, "virtroom-show", "exam", "-o", "json")
+    assert result.exit_code == 0, result.output
+    rows = {vm["vm"]: vm for vm in json.loads(result.stdout)["vms"]}
+    assert rows["exam-vd01"]["in_use"] is None            # not ours: never asked
+    assert rows["exam-vd01"]["note"].startswith("not created by vdictl")
+    assert rows["exam-vd02"]["in_use"] == []              # adopted: asked, nobody there
+
+    def asked(vm):
+        prefix = f"/nodes/{vm.node}/qemu/{vm.vmid}/"
+        return sorted({path[len(prefix):] for _, path, _ in pve_api.requests[before:]
+                       if path.startswith(prefix)})
+
+    # exam-vd01: only what every VM gets (its config for the owner mark, its
+    # snapshots for the show); exam-vd02 also its monitor and agent
+    assert not [p for p in asked(theirs) if p.startswith(("monitor", "agent", "status"))], \
+        asked(theirs)
+    assert "monitor" in asked(adopted) and "agent/get-users" in asked(adopted), asked(adopted)

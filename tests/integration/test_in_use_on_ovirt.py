@@ -102,3 +102,45 @@ def test_users_at_their_desks_are_shown_and_left_alone(lab):
     report = json.loads(result.stdout)
     assert report["skipped_in_use"] == 0
     assert {r["vm"]: r["outcome"] for r in report["results"]} == {vm: "ok" for vm in VMS}
+
+
+EXAM = """\
+[general]
+    [[connect]]
+    driver = ovirt
+    url = "{sim.url}"
+    username = "{sim.username}"
+    password = "{sim.password}"
+
+[room exam]
+    cluster = Default
+    network_name = vdi-net
+    template_name = tmpl-win10
+    [[theirs]]
+    ids = "1"
+    names = "${{roomname}}-pc${{id}}"
+    [[adopted]]
+    ids = "2"
+    names = "${{roomname}}-pc${{id}}"
+    adopt_unmarked = True
+"""
+
+
+def test_the_sessions_of_another_teams_vm_are_not_asked(fast_polls, tmp_path):
+    """exam-pc01 and exam-pc02 are up, and vdictl created neither (another
+    team's exam VMs whose names match desks); exam-pc02's subsection adopts
+    unmarked VMs. The room's one sessions search names exam-pc02 alone, and
+    exam-pc01's console user is not shown."""
+    sim = make_engine()
+    try:
+        sim.add_vm("exam-pc01", template="tmpl-win10", status="up")
+        sim.add_vm("exam-pc02", template="tmpl-win10", status="up")
+        sim.add_console_session("exam-pc01", "192.0.2.7")
+        config = write_config(tmp_path, EXAM.format(sim=sim), mode=0o600)
+        result = vdictl(config, "virtroom-show", "exam", "-o", "json")
+        assert result.exit_code == 0, result.output
+        in_use = {row["vm"]: row["in_use"] for row in json.loads(result.stdout)["vms"]}
+        assert in_use == {"exam-pc01": None, "exam-pc02": []}
+        assert [r["query"].get("search") for r in session_requests(sim)] == ["name=exam-pc02"]
+    finally:
+        sim.stop()

@@ -356,7 +356,7 @@ def test_show_lists_node_state_owner_and_the_snapshot_a_reset_restores(whole_roo
     assert rows[FOREIGN]["note"].startswith("not created by vdictl")
 
     table = room.vdictl("virtroom-show", "proom").stdout.splitlines()
-    # no IN USE column: the running foreign VM's monitor lists no console client
+    # no IN USE column: the foreign VM runs, but its monitor is not asked (not ours)
     assert cells(table[0]) == ["ROOM", "SUBSECTION", "VM", "NODE/VMID", "IP", "MAC",
                                "TEMPLATE", "MEMORY", "STATE", "OWNED", "PHASE",
                                "RESET SNAPSHOT", "NOTE"]

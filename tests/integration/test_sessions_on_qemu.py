@@ -6,6 +6,7 @@ scripts/libvirt-sandbox.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -99,3 +100,47 @@ def test_a_spice_display_is_asked_too_and_without_clients_nobody_is_there(libvir
     finally:
         driver.close()
         libvirt_sandbox.remove_domain(name, delete_volumes=True)
+
+
+EXAM = """\
+[general]
+    [[connect]]
+    driver = libvirt
+    uri = "{uri}"
+
+[room exam]
+    template_name = exam-tmpl
+    [[theirs]]
+    ids = "1"
+    names = "{prefix}-${{id}}"
+    [[adopted]]
+    ids = "2"
+    names = "{prefix}-${{id}}"
+    adopt_unmarked = True
+"""
+
+
+def test_show_sends_no_monitor_command_to_another_teams_vm(libvirt_sandbox, tmp_path):
+    """Two running guests with a VNC display that vdictl did not create (another
+    team's exam VMs whose names match desks); the second desk's subsection
+    adopts unmarked VMs. virtroom-show asks QEMU's monitor about the adopted one
+    only: libvirt taints a domain once a monitor command is passed through, and
+    the other team's domain stays untainted."""
+    from tests.vdictl_cli import vdictl, write_config
+
+    prefix = f"exam-{uuid.uuid4().hex[:6]}"
+    theirs, adopted = f"{prefix}-01", f"{prefix}-02"
+    for name in (theirs, adopted):
+        libvirt_sandbox.make_template(name, "acpi", graphics="vnc")
+        libvirt_sandbox.conn.lookupByName(name).create()
+    try:
+        config = write_config(tmp_path, EXAM.format(uri=libvirt_sandbox.uri, prefix=prefix))
+        result = vdictl(config, "virtroom-show", "exam", "-o", "json")
+        assert result.exit_code == 0, result.output
+        in_use = {row["vm"]: row["in_use"] for row in json.loads(result.stdout)["vms"]}
+        assert in_use == {theirs: None, adopted: []}
+        assert CUSTOM_MONITOR_TAINT in taints(libvirt_sandbox.conn, adopted)
+        assert CUSTOM_MONITOR_TAINT not in taints(libvirt_sandbox.conn, theirs)
+    finally:
+        for name in (theirs, adopted):
+            libvirt_sandbox.remove_domain(name, delete_volumes=True)

@@ -40,7 +40,8 @@ class OvirtEngineSimulator(Engine):
     ``restore_failure_rate``, ``lock_conflict_rate``, ``restart_compensates``;
     :meth:`restart` with ``down_for``: a proxy's HTML 503 meanwhile), and ``request_latency``,
     ``error_rate``, ``drop_rate``, ``drop_after_processing``, ``faults_on_sso``,
-    ``accounts`` (user name -> password), ``denied_status``.  More accounts:
+    ``engine_down`` (httpd's 503 page for every request, as while the engine
+    restarts behind it), ``accounts`` (user name -> password), ``denied_status``.  More accounts:
     :meth:`add_account` (``admin=False``: a user with user roles only, who may
     not list ``/jobs``).  Who is at a VM (its ``/sessions`` and
     ``follow=sessions``): :meth:`add_console_session`, :meth:`add_guest_user`,
@@ -76,6 +77,9 @@ class OvirtEngineSimulator(Engine):
         #: by the engine and its answer lost (the connection cut)
         self.drop_answer_to = []
         self.faults_on_sso = False
+        #: True: the engine is down behind its web server, which answers every
+        #: request (SSO and API) with its 503 page (server/handler.py PROXY_503)
+        self.engine_down = False
         #: the HTTP status of a query refused for lack of permission (see
         #: server/faults.py: the engine answers 400; 403/404 as a proxy may)
         self.denied_status = 400

@@ -209,6 +209,8 @@ def test_b_down_before_the_run(running_duo):
         reason = results[vm]["reason"]
         assert reason.startswith(f"libvirt: cannot connect to {duo.b.uri} ({duo.config} "
                                  "[room duo/b] uri): Failed to connect socket to "), reason
+        # tried again with backoff for the bound (a libvirtd restart would be met)
+        assert reason.endswith(f"(tried for {BOUND}s: endpoint_timeout)"), reason
         assert results[vm]["steps"] == []
     duo.restart_b()
     duo.converges()

@@ -17,6 +17,8 @@ from vdictl.errors import AuthError, Unsupported
 from vdictl.model import Owner, Sessions, Snapshot, Vm
 from vdictl.config.rooms import Connect, VmSpec
 
+from .outage import first_contact
+
 if TYPE_CHECKING:  # pragma: no cover
     from vdictl.firstboot.payload import Payload
 
@@ -40,6 +42,9 @@ class Driver(abc.ABC):
 
     #: short name, as written in `[general][[connect]] driver = ...`
     name: ClassVar[str] = ""
+    #: the first and the longest pause between two tries of the first contact
+    first_contact_initial: ClassVar[float] = 0.5
+    first_contact_maximum: ClassVar[float] = 5.0
 
     def __init__(self, connect: Connect, *, uri: Optional[str] = None):
         self.connect_settings = connect
@@ -52,6 +57,16 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def open(self) -> None:
         """Connect. Raises Unreachable or AuthError naming the URI."""
+
+    def open_within_bound(self) -> None:
+        """open(), as a run's first contact with the endpoint: a refused
+        connection, a reset, a 503 or a timeout is tried again with backoff for
+        up to endpoint_timeout before the endpoint is given up (Unreachable,
+        saying how long it was tried). A refused login (AuthError) and an
+        endpoint that cannot be used as configured (Unusable) fail at once."""
+        first_contact(self.open, bound=self.connect_settings.endpoint_timeout,
+                      driver=self.name, initial=self.first_contact_initial,
+                      maximum=self.first_contact_maximum)
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -168,7 +183,12 @@ class Driver(abc.ABC):
         logged in. A VM the backend cannot tell about (no probe, no guest
         agent, or a backend without the means) maps to None, never to [] (an
         empty list means: looked, and nobody is there). VMs that do not exist
-        may be left out. One request per room where the backend allows it."""
+        may be left out. One request per room where the backend allows it.
+
+        `names` holds only VMs vdictl owns (its mark, of the room asking) or
+        that the run adopts: the ops layer (ops/in_use.py) never asks about
+        another team's VM whose name matches a desk. So a driver may ask
+        QEMU's monitor or the guest agent about every VM it is given."""
         return {name: None for name in names}
 
     # -- templates ----------------------------------------------------------

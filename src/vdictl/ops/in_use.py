@@ -2,6 +2,9 @@
 
 The backends are asked once per room and endpoint, as Session.inventory asks
 for the VMs, and only about VMs that run: nobody sits at a VM that is off.
+Only VMs the run may act on (runner.is_ours: vdictl's mark of the room, or
+adopted) are asked about: a VM of another team whose name matches a desk
+gets no question to its QEMU monitor or guest agent, and shows "?".
 A VM whose backend cannot tell (None) is never taken as free, and never as
 in use either: --skip-in-use and skip_in_use = True skip only the VMs the
 backend reports someone at, so a backend without the means changes nothing.
@@ -18,7 +21,7 @@ from vdictl.errors import VdictlError
 from vdictl.executor import run_each
 from vdictl.model import Sessions, UserSession, Vm
 
-from .runner import InUse, Pair, is_running
+from .runner import InUse, Pair, is_ours, is_running
 from .session import INVENTORY_QUERIES, EndpointKey, Session
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,8 @@ VmKey = Tuple[str, str]
 
 def ask(session: Session, pairs: Iterable[Pair]) -> Dict[VmKey, Sessions]:
     """Each VM's sessions: [] for a VM that does not exist or does not run,
-    None where the backend cannot tell (or its question failed)."""
+    None where the backend cannot tell (or its question failed) and for a VM
+    that is not ours (never asked)."""
     answers: Dict[VmKey, Sessions] = {}
     groups: Dict[Tuple[str, EndpointKey], List[VmSpec]] = {}
     for spec, vm in pairs:
@@ -38,6 +42,8 @@ def ask(session: Session, pairs: Iterable[Pair]) -> Dict[VmKey, Sessions]:
             answers[key] = None
         elif vm is None or not is_running(vm):
             answers[key] = []
+        elif not is_ours(session, spec, vm):
+            answers[key] = None
         else:
             groups.setdefault((spec.room, session.endpoint_key(spec)), []).append(spec)
 

@@ -184,6 +184,17 @@ def require_existing(spec: VmSpec, vm: Optional[Vm]) -> Vm:
     return vm
 
 
+def is_ours(session: Session, spec: VmSpec, vm: Vm, *, destructive: bool = False) -> bool:
+    """Whether the run may act on `spec`'s VM: vdictl's mark of this room, or
+    adopted (--adopt; `adopt_unmarked = True` for an unmarked VM, except for
+    destructive operations)."""
+    if session.adopt:
+        return True
+    if vm.owner is None:
+        return spec.adopt_unmarked and not destructive
+    return vm.owner.room == spec.room
+
+
 def require_owned(session: Session, spec: VmSpec, vm: Vm, steps: List[str], *,
                   destructive: bool = False) -> None:
     """Refuse VMs vdictl did not create, or that another room owns, unless adopted.
@@ -192,19 +203,17 @@ def require_owned(session: Session, spec: VmSpec, vm: Vm, steps: List[str], *,
     VMs without any vdictl mark for every non-destructive operation, so the
     nightly reset of a room rolled out by Amoothei/Virtesk needs no flag.
     """
-    if session.adopt:
+    if is_ours(session, spec, vm, destructive=destructive):
+        if vm.owner is None and not session.adopt:
+            steps.append("adopted (no vdictl mark; adopt_unmarked = True)")
         return
     if vm.owner is None:
-        if spec.adopt_unmarked and not destructive:
-            steps.append("adopted (no vdictl mark; adopt_unmarked = True)")
-            return
         hint = "use --adopt" if destructive or spec.adopt_unmarked else \
             "use --adopt, or adopt_unmarked = True in the room"
         raise NotOwned(f"exists but was not created by vdictl; not touched "
                        f"({hint} to act on it)", vm=spec.name)
-    if vm.owner.room != spec.room:
-        raise NotOwned(f"belongs to room {vm.owner.room!r}, not {spec.room!r}; not touched",
-                       vm=spec.name)
+    raise NotOwned(f"belongs to room {vm.owner.room!r}, not {spec.room!r}; not touched",
+                   vm=spec.name)
 
 
 def is_running(vm: Vm) -> bool:

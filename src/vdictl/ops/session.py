@@ -57,7 +57,8 @@ class Session:
         #: one lock per endpoint, held while its driver opens (a hung endpoint
         #: must not hold up the others)
         self._opening: Dict[EndpointKey, threading.Lock] = {}
-        #: endpoints that could not be opened, and why (said once per VM, not retried)
+        #: endpoints given up at their first contact, and why (said once per VM;
+        #: not tried again in this run)
         self._down: Dict[EndpointKey, DriverError] = {}
         #: VMs (room, name) whose inventory query failed, and why
         self._unknown: Dict[Tuple[str, str], VdictlError] = {}
@@ -136,10 +137,11 @@ class Session:
         return self._driver(self.config.connect, ("", self.endpoint(uri)), uri)
 
     def _driver(self, connect: Connect, key: EndpointKey, uri: Optional[str]) -> Driver:
-        """The opened driver of `key`. An endpoint that could not be opened is not
-        tried again in this run: its error is raised again at once (a hung one
-        would cost endpoint_timeout each time). One lock per endpoint is held
-        while its driver opens, so a hung endpoint does not hold up the others."""
+        """The opened driver of `key`. The first contact is tried again with
+        backoff for up to endpoint_timeout (Driver.open_within_bound); an
+        endpoint given up then is not tried again in this run: its error is
+        raised again at once. One lock per endpoint is held while its driver
+        opens, so a slow endpoint does not hold up the others."""
         with self._lock:
             driver = self._drivers.get(key)
             opening = self._opening.setdefault(key, threading.Lock())
@@ -155,7 +157,7 @@ class Session:
             driver = self._factory(dataclasses.replace(self.config, connect=connect), uri)
             driver.concurrency = self.max_workers
             try:
-                driver.open()
+                driver.open_within_bound()
             except (Unreachable, AuthError) as exc:
                 named = self.naming_origin(exc, key[1])
                 with self._lock:
@@ -281,6 +283,7 @@ class Session:
             for spec in room.vms:
                 groups.setdefault(self.endpoint_key(spec), []).append(spec)
             queries.extend((room, specs) for specs in groups.values())
+        self.open_endpoints([specs[0] for _, specs in queries])
 
         def query(item: Tuple[Room, List[VmSpec]]) -> Dict[str, Vm]:
             specs = item[1]
@@ -297,6 +300,18 @@ class Session:
             else:
                 self._not_looked_up(specs, result.error)
         return [(spec, found.get((room.name, spec.name))) for room in rooms for spec in room.vms]
+
+    def open_endpoints(self, specs: Sequence[VmSpec]) -> None:
+        """Open the endpoints of `specs` side by side, one thread each: an
+        endpoint retried for up to endpoint_timeout at its first contact then
+        holds up none of the others' logins, nor takes the inventory's query
+        threads while it is retried. What fails is remembered (or raised again)
+        when the endpoint's queries ask for its driver."""
+        firsts: Dict[EndpointKey, VmSpec] = {}
+        for spec in specs:
+            firsts.setdefault(self.endpoint_key(spec), spec)
+        if len(firsts) > 1:
+            run_each(self.driver_for, list(firsts.values()), max_workers=len(firsts))
 
     def _not_looked_up(self, specs: Sequence[VmSpec], error: Optional[BaseException]) -> None:
         """The inventory query of `specs` (one room on one endpoint) failed with `error`."""

@@ -12,6 +12,7 @@ from vdictl.config.rooms import Room, VmSpec
 from .in_use import ask, describe, session_dict
 from .personalise import phase_reached
 from .rollout import has_rollout_snapshot
+from .runner import is_ours
 from .session import Session
 
 
@@ -37,16 +38,20 @@ class VmRow:
     location: Optional[str] = None  # Proxmox VE: "node/VMID" (Vm.location)
     #: who is at the VM (UserSession fields; [] nobody), None: cannot tell
     in_use: Optional[Tuple[Dict[str, Any], ...]] = None
+    #: False: a VM the run may not act on (another team's): its sessions are
+    #: never asked (ops/in_use.py), and the table leaves IN USE blank
+    ours: bool = True
 
     @property
     def in_use_text(self) -> str:
         """"console 192.0.2.7 since 09:12, guest anna"; "?": cannot tell."""
         if self.in_use is None:
-            return "" if self.state == UNREACHABLE else "?"
+            return "" if self.state == UNREACHABLE or not self.ours else "?"
         return describe([UserSession(**s) for s in self.in_use])
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
+        del data["ours"]  # the JSON says it in owned and note
         data["in_use"] = None if self.in_use is None else [dict(s) for s in self.in_use]
         return data
 
@@ -100,7 +105,8 @@ def show(session: Session, rooms: Sequence[Room]) -> List[VmRow]:
                           template=spec.template_name, memory=spec.memory,
                           endpoint=session.endpoint_of(spec),
                           location=None if vm is None else vm.location,
-                          in_use=sessions_of(users[(spec.room, spec.name)])))
+                          in_use=sessions_of(users[(spec.room, spec.name)]),
+                          ours=vm is None or is_ours(session, spec, vm)))
     return rows
 
 

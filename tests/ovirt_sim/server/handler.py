@@ -24,14 +24,18 @@ from tests.sim_http import SimRequestHandler, SimServer
 
 XML = "application/xml;charset=UTF-8"
 
-#: what Apache's mod_proxy in front of ovirt-engine answers while the engine
-#: restarts (its backend refuses connections): its own 503 page, in HTML
-PROXY_503_PAGE = (
-    b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
-    b'<title>503 Service Unavailable</title>\n</head><body>\n'
-    b'<h1>Service Unavailable</h1>\n<p>The server is temporarily unable to service your\n'
-    b'request due to maintenance downtime or capacity\nproblems. Please try again later.</p>\n'
-    b'</body></html>\n')
+#: what the engine's Apache httpd answers while the engine behind it (JBoss,
+#: reached through mod_proxy_ajp: ovirt-engine's
+#: packaging/conf/ovirt-engine-proxy.conf.v2.in, "ProxySet retry=5 ... when the
+#: application server is restarted the web server will refuse to connect")
+#: is down: httpd's canned 503 page (modules/http/http_protocol.c,
+#: get_canned_error_string for HTTP_SERVICE_UNAVAILABLE), as text/html, on
+#: /ovirt-engine/sso as on /ovirt-engine/api
+PROXY_503 = (b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
+             b"<title>503 Service Unavailable</title>\n</head><body>\n"
+             b"<h1>Service Unavailable</h1>\n<p>The server is temporarily unable to "
+             b"service your\nrequest due to maintenance downtime or capacity\n"
+             b"problems. Please try again later.</p>\n</body></html>\n")
 PROXY_503_TYPE = "text/html; charset=iso-8859-1"
 
 
@@ -123,11 +127,14 @@ class RequestHandler(SimRequestHandler):
                   "time": time.monotonic(), "headers": _recorded_headers(self.headers)}
         self._record = record
         drop, error, drop_after = self._roll(record, sso)
+        if sim.engine_down:  # httpd up, the engine behind it not (yet)
+            self._send(503, PROXY_503, PROXY_503_TYPE)
+            return
         if sim.request_latency:
             time.sleep(sim.request_latency)
         self._drop_later = drop and drop_after
-        if sim.unavailable:  # the engine restarts: its proxy answers
-            self._send(503, PROXY_503_PAGE, PROXY_503_TYPE)
+        if sim.unavailable:  # the engine restarts: its proxy answers the same page
+            self._send(503, PROXY_503, PROXY_503_TYPE)
             return
         if drop and not drop_after:
             record["status"] = "dropped"

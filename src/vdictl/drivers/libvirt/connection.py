@@ -11,10 +11,10 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Type
 
 import libvirt
 
-from vdictl.errors import AuthError, NotFound, Unreachable
+from vdictl.errors import AuthError, NotFound, Unreachable, Unusable
 from vdictl.model import VmState
 from vdictl.config.rooms import Connect
-from vdictl.wait import retry_transient, wait_for
+from vdictl.wait import is_transient, retry_transient, wait_for
 
 from ..base import configured_password
 from ..outage import Outage
@@ -115,6 +115,8 @@ class Connection:
                       f"{exc.get_error_message() or exc}"
                 if exc.get_error_code() in AUTH_CODES:
                     raise AuthError(msg, driver=self.name) from None
+                if "certificate" in msg.lower():  # qemu+tls: trust, not the daemon
+                    raise Unusable(msg, driver=self.name) from None
                 raise Unreachable(msg, driver=self.name) from None
             if handle is None:  # very old bindings returned None
                 raise Unreachable(f"cannot connect to {self.endpoint}", driver=self.name)
@@ -219,7 +221,8 @@ class Connection:
             return retry_transient(
                 once, attempts=self.reconnect_attempts, max_time=2 * self.outage.bound,
                 initial=0.5, maximum=5.0,
-                retry_if=lambda exc: isinstance(exc, Unreachable) and self.outage.remaining() > 0)
+                retry_if=lambda exc: is_transient(exc) and isinstance(exc, Unreachable)
+                and self.outage.remaining() > 0)
         except Unreachable as exc:
             if self.outage.remaining() > 0:
                 raise

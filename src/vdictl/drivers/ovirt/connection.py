@@ -101,9 +101,7 @@ class OvirtConnection:
         bound = self.settings.endpoint_timeout
         # every request (the login too) gets an answer within the bound, or fails
         pool = ConnectionPool(self.settings, self.url, size=t.max_connections,
-                              timeout=max(1, math.ceil(bound)),
-                              login_retry=dict(attempts=4, max_time=bound,
-                                               initial=t.retry_initial, maximum=t.retry_maximum))
+                              timeout=max(1, math.ceil(bound)))
         pool.open()
         self._pool = pool
 
@@ -141,19 +139,8 @@ class OvirtConnection:
             return value
 
         t = self.tuning
-        while True:
-            try:
-                return outage.retrying(once, attempts=t.retry_attempts,
-                                       max_time=t.retry_max_time, initial=t.retry_initial,
-                                       maximum=t.retry_maximum, vm=vm)
-            except Unreachable:
-                # An engine restarting (a proxy's HTML 503 page, connections
-                # refused) is tried again until the endpoint's bound runs out,
-                # however many attempts that takes: then retrying gives it up.
-                if outage.remaining() <= 0:
-                    raise
-                log.debug("%s still unreachable; trying again for %.0fs more", self.url,
-                          outage.remaining())
+        return outage.retrying(once, attempts=t.retry_attempts, max_time=t.retry_max_time,
+                               initial=t.retry_initial, maximum=t.retry_maximum, vm=vm)
 
     def _noted(self, err: DriverError) -> DriverError:
         """`err`, told to the outage: an Unreachable names the URL; a request

@@ -16,9 +16,6 @@ CONFLICT_TEXTS = (
     "locked", "currently being created", "related operation is currently in progress",
     "performing an operation on a snapshot", "in progress", "try again",
 )
-#: curl texts that mean nothing listens at the URL (a login is not retried)
-NOT_LISTENING_TEXTS = ("couldn't connect", "could not connect", "failed to connect",
-                       "connection refused", "could not resolve")
 #: SDK/curl texts that mean the engine could not be talked to
 UNREACHABLE_TEXTS = (
     "failed to read response", "error while sending http request", "couldn't connect",

@@ -15,11 +15,10 @@ from urllib.parse import urlsplit, urlunsplit
 import ovirtsdk4 as sdk
 
 from vdictl.config.rooms import Connect
-from vdictl.errors import AuthError, DriverError, Unreachable
-from vdictl.wait import retry_transient
+from vdictl.errors import AuthError, Unreachable, Unusable
 
 from ..base import configured_password
-from .errors import DRIVER, NOT_LISTENING_TEXTS, map_error, redact
+from .errors import DRIVER, map_error, redact
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +67,8 @@ def user_api_headers(connect: Connect) -> dict:
 class ConnectionPool:
     """Up to `size` SDK connections to one engine, one SSO token for all."""
 
-    def __init__(self, connect: Connect, url: str, *, size: int = 10, timeout: int = 300,
-                 login_retry: Optional[dict] = None):
+    def __init__(self, connect: Connect, url: str, *, size: int = 10, timeout: int = 300):
         self.url = url
-        #: retry_transient() arguments for the login (attempts, initial ...)
-        self.login_retry = dict(login_retry or {})
         self.size = max(1, size)
         self.timeout = timeout
         self._connect = connect
@@ -95,7 +91,10 @@ class ConnectionPool:
                               timeout=self.timeout, headers=user_api_headers(c))
 
     def open(self) -> None:
-        """Log in once (SSO) and check that the API answers."""
+        """Log in once (SSO) and check that the API answers. Tried once: the
+        session retries a run's first contact (Driver.open_within_bound), so
+        a 503 or a refused connection is Unreachable (transient), a
+        certificate not trusted Unusable, refused credentials AuthError."""
         c = self._connect
         if not c.username:
             raise AuthError(f"no username for {self.url}", driver=DRIVER)
@@ -106,38 +105,29 @@ class ConnectionPool:
             if insecure_warning.first():
                 log.warning("TLS certificate of %s is NOT verified (insecure = True)", self.url)
         elif c.ca_file and not os.path.exists(c.ca_file):
-            raise Unreachable(f"cannot connect to {self.url}: CA file {c.ca_file} does not "
-                              "exist", driver=DRIVER)
+            raise Unusable(f"cannot connect to {self.url}: CA file {c.ca_file} does not "
+                           "exist", driver=DRIVER)
         log.debug("logging in to %s as %s (ca_file=%s, insecure=%s)", self.url, c.username,
                   c.ca_file or "system CAs", bool(c.insecure))
 
-        def login() -> tuple:
-            conn = None
-            try:
-                conn = self._new(None)
-                token = conn.authenticate()
-                conn.test(raise_exception=True)
-                return conn, token
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        conn.close(logout=False)
-                raise map_error(exc, secrets=self.secrets) from None
-
-        def answered_but_failed(err: BaseException) -> bool:
-            """503, dropped answer: retry. Nothing listening: fail now."""
-            return (isinstance(err, DriverError) and err.transient
-                    and not any(t in err.message.lower() for t in NOT_LISTENING_TEXTS))
-
+        conn = None
         try:
-            conn, token = retry_transient(login, retry_if=answered_but_failed,
-                                          **self.login_retry)
-        except DriverError as err:
+            conn = self._new(None)
+            token = conn.authenticate()
+            conn.test(raise_exception=True)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close(logout=False)
+            err = map_error(exc, secrets=self.secrets)
             reason = redact(err.message, self.secrets)
             if isinstance(err, AuthError):
                 raise AuthError(f"login to {self.url} as {c.username} refused: {reason}",
                                 driver=DRIVER) from None
-            raise Unreachable(f"cannot connect to {self.url}: {reason}", driver=DRIVER) from None
+            # a 503, a dropped answer, nothing listening: worth another try; a
+            # certificate not trusted (curl 60) or another refusal: not
+            kind = Unreachable if err.transient else Unusable
+            raise kind(f"cannot connect to {self.url}: {reason}", driver=DRIVER) from None
         with self._cond:
             self._primary = conn
             self._token = token

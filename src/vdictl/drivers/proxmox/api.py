@@ -18,7 +18,7 @@ from proxmoxer import ProxmoxAPI, ProxmoxResource
 from requests.adapters import HTTPAdapter
 
 from vdictl.config.rooms import Connect
-from vdictl.errors import AuthError, DriverError, Unreachable
+from vdictl.errors import AuthError, DriverError, Unreachable, Unusable
 
 from ..base import configured_password
 from .errors import DRIVER, NodeSilent, map_error
@@ -121,8 +121,8 @@ def verify_setting(connect: Connect, url: str) -> Any:
         return False
     if connect.ca_file:
         if not os.path.isfile(connect.ca_file):
-            raise Unreachable(f"cannot connect to {url}: CA file {connect.ca_file} does not "
-                              "exist (ca_file)", driver=DRIVER)
+            raise Unusable(f"cannot connect to {url}: CA file {connect.ca_file} does not "
+                           "exist (ca_file)", driver=DRIVER)
         return connect.ca_file
     return True
 
@@ -189,8 +189,10 @@ def open_api(connect: Connect, endpoint: Endpoint,
                 reason += " (wrong token id or secret, or the token expired or was removed)"
             raise AuthError(f"login to {url} as {who} refused: {reason}",
                             driver=DRIVER) from None
-        # a certificate not trusted, too: the endpoint cannot be used (as oVirt's);
-        # a node that does not answer at all: the next node of the url list may
-        kind = NodeSilent if isinstance(err, NodeSilent) else Unreachable
+        # a node that does not answer at all: the next node of the url list may;
+        # a 503: worth another try (Driver.open_within_bound); a certificate
+        # not trusted: the endpoint cannot be used as configured
+        kind = (NodeSilent if isinstance(err, NodeSilent)
+                else Unreachable if err.transient else Unusable)
         raise kind(f"cannot connect to {url}: {reason}", driver=DRIVER) from None
     return api, secrets

@@ -99,6 +99,10 @@ def map_error(exc: BaseException, *, vm: Optional[str] = None, what: Optional[st
         return by_text(msg, kw, what)
     msg = redact(str(exc) or type(exc).__name__, secrets or [])
     if isinstance(exc, AuthenticationError):
+        # proxmoxer raises it for any answer but 200 to POST /access/ticket:
+        # a 503 of a restarting pveproxy is no refusal of the password
+        if ticket_code(msg) in UNREACHABLE_CODES:
+            return Unreachable(ticket_refusal(msg), **kw)
         return AuthError(ticket_refusal(msg), **kw)
     if isinstance(exc, requests.exceptions.SSLError):
         return DriverError(f"TLS certificate not trusted ({tls_reason(msg)}); {TLS_HINT}", **kw)
@@ -129,15 +133,22 @@ def connection_reason(exc: BaseException, msg: str) -> str:
 _TICKET_CODE = re.compile(r"^Couldn't authenticate user: .* code: (\d+)$")
 
 
-def ticket_refusal(msg: str) -> str:
-    """proxmoxer's "Couldn't authenticate user: root@pam to https://.../access/ticket
-    code: 401" in Proxmox VE's words and what is wrong."""
+def ticket_code(msg: str) -> Optional[int]:
+    """The HTTP status in proxmoxer's "Couldn't authenticate user: root@pam to
+    https://.../access/ticket code: 401", if it is one."""
     found = _TICKET_CODE.match(msg)
-    if not found:
+    return int(found.group(1)) if found else None
+
+
+def ticket_refusal(msg: str) -> str:
+    """proxmoxer's "Couldn't authenticate user: ... code: 401" in Proxmox VE's
+    words and what is wrong."""
+    code = ticket_code(msg)
+    if code is None:
         return msg
-    if found.group(1) == "401":
+    if code == 401:
         return "authentication failure (wrong user name, realm or password)"
-    return f"the ticket request (POST /access/ticket) answered HTTP {found.group(1)}"
+    return f"the ticket request (POST /access/ticket) answered HTTP {code}"
 
 
 def tls_reason(msg: str) -> str:
