@@ -7,10 +7,12 @@ authentication, faults, latency) -> ``wire`` (PVE's JSON, forms, UPIDs,
 drive strings) -> ``state`` (cluster, guests, locks, tasks).
 
 Knobs: ``time_scale`` (simulated seconds x scale = real seconds),
-``durations`` (worker type -> seconds), ``lock_wait`` (10 s),
+``durations`` (worker type -> seconds; ``qmclone-start``: from a clone's
+answer until its worker takes the lock files and writes the config), ``lock_wait`` (10 s),
 ``firstboot`` (2 s), ``acpi_delay`` (1 s), ``request_latency`` (real
 seconds slept per request), :meth:`fail`, :meth:`freeze`/:meth:`thaw`,
-:meth:`fail_task`, per-VM ``ignores_acpi`` (``sim.vm(name).ignores_acpi``).
+:meth:`fail_task`, :meth:`kill_clone` (a clone's worker killed outright,
+leaving ``lock: clone``), per-VM ``ignores_acpi`` (``sim.vm(name).ignores_acpi``).
 Who is at a VM (state/sessions.py): :meth:`connect_console` /
 :meth:`disconnect_console` (a VNC client through vncproxy, a SPICE client
 through spiceproxy), :meth:`log_in` / :meth:`log_out` (users the guest agent
