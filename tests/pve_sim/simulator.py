@@ -26,7 +26,8 @@ Observability: ``requests`` ((method, path after /api2/json, auth kind:
 ticket logins), ``auth.failures`` (why callers were refused: the real API
 only says "Authentication failed!"), ``starts`` (:class:`StartRecord` per
 start), ``tasks`` (:class:`Task`, oldest first), ``snapshot_ops_in_flight``,
-``peak_snapshot_ops``, ``sent`` (paths as written), ``connections`` (accepted, one TLS
+``peak_snapshot_ops``, ``peak_tasks`` (worker type -> most running at once),
+``sent`` (paths as written), ``connections`` (accepted, one TLS
 handshake each) and ``peak_open_connections``, :meth:`linked_clones`, :meth:`vm` (the state
 object), :meth:`wait_tasks`.
 
@@ -127,6 +128,12 @@ class PveSimulator(Cluster):
         """The next ``times`` ``method`` requests whose path (after
         /api2/json) ``path_regex`` searches answer ``status reason``."""
         self.faults.fail(method, path_regex, status, reason, times)
+
+    def before(self, method, path_regex, callback, times=1):
+        """Run ``callback(params)`` (the request's parameters) before each of the
+        next ``times`` matching requests is handled, without the cluster's lock:
+        another client's request in between, e.g. a clone of the same VMID."""
+        self.faults.before(method, path_regex, callback, times)
 
     def freeze(self):
         """Accept connections but answer nothing (a hung host) until thaw()."""

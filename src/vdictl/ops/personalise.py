@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from vdictl.errors import VdictlError
-from vdictl.model import Vm
+from vdictl.model import CREATING, Vm
 from vdictl.payload_render import PayloadRenderer
 from vdictl.payloads import Payload
 from vdictl.rooms import VmSpec
@@ -139,6 +139,8 @@ def phase_reached(spec: VmSpec, vm: Optional[Vm], snapshot_taken: bool) -> str:
         return "absent"
     if snapshot_taken:
         return SNAPSHOT_TAKEN
+    if vm.phase == CREATING:
+        return CREATING
     phase = recorded_phase(vm)
     if spec.personalisation is None and phase == CREATED:
         return CREATED

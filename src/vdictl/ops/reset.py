@@ -7,7 +7,7 @@ from typing import Iterator, List, Optional, Sequence
 
 from vdictl.drivers import Driver
 from vdictl.errors import Unreachable, UsageError, VdictlError
-from vdictl.model import Snapshot, Vm, VmState
+from vdictl.model import CREATING, Snapshot, Vm, VmState
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
@@ -20,6 +20,18 @@ from .session import Session
 def matching_snapshots(spec: VmSpec, snapshots: Sequence[Snapshot]) -> List[Snapshot]:
     """The snapshots whose description matches reset_to_snapshot_regex."""
     return [s for s in snapshots if spec.resets_to(s.description)]
+
+
+def unfinished(spec: VmSpec, vm: Vm, snapshots: Sequence[Snapshot]) -> None:
+    """A VM vdictl made whose rollout stopped before its snapshot (a killed
+    run, a failed step): one line saying so and what finishes it."""
+    if vm.owner is None or matching_snapshots(spec, snapshots):
+        return
+    if vm.phase == CREATING or not snapshots:
+        where = "during its creation" if vm.phase == CREATING else "before its snapshot"
+        raise VdictlError(f"VM {spec.name}: its rollout stopped {where} and it has no "
+                          f"snapshot to reset to; finish it with: vdictl virtroom-rollout "
+                          f"{spec.room} --vm {spec.name}")
 
 
 def pick_snapshot(spec: VmSpec, snapshots: Sequence[Snapshot]) -> Snapshot:
@@ -144,7 +156,9 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False,
         require_owned(session, spec, vm, steps)
         check_use(spec)
         driver = session.driver_for(spec)
-        snapshot = pick_snapshot(spec, driver.list_snapshots(name=spec.name))
+        snapshots = driver.list_snapshots(name=spec.name)
+        unfinished(spec, vm, snapshots)
+        snapshot = pick_snapshot(spec, snapshots)
         was_running = is_running(vm)
         # stopped, but by an earlier reset that died before it started it again
         owed = not was_running and session.start_owed(spec)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence
 
 from vdictl.errors import VdictlError
-from vdictl.model import Snapshot, Vm
+from vdictl.model import CREATING, Snapshot, Vm
 from vdictl.result import Report
 from vdictl.rooms import Room, VmSpec
 
@@ -86,6 +86,11 @@ def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str
         steps.append("already exists")
         require_owned(session, spec, vm, steps)
         running = is_running(vm)
+        if vm.phase == CREATING:  # an earlier run cloned it and stopped there
+            with session.power_for(spec).slot():
+                step(session, steps, "finish its creation",
+                     lambda: driver.finish_create(spec=spec, owner=session.owner_for(spec),
+                                                  timeout=timeout))
 
     snapshots = driver.list_snapshots(name=spec.name) \
         if vm is not None and spec.takes_snapshot else []

@@ -41,6 +41,8 @@ class TaskRunner:
         self.tasks = []                  # every Task, oldest first
         self.snapshot_ops_in_flight = 0
         self.peak_snapshot_ops = 0
+        self.tasks_in_flight = {}        # worker type -> tasks running now
+        self.peak_tasks = {}             # worker type -> most tasks running at once
         self._task_failures = []         # [type, vmid, message]
         self._clone_kills = []           # [source vmid, where] (state/clone.py)
         self._pids = itertools.count(0x1A2B0)
@@ -132,6 +134,8 @@ class TaskRunner:
         failure = self._take_failure(type_, id_)
         if failure is not None:
             body = self._failing(type_, failure)
+        running = self.tasks_in_flight[type_] = self.tasks_in_flight.get(type_, 0) + 1
+        self.peak_tasks[type_] = max(self.peak_tasks.get(type_, 0), running)
         if type_ in SNAPSHOT_TYPES:
             self.snapshot_ops_in_flight += 1
             self.peak_snapshot_ops = max(self.peak_snapshot_ops, self.snapshot_ops_in_flight)
@@ -171,6 +175,7 @@ class TaskRunner:
                 task.log.append("TASK %s" % (status if succeeded(status)
                                              else "ERROR: " + status))
             task.settled = True
+            self.tasks_in_flight[task.type] -= 1
             if task.type in SNAPSHOT_TYPES:
                 self.snapshot_ops_in_flight -= 1
             self.cond.notify_all()

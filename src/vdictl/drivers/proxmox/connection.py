@@ -19,11 +19,9 @@ from ..status_watch import StatusWatch
 from .api import DEFAULT_POOL, Endpoint, open_api, parse_url
 from .errors import DRIVER, by_text, map_error
 from .tasks import TaskWatch, exit_text, succeeded
+from .vmids import Vmids
 
 log = logging.getLogger(__name__)
-
-#: one allocation of a new VMID at a time in this process (create.py, templates.py)
-VMID_LOCK = threading.Lock()
 
 #: before_retry() -> (done, value): ends the retries when an earlier attempt worked
 BeforeRetry = Callable[[], Tuple[bool, Any]]
@@ -79,9 +77,9 @@ class PveConnection:
         self._open_lock = threading.Lock()
         #: HTTPS connections kept open: the run's threads and the shared polls
         self.pool_size = DEFAULT_POOL
-        #: VMIDs are taken from /cluster/nextid one clone at a time in this
-        #: process, whichever endpoint (node URL) of the cluster a driver uses
-        self.vmid_lock = VMID_LOCK
+        #: the VMIDs of this run's clones, each its own (vmids.py)
+        self.vmids = Vmids(self.nextid, lambda: [int(e["vmid"]) for e in self.listing()
+                                                  if "vmid" in e])
         self.outage = Outage(self.url, settings.endpoint_timeout, driver=DRIVER)
         self.tasks = TaskWatch(self._list_tasks, self._task_status,
                                interval=lambda: self.tuning.poll_interval, driver=DRIVER)
@@ -220,6 +218,15 @@ class PveConnection:
         lock = (status or {}).get("lock")
         if not lock or self.active_tasks(ref):
             return
+        if lock == "clone":
+            # qemu-server's clone worker removes the lock last; killed outright,
+            # it leaves the config it wrote after its last whole disk
+            raise StaleLock(
+                f"VM {ref.name} (vmid {ref.vmid} on node {ref.node}) is locked (clone) but no "
+                f"task runs on it: its clone task was killed before it finished, and its "
+                f"disks may be incomplete. Remove it on {ref.node} with: qm unlock {ref.vmid} "
+                f"&& qm destroy {ref.vmid} --purge; the next rollout makes it again",
+                driver=DRIVER, vm=ref.name)
         raise StaleLock(
             f"VM {ref.name} (vmid {ref.vmid} on node {ref.node}) is locked ({lock}) but no "
             f"task runs on it: a killed run or task left the lock. Check on {ref.node} that "
@@ -337,6 +344,13 @@ class PveConnection:
             return self.ref(name)
         return VmRef(name, where[0], where[1], {"name": name, "node": where[0],
                                                 "vmid": where[1]})
+
+    def nextid(self, vmid: Optional[int] = None) -> int:
+        """The cluster's next free VMID; with `vmid`, that one if it is free
+        (AlreadyExists: "VM N already exists")."""
+        if vmid is None:
+            return int(self.call(lambda a: a.cluster.nextid.get()))
+        return int(self.call(lambda a: a.cluster.nextid.get(vmid=vmid)))
 
     def config(self, ref: VmRef) -> Dict[str, Any]:
         return dict(self.call(lambda a: a.nodes(ref.node).qemu(ref.vmid).config.get(),
