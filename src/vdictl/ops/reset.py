@@ -23,15 +23,14 @@ def matching_snapshots(spec: VmSpec, snapshots: Sequence[Snapshot]) -> List[Snap
 
 
 def unfinished(spec: VmSpec, vm: Vm, snapshots: Sequence[Snapshot]) -> None:
-    """A VM vdictl made whose rollout stopped before its snapshot (a killed
-    run, a failed step): one line saying so and what finishes it."""
-    if vm.owner is None or matching_snapshots(spec, snapshots):
-        return
-    if vm.phase == CREATING or not snapshots:
-        where = "during its creation" if vm.phase == CREATING else "before its snapshot"
-        raise VdictlError(f"VM {spec.name}: its rollout stopped {where} and it has no "
-                          f"snapshot to reset to; finish it with: vdictl virtroom-rollout "
-                          f"{spec.room} --vm {spec.name}")
+    """A VM vdictl began to create and did not finish (a killed run, a failed
+    config change: Vm.phase CREATING), so it has no snapshot: one line saying
+    so and what finishes it."""
+    if vm.owner is not None and vm.phase == CREATING and \
+            not matching_snapshots(spec, snapshots):
+        raise VdictlError(f"VM {spec.name}: its rollout stopped during its creation and it "
+                          f"has no snapshot to reset to; finish it with: vdictl "
+                          f"virtroom-rollout {spec.room} --vm {spec.name}")
 
 
 def pick_snapshot(spec: VmSpec, snapshots: Sequence[Snapshot]) -> Snapshot:
