@@ -138,6 +138,8 @@ def test_a_clone_whose_config_change_failed_is_finished_by_the_next_rollout(
     half = [vm for vm, r in results(data).items() if r["outcome"] == "failed"]
     assert len(half) == 1
     assert "tags" not in sim.vm(half[0]).config
+    code, data, result = run(path, "virtroom-show", "race")
+    assert [vm["phase"] for vm in data["vms"] if vm["vm"] == half[0]] == ["creating"]
 
     code, data, result = run(path, "virtroom-reset", "race")
     assert code != 0
