@@ -23,6 +23,13 @@ class VmState(str, enum.Enum):
         return self.value
 
 
+#: Vm.phase of a VM whose creation a run began and did not finish: it carries
+#: the owner mark but not yet what creating it sets after the copy (Proxmox VE:
+#: the mark is written with the clone, the config change follows); the next
+#: rollout finishes it (Driver.finish_create)
+CREATING = "creating"
+
+
 @dataclass(frozen=True)
 class Owner:
     """The ownership mark vdictl writes on every VM it creates."""

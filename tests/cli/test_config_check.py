@@ -178,3 +178,75 @@ def test_a_console_probe_that_is_no_boolean_is_one_config_line(tmp_path):
     assert result.stderr == (f"Error: {conf} [general/connect] console_probe: 'sometimes' is "
                              "not a boolean; use one of True/False, yes/no, on/off, 1/0, "
                              "enabled/disabled\n")
+
+
+PROXMOX_ROOMS = """\
+[general]
+    [[connect]]
+    driver = proxmox
+    url = "https://pve1.example.org:8006"
+    token_id = "vdictl@pve!rollout"
+    token_secret_env = "VDICTL_TEST_TOKEN"
+[connect lv]
+    driver = libvirt
+    uri = "qemu:///system"
+[room lab]
+    template_name = tmpl-win10
+    [[front]]
+    ids = 1
+    names = "lab-pc${id}"
+    node = pve2
+    pool = lab
+    storage = shared-nfs
+    vmid_range = 5000-5999
+    [[back]]
+    ids = 2
+    names = "lab-pc${id}"
+[room kvm]
+    connect = lv
+    template_name = golden
+    [[pcs]]
+    ids = 1
+    names = "kvm-pc${id}"
+"""
+
+
+def test_proxmox_rooms_show_the_node_pool_storage_and_vmids_of_each_vm(tmp_path,
+                                                                       monkeypatch):
+    monkeypatch.setenv("VDICTL_TEST_TOKEN", "secret")
+    path = tmp_path / "vdi.conf"
+    path.write_text(PROXMOX_ROOMS)
+    result = check("--config", str(path), "config", "check")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1].split() == ["ROOM", "SUBSECTION", "ENDPOINT", "VM", "IP", "TEMPLATE",
+                                "NODE", "POOL", "STORAGE", "VMIDS", "MEMORY", "RESET",
+                                "SNAPSHOT", "DESCRIPTION"]
+    assert [line.split() for line in lines[2:5]] == [
+        ["lab", "front", "https://pve1.example.org:8006", "lab-pc01", "tmpl-win10", "pve2",
+         "lab", "shared-nfs", "5000-5999", "(template's)", "no"],
+        ["lab", "back", "https://pve1.example.org:8006", "lab-pc02", "tmpl-win10",
+         "(template's)", "-", "(template's)", "(any)", "(template's)", "no"],
+        ["kvm", "pcs", "qemu:///system", "kvm-pc01", "golden", "(template's)", "no"]]
+    data = json.loads(check("--config", str(path), "config", "check", "-o", "json").stdout)
+    vms = {vm["vm"]: vm for room in data["rooms"] for vm in room["vms"]}
+    assert {k: vms["lab-pc01"][k] for k in ("node", "pool", "storage", "vmid_range")} == \
+        {"node": "pve2", "pool": "lab", "storage": "shared-nfs", "vmid_range": [5000, 5999]}
+    assert {k: vms["lab-pc02"][k] for k in ("node", "pool", "storage", "vmid_range")} == \
+        {"node": None, "pool": None, "storage": None, "vmid_range": None}
+    assert not {"node", "pool", "storage", "vmid_range"} & set(vms["kvm-pc01"])
+
+
+def test_a_wrong_vmid_range_is_one_line_naming_what_to_write(tmp_path, monkeypatch):
+    monkeypatch.setenv("VDICTL_TEST_TOKEN", "secret")
+    path = tmp_path / "vdi.conf"
+    path.write_text(PROXMOX_ROOMS.replace("5000-5999", "5999-5000"))
+    result = check("--config", str(path), "config", "check")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {path} [room lab/front] vmid_range: '5999-5000' is not a range of VMIDs "
+        "from 100 to 999999999 with the lower first; write e.g. 5000-5999\n")
+    path.write_text(PROXMOX_ROOMS.replace("5000-5999", "lots"))
+    assert check("--config", str(path), "config", "check").stderr == (
+        f"Error: {path} [room lab/front] vmid_range: 'lots' is not a range of VMIDs; write "
+        "the lowest and the highest with a dash, e.g. 5000-5999\n")

@@ -96,7 +96,7 @@ def test_every_node_down_is_one_line_naming_them(tmp_path, pve_api):
     [line] = [x for x in result.stderr.splitlines() if x.startswith("Error:")]
     assert line == (f"Error: proxmox: cannot connect to {first}, {second} ({config} "
                     f"[general/connect] url): no node answers: {first}: Connection refused; "
-                    f"{second}: Connection refused")
+                    f"{second}: Connection refused (tried for 5s: endpoint_timeout)")
 
 
 @pytest.mark.parametrize("urls, wrong", [

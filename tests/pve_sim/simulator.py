@@ -7,15 +7,18 @@ authentication, faults, latency) -> ``wire`` (PVE's JSON, forms, UPIDs,
 drive strings) -> ``state`` (cluster, guests, locks, tasks).
 
 Knobs: ``time_scale`` (simulated seconds x scale = real seconds),
-``durations`` (worker type -> seconds), ``lock_wait`` (10 s),
+``durations`` (worker type -> seconds; ``qmclone-start``: from a clone's
+answer until its worker takes the lock files and writes the config), ``lock_wait`` (10 s),
 ``firstboot`` (2 s), ``acpi_delay`` (1 s), ``request_latency`` (real
 seconds slept per request), :meth:`fail` (an error answer, or a
 connection dropped before or after the action), :meth:`fail_lock` (a VM's
 lock file times out), :meth:`chaos` (a seeded share of all requests fail
-transiently), :meth:`freeze`/:meth:`thaw` (all, or one node's URL),
-:meth:`fail_task`, :meth:`add_node_url` / :meth:`node_down` (more nodes of
-the cluster, each its own port; one down refuses connections), per-VM
-``ignores_acpi`` (``sim.vm(name).ignores_acpi``).
+transiently), :meth:`before` (another client's request just before one),
+:meth:`freeze`/:meth:`thaw` (all, or one node's URL), :meth:`fail_task`,
+:meth:`kill_clone` (a clone's worker killed outright, leaving ``lock: clone``),
+:meth:`add_node_url` / :meth:`node_down` (more nodes of the cluster, each its
+own port; one down refuses connections), per-VM ``ignores_acpi``
+(``sim.vm(name).ignores_acpi``).
 Who is at a VM (state/sessions.py): :meth:`connect_console` /
 :meth:`disconnect_console` (a VNC client through vncproxy, a SPICE client
 through spiceproxy), :meth:`log_in` / :meth:`log_out` (users the guest agent
@@ -29,10 +32,10 @@ Observability: ``requests`` ((method, path after /api2/json, auth kind:
 ticket logins), ``auth.failures`` (why callers were refused: the real API
 only says "Authentication failed!"), ``starts`` (:class:`StartRecord` per
 start), ``tasks`` (:class:`Task`, oldest first), ``snapshot_ops_in_flight``,
-``peak_snapshot_ops``, ``requests_by_url`` (per node URL), ``sent`` (paths as
-written), ``connections`` (accepted, one TLS handshake each) and
-``peak_open_connections``, :meth:`linked_clones`, :meth:`vm` (the state object),
-:meth:`wait_tasks`.
+``peak_snapshot_ops``, ``peak_tasks`` (worker type -> most running at once),
+``requests_by_url`` (per node URL), ``sent`` (paths as written), ``connections``
+(accepted, one TLS handshake each) and ``peak_open_connections``,
+:meth:`linked_clones`, :meth:`vm` (the state object), :meth:`wait_tasks`.
 
 Seed (:meth:`seed`, as /work/briefs/pve-api.md says): nodes pve1 and pve2;
 storages local, local-lvm (per node) and shared-nfs (shared); pool lab;
@@ -179,6 +182,13 @@ class PveSimulator(Cluster):
         nothing (the first lock_config of each)."""
         with self.lock:
             self.flocks.fail_next(self.by_name(name).vmid, times)
+
+    def before(self, method, path_regex, callback, times=1):
+        """Run ``callback(params)`` (the request's parameters) before each of the
+        next ``times`` matching requests is handled, without the cluster's lock:
+        another client's request in between, e.g. a clone of the same VMID."""
+        self.faults.before(method, path_regex, callback, times)
+
 
     def chaos(self, rate, seed=0, **kw):
         """``rate`` of the requests from now on fail transiently (seeded); see

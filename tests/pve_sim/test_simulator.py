@@ -3,6 +3,7 @@
 config, clone, tasks."""
 
 import re
+import time
 
 import pytest
 from proxmoxer import ResourceException
@@ -95,12 +96,17 @@ def test_config_get_put_and_missing_vm(api):
 
 
 def test_linked_clone_is_locked_until_its_task_ends(pve_api_factory):
-    sim = pve_api_factory(time_scale=0.5)     # a clone takes 1 s
+    # a clone takes 1 s; its worker writes the config 0.1 s after the answer
+    sim = pve_api_factory(time_scale=0.5, durations={"qmclone-start": 0.2})
     api = ticket_client(sim)
     newid, upid = clone(api, name="lab1-vd01", pool="lab")
     assert upid.startswith("UPID:pve1:") and ":qmclone:9000:root@pam:" in upid
+    assert api.cluster.nextid.get() == str(newid)      # no config yet: still offered
+    deadline = time.monotonic() + 5
+    while api.cluster.nextid.get() == str(newid):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     assert api.nodes("pve1").qemu(newid).config.get()["lock"] == "clone"
-    assert api.cluster.nextid.get() == str(newid + 1)
     assert wait_task(api, upid)["exitstatus"] == "OK"
     config = api.nodes("pve1").qemu(newid).config.get()
     assert "lock" not in config

@@ -29,7 +29,7 @@ def config_group() -> None:
 @reports_errors
 def config_check(app: AppContext, output: str) -> None:
     """Validate the config file; print its rooms, VMs, IPs, templates, memory and snapshot
-    descriptions.
+    descriptions (Proxmox VE: also the node, pool, storage and VMID range of each VM).
 
     Contacts no backend. A config error is one line naming file, section and
     key (exit status 2); warnings go to stderr. Snapshot descriptions that use
@@ -55,13 +55,15 @@ def config_check(app: AppContext, output: str) -> None:
     on = f" on {len(config.endpoints)} endpoints" if several else ""
     click.echo(f"{config.path}: OK; driver {data['driver']} at {data['endpoint'] or '(default)'}; "
                f"{len(data['rooms'])} room(s), {vm_count} VM(s){on}")
+    proxmox = any("node" in vm for room in data["rooms"] for vm in room["vms"])
     rows = [[room["name"], vm["subsection"]] + ([vm["endpoint"]] if several else []) + [
-             vm["vm"], vm["ip"], vm["template"], memory_text(vm["memory"]), room_kind(vm),
-             vm["snapshot_description"]]
+             vm["vm"], vm["ip"], vm["template"]] + (placement(vm) if proxmox else []) + [
+             memory_text(vm["memory"]), room_kind(vm), vm["snapshot_description"]]
             for room in data["rooms"] for vm in room["vms"]]
     if rows:
         click.echo(format_table(["room", "subsection"] + (["endpoint"] if several else []) + [
-            "vm", "ip", "template", "memory", "reset", "snapshot description"], rows))
+            "vm", "ip", "template"] + (list(PLACEMENT) if proxmox else []) + [
+            "memory", "reset", "snapshot description"], rows))
     if uses_scripttime(config):
         click.echo(f"note: ${{scripttime}} is rendered as {config.scripttime}, the time of this "
                    "check; a rollout renders the time it starts")
@@ -95,7 +97,28 @@ def vm_data(vm: VmSpec, config: Config) -> Dict[str, Any]:
         "snapshot_description": vm.snapshot_description,
         "reset_to_snapshot_regex": vm.reset_to_snapshot_regex,
         "maintenance": vm.maintenance, "adopt_unmarked": vm.adopt_unmarked,
+        **(proxmox_placement(vm) if config.connect_of(vm).driver == "proxmox" else {}),
     }
+
+
+#: the table's columns of where a Proxmox VE VM is made (only when a room uses proxmox)
+PLACEMENT = ("node", "pool", "storage", "vmids")
+
+
+def proxmox_placement(vm: VmSpec) -> Dict[str, Any]:
+    """Where the proxmox driver makes the VM, as the config says it (None:
+    the template's node or storage, no pool, the cluster's next free VMID)."""
+    return {"node": vm.node, "pool": vm.pool, "storage": vm.storage,
+            "vmid_range": list(vm.vmid_range) if vm.vmid_range else None}
+
+
+def placement(vm: Dict[str, Any]) -> List[str]:
+    """The table cells of PLACEMENT; blank for a VM of another driver."""
+    if "node" not in vm:
+        return [""] * len(PLACEMENT)
+    vmids = vm["vmid_range"]
+    return [vm["node"] or "(template's)", vm["pool"] or "-", vm["storage"] or "(template's)",
+            f"{vmids[0]}-{vmids[1]}" if vmids else "(any)"]
 
 
 def memory_text(memory: Optional[int]) -> str:

@@ -13,8 +13,8 @@ from vdictl.errors import ConfigError
 ErrorAt = Callable[[str, str, Optional[str]], ConfigError]
 
 #: [room NAME] / [[subsection]] keys only the proxmox driver reads
-PROXMOX_VM_KEYS = ("node", "storage", "pool", "iso_storage", "nameserver", "searchdomain",
-                   "ciuser", "ssh_keys_file")
+PROXMOX_VM_KEYS = ("node", "storage", "pool", "vmid_range", "iso_storage", "nameserver",
+                   "searchdomain", "ciuser", "ssh_keys_file")
 
 
 def check_proxmox(vals: Mapping[str, Any], path: str, error: ErrorAt) -> None:

@@ -77,6 +77,7 @@ class VmSpec:
     node: Optional[str] = _VM["node"]             # proxmox: node of the new VMs
     storage: Optional[str] = _VM["storage"]       # proxmox: disk storage (another: full clone)
     pool: Optional[str] = _VM["pool"]             # proxmox: resource pool the VMs join
+    vmid_range: Optional[Tuple[int, int]] = _VM["vmid_range"]  # proxmox: VMIDs of new VMs
     iso_storage: str = _VM["iso_storage"]         # proxmox: storage of first-boot media
     nameserver: Optional[str] = _VM["nameserver"]       # proxmox cloud-init: DNS servers
     searchdomain: Optional[str] = _VM["searchdomain"]   # proxmox cloud-init: search domain

@@ -54,6 +54,8 @@ TYPES: Dict[str, str] = {
               "lookarounds, backreferences, atomic groups or possessive repeats"),
     "ip": "IP address",
     "urls": "a URL; for Proxmox VE also several, separated by commas (one per node)",
+    "vmid_range": "two Proxmox VE VMIDs (100 to 999999999) with a dash, the lower first: "
+                  "5000-5999",
 }
 
 
@@ -206,6 +208,11 @@ KEYS: Tuple[Key, ...] = (
     Key("pool", "vm", "str",
         help="Proxmox VE: resource pool the VMs join (e.g. for the permissions of a "
              "teacher's account)."),
+    Key("vmid_range", "vm", "vmid_range",
+        help="Proxmox VE: the VMIDs the VMs may get, e.g. 5000-5999, so that vdictl's VMs "
+             "keep to a range of their own (default: the lowest free VMID, as "
+             "/cluster/nextid gives it). A VMID is checked free before each clone; a "
+             "range with none free fails the VM, naming the range."),
     Key("iso_storage", "vm", "str", default="local",
         help="Proxmox VE: storage (with content type iso) the first-boot media are "
              "uploaded to."),
@@ -391,12 +398,34 @@ def convert(key: Key, raw: RawValue, base_dir: str) -> Any:
         raise ConfigError(f"{text!r} is not one of {', '.join(key.choices)}")
     if kind == "regex":
         return parse_regex(text)
+    if kind == "vmid_range":
+        return parse_vmid_range(text)
     if kind == "ip":
         try:
             return str(ipaddress.ip_address(text.strip()))
         except ValueError:
             raise ConfigError(f"{text!r} is not an IP address") from None
     raise AssertionError(f"unknown key type {kind!r}")
+
+
+#: the VMIDs Proxmox VE allows (pve-common's pve-vmid format)
+VMID_MIN, VMID_MAX = 100, 999999999
+
+
+def parse_vmid_range(text: str) -> Tuple[int, int]:
+    """"5000-5999" -> (5000, 5999); ConfigError saying what to write."""
+    low, sep, high = text.strip().partition("-")
+    try:
+        lower, upper = int(low.strip()), int(high.strip())
+    except ValueError:
+        lower = upper = 0
+    if not sep or not lower:
+        raise ConfigError(f"{text!r} is not a range of VMIDs; write the lowest and the "
+                          "highest with a dash, e.g. 5000-5999")
+    if not VMID_MIN <= lower <= upper <= VMID_MAX:
+        raise ConfigError(f"{text!r} is not a range of VMIDs from {VMID_MIN} to {VMID_MAX} "
+                          "with the lower first; write e.g. 5000-5999")
+    return lower, upper
 
 
 def _in_range(key: Key, value: Any) -> Any:

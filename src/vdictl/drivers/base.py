@@ -102,6 +102,12 @@ class Driver(abc.ABC):
         Returns once the VM exists and is stopped.
         """
 
+    def finish_create(self, *, spec: VmSpec, owner: Owner, timeout: float) -> Vm:
+        """Finish a VM whose creation an earlier run began and did not finish
+        (find_vms reports it with phase model.CREATING): what create_vm does
+        after the copy. Only a driver that reports that phase is asked."""
+        raise NotImplementedError(f"{self.name} reports no VM in phase creating")
+
     @abc.abstractmethod
     def check_create(self, *, specs: Sequence[VmSpec]) -> None:
         """Check, before any VM is created, that what creating `specs` needs

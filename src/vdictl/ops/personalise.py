@@ -16,7 +16,7 @@ from vdictl.config.rooms import VmSpec
 from vdictl.errors import VdictlError
 from vdictl.firstboot.payload import Payload
 from vdictl.firstboot.render import PayloadRenderer
-from vdictl.model import Vm
+from vdictl.model import CREATING, Vm
 
 from .runner import Pair, is_running, step
 from .session import Session
@@ -139,6 +139,8 @@ def phase_reached(spec: VmSpec, vm: Optional[Vm], snapshot_taken: bool) -> str:
         return "absent"
     if snapshot_taken:
         return SNAPSHOT_TAKEN
+    if vm.phase == CREATING:
+        return CREATING
     phase = recorded_phase(vm)
     if spec.personalisation is None and phase == CREATED:
         return CREATED

@@ -7,7 +7,7 @@ from typing import Iterator, List, Optional, Sequence
 
 from vdictl.drivers import Driver
 from vdictl.errors import Unreachable, UsageError, VdictlError
-from vdictl.model import Snapshot, Vm, VmState
+from vdictl.model import CREATING, Snapshot, Vm, VmState
 from vdictl.result import Report
 from vdictl.config.rooms import Room, VmSpec
 
@@ -15,6 +15,17 @@ from . import in_use
 from .runner import (Place, Skip, is_running, queued, require_existing, require_owned, run_vms,
                      skip_maintenance, step, throttled_step)
 from .session import Session
+
+
+def unfinished(spec: VmSpec, vm: Vm, snapshots: Sequence[Snapshot]) -> None:
+    """A VM vdictl began to create and did not finish (a killed run, a failed
+    config change: Vm.phase CREATING), so it has no snapshot: one line saying
+    so and what finishes it."""
+    if vm.owner is not None and vm.phase == CREATING and \
+            not spec.matching_snapshots(snapshots):
+        raise VdictlError(f"VM {spec.name}: its rollout stopped during its creation and it "
+                          f"has no snapshot to reset to; finish it with: vdictl "
+                          f"virtroom-rollout {spec.room} --vm {spec.name}")
 
 
 def should_start(spec: VmSpec, was_running: bool) -> bool:
@@ -126,7 +137,9 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False,
         require_owned(session, spec, vm, steps)
         check_use(spec)
         driver = session.driver_for(spec)
-        snapshot = spec.reset_snapshot(driver.list_snapshots(name=spec.name))
+        snapshots = driver.list_snapshots(name=spec.name)
+        unfinished(spec, vm, snapshots)
+        snapshot = spec.reset_snapshot(snapshots)
         was_running = is_running(vm)
         # stopped, but by an earlier reset that died before it started it again
         owed = not was_running and session.start_owed(spec)

@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence
 
 from vdictl.config.rooms import Room, VmSpec
 from vdictl.errors import VdictlError
-from vdictl.model import Snapshot, Vm
+from vdictl.model import CREATING, Snapshot, Vm
 from vdictl.result import Report
 
 from .personalise import RenderedPayloads, personalise, render_payloads
@@ -85,6 +85,11 @@ def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str
         steps.append("already exists")
         require_owned(session, spec, vm, steps)
         running = is_running(vm)
+        if vm.phase == CREATING:  # an earlier run cloned it and stopped there
+            with session.power_for(spec).slot():
+                step(session, steps, "finish its creation",
+                     lambda: driver.finish_create(spec=spec, owner=session.owner_for(spec),
+                                                  timeout=timeout))
 
     snapshots = driver.list_snapshots(name=spec.name) \
         if vm is not None and spec.takes_snapshot else []

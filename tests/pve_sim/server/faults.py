@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Injected misbehaviour: error answers or dropped connections for matching
-requests (``sim.fail``), a frozen host that accepts but never answers, and
+requests (``sim.fail``), another client's doings just before a request
+(``sim.before``), a frozen host that accepts but never answers, and
 a seeded share of transient faults on every request (``sim.chaos``), each
 worded as Proxmox VE words it.
 
@@ -55,6 +56,7 @@ class Faults:
     def __init__(self):
         self._lock = threading.Lock()
         self._failures = []          # [method, regex, Injected, times left]
+        self._hooks = []             # [method, regex, callback, times left]
         self.thawed = threading.Event()
         self.thawed.set()
         self._chaos_rate = 0.0
@@ -115,6 +117,21 @@ class Faults:
         if kind == "lock-timeout":
             return Injected(lock_vmid=int(locking["vmid"]), kind=kind)
         return Injected(drop=kind.split("-", 1)[1], kind=kind)
+
+    def before(self, method, path_regex, callback, times=1):
+        with self._lock:
+            self._hooks.append([method.upper(), re.compile(path_regex), callback, times])
+
+    def hook(self, method, path):
+        """The callback to run before a request, else None."""
+        with self._lock:
+            for item in self._hooks:
+                if item[0] == method and item[1].search(path) and item[3] > 0:
+                    item[3] -= 1
+                    if not item[3]:
+                        self._hooks.remove(item)
+                    return item[2]
+        return None
 
     def freeze(self):
         self.thawed.clear()

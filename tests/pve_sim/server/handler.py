@@ -123,6 +123,9 @@ class RequestHandler(SimRequestHandler):
             params, files = query_params(query), {}
         else:
             params, files = body_params(self.headers.get("Content-Type"), raw)
+        hook = sim.faults.hook(self.command, rel)
+        if hook is not None:         # another client, just before this request
+            hook(params)
         if rel == "/access/ticket" and self.command == "POST":
             with sim.lock:
                 return sim.auth.login(params.get("username", ""), params.get("password", ""))

@@ -1,13 +1,28 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Clones as qemu-server's clone_vm: the checks run before the task (a 500
-then), the new config is written locked ``clone`` at once, the disks are
-copied (full) or made on the template's base volume (linked) by the task,
-which holds the source's lock file (shared when it is stopped) and the new
-one's (both waited for 1 s, as qemu-server does)."""
+"""Clones as qemu-server's clone_vm (``PVE/API2/Qemu.pm``, ``clone_vm``).
+
+The request runs ``$load_and_check`` (a 500 then) and forks the worker
+(``fork_worker('qmclone', ...)``); it answers with the UPID before the worker
+has done anything, so until the worker writes the new config,
+``/cluster/nextid`` still offers the new VMID. The worker
+(``$lock_source_vm`` -> ``$lock_target_vm`` -> ``$clonefn``) takes the
+source's lock file (shared when the source is stopped), then the new VMID's
+(``lock_config_full($newid, 1, ...)``: both waited for 1 s, then "can't lock
+file '/var/lock/qemu-server/lock-N.conf' - got timeout"), runs
+``$load_and_check`` again ("unable to create VM N: config file already
+exists" when another clone got there first), writes the temporary config
+(``# qmclone temporary file`` / ``lock: clone``), copies the disks (full) or
+makes them on the template's base volume (linked), writing the whole config
+(name, description, still ``lock: clone``) after each disk, then removes the
+lock. A failure after the temporary config removes what the clone made; one
+before it (the locks, the second check) leaves nothing, and nothing of the
+clone that holds the VMID. Only a worker killed outright (SIGKILL, a node
+that lost power: the eval turns INT/TERM/QUIT/HUP into a clean failure)
+leaves the config with ``lock: clone`` (:meth:`kill_clone`)."""
 
 from __future__ import annotations
 
-from tests.pve_sim.state.errors import ApiError, param_error
+from tests.pve_sim.state.errors import ApiError, TaskFailed, WorkerKilled, param_error
 from tests.pve_sim.state.guard import (check_bool, check_dns_name, check_lock_sync, check_vmid,
                                        flock)
 from tests.pve_sim.wire.drives import (NET_KEY, is_cdrom, is_cloudinit, is_drive_key,
@@ -16,7 +31,12 @@ from tests.pve_sim.wire.net import renewed
 
 SKIPPED = ("snapshots", "parent", "snaptime", "vmstate", "snapstate", "runningcpu",
            "runningmachine", "lock", "template", "name", "description")
+#: qemu-server's clone_vm: lock_config_shared/lock_config_full($vmid or $newid, 1, ...)
 CLONE_LOCK_WAIT = 1.0
+#: where kill_clone stops a clone's worker: during its disk copy (the config is
+#: still the temporary "lock: clone" file, without a name) or after its config
+#: (name, description, disks) was written and before the lock was removed
+KILL_POINTS = ("copy", "config")
 
 
 def _check_storage(cluster, storage, target):
@@ -142,27 +162,49 @@ def _new_volume(cluster, newid, key, value, mode, storage, node):
 
 def clone(cluster, user, node, vmid, params):
     vm, newid, full, plan, target = check_clone(cluster, user, node, vmid, params)
-    new = cluster.new_guest(newid, node, _first_config(cluster, vm, newid, params))
     storage = params.get("storage")
+    killed_at = cluster.take_clone_kill(vm.vmid)
+    made = []          # the new guest, once the worker wrote its temporary config
+
+    def write_clone():
+        """$clonefn, with both lock files held."""
+        source, _, _, plan_now, _ = check_clone(cluster, user, node, vmid, params)
+        new = cluster.new_guest(newid, node, {"lock": "clone"})   # "# qmclone temporary file"
+        made.append(new)
+        cluster.pause(cluster.durations["qmclone"])               # the disks are copied
+        if killed_at == "copy":
+            raise WorkerKilled()
+        config = _first_config(cluster, source, newid, params)
+        for key, mode in sorted(plan_now.items()):
+            if key in source.config:
+                config[key] = _new_volume(cluster, newid, key, source.config[key], mode,
+                                          storage, node)
+        new.config = config                                       # write_config, still locked
+        if killed_at == "config":
+            raise WorkerKilled()
+        if target:
+            _move(cluster, new, target)
+        if params.get("pool"):
+            new.pool = params["pool"]
+        new.config.pop("lock", None)
 
     def body():
+        cluster.answered()                  # fork_worker: the UPID is answered first
+        cluster.pause(cluster.durations["qmclone-start"])
         with flock(cluster, vm.vmid, CLONE_LOCK_WAIT, shared=vm.status != "running"), \
                 flock(cluster, newid, CLONE_LOCK_WAIT):
-            cluster.pause(cluster.durations["qmclone"])
-            for key, mode in sorted(plan.items()):
-                if key in vm.config:
-                    new.config[key] = _new_volume(cluster, newid, key, vm.config[key], mode,
-                                                  storage, node)
-            if target:
-                _move(cluster, new, target)
-            if params.get("pool"):
-                new.pool = params["pool"]
-            new.config.pop("lock", None)
+            try:
+                write_clone()
+            except ApiError as error:       # $load_and_check's die, inside the task
+                raise TaskFailed(error.message) from None
 
     def cleanup():
-        for _, volid in new.volumes(include_cdrom=False):
-            cluster.drop_volume(volid, new.node)
-        cluster.vms.pop(newid, None)
+        # only what this clone made: a clone that lost its VMID leaves the winner's
+        for new in made:
+            for _, volid in new.volumes(include_cdrom=False):
+                cluster.drop_volume(volid, new.node)
+            if cluster.vms.get(newid) is new:
+                cluster.vms.pop(newid)
 
     return cluster.spawn(node, "qmclone", vm.vmid, user, body, cleanup=cleanup)
 

@@ -25,6 +25,13 @@ class TaskFailed(Exception):
         self.message = message
 
 
+class WorkerKilled(Exception):
+    """A worker killed outright (SIGKILL, the node lost power): it cleans
+    nothing up, its flocks go with its process, and its task log ends without
+    a "TASK ..." line, which PVE::UPID::read_status (pve-common
+    ``src/PVE/UPID.pm``) reads as "unexpected status"."""
+
+
 def param_error(**errors):
     """400 "Parameter verification failed." with per-parameter messages."""
     return ApiError(400, "Parameter verification failed.", errors)

@@ -101,6 +101,7 @@ class Task:
     endtime: int | None = None
     exitstatus: str | None = None
     settled: bool = False        # its worker has started waiting or finished
+    answered: bool = False       # its request has answered with the UPID
     log: list = field(default_factory=list)      # the task log's lines
     warnings: int = 0
 

@@ -10,17 +10,22 @@ import re
 import threading
 import time
 
-from tests.pve_sim.state.errors import TaskFailed
+from tests.pve_sim.state.errors import TaskFailed, WorkerKilled
 from tests.pve_sim.state.records import Task
 from tests.pve_sim.wire.upid import encode_upid
 
-#: seconds each worker type takes before its time scale
+#: seconds each worker type takes before its time scale; "qmclone-start": the
+#: forked clone worker's start, between the answer (the UPID) and its lock
+#: files, while /cluster/nextid still offers its VMID (tests make it long: a
+#: worker that writes its config late)
 DEFAULT_DURATIONS = {
-    "qmclone": 2.0, "qmsnapshot": 1.0, "qmrollback": 1.0, "qmdelsnapshot": 0.5,
+    "qmclone": 2.0, "qmclone-start": 0.05, "qmsnapshot": 1.0, "qmrollback": 1.0, "qmdelsnapshot": 0.5,
     "qmstart": 0.4, "qmstop": 0.2, "qmshutdown": 0.0, "qmtemplate": 0.5,
     "qmdestroy": 0.5, "imgcopy": 0.2, "qmconfig": 0.1, "imgdel": 0.1,
 }
 SNAPSHOT_TYPES = ("qmsnapshot", "qmrollback", "qmdelsnapshot")
+#: the exit status PVE::UPID::read_status gives a task whose log has no end line
+KILLED_STATUS = "unexpected status"
 
 
 def succeeded(status):
@@ -36,7 +41,10 @@ class TaskRunner:
         self.tasks = []                  # every Task, oldest first
         self.snapshot_ops_in_flight = 0
         self.peak_snapshot_ops = 0
+        self.tasks_in_flight = {}        # worker type -> tasks running now
+        self.peak_tasks = {}             # worker type -> most tasks running at once
         self._task_failures = []         # [type, vmid, message]
+        self._clone_kills = []           # [source vmid, where] (state/clone.py)
         self._pids = itertools.count(0x1A2B0)
         self._threads = []
         self._current = threading.local()    # the task a worker thread runs
@@ -48,6 +56,21 @@ class TaskRunner:
         its usual duration, changing nothing)."""
         with self.lock:
             self._task_failures.append((type_, str(vmid), message))
+
+    def kill_clone(self, source_vmid, at="copy"):
+        """The next clone of ``source_vmid`` has its worker killed outright
+        ``at`` "copy" (the config is still the temporary ``lock: clone``
+        file, without a name) or "config" (name, description and disks
+        written, ``lock: clone`` not yet removed). Nothing is cleaned up."""
+        with self.lock:
+            self._clone_kills.append([int(source_vmid), at])
+
+    def take_clone_kill(self, source_vmid):
+        for item in self._clone_kills:
+            if item[0] == source_vmid:
+                self._clone_kills.remove(item)
+                return item[1]
+        return None
 
     def _take_failure(self, type_, vmid):
         for item in self._task_failures:
@@ -69,6 +92,15 @@ class TaskRunner:
         if task is not None and not task.settled:
             task.settled = True
             self.cond.notify_all()
+
+    def answered(self):
+        """The running worker waits until its request has answered with the
+        UPID (fork_worker returns in the parent at once; the worker's own
+        work comes after)."""
+        task = getattr(self._current, "task", None)
+        if task is not None:
+            self.settle()
+            self.cond.wait_for(lambda: task.answered, timeout=5)
 
     def warn(self, message):
         """A worker's ``warn``: logged; the task then ends "WARNINGS: n"
@@ -102,6 +134,8 @@ class TaskRunner:
         failure = self._take_failure(type_, id_)
         if failure is not None:
             body = self._failing(type_, failure)
+        running = self.tasks_in_flight[type_] = self.tasks_in_flight.get(type_, 0) + 1
+        self.peak_tasks[type_] = max(self.peak_tasks.get(type_, 0), running)
         if type_ in SNAPSHOT_TYPES:
             self.snapshot_ops_in_flight += 1
             self.peak_snapshot_ops = max(self.peak_snapshot_ops, self.snapshot_ops_in_flight)
@@ -110,6 +144,8 @@ class TaskRunner:
         self._threads.append(thread)
         thread.start()
         self.cond.wait_for(lambda: task.settled, timeout=5)
+        task.answered = True
+        self.cond.notify_all()
         return upid
 
     def _failing(self, type_, message):
@@ -126,14 +162,20 @@ class TaskRunner:
                 status = "WARNINGS: %d" % task.warnings if task.warnings else "OK"
             except TaskFailed as failed:
                 status = failed.message
+            except WorkerKilled:
+                status = KILLED_STATUS
+                cleanup = None          # a killed worker cleans nothing up
             except Exception as error:  # noqa: BLE001 - a simulator bug ends the task visibly
                 status = "simulator error: %r" % (error,)
             if status != "OK" and cleanup is not None:
                 cleanup()
             task.endtime = int(time.time())
             task.exitstatus = status
-            task.log.append("TASK %s" % (status if succeeded(status) else "ERROR: " + status))
+            if status != KILLED_STATUS:
+                task.log.append("TASK %s" % (status if succeeded(status)
+                                             else "ERROR: " + status))
             task.settled = True
+            self.tasks_in_flight[task.type] -= 1
             if task.type in SNAPSHOT_TYPES:
                 self.snapshot_ops_in_flight -= 1
             self.cond.notify_all()

@@ -9,7 +9,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from vdictl.config.rooms import Connect
 from vdictl.errors import Busy, DriverError, NotFound, Unreachable, WrongState
@@ -17,14 +17,13 @@ from vdictl.wait import wait_for
 
 from ..outage import Outage
 from ..status_watch import StatusWatch
-from .api import DEFAULT_POOL, Endpoint, api_at, open_api, parse_url, split_urls
+from .api import DEFAULT_POOL, Endpoint, open_api, parse_url, split_urls
 from .errors import DRIVER, NodeSilent, by_text, map_error
+from .nodes import Nodes
 from .tasks import TaskWatch, exit_text, succeeded
+from .vmids import Vmids
 
 log = logging.getLogger(__name__)
-
-#: one allocation of a new VMID at a time in this process (create.py, templates.py)
-VMID_LOCK = threading.Lock()
 
 #: before_retry() -> (done, value): ends the retries when an earlier attempt worked
 BeforeRetry = Callable[[], Tuple[bool, Any]]
@@ -73,27 +72,18 @@ class PveConnection:
     def __init__(self, settings: Connect, url: str, tuning: Optional[Tuning] = None):
         self.settings = settings
         #: the cluster's nodes as `url` lists them; any one answers for all
-        self.endpoints: List[Endpoint] = [parse_url(u) for u in split_urls(url)] or \
-            [Endpoint("", None, "")]
-        self.endpoint: Endpoint = self.endpoints[0]
-        self.url = self.endpoint.url if len(self.endpoints) == 1 else \
-            ", ".join(e.url for e in self.endpoints)
+        endpoints = [parse_url(u) for u in split_urls(url)] or [Endpoint("", None, "")]
+        self.nodes = Nodes(endpoints)
+        self.url = ", ".join(e.url for e in endpoints)
         self.tuning = tuning or Tuning()
         self._api: Any = None
-        #: the node in use (an index of endpoints), each node's API object, the
-        #: nodes silent since the last answer, and those whose leaving was logged
-        self._node = 0
-        self._apis: Dict[int, Any] = {}
-        self._silent: Set[int] = set()
-        self._left: Set[int] = set()
-        self._node_lock = threading.Lock()
         self._secrets: List[Optional[str]] = []
         self._open_lock = threading.Lock()
         #: HTTPS connections kept open: the run's threads and the shared polls
         self.pool_size = DEFAULT_POOL
-        #: VMIDs are taken from /cluster/nextid one clone at a time in this
-        #: process, whichever endpoint (node URL) of the cluster a driver uses
-        self.vmid_lock = VMID_LOCK
+        #: the VMIDs of this run's clones, each its own (vmids.py)
+        self.vmids = Vmids(self.nextid, lambda: [int(e["vmid"]) for e in self.listing()
+                                                  if "vmid" in e])
         self.outage = Outage(self.url, settings.endpoint_timeout, driver=DRIVER)
         self.tasks = TaskWatch(self._list_tasks, self._task_status,
                                interval=lambda: self.tuning.poll_interval, driver=DRIVER)
@@ -126,24 +116,16 @@ class PveConnection:
             if not self.url:
                 raise DriverError("no Proxmox VE url configured", driver=DRIVER)
             silences: List[str] = []
-            count = len(self.endpoints)
-            for step in range(count):
-                index = (self._node + step) % count
+            for index in self.nodes.order():
                 try:
-                    api, self._secrets = open_api(self.settings, self.endpoints[index],
+                    api, self._secrets = open_api(self.settings, self.nodes.endpoints[index],
                                                   pool_size=self.pool_size)
                 except NodeSilent as silent:
                     silences.append(silent.message)
-                    if count == 1:
+                    if len(self.nodes) == 1:
                         raise
                     continue
-                with self._node_lock:
-                    for quiet in range(step):
-                        self._leaving((self._node + quiet) % count, index,
-                                      silences[quiet])
-                    self._node = index
-                    self._apis = {index: api}
-                    self._silent.clear()
+                self.nodes.logged_in(index, api, silences)
                 self._api = api
                 return
             raise NodeSilent(f"cannot connect to {self.url}: no node answers: "
@@ -154,50 +136,7 @@ class PveConnection:
         # a ticket or token needs no logout; the next open logs in again
         with self._open_lock:
             self._api = None
-            with self._node_lock:
-                self._apis = {}
-
-    # -- several nodes in url ---------------------------------------------------
-    def _current(self) -> Tuple[int, Any]:
-        """The node in use and its API object."""
-        with self._node_lock:
-            index = self._node
-            api = self._apis.get(index)
-            if api is None:
-                first = next(iter(self._apis.values()), self._api)
-                api = self._apis[index] = api_at(first, self.endpoints[index])
-            return index, api
-
-    def _leaving(self, index: int, to: int, reason: str) -> None:
-        """Log once per node and run that the run goes on without it (the
-        node lock held)."""
-        if index in self._left:
-            log.debug("%s does not answer (%s); using %s", self.endpoints[index].url,
-                      reason, self.endpoints[to].url)
-            return
-        self._left.add(index)
-        reason = reason.replace(f"cannot connect to {self.endpoints[index].url}: ", "", 1)
-        log.warning("%s does not answer (%s); going on with %s, another node of the "
-                    "cluster", self.endpoints[index].url, reason, self.endpoints[to].url)
-
-    def _node_silent(self, index: int, err: DriverError) -> bool:
-        """The node `index` did not answer a call: the next node of `url` is
-        used from now on. True while some node has not been silent since the
-        cluster last answered (the endpoint is not down)."""
-        count = len(self.endpoints)
-        if count == 1:
-            return False
-        with self._node_lock:
-            self._silent.add(index)
-            if index == self._node:
-                self._node = (index + 1) % count
-                self._leaving(index, self._node, err.message)
-            return len(self._silent) < count
-
-    def _node_answered(self) -> None:
-        if self._silent:
-            with self._node_lock:
-                self._silent.clear()
+            self.nodes.forget()
 
     def call(self, fn: Callable[[Any], Any], *, vm: Optional[str] = None,
              what: Optional[str] = None, before_retry: Optional[BeforeRetry] = None,
@@ -217,18 +156,18 @@ class PveConnection:
                 done, value = before_retry()
                 if done:
                     return value
-            node, api = self._current()
+            node, api = self.nodes.current(self._api)
             try:
                 value = fn(api)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
                 err = map_error(exc, vm=vm, what=what, secrets=self._secrets)
-                doors = isinstance(err, NodeSilent) and self._node_silent(node, err)
+                doors = isinstance(err, NodeSilent) and self.nodes.silent(node, err)
                 err = self._noted(err, other_nodes=doors)
                 if ref is not None and isinstance(err, Busy):
                     self.check_stale_lock(ref)
                 raise err from exc
             outage.answered()
-            self._node_answered()
+            self.nodes.answered()
             return value
 
         return self.retrying(once, vm)
@@ -246,7 +185,7 @@ class PveConnection:
         silence counts only when no other node of `url` is left to try."""
         if not isinstance(err, Unreachable):
             self.outage.answered()  # a refusal is an answer
-            self._node_answered()
+            self.nodes.answered()
             return err
         if not other_nodes:
             timed_out = "timed out" in err.message.lower() or "timeout" in err.message.lower()
@@ -343,6 +282,15 @@ class PveConnection:
         lock = (status or {}).get("lock")
         if not lock or self.active_tasks(ref):
             return
+        if lock == "clone":
+            # qemu-server's clone worker removes the lock last; killed outright,
+            # it leaves the config it wrote after its last whole disk
+            raise StaleLock(
+                f"VM {ref.name} (vmid {ref.vmid} on node {ref.node}) is locked (clone) but no "
+                f"task runs on it: its clone task was killed before it finished, and its "
+                f"disks may be incomplete. Remove it on {ref.node} with: qm unlock {ref.vmid} "
+                f"&& qm destroy {ref.vmid} --purge; the next rollout makes it again",
+                driver=DRIVER, vm=ref.name)
         raise StaleLock(
             f"VM {ref.name} (vmid {ref.vmid} on node {ref.node}) is locked ({lock}) but no "
             f"task runs on it: a killed run or task left the lock. Check on {ref.node} that "
@@ -460,6 +408,13 @@ class PveConnection:
             return self.ref(name)
         return VmRef(name, where[0], where[1], {"name": name, "node": where[0],
                                                 "vmid": where[1]})
+
+    def nextid(self, vmid: Optional[int] = None) -> int:
+        """The cluster's next free VMID; with `vmid`, that one if it is free
+        (AlreadyExists: "VM N already exists")."""
+        if vmid is None:
+            return int(self.call(lambda a: a.cluster.nextid.get()))
+        return int(self.call(lambda a: a.cluster.nextid.get(vmid=vmid)))
 
     def config(self, ref: VmRef) -> Dict[str, Any]:
         return dict(self.call(lambda a: a.nodes(ref.node).qemu(ref.vmid).config.get(),

@@ -1,18 +1,21 @@
 """Create and delete VMs: a linked clone of the template (a full clone onto
-another storage), its memory, a new MAC and the owner mark; VMIDs from
-/cluster/nextid, taken one at a time in this process and taken again when
-another process got there first."""
+another storage), marked as vdictl's in the clone request itself, then its
+memory, a new MAC and the tag in one config change; a VM an earlier run
+cloned and did not configure is finished by the next rollout. Each clone of
+the run gets a VMID of its own (vmids.py), and another when another client's
+clone takes it first."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from vdictl.config.rooms import VmSpec
 from vdictl.errors import AlreadyExists, DriverError, NotFound, NotOwned, WrongState
-from vdictl.model import Owner, Vm
+from vdictl.model import CREATING, Owner, Vm
 
-from . import cloudinit
+from . import cloudinit, vmids
 from .connection import PveConnection, VmRef
 from .lookups import disks, listed_template, storage_of
 from .owner_mark import description, parse_owner, tags_with, with_phase
@@ -37,8 +40,11 @@ def net_without_mac(net: str) -> str:
 def clone_params(spec: VmSpec, owner: Owner, template: VmRef,
                  tconfig: Dict[str, Any]) -> Dict[str, Any]:
     """The clone request: linked unless the VMs go to another storage."""
-    params: Dict[str, Any] = dict(name=spec.name, description=description(owner,
-                                                                            spec.description))
+    # the mark is the clone's from its first instant: name and description are
+    # written with its config (qemu-server clone_vm), phase=creating until
+    # the config change below is made
+    params: Dict[str, Any] = dict(name=spec.name, description=description(
+        owner, spec.description, CREATING))
     full = bool(spec.storage) and spec.storage != storage_of(tconfig)
     params["full"] = 1 if full else 0
     if full:
@@ -50,30 +56,41 @@ def clone_params(spec: VmSpec, owner: Owner, template: VmRef,
     return params
 
 
-def _post_clone(conn: PveConnection, name: str, template: VmRef, newid: int,
-                params: Dict[str, Any], made: Callable[[], Tuple[bool, Any]]) -> Optional[str]:
-    return conn.call(lambda a: a.nodes(template.node).qemu(template.vmid).clone.post(
-        newid=newid, **params), vm=name, before_retry=made)
+def _post_clone(source: VmRef, newid: int, params: Dict[str, Any], api: Any) -> Any:
+    return api.nodes(source.node).qemu(source.vmid).clone.post(newid=newid, **params)
 
 
-def _clone(conn: PveConnection, spec: VmSpec, template: VmRef,
-           params: Dict[str, Any]) -> Tuple[int, Optional[str]]:
-    """POST clone with a free VMID; (the VMID, the task's UPID)."""
+def clone_to_own_vmid(conn: PveConnection, name: str, source: VmRef,
+                      params: Dict[str, Any], *, vmid_range: Optional[Tuple[int, int]],
+                      timeout: float, what: str = "the clone") -> int:
+    """POST `source`'s clone named `name` with a VMID of its own and wait for
+    its task; the VMID it got. A VMID another client's clone takes first is
+    given up for the next one, up to VMID_ATTEMPTS times."""
     def made() -> Tuple[bool, Any]:
         # an earlier attempt's answer was lost: the clone may exist already
-        ref = conn.refs([spec.name]).get(spec.name)
+        ref = conn.refs([name]).get(name)
         return (True, None) if ref is not None else (False, None)
 
     for _ in range(VMID_ATTEMPTS):
-        with conn.vmid_lock:  # the VMID is taken once the clone's config exists
-            newid = int(conn.call(lambda a: a.cluster.nextid.get(), vm=spec.name))
-            try:
-                return newid, _post_clone(conn, spec.name, template, newid, params, made)
-            except AlreadyExists as exc:
-                log.info("%s: VMID %d taken meanwhile (%s); asking for another", spec.name,
-                         newid, exc.message)
-    raise DriverError(f"no free VMID after {VMID_ATTEMPTS} attempts (other clients keep "
-                      "taking them)", driver=conn.driver, vm=spec.name)
+        newid = conn.vmids.claim(name, vmid_range)
+        try:
+            upid = conn.call(functools.partial(_post_clone, source, newid, params), vm=name,
+                             before_retry=made)
+            conn.wait_task(upid, timeout=timeout, what=what, vm=name)
+            return newid
+        except DriverError as exc:
+            if isinstance(exc, NotFound) or not vmids.lost(exc.message, newid):
+                raise
+            conn.vmids.lose(newid)
+            mine = conn.refs([name]).get(name)
+            if mine is not None:  # an attempt whose answer was lost made it after all
+                return mine.vmid
+            log.info("%s: another client's clone took VMID %d (%s); cloning to another",
+                     name, newid, exc.message)
+        finally:
+            conn.vmids.release(newid)
+    raise DriverError(f"no VMID after {VMID_ATTEMPTS} attempts: other clients' clones kept "
+                      "taking the VMID offered", driver=conn.driver, vm=name)
 
 
 def _exists(conn: PveConnection, name: str) -> bool:
@@ -105,23 +122,40 @@ def create_vm(conn: PveConnection, *, spec: VmSpec, owner: Owner, timeout: float
     template, tconfig = _template(conn, spec)
     params = clone_params(spec, owner, template, tconfig)
     try:
-        newid, upid = _clone(conn, spec, template, params)
+        newid = clone_to_own_vmid(conn, spec.name, template, params,
+                                  vmid_range=spec.vmid_range, timeout=timeout)
     except NotFound:
         # the template moved or went since the run listed it: list again, once
         conn.forget_listing()
         template, tconfig = _template(conn, spec)
         params = clone_params(spec, owner, template, tconfig)
-        newid, upid = _clone(conn, spec, template, params)
-    node = params.get("target", template.node)
-    conn.created(spec.name, node, newid)
-    conn.wait_task(upid, timeout=timeout, what="the clone", vm=spec.name)
+        newid = clone_to_own_vmid(conn, spec.name, template, params,
+                                  vmid_range=spec.vmid_range, timeout=timeout)
+    conn.created(spec.name, params.get("target", template.node), newid)
+    log.info("%s: %s clone %d of %s (%d)", spec.name,
+             "full" if params["full"] else "linked", newid, template.name, template.vmid)
+    return _configure(conn, spec, owner, tconfig)
+
+
+def finish_create(conn: PveConnection, *, spec: VmSpec, owner: Owner, timeout: float) -> Vm:
+    """The config change of a VM an earlier run cloned and did not configure
+    (its mark still says phase=creating). A clone still under way is waited
+    for; one its killed task left locked `clone` is named with what to do."""
+    ref = conn.ref(spec.name)
+    conn.ensure_unlocked(ref, timeout)
+    _, tconfig = _template(conn, spec)
+    return _configure(conn, spec, owner, tconfig)
+
+
+def _configure(conn: PveConnection, spec: VmSpec, owner: Owner,
+               tconfig: Dict[str, Any]) -> Vm:
+    """The clone's one config change: memory, tag, MACs, cloud-init, and the
+    mark without phase=creating (before the rollout's snapshot, so a
+    rollback keeps it)."""
     ref = conn.ref(spec.name)
     config = conn.config(ref)
-    # one change before the rollout's snapshot, so a rollback keeps it
-    conn.set_config(ref, **own_settings(spec, config, tconfig), **cloudinit.settings(spec, config))
-    log.info("%s: %s clone %d of %s (%d) on %s", spec.name,
-             "full" if params["full"] else "linked", newid, template.name, template.vmid,
-             ref.node)
+    conn.set_config(ref, description=description(owner, spec.description),
+                    **own_settings(spec, config, tconfig), **cloudinit.settings(spec, config))
     return to_vm(ref.entry, conn.config(ref), conn.url)
 
 

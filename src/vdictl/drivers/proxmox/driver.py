@@ -15,7 +15,6 @@ from ..base import Driver
 from . import cloudinit, create, firstboot, lookups, power, snapshots, templates
 from .api import DEFAULT_POOL
 from .connection import PveConnection, Tuning
-from .owner_mark import TAG, tags_of
 from .sessions import sessions as who_is_at
 from .records import STATE_MAP, to_vm
 
@@ -62,15 +61,15 @@ class ProxmoxDriver(Driver):
     # -- inventory --------------------------------------------------------
     def find_vms(self, *, names: Sequence[str]) -> Dict[str, Vm]:
         """One cluster resources request; then the config (for the owner mark)
-        of the VMs tagged vdictl only."""
+        of each VM found. The mark is written by the clone request, the tag
+        only by the config change after it: a VM without the tag may be one
+        vdictl cloned and did not configure (a killed run), so its config is
+        read too (a request per untagged VM of the rooms' names)."""
         if not names:
             return {}
         conn = self.connection
-        found = {}
-        for name, ref in conn.refs(names).items():
-            config = conn.config(ref) if TAG in tags_of(ref.entry.get("tags")) else None
-            found[name] = to_vm(ref.entry, config, conn.url)
-        return found
+        return {name: to_vm(ref.entry, conn.config(ref), conn.url)
+                for name, ref in conn.refs(names).items()}
 
     def get_vm(self, *, name: str) -> Vm:
         return create.get_vm(self.connection, name=name)
@@ -78,6 +77,9 @@ class ProxmoxDriver(Driver):
     # -- lifecycle --------------------------------------------------------
     def create_vm(self, *, spec: VmSpec, owner: Owner, timeout: float) -> Vm:
         return create.create_vm(self.connection, spec=spec, owner=owner, timeout=timeout)
+
+    def finish_create(self, *, spec: VmSpec, owner: Owner, timeout: float) -> Vm:
+        return create.finish_create(self.connection, spec=spec, owner=owner, timeout=timeout)
 
     def check_create(self, *, specs: Sequence[VmSpec]) -> None:
         lookups.check_create(self.connection, specs)

@@ -41,8 +41,8 @@ def state_of(entry: Dict[str, Any]) -> VmState:
 
 
 def to_vm(entry: Dict[str, Any], config: Optional[Dict[str, Any]], url: str) -> Vm:
-    """The Vm of a cluster resources entry and its config (None: not read,
-    the VM has no vdictl tag, so it has no mark either)."""
+    """The Vm of a cluster resources entry and its config (None: not read;
+    then it has no mark either)."""
     text = (config or {}).get("description")
     macs = [m for m in (mac_of((config or {}).get(f"net{i}")) for i in range(8)) if m]
     return Vm(name=str(entry.get("name")), id=str(entry.get("vmid")), state=state_of(entry),

@@ -13,6 +13,7 @@ from vdictl import __version__
 from vdictl.errors import AlreadyExists, NotFound, NotOwned, TemplateInUse, Unsupported, WrongState
 
 from .connection import PveConnection, VmRef
+from .create import clone_to_own_vmid
 from .lookups import base_volumes, find_template, templates, uses_base
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,10 @@ def create_template(conn: PveConnection, *, vm: str, name: str, seal: bool,
         raise WrongState(f"source VM {vm!r} is {source.entry.get('status')}; shut it down "
                          "before making a template of it", driver=conn.driver, vm=name)
     conn.ensure_unlocked(source, timeout)
-    with conn.vmid_lock:
-        newid = int(conn.call(lambda a: a.cluster.nextid.get(), vm=name))
-        upid = conn.call(lambda a: a.nodes(source.node).qemu(source.vmid).clone.post(
-            newid=newid, name=name, full=1,
-            description=f"{TEMPLATE_MARK} version={__version__} from={vm}"), vm=name)
-    conn.wait_task(upid, timeout=timeout, what="the copy of the source VM's disks", vm=name)
+    newid = clone_to_own_vmid(
+        conn, name, source, dict(name=name, full=1, description=f"{TEMPLATE_MARK} "
+                                 f"version={__version__} from={vm}"),
+        vmid_range=None, timeout=timeout, what="the copy of the source VM's disks")
     copy = conn.ref(name)
     conn.run_task(copy, lambda a: a.nodes(copy.node).qemu(copy.vmid).template.post(),
                   timeout=timeout, what="the conversion into a template", kind="qmtemplate")
