@@ -163,8 +163,11 @@ MAN_ENVIRONMENT = (
      "`vdictl:`. This names the syslog socket (default /dev/log; nothing is sent "
      "when it does not exist); `off`, `no`, `0` or empty turns syslog off."),
     ("VDICTL_OVIRT_PASSWORD",
-     "The oVirt engine password, when [general/connect] sets neither password nor "
-     "password_file."),
+     "The oVirt engine password, when [general/connect] sets none of password, "
+     "password_file and password_credential."),
+    ("CREDENTIALS_DIRECTORY",
+     "Set by systemd for a unit with LoadCredential=: the directory of the credentials "
+     "that password_credential and token_secret_credential name."),
     ("_VDICTL_COMPLETE",
      "Shell completion: `_VDICTL_COMPLETE=bash_source vdictl` prints the bash "
      "completion script (`zsh_source`, `fish_source` for the others)."),

@@ -41,7 +41,8 @@ def default_lock_dir() -> str:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isdir(runtime):
         return os.path.join(runtime, "vdictl")
-    return f"/tmp/vdictl-{os.getuid()}"
+    # a directory of this uid; _prepare_dir refuses it when another user made it first
+    return f"/tmp/vdictl-{os.getuid()}"  # nosec B108
 
 
 def lock_file_name(room: str) -> str:

@@ -31,26 +31,31 @@ def check(tmp_path, connect=TOKEN, room=""):
 @pytest.mark.parametrize("connect, key, message", [
     ("", "token_id",
      "the proxmox driver needs credentials: token_id = user@realm!tokenid with "
-     "token_secret_file (or token_secret_env), or username = user@realm with password_file"),
+     "token_secret_file (or token_secret_env or token_secret_credential), or username = "
+     "user@realm with password_file"),
     ('username = "root@pam"', "token_id",
      "the proxmox driver needs credentials: token_id = user@realm!tokenid with "
-     "token_secret_file (or token_secret_env), or username = user@realm with password_file"),
+     "token_secret_file (or token_secret_env or token_secret_credential), or username = "
+     "user@realm with password_file"),
     ('password = "x"', "username",
      "the proxmox driver needs credentials: token_id = user@realm!tokenid with "
-     "token_secret_file (or token_secret_env), or username = user@realm with password_file"),
+     "token_secret_file (or token_secret_env or token_secret_credential), or username = "
+     "user@realm with password_file"),
     (TOKEN + '\npassword = "x"', "token_id",
-     "set token_id or a password, not both (the token is preferred: remove password and "
-     "password_file)"),
+     "set token_id or a password, not both (the token is preferred: remove password, "
+     "password_file and password_credential)"),
     ('token_id = "vdictl@pve"\ntoken_secret_env = "S"', "token_id",
      "'vdictl@pve' is not an API token id; write user@realm!tokenid, e.g. vdictl@pve!rooms"),
     ('token_id = "rooms!tok"\ntoken_secret_env = "S"', "token_id",
      "'rooms!tok' is not an API token id; write user@realm!tokenid, e.g. vdictl@pve!rooms"),
     ('token_id = "vdictl@pve!rooms"', "token_secret_file",
      "token_id needs its secret from exactly one of token_secret_file (a file whose first "
-     "line is the secret) and token_secret_env (an environment variable's name)"),
+     "line is the secret), token_secret_env (an environment variable's name) and "
+     "token_secret_credential (a systemd credential's name)"),
     (TOKEN + '\ntoken_secret_file = "/etc/vdictl/pve.token"', "token_secret_env",
      "token_id needs its secret from exactly one of token_secret_file (a file whose first "
-     "line is the secret) and token_secret_env (an environment variable's name)"),
+     "line is the secret), token_secret_env (an environment variable's name) and "
+     "token_secret_credential (a systemd credential's name)"),
     ('token_secret_env = "S"\nusername = "root@pam"\npassword = "x"', "token_secret_env",
      "token_secret_env without token_id; add token_id = user@realm!tokenid"),
     (TOKEN + '\npool = "default"', "pool",

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vdictl.config.load import check_secret_files, load_config
+from vdictl.config.load import load_config
+from vdictl.config.secrets import check_secret_files
 from vdictl.errors import ConfigError
 
 from tests import vdictl_cli

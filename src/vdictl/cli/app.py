@@ -106,15 +106,21 @@ class AppContext:
     @property
     def config(self) -> Config:
         if self._config is None:
-            from vdictl.config.load import check_secret_files, find_config_file, load_config
+            from vdictl.config import trust
+            from vdictl.config.load import find_config_file, load_config
+            from vdictl.config.secrets import check_secret_files
+            from vdictl.records.history import state_dir
 
             from .logs import setup_audit_trail, setup_logging
 
             # here, not at start-up: --help and a plain `rooms` log nothing
             setup_logging(self.verbosity)
-            config = load_config(find_config_file(self.config_path))
-            secret_warnings = check_secret_files(config, strict=self.strict_permissions,
-                                                 offline=self.offline)
+            strict = self.strict_permissions
+            path = find_config_file(self.config_path)
+            trust.check_config_file(path, strict=strict)  # before reading it
+            config = load_config(path)
+            trust.check_config(config, strict=strict, state_dir=state_dir(config.logging.state_dir))
+            secret_warnings = check_secret_files(config, strict=strict, offline=self.offline)
             if self.uri:
                 import dataclasses
 
@@ -216,7 +222,8 @@ class AppContext:
                    "and config check list still print.")
 @click.option("--strict-permissions", is_flag=True,
               help="A password readable by group or others (config file or password_file) "
-                   "is an error, not a warning.")
+                   "is an error, not a warning; and, as when run as root, a config file or "
+                   "a file it names that others could write is refused (docs/security.md).")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Optional[str], uri: Optional[str],
         lock_timeout: float, verbose: int, debug: bool, quiet: bool,

@@ -33,74 +33,6 @@ def load_config(path: str, *, now: Optional[datetime] = None) -> Config:
     return _Loader(full, scripttime).load(read_config_file(full))
 
 
-def check_secret_files(config: Config, *, strict: bool = False,
-                       offline: bool = False) -> List[str]:
-    """Warnings for a password that others may read (errors when ``strict``).
-
-    The config file counts when it holds ``password``; ``password_file`` must
-    exist and be readable (``offline``: a command that never connects, such as
-    ``config check``, only warns). Checked when a command uses the config, not
-    by :func:`load_config`: it is about the files on this machine now.
-    """
-    problems: List[ConfigError] = []
-    places = [("general/connect", config.connect)] + [
-        (f"connect {name}", profile) for name, profile in config.profiles.items()]
-    for section, connect in places:
-        problems += _secret_problems(config.path, section, connect, offline)
-    if strict and problems:
-        first = problems[0]
-        raise ConfigError(f"{first.message} (--strict-permissions)", file=first.file,
-                          section=first.section, key=first.key)
-    return [str(p) for p in problems]
-
-
-def _secret_problems(path: str, section: str, connect: Connect,
-                     offline: bool) -> List[ConfigError]:
-    """The password problems of one connect section (raised when it cannot work)."""
-    problems = []
-    if connect.password is not None:
-        exposed = _exposure(path)
-        if exposed:
-            problems.append(ConfigError(
-                f"the config file holds a password and {exposed}", file=path,
-                section=section, key="password"))
-    for key, kind in (("password_file", "password file"),
-                      ("token_secret_file", "token secret file")):
-        secret = getattr(connect, key)
-        if secret:
-            problems += _secret_file_problems(path, section, key, kind, secret, offline)
-    return problems
-
-
-def _secret_file_problems(path: str, section: str, key: str, kind: str, secret: str,
-                          offline: bool) -> List[ConfigError]:
-    """A password or token secret file that is missing, unreadable or exposed."""
-    where: Dict[str, Any] = dict(file=path, section=section, key=key)
-    unusable = None
-    if not os.path.isfile(secret):
-        unusable = f"{kind} {secret} does not exist or is not a file"
-    elif not os.access(secret, os.R_OK):
-        unusable = f"{kind} {secret} cannot be read (permission denied)"
-    if unusable and not offline:
-        raise ConfigError(unusable, **where)
-    if unusable:
-        return [ConfigError(unusable, **where)]
-    exposed = _exposure(secret)
-    return [ConfigError(f"{kind} {secret} {exposed}", **where)] if exposed else []
-
-
-def _exposure(path: str) -> Optional[str]:
-    """'is readable by group ... ; run: chmod 600 PATH', or None when private."""
-    try:
-        mode = os.stat(path).st_mode & 0o777
-    except OSError:
-        return None
-    who = [w for w, bit in (("group", 0o040), ("others", 0o004)) if mode & bit]
-    if not who:
-        return None
-    return f"is readable by {' and '.join(who)} (mode {mode:04o}); run: chmod 600 {path}"
-
-
 class _Loader:
     def __init__(self, path: str, scripttime: str):
         self.path = path
@@ -282,9 +214,7 @@ class _Loader:
                              "VE) means nothing to "
                              "the ovirt driver, whose engine reports console sessions itself; "
                              "remove it", path, "console_probe")
-        if vals.get("password") is not None and vals.get("password_file"):
-            raise self.error("set password or password_file, not both", path,
-                             "password_file")
+        config_connect.check_secrets(vals, path, self.error)
         if driver == "proxmox":
             config_connect.check_proxmox(vals, path, self.error)
         else:

@@ -163,10 +163,13 @@ class Connect:
     username: Optional[str] = _CONNECT["username"]
     password: Optional[str] = field(default=_CONNECT["password"], repr=False)
     password_file: Optional[str] = _CONNECT["password_file"]
+    #: a systemd credential's name: the file $CREDENTIALS_DIRECTORY/NAME holds the password
+    password_credential: Optional[str] = _CONNECT["password_credential"]
     #: proxmox: API token user@realm!tokenid; its secret from the file or the variable
     token_id: Optional[str] = _CONNECT["token_id"]
     token_secret_file: Optional[str] = field(default=_CONNECT["token_secret_file"], repr=False)
     token_secret_env: Optional[str] = field(default=_CONNECT["token_secret_env"], repr=False)
+    token_secret_credential: Optional[str] = _CONNECT["token_secret_credential"]
     ca_file: Optional[str] = _CONNECT["ca_file"]
     insecure: bool = _CONNECT["insecure"]
     filter: bool = _CONNECT["filter"]                # ovirt: the engine's user API

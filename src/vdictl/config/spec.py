@@ -101,15 +101,26 @@ KEYS: Tuple[Key, ...] = (
         help="oVirt user, e.g. admin@internal; Proxmox VE: user@realm, e.g. root@pam "
              "(a ticket login; token_id is preferred)."),
     Key("password", "connect", "str",
-        help="oVirt or Proxmox VE password (prefer password_file)."),
+        help="oVirt or Proxmox VE password (prefer password_file or "
+             "password_credential)."),
     Key("password_file", "connect", "path",
         help="File whose first line is the oVirt or Proxmox VE password."),
+    Key("password_credential", "connect", "str",
+        help="Name of the systemd credential whose first line is the password, read from "
+             "$CREDENTIALS_DIRECTORY/NAME: the unit gives it with LoadCredential=NAME:/path "
+             "(or SetCredentialEncrypted=), e.g. password_credential = ovirt-password with "
+             "LoadCredential=ovirt-password:/etc/vdictl/ovirt-password; see "
+             "cron/vdictl-reset.service and docs/security.md."),
     Key("token_id", "connect", "str",
         help="Proxmox VE: API token, user@realm!tokenid (e.g. vdictl@pve!rooms), used "
-             "instead of username and password; its secret comes from token_secret_file "
-             "or token_secret_env (exactly one)."),
+             "instead of username and password; its secret comes from token_secret_file, "
+             "token_secret_env or token_secret_credential (exactly one)."),
     Key("token_secret_file", "connect", "path",
         help="Proxmox VE: file whose first line is the API token's secret."),
+    Key("token_secret_credential", "connect", "str",
+        help="Proxmox VE: name of the systemd credential whose first line is the API "
+             "token's secret, read from $CREDENTIALS_DIRECTORY/NAME (as "
+             "password_credential)."),
     Key("token_secret_env", "connect", "str",
         help="Proxmox VE: name of the environment variable holding the API token's "
              "secret, e.g. PVE_TOKEN_SECRET."),

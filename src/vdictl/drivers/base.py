@@ -16,6 +16,7 @@ from typing import (TYPE_CHECKING, Callable, ClassVar, ContextManager, Dict, Lis
 from vdictl.errors import AuthError, Unsupported
 from vdictl.model import Owner, Sessions, Snapshot, Vm
 from vdictl.config.rooms import Connect, VmSpec
+from vdictl.config.secrets import password_path
 
 from .outage import first_contact
 
@@ -24,16 +25,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def configured_password(connect: Connect, driver: str) -> Optional[str]:
-    """`password`, else the first line of `password_file` (without its line end),
-    else None. An unreadable file is an AuthError naming it."""
-    if connect.password is not None or not connect.password_file:
+    """`password`, else the first line of `password_file` or of the systemd
+    credential `password_credential` (without its line end), else None. An
+    unreadable file is an AuthError naming it."""
+    path = password_path(connect)
+    if connect.password is not None or not path:
         return connect.password
     try:
-        with open(connect.password_file, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8") as fh:
             return fh.readline().rstrip("\r\n")
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise AuthError(f"cannot read password file {connect.password_file}: {reason}",
+        raise AuthError(f"cannot read password file {path}: {reason}",
                         driver=driver) from None
 
 

@@ -22,7 +22,7 @@ from .errors import DRIVER, map_error, redact
 
 log = logging.getLogger(__name__)
 
-PASSWORD_ENV = "VDICTL_OVIRT_PASSWORD"
+PASSWORD_ENV = "VDICTL_OVIRT_PASSWORD"  # nosec B105 # a name, not a password
 
 
 class Once:
@@ -53,7 +53,8 @@ def normalize_url(url: str) -> str:
 
 
 def resolve_password(connect: Connect) -> Optional[str]:
-    """connect.password, else the first line of password_file, else $VDICTL_OVIRT_PASSWORD."""
+    """connect.password, else the first line of password_file or of the systemd
+    credential password_credential, else $VDICTL_OVIRT_PASSWORD."""
     password = configured_password(connect, DRIVER)
     return password if password is not None else os.environ.get(PASSWORD_ENV)
 

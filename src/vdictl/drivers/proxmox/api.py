@@ -18,6 +18,7 @@ from proxmoxer import ProxmoxAPI, ProxmoxResource
 from requests.adapters import HTTPAdapter
 
 from vdictl.config.rooms import Connect
+from vdictl.config.secrets import token_secret_path
 from vdictl.errors import AuthError, DriverError, Unreachable, Unusable
 
 from ..base import configured_password
@@ -88,10 +89,11 @@ def api_at(api: Any, endpoint: Endpoint) -> Any:
 
 
 def token_secret(connect: Connect) -> str:
-    """The API token's secret: the first line of token_secret_file, or the
-    variable token_secret_env names. Missing or empty: AuthError naming it."""
-    if connect.token_secret_file:
-        path = connect.token_secret_file
+    """The API token's secret: the first line of token_secret_file or of the
+    systemd credential token_secret_credential, or the variable
+    token_secret_env names. Missing or empty: AuthError naming it."""
+    path = token_secret_path(connect)
+    if path:
         try:
             with open(path, encoding="utf-8") as fh:
                 secret = fh.readline().strip()
