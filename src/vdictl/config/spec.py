@@ -11,6 +11,7 @@ Section identifiers:
 ``connect``   ``[general]`` / ``[[connect]]``, and a named profile ``[connect NAME]``
 ``throttle``  ``[general]`` / ``[[throttle]]``
 ``logging``   ``[logging]``
+``room``      ``[room NAME]`` itself: keys of the room, not of its subsections
 ``vm``        ``[room NAME]`` / ``[[subsection]]``; the same keys written
               directly under ``[room NAME]`` are defaults for its subsections
 """
@@ -24,8 +25,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from vdictl.errors import ConfigError
-from vdictl.config.values import (IDS_FORMS, MIN_MEMORY, RawValue, check_memory_minimum, parse_bool,
-                           parse_ids, parse_memory, parse_regex)
+from vdictl.config.values import (IDS_FORMS, MIN_MEMORY, RawValue, check_memory_minimum,
+                                  parse_accounts, parse_bool, parse_ids, parse_memory,
+                                  parse_regex, parse_words)
 
 #: Section identifier -> how the section is written in the file.
 SECTIONS: Dict[str, str] = {
@@ -33,6 +35,7 @@ SECTIONS: Dict[str, str] = {
     "connect": "[general] [[connect]] or [connect NAME]",
     "throttle": "[general] [[throttle]]",
     "logging": "[logging]",
+    "room": "[room NAME]",
     "vm": "[room NAME] [[subsection]]",
 }
 
@@ -50,6 +53,8 @@ TYPES: Dict[str, str] = {
                  "calls, attributes, loops or set: arithmetic, ~, [i:j], {% if %} and the "
                  "filters of vdictl.config.templating.ALLOWED_FILTERS"),
     "choice": "one of a fixed set of words (case-insensitive)",
+    "choices": "comma-separated words, each one of a fixed set (case-insensitive)",
+    "accounts": "comma-separated user names and %group names, e.g. alice, %chem-teachers",
     "regex": ("regular expression, matched in linear time by RE2: Python's syntax without "
               "lookarounds, backreferences, atomic groups or possessive repeats"),
     "ip": "IP address",
@@ -68,6 +73,10 @@ class Key:
     choices: Tuple[str, ...] = ()
     minimum: Optional[float] = None
     maximum: Optional[float] = None
+
+
+#: the commands a room may delegate (delegate_commands), by their word
+DELEGABLE = ("show", "reset", "start", "shutdown")
 
 
 def _unused(name: str, section: str, help: str, type: str = "str") -> Key:
@@ -174,6 +183,20 @@ KEYS: Tuple[Key, ...] = (
     Key("metrics_file", "logging", "path",
         help="Prometheus textfile (ending in .prom, e.g. in node_exporter's "
              "--collector.textfile.directory), rewritten after every run that changes VMs."),
+    # [room NAME] itself
+    Key("delegates", "room", "accounts", default=(),
+        help="Who may run the delegate_commands on this room through sudo without being "
+             "root: user names and %groups (members in the group database, and the "
+             "account's primary group), e.g. alice, %chem-teachers. Not set: nobody. See "
+             "docs/guide.md, \"Letting teachers reset their own room\"."),
+    Key("delegate_commands", "room", "choices", default=DELEGABLE, choices=DELEGABLE,
+        help="What the delegates may do to this room: virtroom-show, -reset, -start, "
+             "-shutdown. Rollout, rebuild, delete and the template commands are never "
+             "delegated."),
+    Key("delegate_skip_in_use", "room", "bool", default=True,
+        help="A delegate's reset and shutdown leave the VMs somebody is using alone, as "
+             "--skip-in-use does. False: they act on them (on a terminal, vdictl asks "
+             "first)."),
     # [room NAME] [[subsection]]
     Key("ids", "vm", "ids", required=True,
         help="The VM ids of this subsection; each id makes one VM."),
@@ -359,6 +382,10 @@ def convert(key: Key, raw: RawValue, base_dir: str) -> Any:
         return check_memory_minimum(parse_memory(raw), raw, int(key.minimum or 1))
     if kind == "bool":
         return parse_bool(raw)
+    if kind == "accounts":
+        return parse_accounts(raw)
+    if kind == "choices":
+        return tuple(_choice(key, word) for word in parse_words(raw))
     text = _text(raw)
     if kind in ("str", "template"):
         return text
@@ -380,10 +407,7 @@ def convert(key: Key, raw: RawValue, base_dir: str) -> Any:
             raise ConfigError(f"{text!r} is not a number")
         return _in_range(key, value)
     if kind == "choice":
-        for choice in key.choices:
-            if text.strip().lower() == choice.lower():
-                return choice
-        raise ConfigError(f"{text!r} is not one of {', '.join(key.choices)}")
+        return _choice(key, text)
     if kind == "regex":
         return parse_regex(text)
     if kind == "ip":
@@ -392,6 +416,13 @@ def convert(key: Key, raw: RawValue, base_dir: str) -> Any:
         except ValueError:
             raise ConfigError(f"{text!r} is not an IP address") from None
     raise AssertionError(f"unknown key type {kind!r}")
+
+
+def _choice(key: Key, text: str) -> str:
+    for choice in key.choices:
+        if text.strip().lower() == choice.lower():
+            return choice
+    raise ConfigError(f"{text!r} is not one of {', '.join(key.choices)}")
 
 
 def _in_range(key: Key, value: Any) -> Any:
