@@ -65,6 +65,8 @@ def _default(key) -> str:
         return "required"
     if key.default is None or key.default == "":
         return ""
+    if isinstance(key.default, tuple):
+        return ", ".join(f"`{item}`" for item in key.default)
     if isinstance(key.default, float) and key.default.is_integer():
         return f"`{int(key.default)}`"
     return f"`{key.default}`"
@@ -168,6 +170,12 @@ MAN_ENVIRONMENT = (
     ("CREDENTIALS_DIRECTORY",
      "Set by systemd for a unit with LoadCredential=: the directory of the credentials "
      "that password_credential and token_secret_credential name."),
+    ("SUDO_UID, SUDO_USER",
+     "Set by sudo(8). A run as root with a SUDO_UID other than 0 is delegated: it "
+     "reads only /etc/vdictl/vdi-rollout.conf, refuses every VDICTL_ variable and "
+     "--config, and acts only on the rooms whose delegates name SUDO_USER or one of "
+     "its groups (exit 7 otherwise). See the guide's \"Letting teachers reset their own "
+     "room\"."),
     ("_VDICTL_COMPLETE",
      "Shell completion: `_VDICTL_COMPLETE=bash_source vdictl` prints the bash "
      "completion script (`zsh_source`, `fish_source` for the others)."),

@@ -38,6 +38,11 @@ class UsageError(VdictlError):
     """The command line asks for something that cannot be done (unknown room ...)."""
 
 
+class NotPermitted(VdictlError):
+    """A run through sudo asked for what its rooms do not delegate to the caller
+    (cli/delegation.py); says what, never whether a room it may not see exists."""
+
+
 class MissingDependency(VdictlError):
     """A driver's SDK is not installed."""
 

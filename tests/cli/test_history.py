@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import time
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +55,7 @@ def test_a_reset_writes_one_record_with_every_vm(run, rolled_out):
                                    "exit_status", "error", "notes")} == {
         "format": 1, "command": "reset", "rooms": ["lab1"], "only_vms": [], "pid": os.getpid(),
         "status": "success", "exit_status": 0, "error": "", "notes": []}
+    assert record["run_by"] == {"user": pwd.getpwuid(os.getuid()).pw_name, "uid": os.getuid()}
     started = datetime.fromisoformat(record["started"]).timestamp()
     ended = datetime.fromisoformat(record["ended"]).timestamp()
     assert before - 0.01 <= started <= ended <= time.time()
@@ -85,7 +87,9 @@ def test_status_names_the_failed_vm_and_exits_1(run, rolled_out):
         "status: 1 room(s): 1 with problems"]
     table = run("status", "lab1", "-o", "table").stdout.splitlines()
     assert table[0].split() == ["ROOM", "COMMAND", "LAST", "RUN", "RESULT", "OK", "FAILED",
-                                "SKIPPED", "DURATION", "VMS", "LAST", "OK", "RESET"]
+                                "SKIPPED", "DURATION", "VMS", "BY", "LAST", "OK", "RESET"]
+    # BY, the last column here (no successful reset): who ran it, without sudo
+    assert table[1].split()[-1] == pwd.getpwuid(os.getuid()).pw_name
     assert table[1].split()[:2] + table[1].split()[4:8] == ["lab1", "reset", "failed", "4", "1",
                                                              "0"]
     assert table[2].split()[:2] + table[2].split()[4:8] == ["lab1", "rollout", "ok", "5", "0",
@@ -144,7 +148,7 @@ def test_a_single_vm_reset_is_not_a_reset_of_the_room(run, rolled_out):
     assert [vm["vm"] for vm in record["vms"]] == ["lab1-vd03"]
     result = run("status", "lab1", "--max-age", "26h", "-o", "table")
     assert result.exit_code == 6
-    assert result.stdout.splitlines()[1].split()[-1] == "lab1-vd03"  # the VMS column
+    assert result.stdout.splitlines()[1].split()[-2:] == ["lab1-vd03", pwd.getpwuid(os.getuid()).pw_name]  # VMS, BY
 
 
 def test_dry_run_writes_no_record(run, rolled_out):

@@ -37,7 +37,7 @@ WRITTEN = {"connect": {"uri", "driver"}, "vm": {"ids", "names", "template_name"}
 def records(cfg):
     """The record each section identifier's keys end up in."""
     return {"connect": cfg.connect, "throttle": cfg.throttle, "logging": cfg.logging,
-            "vm": cfg.rooms["r1"].vms[0]}
+            "vm": cfg.rooms["r1"].vms[0], "room": cfg.rooms["r1"]}
 
 
 def load_minimal(tmp_path):
@@ -54,7 +54,7 @@ def test_a_minimal_config_has_every_key_table_default(tmp_path):
             if key.used and key.name in fields and key.name not in WRITTEN.get(section, ()):
                 assert getattr(record, key.name) == key.default, (section, key.name)
                 compared.add((section, key.name))
-    assert len(compared) == 55   # every field named after a key: none is left out
+    assert len(compared) == 58   # every field named after a key: none is left out
 
 
 #: for every key with a default other than None: another valid value
@@ -65,6 +65,8 @@ OTHER_DEFAULT = {
     "stateless": True, "snapshot_description": "golden", "rollout_startvm": True,
     "reset_startvm": "Never", "maintenance": True, "adopt_unmarked": True, "keep_runs": 7,
     "skip_in_use": True, "iso_storage": "isos",
+    "delegates": ("alice", "%teachers"), "delegate_commands": ("show",),
+    "delegate_skip_in_use": False,
 }
 
 

@@ -6,18 +6,21 @@ This package is the only place that prints or exits.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
+import os
+from typing import TYPE_CHECKING, Callable, List, Mapping, Optional, Sequence
 
 import click
 
 from vdictl import __version__
-from vdictl.errors import (ConfigError, DriverError, MissingDependency, NotOwned, RoomBusy,
-                           TemplateInUse, Unsupported, UsageError, VdictlError)
+from vdictl.errors import (ConfigError, DriverError, MissingDependency, NotOwned, NotPermitted,
+                           RoomBusy, TemplateInUse, Unsupported, UsageError, VdictlError)
 
 from . import exit_codes
 
 if TYPE_CHECKING:
     from vdictl.config.rooms import Config, Room
+
+    from .delegation import Delegation
 
 # Start-up cost: `vdictl --help` imports click and the command modules only.
 # What a command needs when it runs (the config loader, logging, json, the
@@ -34,6 +37,8 @@ class CliError(click.ClickException):
 
 
 def exit_code_for(exc: VdictlError) -> int:
+    if isinstance(exc, NotPermitted):
+        return exit_codes.NOT_PERMITTED
     if isinstance(exc, (ConfigError, UsageError)):
         return exit_codes.USAGE
     if isinstance(exc, MissingDependency):
@@ -95,6 +100,8 @@ class AppContext:
         #: True for commands that only read the config and never connect (config
         #: check): no audit trail is opened, an unusable password_file only warns
         self.offline = False
+        #: set when run through sudo by somebody other than root (cli/delegation.py)
+        self.delegation: Optional[Delegation] = None
         self._config: Optional[Config] = None
 
     def room_names(self) -> List[str]:
@@ -116,7 +123,8 @@ class AppContext:
             # here, not at start-up: --help and a plain `rooms` log nothing
             setup_logging(self.verbosity)
             strict = self.strict_permissions
-            path = find_config_file(self.config_path)
+            path = (self.delegation.system_config() if self.delegation
+                    else find_config_file(self.config_path))
             trust.check_config_file(path, strict=strict)  # before reading it
             config = load_config(path)
             trust.check_config(config, strict=strict, state_dir=state_dir(config.logging.state_dir))
@@ -132,7 +140,10 @@ class AppContext:
             self._config = config
             warnings = list(self._config.warnings) + list(secret_warnings)
             if not self.offline:
-                warnings += setup_audit_trail(self._config.logging, self._config.path)
+                warnings += setup_audit_trail(self._config.logging, self._config.path,
+                                              delegated=bool(self.delegation))
+            if self.delegation:
+                self.delegation.audit_start()
             for warning in warnings:
                 self.warn(warning)
         return self._config
@@ -152,6 +163,9 @@ class AppContext:
         offered. With `vms` (--vm), each room holds only those of its VMs, and
         without room names the rooms are those of the VMs."""
         rooms = self.config.rooms
+        if self.delegation:  # through sudo: only the rooms delegated to the caller
+            rooms = self.delegation.visible_rooms(self.config)
+            self.delegation.check_selection(rooms, names, all_rooms, vms)
         if all_rooms and names:
             raise UsageError("give room names or --all, not both")
         if all_rooms:
@@ -167,15 +181,15 @@ class AppContext:
                 raise UsageError(f"unknown room {', '.join(map(repr, unknown))} in "
                                  f"{self.config.path}; known rooms: {known}")
             selected = [rooms[name] for name in dict.fromkeys(names)]
-        return self._only_vms(selected, vms, named=bool(names)) if vms else selected
+        return self._only_vms(selected, vms, rooms, named=bool(names)) if vms else selected
 
-    def _only_vms(self, selected: List[Room], vms: Sequence[str], *, named: bool) -> List[Room]:
-        """`selected` cut down to the VMs given (all rooms' when none is named)."""
+    def _only_vms(self, selected: List[Room], vms: Sequence[str], rooms: Mapping[str, Room], *,
+                  named: bool) -> List[Room]:
+        """`selected` cut down to the VMs given (all `rooms`' when none is named)."""
         import dataclasses
         import difflib
 
-        room_of = {spec.name: room.name for room in self.config.rooms.values()
-                   for spec in room.vms}
+        room_of = {spec.name: room.name for room in rooms.values() for spec in room.vms}
         for vm in vms:
             if vm not in room_of:
                 close = difflib.get_close_matches(vm, list(room_of), n=3, cutoff=0.6)
@@ -184,7 +198,7 @@ class AppContext:
                 raise UsageError(f"unknown VM {vm!r} in {self.config.path}; {hint}")
         wanted = set(vms)
         if not named:  # the rooms of the VMs, in the order of the file
-            selected = [room for room in self.config.rooms.values()
+            selected = [room for room in rooms.values()
                         if any(spec.name in wanted for spec in room.vms)]
         names = [room.name for room in selected]
         for vm in vms:
@@ -240,6 +254,13 @@ def cli(ctx: click.Context, config_path: Optional[str], uri: Optional[str],
     ctx.obj = AppContext(config_path, uri, strict_permissions=strict_permissions,
                          lock_timeout=lock_timeout,
                          verbosity=-1 if quiet else 2 if debug else verbose)
+    if "SUDO_UID" in os.environ:  # perhaps a teacher's run through sudo
+        from .delegation import start
+
+        try:
+            start(ctx, ctx.obj)
+        except VdictlError as exc:
+            raise CliError(str(exc), exit_code_for(exc)) from None
 
 
 pass_app = click.make_pass_decorator(AppContext)

@@ -8,5 +8,6 @@ UNREACHABLE = 3        #: a backend could not be reached, or refused the credent
 MISSING_DEPENDENCY = 4 #: the driver's SDK is not installed
 ROOM_BUSY = 5          #: another vdictl run holds the lock of a room (--lock-timeout ran out)
 STALE = 6              #: status --max-age: a room's last successful reset is too old, or none
+NOT_PERMITTED = 7      #: a run through sudo asked for what its rooms do not delegate to the caller
 INTERRUPTED = 130      #: SIGINT (Ctrl-C)
 TERMINATED = 143       #: SIGTERM

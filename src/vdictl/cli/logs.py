@@ -37,8 +37,10 @@ def setup_logging(verbose: int) -> None:
     root.setLevel(level)
 
 
-def setup_audit_trail(settings: LoggingSettings, config_path: Optional[str] = None) -> List[str]:
-    """[logging] config_file, log_file, and syslog when not on a terminal.
+def setup_audit_trail(settings: LoggingSettings, config_path: Optional[str] = None, *,
+                      delegated: bool = False) -> List[str]:
+    """[logging] config_file, log_file, and syslog when not on a terminal (always,
+    for a run through sudo: `delegated`, see add_syslog).
 
     Returns warnings for the operator.
     """
@@ -46,7 +48,7 @@ def setup_audit_trail(settings: LoggingSettings, config_path: Optional[str] = No
     if settings.config_file:
         warnings += apply_logging_config(settings.config_file, config_path)
     add_log_file(settings.log_file, config_path)
-    add_syslog()
+    add_syslog(delegated=delegated)
     return warnings
 
 
@@ -68,14 +70,20 @@ def apply_logging_config(path: str, config_path: Optional[str] = None) -> List[s
     return []
 
 
-def add_syslog() -> None:
-    """Unattended runs (cron: stderr is no terminal) also log to syslog."""
-    address = os.environ.get(SYSLOG_ENV, "/dev/log")
-    if address.lower() in ("off", "no", "0", "") or sys.stderr.isatty():
+def add_syslog(*, delegated: bool = False) -> None:
+    """Unattended runs (cron: stderr is no terminal) also log to syslog; a run
+    through sudo (`delegated`) always does, to /dev/log whatever $VDICTL_SYSLOG
+    says. Once: a second call adds nothing."""
+    address = "/dev/log" if delegated else os.environ.get(SYSLOG_ENV, "/dev/log")
+    if address.lower() in ("off", "no", "0", "") or (sys.stderr.isatty() and not delegated):
         return
     if not os.path.exists(address):
         return
     import logging.handlers  # here, not at start-up (socket, pickle ...)
+
+    if any(isinstance(h, logging.handlers.SysLogHandler)
+           for h in logging.getLogger("vdictl").handlers):
+        return
 
     try:
         handler = logging.handlers.SysLogHandler(

@@ -36,8 +36,10 @@ class RunRecorder:
     def start(self) -> None:
         """The "running" record, once the run holds its rooms' locks (its start time
         leaves out the wait for them)."""
+        from .delegation import run_by
+
         self.record = history.RunRecord(self.directory, self.command, self.rooms,
-                                        self.only_vms)
+                                        self.only_vms, run_by=run_by(self.app.delegation))
         try:
             self.record.start()
         except OSError as exc:

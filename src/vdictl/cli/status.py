@@ -164,7 +164,7 @@ def echo_status(statuses: List[RoomStatus], *, full: bool) -> None:
             runs: List[Optional[RoomRun]] = list(status.runs) or [None]
             rows.extend(run_row(status, run) for run in runs)
         click.echo(format_table(["room", "command", "last run", "result", "ok", "failed",
-                                 "skipped", "duration", "vms", "last ok reset"], rows))
+                                 "skipped", "duration", "vms", "by", "last ok reset"], rows))
     failed = [[status.room, run.command, vm, reason] for status in statuses
               for run in status.runs for vm, reason in run.failed_vms]
     if failed:
@@ -179,10 +179,10 @@ def echo_status(statuses: List[RoomStatus], *, full: bool) -> None:
 def run_row(status: RoomStatus, run: Optional[RoomRun]) -> List[Any]:
     last_ok = local_time(status.last_reset.when) if status.last_reset else ""
     if run is None:
-        return [status.room, "-", "never", "", "", "", "", "", "", last_ok]
+        return [status.room, "-", "never", "", "", "", "", "", "", "", last_ok]
     failed = run.counts.get("failed", 0) + run.counts.get("not-started", 0)
     duration = "" if run.duration is None else f"{run.duration:.1f} s"
     return [status.room, run.command, local_time(run.when), run.result,
             run.counts.get("ok", 0), failed, run.counts.get("skipped", 0), duration,
-            ", ".join(run.only_vms) or "all",
+            ", ".join(run.only_vms) or "all", run.by,
             last_ok if run.command == "reset" else ""]

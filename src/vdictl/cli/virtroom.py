@@ -183,8 +183,8 @@ def locked_run(app: AppContext, operation: str, rooms: List[Room],
                           journal=StartJournal(locks.directory)) as session:
             guard.attach(session)
             if not dry_run:
-                audit.info("%s of room(s) %s started (pid %d)", module,
-                           ", ".join(names), os.getpid())
+                audit.info("%s of room(s) %s started (pid %d)%s", module, ", ".join(names),
+                           os.getpid(), f" by {app.delegation.caller}" if app.delegation else "")
             started = time.monotonic()
             report = run(session, rooms, **options)
             report.duration = time.monotonic() - started

@@ -13,12 +13,13 @@ import dataclasses
 import os
 import re
 from datetime import datetime
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Collection, Dict, List, Mapping, Optional, Tuple
 
 from configobj import ConfigObj, Section
 
 from vdictl.config import connect as config_connect
 from vdictl.config import spec as configspec
+from vdictl.config.convert import convert
 from vdictl.config.file import (find_config_file, profile_name,  # noqa: F401
                                 read_config_file, room_name, room_sections)
 from vdictl.config.vms import PAYLOAD_VARIABLES, VmBuilder
@@ -80,12 +81,13 @@ class _Loader:
                       warnings=tuple(self.warnings), unused_keys=tuple(self.unused),
                       profiles=self.profiles)
 
-    def values(self, section: Section, spec: str, path: str,
-               unused: List[Tuple[str, str]]) -> Dict[str, Any]:
-        """Convert the scalars of ``section`` with the keys of ``spec``."""
+    def values(self, section: Section, spec: str, path: str, unused: List[Tuple[str, str]],
+               skip: Collection[str] = ()) -> Dict[str, Any]:
+        """Convert the scalars of ``section`` (but those in ``skip``) with the keys of
+        ``spec``."""
         known = configspec.keys_for(spec)
         result: Dict[str, Any] = {}
-        for name in section.scalars:
+        for name in [n for n in section.scalars if n not in skip]:
             canonical = configspec.ALIASES.get(name, name)
             if canonical != name and canonical in section.scalars:
                 raise self.error(f"{name} is another spelling of {canonical}, which is set "
@@ -97,7 +99,7 @@ class _Loader:
                     self.unknown_key(name, spec, path, known)
                 continue
             try:
-                result[canonical] = configspec.convert(key, section[name], self.base_dir)
+                result[canonical] = convert(key, section[name], self.base_dir)
             except ConfigError as exc:
                 raise self.error(exc.message, path, name) from None
         return result
@@ -264,7 +266,10 @@ class _Loader:
     def room(self, name: str, section: Section) -> Room:
         path = f"room {name}"
         unused: List[Tuple[str, str]] = []
-        room_wide = self.values(section, "vm", path, unused)   # defaults of its subsections
+        own_keys = configspec.keys_for("room")
+        room_keys = self.values(section, "room", path, unused,
+                                skip=[n for n in section.scalars if n not in own_keys])
+        room_wide = self.values(section, "vm", path, unused, skip=own_keys)  # of its subsections
         if not section.sections:
             raise self.error(f"room {name!r} has no subsections ([[...]]) "
                              "defining VMs", path)
@@ -286,7 +291,7 @@ class _Loader:
                 built = [dataclasses.replace(vm, endpoint_from=origin) for vm in built]
             vms.extend(built)
         return Room(name=name, vms=tuple(vms), subsections=tuple(section.sections),
-                    unused_keys=tuple(unused))
+                    unused_keys=tuple(unused), **configspec.with_defaults("room", room_keys))
 
     def endpoint(self, written: Dict[str, Any], own: Mapping[str, Any], room_path: str,
                  sub_path: str) -> str:
@@ -365,7 +370,7 @@ class _Loader:
                     raise self.error(f"{key!r} is a built-in variable; choose another name",
                                      vars_path, key)
                 try:
-                    result[key] = configspec.convert(
+                    result[key] = convert(
                         configspec.Key(key, "vars", "str"), section[name][key], self.base_dir)
                 except ConfigError as exc:
                     raise self.error(exc.message, vars_path, key) from None

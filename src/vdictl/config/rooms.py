@@ -22,6 +22,7 @@ _VM = configspec.defaults("vm")
 _THROTTLE = configspec.defaults("throttle")
 _CONNECT = configspec.defaults("connect")
 _LOGGING = configspec.defaults("logging")
+_ROOM = configspec.defaults("room")
 
 RESET_STARTVM_CHOICES = configspec.keys_for("vm")["reset_startvm"].choices
 #: the kinds of first-boot payload (Personalisation.kind, payloads.Payload.kind)
@@ -134,6 +135,11 @@ class Room:
     subsections: Tuple[str, ...]
     #: (section path, key) pairs present in the file that vdictl does not use
     unused_keys: Tuple[Tuple[str, str], ...] = ()
+    #: who may run delegate_commands on the room through sudo: users and %groups
+    delegates: Tuple[str, ...] = _ROOM["delegates"]
+    delegate_commands: Tuple[str, ...] = _ROOM["delegate_commands"]
+    #: a delegate's reset and shutdown skip the VMs in use
+    delegate_skip_in_use: bool = _ROOM["delegate_skip_in_use"]
 
     @property
     def stateless(self) -> bool:

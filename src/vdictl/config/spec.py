@@ -11,21 +11,17 @@ Section identifiers:
 ``connect``   ``[general]`` / ``[[connect]]``, and a named profile ``[connect NAME]``
 ``throttle``  ``[general]`` / ``[[throttle]]``
 ``logging``   ``[logging]``
+``room``      ``[room NAME]`` itself: keys of the room, not of its subsections
 ``vm``        ``[room NAME]`` / ``[[subsection]]``; the same keys written
               directly under ``[room NAME]`` are defaults for its subsections
 """
 
 from __future__ import annotations
 
-import ipaddress
-import math
-import os
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from vdictl.errors import ConfigError
-from vdictl.config.values import (IDS_FORMS, MIN_MEMORY, RawValue, check_memory_minimum, parse_bool,
-                           parse_ids, parse_memory, parse_regex)
+from vdictl.config.values import (IDS_FORMS, MIN_MEMORY)
 
 #: Section identifier -> how the section is written in the file.
 SECTIONS: Dict[str, str] = {
@@ -33,6 +29,7 @@ SECTIONS: Dict[str, str] = {
     "connect": "[general] [[connect]] or [connect NAME]",
     "throttle": "[general] [[throttle]]",
     "logging": "[logging]",
+    "room": "[room NAME]",
     "vm": "[room NAME] [[subsection]]",
 }
 
@@ -50,6 +47,8 @@ TYPES: Dict[str, str] = {
                  "calls, attributes, loops or set: arithmetic, ~, [i:j], {% if %} and the "
                  "filters of vdictl.config.templating.ALLOWED_FILTERS"),
     "choice": "one of a fixed set of words (case-insensitive)",
+    "choices": "comma-separated words, each one of a fixed set (case-insensitive)",
+    "accounts": "comma-separated user names and %group names, e.g. alice, %chem-teachers",
     "regex": ("regular expression, matched in linear time by RE2: Python's syntax without "
               "lookarounds, backreferences, atomic groups or possessive repeats"),
     "ip": "IP address",
@@ -71,6 +70,10 @@ class Key:
     choices: Tuple[str, ...] = ()
     minimum: Optional[float] = None
     maximum: Optional[float] = None
+
+
+#: the commands a room may delegate (delegate_commands), by their word
+DELEGABLE = ("show", "reset", "start", "shutdown")
 
 
 def _unused(name: str, section: str, help: str, type: str = "str") -> Key:
@@ -190,6 +193,20 @@ KEYS: Tuple[Key, ...] = (
     Key("metrics_file", "logging", "path",
         help="Prometheus textfile (ending in .prom, e.g. in node_exporter's "
              "--collector.textfile.directory), rewritten after every run that changes VMs."),
+    # [room NAME] itself
+    Key("delegates", "room", "accounts", default=(),
+        help="Who may run the delegate_commands on this room through sudo without being "
+             "root: user names and %groups (members in the group database, and the "
+             "account's primary group), e.g. alice, %chem-teachers. Not set: nobody. See "
+             "docs/guide.md, \"Letting teachers reset their own room\"."),
+    Key("delegate_commands", "room", "choices", default=DELEGABLE, choices=DELEGABLE,
+        help="What the delegates may do to this room: virtroom-show, -reset, -start, "
+             "-shutdown. Rollout, rebuild, delete and the template commands are never "
+             "delegated."),
+    Key("delegate_skip_in_use", "room", "bool", default=True,
+        help="A delegate's reset and shutdown leave the VMs somebody is using alone, as "
+             "--skip-in-use does. False: they act on them (on a terminal, vdictl asks "
+             "first)."),
     # [room NAME] [[subsection]]
     Key("ids", "vm", "ids", required=True,
         help="The VM ids of this subsection; each id makes one VM."),
@@ -369,87 +386,3 @@ def _edits(a: str, b: str) -> int:
 def _is_word_run(words: List[str], of: List[str]) -> bool:
     return len(words) < len(of) and any(of[i:i + len(words)] == words
                                         for i in range(len(of) - len(words) + 1))
-
-
-def convert(key: Key, raw: RawValue, base_dir: str) -> Any:
-    """Convert a raw configobj value; ConfigError (no location) when it does not fit."""
-    kind = key.type
-    if kind == "ids":
-        return parse_ids(raw)
-    if kind == "memory":
-        return check_memory_minimum(parse_memory(raw), raw, int(key.minimum or 1))
-    if kind == "bool":
-        return parse_bool(raw)
-    if kind == "urls" and isinstance(raw, (list, tuple)):
-        return ", ".join(str(part).strip() for part in raw)
-    text = _text(raw)
-    if kind in ("str", "template", "urls"):
-        return text
-    if kind == "path":
-        path = os.path.expanduser(text.strip())
-        return os.path.normpath(os.path.join(base_dir, path))
-    if kind == "int":
-        try:
-            value: Any = int(text.strip())
-        except ValueError:
-            raise ConfigError(f"{text!r} is not a whole number") from None
-        return _in_range(key, value)
-    if kind == "float":
-        try:
-            value = float(text.strip())
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
-            raise ConfigError(f"{text!r} is not a number")
-        return _in_range(key, value)
-    if kind == "choice":
-        for choice in key.choices:
-            if text.strip().lower() == choice.lower():
-                return choice
-        raise ConfigError(f"{text!r} is not one of {', '.join(key.choices)}")
-    if kind == "regex":
-        return parse_regex(text)
-    if kind == "vmid_range":
-        return parse_vmid_range(text)
-    if kind == "ip":
-        try:
-            return str(ipaddress.ip_address(text.strip()))
-        except ValueError:
-            raise ConfigError(f"{text!r} is not an IP address") from None
-    raise AssertionError(f"unknown key type {kind!r}")
-
-
-#: the VMIDs Proxmox VE allows (pve-common's pve-vmid format)
-VMID_MIN, VMID_MAX = 100, 999999999
-
-
-def parse_vmid_range(text: str) -> Tuple[int, int]:
-    """"5000-5999" -> (5000, 5999); ConfigError saying what to write."""
-    low, sep, high = text.strip().partition("-")
-    try:
-        lower, upper = int(low.strip()), int(high.strip())
-    except ValueError:
-        lower = upper = 0
-    if not sep or not lower:
-        raise ConfigError(f"{text!r} is not a range of VMIDs; write the lowest and the "
-                          "highest with a dash, e.g. 5000-5999")
-    if not VMID_MIN <= lower <= upper <= VMID_MAX:
-        raise ConfigError(f"{text!r} is not a range of VMIDs from {VMID_MIN} to {VMID_MAX} "
-                          "with the lower first; write e.g. 5000-5999")
-    return lower, upper
-
-
-def _in_range(key: Key, value: Any) -> Any:
-    if key.minimum is not None and value < key.minimum:
-        raise ConfigError(f"{value} is less than {key.minimum:g}")
-    if key.maximum is not None and value > key.maximum:
-        raise ConfigError(f"{value} is more than {key.maximum:g}")
-    return value
-
-
-def _text(raw: RawValue) -> str:
-    if isinstance(raw, (list, tuple)):
-        raise ConfigError(
-            "a single value is expected, not a list (an unquoted comma makes "
-            "a list: put the value in double quotes)")
-    return str(raw)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from vdictl.errors import ConfigError
 
@@ -336,6 +336,29 @@ def _scalar(raw: RawValue) -> str:
             "a single value is expected, not a list (an unquoted comma makes "
             "a list: put the value in double quotes)")
     return str(raw)
+
+
+# --- lists of words -----------------------------------------------------------
+
+#: a user name, or a group name after "%" (sudoers writes groups so too)
+_ACCOUNT = re.compile(r"%?[A-Za-z0-9_][A-Za-z0-9_.@$-]*")
+
+
+def parse_words(raw: RawValue) -> Tuple[str, ...]:
+    """A comma-separated list (configobj splits the unquoted commas; a quoted
+    "a, b" is split here) as words, each once, in order; empty items left out."""
+    items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+    return tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
+
+
+def parse_accounts(raw: RawValue) -> Tuple[str, ...]:
+    """User names and %group names: alice, %chem-teachers."""
+    words = parse_words(raw)
+    for word in words:
+        if not _ACCOUNT.fullmatch(word):
+            raise ConfigError(f"{word!r} is not a user name or a %group; separate names "
+                              "with commas, e.g. alice, %chem-teachers")
+    return words
 
 
 # --- regular expressions ------------------------------------------------------

@@ -100,7 +100,7 @@ class RunRecord:
     """The record of one run, written at its start and replaced at its end."""
 
     def __init__(self, directory: str, command: str, rooms: Sequence[str],
-                 only_vms: Sequence[str] = ()):
+                 only_vms: Sequence[str] = (), run_by: Optional[Dict[str, Any]] = None):
         self.directory = os.path.join(directory, "runs", command)
         started = datetime.now(timezone.utc)
         self.run_id = f"{started.strftime('%Y%m%dT%H%M%S.%f')}Z-{os.getpid()}"
@@ -110,7 +110,9 @@ class RunRecord:
             "rooms": list(rooms), "only_vms": list(only_vms), "pid": os.getpid(),
             "started": started.isoformat(timespec="milliseconds"), "ended": None,
             "duration": None, "status": "running", "exit_status": None, "error": "",
-            "notes": [], "vms": []}
+            "notes": [], "vms": [],
+            #: who ran it: {"user", "uid"}, and "through": "sudo" for a delegate
+            "run_by": run_by}
         self._began = time.monotonic()
 
     def start(self) -> None:
@@ -173,6 +175,8 @@ class RoomRun:
     failed_vms: List[Tuple[str, str]] = field(default_factory=list)
     #: the VMs given with --vm; empty when the run took the whole room
     only_vms: List[str] = field(default_factory=list)
+    #: who ran it, as the record says ({"user", "uid", "through"}); None in older records
+    run_by: Optional[Dict[str, Any]] = None
 
     @property
     def whole_room_success(self) -> bool:
@@ -182,6 +186,14 @@ class RoomRun:
     def when(self) -> Optional[float]:
         return self.ended or self.started
 
+    @property
+    def by(self) -> str:
+        """Who ran it: "alice (sudo)", "root", or "" when the record does not say."""
+        if not isinstance(self.run_by, dict):
+            return ""
+        through = self.run_by.get("through")
+        return f"{self.run_by.get('user', '')}" + (f" ({through})" if through else "")
+
     def to_dict(self) -> Dict[str, Any]:
         return {"command": self.command, "run": self.run, "started": _iso(self.started),
                 "ended": _iso(self.ended), "result": self.result,
@@ -189,7 +201,7 @@ class RoomRun:
                 "error": self.error,
                 "counts": {o: self.counts.get(o, 0) for o in ("ok",) + FAILING + ("skipped",)},
                 "failed_vms": [{"vm": vm, "reason": reason} for vm, reason in self.failed_vms],
-                "only_vms": list(self.only_vms)}
+                "only_vms": list(self.only_vms), "run_by": self.run_by}
 
 
 def _iso(seconds: Optional[float]) -> Optional[str]:
@@ -243,7 +255,7 @@ def room_run(data: Dict[str, Any], room: str) -> RoomRun:
                    duration=data.get("duration"), error=data.get("error", ""),
                    counts=counts, failed_vms=failed,
                    only_vms=[vm for vm in data.get("only_vms", []) if vm in room_vms
-                             or not room_vms])
+                             or not room_vms], run_by=data.get("run_by"))
 
 
 def last_runs(directory: str, room: str) -> Dict[str, RoomRun]:
