@@ -19,7 +19,7 @@ from vdictl.wait import is_transient, retry_transient, wait_for
 from ..base import configured_password
 from ..outage import Outage
 from .domain_xml import domain_macs, random_mac
-from .errors import AUTH_CODES, DRIVER, map_error
+from .errors import AUTH_CODES, DRIVER, SSH_REFUSALS, UNUSABLE_CODES, map_error
 from .remote import is_remote
 from .keepalive import ensure_event_loop, open_within, start_keepalive
 
@@ -113,9 +113,11 @@ class Connection:
             except libvirt.libvirtError as exc:
                 msg = f"cannot connect to {self.endpoint or 'the default URI'}: " \
                       f"{exc.get_error_message() or exc}"
-                if exc.get_error_code() in AUTH_CODES:
+                if exc.get_error_code() in AUTH_CODES or any(
+                        refusal in msg for refusal in SSH_REFUSALS):
                     raise AuthError(msg, driver=self.name) from None
-                if "certificate" in msg.lower():  # qemu+tls: trust, not the daemon
+                if "certificate" in msg.lower() or exc.get_error_code() in UNUSABLE_CODES:
+                    # qemu+tls: trust, not the daemon; a URI no wait can mend
                     raise Unusable(msg, driver=self.name) from None
                 raise Unreachable(msg, driver=self.name) from None
             if handle is None:  # very old bindings returned None

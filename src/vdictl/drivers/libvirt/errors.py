@@ -23,6 +23,14 @@ UNREACHABLE_CODES = {libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_INVALID_CONN,
                       libvirt.VIR_ERR_RPC}
 UNSUPPORTED_CODES = {libvirt.VIR_ERR_CONFIG_UNSUPPORTED, libvirt.VIR_ERR_NO_SUPPORT,
                       libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED}
+#: what ssh prints when it refuses the login (qemu+ssh://): a wrong key or an
+#: unknown host key is an AuthError, named at once, not retried for the bound
+#: as a daemon that is not up yet would be
+SSH_REFUSALS = ("Permission denied (", "Host key verification failed")
+#: an open that fails so cannot work by waiting: no driver for the URI's
+#: scheme, a test:/// file that is not valid XML, a URI libvirt cannot use
+UNUSABLE_CODES = {libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_XML_ERROR,
+                  libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_INVALID_ARG}
 
 
 def is_not_running(exc: "libvirt.libvirtError") -> bool:
