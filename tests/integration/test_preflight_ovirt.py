@@ -1,0 +1,196 @@
+"""vdictl preflight on the oVirt engine simulator, through the real ovirtsdk4
+and the CLI: each problem made on purpose, named, with its exit status; and
+what the preflight costs in requests against virtroom-show."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+pytest.importorskip("ovirtsdk4")
+
+from vdictl.cli import exit_codes  # noqa: E402
+
+from tests.ovirt_sim.fixtures import make_engine  # noqa: E402
+from tests.vdictl_cli import vdictl, write_config  # noqa: E402
+
+VMS = ["lab-pc01", "lab-pc02", "lab-pc03", "lab-pc04"]
+
+CONFIG = """\
+[general]
+    [[connect]]
+    driver = ovirt
+    url = "{url}"
+    username = "{username}"
+    password_file = "{password_file}"
+    endpoint_timeout = 2
+    {extra}
+    [[throttle]]
+    snapshot_batch_size = 4
+    snapshot_batch_pause = 0
+    parallel = 4
+    shutdown_timeout = 0.5
+    operation_timeout = 30
+
+[room lab]
+    template_name = {template}
+    cluster = Default
+    network_name = vdi-net
+    snapshot_description = "vdictl rollout"
+    reset_to_snapshot_regex = "^vdictl rollout"
+    reset_startvm = Never
+    [[pcs]]
+    ids = "1-{count}"
+    names = "lab-pc${{id}}"
+"""
+
+
+@pytest.fixture(autouse=True)
+def quiet_vdictl_logger():
+    yield
+    logging.getLogger("vdictl").handlers.clear()
+
+
+@pytest.fixture
+def engine(fast_polls):
+    sim = make_engine()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def config(tmp_path, engine, *, password=None, template="tmpl-win10", count=4, extra="",
+           url=None, name="vdi.conf"):
+    password_file = tmp_path / "engine.pass"
+    password_file.write_text((engine.password if password is None else password) + "\n")
+    password_file.chmod(0o600)
+    return write_config(tmp_path, CONFIG.format(
+        url=url or engine.url, username=engine.username, password_file=password_file,
+        template=template, count=count, extra=extra), name=name)
+
+
+@pytest.fixture
+def rolled_out(tmp_path, engine):
+    conf = config(tmp_path, engine)
+    result = vdictl(conf, "virtroom-rollout", "lab")
+    assert result.exit_code == 0, result.output
+    return conf
+
+
+def problems(conf, *args):
+    result = vdictl(conf, "preflight", "lab", "-o", "json", *args)
+    data = json.loads(result.stdout)
+    assert data["exit_status"] == result.exit_code
+    assert "Traceback" not in result.output
+    return result.exit_code, data["problems"]
+
+
+def test_all_well_prints_nothing_off_a_terminal_and_exits_0(rolled_out):
+    result = vdictl(rolled_out, "preflight", "lab")
+    assert (result.exit_code, result.stdout) == (exit_codes.OK, "")
+    code, found = problems(rolled_out)
+    assert (code, found) == (0, [])
+
+
+def test_all_well_is_recorded_beside_the_reset_in_status(rolled_out):
+    assert vdictl(rolled_out, "preflight", "lab").exit_code == 0
+    result = vdictl(rolled_out, "status", "lab", "-o", "json")
+    runs = {run["command"]: run for run in json.loads(result.stdout)["rooms"][0]["runs"]}
+    assert runs["preflight"]["result"] == "ok"
+    assert runs["preflight"]["counts"]["ok"] == len(VMS)
+
+
+def test_a_wrong_password_is_named_and_exits_3(tmp_path, engine, rolled_out):
+    conf = config(tmp_path, engine, password="not-the-password", name="wrong.conf")
+    code, [found] = problems(conf)
+    assert code == exit_codes.UNREACHABLE
+    assert found["severity"] == "unreachable" and found["room"] == "" and found["vm"] == ""
+    assert found["what"].startswith(f"ovirt: login to {engine.url} (")
+    assert f"as {engine.username} refused" in found["what"]
+    assert "The username or password is incorrect" in found["what"]
+    assert "password" in found["what_to_do"]
+    assert "not-the-password" not in json.dumps(found)
+
+
+def test_an_endpoint_down_is_named_and_exits_3(tmp_path, engine, rolled_out):
+    url = engine.url
+    engine.stop()
+    code, [found] = problems(rolled_out)
+    assert code == exit_codes.UNREACHABLE
+    assert found["endpoint"] == url and found["severity"] == "unreachable"
+    assert f"cannot connect to {url}" in found["what"]
+    assert "answers from this machine" in found["what_to_do"]
+
+
+def test_a_missing_template_is_named_for_the_room_and_exits_1(tmp_path, engine, rolled_out):
+    conf = config(tmp_path, engine, template="tmpl-renamed", name="renamed.conf")
+    code, [found] = problems(conf)
+    assert code == exit_codes.VM_FAILED
+    assert (found["room"], found["vm"], found["severity"]) == ("lab", "", "warning")
+    assert "template 'tmpl-renamed'" in found["what"] and "not found" in found["what"]
+    code, [found] = problems(conf, "--for", "rollout")
+    assert (code, found["severity"]) == (exit_codes.VM_FAILED, "error")
+
+
+def delete_snapshot(engine, vm, description):
+    from tests.ovirt_sim.state import snapshot_ops
+
+    with engine.lock:
+        state = engine.inventory.vm_by_name(vm)
+        snap = next(s for s in state.snapshots if s.description == description)
+        snapshot_ops.remove(engine, state, snap)
+    engine.settle()
+
+
+def test_a_deleted_snapshot_is_named_and_exits_1(engine, rolled_out):
+    delete_snapshot(engine, "lab-pc02", "vdictl rollout")
+    code, [found] = problems(rolled_out)
+    assert code == exit_codes.VM_FAILED
+    assert (found["vm"], found["severity"]) == ("lab-pc02", "error")
+    assert found["what"].startswith("no snapshot matches reset_to_snapshot_regex "
+                                    "'^vdictl rollout' (0 snapshot(s))")
+    assert "virtroom-rebuild --force --vm lab-pc02" in found["what_to_do"]
+
+
+def test_two_matching_snapshots_are_named_and_exit_1(engine, rolled_out):
+    engine.add_snapshot("lab-pc03", "vdictl rollout again")
+    code, [found] = problems(rolled_out)
+    assert code == exit_codes.VM_FAILED
+    assert found["vm"] == "lab-pc03"
+    assert found["what"] == ("2 snapshots match reset_to_snapshot_regex '^vdictl rollout': "
+                             "'vdictl rollout'; 'vdictl rollout again'")
+
+
+def test_a_vm_left_in_preview_is_named_and_exits_1(engine, rolled_out):
+    engine.add_snapshot("lab-pc04", "before the exam")
+    engine.preview_snapshot("lab-pc04", "before the exam")
+    code, found = problems(rolled_out)
+    assert code == exit_codes.VM_FAILED
+    assert [(p["vm"], p["what"], p["severity"]) for p in found] == [
+        ("lab-pc04", "snapshot 'before the exam' is in preview", "warning")]
+    assert "undoes the preview" in found[0]["what_to_do"]
+
+
+def test_a_vm_that_is_gone_or_foreign_is_named(engine, rolled_out):
+    from tests.ovirt_sim.state import vm_ops
+
+    with engine.lock:
+        vm_ops.remove_vm(engine, engine.inventory.vm_by_name("lab-pc01"))
+    engine.settle()
+    engine.add_vm("lab-pc01", template="tmpl-win10")   # someone else's, same name
+    code, [found] = problems(rolled_out)
+    assert (code, found["vm"]) == (exit_codes.VM_FAILED, "lab-pc01")
+    assert found["what"].startswith("exists but was not created by vdictl")
+
+
+def test_the_table_names_each_problem_with_what_to_do(engine, rolled_out):
+    delete_snapshot(engine, "lab-pc02", "vdictl rollout")
+    result = vdictl(rolled_out, "preflight", "lab")
+    assert result.exit_code == exit_codes.VM_FAILED
+    header, row, total = result.stdout.splitlines()
+    assert header.split() == ["ENDPOINT", "ROOM", "VM", "SEVERITY", "WHAT", "WHAT", "TO", "DO"]
+    assert row.startswith(f"{engine.url}  lab   lab-pc02  error     no snapshot matches")
+    assert total == "preflight (reset): 4 VM(s) in 1 room(s): 1 problem(s)"
