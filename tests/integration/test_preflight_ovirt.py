@@ -194,3 +194,113 @@ def test_the_table_names_each_problem_with_what_to_do(engine, rolled_out):
     assert header.split() == ["ENDPOINT", "ROOM", "VM", "SEVERITY", "WHAT", "WHAT", "TO", "DO"]
     assert row.startswith(f"{engine.url}  lab   lab-pc02  error     no snapshot matches")
     assert total == "preflight (reset): 4 VM(s) in 1 room(s): 1 problem(s)"
+
+
+# -- TLS certificates -------------------------------------------------------------
+@pytest.fixture
+def expired_engine(fast_polls, engine_certificates, tmp_path):
+    from tests.tls import make_expired_certificate
+
+    expired = make_expired_certificate(engine_certificates, str(tmp_path / "expired"))
+    sim = make_engine(tls=expired.server_context())
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def test_an_expired_certificate_is_named_with_its_date_and_exits_3(tmp_path, expired_engine,
+                                                                   engine_certificates):
+    conf = config(tmp_path, expired_engine, extra=f'ca_file = "{engine_certificates.ca_file}"')
+    code, [found] = problems(conf)
+    assert code == exit_codes.UNREACHABLE
+    assert found["severity"] == "unreachable"
+    assert found["what"].startswith(f"TLS certificate of 127.0.0.1:{expired_engine.port} "
+                                    "expired on 2024-02-01 00:00 UTC (")
+    assert found["what_to_do"].startswith("renew the endpoint's certificate")
+
+
+def test_an_expired_certificate_under_insecure_still_is_an_error(tmp_path, expired_engine):
+    conf = config(tmp_path, expired_engine, extra="insecure = True")
+    code, found = problems(conf)
+    assert code == exit_codes.VM_FAILED      # the engine is used, but it must be renewed
+    assert [(p["severity"], p["what"].split(" expired on ")[1][:10]) for p in found
+            if not p["room"]] == [("error", "2024-02-01")]
+    assert {p["what"] for p in found if p["room"]} == {"does not exist"}  # not rolled out
+
+
+def test_a_certificate_that_ends_within_30_days_is_a_warning(tmp_path, fast_polls,
+                                                             engine_certificates):
+    sim = make_engine(tls=engine_certificates.server_context())   # valid for 2 days
+    try:
+        conf = config(tmp_path, sim, extra=f'ca_file = "{engine_certificates.ca_file}"')
+        assert vdictl(conf, "virtroom-rollout", "lab").exit_code == 0
+        code, [found] = problems(conf)
+    finally:
+        sim.stop()
+    assert (code, found["severity"]) == (exit_codes.VM_FAILED, "warning")
+    assert found["what"].startswith(f"TLS certificate of 127.0.0.1:{sim.port} ends on ")
+    assert found["what"].endswith(" in 2 days") or found["what"].endswith(" in 1 days")
+
+
+def test_a_certificate_not_signed_by_ca_file_is_named(tmp_path, fast_polls, engine_certificates):
+    from tests.tls import make_certificates
+
+    other = make_certificates(str(tmp_path / "other"))
+    sim = make_engine(tls=engine_certificates.server_context())
+    try:
+        conf = config(tmp_path, sim, extra=f'ca_file = "{other.ca_file}"')
+        code, [found] = problems(conf)
+    finally:
+        sim.stop()
+    assert (code, found["severity"]) == (exit_codes.UNREACHABLE, "unreachable")
+    assert f"is not trusted (ca_file {other.ca_file}): " in found["what"]
+    assert found["what_to_do"] == "set ca_file to the CA that signs it"
+
+
+# -- the cost: requests ---------------------------------------------------------------
+def seeded_room(engine, count):
+    """`count` VMs of room lab as a rollout leaves them (vdictl's mark, one snapshot),
+    made directly in the engine's state: a rollout of 250 would only take longer."""
+    from vdictl import __version__
+    from vdictl.drivers.owner_text import owner_comment
+    from vdictl.model import Owner
+
+    comment = owner_comment(Owner("lab", "pcs", __version__))
+    for i in range(1, count + 1):
+        name = f"lab-pc{i:0{max(2, len(str(count)))}d}"   # as config/vms.py pads ids
+        engine.add_vm(name, template="tmpl-win10", comment=comment)
+        engine.add_snapshot(name, "vdictl rollout")
+
+
+def api_requests(engine):
+    return len(engine.requests)
+
+
+def paths(engine, since):
+    import collections
+    import re
+
+    return collections.Counter(re.sub(r"/vms/[^/]+", "/vms/ID", r["path"])
+                               for r in engine.requests[since:])
+
+
+def test_a_preflight_of_250_vms_costs_no_more_requests_than_virtroom_show(tmp_path, engine):
+    seeded_room(engine, 250)
+    for name in ("lab-pc001", "lab-pc002"):
+        engine.set_vm_status(name, "up")
+    conf = config(tmp_path, engine, count=250)
+    before = api_requests(engine)
+    shown = vdictl(conf, "virtroom-show", "lab", "-o", "json")
+    assert shown.exit_code == 0, shown.output
+    show_cost = api_requests(engine) - before
+    before = api_requests(engine)
+    code, found = problems(conf)
+    preflight_cost = api_requests(engine) - before
+    assert (code, found) == (0, [])
+    storages = 0   # the storage headroom check (one request per storage) is not in yet
+    assert paths(engine, before)["/ovirt-engine/api/vms/ID/snapshots"] == 250
+    print(f"requests for 250 VMs on one engine: virtroom-show {show_cost}, "
+          f"preflight {preflight_cost}")
+    assert preflight_cost <= show_cost + storages, (preflight_cost, show_cost)
+    assert show_cost >= 250   # one snapshot listing per VM: the measure is not empty

@@ -5,6 +5,7 @@ VMs in use alone)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterator, List, Optional
 
 from vdictl.config.rooms import VmSpec
@@ -23,10 +24,18 @@ def rooms_can_be_made(pf: Preflight) -> Iterator[Problem]:
     """The rollout's own pre-flight (ops/rollout.py: check_rooms), for every VM
     as if it were created anew: template, cluster or node, network or vNIC
     profile, pool and storage exist; for a rollout or rebuild the first-boot
-    payloads render too. A reset does not need them tonight: a warning then."""
+    payloads render too. A reset needs none of them tonight: it is asked only
+    about what a rollout could not do without, the template (and on Proxmox
+    VE node, pool and storage, from the one listing it reads anyway), and
+    what it finds is a warning. So the reset's preflight asks no more than
+    virtroom-show does (the cluster, network and user lookups are four
+    requests on oVirt)."""
     specs = pf.reachable()
     if not specs:
         return
+    if pf.purpose == "reset":
+        specs = [dataclasses.replace(spec, cluster=None, network_name=None, tc_user=None,
+                                     personalisation=None) for spec in specs]
     fresh: List[Pair] = [(spec, None) for spec in specs]
     payloads = render_payloads(fresh) if pf.purpose != "reset" else RenderedPayloads()
     unfit = check_rooms(pf.session, fresh, payloads)
