@@ -62,7 +62,7 @@ def vm_problems(conn: PveConnection, vm: Vm, snapshots: Sequence[Snapshot]) -> L
     try:
         conn.check_stale_lock(ref)
     except StaleLock as exc:
-        return [(f"stale lock ({lock}): {exc.message}",
+        return [(exc.message,
                  f"qm unlock {ref.vmid} on node {ref.node} once no task works on it")]
     except VdictlError as exc:
         return [(f"locked ({lock}); could not tell whether a task holds it: {exc}",
