@@ -19,7 +19,7 @@ from vdictl.config.rooms import Connect, VmSpec
 from vdictl.config.secrets import password_path
 
 from .outage import first_contact
-from .tls_probe import TlsEndpoint
+from .tls_probe import PeerCertificate, TlsEndpoint, probe
 
 #: what vm_problems finds: (what is wrong, what to do)
 Finding = Tuple[str, str]
@@ -236,6 +236,13 @@ class Driver(abc.ABC):
         """Where the endpoint presents the TLS certificate the preflight reads
         (drivers/tls_probe.py), or a sentence saying why there is none to read."""
         return "cannot tell where its TLS certificate is"
+
+    def tls_certificate(self, *, timeout: float) -> Union[PeerCertificate, str]:
+        """The certificate at tls_endpoint(), read over a TLS connection of its
+        own (drivers/tls_probe.py), or why there is none to read. OSError when
+        no TLS handshake could be made. Needs no login: asked before open()."""
+        where = self.tls_endpoint()
+        return where if isinstance(where, str) else probe(where, timeout=timeout)
 
     def permission_problems(self, *, specs: Sequence[VmSpec], purpose: str) -> Optional[List[str]]:
         """What the account may not do that `specs` need for `purpose` ("reset",

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Dict, Iterator, List, Optional
 
 from vdictl.config.rooms import VmSpec
-from vdictl.drivers.tls_probe import PeerCertificate, TlsEndpoint, probe
+from vdictl.drivers.base import PeerCertificate, TlsEndpoint
 from vdictl.errors import AuthError, Unreachable, Unusable, VdictlError
 from vdictl.executor import run_each
 
@@ -76,15 +76,15 @@ def refused(pf: Preflight, spec: VmSpec, exc: VdictlError) -> Problem:
 def certificate_problems(pf: Preflight, spec: VmSpec) -> Iterator[Problem]:
     """The endpoint's TLS certificate, read over a connection of our own."""
     url = pf.endpoint(spec)
-    where = pf.session.unopened_driver(spec).tls_endpoint()
-    if isinstance(where, str):
-        pf.note(f"{url}: {where}")
-        return
     bound = pf.session.config.connect_of(spec).endpoint_timeout
     try:
-        found = probe(where, timeout=max(1.0, min(bound, 30.0)))
+        found = pf.session.unopened_driver(spec).tls_certificate(
+            timeout=max(1.0, min(bound, 30.0)))
     except (OSError, ValueError) as exc:  # the login says what is wrong, if anything
         pf.note(f"{url}: TLS certificate not read: {exc}")
+        return
+    if isinstance(found, str):
+        pf.note(f"{url}: {found}")
         return
     yield from judge(url, found, time.time())
 
