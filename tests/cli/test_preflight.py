@@ -6,6 +6,7 @@ TLS certificate."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -132,3 +133,17 @@ def test_what_a_libvirt_uri_has_for_a_tls_certificate(uri, expected):
         assert found == expected
     else:
         assert (found.host, found.port, found.ca_file, found.insecure) == expected
+
+
+def test_the_status_page_has_a_fact_line_of_the_last_preflight(tmp_path, run, rolled_out):
+    page = tmp_path / "index.html"
+    assert run("report", "--html", str(page)).exit_code == 0
+    assert "Last preflight" not in page.read_text()
+    assert run("preflight", "lab1").exit_code == 0
+    assert run("report", "--html", str(page)).exit_code == 0
+    assert re.search(r"Last preflight \d{4}-\d\d-\d\d \d\d:\d\d:\d\d: all well\.",
+                     page.read_text())
+    rolled_out.dom("lab1-vd02").listAllSnapshots()[0].delete()
+    assert run("preflight", "lab1").exit_code == exit_codes.VM_FAILED
+    assert run("report", "--html", str(page)).exit_code == 0
+    assert re.search(r"Last preflight [-0-9: ]+: 1 VM\(s\) with problems\.", page.read_text())

@@ -48,7 +48,7 @@ CONFIG = """\
 
 
 @pytest.fixture(autouse=True)
-def quiet_vdictl_logger(fast_pve_polls):
+def quiet_vdictl_logger(fast_pve_polls):  # noqa: F811
     yield
     logging.getLogger("vdictl").handlers.clear()
 
