@@ -163,3 +163,15 @@ def test_a_missing_template_and_pool_are_named_for_a_rollout(tmp_path, pve_api, 
     assert (code, found["room"], found["vm"]) == (exit_codes.VM_FAILED, "lab", "")
     assert "template 'tmpl-gone' not found" in found["what"]
     assert "nowhere" in found["what"]
+
+
+def test_a_vm_left_half_made_is_named_with_the_rollout_that_finishes_it(tmp_path, pve_api):
+    conf = config(tmp_path, pve_api)
+    pve_api.fail("PUT", r"/qemu/\d+/config$", 500, "unable to write config", times=1)
+    result = vdictl(conf, "virtroom-rollout", "lab", "-o", "json")
+    [half] = [r["vm"] for r in json.loads(result.stdout)["results"] if r["outcome"] == "failed"]
+    code, [found] = problems(conf)
+    assert (code, found["vm"], found["severity"]) == (exit_codes.VM_FAILED, half, "error")
+    assert found["what"] == "left half-made: its rollout stopped during its creation"
+    assert found["what_to_do"] == f"vdictl virtroom-rollout lab --vm {half}"
+    assert problems(conf, "--for", "rollout") == (exit_codes.OK, [])   # the rollout finishes it
