@@ -147,3 +147,32 @@ def test_the_status_page_has_a_fact_line_of_the_last_preflight(tmp_path, run, ro
     assert run("preflight", "lab1").exit_code == exit_codes.VM_FAILED
     assert run("report", "--html", str(page)).exit_code == 0
     assert re.search(r"Last preflight [-0-9: ]+: 1 VM\(s\) with problems\.", page.read_text())
+
+
+def test_a_check_added_to_the_list_reports_beside_the_others(run, rolled_out, config_file):
+    """What adding the storage check to CHECKS does: its problems come with the
+    others, worst first, and only the reachable rooms are handed to it."""
+    from vdictl.config.load import load_config
+    from vdictl.ops.preflight import CHECKS, Problem, preflight
+    from vdictl.ops.session import Session
+
+    from vdictl.cli.preflight import exit_status
+
+    handed = []
+
+    def storage_headroom(pf):
+        handed.append([room.name for room in pf.reachable_rooms()])
+        yield Problem("test:///default", "lab1", "", "storage 'default-pool': 1 GiB free of "
+                      "10 GiB (10.0%)", "free space", "error")
+
+    rolled_out.dom("lab1-vd02").listAllSnapshots()[0].delete()
+    config = load_config(config_file)
+    with Session(config) as session:
+        problems, notes = preflight(session, [config.rooms["lab1"]],
+                                    checks=CHECKS + (storage_headroom,))
+    assert handed == [["lab1"]]
+    assert [(p.vm, p.what.split(":")[0]) for p in problems] == [
+        ("", "storage 'default-pool'"),
+        ("lab1-vd02", "no snapshot matches reset_to_snapshot_regex 'vdictl rollout .*' "
+                      "(0 snapshot(s))")]
+    assert exit_status(problems) == exit_codes.VM_FAILED

@@ -27,6 +27,7 @@ CHECKS: Tuple[Check, ...] = (
     endpoints_answer,     # answers in time, login, token/password, TLS certificate, permissions
     rooms_can_be_made,    # template, network/vNIC profile, cluster/node, pool, storage
     vms_ready,            # exists and ours, one snapshot to reset to, no lock/preview, in use
+    # storage headroom (vdictl.ops.storage.shortfalls of pf.reachable_rooms()) comes here
 )
 
 

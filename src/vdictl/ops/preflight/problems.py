@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set
@@ -65,16 +66,21 @@ class Preflight:
         """The VMs whose endpoint could be used."""
         return [spec for spec in self.specs() if self.endpoint(spec) not in self.down]
 
+    def reachable_rooms(self) -> List[Room]:
+        """The rooms cut down to the VMs whose endpoint could be used (a room
+        with none left out): what a check that asks the backends is given."""
+        wanted = {(spec.room, spec.name) for spec in self.reachable()}
+        rooms = [dataclasses.replace(room, vms=tuple(s for s in room.vms
+                                                     if (s.room, s.name) in wanted))
+                 for room in self.rooms]
+        return [room for room in rooms if room.vms]
+
     def pairs(self) -> List[Pair]:
         """Each VM of a reachable endpoint with the backend's view of it, asked
         once (Session.inventory: one query per room and endpoint)."""
         with self._lock:
             if self._pairs is None:
-                wanted = {(spec.room, spec.name) for spec in self.reachable()}
-                rooms = [Room(room.name, tuple(s for s in room.vms
-                                               if (s.room, s.name) in wanted),
-                              room.subsections) for room in self.rooms]
-                rooms = [room for room in rooms if room.vms]
+                rooms = self.reachable_rooms()
                 self._pairs = self.session.inventory(rooms) if rooms else []
             return self._pairs
 
