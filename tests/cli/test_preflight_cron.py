@@ -55,15 +55,18 @@ def test_the_cron_job_is_silent_when_all_is_well_and_mails_the_problems(hypervis
     config = file_hypervisor(hypervisor, tmp_path, ["virtroom-rollout", "lab1"])
     result = run_as_cron(config)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
-    config.write_text(config.read_text().replace("    [[terminals]]\n",
-                                                 "    [[terminals]]\n    template_name = gone\n")
-                      .replace("    template_name = tmpl\n    stateless", "    stateless"))
+    # a desk added to the config and not rolled out: tonight's reset would fail it
+    config.write_text(config.read_text().replace(
+        "[room kiosk]", '    [[late]]\n    ids = "9"\n    names = "${roomname}-late${id}"\n'
+        "    ip_addresses_suffix = 30\n\n[room kiosk]"))
     result = run_as_cron(config)
     assert (result.returncode, result.stderr) == (1, "")
-    lines = result.stdout.splitlines()
-    assert lines[0].split()[:4] == ["ENDPOINT", "ROOM", "VM", "SEVERITY"]
-    assert "template domain 'gone' not found" in lines[1]
-    assert lines[-1] == "preflight (reset): 7 VM(s) in 2 room(s): 1 problem(s)"
+    header, row, total = result.stdout.splitlines()
+    assert header.split()[:4] == ["ENDPOINT", "ROOM", "VM", "SEVERITY"]
+    assert row.split(None, 5) == ["test://" + str(tmp_path / "node.xml"), "lab1",
+                                  "lab1-late09", "error", "does",
+                                  "not exist  vdictl virtroom-rollout lab1 --vm lab1-late09"]
+    assert total == "preflight (reset): 8 VM(s) in 2 room(s): 1 problem(s)"
 
 
 def unit(name):

@@ -25,7 +25,7 @@ __all__ = ["CHECKS", "ERROR", "PURPOSES", "Preflight", "Problem", "UNREACHABLE",
 #: every check of a preflight, in order (endpoints first: the others skip those down)
 CHECKS: Tuple[Check, ...] = (
     endpoints_answer,     # answers in time, login, token/password, TLS certificate, permissions
-    rooms_can_be_made,    # template, network/vNIC profile, cluster/node, pool, storage
+    rooms_can_be_made,    # --for rollout|rebuild: template, network, cluster/node, pool, storage
     vms_ready,            # exists and ours, one snapshot to reset to, no lock/preview, in use
     # storage headroom (vdictl.ops.storage.shortfalls of pf.reachable_rooms()) comes here
 )

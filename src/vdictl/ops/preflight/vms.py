@@ -5,7 +5,6 @@ VMs in use alone)."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Iterator, List, Optional
 
 from vdictl.config.rooms import VmSpec
@@ -14,39 +13,29 @@ from vdictl.executor import run_each
 from vdictl.model import CREATING, Snapshot, Vm
 
 from .. import in_use
-from ..personalise import RenderedPayloads, render_payloads
+from ..personalise import render_payloads
 from ..rollout import check_rooms
 from ..runner import Pair, is_ours
 from .problems import ERROR, WARNING, Preflight, Problem
 
 
 def rooms_can_be_made(pf: Preflight) -> Iterator[Problem]:
-    """The rollout's own pre-flight (ops/rollout.py: check_rooms), for every VM
-    as if it were created anew: template, cluster or node, network or vNIC
-    profile, pool and storage exist; for a rollout or rebuild the first-boot
-    payloads render too. A reset needs none of them tonight: it is asked only
-    about what a rollout could not do without, the template (and on Proxmox
-    VE node, pool and storage, from the one listing it reads anyway), and
-    what it finds is a warning. So the reset's preflight asks no more than
-    virtroom-show does (the cluster, network and user lookups are four
-    requests on oVirt)."""
+    """For a rollout or rebuild, the rollout's own pre-flight (ops/rollout.py:
+    check_rooms) for every VM as if it were created anew: template, cluster
+    or node, network or vNIC profile, pool, storage and the thin-client
+    user exist, and the first-boot payloads render. A reset needs none of
+    them, so its preflight does not ask (and asks no more than virtroom-show:
+    the lookups are four requests per room and endpoint on oVirt)."""
     specs = pf.reachable()
-    if not specs:
+    if not specs or pf.purpose == "reset":
         return
-    if pf.purpose == "reset":
-        specs = [dataclasses.replace(spec, cluster=None, network_name=None, tc_user=None,
-                                     personalisation=None) for spec in specs]
     fresh: List[Pair] = [(spec, None) for spec in specs]
-    payloads = render_payloads(fresh) if pf.purpose != "reset" else RenderedPayloads()
-    unfit = check_rooms(pf.session, fresh, payloads)
+    unfit = check_rooms(pf.session, fresh, render_payloads(fresh))
     firsts = {spec.room: spec for spec in reversed(specs)}
     for room, why in unfit.items():
-        spec = firsts[room]
-        severity = WARNING if pf.purpose == "reset" else ERROR
-        yield Problem(pf.endpoint(spec), room, "", why,
+        yield Problem(pf.endpoint(firsts[room]), room, "", why,
                       f"fix the names in [room {room}] (vdictl config check shows them) or "
-                      f"create what is missing; the next rollout or rebuild of {room} "
-                      "needs it", severity)
+                      f"create what is missing; the {pf.purpose} of {room} fails without it")
 
 
 def vms_ready(pf: Preflight) -> Iterator[Problem]:
