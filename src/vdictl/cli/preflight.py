@@ -71,8 +71,9 @@ def preflight_command(app: AppContext, room_names, all_rooms: bool, purpose: str
 
     Per endpoint: it answers within endpoint_timeout, the login, password or
     API token is accepted, its TLS certificate is trusted and ends in more
-    than 30 days, the account may do what the rooms need. Per room: the
-    template, network, cluster or node, pool and storage exist. Per VM: it
+    than 30 days, the account may do what the rooms need. Per room (--for
+    rollout or rebuild): the template, network, cluster or node, pool and
+    storage exist. Per VM: it
     exists and is vdictl's, exactly one snapshot matches
     reset_to_snapshot_regex, nothing is locked, in preview or half-made,
     nobody is at it where skip_in_use = True. Off a terminal it prints
