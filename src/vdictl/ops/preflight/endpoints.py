@@ -80,7 +80,7 @@ def certificate_problems(pf: Preflight, spec: VmSpec) -> Iterator[Problem]:
     try:
         found = pf.session.unopened_driver(spec).tls_certificate(
             timeout=max(1.0, min(bound, 30.0)))
-    except (OSError, ValueError) as exc:  # the login says what is wrong, if anything
+    except (OSError, ValueError, VdictlError) as exc:  # the login says what is wrong
         pf.note(f"{url}: TLS certificate not read: {exc}")
         return
     if isinstance(found, str):
