@@ -49,3 +49,33 @@ def make_certificates(directory: str) -> Certificates:
              cwd=directory)
     return Certificates(*(os.path.join(directory, f)
                           for f in ("ca.pem", "engine.pem", "engine.key")))
+
+
+def make_expired_certificate(ca: Certificates, directory: str, *,
+                             start: str = "20240101000000Z",
+                             end: str = "20240201000000Z") -> Certificates:
+    """A server certificate for 127.0.0.1 signed by `ca`'s CA whose validity
+    ended in the past (notAfter `end`), as a certificate nobody renewed:
+    `openssl ca` is the one openssl command of Debian 12 that takes both dates."""
+    os.makedirs(directory, exist_ok=True)
+    ca_dir = os.path.dirname(ca.ca_file)
+    with open(os.path.join(directory, "index.txt"), "w"):
+        pass
+    with open(os.path.join(directory, "ca.cnf"), "w") as fh:
+        fh.write("[ca]\ndefault_ca = test\n[test]\n"
+                 f"dir = {directory}\ndatabase = {directory}/index.txt\n"
+                 f"new_certs_dir = {directory}\nserial = {directory}/serial\n"
+                 "default_md = sha256\npolicy = anything\ncopy_extensions = copy\n"
+                 "unique_subject = no\n[anything]\ncommonName = supplied\n"
+                 "[server]\nsubjectAltName = IP:127.0.0.1,DNS:localhost\n"
+                 "extendedKeyUsage = serverAuth\n")
+    with open(os.path.join(directory, "serial"), "w") as fh:
+        fh.write("1000\n")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+             "-keyout", "expired.key", "-out", "expired.csr", cwd=directory)
+    _openssl("ca", "-batch", "-config", "ca.cnf", "-notext", "-extensions", "server",
+             "-cert", os.path.join(ca_dir, "ca.pem"), "-keyfile", os.path.join(ca_dir, "ca.key"),
+             "-startdate", start, "-enddate", end, "-in", "expired.csr",
+             "-out", "expired.pem", cwd=directory)
+    return Certificates(ca.ca_file, os.path.join(directory, "expired.pem"),
+                        os.path.join(directory, "expired.key"))

@@ -161,7 +161,7 @@ def test_json_examples_have_the_keys_vdictl_prints(tmp_path):
     from vdictl.cli.app import CliError, error_object
     from vdictl.errors import ConfigError
 
-    error, rooms, report, template, show, check, status = json_examples()
+    error, rooms, report, template, show, check, status, preflight = json_examples()
     real = error_object(CliError("m", 2), ConfigError("m", file="f", section="s", key="k"))
     assert error["error"].keys() == real["error"].keys()
     assert isinstance(rooms, list)
@@ -181,6 +181,22 @@ def test_json_examples_have_the_keys_vdictl_prints(tmp_path):
     assert check["rooms"][0].keys() == real["rooms"][0].keys()
     assert check["rooms"][0]["vms"][0].keys() == real["rooms"][0]["vms"][0].keys()
     assert_status_keys(status, tmp_path)
+    assert_preflight_keys(preflight, tmp_path)
+
+
+def assert_preflight_keys(example, tmp_path):
+    """The preflight example has the keys `vdictl preflight -o json` prints
+    (here about an endpoint that cannot be reached)."""
+    from vdictl.ops.preflight import Problem
+
+    conf = write_config(tmp_path, '[general]\n[[connect]]\ndriver = libvirt\n'
+                        'uri = "test:///nonexistent/node.xml"\n'
+                        '[room r]\n[[s]]\nids = 1\nnames = "r-${id}"\ntemplate_name = t\n',
+                        name="p.conf")
+    real = json.loads(vdictl(conf, "preflight", "r", "-o", "json").stdout)
+    assert example.keys() == real.keys()
+    assert [p.keys() for p in example["problems"]] == [
+        Problem("e", "r", "v", "w", "t").to_dict().keys()] * 2
 
 
 def assert_status_keys(status, tmp_path):

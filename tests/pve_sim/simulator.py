@@ -26,7 +26,7 @@ lists, where the config enables it), ``sim.vm(name).agent_running`` (False:
 "QEMU guest agent is not running"), ``sim.vm(name).monitor_error`` (the
 monitor's answer becomes "ERROR: <it>", as qemu-server reports a failed
 HMP command), :meth:`withhold` (privileges an admin
-account lacks, e.g. VM.Monitor).
+account lacks, e.g. VM.Monitor), :meth:`expire_token` (an API token's ``expire``).
 Observability: ``requests`` ((method, path after /api2/json, auth kind:
 "login", "ticket", "token" or "none") per request), ``logins`` (successful
 ticket logins), ``auth.failures`` (why callers were refused: the real API
@@ -253,6 +253,13 @@ class PveSimulator(Cluster):
         "Permission check failed (/vms/N, PRIV)" where one is needed."""
         with self.lock:
             self.accounts[userid].withheld.update(privileges)
+
+    def expire_token(self, userid, name, when):
+        """Token ``name`` of ``userid`` expires at ``when`` (seconds since the
+        epoch; a time past: every request with it is refused, as
+        PVE::AccessControl::verify_token does)."""
+        with self.lock:
+            self.accounts[userid].token_expire[name] = int(when)
 
     def linked_clones(self, template_name):
         """Names of the guests whose disks are on the template's base volumes."""

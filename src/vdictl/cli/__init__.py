@@ -12,6 +12,7 @@ from . import config_check as _config_check  # noqa: F401
 from . import template as _template  # noqa: F401
 from . import status as _status  # noqa: F401
 from . import report as _report  # noqa: F401
+from . import preflight as _preflight  # noqa: F401
 
 
 def main() -> None:

@@ -95,7 +95,24 @@ def room_block(app: AppContext, room: Room, rows: Dict[str, "VmRow"]) -> "RoomBl
         css = "" if last.result in ("ok", "running") else "bad"
     if any(vm.failed for vm in vms):
         css = "bad"
+    summary += preflight_fact(directory, room.name)
     return RoomBlock(name=room.name, summary=summary, css=css, vms=vms)
+
+
+def preflight_fact(directory: str, room: str) -> str:
+    """" Last preflight 2026-12-06 18:00:04: 2 problem(s)."; "" when none is on record."""
+    from vdictl.records import history
+
+    last = history.last_runs(directory, room).get("preflight")
+    if last is None or last.result == "running":
+        return ""
+    if last.result == "ok":
+        what = "all well"
+    elif last.failed_vms:
+        what = f"{len(last.failed_vms)} VM(s) with problems"
+    else:
+        what = last.error or "failed"
+    return f" Last preflight {local_time(last.when)}: {what}."
 
 
 def write_page(path: str, page: str) -> None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from vdictl.records.history import RoomRun
 
 #: the order commands are listed in; others follow by name
-COMMAND_ORDER = ("reset", "rollout", "start", "shutdown", "rebuild", "delete")
+COMMAND_ORDER = ("reset", "preflight", "rollout", "start", "shutdown", "rebuild", "delete")
 AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

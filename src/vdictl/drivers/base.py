@@ -11,14 +11,18 @@ from __future__ import annotations
 import abc
 from contextlib import nullcontext
 from typing import (TYPE_CHECKING, Callable, ClassVar, ContextManager, Dict, List, Optional,
-                    Sequence)
+                    Sequence, Tuple, Union)
 
 from vdictl.errors import AuthError, Unsupported
-from vdictl.model import Owner, Sessions, Snapshot, Vm
+from vdictl.model import Owner, Sessions, Snapshot, Vm, VmState
 from vdictl.config.rooms import Connect, VmSpec
 from vdictl.config.secrets import password_path
 
 from .outage import first_contact
+from .tls_probe import PeerCertificate, TlsEndpoint, probe
+
+#: what vm_problems finds: (what is wrong, what to do)
+Finding = Tuple[str, str]
 
 if TYPE_CHECKING:  # pragma: no cover
     from vdictl.firstboot.payload import Payload
@@ -226,3 +230,32 @@ class Driver(abc.ABC):
     def template_running(self, *, name: str) -> bool:
         """Whether the template is running (which corrupts linked clones)."""
         return False
+
+    # -- preflight (vdictl preflight, ops/preflight.py) ------------------------
+    def tls_endpoint(self) -> Union[TlsEndpoint, str]:
+        """Where the endpoint presents the TLS certificate the preflight reads
+        (drivers/tls_probe.py), or a sentence saying why there is none to read."""
+        return "cannot tell where its TLS certificate is"
+
+    def tls_certificate(self, *, timeout: float) -> Union[PeerCertificate, str]:
+        """The certificate at tls_endpoint(), read over a TLS connection of its
+        own (drivers/tls_probe.py), or why there is none to read. OSError when
+        no TLS handshake could be made. Needs no login: asked before open()."""
+        where = self.tls_endpoint()
+        return where if isinstance(where, str) else probe(where, timeout=timeout)
+
+    def permission_problems(self, *, specs: Sequence[VmSpec], purpose: str) -> Optional[List[str]]:
+        """What the account may not do that `specs` need for `purpose` ("reset",
+        "rollout" or "rebuild"), one line each ([]: it may do all of it); None
+        when the backend cannot tell. Asked once per endpoint, after open()."""
+        return None
+
+    def vm_problems(self, *, vm: Vm, snapshots: Sequence[Snapshot]) -> List[Finding]:
+        """What about `vm` and its `snapshots` (as list_snapshots gave them)
+        would stop or hold up the next reset: locked, a snapshot in preview or
+        locked, a lock left by a killed task. From what was read already; a
+        driver may ask more only about a VM found in such a state."""
+        if vm.state == VmState.LOCKED:
+            return [("locked: a task works on its disks or snapshots",
+                     "wait for the task to end; if none runs, ask the backend's admin")]
+        return []

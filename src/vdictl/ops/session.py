@@ -136,6 +136,12 @@ class Session:
         """The driver of `uri`, or of the [general] connect settings."""
         return self._driver(self.config.connect, ("", self.endpoint(uri)), uri)
 
+    def unopened_driver(self, spec: VmSpec) -> Driver:
+        """A new driver of `spec`'s endpoint, neither opened nor kept: for what
+        it can say without a login (vdictl preflight: where its TLS certificate is)."""
+        return self._factory(dataclasses.replace(self.config,
+                                                 connect=self.config.connect_of(spec)), spec.uri)
+
     def _driver(self, connect: Connect, key: EndpointKey, uri: Optional[str]) -> Driver:
         """The opened driver of `key`. The first contact is tried again with
         backoff for up to endpoint_timeout (Driver.open_within_bound); an

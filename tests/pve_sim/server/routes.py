@@ -38,6 +38,8 @@ def _any(m):
 
 ROUTES = [
     ("GET", r"/version", _any, lambda c, r: inventory.VERSION),
+    # PVE/API2/AccessControl.pm 'permissions': every user/token may dump its own
+    ("GET", r"/access/permissions", _any, lambda c, r: c.auth.effective_permissions(r.user)),
     ("GET", r"/nodes", _any, lambda c, r: inventory.nodes(c)),
     ("GET", "/nodes/%s/time" % N, _any, lambda c, r: inventory.node_time(c, r.m["node"])),
     ("GET", r"/cluster/resources", _any,

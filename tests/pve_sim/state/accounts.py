@@ -11,6 +11,15 @@ import time
 from tests.pve_sim.state.errors import ApiError
 
 TICKET_LIFETIME = 7200
+#: the privileges the simulator's routes check (server/routes.py), and those
+#: an admin's role (Administrator) holds besides
+ALL_PRIVILEGES = ("Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate",
+                  "Datastore.Audit", "Pool.Allocate", "Pool.Audit", "Sys.Audit",
+                  "VM.Allocate", "VM.Audit", "VM.Clone", "VM.Config.CDROM",
+                  "VM.Config.Cloudinit", "VM.Config.CPU", "VM.Config.Disk",
+                  "VM.Config.HWType", "VM.Config.Memory", "VM.Config.Network",
+                  "VM.Config.Options", "VM.Monitor", "VM.PowerMgmt", "VM.Snapshot",
+                  "VM.Snapshot.Rollback")
 
 
 class Accounts:
@@ -66,9 +75,24 @@ class Accounts:
         account = self.cluster.accounts.get(username)
         if account is None or name not in account.tokens:
             raise self._refuse("no such token '%s' for user '%s'" % (name, username))
+        # PVE::AccessControl::verify_token: an expiry in the past is refused
+        # before the value is even compared ("token '$token' access expired")
+        expire = account.token_expire.get(name, 0)
+        if expire and expire < time.time():
+            raise self._refuse("token '%s' access expired" % name)
         if account.tokens[name] != secret:
             raise self._refuse("invalid token value!")
         return tokenid
+
+    def effective_permissions(self, authid):
+        """GET /access/permissions without a path (PVE/API2/AccessControl.pm
+        'permissions' -> RPCEnvironment::get_effective_permissions): path ->
+        {privilege: 1 (propagates)}.  An admin holds every privilege the
+        simulator checks on "/" except those withheld; anyone else none."""
+        account = self.cluster.accounts.get(authid.split("!")[0])
+        if account is None or not account.admin:
+            return {}
+        return {"/": {p: 1 for p in ALL_PRIVILEGES if p not in account.withheld}}
 
     def may(self, authid):
         """All privileges (an admin, or a token of one: privilege separation

@@ -116,6 +116,8 @@ class Account:
     password: str | None
     admin: bool = False
     tokens: dict = field(default_factory=dict)   # token name -> secret
+    #: token name -> its `expire` (seconds since the epoch; 0: never), as user.cfg keeps it
+    token_expire: dict = field(default_factory=dict)
     withheld: set = field(default_factory=set)   # privileges an admin lacks (a narrower role)
 
 

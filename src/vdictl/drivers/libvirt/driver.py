@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Callable, ContextManager, Dict, List, Optional, Sequence
+from typing import Callable, ContextManager, Dict, List, Optional, Sequence, Union
 
 from vdictl.config.rooms import Connect, VmSpec
 from vdictl.model import Owner, Sessions, Snapshot, Vm, VmState
 
 from ..base import Driver
+from ..tls_probe import TlsEndpoint
 from . import create, firstboot, inventory, power, removal, sessions, snapshots, templates
 from .connection import STATE_MAP, Connection
 from .errors import DRIVER
+from .remote import tls_endpoint
 
 
 def reconnecting(method):
@@ -51,6 +53,14 @@ class LibvirtDriver(Driver):
 
     def close(self) -> None:
         self.connection.close()
+
+    def tls_endpoint(self) -> Union[TlsEndpoint, str]:
+        return tls_endpoint(self.uri)
+
+    def permission_problems(self, *, specs: Sequence[VmSpec], purpose: str) -> List[str]:
+        """Nothing: the connection is libvirt.open's read-write one (a read-only
+        socket or a refused polkit check fails the open itself, as AuthError)."""
+        return []
 
     @property
     def conn(self):

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 from contextlib import nullcontext
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Union
 
 from vdictl.config.rooms import Connect, VmSpec
 from vdictl.model import Owner, Sessions, Snapshot, Vm
 
-from ..base import Driver
+from ..base import Driver, Finding
+from ..tls_probe import TlsEndpoint, endpoint_of_url
 from . import create, firstboot, lookups, power, sessions, snapshots, templates
+from . import snapshots as snapshots_module
 from .connection import OvirtConnection, Tuning
 from .pool import normalize_url
 from .records import STATE_MAP, to_vm
@@ -50,6 +52,17 @@ class OvirtDriver(Driver):
 
     def close(self) -> None:
         self.connection.close()
+
+    # -- preflight ----------------------------------------------------------
+    def tls_endpoint(self) -> Union[TlsEndpoint, str]:
+        c = self.connect_settings
+        found = endpoint_of_url(self.uri or "", default_port=443, ca_file=c.ca_file,
+                                insecure=c.insecure)
+        return found or f"{self.uri} is plain HTTP: no TLS certificate"
+
+    def vm_problems(self, *, vm: Vm, snapshots: Sequence[Snapshot]) -> List[Finding]:
+        return super().vm_problems(vm=vm, snapshots=snapshots) + \
+            snapshots_module.left_in_preview(snapshots)
 
     # -- inventory --------------------------------------------------------
     def find_vms(self, *, names: Sequence[str]) -> Dict[str, Vm]:

@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from contextlib import nullcontext
-from typing import Any, Callable, ContextManager, List, Optional, Tuple
+from typing import Any, Callable, ContextManager, List, Optional, Sequence, Tuple
 
 import ovirtsdk4.types as types
 
@@ -33,6 +33,25 @@ def list_snapshots(conn: OvirtConnection, *, name: str) -> List[Snapshot]:
     if snaps is None:
         snaps = conn.snapshots(conn.sdk_vm(name).id, name)
     return [to_snapshot(s) for s in user_snapshots(snaps)]
+
+
+def left_in_preview(snapshots: Sequence[Snapshot]) -> List[Tuple[str, str]]:
+    """For vdictl preflight: a snapshot in preview (someone's preview left
+    open, or an engine restart between a restore's preview and its commit)
+    or locked (a task on it, or one the engine lost)."""
+    found = []
+    for snap in snapshots:
+        status = snap.extra.get("status")
+        if status == SS.IN_PREVIEW.value:
+            found.append((f"snapshot {snap.description!r} is in preview",
+                          "the reset undoes the preview first (or commits it, if it is the "
+                          "snapshot it restores); if the preview is someone's work, commit "
+                          "or undo it in the Administration Portal now"))
+        elif status == SS.LOCKED.value:
+            found.append((f"snapshot {snap.description!r} is locked",
+                          "wait for the engine's task on it; if none runs (Tasks tab), ask "
+                          "the engine's admin to unlock it (unlock_entity.sh)"))
+    return found
 
 
 def create_snapshot(conn: OvirtConnection, *, name: str, description: str, timeout: float,

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 from contextlib import nullcontext
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Union
 
 from vdictl.model import Owner, Sessions, Snapshot, Vm
 from vdictl.config.rooms import Connect, VmSpec
 
-from ..base import Driver
-from . import cloudinit, create, firstboot, lookups, power, snapshots, templates
+from ..base import Driver, Finding
+from ..tls_probe import TlsEndpoint
+from . import cloudinit, create, firstboot, lookups, power, preflight, snapshots, templates
 from .api import DEFAULT_POOL
 from .connection import PveConnection, Tuning
 from .sessions import sessions as who_is_at
@@ -57,6 +58,16 @@ class ProxmoxDriver(Driver):
 
     def close(self) -> None:
         self.connection.close()
+
+    # -- preflight ----------------------------------------------------------
+    def tls_endpoint(self) -> Union[TlsEndpoint, str]:
+        return preflight.tls_endpoint(self.connection)
+
+    def permission_problems(self, *, specs: Sequence[VmSpec], purpose: str) -> List[str]:
+        return preflight.permission_problems(self.connection, specs, purpose)
+
+    def vm_problems(self, *, vm: Vm, snapshots: Sequence[Snapshot]) -> List[Finding]:
+        return preflight.vm_problems(self.connection, vm, snapshots)
 
     # -- inventory --------------------------------------------------------
     def find_vms(self, *, names: Sequence[str]) -> Dict[str, Vm]:
