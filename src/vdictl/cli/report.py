@@ -13,7 +13,6 @@ from vdictl.errors import UsageError, VdictlError
 
 from .app import AppContext, cli, pass_app, reports_errors
 from .output import stdout_is_terminal
-from .status import local_time
 from .virtroom import complete_room_names, open_session
 
 if TYPE_CHECKING:
@@ -60,7 +59,8 @@ def report(app: AppContext, room_names, html_file: str) -> None:
             rows = {row.vm: row for row in show(session, rooms)}
     except VdictlError as exc:
         failure = exc
-    site = SitePage(rooms=room_blocks(app, rooms, rows), generated=time.time(),
+    now = time.time()
+    site = SitePage(rooms=room_blocks(app, rooms, rows, now), generated=now,
                     error=str(failure) if failure else None)
     write_page(html_file, render_page(site))
     if stdout_is_terminal() and not app.quiet:
@@ -73,7 +73,7 @@ def report(app: AppContext, room_names, html_file: str) -> None:
 
 
 def room_blocks(app: AppContext, rooms: Sequence["Room"],
-                rows: Dict[str, "VmRow"]) -> List["RoomBlock"]:
+                rows: Dict[str, "VmRow"], now: float) -> List["RoomBlock"]:
     """The rooms of the page, from the reset records (read once for the site)."""
     from vdictl.records import history
     from vdictl.records.last_resets import last_resets
@@ -81,12 +81,12 @@ def room_blocks(app: AppContext, rooms: Sequence["Room"],
     directory = history.state_dir(app.config.logging.state_dir)
     runs, results = last_resets(directory, {room.name: [spec.name for spec in room.vms]
                                             for room in rooms})
-    return [room_block(room, runs.get(room.name), results, rows) for room in rooms]
+    return [room_block(room, runs.get(room.name), results, rows, now) for room in rooms]
 
 
 def room_block(room: "Room", last: Optional["RoomRun"], results: Dict[str, "VmResult"],
-               rows: Dict[str, "VmRow"]) -> "RoomBlock":
-    from vdictl.records.status_page import RoomBlock, VmLine
+               rows: Dict[str, "VmRow"], now: float) -> "RoomBlock":
+    from vdictl.records.status_page import RoomBlock, VmLine, desk_time
 
     vms: List[VmLine] = []
     for spec in room.vms:
@@ -94,7 +94,7 @@ def room_block(room: "Room", last: Optional["RoomRun"], results: Dict[str, "VmRe
         when, outcome, reason = results.get(spec.name, (None, "", ""))
         vms.append(VmLine(name=spec.name, state=row.state if row else "unknown",
                           in_use=row.in_use_text if row else "",
-                          ip=spec.ip or "", reset_time=local_time(when), outcome=outcome,
+                          ip=spec.ip or "", reset_time=desk_time(when, now), outcome=outcome,
                           reason=reason, subsection=spec.subsection))
     block = RoomBlock(name=room.name, vms=vms)
     if last is None:

@@ -104,6 +104,22 @@ class RoomBlock:
     def attention(self) -> bool:
         return bool(self.problems or self.failed_vms or self.reset_result == "failed")
 
+    def failures(self) -> List[Tuple[List[str], str]]:
+        """The failed desks grouped by reason: ([desks], reason), in desk order.
+        Desks whose reasons differ only by their own name are one group (an
+        engine down fails a room's 25 desks for one reason), its reason said
+        with "…" for the names."""
+        groups: Dict[str, Tuple[List[str], str]] = {}
+        for vm in self.failed_vms:
+            reason = vm.short_reason or "(no reason on record)"
+            key = reason.replace(vm.name, "\0")
+            if key in groups:
+                groups[key][0].append(vm.name)
+            else:
+                groups[key] = ([vm.name], reason)
+        return [(names, reason if len(names) == 1 else reason.replace(names[0], "…"))
+                for names, reason in groups.values()]
+
     def seating(self) -> List[List[VmLine]]:
         """The desks in config order, a row of the grid per subsection."""
         rows: List[List[VmLine]] = []
@@ -131,6 +147,16 @@ def clock(seconds: float, today: float) -> str:
     if moment[:3] == now[:3]:
         return time.strftime("%H:%M", moment)
     return time.strftime("%Y-%m-%d %H:%M", moment)
+
+
+def desk_time(seconds: Optional[float], today: float) -> str:
+    """A desk's last reset: "01:12:03" on the day of `today`, else with its date."""
+    if seconds is None:
+        return ""
+    moment = time.localtime(seconds)
+    if moment[:3] == time.localtime(today)[:3]:
+        return time.strftime("%H:%M:%S", moment)
+    return time.strftime("%Y-%m-%d %H:%M:%S", moment)
 
 
 def span(first: float, last: float, today: float) -> str:

@@ -3,8 +3,11 @@
 Compact by design: a site of 10,000 desks stays under 2 MB (a tile is one
 <i> with its desk's name and state in its title, a desk's row leaves its
 end tags out, and the labels of the phone's layout come from the CSS).
-Tiles say their state by a sign as well as by colour (✕ failed, ● in use,
-– skipped, a hollow tile not reset), and the legend says which is which.
+A failed desk's reason is said once, in its room's list of failed desks (desks
+failed for one reason together), not again in its row; a desk's last reset
+is its time of day when it was today. Tiles say their state by a sign as well
+as by colour (✕ failed, ● in use, – skipped, a hollow tile not reset), and
+the legend says which is which.
 """
 
 PAGE = """<!DOCTYPE html>
@@ -82,7 +85,9 @@ td:nth-child(5) { white-space: nowrap; }
 </head>
 {% macro grid(room) %}
 <span class="g">{% for row in room.seating() %}<span class="r">
-{% for vm in row %}<i class="{{ vm.tile_css }}" role="img" title="{{ vm.tile_label }}"></i>{% endfor %}
+{% for vm in row %}
+<i class="{{ vm.tile_css }}" role="img" title="{{ vm.tile_label }}"></i>
+{%- endfor %}
 </span>{% endfor %}</span>
 {% endmacro %}
 {% macro desks(room) %}
@@ -91,7 +96,9 @@ td:nth-child(5) { white-space: nowrap; }
 </tr></thead>
 <tbody>
 {% for vm in room.vms %}
-<tr{% if vm.failed %} class="f"{% endif %}><td>{{ vm.name }}<td>{{ vm.state }}<td>{{ vm.in_use }}<td>{{ vm.ip }}<td>{{ vm.reset_time }}<td>{{ vm.outcome_text }}{% if vm.reason %} <span class="reason">{{ vm.reason }}</span>{% endif %}</tr>
+<tr{% if vm.failed %} class="f"{% endif %}><td>{{ vm.name }}<td>{{ vm.state }}<td>{{ vm.in_use -}}
+<td>{{ vm.ip }}<td>{{ vm.reset_time }}<td>{{ vm.outcome_text -}}
+{% if vm.reason and not vm.failed %} <span class="reason">{{ vm.reason }}</span>{% endif %}</tr>
 {% endfor %}
 </tbody>
 </table>
@@ -104,7 +111,8 @@ td:nth-child(5) { white-space: nowrap; }
 {% endfor %}
 </ul>
 <ul class="legend" aria-label="Desk tiles">
-{% for key, tile in tiles.items() %}<li><i class="{{ tile[0] }}" aria-hidden="true"></i>{{ tile[1] }} {{ counts[key] }}</li>
+{% for key, tile in tiles.items() %}
+<li><i class="{{ tile[0] }}" aria-hidden="true"></i>{{ tile[1] }} {{ counts[key] }}</li>
 {% endfor %}
 </ul>
 </header>
@@ -119,7 +127,8 @@ VMs' state: {{ site.error }}</div>{% endif %}
 {% for problem in room.problems %}<p class="problem">{{ problem }}</p>
 {% endfor %}
 {% if room.failed_vms %}<ul class="failed">
-{% for vm in room.failed_vms %}<li><b>{{ vm.name }}</b> <span class="reason">{{ vm.short_reason or "(no reason on record)" }}</span></li>
+{% for names, reason in room.failures() %}
+<li><b>{{ names|join(", ") }}</b> <span class="reason">{{ reason }}</span></li>
 {% endfor %}
 </ul>{% endif %}
 {{ grid(room) }}
