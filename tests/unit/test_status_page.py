@@ -91,8 +91,13 @@ def test_a_desks_last_reset_is_its_time_of_day_when_it_was_today():
 def test_a_running_reset_and_a_site_without_resets_say_so():
     assert headline(SitePage([room("lab01", result="running"), room("lab02")],
                              generated=MORNING)) == "Reset under way in 1 of 2 rooms"
-    stateless = room("kiosk", at=None, result="", vms=desks("kiosk", 2, outcome=""))
+    stateless = room("kiosk", at=None, result="", vms=desks("kiosk", 2, outcome=""),
+                     resettable=False)
     assert headline(SitePage([stateless], generated=MORNING)) == "1 room, none reset by vdictl"
+    assert room_facts(stateless, MORNING) == ["not reset by vdictl", "2 not reset"]
+    # a room vdictl does not reset takes nothing from "all": it is as it should be
+    assert headline(SitePage([room("lab01"), room("lab02"), stateless],
+                             generated=MORNING)) == "All 2 rooms reset at 01:12"
 
 
 @pytest.mark.parametrize("vm, tile", [

@@ -96,12 +96,10 @@ def room_block(room: "Room", last: Optional["RoomRun"], results: Dict[str, "VmRe
                           in_use=row.in_use_text if row else "",
                           ip=spec.ip or "", reset_time=desk_time(when, now), outcome=outcome,
                           reason=reason, subsection=spec.subsection))
-    block = RoomBlock(name=room.name, vms=vms)
+    block = RoomBlock(name=room.name, vms=vms, resettable=room.resettable)
     if last is None:
         if room.resettable:
             block.problems.append("No reset on record.")
-        else:
-            block.facts.append("not reset by vdictl (stateless, or no snapshot configured)")
         return block
     block.reset_at, block.reset_result = last.when, last.result
     if last.result == "unfinished":

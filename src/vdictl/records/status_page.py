@@ -95,6 +95,8 @@ class RoomBlock:
     problems: List[str] = field(default_factory=list)
     #: more facts for the room's line, after the reset's; other views add theirs
     facts: List[str] = field(default_factory=list)
+    #: False: a room vdictl does not reset (stateless, or no snapshot configured)
+    resettable: bool = True
 
     @property
     def failed_vms(self) -> List[VmLine]:
@@ -187,7 +189,9 @@ def headline(site: SitePage) -> str:
     reset = [room.reset_at for room in rooms if room.reset_at is not None]
     if not reset:
         return f"{plural(len(rooms), 'room')}, none reset by vdictl"
-    everyone = "All " if len(reset) == len(rooms) else ""
+    # a room vdictl does not reset, without a reset on record, is as it should be
+    everyone = "All " if len(reset) > 1 and all(
+        room.reset_at is not None or not room.resettable for room in rooms) else ""
     return (f"{everyone}{plural(len(reset), 'room')} reset "
             f"{span(min(reset), max(reset), site.generated)}")
 
@@ -208,7 +212,7 @@ def counts_text(vms: List[VmLine]) -> str:
 def room_facts(room: RoomBlock, today: float) -> List[str]:
     """The facts of the room's line: its last reset, its desks, then the room's own."""
     if room.reset_at is None:
-        reset = "no reset on record"
+        reset = "no reset on record" if room.resettable else "not reset by vdictl"
     else:
         result = "" if room.reset_result == "ok" else f": {room.reset_result}"
         reset = f"reset {clock(room.reset_at, today)}{result}"
