@@ -393,3 +393,36 @@ def save_screenshot(browser, size, name):
     assert shot.startswith(b"\x89PNG")
     if os.environ.get("VDICTL_UPDATE_SCREENSHOT"):
         (REPO / "docs" / name).write_bytes(shot)
+
+
+def test_a_runs_error_and_an_unfinished_reset_make_a_room_need_attention(run, hypervisor,
+                                                                          tmp_path):
+    """lab1's last reset failed as a whole (its error, no VM touched); kiosk's
+    was killed (a "running" record whose process is gone): both rooms lead the
+    page with what is wrong, said once per room."""
+    import html
+    import re
+
+    from vdictl.records import history
+
+    assert run("virtroom-rollout", "lab1").exit_code == 0
+    state = os.environ["VDICTL_STATE_DIR"]
+    failed = history.RunRecord(state, "reset", ["lab1"])
+    failed.start()
+    failed.finish(exit_status=3, status="error", vms=[], error="engine2 unreachable: refused")
+    killed = history.RunRecord(state, "reset", ["kiosk"])
+    killed.data["pid"] = 2 ** 22 + 1  # above pid_max: no such process
+    killed.start()
+    page = tmp_path / "index.html"
+    assert run("report", "--html", str(page)).exit_code == 0
+    text = page.read_text()
+    assert "<h1>2 rooms need attention</h1>" in text
+    sections = dict(re.findall(r'<section class="room" id="room-(\w+)">(.*?)</section>', text,
+                               re.S))
+    problems = {room: [html.unescape(p) for p in re.findall(r'<p class="problem">(.*?)</p>',
+                                                            body)]
+                for room, body in sections.items()}
+    assert problems == {"lab1": ["engine2 unreachable: refused"],
+                        "kiosk": ["Its last reset did not finish (its process is gone)."]}
+    assert re.search(r'<p class="facts">reset \d\d:\d\d: unfinished · 2 not reset</p>',
+                     sections["kiosk"])

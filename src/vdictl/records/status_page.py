@@ -183,7 +183,7 @@ def headline(site: SitePage) -> str:
     attention = sum(1 for room in rooms if room.attention)
     if attention:
         return f"{plural(attention, 'room')} {'needs' if attention == 1 else 'need'} attention"
-    running = sum(1 for room in rooms if room.reset_result in ("running", "unfinished"))
+    running = sum(1 for room in rooms if room.reset_result == "running")
     if running:
         return f"Reset under way in {running} of {plural(len(rooms), 'room')}"
     reset = [room.reset_at for room in rooms if room.reset_at is not None]
