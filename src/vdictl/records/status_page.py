@@ -226,8 +226,9 @@ def site_facts(site: SitePage) -> List[str]:
     facts = [f"{plural(len(site.rooms), 'room')}, {plural(len(vms), 'desk')}: "
              f"{counts_text(vms)}"]
     reset = [room.reset_at for room in site.rooms if room.reset_at is not None]
-    if reset and not headline(site).endswith(span(min(reset), max(reset), site.generated)):
-        facts.append(f"Last resets {span(min(reset), max(reset), site.generated)}")
+    times = span(min(reset), max(reset), site.generated) if reset else ""
+    if times and not headline(site).endswith(times):
+        facts.append(f"Last resets {times}")
     facts.append(f"As of {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(site.generated))}")
     return facts + list(site.facts)
 
@@ -246,5 +247,4 @@ def render_page(site: SitePage) -> str:
         attention=[room for room in site.rooms if room.attention],
         others=[room for room in site.rooms if not room.attention],
         facts={room.name: room_facts(room, site.generated) for room in site.rooms},
-        tiles=TILES, counts=tile_counts(vms),
-        failed=sum(1 for vm in vms if vm.failed))
+        tiles=TILES, counts=tile_counts(vms))

@@ -1,6 +1,7 @@
 """The status page's content without a browser (tests/cli/test_status_page.py
-opens it in chromium): the site's headline, the facts of its lines, the
-tiles, the escaping, and its size at 10,000 desks."""
+opens it in chromium; a name of its own, as pytest collects by basename): the
+site's headline, the facts of its lines, the tiles, the escaping, and its
+size at 10,000 desks."""
 
 from __future__ import annotations
 
