@@ -1,11 +1,11 @@
-"""vdictl report --html: the room status page for helpdesk staff and teachers."""
+"""vdictl report --html: the site status page for helpdesk staff and teachers."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 import time
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import click
 
@@ -13,12 +13,13 @@ from vdictl.errors import UsageError, VdictlError
 
 from .app import AppContext, cli, pass_app, reports_errors
 from .output import stdout_is_terminal
-from .status import local_time
 from .virtroom import complete_room_names, open_session
 
 if TYPE_CHECKING:
     from vdictl.config.rooms import Room
     from vdictl.ops.show import VmRow
+    from vdictl.records.history import RoomRun
+    from vdictl.records.last_resets import VmResult
     from vdictl.records.status_page import RoomBlock
 
 
@@ -30,9 +31,12 @@ if TYPE_CHECKING:
 @pass_app
 @reports_errors
 def report(app: AppContext, room_names, html_file: str) -> None:
-    """Write a status page of the rooms (all of them without ROOM): one HTML
-    file, readable on a phone, with every VM's state, IP and the result and
-    time of its last reset; failed VMs are highlighted.
+    """Write a status page of the site (all rooms without ROOM): one HTML
+    file, readable on a phone, that leads with the answer: the site in one
+    line ("All 10 rooms reset at 01:12–01:58", "3 rooms need attention"),
+    then the rooms that need attention with their failed desks and the
+    reasons, then every other room as one line with its desks as a seating
+    grid of tiles, that opens to each desk's state, IP and last reset.
 
     The page needs nothing else (no scripts, no external files): put it
     where a web server serves it. The VMs' state comes from the backend; if
@@ -43,7 +47,7 @@ def report(app: AppContext, room_names, html_file: str) -> None:
     Example (after the nightly reset, see cron/vdictl-reset-virtrooms):
         vdictl report --html /var/www/html/vdi/index.html
     """
-    from vdictl.records.status_page import render_page
+    from vdictl.records.status_page import SitePage, render_page
 
     rooms = app.select_rooms(room_names, all_rooms=not room_names)
     rows: Dict[str, "VmRow"] = {}
@@ -55,53 +59,67 @@ def report(app: AppContext, room_names, html_file: str) -> None:
             rows = {row.vm: row for row in show(session, rooms)}
     except VdictlError as exc:
         failure = exc
-    blocks = [room_block(app, room, rows) for room in rooms]
-    page = render_page(blocks, generated=local_time(time.time()),
-                       error=str(failure) if failure else None)
-    write_page(html_file, page)
+    now = time.time()
+    site = SitePage(rooms=room_blocks(app, rooms, rows, now), generated=now,
+                    error=str(failure) if failure else None)
+    write_page(html_file, render_page(site))
     if stdout_is_terminal() and not app.quiet:
-        failed = sum(1 for block in blocks for vm in block.vms if vm.failed)
-        click.echo(f"report: {html_file} written: {len(blocks)} room(s), "
-                   f"{sum(len(b.vms) for b in blocks)} VM(s), {failed} failed at their "
+        failed = sum(len(block.failed_vms) for block in site.rooms)
+        click.echo(f"report: {html_file} written: {len(site.rooms)} room(s), "
+                   f"{sum(len(b.vms) for b in site.rooms)} VM(s), {failed} failed at their "
                    "last reset")
     if failure is not None:
         raise failure
 
 
-def room_block(app: AppContext, room: Room, rows: Dict[str, "VmRow"]) -> "RoomBlock":
+def room_blocks(app: AppContext, rooms: Sequence["Room"],
+                rows: Dict[str, "VmRow"], now: float) -> List["RoomBlock"]:
+    """The rooms of the page, from the reset records (read once for the site)."""
     from vdictl.records import history
-    from vdictl.records.status_page import RoomBlock, VmLine
+    from vdictl.records.last_resets import last_resets
 
     directory = history.state_dir(app.config.logging.state_dir)
-    last = history.last_runs(directory, room.name).get("reset")
-    results = history.last_vm_results(directory, "reset", [spec.name for spec in room.vms])
+    runs, results = last_resets(directory, {room.name: [spec.name for spec in room.vms]
+                                            for room in rooms})
+    blocks = [room_block(room, runs.get(room.name), results, rows, now) for room in rooms]
+    for block in blocks:
+        fact = preflight_fact(directory, block.name)
+        if fact:
+            block.facts.append(fact)
+    return blocks
+
+
+def room_block(room: "Room", last: Optional["RoomRun"], results: Dict[str, "VmResult"],
+               rows: Dict[str, "VmRow"], now: float) -> "RoomBlock":
+    from vdictl.records.status_page import RoomBlock, VmLine, desk_time
+
     vms: List[VmLine] = []
     for spec in room.vms:
         row = rows.get(spec.name)
         when, outcome, reason = results.get(spec.name, (None, "", ""))
         vms.append(VmLine(name=spec.name, state=row.state if row else "unknown",
                           in_use=row.in_use_text if row else "",
-                          ip=spec.ip or "", reset_time=local_time(when), outcome=outcome,
-                          reason=reason))
+                          ip=spec.ip or "", reset_time=desk_time(when, now), outcome=outcome,
+                          reason=reason, subsection=spec.subsection))
+    block = RoomBlock(name=room.name, vms=vms, resettable=room.resettable)
     if last is None:
-        summary = ("No reset on record." if room.resettable else
-                   "Not reset by vdictl (stateless, or no snapshot configured).")
-        css = "none"
-    else:
-        counts = ", ".join(f"{last.counts.get(o, 0)} {o}" for o in ("ok", "failed", "skipped"))
-        summary = f"Last reset {local_time(last.when)}: {last.result} ({counts})."
-        if last.error:
-            summary += f" {last.error}"
-        css = "" if last.result in ("ok", "running") else "bad"
-    if any(vm.failed for vm in vms):
-        css = "bad"
-    summary += preflight_fact(directory, room.name)
-    return RoomBlock(name=room.name, summary=summary, css=css, vms=vms)
+        if room.resettable:
+            block.problems.append("No reset on record.")
+        return block
+    block.reset_at, block.reset_result = last.when, last.result
+    if last.result == "unfinished":
+        block.problems.append("Its last reset did not finish (its process is gone).")
+    if last.error:
+        block.problems.append(last.error)
+    return block
 
 
 def preflight_fact(directory: str, room: str) -> str:
-    """" Last preflight 2026-12-06 18:00:04: 2 problem(s)."; "" when none is on record."""
+    """"Last preflight 2026-12-06 18:00:04: 2 VM(s) with problems."; "" when none
+    is on record."""
     from vdictl.records import history
+
+    from .status import local_time
 
     last = history.last_runs(directory, room).get("preflight")
     if last is None or last.result == "running":
@@ -112,7 +130,7 @@ def preflight_fact(directory: str, room: str) -> str:
         what = f"{len(last.failed_vms)} VM(s) with problems"
     else:
         what = last.error or "failed"
-    return f" Last preflight {local_time(last.when)}: {what}."
+    return f"Last preflight {local_time(last.when)}: {what}."
 
 
 def write_page(path: str, page: str) -> None:

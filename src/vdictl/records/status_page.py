@@ -1,98 +1,36 @@
-"""The room status page of `vdictl report --html`: one self-contained HTML file
-(inline CSS, no script, no external asset) that a phone shows well.
+"""The site status page of `vdictl report --html`: one self-contained HTML file
+(inline CSS, no script, no external asset) that leads with the answer.
+
+The page is, in order: the site in one line ("All 10 rooms reset at
+01:12–01:58", or "3 rooms need attention") with the site's facts and a
+legend of the desk tiles; the rooms that need attention, each with its
+failed desks and their reasons named; then every other room as one line
+(its facts and its seating grid of tiles) that opens to its desks.
+
+Other views add to it without changing the layout: a line of a room is
+built from `RoomBlock.facts` after the reset's own facts (`room_facts`), a
+room needs attention for each of its `problems`, and the site header lists
+`SitePage.facts` after its own (`site_facts`).
 
 Names and reasons come from the config and the backend, so the template
-escapes everything (Jinja2's autoescape, in its sandbox).
+escapes everything (Jinja2's autoescape, in its sandbox, with StrictUndefined).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>vdictl: {{ rooms|length }} room(s)
-{%- if failed %}, {{ failed }} failed VM(s){% endif %}</title>
-<style>
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;
-       background: #f4f5f7; color: #1d2127; font-size: 16px; }
-header { background: #25303b; color: #fff; padding: 12px 16px; }
-header h1 { font-size: 1.25em; margin: 0 0 4px; }
-header p { margin: 0; font-size: .9em; opacity: .85; }
-main { padding: 8px; max-width: 1100px; margin: 0 auto; }
-.banner { background: #b3261e; color: #fff; padding: 10px 14px; border-radius: 6px;
-          margin: 8px 0; }
-section.room { background: #fff; border-radius: 8px; margin: 12px 0; padding: 12px;
-               box-shadow: 0 1px 3px rgba(0,0,0,.12); border-left: 6px solid #2e7d32; }
-section.room.bad { border-left-color: #b3261e; }
-section.room.none { border-left-color: #9aa0a6; }
-section.room h2 { font-size: 1.15em; margin: 0 0 6px; }
-.summary { margin: 0 0 10px; }
-.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: .85em;
-         font-weight: 600; background: #e0e0e0; }
-.badge.ok { background: #d7f0da; color: #1b5e20; }
-.badge.failed { background: #b3261e; color: #fff; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid #e3e5e8;
-         vertical-align: top; }
-th { font-size: .8em; text-transform: uppercase; color: #5f6368; }
-tr.failed td { background: #fde7e6; }
-tr.failed td.vm { font-weight: 700; color: #8c1d18; }
-.reason { display: block; color: #5f6368; font-size: .9em; }
-tr.failed .reason { color: #8c1d18; }
-td.when { white-space: nowrap; }
-@media (max-width: 640px) {
-  table, tbody, tr, td { display: block; width: 100%; box-sizing: border-box; }
-  thead { display: none; }
-  tr { border-bottom: 2px solid #e3e5e8; padding: 4px 0; }
-  td { border: 0; padding: 2px 8px; }
-  td::before { content: attr(data-label) ": "; color: #5f6368; font-size: .85em; }
-  td.vm::before { content: ""; }
-  td.nobody { display: none; }
+#: the tile of a desk: (CSS class, the word the page shows), in the legend's order
+TILES: Dict[str, Tuple[str, str]] = {
+    "ok": ("o", "ok"),
+    "failed": ("f", "failed"),
+    "in-use": ("u", "in use"),
+    "skipped": ("s", "skipped"),
+    "not-reset": ("n", "not reset"),
 }
-</style>
-</head>
-<body>
-<header>
-<h1>Virtual rooms</h1>
-<p>{{ rooms|length }} room(s), {{ vm_count }} VM(s){% if failed %},
-<strong>{{ failed }} failed at their last reset</strong>{% endif %}.
-As of {{ generated }}.</p>
-</header>
-<main>
-{% if error %}<div class="banner" role="alert">The backend could not be asked for the
-VMs' state: {{ error }}</div>{% endif %}
-{% for room in rooms %}
-<section class="room {{ room.css }}" id="room-{{ room.name }}">
-<h2>{{ room.name }}</h2>
-<p class="summary">{{ room.summary }}</p>
-<table>
-<thead><tr><th>VM</th><th>State</th><th>In use</th><th>IP</th><th>Last reset</th><th>Result</th>
-</tr></thead>
-<tbody>
-{% for vm in room.vms %}
-<tr class="{{ 'failed' if vm.failed else '' }}">
-<td class="vm" data-label="VM">{{ vm.name }}</td>
-<td data-label="State">{{ vm.state }}</td>
-<td class="in-use{{ '' if vm.in_use else ' nobody' }}" data-label="In use">{{ vm.in_use }}</td>
-<td data-label="IP">{{ vm.ip }}</td>
-<td class="when" data-label="Last reset">{{ vm.reset_time }}</td>
-<td data-label="Result"><span class="badge {{ vm.outcome_css }}">{{ vm.outcome_text }}</span>
-{% if vm.reason %}<span class="reason">{{ vm.reason }}</span>{% endif %}</td>
-</tr>
-{% endfor %}
-</tbody>
-</table>
-</section>
-{% endfor %}
-</main>
-</body>
-</html>
-"""
+FAILING = ("failed", "not-started")
 
 
 @dataclass
@@ -106,35 +44,207 @@ class VmLine:
     #: the outcome of the VM's last reset ("" if none on record)
     outcome: str = ""
     reason: str = ""
+    #: the [[subsection]] of its room: each starts a row of the seating grid
+    subsection: str = ""
 
     @property
     def failed(self) -> bool:
-        return self.outcome in ("failed", "not-started")
+        return self.outcome in FAILING
+
+    @property
+    def tile(self) -> str:
+        """The key of its tile in TILES: failed before in use before the last outcome."""
+        if self.failed:
+            return "failed"
+        if self.in_use and self.in_use != "?":
+            return "in-use"
+        if self.outcome in ("ok", "skipped"):
+            return self.outcome
+        return "not-reset"
+
+    @property
+    def tile_css(self) -> str:
+        return TILES[self.tile][0]
+
+    @property
+    def tile_label(self) -> str:
+        """The tile's text (title): "lab1-vd02: failed"."""
+        return f"{self.name}: {TILES[self.tile][1]}"
+
+    @property
+    def short_reason(self) -> str:
+        """The reason without the "VM NAME: " it starts with, where the desk is named."""
+        prefix = f"VM {self.name}: "
+        return self.reason[len(prefix):] if self.reason.startswith(prefix) else self.reason
 
     @property
     def outcome_text(self) -> str:
         return self.outcome.upper() if self.failed else (self.outcome or "no reset on record")
 
-    @property
-    def outcome_css(self) -> str:
-        return "failed" if self.failed else ("ok" if self.outcome == "ok" else "")
-
 
 @dataclass
 class RoomBlock:
     name: str
-    #: one line: the room's last reset, when, its result and counts
-    summary: str
-    #: "bad" (a VM failed), "none" (no reset on record) or "" (fine)
-    css: str = ""
     vms: List[VmLine] = field(default_factory=list)
+    #: when its last reset ended (or started, if it is running); None: none on record
+    reset_at: Optional[float] = None
+    #: the result of its last reset: ok, failed, running, unfinished; "": none on record
+    reset_result: str = ""
+    #: why the room needs attention, besides failed desks ("no reset on record", the
+    #: run's error); other views add theirs
+    problems: List[str] = field(default_factory=list)
+    #: more facts for the room's line, after the reset's; other views add theirs
+    facts: List[str] = field(default_factory=list)
+    #: False: a room vdictl does not reset (stateless, or no snapshot configured)
+    resettable: bool = True
+
+    @property
+    def failed_vms(self) -> List[VmLine]:
+        return [vm for vm in self.vms if vm.failed]
+
+    @property
+    def attention(self) -> bool:
+        return bool(self.problems or self.failed_vms or self.reset_result == "failed")
+
+    def failures(self) -> List[Tuple[List[str], str]]:
+        """The failed desks grouped by reason: ([desks], reason), in desk order.
+        Desks whose reasons differ only by their own name are one group (an
+        engine down fails a room's 25 desks for one reason), its reason said
+        with "…" for the names."""
+        groups: Dict[str, Tuple[List[str], str]] = {}
+        for vm in self.failed_vms:
+            reason = vm.short_reason or "(no reason on record)"
+            key = reason.replace(vm.name, "\0")
+            if key in groups:
+                groups[key][0].append(vm.name)
+            else:
+                groups[key] = ([vm.name], reason)
+        return [(names, reason if len(names) == 1 else reason.replace(names[0], "…"))
+                for names, reason in groups.values()]
+
+    def seating(self) -> List[List[VmLine]]:
+        """The desks in config order, a row of the grid per subsection."""
+        rows: List[List[VmLine]] = []
+        for vm in self.vms:
+            if not rows or rows[-1][-1].subsection != vm.subsection:
+                rows.append([])
+            rows[-1].append(vm)
+        return rows
 
 
-def render_page(rooms: List[RoomBlock], *, generated: str, error: Optional[str] = None) -> str:
+@dataclass
+class SitePage:
+    rooms: List[RoomBlock]
+    #: when the page was made (seconds since the epoch)
+    generated: float
+    #: the backend could not be asked: why (the page comes from the records alone)
+    error: Optional[str] = None
+    #: more lines under the site's headline, after its own; other views add theirs
+    facts: List[str] = field(default_factory=list)
+
+
+def clock(seconds: float, today: float) -> str:
+    """"01:12" on the day of `today`, else "2026-12-05 01:12"."""
+    moment, now = time.localtime(seconds), time.localtime(today)
+    if moment[:3] == now[:3]:
+        return time.strftime("%H:%M", moment)
+    return time.strftime("%Y-%m-%d %H:%M", moment)
+
+
+def desk_time(seconds: Optional[float], today: float) -> str:
+    """A desk's last reset: "01:12:03" on the day of `today`, else with its date."""
+    if seconds is None:
+        return ""
+    moment = time.localtime(seconds)
+    if moment[:3] == time.localtime(today)[:3]:
+        return time.strftime("%H:%M:%S", moment)
+    return time.strftime("%Y-%m-%d %H:%M:%S", moment)
+
+
+def span(first: float, last: float, today: float) -> str:
+    """"at 01:12–01:58", "on 2026-12-05 at 23:50–01:58" (within a day), or
+    "between 2026-11-28 01:12 and 2026-12-06 01:58"."""
+    if last - first >= 24 * 3600:
+        return f"between {clock(first, 0)} and {clock(last, 0)}"
+    start, end = (time.strftime("%H:%M", time.localtime(t)) for t in (first, last))
+    times = start if start == end else f"{start}–{end}"
+    if time.localtime(last)[:3] == time.localtime(today)[:3]:
+        return f"at {times}"
+    return f"on {time.strftime('%Y-%m-%d', time.localtime(first))} at {times}"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def headline(site: SitePage) -> str:
+    """The site in one line: what needs attention, else when all was reset."""
+    rooms = site.rooms
+    attention = sum(1 for room in rooms if room.attention)
+    if attention:
+        return f"{plural(attention, 'room')} {'needs' if attention == 1 else 'need'} attention"
+    running = sum(1 for room in rooms if room.reset_result == "running")
+    if running:
+        return f"Reset under way in {running} of {plural(len(rooms), 'room')}"
+    reset = [room.reset_at for room in rooms if room.reset_at is not None]
+    if not reset:
+        return f"{plural(len(rooms), 'room')}, none reset by vdictl"
+    # a room vdictl does not reset, without a reset on record, is as it should be
+    everyone = "All " if len(reset) > 1 and all(
+        room.reset_at is not None or not room.resettable for room in rooms) else ""
+    return (f"{everyone}{plural(len(reset), 'room')} reset "
+            f"{span(min(reset), max(reset), site.generated)}")
+
+
+def tile_counts(vms: List[VmLine]) -> Dict[str, int]:
+    counts = {key: 0 for key in TILES}
+    for vm in vms:
+        counts[vm.tile] += 1
+    return counts
+
+
+def counts_text(vms: List[VmLine]) -> str:
+    """"24 ok, 1 failed" (the states no desk is in left out); "no desks"."""
+    counts = tile_counts(vms)
+    return ", ".join(f"{n} {TILES[key][1]}" for key, n in counts.items() if n) or "no desks"
+
+
+def room_facts(room: RoomBlock, today: float) -> List[str]:
+    """The facts of the room's line: its last reset, its desks, then the room's own."""
+    if room.reset_at is None:
+        reset = "no reset on record" if room.resettable else "not reset by vdictl"
+    else:
+        result = "" if room.reset_result == "ok" else f": {room.reset_result}"
+        reset = f"reset {clock(room.reset_at, today)}{result}"
+    return [reset, counts_text(room.vms)] + list(room.facts)
+
+
+def site_facts(site: SitePage) -> List[str]:
+    """The lines under the headline: the site's size, the reset times when the
+    headline does not say them, when the page was made, then the site's own."""
+    vms = [vm for room in site.rooms for vm in room.vms]
+    facts = [f"{plural(len(site.rooms), 'room')}, {plural(len(vms), 'desk')}: "
+             f"{counts_text(vms)}"]
+    reset = [room.reset_at for room in site.rooms if room.reset_at is not None]
+    times = span(min(reset), max(reset), site.generated) if reset else ""
+    if times and not headline(site).endswith(times):
+        facts.append(f"Last resets {times}")
+    facts.append(f"As of {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(site.generated))}")
+    return facts + list(site.facts)
+
+
+def render_page(site: SitePage) -> str:
+    from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    env = SandboxedEnvironment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    from .status_page_html import PAGE
+
+    env = SandboxedEnvironment(autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                               undefined=StrictUndefined)
+    vms = [vm for room in site.rooms for vm in room.vms]
     return env.from_string(PAGE).render(
-        rooms=rooms, generated=generated, error=error,
-        vm_count=sum(len(room.vms) for room in rooms),
-        failed=sum(1 for room in rooms for vm in room.vms if vm.failed))
+        site=site, headline=headline(site), site_facts=site_facts(site),
+        attention=[room for room in site.rooms if room.attention],
+        others=[room for room in site.rooms if not room.attention],
+        facts={room.name: room_facts(room, site.generated) for room in site.rooms},
+        tiles=TILES, counts=tile_counts(vms))
