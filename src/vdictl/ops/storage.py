@@ -195,9 +195,9 @@ def guard(session: Session, pairs: Sequence[Tuple[VmSpec, Optional[Vm]]], purpos
     check = StorageCheck(session, purpose)
     check.add(pairs)
     found = check.shortfalls()
-    for shortfall in found:
-        audit.info("%s%s", "--ignore-storage-limit: " if ignore else "refused: ",
-                      shortfall.message)
+    for shortfall in found:  # overridden: said on stderr too, since the summary may not be
+        (audit.warning if ignore else audit.info)(
+            "%s%s", "--ignore-storage-limit: " if ignore else "refused: ", shortfall.message)
     if ignore:
         return None, [f"--ignore-storage-limit: {s.message}" for s in found]
     for room, lines in refused_rooms(found).items():

@@ -8,11 +8,11 @@ import dataclasses
 from contextlib import nullcontext
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 
-from vdictl.model import Owner, Sessions, Snapshot, Vm
+from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm
 from vdictl.config.rooms import Connect, VmSpec
 
 from ..base import Driver
-from . import cloudinit, create, firstboot, lookups, power, snapshots, templates
+from . import cloudinit, create, firstboot, lookups, power, snapshots, space, templates
 from .api import DEFAULT_POOL
 from .connection import PveConnection, Tuning
 from .sessions import sessions as who_is_at
@@ -103,6 +103,13 @@ class ProxmoxDriver(Driver):
         """Console clients from QEMU's monitor (unless console_probe = False)
         and the guest agent's users; see drivers/proxmox/sessions.py."""
         return who_is_at(self.connection, names, probe=self.connect_settings.console_probe)
+
+    # -- storage space --------------------------------------------------------
+    def storage_space(self, *, specs: Sequence[VmSpec]) -> List[StorageSpace]:
+        return space.storage_space(self.connection, specs)
+
+    def space_needed(self, *, spec: VmSpec) -> List[SpaceNeed]:
+        return space.space_needed(self.connection, spec)
 
     # -- templates ----------------------------------------------------------
     def uses_template(self, *, spec: VmSpec) -> bool:

@@ -1,0 +1,124 @@
+"""The storage guard on the Proxmox VE simulator, through proxmoxer over HTTPS:
+GET /nodes/{node}/storage/{storage}/status reports `total`/`used`/`avail`
+as pve-storage's Status.pm does, and they change as clones are made."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("proxmoxer")
+
+from vdictl.cli import cli  # noqa: E402
+
+from tests.pve_driver import fast_pve_polls, token_connect_ini, token_file  # noqa: E402,F401
+from tests.pve_sim.clients import token_client, wait_task  # noqa: E402
+from tests.pve_sim.fixtures import make_pve  # noqa: E402,F401
+from tests.pve_sim.state.seed import DISK_SIZE, DISK_USED  # noqa: E402
+
+GiB = 1 << 30
+VMS = ["stor-vd01", "stor-vd02", "stor-vd03"]
+
+CONFIG = """\
+{connect}    [[throttle]]
+    snapshot_batch_pause = 0.05
+    operation_timeout = 30
+    {min_free}
+[room stor]
+    snapshot_description = "vdictl rollout"
+    reset_to_snapshot_regex = "^vdictl rollout"
+    template_name = tmpl-win10
+    {storage}
+    [[pcs]]
+    ids = "1-3"
+    names = "${{roomname}}-vd${{id}}"
+"""
+
+
+@pytest.fixture
+def vdictl(pve_api, fast_pve_polls, tmp_path):
+    def run(*args, storage="", min_free=""):
+        path = tmp_path / "vdi.conf"
+        path.write_text(CONFIG.format(connect=token_connect_ini(pve_api), storage=storage,
+                                      min_free=min_free))
+        return CliRunner().invoke(cli, ["--config", str(path), *args], catch_exceptions=False)
+
+    return run
+
+
+def status(sim, storage, node="pve1"):
+    return token_client(sim).nodes(node).storage(storage).status.get()
+
+
+def made(sim):
+    names = {vm.config.get("name") for vm in sim.vms.values()}
+    return sorted(name for name in VMS if name in names)
+
+
+def test_status_reports_sizes_that_change_with_clones(pve_api):
+    api = token_client(pve_api)
+    before = status(pve_api, "shared-nfs")
+    assert before["avail"] == before["total"] - before["used"]
+    assert before["shared"] == 1 and before["type"] == "nfs"
+    template = pve_api.by_name("tmpl-win10")
+    # a full clone onto another storage takes what the template holds there
+    upid = api.nodes("pve1").qemu(template.vmid).clone.post(newid=700, name="full",
+                                                            full=1, storage="shared-nfs")
+    assert wait_task(api, upid)["exitstatus"] == "OK"
+    after = status(pve_api, "shared-nfs")
+    assert after["used"] - before["used"] == DISK_USED
+    assert after["avail"] == before["avail"] - DISK_USED
+    # a linked clone is a thin snapshot of the base volume: nothing until the guest writes
+    thin = status(pve_api, "local-lvm")
+    upid = api.nodes("pve1").qemu(template.vmid).clone.post(newid=701, name="linked")
+    assert wait_task(api, upid)["exitstatus"] == "OK"
+    assert status(pve_api, "local-lvm")["used"] == thin["used"]
+    # LVM-thin cannot tell what a volume holds (LVMPlugin::volume_size_info: used 0)
+    base = template.config["scsi0"].split(",")[0]
+    info = api.nodes("pve1").storage("local-lvm").content(base).get()
+    assert (info["size"], info["used"]) == (DISK_SIZE, 0)
+    with pytest.raises(Exception, match="No such storage"):
+        api.nodes("pve1").storage("nowhere").status.get()
+
+
+def test_refused_rollout_leaves_nothing_and_succeeds_once_space_is_freed(pve_api, vdictl):
+    pve_api.size_storage("local-lvm", 200 * GiB)
+    pve_api.fill_storage("local-lvm", 100 * GiB)
+    total, used, avail = pve_api.storage_status("local-lvm")
+    tasks_before = len(pve_api.tasks)
+
+    refused = vdictl("virtroom-rollout", "stor")
+    assert refused.exit_code == 1, refused.output
+    free = avail / GiB
+    line = (f"note: refused: storage 'pve1/local-lvm': {free:.4g} GiB free of 200 GiB "
+            f"({100 * avail / total:.1f}%); the rollout of stor needs about 96 GiB; "
+            f"min_free_storage = 10%")
+    assert line in refused.output.splitlines(), refused.output
+    assert made(pve_api) == []
+    assert not [t for t in pve_api.tasks[tasks_before:] if t.type == "qmclone"]
+
+    pve_api.fill_storage("local-lvm", 0)
+    done = vdictl("virtroom-rollout", "stor")
+    assert done.exit_code == 0, done.output
+    assert made(pve_api) == VMS
+
+
+def test_a_full_copy_counts_the_disk_size_on_the_target_storage(pve_api, vdictl):
+    pve_api.size_storage("shared-nfs", 200 * GiB)
+    refused = vdictl("virtroom-rollout", "stor", "-o", "json", storage="storage = shared-nfs",
+                     min_free="min_free_storage = 150GiB")
+    assert refused.exit_code == 1
+    notes = json.loads(refused.stdout)["notes"]
+    assert len(notes) == 1 and re.match(
+        r"refused: storage 'pve1/shared-nfs': [\d.]+ GiB free of 200 GiB \([\d.]+%\); the "
+        r"rollout of stor needs about 96 GiB; min_free_storage = 150GiB$", notes[0]), notes
+    result = vdictl("virtroom-rollout", "stor", "--ignore-storage-limit",
+                    storage="storage = shared-nfs", min_free="min_free_storage = 150GiB")
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.output.splitlines() if "WARNING" in line]
+    assert len(warned) == 1 and "--ignore-storage-limit: storage 'pve1/shared-nfs'" in warned[0]
+    assert made(pve_api) == VMS
+    assert pve_api.storage_status("shared-nfs")[1] >= 3 * DISK_USED
