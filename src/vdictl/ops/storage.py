@@ -127,6 +127,8 @@ class StorageCheck:
         driver = self.session.driver_for(group[0][0])
         for space in driver.storage_space(specs=[spec for spec, _ in group]):
             self.tallies.setdefault((key, space.name), _Tally(space, key[1]))
+        if self.purpose == "reset":  # needs nothing: no estimate asked for
+            return
         for spec, vm in group:
             for need in self.needs_of(spec):
                 tally = self.tallies.get((key, need.storage))

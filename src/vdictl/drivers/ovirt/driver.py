@@ -9,10 +9,10 @@ from contextlib import nullcontext
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 
 from vdictl.config.rooms import Connect, VmSpec
-from vdictl.model import Owner, Sessions, Snapshot, Vm
+from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm
 
 from ..base import Driver
-from . import create, firstboot, lookups, power, sessions, snapshots, templates
+from . import create, firstboot, lookups, power, sessions, snapshots, space, templates
 from .connection import OvirtConnection, Tuning
 from .pool import normalize_url
 from .records import STATE_MAP, to_vm
@@ -82,6 +82,12 @@ class OvirtDriver(Driver):
         firstboot.finish_vm(self.connection, spec=spec, timeout=timeout)
 
     # -- templates ----------------------------------------------------------
+    def storage_space(self, *, specs: Sequence[VmSpec]) -> List[StorageSpace]:
+        return space.storage_space(self.connection, specs)
+
+    def space_needed(self, *, spec: VmSpec) -> List[SpaceNeed]:
+        return space.space_needed(self.connection, spec)
+
     def uses_template(self, *, spec: VmSpec) -> bool:
         return lookups.uses_template(self.connection, spec)
 

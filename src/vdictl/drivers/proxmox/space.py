@@ -52,17 +52,25 @@ def _held(conn: PveConnection, ref: VmRef, volid: str) -> int:
     return int(info.get("used") or 0)
 
 
-def space_needed(conn: PveConnection, spec: VmSpec) -> List[SpaceNeed]:
+def _placements(conn: PveConnection, spec: VmSpec) -> List[Tuple[str, str, int, bool]]:
+    """(node/storage, template volume, disk size, full copy) of each disk of
+    a clone of `spec`: where create_vm puts it (create.clone_params)."""
     ref, config = _template(conn, spec)
-    full = bool(spec.storage) and spec.storage != storage_of(config)  # as create.clone_params
+    full = bool(spec.storage) and spec.storage != storage_of(config)
     node = spec.node or ref.node
-    needs: Dict[str, int] = {}
+    found = []
     for value in disks(config).values():
         volid = volume(value)
-        size = disk_size(value)
         store = spec.storage if full else volid.split(":", 1)[0]
+        found.append((f"{node}/{store}", volid, disk_size(value), full))
+    return found
+
+
+def space_needed(conn: PveConnection, spec: VmSpec) -> List[SpaceNeed]:
+    ref, _ = _template(conn, spec)
+    needs: Dict[str, int] = {}
+    for key, volid, size, full in _placements(conn, spec):
         need = size if full else (_held(conn, ref, volid) or size)
-        key = f"{node}/{store}"
         needs[key] = needs.get(key, 0) + need
     return [SpaceNeed(storage=key, clone=size) for key, size in needs.items()]
 
@@ -87,5 +95,5 @@ def storage_space(conn: PveConnection, specs: Sequence[VmSpec]) -> List[StorageS
         if placement in seen:
             continue
         seen.add(placement)
-        keys += [n.storage for n in space_needed(conn, spec) if n.storage not in keys]
+        keys += [key for key, _, _, _ in _placements(conn, spec) if key not in keys]
     return [space for space in (status(conn, key) for key in keys) if space]

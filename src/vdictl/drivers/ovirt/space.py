@@ -1,0 +1,81 @@
+"""Free space of the storage domains that hold a room's disks, and what a
+new VM takes there (docs/backends/ovirt.md, "Storage space").
+
+The engine reports a storage domain's `available` and `used` (bytes, kept
+by the engine in whole GiB: restapi types/StorageDomainMapper.java) and its
+`critical_space_action_blocker` (GiB), below which it refuses new disks and
+snapshots itself (StorageDomainValidator.isDomainWithinThresholds); its
+size is available + used. A VM made from a template is thin: a qcow2
+overlay per template disk on that disk's domain, which starts at the
+engine's initial allocation (1 GiB on a block domain, 1 MiB on a file
+domain: StorageDomainValidator's table for new disks) and grows with what
+the guest writes, estimated as what the template disk holds (its
+`actual_size`); its rollout snapshot adds another overlay per disk.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Sequence, Tuple
+
+from vdictl.config.rooms import VmSpec
+from vdictl.model import SpaceNeed, StorageSpace
+
+from .connection import OvirtConnection
+from .lookups import find_template
+
+GiB = 1 << 30
+BLOCK_TYPES = ("iscsi", "fcp")
+
+
+def _domain(conn: OvirtConnection, domain_id: str, vm: str) -> Any:
+    return conn.cached(("storage_domain", domain_id), lambda: conn.call(
+        lambda s: s.storage_domains_service().storage_domain_service(domain_id).get(), vm=vm,
+        what=f"storage domain {domain_id}"))
+
+
+def _template_disks(conn: OvirtConnection, spec: VmSpec) -> List[Tuple[str, int]]:
+    """(storage domain id, actual size) of each disk of the template."""
+    template = find_template(conn, spec)
+
+    def read() -> List[Tuple[str, int]]:
+        attachments = conn.call(lambda s: s.templates_service().template_service(
+            template.id).disk_attachments_service().list(), vm=spec.name)
+        found = []
+        for attachment in attachments:
+            disk = conn.call(lambda s, i=attachment.disk.id: s.disks_service().disk_service(
+                i).get(), vm=spec.name)
+            for domain in disk.storage_domains or []:
+                found.append((domain.id, int(disk.actual_size or 0)))
+        return found
+
+    return conn.cached(("template_disks", template.id), read)
+
+
+def _name(domain: Any) -> str:
+    return domain.name or domain.id
+
+
+def space_needed(conn: OvirtConnection, spec: VmSpec) -> List[SpaceNeed]:
+    needs: Dict[str, List[int]] = {}
+    for domain_id, actual in _template_disks(conn, spec):
+        domain = _domain(conn, domain_id, spec.name)
+        kind = domain.storage.type.value if domain.storage and domain.storage.type else ""
+        initial = GiB if kind in BLOCK_TYPES else 1 << 20
+        clone, snapshot = needs.setdefault(_name(domain), [0, 0])
+        needs[_name(domain)] = [clone + initial + actual, snapshot + initial]
+    return [SpaceNeed(storage=name, clone=c, snapshot=s) for name, (c, s) in needs.items()]
+
+
+def storage_space(conn: OvirtConnection, specs: Sequence[VmSpec]) -> List[StorageSpace]:
+    found: Dict[str, StorageSpace] = {}
+    for spec in {s.template_name: s for s in specs}.values():
+        for domain_id, _ in _template_disks(conn, spec):
+            domain = _domain(conn, domain_id, spec.name)
+            if domain.available is None or domain.used is None:
+                continue  # not attached to a data center: no numbers
+            blocker = domain.critical_space_action_blocker
+            found[_name(domain)] = StorageSpace(
+                name=_name(domain), free=int(domain.available),
+                total=int(domain.available) + int(domain.used),
+                blocker=None if blocker is None else int(blocker) * GiB)
+    return list(found.values())
