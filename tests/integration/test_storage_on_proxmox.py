@@ -14,7 +14,7 @@ pytest.importorskip("proxmoxer")
 
 from vdictl.cli import cli  # noqa: E402
 
-from tests.pve_driver import fast_pve_polls, token_connect_ini, token_file  # noqa: E402,F401
+from tests.pve_driver import fast_pve_polls, token_connect_ini, token_file  # noqa: E402,F401,E501
 from tests.pve_sim.clients import token_client, wait_task  # noqa: E402
 from tests.pve_sim.fixtures import make_pve  # noqa: E402,F401
 from tests.pve_sim.state.seed import DISK_SIZE, DISK_USED  # noqa: E402
@@ -39,7 +39,9 @@ CONFIG = """\
 
 
 @pytest.fixture
-def vdictl(pve_api, fast_pve_polls, tmp_path):
+def vdictl(pve_api, tmp_path, request):
+    request.getfixturevalue("fast_pve_polls")
+
     def run(*args, storage="", min_free=""):
         path = tmp_path / "vdi.conf"
         path.write_text(CONFIG.format(connect=token_connect_ini(pve_api), storage=storage,

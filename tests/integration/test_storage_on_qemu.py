@@ -185,3 +185,26 @@ def test_ignore_storage_limit_rolls_out_anyway(small, libvirt_sandbox):
         small.empty()
     assert result.exit_code == 0, result.output
     assert domains(libvirt_sandbox) == VMS
+
+
+def test_template_create_is_refused_below_the_line(small, libvirt_sandbox):
+    if not domains(libvirt_sandbox):
+        assert vdictl(small, "virtroom-rollout", "stor").exit_code == 0
+    small.fill(leave=TMPFS_SIZE // 8)
+    try:
+        refused = vdictl(small, "template-create", "stor-vd01", "stor-golden")
+        assert refused.exit_code == 1, refused.output
+        assert re.search(r"^Error: refused: storage 'stor-small': [\d.]+ MiB free of 16 MiB "
+                         r"\(1\d\.\d%\); the copy of template stor-golden needs about "
+                         r"[\d.]+ [KM]iB; min_free_storage = 25%$", refused.output, re.M), \
+            refused.output
+        assert "stor-golden" not in [d.name() for d in libvirt_sandbox.conn.listAllDomains(0)]
+        assert not [v for v in small.volumes() if v.startswith("stor-golden")]
+        done = vdictl(small, "template-create", "--ignore-storage-limit", "stor-vd01",
+                      "stor-golden")
+        assert done.exit_code == 0, done.output
+        assert "stor-golden" in [d.name() for d in libvirt_sandbox.conn.listAllDomains(0)]
+        assert [v for v in small.volumes() if v.startswith("stor-golden")]  # the copy is here
+    finally:
+        libvirt_sandbox.remove_domain("stor-golden", delete_volumes=True)
+        small.empty()

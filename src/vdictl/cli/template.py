@@ -67,10 +67,12 @@ def virtroom_rebuild(app: AppContext, room_names, vm_names, force: bool, skip_in
               help="Remove host keys, machine-id, MACs, hostname ... so that clones do "
                    "not share them (oVirt: the engine's seal; libvirt: virt-sysprep; "
                    "not on Proxmox VE).")
+@ignore_storage_option
 @output_option
 @pass_app
 @reports_errors
-def template_create(app: AppContext, vm: str, name: str, seal: bool, output: str) -> None:
+def template_create(app: AppContext, vm: str, name: str, seal: bool,
+                    ignore_storage_limit: bool, output: str) -> None:
     """Make template NAME from the stopped VM (the golden image) VM.
 
     libvirt copies each disk in full to <NAME>-<dev>.qcow2 in the same pool
@@ -82,6 +84,8 @@ def template_create(app: AppContext, vm: str, name: str, seal: bool, output: str
     full clone of VM named NAME and converts it into a template; it cannot
     seal, so --seal is refused there before anything changes (seal in the
     guest, then run without --seal).
+    A copy that would take a storage below min_free_storage is refused
+    before anything is copied (exit 1), unless --ignore-storage-limit.
 
     \b
     Example:
@@ -90,7 +94,8 @@ def template_create(app: AppContext, vm: str, name: str, seal: bool, output: str
     from vdictl.ops.template import create_template
 
     with open_session(app) as session:
-        result = create_template(session, vm=vm, name=name, seal=seal)
+        result = create_template(session, vm=vm, name=name, seal=seal,
+                                 ignore_storage_limit=ignore_storage_limit)
     if output == "json":
         echo_json(result.to_dict())
         return

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from contextlib import nullcontext
 from typing import (TYPE_CHECKING, Callable, ClassVar, ContextManager, Dict, List, Optional,
-                    Sequence)
+                    Sequence, Tuple)
 
 from vdictl.errors import AuthError, Unsupported
 from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm
@@ -212,6 +212,11 @@ class Driver(abc.ABC):
         as storage_space gives them): an estimate from its template's disks.
         The ops layer asks once per template and storage setting."""
         raise Unsupported("cannot estimate storage needs", driver=self.name, vm=spec.name)
+
+    def template_space(self, *, vm: str) -> List[Tuple[StorageSpace, int]]:
+        """The storages template-create would copy VM `vm`'s disks to, each
+        with the bytes the copy is estimated to take there."""
+        raise Unsupported("cannot estimate a template's storage needs", driver=self.name, vm=vm)
 
     # -- templates ----------------------------------------------------------
     def uses_template(self, *, spec: VmSpec) -> bool:

@@ -74,17 +74,15 @@ def describe(tally: _Tally, purpose: str, min_free: MinFree, several: bool) -> s
     """The one line of a storage: its numbers, the need and the floor."""
     space = tally.space
     where = f" at {tally.endpoint}" if several else ""
-    text = (f"storage {space.name!r}{where}: {size_text(space.free)} free of "
-            f"{size_text(space.total)} ({percent(space.free, space.total)})")
-    if tally.need:
-        text += (f"; the {purpose} of {', '.join(tally.rooms)} needs about "
-                 f"{size_text(tally.need)}")
-    else:
-        text += ", below the line"
-    text += f"; min_free_storage = {min_free}"
+    head = (f"storage {space.name!r}{where}: {size_text(space.free)} free of "
+            f"{size_text(space.total)} ({percent(space.free, space.total)}")
+    blocker = ""
     if space.blocker and space.blocker > min_free.floor(space.total):
-        text += f"; the engine's critical_space_action_blocker = {size_text(space.blocker)}"
-    return text
+        blocker = f"; the engine's critical_space_action_blocker = {size_text(space.blocker)}"
+    if tally.need:
+        return (f"{head}); the {purpose} of {', '.join(tally.rooms)} needs about "
+                f"{size_text(tally.need)}; min_free_storage = {min_free}{blocker}")
+    return f"{head}), below the line; min_free_storage = {min_free}{blocker}"
 
 
 def floor_of(space: StorageSpace, min_free: MinFree) -> int:
@@ -159,8 +157,8 @@ class StorageCheck:
         for tally in self.tallies.values():
             if (spec.room, spec.name) in tally.vms and \
                     tally.space.free < floor_of(tally.space, self.min_free):
-                return describe(tally, self.purpose, self.min_free, False).split(";")[0] + \
-                    f", below min_free_storage = {self.min_free}"
+                return describe(_Tally(tally.space, tally.endpoint), self.purpose,
+                                self.min_free, False)
         return None
 
 
@@ -221,3 +219,27 @@ def reset_warnings(session: Session, pairs: Sequence[Tuple[VmSpec, Optional[Vm]]
 
 class StorageLow(VdictlError):
     """template-create refused by the storage guard (exit 1)."""
+
+
+def template_guard(session: Session, *, vm: str, name: str, ignore: bool) -> List[str]:
+    """Before template-create copies `vm`'s disks: StorageLow with one line
+    per storage the copy would take below its floor; under `ignore` the
+    lines are returned (and logged) instead. A backend that cannot tell
+    is not checked."""
+    driver = session.driver_at()
+    min_free = session.config.throttle.min_free_storage
+    try:
+        found = driver.template_space(vm=vm)
+    except DriverError as exc:
+        audit.info("storage space for template %s not checked: %s", name, exc)
+        return []
+    lines = []
+    for space, need in found:
+        if space.free - need < floor_of(space, min_free):
+            tally = _Tally(space, driver.endpoint, need=need, rooms=[f"template {name}"])
+            lines.append(describe(tally, "copy", min_free, False))
+    if lines and not ignore:
+        raise StorageLow("\n".join(f"refused: {line}" for line in lines))
+    for line in lines:
+        audit.warning("--ignore-storage-limit: %s", line)
+    return lines

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Callable, ContextManager, Dict, List, Optional, Sequence
+from typing import Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 from vdictl.config.rooms import Connect, VmSpec
 from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm, VmState
@@ -128,6 +128,10 @@ class LibvirtDriver(Driver):
     @reconnecting
     def space_needed(self, *, spec: VmSpec) -> List[SpaceNeed]:
         return space.space_needed(self.connection, spec)
+
+    @reconnecting
+    def template_space(self, *, vm: str) -> List[Tuple[StorageSpace, int]]:
+        return space.template_space(self.connection, vm)
 
     # -- templates ----------------------------------------------------------
     def uses_template(self, *, spec: VmSpec) -> bool:

@@ -12,7 +12,7 @@ copy of qcow2's tables) and takes nothing worth counting when it is made.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import libvirt
 
@@ -76,3 +76,28 @@ def storage_space(conn: Connection, specs: Sequence[VmSpec],
     if conn.settings.pool and conn.settings.pool not in names:
         names.append(conn.settings.pool)
     return [space for space in (pool_space(conn, name) for name in names) if space]
+
+
+def template_space(conn: Connection, vm: str) -> List[Tuple[StorageSpace, int]]:
+    """template-create copies each writable disk of `vm` in full (qcow2, what
+    it holds) into the configured pool, else the disk's own pool."""
+    with conn.errors(vm=vm, what=f"domain {vm!r}"):
+        xml = conn.domain(vm).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    try:
+        disks = template_disks(xml)
+    except XmlError:
+        return []  # create_template names what is wrong
+    needs: Dict[str, int] = {}
+    for disk in disks:
+        _, source = backing_volume(conn, vm, disk)
+        if source is None:
+            continue
+        with conn.errors(vm=vm):
+            name = _pool_of(conn, source).name()
+            needs[name] = needs.get(name, 0) + source.info()[2]
+    found = []
+    for name, need in needs.items():
+        space = pool_space(conn, name)
+        if space is not None:
+            found.append((space, need))
+    return found

@@ -33,6 +33,11 @@ def _domain(conn: OvirtConnection, domain_id: str, vm: str) -> Any:
         what=f"storage domain {domain_id}"))
 
 
+def _disk(conn: OvirtConnection, disk_id: str, vm: str) -> Any:
+    return conn.call(lambda s: s.disks_service().disk_service(disk_id).get(), vm=vm,
+                     what=f"disk {disk_id}")
+
+
 def _template_disks(conn: OvirtConnection, spec: VmSpec) -> List[Tuple[str, int]]:
     """(storage domain id, actual size) of each disk of the template."""
     template = find_template(conn, spec)
@@ -42,8 +47,7 @@ def _template_disks(conn: OvirtConnection, spec: VmSpec) -> List[Tuple[str, int]
             template.id).disk_attachments_service().list(), vm=spec.name)
         found = []
         for attachment in attachments:
-            disk = conn.call(lambda s, i=attachment.disk.id: s.disks_service().disk_service(
-                i).get(), vm=spec.name)
+            disk = _disk(conn, attachment.disk.id, spec.name)
             for domain in disk.storage_domains or []:
                 found.append((domain.id, int(disk.actual_size or 0)))
         return found
