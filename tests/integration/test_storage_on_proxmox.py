@@ -20,6 +20,7 @@ from tests.pve_sim.fixtures import make_pve  # noqa: E402,F401
 from tests.pve_sim.state.seed import DISK_SIZE, DISK_USED  # noqa: E402
 
 GiB = 1 << 30
+SNAPSHOT = 'snapshot_description = "vdictl rollout"\n    reset_to_snapshot_regex = "^vdictl rollout"'
 VMS = ["stor-vd01", "stor-vd02", "stor-vd03"]
 
 CONFIG = """\
@@ -28,8 +29,7 @@ CONFIG = """\
     operation_timeout = 30
     {min_free}
 [room stor]
-    snapshot_description = "vdictl rollout"
-    reset_to_snapshot_regex = "^vdictl rollout"
+    {snapshot}
     template_name = tmpl-win10
     {storage}
     [[pcs]]
@@ -42,10 +42,10 @@ CONFIG = """\
 def vdictl(pve_api, tmp_path, request):
     request.getfixturevalue("fast_pve_polls")
 
-    def run(*args, storage="", min_free=""):
+    def run(*args, storage="", min_free="", snapshot=SNAPSHOT):
         path = tmp_path / "vdi.conf"
         path.write_text(CONFIG.format(connect=token_connect_ini(pve_api), storage=storage,
-                                      min_free=min_free))
+                                      min_free=min_free, snapshot=snapshot))
         return CliRunner().invoke(cli, ["--config", str(path), *args], catch_exceptions=False)
 
     return run
@@ -124,3 +124,26 @@ def test_a_full_copy_counts_the_disk_size_on_the_target_storage(pve_api, vdictl)
     assert len(warned) == 1 and "--ignore-storage-limit: storage 'pve1/shared-nfs'" in warned[0]
     assert made(pve_api) == VMS
     assert pve_api.storage_status("shared-nfs")[1] >= 3 * DISK_USED
+
+
+def test_the_snapshot_step_of_a_vm_that_exists_is_refused_below_the_line(pve_api, vdictl):
+    # made by an earlier rollout of a room that took no snapshot then
+    assert vdictl("virtroom-rollout", "stor", snapshot="").exit_code == 0
+    assert made(pve_api) == VMS
+    pve_api.size_storage("local-lvm", 200 * GiB)
+    pve_api.fill_storage("local-lvm", 185 * GiB)   # below 10% already
+    result = vdictl("virtroom-rollout", "stor", "-o", "json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["notes"] == []                    # the room needs no new VM
+    reasons = {r["vm"]: r["reason"] for r in report["results"]}
+    assert set(reasons) == set(VMS)
+    assert all(re.match(r"snapshot not taken: storage 'pve1/local-lvm': [\d.]+ GiB free of "
+                        r"200 GiB \([\d.]+%\), below the line; min_free_storage = 10%; free "
+                        r"space there, or rerun with --ignore-storage-limit$", reason)
+               for reason in reasons.values()), reasons
+    assert all(not pve_api.by_name(name).snapshots for name in VMS)
+
+    pve_api.fill_storage("local-lvm", 0)
+    assert vdictl("virtroom-rollout", "stor").exit_code == 0
+    assert all(len(pve_api.by_name(name).snapshots) == 1 for name in VMS)

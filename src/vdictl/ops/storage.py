@@ -27,7 +27,7 @@ from .session import EndpointKey, Session
 
 audit = logging.getLogger("vdictl.audit")
 
-PURPOSES = ("reset", "rollout", "rebuild", "template")
+PURPOSES = ("reset", "rollout", "rebuild")
 
 REMEDY = ("free space on it (delete VMs, disks or snapshots nobody needs) or lower "
           "min_free_storage; --ignore-storage-limit runs anyway")
