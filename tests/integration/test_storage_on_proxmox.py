@@ -147,3 +147,49 @@ def test_the_snapshot_step_of_a_vm_that_exists_is_refused_below_the_line(pve_api
     pve_api.fill_storage("local-lvm", 0)
     assert vdictl("virtroom-rollout", "stor").exit_code == 0
     assert all(len(pve_api.by_name(name).snapshots) == 1 for name in VMS)
+
+
+def test_a_refused_rebuild_deletes_nothing(pve_api, vdictl):
+    assert vdictl("virtroom-rollout", "stor").exit_code == 0
+    vmids = {name: pve_api.by_name(name).vmid for name in VMS}
+    pve_api.size_storage("local-lvm", 200 * GiB)
+    pve_api.fill_storage("local-lvm", 100 * GiB)   # every VM counted as new: 96 GiB
+    refused = vdictl("virtroom-rebuild", "--force", "--yes", "stor")
+    assert refused.exit_code == 1, refused.output
+    assert "the rebuild of stor needs about 96 GiB; min_free_storage = 10%" in refused.output
+    assert refused.output.count("room stor not rebuilt, nothing deleted: storage") == 3
+    assert {name: pve_api.by_name(name).vmid for name in VMS} == vmids
+
+    pve_api.fill_storage("local-lvm", 0)
+    done = vdictl("virtroom-rebuild", "--force", "--yes", "stor")
+    assert done.exit_code == 0, done.output
+    assert made(pve_api) == VMS
+    assert {name: pve_api.by_name(name).vmid for name in VMS} != vmids
+
+
+def test_shortfalls_answer_the_preflight(pve_api, fast_pve_polls, tmp_path):
+    from vdictl.config.load import load_config
+    from vdictl.ops.session import Session
+    from vdictl.ops.storage import shortfalls
+
+    path = tmp_path / "vdi.conf"
+    path.write_text(CONFIG.format(connect=token_connect_ini(pve_api), storage="",
+                                  min_free="", snapshot=SNAPSHOT))
+    config = load_config(str(path))
+    rooms = [config.rooms["stor"]]
+    pve_api.size_storage("local-lvm", 200 * GiB)
+    pve_api.fill_storage("local-lvm", 100 * GiB)
+    total, _, avail = pve_api.storage_status("local-lvm")
+    with Session(config) as session:
+        assert shortfalls(session, rooms, "reset") == []   # above the line: nothing needed
+        found = shortfalls(session, rooms, "rollout")
+    assert [(s.endpoint, s.room, s.storage, s.free, s.total, s.need, s.floor)
+            for s in found] == [(pve_api.url, "stor", "pve1/local-lvm", avail, total,
+                                 3 * 32 * GiB, total // 10)]
+    assert found[0].message.startswith("storage 'pve1/local-lvm': ")
+    assert "--ignore-storage-limit" in found[0].remedy
+    pve_api.fill_storage("local-lvm", 190 * GiB)
+    with Session(config) as session:
+        below = shortfalls(session, rooms, "reset")
+    assert [(s.room, s.need) for s in below] == [(None, 0)]
+    assert below[0].message.endswith("), below the line; min_free_storage = 10%")
