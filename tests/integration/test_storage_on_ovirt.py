@@ -134,3 +134,20 @@ def test_reset_below_the_line_warns_once_and_goes_on(engine, vdictl):
     assert warnings[0].endswith(
         "storage 'iscsi-vdi': 8 GiB free of 100 GiB (8.0%), below the line; "
         "min_free_storage = 10%; the reset goes on (a restore frees space)")
+
+
+def test_template_create_is_refused_below_the_line(engine, vdictl):
+    assert vdictl("virtroom-rollout", "ostor").exit_code == 0
+    engine.fill_storage_domain("iscsi-vdi", 76 * GiB)   # 12 GiB free
+    refused = vdictl("template-create", "ostor-vd01", "golden")
+    assert refused.exit_code == 1, refused.output
+    # the VM's disk holds its 1 GiB overlay and its snapshot's 1 GiB: a copy takes 1.1 x 2 GiB
+    assert "Error: refused: storage 'iscsi-vdi': 12 GiB free of 100 GiB (12.0%); the copy of " \
+           "template golden needs about 2.2 GiB; min_free_storage = 10%" in refused.output
+    with engine.lock:
+        assert "golden" not in [t.name for t in engine.inventory.templates.values()]
+    engine.fill_storage_domain("iscsi-vdi", 0)
+    done = vdictl("template-create", "ostor-vd01", "golden")
+    assert done.exit_code == 0, done.output
+    with engine.lock:
+        assert "golden" in [t.name for t in engine.inventory.templates.values()]

@@ -151,20 +151,23 @@ def test_the_snapshot_step_of_a_vm_that_exists_is_refused_below_the_line(pve_api
 
 def test_a_refused_rebuild_deletes_nothing(pve_api, vdictl):
     assert vdictl("virtroom-rollout", "stor").exit_code == 0
-    vmids = {name: pve_api.by_name(name).vmid for name in VMS}
+    def identities():  # a clone anew gets a new MAC (its VMID may be the old one again)
+        return {name: pve_api.by_name(name).config["net0"] for name in VMS}
+
+    before = identities()
     pve_api.size_storage("local-lvm", 200 * GiB)
     pve_api.fill_storage("local-lvm", 100 * GiB)   # every VM counted as new: 96 GiB
     refused = vdictl("virtroom-rebuild", "--force", "--yes", "stor")
     assert refused.exit_code == 1, refused.output
     assert "the rebuild of stor needs about 96 GiB; min_free_storage = 10%" in refused.output
     assert refused.output.count("room stor not rebuilt, nothing deleted: storage") == 3
-    assert {name: pve_api.by_name(name).vmid for name in VMS} == vmids
+    assert identities() == before
 
     pve_api.fill_storage("local-lvm", 0)
     done = vdictl("virtroom-rebuild", "--force", "--yes", "stor")
     assert done.exit_code == 0, done.output
     assert made(pve_api) == VMS
-    assert {name: pve_api.by_name(name).vmid for name in VMS} != vmids
+    assert all(identities()[name] != before[name] for name in VMS)
 
 
 def test_shortfalls_answer_the_preflight(pve_api, fast_pve_polls, tmp_path):
@@ -193,3 +196,18 @@ def test_shortfalls_answer_the_preflight(pve_api, fast_pve_polls, tmp_path):
         below = shortfalls(session, rooms, "reset")
     assert [(s.room, s.need) for s in below] == [(None, 0)]
     assert below[0].message.endswith("), below the line; min_free_storage = 10%")
+
+
+def test_template_create_is_refused_below_the_line(pve_api, vdictl):
+    assert vdictl("virtroom-rollout", "stor").exit_code == 0
+    pve_api.size_storage("local-lvm", 200 * GiB)
+    pve_api.fill_storage("local-lvm", 150 * GiB)   # LVM-thin cannot tell: the copy counts 32 GiB
+    refused = vdictl("template-create", "stor-vd01", "golden")
+    assert refused.exit_code == 1, refused.output
+    assert re.search(r"^Error: refused: storage 'pve1/local-lvm': [\d.]+ GiB free of 200 GiB "
+                     r"\([\d.]+%\); the copy of template golden needs about 32 GiB; "
+                     r"min_free_storage = 10%$", refused.output, re.M), refused.output
+    assert "golden" not in {vm.config.get("name") for vm in pve_api.vms.values()}
+    done = vdictl("template-create", "--ignore-storage-limit", "stor-vd01", "golden")
+    assert done.exit_code == 0, done.output
+    assert pve_api.by_name("golden").config.get("template") in (1, "1")

@@ -78,7 +78,7 @@ def _storage(engine, head, rest, parts):
     if head == "disks" and len(rest) == 1 and rest[0] in inv.disks:
         return 200, storage_xml.disk_xml(inv.disks[rest[0]]), {}
     if head == "templates" and rest[0] in inv.templates:
-        return 200, storage_xml.template_disk_attachments_xml(inv, inv.templates[rest[0]]), {}
+        return 200, storage_xml.disk_attachments_xml(inv, inv.templates[rest[0]]), {}
     raise not_found("Entity not found: %s" % "/".join(parts))
 
 
@@ -113,6 +113,8 @@ def _vms(engine, method, rest, query, body):
         return _vm_action(engine, sub[0], vm, require(body, "action"))
     elif sub[0] == "snapshots":
         return _snapshots(engine, method, vm, sub[1:], body, query)
+    elif sub == ["diskattachments"] and method == "GET":
+        return 200, storage_xml.disk_attachments_xml(engine.inventory, vm, "vm"), {}
     elif sub[0] == "sessions" and method == "GET":
         return _sessions(engine, vm, sub[1:])
     elif sub[0] == "nics":

@@ -53,14 +53,15 @@ def disk_xml(disk, parent=None):
     return el
 
 
-def template_disk_attachments_xml(inv, template):
+def disk_attachments_xml(inv, owner, kind="template"):
+    """The disk attachments of a template (``kind`` "template") or a VM ("vm")."""
+    coll = kind + "s"
     root = ET.Element("disk_attachments")
-    for disk in storage.disks_of(inv, template):
-        el = _element("disk_attachment", root,
-                      ("templates", template.id, "diskattachments", disk.id))
+    for disk in storage.disks_of(inv, owner):
+        el = _element("disk_attachment", root, (coll, owner.id, "diskattachments", disk.id))
         sub(el, "active", True)
         sub(el, "bootable", True)
         sub(el, "interface", "virtio_scsi")
         sub(el, "disk", href=href("disks", disk.id), id=disk.id)
-        sub(el, "template", href=href("templates", template.id), id=template.id)
+        sub(el, kind, href=href(coll, owner.id), id=owner.id)
     return root

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from contextlib import nullcontext
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 from vdictl.config.rooms import Connect, VmSpec
 from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm
@@ -87,6 +87,9 @@ class OvirtDriver(Driver):
 
     def space_needed(self, *, spec: VmSpec) -> List[SpaceNeed]:
         return space.space_needed(self.connection, spec)
+
+    def template_space(self, *, vm: str) -> List[Tuple[StorageSpace, int]]:
+        return space.template_space(self.connection, vm)
 
     def uses_template(self, *, spec: VmSpec) -> bool:
         return lookups.uses_template(self.connection, spec)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from contextlib import nullcontext
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm
 from vdictl.config.rooms import Connect, VmSpec
@@ -110,6 +110,9 @@ class ProxmoxDriver(Driver):
 
     def space_needed(self, *, spec: VmSpec) -> List[SpaceNeed]:
         return space.space_needed(self.connection, spec)
+
+    def template_space(self, *, vm: str) -> List[Tuple[StorageSpace, int]]:
+        return space.template_space(self.connection, vm)
 
     # -- templates ----------------------------------------------------------
     def uses_template(self, *, spec: VmSpec) -> bool:

@@ -97,3 +97,17 @@ def storage_space(conn: PveConnection, specs: Sequence[VmSpec]) -> List[StorageS
         seen.add(placement)
         keys += [key for key, _, _, _ in _placements(conn, spec) if key not in keys]
     return [space for space in (status(conn, key) for key in keys) if space]
+
+
+def template_space(conn: PveConnection, vm: str) -> List[Tuple[StorageSpace, int]]:
+    """template-create makes a full clone of `vm` onto its disks' storages
+    (templates.create_template): each copy takes what the source volume
+    holds, else (the plugin cannot tell) its size."""
+    source = conn.ref(vm)
+    needs: Dict[str, int] = {}
+    for value in disks(conn.config(source)).values():
+        volid = volume(value)
+        key = f"{source.node}/{volid.split(':', 1)[0]}"
+        needs[key] = needs.get(key, 0) + (_held(conn, source, volid) or disk_size(value))
+    found = [status(conn, key) for key in needs]
+    return [(space, needs[space.name]) for space in found if space is not None]
