@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from vdictl.config.free_space import MinFree
+
 from vdictl.config import spec as configspec
 from vdictl.config.load import load_config
 
@@ -62,6 +64,7 @@ OTHER_DEFAULT = {
     "insecure": True, "filter": True, "endpoint_timeout": 45.0, "console_probe": False,
     "snapshot_batch_size": 7, "snapshot_batch_pause": 1.5,
     "parallel": 3, "shutdown_timeout": 9.0, "operation_timeout": 99.0,
+    "min_free_storage": MinFree(size=200 << 30),
     "stateless": True, "snapshot_description": "golden", "rollout_startvm": True,
     "reset_startvm": "Never", "maintenance": True, "adopt_unmarked": True, "keep_runs": 7,
     "skip_in_use": True, "iso_storage": "isos",
