@@ -91,3 +91,29 @@ class UserSession:
 #: Driver.sessions answer per VM: the sessions (empty: nobody is there), or
 #: None when the backend cannot tell (never taken as "free")
 Sessions = Optional[List[UserSession]]
+
+
+@dataclass(frozen=True)
+class StorageSpace:
+    """One storage as its backend reports it: an oVirt storage domain, a
+    Proxmox VE storage on a node, a libvirt storage pool."""
+
+    name: str
+    free: int    # bytes
+    total: int   # bytes
+    #: oVirt: the domain's critical_space_action_blocker in bytes, below which
+    #: the engine itself refuses new disks and snapshots; None elsewhere
+    blocker: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class SpaceNeed:
+    """What one new VM of a template takes on one storage (an estimate, see
+    Driver.space_needed)."""
+
+    storage: str
+    #: bytes its disks take once created (a full copy: the template's disk
+    #: sizes; a linked clone: what the template's disks hold now)
+    clone: int
+    #: bytes its rollout snapshot takes when it is made
+    snapshot: int = 0

@@ -175,3 +175,25 @@ def test_a_vm_left_half_made_is_named_with_the_rollout_that_finishes_it(tmp_path
     assert found["what"] == "left half-made: its rollout stopped during its creation"
     assert found["what_to_do"] == f"vdictl virtroom-rollout lab --vm {half}"
     assert problems(conf, "--for", "rollout") == (exit_codes.OK, [])   # the rollout finishes it
+
+
+def test_a_full_storage_is_named_with_its_numbers(pve_api, rolled_out):
+    """Issue 25: a storage below min_free_storage (10%) is a problem of the
+    evening check, named with its numbers; a rebuild's need counts too."""
+    GiB = 1 << 30
+    total, _, _ = pve_api.storage_status("local-lvm")
+    pve_api.fill_storage("local-lvm", int(total * 0.95))   # 5% free: below the line
+    code, found = problems(rolled_out)
+    assert code == exit_codes.VM_FAILED
+    [short] = found
+    assert short["severity"] == "error" and short["vm"] == ""
+    assert short["what"].startswith("storage 'pve1/local-lvm': ") and "below the line" in short["what"]
+    assert "min_free_storage = 10%" in short["what"]
+    pve_api.fill_storage("local-lvm", 0)
+    assert problems(rolled_out) == (exit_codes.OK, [])
+    # room for tonight's reset, not for the room made anew by a rebuild
+    _, _, avail = pve_api.storage_status("local-lvm")
+    pve_api.fill_storage("local-lvm", int(avail - total * 0.10 - GiB))
+    assert problems(rolled_out) == (exit_codes.OK, [])
+    code, [short] = problems(rolled_out, "--for", "rebuild")
+    assert code == exit_codes.VM_FAILED and "the rebuild of lab needs about" in short["what"]

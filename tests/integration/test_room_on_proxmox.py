@@ -427,7 +427,9 @@ def test_reset_requests_per_vm_and_throttle(whole_room):
     at a time lasting 2.5 intervals, about 3 per batch of 2 VMs and one per
     stop and start wave, so 1.5-2 per VM. Bound: 8 per VM without polls, 12 with
     (slack for polls of a loaded machine, where the tasks take longer). The
-    room's foreign VM costs its config (read for the owner mark).
+    room's foreign VM costs its config (read for the owner mark). The storage
+    check (ops/storage.py) costs per run, not per VM: each template's config
+    (where its clones' disks are) and one status per storage.
     """
     room = whole_room
     room.set_running(*MINE)
@@ -449,6 +451,11 @@ def test_reset_requests_per_vm_and_throttle(whole_room):
     assert len(foreign) == 1
     own = len(made) - polls - kinds.get("GET /version", 0) - kinds.get("GET /cluster/resources", 0)
     own -= len(foreign)
+    templates = {room.sim.by_name(t).vmid for t in ("tmpl-win10", "tmpl-shared")}
+    storage_check = [p for m, p, _ in made if p.endswith("/status") and "/storage/" in p
+                     or any(p == "/nodes/pve1/qemu/%d/config" % t for t in templates)]
+    assert 1 <= len(storage_check) <= 4, storage_check  # 1-2 template configs, 1-2 storages
+    own -= len(storage_check)
     said = (f"reset of {len(MINE)} VMs: {len(made)} requests, {len(made) / len(MINE):.2f} per VM "
             f"({own / len(MINE):.2f} of their own, {polls} task polls): {kinds}")
     print(said)

@@ -11,13 +11,15 @@ from tests.ovirt_sim.engine import OvirtEngineSimulator
 
 def make_engine(**kwargs):
     """A started simulator seeded like the ``ovirt_engine`` fixture: cluster
-    ``Default``, network/vNIC profile ``vdi-net``, template ``tmpl-win10``,
+    ``Default``, network/vNIC profile ``vdi-net``, storage domain ``data1``
+    (NFS, 4 TiB), template ``tmpl-win10`` (its disk on data1),
     user ``thinclient@internal``.  The caller must ``stop()`` it."""
     kwargs.setdefault("time_scale", 0.001)
     kwargs.setdefault("seed", 0)
     sim = OvirtEngineSimulator(**kwargs)
     sim.add_cluster("Default")
     sim.add_network("vdi-net", cluster="Default")
+    sim.add_storage_domain("data1", 4 << 40)
     sim.add_template("tmpl-win10", cluster="Default")
     sim.add_user("thinclient@internal")
     return sim.start()

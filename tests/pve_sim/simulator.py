@@ -273,6 +273,25 @@ class PveSimulator(Cluster):
     def add_template(self, name, node="pve1", storage="local-lvm", **kw):
         return seed.add_template(self, name, node=node, storage=storage, **kw)
 
+    def size_storage(self, storage, total):
+        """Give ``storage`` a size of ``total`` bytes."""
+        with self.lock:
+            self.storages[storage].total = total
+
+    def fill_storage(self, storage, taken, node="pve1"):
+        """Let ``taken`` bytes of ``storage`` (on ``node``, unless shared) be
+        used by what the simulator does not model; 0 frees them."""
+        with self.lock:
+            store = self.storages[storage]
+            store.taken[None if store.shared else node] = taken
+
+    def storage_status(self, storage, node="pve1"):
+        """(total, used, avail), as GET .../storage/{storage}/status answers."""
+        from tests.pve_sim.state.storage import space
+
+        with self.lock:
+            return space(self, node, self.storages[storage])
+
     def seed(self):
         """The fixtures' cluster (pve-api.md, "Simulator seed")."""
         seed.seed(self, self.password, self.token_secret, self.student_password)

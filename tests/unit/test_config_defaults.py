@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from vdictl.config.free_space import MinFree
+
 from vdictl.config import spec as configspec
 from vdictl.config.load import load_config
 
@@ -54,7 +56,7 @@ def test_a_minimal_config_has_every_key_table_default(tmp_path):
             if key.used and key.name in fields and key.name not in WRITTEN.get(section, ()):
                 assert getattr(record, key.name) == key.default, (section, key.name)
                 compared.add((section, key.name))
-    assert len(compared) == 58   # every field named after a key: none is left out
+    assert len(compared) == 59   # every field named after a key: none is left out
 
 
 #: for every key with a default other than None: another valid value
@@ -62,6 +64,7 @@ OTHER_DEFAULT = {
     "insecure": True, "filter": True, "endpoint_timeout": 45.0, "console_probe": False,
     "snapshot_batch_size": 7, "snapshot_batch_pause": 1.5,
     "parallel": 3, "shutdown_timeout": 9.0, "operation_timeout": 99.0,
+    "min_free_storage": MinFree(size=200 << 30),
     "stateless": True, "snapshot_description": "golden", "rollout_startvm": True,
     "reset_startvm": "Never", "maintenance": True, "adopt_unmarked": True, "keep_runs": 7,
     "skip_in_use": True, "iso_storage": "isos",

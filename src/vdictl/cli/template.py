@@ -9,7 +9,8 @@ from vdictl.errors import TemplateInUse
 from .app import AppContext, cli, pass_app, reports_errors
 from .at_desks import in_use_warning, skip_in_use_option
 from .output import echo_json, output_option
-from .virtroom import (adopt_option, confirm, describe, dry_run_option, open_session,
+from .virtroom import (adopt_option, confirm, describe, dry_run_option, ignore_storage_option,
+                       open_session,
                        refuse_off_terminal, rooms_argument, run_operation, vm_option, yes_option)
 
 
@@ -19,6 +20,7 @@ from .virtroom import (adopt_option, confirm, describe, dry_run_option, open_ses
 @click.option("--force", is_flag=True,
               help="Rebuild every VM, also those already on the configured template.")
 @skip_in_use_option
+@ignore_storage_option
 @yes_option
 @dry_run_option
 @adopt_option
@@ -26,13 +28,17 @@ from .virtroom import (adopt_option, confirm, describe, dry_run_option, open_ses
 @pass_app
 @reports_errors
 def virtroom_rebuild(app: AppContext, room_names, vm_names, force: bool, skip_in_use: bool,
-                     yes: bool, dry_run: bool, adopt: bool, output: str) -> None:
+                     ignore_storage_limit: bool, yes: bool, dry_run: bool, adopt: bool,
+                     output: str) -> None:
     """Move rooms to the template now configured: delete and roll out again.
 
     Only VMs made from another template are rebuilt (all with --force); the
     others are left alone. The rollout's pre-flight runs for every VM first,
     so a wrong template name or a broken answer file deletes nothing.
     Running VMs are powered off, and started again once rolled out anew.
+    A room whose VMs, counted as all new, would take a storage below
+    min_free_storage is refused before anything is deleted (exit 1),
+    unless --ignore-storage-limit.
     Asks for confirmation unless --yes, naming the VMs somebody is using;
     --skip-in-use leaves those alone. --dry-run lists which VMs would
     change.
@@ -50,7 +56,8 @@ def virtroom_rebuild(app: AppContext, room_names, vm_names, force: bool, skip_in
             f"{describe(app, rooms)} (running ones are powered off first)?",
             refused="rebuild", yes=yes or dry_run)
     run_operation(app, "rebuild:rebuild", rooms, output=output,
-                  dry_run=dry_run, adopt=adopt, force=force, skip_in_use=skip_in_use)
+                  dry_run=dry_run, adopt=adopt, force=force, skip_in_use=skip_in_use,
+                  ignore_storage_limit=ignore_storage_limit)
 
 
 @cli.command("template-create")
@@ -60,10 +67,12 @@ def virtroom_rebuild(app: AppContext, room_names, vm_names, force: bool, skip_in
               help="Remove host keys, machine-id, MACs, hostname ... so that clones do "
                    "not share them (oVirt: the engine's seal; libvirt: virt-sysprep; "
                    "not on Proxmox VE).")
+@ignore_storage_option
 @output_option
 @pass_app
 @reports_errors
-def template_create(app: AppContext, vm: str, name: str, seal: bool, output: str) -> None:
+def template_create(app: AppContext, vm: str, name: str, seal: bool,
+                    ignore_storage_limit: bool, output: str) -> None:
     """Make template NAME from the stopped VM (the golden image) VM.
 
     libvirt copies each disk in full to <NAME>-<dev>.qcow2 in the same pool
@@ -75,6 +84,8 @@ def template_create(app: AppContext, vm: str, name: str, seal: bool, output: str
     full clone of VM named NAME and converts it into a template; it cannot
     seal, so --seal is refused there before anything changes (seal in the
     guest, then run without --seal).
+    A copy that would take a storage below min_free_storage is refused
+    before anything is copied (exit 1), unless --ignore-storage-limit.
 
     \b
     Example:
@@ -83,7 +94,8 @@ def template_create(app: AppContext, vm: str, name: str, seal: bool, output: str
     from vdictl.ops.template import create_template
 
     with open_session(app) as session:
-        result = create_template(session, vm=vm, name=name, seal=seal)
+        result = create_template(session, vm=vm, name=name, seal=seal,
+                                 ignore_storage_limit=ignore_storage_limit)
     if output == "json":
         echo_json(result.to_dict())
         return

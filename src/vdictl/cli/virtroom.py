@@ -67,6 +67,10 @@ vm_option = click.option(
     help="Only this VM of the rooms (repeatable); without ROOM, the rooms of the VMs given.")
 dry_run_option = click.option("--dry-run", "-n", is_flag=True,
                               help="Print what would be done; change nothing.")
+ignore_storage_option = click.option(
+    "--ignore-storage-limit", is_flag=True,
+    help="Go on even when the work would take a storage below min_free_storage (the "
+         "storage guard's lines become notes).")
 adopt_option = click.option("--adopt", is_flag=True,
                             help="Also act on VMs with the computed names that vdictl did not "
                                  "create (e.g. rolled out by Amoothei/Virtesk).")
@@ -197,7 +201,7 @@ def locked_run(app: AppContext, operation: str, rooms: List[Room],
 
 def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
                       honours_maintenance: bool = False, passes_all: bool = False,
-                      guard: str = "", guards_all: bool = False):
+                      guard: str = "", guards_all: bool = False, storage_guard: bool = False):
     """Define one virtroom-* command with the shared options. `passes_all`: the
     operation is told whether --all chose the rooms (all_rooms=). `guard`
     ("Shut down"): the command takes --skip-in-use and --yes, and on a terminal
@@ -205,9 +209,12 @@ def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
     for the VMs --vm names."""
 
     def command(app: AppContext, room_names, vm_names, output, dry_run, adopt, all_rooms=None,
-                include_maintenance=False, skip_in_use=False, yes=False):
+                include_maintenance=False, skip_in_use=False, yes=False,
+                ignore_storage_limit=False):
         rooms = app.select_rooms(room_names, all_rooms if offers_all else None, vm_names)
-        options = {"all_rooms": bool(all_rooms)} if passes_all else {}
+        options: dict = {"all_rooms": bool(all_rooms)} if passes_all else {}
+        if storage_guard:
+            options["ignore_storage_limit"] = ignore_storage_limit
         if guard:
             options["skip_in_use"] = skip_in_use
             ask = (guards_all or bool(vm_names)) and not (yes or dry_run or skip_in_use)
@@ -226,17 +233,22 @@ def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
             (maintenance_option,) if honours_maintenance else ()) + (
             (all_option,) if offers_all else ()) + (
             (yes_option, skip_in_use_option) if guard else ()) + (
+            (ignore_storage_option,) if storage_guard else ()) + (
             vm_option, rooms_argument(offers_all=offers_all)):
         command = decorator(command)
     return cli.command(name)(command)
 
 
-operation_command("virtroom-rollout", "rollout:rollout", offers_all=True, doc="""
+operation_command("virtroom-rollout", "rollout:rollout", offers_all=True, storage_guard=True,
+                  doc="""
     Create the rooms' missing VMs from their template and snapshot each once.
 
     Idempotent: a rerun creates only what is missing and never takes a second
     snapshot. A VM with a computed name that vdictl did not create is
     reported and left alone. Starts the VMs when rollout_startvm is True.
+    A room whose new VMs would take a storage below min_free_storage is
+    refused before anything is created (one line per storage, exit 1),
+    unless --ignore-storage-limit.
 
     \b
     Example:

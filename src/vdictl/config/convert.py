@@ -9,6 +9,7 @@ import math
 import os
 from typing import Any, Tuple
 
+from vdictl.config.free_space import parse_free_space
 from vdictl.config.spec import Key
 from vdictl.config.values import (RawValue, check_memory_minimum, parse_accounts,
                                   parse_bool, parse_ids, parse_memory, parse_regex, parse_words)
@@ -54,6 +55,8 @@ def convert(key: Key, raw: RawValue, base_dir: str) -> Any:
         return _choice(key, text)
     if kind == "regex":
         return parse_regex(text)
+    if kind == "free_space":
+        return parse_free_space(text)
     if kind == "vmid_range":
         return parse_vmid_range(text)
     if kind == "ip":

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, List, Mapping, Optional, Sequence, Tuple
 
 from vdictl.config import linear_regex
 from vdictl.config import spec as configspec
+from vdictl.config.free_space import MinFree
 from vdictl.errors import VdictlError
 
 if TYPE_CHECKING:
@@ -157,6 +158,8 @@ class Throttle:
     snapshot_batch_pause: float = _THROTTLE["snapshot_batch_pause"]
     parallel: int = _THROTTLE["parallel"]
     parallel_per_host: Optional[int] = _THROTTLE["parallel_per_host"]  # None: no per-host cap
+    #: the free space every storage keeps (ops/storage.py's guard)
+    min_free_storage: MinFree = _THROTTLE["min_free_storage"]
     shutdown_timeout: float = _THROTTLE["shutdown_timeout"]
     operation_timeout: float = _THROTTLE["operation_timeout"]
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from vdictl.config.free_space import MinFree
 from vdictl.config.values import (IDS_FORMS, MIN_MEMORY)
 
 #: Section identifier -> how the section is written in the file.
@@ -53,6 +54,7 @@ TYPES: Dict[str, str] = {
               "lookarounds, backreferences, atomic groups or possessive repeats"),
     "ip": "IP address",
     "urls": "a URL; for Proxmox VE also several, separated by commas (one per node)",
+    "free_space": "a percentage of the storage (10%, 7.5%) or a size (200GiB, 1.5TiB, 500GB)",
     "vmid_range": "two Proxmox VE VMIDs (100 to 999999999) with a dash, the lower first: "
                   "5000-5999",
 }
@@ -175,6 +177,14 @@ KEYS: Tuple[Key, ...] = (
              "takes no more than its share, and every host starts its VMs at once. Not set: "
              "only the global limits apply, as on a site with one host; set it when a "
              "hypervisor's CPU or disks, not the shared storage or engine, are the bottleneck."),
+    Key("min_free_storage", "throttle", "free_space", default=MinFree(percent=10.0),
+        help="The free space every storage (oVirt storage domain, Proxmox VE storage, "
+             "libvirt pool) keeps: rollout, rebuild, template-create and the rollout's "
+             "snapshot step refuse to start work whose estimated need would take a storage "
+             "below it (one line per storage, exit 1, nothing created; "
+             "--ignore-storage-limit overrides); a reset that finds a storage below it warns "
+             "once and goes on. A percentage of the storage's size (10%) or a size (200GiB). "
+             "See the guide's \"Storage headroom\" for how the need is estimated."),
     Key("shutdown_timeout", "throttle", "float", default=120.0, minimum=0,
         help="Seconds a guest gets to shut down cleanly."),
     Key("operation_timeout", "throttle", "float", default=600.0, minimum=0,

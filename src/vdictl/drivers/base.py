@@ -14,7 +14,7 @@ from typing import (TYPE_CHECKING, Callable, ClassVar, ContextManager, Dict, Lis
                     Sequence, Tuple, Union)
 
 from vdictl.errors import AuthError, Unsupported
-from vdictl.model import Owner, Sessions, Snapshot, Vm, VmState
+from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm, VmState
 from vdictl.config.rooms import Connect, VmSpec
 from vdictl.config.secrets import password_path
 
@@ -203,6 +203,24 @@ class Driver(abc.ABC):
         another team's VM whose name matches a desk. So a driver may ask
         QEMU's monitor or the guest agent about every VM it is given."""
         return {name: None for name in names}
+
+    # -- storage space (vdictl.ops.storage) ----------------------------------
+    def storage_space(self, *, specs: Sequence[VmSpec]) -> List[StorageSpace]:
+        """The storages that hold, or would hold, the disks of the VMs of
+        `specs` (and their templates), each with its free and total bytes as
+        the backend reports them now; one or a few requests per storage."""
+        raise Unsupported("cannot tell free storage space", driver=self.name)
+
+    def space_needed(self, *, spec: VmSpec) -> List[SpaceNeed]:
+        """What one new VM of `spec` would take on each storage (Storage names
+        as storage_space gives them): an estimate from its template's disks.
+        The ops layer asks once per template and storage setting."""
+        raise Unsupported("cannot estimate storage needs", driver=self.name, vm=spec.name)
+
+    def template_space(self, *, vm: str) -> List[Tuple[StorageSpace, int]]:
+        """The storages template-create would copy VM `vm`'s disks to, each
+        with the bytes the copy is estimated to take there."""
+        raise Unsupported("cannot estimate a template's storage needs", driver=self.name, vm=vm)
 
     # -- templates ----------------------------------------------------------
     def uses_template(self, *, spec: VmSpec) -> bool:

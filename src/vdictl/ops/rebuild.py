@@ -18,7 +18,7 @@ from vdictl.errors import VdictlError
 from vdictl.model import Vm
 from vdictl.result import Report
 
-from . import in_use
+from . import in_use, storage
 from .delete import delete_vm
 from .personalise import render_payloads
 from .rollout import check_rooms, rollout_vm
@@ -27,7 +27,7 @@ from .session import Session
 
 
 def rebuild(session: Session, rooms: Sequence[Room], *, force: bool = False,
-            skip_in_use: bool = False) -> Report:
+            skip_in_use: bool = False, ignore_storage_limit: bool = False) -> Report:
     """Rebuild the rooms; a VM somebody is at is skipped under `skip_in_use` or
     its skip_in_use = True (ops.in_use), before anything of it is deleted."""
     pairs = session.inventory(rooms)
@@ -37,6 +37,7 @@ def rebuild(session: Session, rooms: Sequence[Room], *, force: bool = False,
     fresh = [(spec, None) for spec, _ in pairs]
     payloads = render_payloads(fresh)
     unfit = check_rooms(session, fresh, payloads)
+    space, notes = storage.guard(session, fresh, "rebuild", unfit, ignore=ignore_storage_limit)
     timeout = session.config.throttle.operation_timeout
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
@@ -49,7 +50,7 @@ def rebuild(session: Session, rooms: Sequence[Room], *, force: bool = False,
             require_owned(session, spec, vm, steps, destructive=True)
             if not force and driver.uses_template(spec=spec):
                 steps.append(f"already on template {spec.template_name}")
-                rollout_vm(session, spec, vm, steps, payloads)
+                rollout_vm(session, spec, vm, steps, payloads, space)
                 return
             check_use(spec)
             if is_running(vm):
@@ -63,4 +64,6 @@ def rebuild(session: Session, rooms: Sequence[Room], *, force: bool = False,
                      lambda: driver.start_vm(name=spec.name, timeout=timeout))
         session.settle_start(spec)
 
-    return run_vms(session, "rebuild", pairs, one)
+    report = run_vms(session, "rebuild", pairs, one)
+    report.notes.extend(notes)
+    return report

@@ -11,7 +11,7 @@ from vdictl.model import CREATING, Snapshot, Vm, VmState
 from vdictl.result import Report
 from vdictl.config.rooms import Room, VmSpec
 
-from . import in_use
+from . import in_use, storage
 from .runner import (Place, Skip, is_running, queued, require_existing, require_owned, run_vms,
                      skip_maintenance, step, throttled_step)
 from .session import Session
@@ -126,6 +126,7 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False,
     timeout = session.config.throttle.operation_timeout
     pairs = session.inventory(rooms)
     check_use = in_use.guard(session, pairs, skip_in_use)
+    low_storage = storage.reset_warnings(session, pairs)
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         skip_maintenance(session, spec)
@@ -164,4 +165,5 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False,
     report = run_vms(session, "reset", pairs, one)
     report.notes.extend(f"room {room.name!r} skipped, no VM to reset: {why}"
                         for room, why in idle)
+    report.notes.extend(f"warning: {line}" for line in low_storage)
     return report

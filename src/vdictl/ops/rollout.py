@@ -14,6 +14,7 @@ from vdictl.errors import VdictlError
 from vdictl.model import CREATING, Snapshot, Vm
 from vdictl.result import Report
 
+from . import storage
 from .personalise import RenderedPayloads, personalise, render_payloads
 from .runner import Pair, is_running, require_owned, run_vms, step, throttled_step
 from .session import Session
@@ -54,23 +55,30 @@ def check_rooms(session: Session, pairs: Sequence[Pair],
     return failed
 
 
-def rollout(session: Session, rooms: Sequence[Room]) -> Report:
+def rollout(session: Session, rooms: Sequence[Room], *,
+            ignore_storage_limit: bool = False) -> Report:
     pairs = session.inventory(rooms)
     payloads = render_payloads(pairs)
     unfit = check_rooms(session, pairs, payloads)
+    space, notes = storage.guard(session, pairs, "rollout", unfit, ignore=ignore_storage_limit)
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         if spec.room in unfit:
             raise VdictlError(f"room {spec.room} not rolled out, nothing created: "
                               f"{unfit[spec.room]}")
-        rollout_vm(session, spec, vm, steps, payloads)
+        rollout_vm(session, spec, vm, steps, payloads, space)
 
-    return run_vms(session, "rollout", pairs, one)
+    report = run_vms(session, "rollout", pairs, one)
+    report.notes.extend(notes)
+    return report
 
 
 def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str],
-               payloads: RenderedPayloads) -> bool:
+               payloads: RenderedPayloads,
+               space: Optional[storage.StorageCheck] = None) -> bool:
     """Every rollout phase one VM still lacks (`vm` None: it does not exist).
+    `space`: the run's storage guard, asked before the snapshot of a VM that
+    existed (the need of a new one was counted before it was created).
 
     Returns whether the VM runs at the end."""
     timeout = session.config.throttle.operation_timeout
@@ -108,6 +116,10 @@ def rollout_vm(session: Session, spec: VmSpec, vm: Optional[Vm], steps: List[str
                 f"returns to (a fresh copy of the template instead: virtroom-rebuild --force "
                 f"--vm {spec.name})")
         else:
+            low = space.below_line(spec) if space is not None and vm is not None else None
+            if low is not None:
+                raise VdictlError(f"snapshot not taken: {low}; free space there, or rerun "
+                                  f"with --ignore-storage-limit")
             throttled_step(session, steps, "take snapshot", session.snapshots_for(spec),
                            lambda slot: driver.create_snapshot(
                                name=spec.name, description=spec.snapshot_description,

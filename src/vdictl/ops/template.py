@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 from vdictl.config.rooms import Room, VmSpec
 from vdictl.errors import VdictlError
 
+from . import storage
 from .session import Session
 
 audit = logging.getLogger("vdictl.audit")
@@ -32,10 +33,12 @@ class TemplateResult:
         return {"status": "success", **asdict(self)}
 
 
-def create_template(session: Session, *, vm: str, name: str, seal: bool) -> TemplateResult:
+def create_template(session: Session, *, vm: str, name: str, seal: bool,
+                    ignore_storage_limit: bool = False) -> TemplateResult:
     driver = session.driver_at()
     timeout = session.config.throttle.operation_timeout
     try:
+        storage.template_guard(session, vm=vm, name=name, ignore=ignore_storage_limit)
         driver.create_template(vm=vm, name=name, seal=seal, timeout=timeout)
     except VdictlError as exc:
         audit.info("template=%s action=template-create outcome=failed detail=%s", name, exc)

@@ -14,7 +14,7 @@ from collections import namedtuple
 from tests.ovirt_sim.server.faults import not_allowed, not_found
 from tests.ovirt_sim.state import snapshot_ops, vm_ops
 from tests.ovirt_sim.state.search import select
-from tests.ovirt_sim.wire import render, requests
+from tests.ovirt_sim.wire import render, requests, storage_xml
 from tests.ovirt_sim.wire.xml import parse_bool, require
 
 #: who sends the request, and whether it runs filtered by their permissions
@@ -54,12 +54,31 @@ def handle_api(engine, caller, method, parts, query, body):
     if head == "templates" and method == "DELETE" and len(rest) == 1:
         vm_ops.remove_template(engine, rest[0])
         return 200, None, {}
+    if method == "GET" and head in ("storagedomains", "disks") or \
+            head == "templates" and method == "GET" and rest[1:] == ["diskattachments"]:
+        return _storage(engine, head, rest, parts)
     if head in _ADMIN_QUERIES and method == "GET" and not rest:
         engine.sessions.check_admin_query(caller.user, caller.filtered)
     if head in _READ_ONLY and method == "GET":
         return _read_only(engine, head, rest, query, parts)
     if head == "vms":
         return _vms(engine, method, rest, query, body)
+    raise not_found("Entity not found: %s" % "/".join(parts))
+
+
+def _storage(engine, head, rest, parts):
+    """Storage domains (listed or one), a disk, a template's disk attachments."""
+    inv = engine.inventory
+    if head == "storagedomains" and not rest:
+        return 200, render.list_xml("storage_domains", inv.storage_domains.values(),
+                                    lambda d, parent: storage_xml.storage_domain_xml(
+                                        inv, d, parent)), {}
+    if head == "storagedomains" and len(rest) == 1 and rest[0] in inv.storage_domains:
+        return 200, storage_xml.storage_domain_xml(inv, inv.storage_domains[rest[0]]), {}
+    if head == "disks" and len(rest) == 1 and rest[0] in inv.disks:
+        return 200, storage_xml.disk_xml(inv.disks[rest[0]]), {}
+    if head == "templates" and rest[0] in inv.templates:
+        return 200, storage_xml.disk_attachments_xml(inv, inv.templates[rest[0]]), {}
     raise not_found("Entity not found: %s" % "/".join(parts))
 
 
@@ -94,6 +113,8 @@ def _vms(engine, method, rest, query, body):
         return _vm_action(engine, sub[0], vm, require(body, "action"))
     elif sub[0] == "snapshots":
         return _snapshots(engine, method, vm, sub[1:], body, query)
+    elif sub == ["diskattachments"] and method == "GET":
+        return 200, storage_xml.disk_attachments_xml(engine.inventory, vm, "vm"), {}
     elif sub[0] == "sessions" and method == "GET":
         return _sessions(engine, vm, sub[1:])
     elif sub[0] == "nics":

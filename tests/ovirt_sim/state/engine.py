@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from tests.ovirt_sim.state import snapshot_ops
+from tests.ovirt_sim.state import snapshot_ops, storage
 from tests.ovirt_sim.state.clock import Clock
 from tests.ovirt_sim.state.entities import RUNNING_STATUSES, Snapshot
 from tests.ovirt_sim.state.inventory import Inventory
@@ -222,12 +222,43 @@ class Engine:
             return self.inventory.add_network(name, cluster).id
 
     def add_template(self, name, cluster="Default", memory=4 << 30,
-                     os_type="windows_10x64", nics=()):
+                     os_type="windows_10x64", nics=(), storage_domain=None,
+                     disk_size=32 << 30, disk_actual=6 << 30):
         """``nics``: network (= vNIC profile) names; VMs created from the
         template get ``nic1``, ``nic2``... on them, as the engine copies the
-        template's interfaces."""
+        template's interfaces. Its disk (``disk_size`` provisioned, of which
+        ``disk_actual`` is written) is on ``storage_domain``, else on the
+        first storage domain (none without one)."""
         with self.lock:
-            return self.inventory.add_template(name, cluster, memory, os_type, nics).id
+            t = self.inventory.add_template(name, cluster, memory, os_type, nics)
+            domains = list(self.inventory.storage_domains.values())
+            domain = next((d for d in domains if d.name == storage_domain), None) \
+                if storage_domain else (domains[0] if domains else None)
+            if domain is not None:
+                storage.add_disk(self.inventory, t, domain, disk_size, disk_actual,
+                                 "%s_Disk1" % name)
+            return t.id
+
+    def add_storage_domain(self, name, total, storage_type="nfs",
+                           blocker=storage.DEFAULT_BLOCKER_GIB):
+        """A data domain of ``total`` bytes (``storage_type`` iscsi/fcp: a
+        block domain); ``blocker``: its critical_space_action_blocker in GiB."""
+        with self.lock:
+            return storage.add_domain(self.inventory, name, total, storage_type, blocker).id
+
+    def fill_storage_domain(self, name, taken):
+        """Let ``taken`` bytes of the domain be used by what the simulator does
+        not model (other VMs' disks); 0 frees them."""
+        with self.lock:
+            self.inventory.find_by_name(self.inventory.storage_domains, name,
+                                        "StorageDomain").taken = taken
+
+    def storage_numbers(self, name):
+        """(available, used, committed) in GiB, as the engine keeps them."""
+        with self.lock:
+            inv = self.inventory
+            return storage.numbers(inv, inv.find_by_name(inv.storage_domains, name,
+                                                         "StorageDomain"))
 
     def add_account(self, username, password, admin=False):
         """An account that may log in; ``admin=False``: one with user roles

@@ -37,6 +37,8 @@ class Inventory:
         self.users = {}
         self.vms = {}                     # id -> Vm
         self.jobs = {}                    # id -> Entity (the engine's job of a command)
+        self.storage_domains = {}         # id -> Entity (state/storage.py)
+        self.disks = {}                   # id -> Entity: a template's or a VM's disk
         self.roles = {rid: Entity(name, id=rid) for name, rid in ROLES.items()}
         self.templates[BLANK_TEMPLATE_ID] = Entity(
             "Blank", id=BLANK_TEMPLATE_ID, cluster=None, memory=1 << 30,
@@ -47,7 +49,8 @@ class Inventory:
         return {"cluster": self.clusters, "template": self.templates,
                 "network": self.networks, "profile": self.profiles,
                 "user": self.users, "role": self.roles, "vm": self.vms,
-                "datacenter": self.datacenters, "job": self.jobs}[kind]
+                "datacenter": self.datacenters, "job": self.jobs,
+                "storage_domain": self.storage_domains}[kind]
 
     # -- finding -------------------------------------------------------------
 

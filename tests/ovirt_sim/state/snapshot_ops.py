@@ -8,6 +8,7 @@ restores.  Called with the engine's lock held.
 
 from __future__ import annotations
 
+from tests.ovirt_sim.state import storage
 from tests.ovirt_sim.state.entities import Snapshot
 from tests.ovirt_sim.state.errors import Conflict, Incomplete
 from tests.ovirt_sim.state.vm_ops import check_unlocked
@@ -19,8 +20,10 @@ def create(engine, vm, description=""):
         raise Conflict("Cannot create Snapshot. The VM status is illegal.")
     if vm.in_preview:
         raise Conflict("Cannot create Snapshot. VM is previewing a Snapshot.")
+    storage.check_snapshot(engine.inventory, vm)
     snap = Snapshot(description, "regular", "locked", vm.config())
     vm.insert_snapshot(snap)
+    storage.snapshot_volumes(engine.inventory, vm)
     vm.snapshot_busy += 1
     engine.snapshot_op_begin()
     fail = vm.name in engine.fail_snapshots

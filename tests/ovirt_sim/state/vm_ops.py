@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from tests.ovirt_sim.state.entities import BLANK_TEMPLATE_ID, RUNNING_STATUSES, Entity
 from tests.ovirt_sim.state.errors import Conflict, Incomplete, NotFound
+from tests.ovirt_sim.state import storage
 from tests.ovirt_sim.state.records import StartRecord
 
 
@@ -37,7 +38,9 @@ def add_vm(engine, name, cluster, template, fields):
     tp = (inv.resolve(inv.templates, template, "Template")
           if template is not None else inv.templates[BLANK_TEMPLATE_ID])
     inv.check_vm_name_free(name, "add")
+    storage.check_clone(inv, tp)
     vm = inv.add_vm(name, cl, tp, fields)
+    storage.clone_from_template(inv, vm, tp)
     vm.status = "image_locked"
 
     def done():
@@ -65,6 +68,7 @@ def remove_vm(engine, vm):
 
     def done():
         engine.inventory.vms.pop(vm.id, None)
+        storage.drop_disks(engine.inventory, vm)
         engine.event("VM %s was successfully removed." % vm.name)
     engine.schedule("delete", done)
 
@@ -86,6 +90,7 @@ def add_template(engine, name, vm, description="", comment="", seal=False):
                nics=tuple(n.profile for n in vm.nics), status="locked",
                sealed=seal, source_vm=vm.name)
     inv.templates[t.id] = t
+    storage.copy_disks(inv, vm, t)
     vm.status = "image_locked"
 
     def done():
@@ -109,6 +114,7 @@ def remove_template(engine, ident):
         raise Conflict("Cannot remove Template. The following VMs are based on "
                        "this Template: %s." % ", ".join(users))
     del inv.templates[ident]
+    storage.drop_disks(inv, t)
 
 
 def start(engine, vm, use_sysprep=False, use_cloud_init=False,

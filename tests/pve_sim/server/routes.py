@@ -98,6 +98,13 @@ ROUTES = [
                                  r.files)),
     ("GET", "/nodes/%s/storage/%s/content" % (N, S), _store("Datastore.Audit"),
      lambda c, r: storage.list_content(c, r.m["node"], r.m["storage"], r.params)),
+    # Status.pm read_status: Datastore.Audit or Datastore.AllocateSpace (any)
+    ("GET", "/nodes/%s/storage/%s/status" % (N, S),
+     _store("Datastore.Audit|Datastore.AllocateSpace"),
+     lambda c, r: storage.status(c, r.m["node"], r.m["storage"])),
+    # Content.pm info: "user => 'all'", then the volume's read access
+    ("GET", "/nodes/%s/storage/%s/content/(?P<volume>.+)" % (N, S), _any,
+     lambda c, r: storage.volume_info(c, r.m["node"], r.m["storage"], r.m["volume"])),
     ("DELETE", "/nodes/%s/storage/%s/content/(?P<volume>.+)" % (N, S),
      _store("Datastore.Allocate"),
      lambda c, r: storage.delete_volume(c, r.user, r.m["node"], r.m["storage"],

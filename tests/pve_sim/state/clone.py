@@ -151,12 +151,19 @@ def _new_volume(cluster, newid, key, value, mode, storage, node):
     disk = "vm-%d-disk-%d" % (newid, index)
     source = cluster.volume(file, node)
     size = source.size if source is not None else 0
+    # what a clone takes on its storage (pve-storage's clone_image and
+    # qemu-server's clone_disk): a linked clone is a thin snapshot of the base
+    # volume (LvmThinPlugin::clone_image "lvcreate -s"; a qcow2 overlay on dir,
+    # a ZFS clone, an RBD clone) and takes nothing until the guest writes; a
+    # full clone copies what the source holds (qemu-img convert / drive-mirror
+    # skip what is unallocated on thin targets)
     if mode == "linked":
         volid = "%s:%s/%s" % (source_store, name.split("/")[-1], disk)
-        cluster.put_volume(volid, node, size=size, base=file)
+        cluster.put_volume(volid, node, size=size, base=file, used=0)
     else:
         volid = "%s:%s" % (store, disk)
-        cluster.put_volume(volid, node, size=size)
+        cluster.put_volume(volid, node, size=size,
+                           used=source.taken if source is not None else 0)
     return print_drive(volid, options)
 
 

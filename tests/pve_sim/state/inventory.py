@@ -8,6 +8,7 @@ import time
 
 from tests.pve_sim.state.errors import ApiError, param_error
 from tests.pve_sim.state.guard import check_vmid
+from tests.pve_sim.state.storage import space
 
 VERSION = {"version": "8.2.4", "release": "8.2", "repoid": "faa83925c9641325"}
 
@@ -95,10 +96,11 @@ def node_storages(cluster, node, params):
     for storage in sorted(cluster.storages.values(), key=lambda s: s.storage):
         if wanted and not set(wanted.split(",")) & set(storage.content):
             continue
+        total, used, avail = space(cluster, node, storage)
         answer.append({"storage": storage.storage, "type": storage.plugintype,
                        "content": storage.content_text, "shared": 1 if storage.shared else 0,
-                       "active": 1, "enabled": 1, "total": 100 << 30, "used": 0,
-                       "avail": 100 << 30})
+                       "active": 1, "enabled": 1, "total": total, "used": used,
+                       "avail": avail})
     return answer
 
 

@@ -22,6 +22,12 @@ class Storage:
     plugintype: str          # dir, lvmthin, nfs
     content: tuple           # ("images", "rootdir")
     shared: bool = False
+    #: bytes of the storage (a thin pool's lv_size, a file system's size), the
+    #: same on every node for local storages
+    total: int = 4 << 40
+    #: bytes taken by what the simulator does not model (other guests,
+    #: backups), by node (None on shared storage): the tests fill it on purpose
+    taken: dict = field(default_factory=dict)
 
     @property
     def content_text(self):
@@ -36,6 +42,12 @@ class Volume:
     size: int = 0
     data: bytes = b""
     base: str | None = None      # a linked clone's base volume (its volid)
+    #: bytes it takes on its storage; None: its whole size (a full copy, an ISO)
+    used: int | None = None
+
+    @property
+    def taken(self):
+        return self.size if self.used is None else self.used
 
 
 @dataclass

@@ -7,6 +7,8 @@ from __future__ import annotations
 from tests.pve_sim.wire.drives import parse_drive
 
 DISK_SIZE = 32 << 30
+#: what a template's disk holds of its DISK_SIZE (an installed guest)
+DISK_USED = 6 << 30
 
 
 def _free_from(cluster, first):
@@ -21,7 +23,7 @@ def add_template(cluster, name, node="pve1", storage="local-lvm", vmid=None, mem
     with cluster.lock:
         vmid = vmid or _free_from(cluster, 9000)
         volid = "%s:base-%d-disk-0" % (storage, vmid)
-        cluster.put_volume(volid, node, size=DISK_SIZE)
+        cluster.put_volume(volid, node, size=DISK_SIZE, used=DISK_USED)
         config = {"name": name, "memory": memory, "cores": 2, "ostype": "l26",
                   "net0": "virtio=%s,bridge=vmbr0" % cluster.new_mac(),
                   "scsi0": "%s,size=32G" % volid, "scsihw": "virtio-scsi-single",
@@ -52,7 +54,8 @@ def add_vm(cluster, name, node="pve1", template=None, running=False, vmid=None,
             volid = "%s:%s/vm-%d-disk-0" % (store, base.split("/")[-1].split(":")[-1], vmid)
         else:
             volid = "%s:vm-%d-disk-0" % (storage, vmid)
-        cluster.put_volume(volid, node, size=DISK_SIZE, base=base)
+        cluster.put_volume(volid, node, size=DISK_SIZE, base=base,
+                           used=0 if base else DISK_USED)
         config["scsi0"] = "%s,size=32G" % volid
         vm = cluster.new_guest(vmid, node, config)
         vm.booted = True

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Storage content: ISO upload (an ``imgcopy`` task), listing, removal (an
-``imgdel`` task), as pve-storage's Status.pm and Content.pm."""
+``imgdel`` task), a volume's attributes, and a storage's status (its size
+and free space), as pve-storage's Status.pm and Content.pm."""
 
 from __future__ import annotations
 
@@ -89,3 +90,51 @@ def delete_volume(cluster, user, node, storage_id, volume, params):
         cluster.drop_volume(volid, node)
 
     return cluster.spawn(node, "imgdel", storage_id, user, body)
+
+
+# -- space --------------------------------------------------------------------
+
+def space(cluster, node, storage):
+    """(total, used, avail) of ``storage`` as seen from ``node``: what its
+    volumes take there (all nodes' on shared storage) and what the tests
+    filled it with. The plugins' status() report the pool or file system as
+    a whole (LvmThinPlugin::status: lv_size, lv_size - used, used; dir/NFS:
+    statvfs), so avail is total - used."""
+    where = None if storage.shared else node
+    used = storage.taken.get(where, 0)
+    for (vnode, volid), volume in cluster.volumes.items():
+        if volid.startswith(storage.storage + ":") and vnode == where:
+            used += volume.taken
+    used = min(used, storage.total)
+    return storage.total, used, storage.total - used
+
+
+def status(cluster, node, storage_id):
+    """GET /nodes/{node}/storage/{storage}/status (Status.pm read_status:
+    PVE::Storage::storage_info's entry of the storage; "No such storage." as
+    a parameter error when it has none)."""
+    cluster.node(node)
+    storage = cluster.storages.get(storage_id)
+    if storage is None:
+        raise param_error(storage="No such storage.")
+    total, used, avail = space(cluster, node, storage)
+    return {"type": storage.plugintype, "content": storage.content_text,
+            "shared": 1 if storage.shared else 0, "enabled": 1, "active": 1,
+            "total": total, "used": used, "avail": avail}
+
+
+def volume_info(cluster, node, storage_id, volume):
+    """GET /nodes/{node}/storage/{storage}/content/{volume} (Content.pm info:
+    PVE::Storage::volume_size_info). ``used`` is what the plugin can tell:
+    LVM and LVM-thin answer 0 (LVMPlugin::volume_size_info returns
+    ($size, 'raw', 0, undef); LvmThinPlugin inherits it), ZFS its
+    usedbydataset, RBD rbd du, a qcow2 or raw file its allocation."""
+    cluster.node(node)
+    storage = cluster.storage(storage_id)
+    volid = volume if ":" in volume else "%s:%s" % (storage_id, volume)
+    found = cluster.volume(volid, node)
+    if found is None:
+        raise ApiError(500, "volume '%s' does not exist\n" % volid)
+    used = 0 if storage.plugintype in ("lvm", "lvmthin") else found.taken
+    return {"path": "/dev/pve/%s" % volid.split(":", 1)[1], "size": found.size,
+            "used": used, "format": _format(volid)}

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Callable, ContextManager, Dict, List, Optional, Sequence, Union
+from typing import Callable, ContextManager, Dict, List, Optional, Sequence, Tuple, Union
 
 from vdictl.config.rooms import Connect, VmSpec
-from vdictl.model import Owner, Sessions, Snapshot, Vm, VmState
+from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm, VmState
 
 from ..base import Driver
 from ..tls_probe import TlsEndpoint
-from . import create, firstboot, inventory, power, removal, sessions, snapshots, templates
+from . import (create, firstboot, inventory, power, removal, sessions, snapshots, space,
+               templates)
 from .connection import STATE_MAP, Connection
 from .errors import DRIVER
 from .remote import tls_endpoint
@@ -128,6 +129,19 @@ class LibvirtDriver(Driver):
 
     def set_phase(self, *, name: str, phase: str) -> None:
         firstboot.set_phase(self.connection, name, phase)
+
+    # -- storage space --------------------------------------------------------
+    @reconnecting
+    def storage_space(self, *, specs: Sequence[VmSpec]) -> List[StorageSpace]:
+        return space.storage_space(self.connection, specs, {})
+
+    @reconnecting
+    def space_needed(self, *, spec: VmSpec) -> List[SpaceNeed]:
+        return space.space_needed(self.connection, spec)
+
+    @reconnecting
+    def template_space(self, *, vm: str) -> List[Tuple[StorageSpace, int]]:
+        return space.template_space(self.connection, vm)
 
     # -- templates ----------------------------------------------------------
     def uses_template(self, *, spec: VmSpec) -> bool:

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 from contextlib import nullcontext
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple, Union
 
 from vdictl.config.rooms import Connect, VmSpec
-from vdictl.model import Owner, Sessions, Snapshot, Vm
+from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm
 
 from ..base import Driver, Finding
 from ..tls_probe import TlsEndpoint, endpoint_of_url
-from . import create, firstboot, lookups, power, sessions, snapshots, templates
+from . import create, firstboot, lookups, power, sessions, snapshots, space, templates
 from . import snapshots as snapshots_module
 from .connection import OvirtConnection, Tuning
 from .pool import normalize_url
@@ -95,6 +95,15 @@ class OvirtDriver(Driver):
         firstboot.finish_vm(self.connection, spec=spec, timeout=timeout)
 
     # -- templates ----------------------------------------------------------
+    def storage_space(self, *, specs: Sequence[VmSpec]) -> List[StorageSpace]:
+        return space.storage_space(self.connection, specs)
+
+    def space_needed(self, *, spec: VmSpec) -> List[SpaceNeed]:
+        return space.space_needed(self.connection, spec)
+
+    def template_space(self, *, vm: str) -> List[Tuple[StorageSpace, int]]:
+        return space.template_space(self.connection, vm)
+
     def uses_template(self, *, spec: VmSpec) -> bool:
         return lookups.uses_template(self.connection, spec)
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 from contextlib import nullcontext
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple, Union
 
-from vdictl.model import Owner, Sessions, Snapshot, Vm
+from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm
 from vdictl.config.rooms import Connect, VmSpec
 
 from ..base import Driver, Finding
 from ..tls_probe import TlsEndpoint
-from . import cloudinit, create, firstboot, lookups, power, preflight, snapshots, templates
+from . import (cloudinit, create, firstboot, lookups, power, preflight, snapshots, space,
+               templates)
 from .api import DEFAULT_POOL
 from .connection import PveConnection, Tuning
 from .sessions import sessions as who_is_at
@@ -114,6 +115,16 @@ class ProxmoxDriver(Driver):
         """Console clients from QEMU's monitor (unless console_probe = False)
         and the guest agent's users; see drivers/proxmox/sessions.py."""
         return who_is_at(self.connection, names, probe=self.connect_settings.console_probe)
+
+    # -- storage space --------------------------------------------------------
+    def storage_space(self, *, specs: Sequence[VmSpec]) -> List[StorageSpace]:
+        return space.storage_space(self.connection, specs)
+
+    def space_needed(self, *, spec: VmSpec) -> List[SpaceNeed]:
+        return space.space_needed(self.connection, spec)
+
+    def template_space(self, *, vm: str) -> List[Tuple[StorageSpace, int]]:
+        return space.template_space(self.connection, vm)
 
     # -- templates ----------------------------------------------------------
     def uses_template(self, *, spec: VmSpec) -> bool:

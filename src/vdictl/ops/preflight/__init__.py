@@ -17,6 +17,7 @@ from ..session import Session
 from .endpoints import endpoints_answer
 from .problems import (ERROR, PURPOSES, SEVERITIES, UNREACHABLE, WARNING, Check, Preflight,
                        Problem)
+from .storage import storage_headroom
 from .vms import rooms_can_be_made, vms_ready
 
 __all__ = ["CHECKS", "ERROR", "PURPOSES", "Preflight", "Problem", "UNREACHABLE", "WARNING",
@@ -27,7 +28,7 @@ CHECKS: Tuple[Check, ...] = (
     endpoints_answer,     # answers in time, login, token/password, TLS certificate, permissions
     rooms_can_be_made,    # --for rollout|rebuild: template, network, cluster/node, pool, storage
     vms_ready,            # exists and ours, one snapshot to reset to, no lock/preview, in use
-    # storage headroom (vdictl.ops.storage.shortfalls of pf.reachable_rooms()) comes here
+    storage_headroom,     # free space against min_free_storage (and a rollout's need)
 )
 
 
