@@ -32,6 +32,7 @@ def ovirt_config(url: str, username: str, *, password_line: str, log_file: Path,
     url = {url}
     username = {username}
     {password_line}
+    endpoint_timeout = 3
     [[throttle]]
     snapshot_batch_pause = 0
     operation_timeout = 20

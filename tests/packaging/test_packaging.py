@@ -160,6 +160,7 @@ def test_installed_copy_loads_the_ovirt_driver(installed, tmp_path):
     conf = tmp_path / "ovirt.conf"
     conf.write_text('[general]\n[[connect]]\nurl = "https://127.0.0.1:9/ovirt-engine/api"\n'
                     'username = admin@internal\npassword = s3cr3t-Pa55\ninsecure = True\n'
+                    'endpoint_timeout = 2\n'
                     '[room r]\n[[s]]\nids = 1\nnames = "r-${id}"\ntemplate_name = t\n')
     result = installed("--config", str(conf), "virtroom-start", "r")
     assert result.returncode == 3, result.stderr
