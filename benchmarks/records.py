@@ -136,3 +136,84 @@ def bench_records(directory: str, *, rooms: int = 400, vms_per_room: int = 25,
                                                   config, "rooms"], capture_output=True,
                                                  cwd=REPO, timeout=600), reps=2),
     }
+
+
+def write_legacy(directory: str, rooms: int, vms_per_room: int, runs: int) -> None:
+    """`runs` records as vdictl wrote them before the database: one JSON file per
+    run in runs/reset/ (indent 1, as records/history.py wrote them)."""
+    import json
+
+    folder = os.path.join(directory, "runs", "reset")
+    os.makedirs(folder, exist_ok=True)
+    vms = vm_results(rooms, vms_per_room)
+    for n in range(runs):
+        run = f"20261001T010000.{n:06d}Z-{1000 + n}"
+        with open(os.path.join(folder, f"{run}.json"), "w") as fh:
+            json.dump({"format": 1, "run": run, "command": "reset", "rooms": room_names(rooms),
+                       "only_vms": [], "pid": 1000 + n, "started": "2026-10-01T01:00:00+00:00",
+                       "ended": "2026-10-01T01:40:00+00:00", "duration": 2400.0,
+                       "status": "success", "exit_status": 0, "error": "", "notes": [],
+                       "vms": vms, "run_by": None}, fh, indent=1)
+
+
+def bench_migration(directory: str, rooms: int, vms_per_room: int, runs: int,
+                    log: Callable[[str], None] = print) -> Dict[str, Any]:
+    """Seconds to move `runs` JSON records of an earlier version into the database
+    (the first open of the state dir by the new version)."""
+    from vdictl.records import store
+
+    state = os.path.join(directory, "legacy")
+    log(f"  migration of {runs} JSON records of {rooms * vms_per_room} VMs ...")
+    write_legacy(state, rooms, vms_per_room, runs)
+    size = sum(os.path.getsize(os.path.join(state, "runs", "reset", n))
+               for n in os.listdir(os.path.join(state, "runs", "reset")))
+    began = time.perf_counter()
+    store.reader(state)
+    return {"migrate": time.perf_counter() - began, "json_bytes": size, "runs": runs}
+
+
+def records_section(res: Optional[Dict[str, Any]]) -> List[str]:
+    out = ["## Run records at the size of a site", ""]
+    if not res:
+        return out + ["Not run.", ""]
+    mb = res["db_bytes"] / 1e6
+    out += [
+        f"{res['runs']} nightly records of {res['rooms']} rooms × "
+        f"{res['vms'] // res['rooms']} VMs ({res['vms']:,} VMs a run), written through "
+        "`records/history.py` into `runs/records.sqlite3` "
+        f"({mb:.0f} MB), then read (`benchmarks/records.py`); best of 3 unless said.", "",
+        "| what | seconds | target |", "|---|---:|---|",
+        f"| write a run's \"running\" record (start) | {res['write_start']:.3f} | |",
+        f"| write a {res['vms']:,}-VM record at the run's end (median of {res['runs']}) | "
+        f"{res['write_finish']:.3f} | well under 1 s {_ok(res['write_finish'] < 0.5)} |",
+        f"| prune to `keep_runs` = 60 (the {res['runs']}th run) | {res['prune']:.3f} | cheap |",
+        f"| read that record back whole | {res['read_whole']:.3f} | well under 1 s "
+        f"{_ok(res['read_whole'] < 0.5)} |",
+        f"| what `status --all` reads: last run and last success of {res['rooms']} rooms | "
+        f"{res['status_records']:.3f} | |",
+        f"| `vdictl status --all -o json`, the whole command | {res['status_cli']:.2f} | "
+        f"under 1 s {_ok(res['status_cli'] < 1.0)} |",
+        f"| `vdictl rooms` on the same config (start-up and reading the file) | "
+        f"{res['help_cli']:.2f} | |",
+    ]
+    if "migrate" in res:
+        out.append(f"| move {res['migrate_runs']} JSON records of an earlier version "
+                   f"({res['json_bytes'] / 1e6:.0f} MB) into the database, once | "
+                   f"{res['migrate']:.1f} | |")
+    return out + [""]
+
+
+def _ok(good: bool) -> str:
+    return "✓" if good else "✗"
+
+
+def bench(log: Callable[[str], None], quick: bool = False) -> Dict[str, Any]:
+    import tempfile
+
+    rooms, runs = (40, 6) if quick else (400, 60)
+    with tempfile.TemporaryDirectory(prefix="vdictl-records-") as directory:
+        res = bench_records(directory, rooms=rooms, runs=runs, log=log)
+        migration = bench_migration(directory, rooms, 25, runs, log=log)
+    res.update(migrate=migration["migrate"], json_bytes=migration["json_bytes"],
+               migrate_runs=migration["runs"])
+    return res

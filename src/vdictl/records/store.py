@@ -19,6 +19,7 @@ writing; a reader that may not write reads them in memory instead.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -122,9 +123,18 @@ def _open_rw(path: str) -> sqlite3.Connection:
     return conn
 
 
-#: the reading connections of this process, by thread and directory, with the
+#: the reading connections, by process, thread and directory, with the
 #: database file they opened (a file removed and made again is opened afresh)
-_readers: Dict[Tuple[int, str], Tuple[Tuple[int, int, int], sqlite3.Connection]] = {}
+_readers: Dict[Tuple[int, int, str], Tuple[Tuple[int, int, int], sqlite3.Connection]] = {}
+
+
+@atexit.register
+def close_readers() -> None:
+    """Close this process's reading connections (the last one to close a WAL
+    database checkpoints it and removes its -wal file)."""
+    for key in [key for key in _readers if key[0] == os.getpid()]:
+        with contextlib.suppress(sqlite3.Error):
+            _readers.pop(key)[1].close()
 
 
 def reader(directory: str) -> Optional[sqlite3.Connection]:
@@ -135,7 +145,8 @@ def reader(directory: str) -> Optional[sqlite3.Connection]:
     import threading
 
     path = db_path(directory)
-    key = (threading.get_ident(), os.path.abspath(directory))
+    # by process too: a connection must not cross a fork
+    key = (os.getpid(), threading.get_ident(), os.path.abspath(directory))
     try:
         identity = _identity(path)
     except OSError:
@@ -153,7 +164,10 @@ def reader(directory: str) -> Optional[sqlite3.Connection]:
         with contextlib.suppress(OSError):
             _readers[key] = (_identity(path), conn)
         while len(_readers) > KEPT_READERS:  # the oldest first: dicts keep their order
-            _readers.pop(next(iter(_readers)))[1].close()
+            oldest = next(iter(_readers))
+            evicted = _readers.pop(oldest)[1]
+            if oldest[0] == os.getpid():  # a parent's, before a fork, is its own to close
+                evicted.close()
     return conn
 
 
