@@ -219,3 +219,29 @@ def test_the_night_mails_which_desks_it_left_dirty(lab):
     sim.log_out("plab-vd02")
     result = vdictl(keyed, "virtroom-reset", "plab")    # nobody left: nothing to mail
     assert (result.exit_code, result.stdout) == (0, "")
+
+
+def test_the_cron_job_itself_mails_the_desk_it_left_dirty(lab):
+    """The shipped cron.d job's command, run as cron runs it (sh -c, stdout a
+    pipe, the config from $VDICTL_CONFIG) in a process of its own."""
+    import os
+    import subprocess
+
+    from tests.cli.test_cron import cron_entry, env_with_venv
+
+    sim, config, _ = lab
+    sim.log_in("plab-vd02", "anna", since=SINCE)
+    keyed = write_config(config.parent, config.read_text().replace(
+        "[room plab]\n", "[room plab]\n    skip_in_use = True\n"), name="cron.conf", mode=0o600)
+    (_, _, command), variables = cron_entry()
+    env = env_with_venv(VDICTL_CONFIG=str(keyed))
+    env["PATH"] = f"{env['PATH'].split(os.pathsep)[0]}{os.pathsep}{variables['PATH']}"
+    result = subprocess.run([variables["SHELL"], "-c", command], capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        "ROOM  VM         ACTION  RESULT   DETAILS",
+        f"plab  plab-vd02  reset   skipped  in use: guest anna since {AT} "
+        "(left alone: skip_in_use = True)",
+        "reset: 3 VM(s): 2 ok, 1 skipped (1 in use)"]
+    assert [len(sim.vm(n).logins) for n in VMS] == [0, 1, 0]
