@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Run the benchmarks and write docs/performance.md and docs/performance.png.
 
-    python -m benchmarks [--quick] [--only reset,scales,libvirt,startup,sites,pve]
+    python -m benchmarks [--quick] [--only reset,scales,libvirt,startup,sites,pve,records]
                          [--reps N] [--scale S] [--rooms 1,4,10,40] [--out DIR]
 
 Use `benchmarks/run`, which installs the `bench` extra first.
@@ -28,9 +28,9 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="benchmarks/run", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="small sizes (1 and 4 rooms), one run each: a few minutes")
-    p.add_argument("--only", default="reset,scales,libvirt,startup,sites,pve",
-                   help="comma-separated: reset, scales, libvirt, startup, sites, pve "
-                        "(default: all)")
+    p.add_argument("--only", default="reset,scales,libvirt,startup,sites,pve,records",
+                   help="comma-separated: reset, scales, libvirt, startup, sites, pve, "
+                        "records (default: all)")
     p.add_argument("--reps", type=int, help="runs per measurement (default 3; quick: 1)")
     p.add_argument("--large-reps", type=int, default=1,
                    help="runs per measurement at 40 rooms and more (default 1: each "
@@ -104,7 +104,11 @@ def main(argv=None) -> int:
         log(f"Proxmox VE site reset, {n} room(s):")
         results["pve"] = bench_pve(n, batches, scale=opts.pve_scale, reps=reps, log=log,
                                    sequential_vms=10 if opts.quick else 25)
-    for section in ("startup", "site_reset", "scales", "libvirt", "sites", "pve"):
+    if "records" in only:
+        from .records import bench as bench_records
+        log("run records:")
+        results["records"] = bench_records(log=log, quick=opts.quick)
+    for section in ("startup", "site_reset", "scales", "libvirt", "sites", "pve", "records"):
         if section not in results and section in previous:   # not re-run: keep the last
             results[section] = previous[section]
             results.setdefault("kept", []).append(f"{section} from {previous['date']}")

@@ -114,3 +114,19 @@ def test_pve_site_reset_and_its_report_section_at_a_tiny_size():
     assert "| 1 | 25 | 10 | 35 |" in text
     assert "every VM reset (rolled back and running, no lock left, no task failed): yes" in text
     json.dumps(row)   # plain data
+
+
+def test_run_records_benchmark_at_a_tiny_size(tmp_path):
+    from benchmarks.records import bench_migration, bench_records, records_section
+
+    res = bench_records(str(tmp_path), rooms=4, vms_per_room=3, runs=2, log=lambda _m: None)
+    assert (res["rooms"], res["vms"], res["runs"]) == (4, 12, 2)
+    assert res["db_bytes"] > 0 and res["status_cli"] > 0 and res["read_whole"] > 0
+    migration = bench_migration(str(tmp_path), 4, 3, 2, log=lambda _m: None)
+    assert migration["runs"] == 2 and migration["json_bytes"] > 0
+    assert not list((tmp_path / "legacy" / "runs").glob("reset/*.json"))   # moved in
+    res.update(migrate=migration["migrate"], json_bytes=migration["json_bytes"],
+               migrate_runs=2)
+    lines = records_section(res)
+    assert lines[0] == "## Run records at the size of a site"
+    assert any(line.startswith("| move 2 JSON records") for line in lines)

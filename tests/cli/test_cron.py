@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,52 @@ def test_a_failed_run_off_a_terminal_shows_the_failed_vms_and_the_total(site):
     assert [line.split()[1] for line in full.stdout.splitlines()[1:-1]] == [
         "lab1-vd01", "lab1-vd02", "lab1-vd03"]
     assert full.stdout.splitlines()[-1] == FAILED_VD02[-1]
+
+
+#: four VMs of two rooms lost their snapshot: one cause, said once
+NO_SNAPSHOT_GROUP = ("no snapshot matches reset_to_snapshot_regex 'vdictl rollout .*' "
+                     "(0 snapshot(s)): 4 VMs of 2 rooms (lab1, lab 2) not reset")
+
+
+def test_many_vms_failed_for_one_cause_are_said_once(site):
+    """The cron mail, the summary asked for, and `status` say the cause once with
+    the count and the rooms, then list the rest one by one; the JSON keeps
+    every VM (issue 24 item 4)."""
+    for vm in ("lab1-vd01", "lab1-vd02", "lab1-vd03", "lab2-pc01"):
+        lose_snapshot(site, vm)
+    config = site / "vdi-rollout.conf"
+    cron = vdictl(config, "virtroom-reset", "lab1", "lab 2")
+    assert (cron.exit_code, cron.stdout.splitlines()) == (1, [
+        NO_SNAPSHOT_GROUP, "reset: 5 VM(s): 1 ok, 4 failed (partial)"])
+    table = vdictl(config, "virtroom-reset", "lab1", "lab 2", "-o", "table")
+    lines = table.stdout.splitlines()
+    assert lines[0] == NO_SNAPSHOT_GROUP
+    assert lines[1].split() == ["ROOM", "VM", "ACTION", "RESULT", "DETAILS"]
+    assert lines[2].split()[:5] == ["lab", "2", "lab2-pc02", "reset", "ok"]
+    assert lines[3:] == ["reset: 5 VM(s): 1 ok, 4 failed (partial)"]
+    data = json.loads(vdictl(config, "virtroom-reset", "lab1", "lab 2", "-o", "json").stdout)
+    assert {r["vm"]: r["reason"] for r in data["results"] if r["outcome"] == "failed"} == {
+        vm: f"VM {vm}: no snapshot matches reset_to_snapshot_regex 'vdictl rollout .*' "
+            "(0 snapshot(s))" for vm in ("lab1-vd01", "lab1-vd02", "lab1-vd03", "lab2-pc01")}
+
+    runs = json.loads(vdictl(config, "status", "lab1", "lab 2", "-o", "json").stdout)["rooms"]
+    ended = [datetime.fromisoformat(room["runs"][0]["ended"]).astimezone().strftime(
+        "%Y-%m-%d %H:%M:%S") for room in runs]
+    status = vdictl(config, "status", "lab1", "lab 2")
+    assert (status.exit_code, status.stdout.splitlines()) == (1, [
+        NO_SNAPSHOT_GROUP,
+        f"room lab1: last reset ({ended[0]}) failed: 3 VM(s) failed",
+        f"room lab 2: last reset ({ended[1]}) failed: 1 VM(s) failed",
+        "status: 2 room(s): 2 with problems"])
+
+    lose_snapshot(site, "lab2-pc02")    # a fifth VM, with the same cause
+    one = vdictl(config, "virtroom-reset", "lab 2")
+    assert one.stdout.splitlines() == [
+        "ROOM   VM         ACTION  RESULT  DETAILS",
+        *(f"lab 2  {vm}  reset   failed  VM {vm}: no snapshot matches "
+          "reset_to_snapshot_regex 'vdictl rollout .*' (0 snapshot(s))"
+          for vm in ("lab2-pc01", "lab2-pc02")),
+        "reset: 2 VM(s): 2 failed"]          # two of one cause: listed one by one
 
 
 def test_json_carries_each_vms_duration_and_the_total(site):

@@ -148,8 +148,11 @@ class Site:
             capture_output=True, text=True, timeout=120, env={"PATH": os.environ["PATH"]})
 
     def records(self) -> list:
-        return [json.loads(Path(p).read_text())
-                for p in sorted(glob.glob(str(self.state / "runs" / "*" / "*.json")))]
+        from vdictl.records import history
+
+        return sorted((record for command in history.commands(str(self.state))
+                       for record in history.records(str(self.state), command)),
+                      key=lambda record: record["run"])
 
     def audit_lines(self) -> list:
         return self.log.read_text().splitlines() if self.log.exists() else []
@@ -216,7 +219,7 @@ def rooms(site, tmp_path):
     config = write_config(site.etc, text, name="vdi-rollout.conf")
     site.syslog.lines()
     yield config
-    for path in [site.log] + glob.glob(str(site.state / "runs" / "*" / "*.json")):
+    for path in [site.log] + glob.glob(str(site.state / "runs" / "records.sqlite3*")):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
 

@@ -26,8 +26,10 @@ def state_dir() -> Path:
 
 
 def records(command="reset", directory=None):
-    runs = (directory or state_dir()) / "runs" / command
-    return [json.loads(path.read_text()) for path in sorted(runs.glob("*.json"))]
+    """The records of `command`, oldest first, as the readers see them."""
+    from vdictl.records.history import records as newest_first
+
+    return list(reversed(list(newest_first(str(directory or state_dir()), command))))
 
 
 def lose_snapshot(hypervisor, vm="lab1-vd02"):
@@ -64,10 +66,10 @@ def test_a_reset_writes_one_record_with_every_vm(run, rolled_out):
     vd01 = {vm["vm"]: vm for vm in record["vms"]}["lab1-vd01"]
     assert (vd01["outcome"], vd01["reason"], vd01["action"]) == ("ok", "", "reset")
     assert vd01["steps"][0].startswith("restore snapshot 'vdictl rollout IP=192.0.2.11/24")
-    assert record["run"] + ".json" in os.listdir(state_dir() / "runs" / "reset")
-    # the rollout before it has its own record; nothing else is in the directory
+    # the rollout before it has its own record, in the one database of the records
     assert [r["command"] for r in records("rollout")] == ["rollout"]
-    assert sorted(os.listdir(state_dir() / "runs")) == ["reset", "rollout"]
+    assert {name.split("-")[0] for name in os.listdir(state_dir() / "runs")} == {
+        "records.sqlite3"}
 
 
 def test_status_names_the_failed_vm_and_exits_1(run, rolled_out):

@@ -120,7 +120,13 @@ def test_skip_in_use_key_guards_the_cron_run(run, hypervisor, monkeypatch, confi
         fh.write(CONFIG.replace("[room lab1]\n", "[room lab1]\n    skip_in_use = True\n"))
     use_at_desks(monkeypatch, ANNA)
     result = run("virtroom-shutdown", "lab1")      # off a terminal, as cron runs it
-    assert result.exit_code == 0 and result.stdout == ""
+    # the mail names the desks left running, who is there and since when (issue 26)
+    assert (result.exit_code, result.stdout.splitlines()) == (0, [
+        "ROOM  VM         ACTION    RESULT   DETAILS",
+        f"lab1  lab1-vd02  shutdown  skipped  in use: console 192.0.2.7 since {AT} "
+        "(left alone: skip_in_use = True)",
+        "lab1  lab1-vd03  shutdown  skipped  in use: guest anna (left alone: skip_in_use = True)",
+        "shutdown: 5 VM(s): 3 ok, 2 skipped (2 in use)"])
     assert hypervisor.running() == ["lab1-vd02", "lab1-vd03"]
     result = run("virtroom-delete", "lab1", "--yes", "-o", "json")
     outcomes = {vm: (r["outcome"], r["reason"]) for vm, r in results(result).items()}

@@ -195,3 +195,53 @@ def test_show_asks_no_monitor_or_agent_about_another_teams_vm(pve_api, tmp_path)
     assert not [p for p in asked(theirs) if p.startswith(("monitor", "agent", "status"))], \
         asked(theirs)
     assert "monitor" in asked(adopted) and "agent/get-users" in asked(adopted), asked(adopted)
+
+
+def test_the_night_mails_which_desks_it_left_dirty(lab):
+    """Off a terminal (cron: no -o, stdout not a tty), a run whose other VMs
+    all succeeded still names the desk it left alone, with the user and since
+    when, and exits 0 (issue 26 item 5): with --skip-in-use and with the room's
+    skip_in_use = True, as the nightly script runs it."""
+    sim, config, make_config = lab
+    sim.log_in("plab-vd02", "anna", since=SINCE)
+    expected = ["ROOM  VM         ACTION  RESULT   DETAILS",
+                f"plab  plab-vd02  reset   skipped  in use: guest anna since {AT} "
+                "(left alone: {why})",
+                "reset: 3 VM(s): 2 ok, 1 skipped (1 in use)"]
+    result = vdictl(config, "virtroom-reset", "plab", "--skip-in-use")
+    assert (result.exit_code, result.stdout.splitlines()) == (
+        0, [line.replace("{why}", "--skip-in-use") for line in expected])
+    keyed = write_config(config.parent, config.read_text().replace(
+        "[room plab]\n", "[room plab]\n    skip_in_use = True\n"))
+    result = vdictl(keyed, "virtroom-reset", "plab")
+    assert (result.exit_code, result.stdout.splitlines()) == (
+        0, [line.replace("{why}", "skip_in_use = True") for line in expected])
+    sim.log_out("plab-vd02")
+    result = vdictl(keyed, "virtroom-reset", "plab")    # nobody left: nothing to mail
+    assert (result.exit_code, result.stdout) == (0, "")
+
+
+def test_the_cron_job_itself_mails_the_desk_it_left_dirty(lab):
+    """The shipped cron.d job's command, run as cron runs it (sh -c, stdout a
+    pipe, the config from $VDICTL_CONFIG) in a process of its own."""
+    import os
+    import subprocess
+
+    from tests.cli.test_cron import cron_entry, env_with_venv
+
+    sim, config, _ = lab
+    sim.log_in("plab-vd02", "anna", since=SINCE)
+    keyed = write_config(config.parent, config.read_text().replace(
+        "[room plab]\n", "[room plab]\n    skip_in_use = True\n"), name="cron.conf", mode=0o600)
+    (_, _, command), variables = cron_entry()
+    env = env_with_venv(VDICTL_CONFIG=str(keyed))
+    env["PATH"] = f"{env['PATH'].split(os.pathsep)[0]}{os.pathsep}{variables['PATH']}"
+    result = subprocess.run([variables["SHELL"], "-c", command], capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        "ROOM  VM         ACTION  RESULT   DETAILS",
+        f"plab  plab-vd02  reset   skipped  in use: guest anna since {AT} "
+        "(left alone: skip_in_use = True)",
+        "reset: 3 VM(s): 2 ok, 1 skipped (1 in use)"]
+    assert [len(sim.vm(n).logins) for n in VMS] == [0, 1, 0]

@@ -85,7 +85,6 @@ def clock(iso):
 @pytest.fixture
 def page_after_a_failed_reset(run, hypervisor, tmp_path):
     """lab1 rolled out and reset, lab1-vd02 without its snapshot: (page, reset record)."""
-    import json
 
     assert run("virtroom-rollout", "lab1").exit_code == 0
     for snapshot in hypervisor.dom("lab1-vd02").listAllSnapshots():
@@ -95,8 +94,9 @@ def page_after_a_failed_reset(run, hypervisor, tmp_path):
     page.parent.mkdir()
     result = run("report", "--html", str(page))
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
-    runs = Path(os.environ["VDICTL_STATE_DIR"]) / "runs" / "reset"
-    [record] = [json.loads(p.read_text()) for p in runs.glob("*.json")]
+    from vdictl.records.history import records
+
+    [record] = records(os.environ["VDICTL_STATE_DIR"], "reset")
     return page, record
 
 

@@ -58,7 +58,9 @@ def assert_ran(result, dirs, stderr: str = "") -> None:
     assert result.stderr == stderr
     locks, state = dirs
     assert (locks / "room-r1.lock").exists()
-    assert len(list((state / "runs" / "start").glob("*.json"))) == 1
+    from vdictl.records.history import records
+
+    assert len(list(records(str(state), "start"))) == 1
 
 
 def run_fix(line: str) -> None:

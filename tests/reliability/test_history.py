@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +20,10 @@ from .test_kill9 import restores
 
 
 def runs(command="reset"):
-    directory = Path(os.environ["VDICTL_STATE_DIR"]) / "runs" / command
-    return directory, sorted(directory.iterdir()) if directory.exists() else []
+    """The records of `command`, oldest first, as the readers see them."""
+    from vdictl.records.history import records
+
+    return list(reversed(list(records(os.environ["VDICTL_STATE_DIR"], command))))
 
 
 def local(iso):
@@ -46,8 +48,7 @@ def test_a_failed_vm_on_the_engine_in_records_status_and_metrics(site_factory, t
     assert code == 1
     reason = {r["vm"]: r["reason"] for r in report["results"]}["hr-pc02"]
     assert "hr-pc02" in reason and reason
-    _, [path] = runs()
-    record = json.loads(path.read_text())
+    [record] = runs()
     assert (record["status"], record["exit_status"], record["rooms"]) == ("partial", 1, ["hr"])
     assert {vm["vm"]: vm["outcome"] for vm in record["vms"]} == {
         "hr-pc01": "ok", "hr-pc02": "failed", "hr-pc03": "ok", "hr-pc04": "ok"}
@@ -98,11 +99,9 @@ def test_kill_9_mid_reset_leaves_a_whole_record_that_status_calls_unfinished(sit
     wait_until(lambda: restores(site.sim), what="the first restore")
     proc.kill()
     proc.wait(timeout=10)
-    directory, [path] = runs()
-    record = json.loads(path.read_text())  # whole: it parses
+    [record] = runs()
     assert (record["status"], record["pid"], record["ended"], record["vms"]) == (
         "running", proc.pid, None, [])
-    assert [p.name for p in directory.iterdir() if p.name.startswith(".")] == []
 
     status = site.invoke("status", "hk")
     assert status.exit_code == 1
@@ -114,7 +113,7 @@ def test_kill_9_mid_reset_leaves_a_whole_record_that_status_calls_unfinished(sit
 
     code, report = site.report("virtroom-reset", "hk")
     assert code == 0, report
-    assert len(runs()[1]) == 2
+    assert len(runs()) == 2
     after = site.invoke("status", "hk", "--max-age", "26h")
     assert (after.exit_code, after.stdout) == (0, "")
 
@@ -135,7 +134,7 @@ while True:
 
 def test_kill_9_while_writing_records_leaves_only_whole_ones(tmp_path):
     """Records of 400 VMs written in a loop, the writer killed at random moments:
-    every record there parses, and the temporary files are the only leftovers."""
+    every record there is whole, and the database passes its integrity check."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     for attempt in range(5):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], cwd=REPO,
@@ -145,12 +144,15 @@ def test_kill_9_while_writing_records_leaves_only_whole_ones(tmp_path):
         proc.kill()
         proc.wait(timeout=10)
         proc.stdout.close()
-    directory = tmp_path / "runs" / "reset"
-    records = [p for p in directory.iterdir() if not p.name.startswith(".")]
+    from vdictl.records import history, store
+
+    records = list(history.records(str(tmp_path), "reset"))
     assert len(records) > 5
-    for path in records:
-        data = json.loads(path.read_text())
+    for data in records:
         assert data["status"] in ("running", "success")
-        assert len(data["vms"]) in (0, 400)
-    leftovers = [p.name for p in directory.iterdir() if p.name.startswith(".")]
-    assert all(name.endswith(".tmp") for name in leftovers)
+        assert len(data["vms"]) == (0 if data["status"] == "running" else 400)
+    conn = sqlite3.connect(store.db_path(str(tmp_path)))
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    finally:
+        conn.close()

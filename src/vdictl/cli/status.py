@@ -165,8 +165,9 @@ def echo_status(statuses: List[RoomStatus], *, full: bool) -> None:
             rows.extend(run_row(status, run) for run in runs)
         click.echo(format_table(["room", "command", "last run", "result", "ok", "failed",
                                  "skipped", "duration", "vms", "by", "last ok reset"], rows))
-    failed = [[status.room, run.command, vm, reason] for status in statuses
-              for run in status.runs for vm, reason in run.failed_vms]
+    lines, failed = grouped_failures(statuses)
+    for line in lines:
+        click.echo(line)
     if failed:
         click.echo(format_table(["room", "command", "failed vm", "reason"], failed))
     for problem in problems:
@@ -174,6 +175,25 @@ def echo_status(statuses: List[RoomStatus], *, full: bool) -> None:
     bad = sum(1 for status in statuses if status.problems)
     click.echo(f"status: {len(statuses)} room(s): "
                + (f"{bad} with problems" if bad else "ok"))
+
+
+def grouped_failures(statuses: List[RoomStatus]) -> Tuple[List[str], List[List[str]]]:
+    """The lines of the causes many VMs failed for, command by command, and the
+    rows [room, command, vm, reason] of the failures left to list one by one
+    (vdictl.records.causes)."""
+    from vdictl.records.causes import group_lines
+
+    failed = [[status.room, run.command, vm, reason] for status in statuses
+              for run in status.runs for vm, reason in run.failed_vms]
+    lines: List[str] = []
+    said: set = set()
+    for command in dict.fromkeys(row[1] for row in failed):
+        indexes = [i for i, row in enumerate(failed) if row[1] == command]
+        found, rest = group_lines([(failed[i][0], failed[i][2], failed[i][3])
+                                   for i in indexes], command)
+        lines += found
+        said.update(set(indexes) - {indexes[i] for i in rest})
+    return lines, [row for i, row in enumerate(failed) if i not in said]
 
 
 def run_row(status: RoomStatus, run: Optional[RoomRun]) -> List[Any]:

@@ -198,8 +198,8 @@ KEYS: Tuple[Key, ...] = (
              "`vdictl report` read (default: $VDICTL_STATE_DIR, else /var/lib/vdictl for "
              "root, else $XDG_STATE_HOME/vdictl)."),
     Key("keep_runs", "logging", "int", default=60, minimum=1,
-        help="Run records kept per command (virtroom-reset, -rollout ...); older ones are "
-             "removed."),
+        help="Run records kept per command (virtroom-reset, -rollout ...) and room: a "
+             "run's record is removed once each of its rooms has that many newer ones."),
     Key("metrics_file", "logging", "path",
         help="Prometheus textfile (ending in .prom, e.g. in node_exporter's "
              "--collector.textfile.directory), rewritten after every run that changes VMs."),

@@ -1,14 +1,15 @@
 """Run records: what each run that changed VMs did, kept for `vdictl status`,
 the metrics file and the status page.
 
-One JSON file per run, in <state dir>/runs/<command>/, named by the run's
-start (UTC) and pid so that names sort by time. The file is written when
-the run has its room locks (status "running", with the pid) and replaced
-whole when it ends; a run killed with kill -9 leaves its "running" record,
-which readers show as unfinished once the pid is gone. Every write goes to
-a temporary file in the same directory and is renamed over the record, so a
-reader never sees half a record. Only the last `keep` records of a command
-are kept.
+One record per run, named by the run's start (UTC) and pid so that names
+sort by time, kept in the SQLite database of vdictl.records.store
+(<state dir>/runs/records.sqlite3). The record is written when the run has
+its room locks (status "running", with the pid) and replaced whole when it
+ends, in one transaction, so a reader never sees half a record; a run
+killed with kill -9 leaves its "running" record, which readers show as
+unfinished once the pid is gone. Each room keeps the last `keep` records of
+a command that took it. Readers of a room read one summary row per command
+(its counts and failed VMs), never the whole site's VMs.
 
 The state directory is [logging] state_dir, else $VDICTL_STATE_DIR, else
 /var/lib/vdictl (root), else $XDG_STATE_HOME/vdictl (~/.local/state/vdictl).
@@ -17,19 +18,19 @@ The state directory is [logging] state_dir, else $VDICTL_STATE_DIR, else
 from __future__ import annotations
 
 import json
+import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from vdictl.records import store
+from vdictl.records.summary import FAILING, RECORD_FORMAT, rooms_of, summarize
+
+log = logging.getLogger(__name__)
+
 STATE_DIR_ENV = "VDICTL_STATE_DIR"
-RECORD_FORMAT = 1
-#: outcomes that make a room's run a failure (vdictl.result.Report.failed)
-FAILING = ("failed", "not-started")
-#: a temporary file older than this is a leftover of a killed writer
-STALE_TEMP_SECONDS = 3600.0
 
 
 def default_state_dir() -> str:
@@ -71,40 +72,16 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _write_atomically(path: str, data: Dict[str, Any]) -> None:
-    """Write JSON to a temporary file beside `path`, flush it to disk, rename it."""
-    directory = os.path.dirname(path)
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(temp, 0o644)  # the status page's cron job may run as another user
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a crash
-    finally:
-        os.close(dir_fd)
-
-
 class RunRecord:
     """The record of one run, written at its start and replaced at its end."""
 
     def __init__(self, directory: str, command: str, rooms: Sequence[str],
                  only_vms: Sequence[str] = (), run_by: Optional[Dict[str, Any]] = None):
-        self.directory = os.path.join(directory, "runs", command)
+        self.directory = directory
         started = datetime.now(timezone.utc)
         self.run_id = f"{started.strftime('%Y%m%dT%H%M%S.%f')}Z-{os.getpid()}"
-        self.path = os.path.join(self.directory, f"{self.run_id}.json")
+        #: the database the record is written to
+        self.path = store.db_path(directory)
         self.data: Dict[str, Any] = {
             "format": RECORD_FORMAT, "run": self.run_id, "command": command,
             "rooms": list(rooms), "only_vms": list(only_vms), "pid": os.getpid(),
@@ -117,8 +94,7 @@ class RunRecord:
 
     def start(self) -> None:
         """Write the "running" record (creating the directory): OSError if it cannot."""
-        os.makedirs(self.directory, mode=0o755, exist_ok=True)
-        _write_atomically(self.path, self.data)
+        self._write()
 
     def finish(self, *, exit_status: int, status: str, vms: List[Dict[str, Any]],
                notes: Sequence[str] = (), error: str = "",
@@ -128,33 +104,18 @@ class RunRecord:
             ended=now_iso(), exit_status=exit_status, status=status, vms=vms,
             notes=list(notes), error=error,
             duration=round(time.monotonic() - self._began if duration is None else duration, 1))
-        os.makedirs(self.directory, mode=0o755, exist_ok=True)
-        _write_atomically(self.path, self.data)
+        self._write()
+
+    def _write(self) -> None:
+        with store.writing(self.directory) as conn:
+            store.store(conn, self.data, rooms_of(self.data))
 
 
 def prune(directory: str, command: str, keep: int) -> None:
-    """Keep the newest `keep` records of `command`; remove temporary files that a
-    killed writer left."""
-    runs = os.path.join(directory, "runs", command)
-    try:
-        names = os.listdir(runs)
-    except FileNotFoundError:
-        return
-    records = sorted(n for n in names if n.endswith(".json") and not n.startswith("."))
-    old_temps = [n for n in names if n.startswith(".") and n.endswith(".tmp")
-                 and _age(os.path.join(runs, n)) > STALE_TEMP_SECONDS]
-    for name in records[:max(0, len(records) - keep)] + old_temps:
-        try:
-            os.unlink(os.path.join(runs, name))
-        except FileNotFoundError:  # another run pruned it first
-            pass
-
-
-def _age(path: str) -> float:
-    try:
-        return time.time() - os.stat(path).st_mtime
-    except OSError:
-        return 0.0
+    """Keep, for each room, the newest `keep` records of `command` that took it
+    (a run of many rooms stays while one of them keeps it): OSError if it cannot."""
+    with store.writing(directory) as conn:
+        store.prune(conn, command, keep)
 
 
 @dataclass
@@ -210,88 +171,97 @@ def _iso(seconds: Optional[float]) -> Optional[str]:
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
 
 
-def commands(directory: str) -> List[str]:
+def _reader(directory: str):
+    """The records' connection, or None (no records, or they cannot be read: a
+    line in the log, and readers go on as if there were none)."""
     try:
-        return sorted(n for n in os.listdir(os.path.join(directory, "runs"))
-                      if not n.startswith("."))
-    except (FileNotFoundError, NotADirectoryError):
+        return store.reader(directory)
+    except OSError as exc:
+        log.warning("cannot read the run records: %s: %s", exc.filename or directory, exc)
+        return None
+
+
+def commands(directory: str) -> List[str]:
+    conn = _reader(directory)
+    if conn is None:
         return []
+    return [row[0] for row in conn.execute("SELECT DISTINCT command FROM runs ORDER BY 1")]
 
 
 def records(directory: str, command: str) -> Iterator[Dict[str, Any]]:
-    """The records of `command`, newest first; unreadable files are passed over
-    (a record is only ever replaced whole, so that means foreign files)."""
-    runs = os.path.join(directory, "runs", command)
-    try:
-        names = sorted((n for n in os.listdir(runs)
-                        if n.endswith(".json") and not n.startswith(".")), reverse=True)
-    except (FileNotFoundError, NotADirectoryError):
+    """The whole records of `command`, newest first, each with its VMs."""
+    conn = _reader(directory)
+    if conn is None:
         return
-    for name in names:
-        try:
-            with open(os.path.join(runs, name), encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("format") == RECORD_FORMAT:
+    heads = conn.execute("SELECT id, record FROM runs WHERE command = ? ORDER BY run DESC",
+                         (command,)).fetchall()
+    for run_id, head in heads:
+        data = json.loads(head)
+        data["vms"] = [json.loads(row[0]) for row in conn.execute(
+            "SELECT data FROM vms WHERE run_id = ? ORDER BY seq", (run_id,))]
+        if data.get("format") == RECORD_FORMAT:
             yield data
 
 
 def room_run(data: Dict[str, Any], room: str) -> RoomRun:
     """The part of the run record `data` that concerns `room`."""
-    vms = [vm for vm in data.get("vms", []) if vm.get("room") == room]
-    counts: Dict[str, int] = {}
-    for vm in vms:
-        counts[vm["outcome"]] = counts.get(vm["outcome"], 0) + 1
-    failed = [(vm["vm"], vm.get("reason", "")) for vm in vms if vm["outcome"] in FAILING]
-    if data.get("status") == "running":
-        result = "running" if pid_alive(int(data.get("pid", 0))) else "unfinished"
+    return _room_run(data, room, summarize(data, room)[1])
+
+
+def _room_run(head: Dict[str, Any], room: str, summary: Dict[str, Any]) -> RoomRun:
+    failed = [(vm, reason) for vm, reason in summary["failed_vms"]]
+    if head.get("status") == "running":
+        result = "running" if pid_alive(int(head.get("pid", 0))) else "unfinished"
     else:
-        result = "failed" if failed or data.get("error") else "ok"
-    room_vms = {vm["vm"] for vm in vms}
-    return RoomRun(room=room, command=data["command"], run=data.get("run", ""),
-                   started=parse_time(data.get("started")), ended=parse_time(data.get("ended")),
-                   result=result, exit_status=data.get("exit_status"),
-                   duration=data.get("duration"), error=data.get("error", ""),
-                   counts=counts, failed_vms=failed,
-                   only_vms=[vm for vm in data.get("only_vms", []) if vm in room_vms
-                             or not room_vms], run_by=data.get("run_by"))
+        result = "failed" if failed or head.get("error") else "ok"
+    return RoomRun(room=room, command=head["command"], run=head.get("run", ""),
+                   started=parse_time(head.get("started")), ended=parse_time(head.get("ended")),
+                   result=result, exit_status=head.get("exit_status"),
+                   duration=head.get("duration"), error=head.get("error", ""),
+                   counts=dict(summary["counts"]), failed_vms=failed,
+                   only_vms=list(summary["only_vms"]), run_by=head.get("run_by"))
 
 
 def last_runs(directory: str, room: str) -> Dict[str, RoomRun]:
     """The last run of each command that took `room`, by command."""
-    found = {}
-    for command in commands(directory):
-        for data in records(directory, command):
-            if room in data.get("rooms", []):
-                found[command] = room_run(data, room)
-                break
-    return found
+    conn = _reader(directory)
+    if conn is None:
+        return {}
+    # SQLite takes the bare columns of an aggregate query from the row of its max()
+    rows = conn.execute(
+        "SELECT m.command, max(m.run), m.summary, r.record FROM rooms m "
+        "JOIN runs r ON r.id = m.run_id WHERE m.room = ? GROUP BY m.command", (room,))
+    return {command: _room_run(json.loads(head), room, json.loads(summary))
+            for command, _, summary, head in rows}
 
 
 def last_success(directory: str, room: str, command: str) -> Optional[RoomRun]:
     """The last run of `command` that took the whole room and in which no VM of it failed."""
-    for data in records(directory, command):
-        if room in data.get("rooms", []):
-            run = room_run(data, room)
-            if run.whole_room_success:
-                return run
-    return None
+    conn = _reader(directory)
+    if conn is None:
+        return None
+    row = conn.execute(
+        "SELECT m.summary, r.record FROM rooms m JOIN runs r ON r.id = m.run_id "
+        "WHERE m.room = ? AND m.command = ? AND m.whole_ok = 1 ORDER BY m.run DESC LIMIT 1",
+        (room, command)).fetchone()
+    return None if row is None else _room_run(json.loads(row[1]), room, json.loads(row[0]))
 
 
 def last_vm_results(directory: str, command: str,
                     vms: Sequence[str]) -> Dict[str, Tuple[Optional[float], str, str]]:
     """For each VM of `vms`, (time, outcome, reason) of the last run of `command`
-    that took it; VMs never taken are left out."""
-    wanted, found = set(vms), {}
-    for data in records(directory, command):
-        when = parse_time(data.get("ended")) or parse_time(data.get("started"))
-        if data.get("status") == "running":
-            continue
-        for vm in data.get("vms", []):
-            name = vm.get("vm")
-            if name in wanted and name not in found:
-                found[name] = (when, vm.get("outcome", ""), vm.get("reason", ""))
-        if len(found) == len(wanted):
-            break
+    that took it and ended; VMs never taken are left out."""
+    conn = _reader(directory)
+    found: Dict[str, Tuple[Optional[float], str, str]] = {}
+    if conn is None:
+        return found
+    for name in dict.fromkeys(vms):
+        row = conn.execute(
+            "SELECT v.data, r.record FROM vms v JOIN runs r ON r.id = v.run_id "
+            "WHERE v.vm = ? AND r.command = ? ORDER BY r.run DESC LIMIT 1",
+            (name, command)).fetchone()
+        if row is not None:
+            vm, head = json.loads(row[0]), json.loads(row[1])
+            when = parse_time(head.get("ended")) or parse_time(head.get("started"))
+            found[name] = (when, vm.get("outcome", ""), vm.get("reason", ""))
     return found
