@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("proxmoxer")
 
-from tests.cli.test_proxmox_in_use import VMS, lab  # noqa: E402,F401
+from tests.cli.test_proxmox_in_use import VMS, lab  # noqa: E402,F401 (the fixture)
 from tests.pve_driver import fast_pve_polls  # noqa: E402,F401
 from tests.vdictl_cli import vdictl  # noqa: E402
 
@@ -36,7 +36,7 @@ def rollbacks(sim):
     return [p.split("/")[-4] for _, p, _ in sim.requests if p.endswith("/rollback")]
 
 
-def test_vacated_resets_only_the_desk_its_user_left(lab):
+def test_vacated_resets_only_the_desk_its_user_left(lab):  # noqa: F811
     sim, config, _ = lab
     sim.connect_console("plab-vd01")
     sim.log_in("plab-vd02", "anna")
@@ -62,7 +62,7 @@ def test_vacated_resets_only_the_desk_its_user_left(lab):
     assert (done, left) == ({"plab-vd02": "ok"}, {"not used since their last reset": 2})
 
 
-def test_idle_for_shuts_down_only_the_idle_desks(lab):
+def test_idle_for_shuts_down_only_the_idle_desks(lab):  # noqa: F811
     sim, config, _ = lab
     sim.log_in("plab-vd02", "anna")
     done, left, _ = run(sim, config, "virtroom-shutdown", "plab", "--idle-for", "1s")

@@ -128,3 +128,26 @@ def test_show_says_when_a_desk_was_last_used(run, hypervisor, monkeypatch):
     assert table[2][column:column + 5] == time.strftime("%H:%M", time.localtime(
         used["lab1-vd02"]))
 
+
+
+def test_status_and_the_status_page_count_the_desks_in_use_vacated_and_idle(
+        run, hypervisor, monkeypatch, tmp_path):
+    assert run("virtroom-rollout", "lab1").exit_code == 0
+    assert run("virtroom-start", "lab1").exit_code == 0
+    data = json.loads(run("status", "lab1", "-o", "json").stdout)
+    assert data["desks"] == {"lab1": {"in use": 0, "vacated": 0, "idle": 0, "probed": None}}
+    use_at_desks(monkeypatch, {**ANNA, "lab1-vd03": ANNA["lab1-vd02"]})
+    assert run("virtroom-show", "lab1").exit_code == 0
+    monkeypatch.setenv(ENV, json.dumps(ANNA))         # vd03's user left
+    assert run("virtroom-show", "lab1").exit_code == 0
+    data = json.loads(run("status", "lab1", "-o", "json").stdout)
+    counts = data["desks"]["lab1"]
+    assert (counts["in use"], counts["vacated"], counts["idle"]) == (1, 1, 3)
+    table = run("status", "lab1", "-o", "table").stdout.splitlines()
+    header = [line for line in table if line.startswith("ROOM  IN USE")]
+    assert header == ["ROOM  IN USE  VACATED (NOT YET RESET)  IDLE  LAST PROBED"]
+    assert table[table.index(header[0]) + 1].split()[:4] == ["lab1", "1", "1", "3"]
+
+    page = tmp_path / "status.html"
+    assert run("report", "--html", str(page), "lab1").exit_code == 0
+    assert "Desks: 1 in use, 1 vacated (not yet reset), 3 idle." in page.read_text()

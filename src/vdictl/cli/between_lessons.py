@@ -6,7 +6,7 @@ they read (vdictl.records.occupancy) and the locks their runs take
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import click
 
@@ -104,3 +104,25 @@ def vm_locks(app: "AppContext", rooms: "RoomLocks", dry_run: bool,
     wait = max(app.lock_timeout, 3 * app.config.throttle.operation_timeout)
     return VmLocks(None if dry_run else rooms.directory, wait=wait,
                    rooms=rooms if picks_desks(options) else None)
+
+
+def desk_counts(state_dir: str, room_names: List[str]) -> Dict[str, Dict[str, Any]]:
+    """Per room, the desks in use, vacated and not yet reset, and idle, as last
+    probed (vdictl status, the status page): read from the occupancy record."""
+    from vdictl.records.occupancy import desks_of_rooms
+
+    return desks_of_rooms(state_dir, room_names)
+
+
+def echo_desk_counts(counts: Dict[str, Dict[str, Any]]) -> None:
+    """The table vdictl status prints under its runs; nothing when no room was probed."""
+    import time
+
+    from .output import format_table
+
+    rows = [[room, c["in use"], c["vacated"], c["idle"],
+             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(c["probed"]))]
+            for room, c in counts.items() if c["probed"] is not None]
+    if rows:
+        click.echo(format_table(["room", "in use", "vacated (not yet reset)", "idle",
+                                 "last probed"], rows))

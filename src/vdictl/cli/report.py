@@ -95,7 +95,18 @@ def room_block(app: AppContext, room: Room, rows: Dict[str, "VmRow"]) -> "RoomBl
         css = "" if last.result in ("ok", "running") else "bad"
     if any(vm.failed for vm in vms):
         css = "bad"
-    return RoomBlock(name=room.name, summary=summary, css=css, vms=vms)
+    return RoomBlock(name=room.name, summary=summary, css=css, vms=vms,
+                     desks=desks_line(directory, room.name))
+
+
+def desks_line(state_dir: str, room: str) -> str:
+    """The room's desks in use, vacated and idle, from the occupancy record."""
+    from vdictl.records.occupancy import counts_text
+
+    from .between_lessons import desk_counts
+
+    counts = desk_counts(state_dir, [room])[room]
+    return "" if counts["probed"] is None else counts_text(counts)
 
 
 def write_page(path: str, page: str) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -192,9 +193,9 @@ class Occupancy:
                 ) -> Dict[DeskKey, Desk]:
         """Record one probe: (desk, running, sessions) each."""
         now = self.clock()
-        return self.update(endpoint, {
-            key: (lambda d, r=running, s=sessions: seen(d, running=r, sessions=s, now=now))
-            for key, running, sessions in probes})
+        return self.update(endpoint, {key: functools.partial(seen, running=running,
+                                                             sessions=sessions, now=now)
+                                      for key, running, sessions in probes})
 
     def reset_done(self, endpoint: str, key: DeskKey, *, running: bool) -> None:
         now = self.clock()
@@ -285,6 +286,23 @@ def room_counts(desks: Dict[DeskKey, Desk], room: str) -> Dict[str, int]:
         if desk_room == room and desk.state:
             counts[desk.state] += 1
     return counts
+
+
+def counts_text(counts: Dict[str, int]) -> str:
+    """"2 in use, 1 vacated (not yet reset), 5 idle" for a status line."""
+    return (f"{counts[IN_USE]} in use, {counts[VACATED]} vacated (not yet reset), "
+            f"{counts[IDLE]} idle")
+
+
+def desks_of_rooms(state_dir: str, rooms: Iterable[str]) -> Dict[str, Dict[str, Any]]:
+    """Per room: its counts and the time of its last probe (None: never probed),
+    from the occupancy record under `state_dir` (vdictl status, the status page)."""
+    desks = all_desks(occupancy_dir(state_dir))
+    found: Dict[str, Dict[str, Any]] = {}
+    for room in rooms:
+        probes = [d.probed for (r, _), d in desks.items() if r == room and d.probed]
+        found[room] = {**room_counts(desks, room), "probed": max(probes) if probes else None}
+    return found
 
 
 def occupancy_dir(state_dir: str) -> str:

@@ -70,6 +70,7 @@ VMs' state: {{ error }}</div>{% endif %}
 <section class="room {{ room.css }}" id="room-{{ room.name }}">
 <h2>{{ room.name }}</h2>
 <p class="summary">{{ room.summary }}</p>
+{% if room.desks %}<p class="summary desks">Desks: {{ room.desks }}.</p>{% endif %}
 <table>
 <thead><tr><th>VM</th><th>State</th><th>In use</th><th>IP</th><th>Last reset</th><th>Result</th>
 </tr></thead>
@@ -128,6 +129,9 @@ class RoomBlock:
     #: "bad" (a VM failed), "none" (no reset on record) or "" (fine)
     css: str = ""
     vms: List[VmLine] = field(default_factory=list)
+    #: "2 in use, 1 vacated (not yet reset), 5 idle" (records.occupancy.counts_text);
+    #: "" when the room was never probed
+    desks: str = ""
 
 
 def render_page(rooms: List[RoomBlock], *, generated: str, error: Optional[str] = None) -> str:
