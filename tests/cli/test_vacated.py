@@ -151,3 +151,20 @@ def test_status_and_the_status_page_count_the_desks_in_use_vacated_and_idle(
     page = tmp_path / "status.html"
     assert run("report", "--html", str(page), "lab1").exit_code == 0
     assert "Desks: 1 in use, 1 vacated (not yet reset), 3 idle." in page.read_text()
+
+
+def test_a_user_who_sits_down_after_the_pick_keeps_their_desk(run, hypervisor, monkeypatch):
+    """The pick finds vd02 vacated; asked again right before its reset, it is in
+    use again: left alone, the VM untouched."""
+    assert run("virtroom-rollout", "lab1").exit_code == 0
+    assert run("virtroom-start", "lab1").exit_code == 0
+    calls = use_at_desks(monkeypatch, [ANNA, {}, ANNA])   # in use, the pick, before its reset
+    assert vacated(run)[0] == {}
+    vm_id = hypervisor.dom("lab1-vd02").ID()
+    results, left, data = vacated(run, grace="0s")
+    assert results == {"lab1-vd02": "skipped"}
+    assert data["results"][0]["reason"] == ("in use again: console 192.0.2.7 (left alone: "
+                                            "reset --vacated (grace 0s))")
+    assert data["results"][0]["steps"] == []
+    assert hypervisor.dom("lab1-vd02").ID() == vm_id
+    assert calls[-1] == ["lab1-vd02"]                       # asked about that desk alone

@@ -2,7 +2,8 @@
 sessions appear and leave (a console client, a guest-agent user), and
 `virtroom-reset --vacated` resets the desk its user left once the grace has
 passed, never a desk nobody used; `virtroom-shutdown --idle-for` shuts down
-the idle desks only. Each probe costs one sessions request per room."""
+the idle desks only. Each probe costs one sessions request per room (and one per desk picked,
+asked again right before it is touched)."""
 
 from __future__ import annotations
 
@@ -36,11 +37,13 @@ def restores(sim):
 
 
 def run(config, sim, *args):
+    """The desks acted on and the others counted: the probe is one request for the
+    room, and each desk picked is asked about once more right before it is touched."""
     asked = len(session_requests(sim))
     result = vdictl(config, *args, "-o", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert len(session_requests(sim)) - asked == 1       # one request for the room
+    assert len(session_requests(sim)) - asked == 1 + len(data["results"])
     return {r["vm"]: r["outcome"] for r in data["results"]}, data["left_alone"]
 
 

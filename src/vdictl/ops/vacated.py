@@ -2,7 +2,8 @@
 
 Both are cron jobs of the school day. They ask the backends who is at the
 desks (ops.in_use, which writes the occupancy record, records.occupancy),
-pick the desks to act on from the record, and act on those alone:
+pick the desks to act on from the record, and act on those alone, each
+asked about once more right before it is touched (still_free):
 
 - --vacated resets the desks somebody used since their last reset that
   have been free for at least the grace (as the probes saw them: since the
@@ -33,7 +34,7 @@ from vdictl.result import Report
 from . import in_use
 from .power import shutter
 from .reset import resetter, rooms_without_reset
-from .runner import Pair, VmFunc, is_ours, is_running, run_vms
+from .runner import InUse, Pair, Skip, VmFunc, is_ours, is_running, run_vms
 from .session import Session
 
 IN_USE = "in use"
@@ -83,7 +84,8 @@ def reset_vacated(session: Session, rooms: Sequence[Room], *, grace: float,
             return GRACE
         return None
 
-    report = picked_run(session, rooms, "reset", why, resetter(session, lambda spec: None),
+    report = picked_run(session, rooms, "reset", why,
+                        lambda check: resetter(session, check),
                         f"reset --vacated (grace {duration_text(grace)})")
     report.notes.extend(f"room {room.name!r} skipped, no VM to reset: {why}"
                         for room, why in idle)
@@ -110,13 +112,15 @@ def shutdown_idle(session: Session, rooms: Sequence[Room], *, idle_for: float,
             return RECENT
         return None
 
-    return picked_run(session, rooms, "shutdown", why, shutter(session, lambda spec: None),
+    return picked_run(session, rooms, "shutdown", why, lambda check: shutter(session, check),
                       f"shutdown --idle-for {duration_text(idle_for)}")
 
 
 def picked_run(session: Session, rooms: Sequence[Room], action: str, why: Verdict,
-               func: VmFunc, what: str) -> Report:
-    """Pick the desks under the room locks, take their VM locks, let the rooms go, act."""
+               make: Callable[[Callable[[VmSpec], None]], VmFunc], what: str) -> Report:
+    """Pick the desks under the room locks, take their VM locks, let the rooms go, act
+    with make(check): `check` asks again, just before the desk is touched, whether
+    it is still free (ops.in_use)."""
     notes: List[str] = []
     busy_rooms = session.locks.rooms.busy if session.locks.rooms is not None else {}
     for room_name, pid in busy_rooms.items():
@@ -131,7 +135,7 @@ def picked_run(session: Session, rooms: Sequence[Room], action: str, why: Verdic
         picked = [(spec, vm) for spec, vm in picked if (spec.room, spec.name) not in busy]
         left_alone[BUSY] = left_alone.get(BUSY, 0) + len(busy)
     try:
-        report = run_vms(session, action, picked, func)
+        report = run_vms(session, action, picked, make(still_free(session, picked, what)))
     finally:
         session.locks.release()
     report.notes = notes + report.notes
@@ -140,6 +144,25 @@ def picked_run(session: Session, rooms: Sequence[Room], action: str, why: Verdic
         report.notes.append(f"{what}: left alone: " + ", ".join(
             f"{count} {reason}" for reason, count in sorted(left_alone.items())))
     return report
+
+
+def still_free(session: Session, picked: Sequence[Pair], what: str,
+               ) -> Callable[[VmSpec], None]:
+    """check(spec): asks the backend once more about the picked desk, right before
+    it is touched: a user who sat down since the pick keeps their desk (InUse),
+    a desk whose use cannot be told any more is left alone (Skip)."""
+    vms = {(spec.room, spec.name): vm for spec, vm in picked}
+
+    def check(spec: VmSpec) -> None:
+        key = (spec.room, spec.name)
+        sessions = in_use.ask(session, [(spec, vms[key])]).get(key)
+        if sessions:
+            raise InUse(f"in use again: {in_use.describe(sessions)} (left alone: {what})",
+                        [in_use.session_dict(s) for s in sessions])
+        if sessions is None:
+            raise Skip(f"its use cannot be told any more (left alone: {what})")
+
+    return check
 
 
 def pick(session: Session, pairs: Sequence[Pair], why: Verdict,
