@@ -168,3 +168,20 @@ def test_a_user_who_sits_down_after_the_pick_keeps_their_desk(run, hypervisor, m
     assert data["results"][0]["steps"] == []
     assert hypervisor.dom("lab1-vd02").ID() == vm_id
     assert calls[-1] == ["lab1-vd02"]                       # asked about that desk alone
+
+
+def test_the_status_page_shows_a_desk_reset_by_a_vacated_run(run, hypervisor, monkeypatch,
+                                                             tmp_path):
+    assert run("virtroom-rollout", "lab1").exit_code == 0
+    assert run("virtroom-start", "lab1").exit_code == 0
+    assert run("virtroom-reset", "lab1").exit_code == 0     # the nightly run
+    use_at_desks(monkeypatch, [ANNA, {}])
+    assert vacated(run)[0] == {}
+    time.sleep(1.1)
+    assert vacated(run, grace="0s")[0] == {"lab1-vd02": "ok"}
+    page = tmp_path / "status.html"
+    assert run("report", "--html", str(page), "lab1").exit_code == 0
+    rows = {row.split("</td>")[0].rsplit(">", 1)[-1]: row
+            for row in page.read_text().split('<td class="vm" data-label="VM">')[1:]}
+    when = {vm: row.split('data-label="Last reset">')[1].split("<")[0] for vm, row in rows.items()}
+    assert when["lab1-vd02"] > when["lab1-vd01"]            # the later, --vacated reset

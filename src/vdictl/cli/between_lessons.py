@@ -126,3 +126,18 @@ def echo_desk_counts(counts: Dict[str, Dict[str, Any]]) -> None:
     if rows:
         click.echo(format_table(["room", "in use", "vacated (not yet reset)", "idle",
                                  "last probed"], rows))
+
+
+def last_vm_resets(state_dir: str, names: List[str]) -> Dict[str, Any]:
+    """Each VM's last reset (time, outcome, reason) for the status page: the
+    nightly run's or a --vacated run's ("reset-vacated" records), whichever is
+    later; a --vacated run's skip (in use again) is no reset."""
+    from vdictl.records import history
+
+    found = history.last_vm_results(state_dir, "reset", names)
+    vacated = history.last_vm_results(state_dir, PICKING["grace"][1], names)
+    for name, (when, outcome, reason) in vacated.items():
+        earlier = found.get(name, (None, "", ""))[0]
+        if outcome != "skipped" and when is not None and (earlier is None or when > earlier):
+            found[name] = (when, outcome, reason)
+    return found

@@ -72,9 +72,11 @@ def room_block(app: AppContext, room: Room, rows: Dict[str, "VmRow"]) -> "RoomBl
     from vdictl.records import history
     from vdictl.records.status_page import RoomBlock, VmLine
 
+    from .between_lessons import last_vm_resets
+
     directory = history.state_dir(app.config.logging.state_dir)
     last = history.last_runs(directory, room.name).get("reset")
-    results = history.last_vm_results(directory, "reset", [spec.name for spec in room.vms])
+    results = last_vm_resets(directory, [spec.name for spec in room.vms])
     vms: List[VmLine] = []
     for spec in room.vms:
         row = rows.get(spec.name)
