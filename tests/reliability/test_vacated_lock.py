@@ -75,7 +75,7 @@ def test_a_vacated_run_leaves_a_room_the_nightly_run_works_on(site_factory):
 
 def test_a_nightly_run_started_while_a_vacated_run_resets_a_desk_waits_for_it_alone(
         site_factory):
-    site = site_factory({"lab": 4}, sim_knobs={"time_scale": 0.1})
+    site = site_factory({"lab": 4}, sim_knobs={"time_scale": 0.2})   # a reset: about 6 s
     vacated_desk(site)
     since = len(site.sim.requests)
     vacated = site.popen("virtroom-reset", "lab", "--vacated", "--grace", "0s", "-o", "json")
