@@ -28,6 +28,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
+from vdictl.executor import Cancelled
 from vdictl.lock import POLL_INTERVAL, RoomLock, RoomLocks, read_holder, safe_name
 
 #: (room, VM name)
@@ -93,10 +94,12 @@ class VmLocks:
             self.rooms.release()
 
     @contextmanager
-    def working_on(self, key: VmKey) -> Iterator[float]:
+    def working_on(self, key: VmKey, *,
+                   interrupted: Callable[[], Optional[str]] = lambda: None) -> Iterator[float]:
         """Hold `key`'s lock while the block works on the VM (already held: kept
         until the block ends), waiting for it up to `wait`; yields the seconds
-        waited. Raises VmBusy when another run still holds it then."""
+        waited. Raises VmBusy when another run still holds it then, Cancelled
+        as soon as `interrupted()` says why the run stops."""
         if self.directory is None:
             yield 0.0
             return
@@ -105,18 +108,22 @@ class VmLocks:
         waited = 0.0
         if lock is None:
             lock = self._new(key)
-            waited = self._wait_for(lock)
+            waited = self._wait_for(lock, interrupted)
         try:
             yield waited
         finally:
             lock.release()
 
-    def _wait_for(self, lock: RoomLock) -> float:
+    def _wait_for(self, lock: RoomLock, interrupted: Callable[[], Optional[str]]) -> float:
         """0.0: taken at once; else the seconds waited for it."""
         if lock.try_acquire():
             return 0.0
         started = self._clock()
         while not lock.try_acquire():
+            why = interrupted()
+            if why:
+                lock.release()
+                raise Cancelled(why)
             waited = self._clock() - started
             if waited >= self.wait:
                 pid = read_holder(lock.path)

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from vdictl.errors import RoomBusy
+from vdictl.executor import Cancelled
 from vdictl.lock import BRIEF_WAIT, RoomLocks, held_briefly
 from vdictl.vm_lock import VmBusy, VmLocks, vm_lock_file_name
 
@@ -82,3 +83,15 @@ def test_vm_lock_names_never_collide():
 def test_without_a_directory_nothing_is_locked():
     with VmLocks(None).working_on(("lab1", "vd02")) as waited:
         assert waited == 0.0
+
+
+def test_an_interrupted_run_stops_waiting_for_a_vm_at_once(tmp_path):
+    VmLocks(str(tmp_path)).try_hold([("lab1", "vd02")])
+    why = []
+    threading.Timer(0.3, lambda: why.append("SIGTERM")).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled, match="SIGTERM"):
+        with VmLocks(str(tmp_path), wait=60).working_on(
+                ("lab1", "vd02"), interrupted=lambda: why[0] if why else None):
+            pass
+    assert time.monotonic() - started < 5

@@ -62,7 +62,8 @@ def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) 
             unavailable = session.unavailable(spec)
             if unavailable is not None:  # its endpoint is down: the others go on
                 raise unavailable
-            with session.locks.working_on((spec.room, spec.name)) as waited:
+            with session.locks.working_on((spec.room, spec.name),
+                                          interrupted=lambda: session.interrupted) as waited:
                 if waited > 0:  # another run worked on it: as it is now
                     steps.append(f"waited {waited:.1f}s for another run working on it")
                     vm = session.driver_for(spec).find_vms(names=[spec.name]).get(spec.name)
