@@ -185,3 +185,25 @@ def test_the_status_page_shows_a_desk_reset_by_a_vacated_run(run, hypervisor, mo
             for row in page.read_text().split('<td class="vm" data-label="VM">')[1:]}
     when = {vm: row.split('data-label="Last reset">')[1].split("<")[0] for vm, row in rows.items()}
     assert when["lab1-vd02"] > when["lab1-vd01"]            # the later, --vacated reset
+
+
+def test_the_question_on_a_terminal_is_a_probe_and_is_recorded(hypervisor, tmp_path):
+    """Answering "n" changes no VM, but what the question asked the backend is
+    remembered: a later --vacated run knows vd02 was in use."""
+    import os
+    import sys
+
+    from vdictl.records.history import default_state_dir
+    from vdictl.records.occupancy import all_desks, occupancy_dir
+
+    from tests.cli.test_in_use import at_a_terminal, running_node
+
+    config = running_node(hypervisor, tmp_path)
+    env = dict(os.environ, VDICTL_CONFIG=str(config), **{ENV: json.dumps(ANNA)},
+               PYTHONPATH=os.pathsep.join(sys.path))
+    before = time.time()
+    code, screen = at_a_terminal(["virtroom-shutdown", "lab1"], env, answer="n")
+    assert code == 1 and "In use: lab1-vd02" in screen, screen
+    desks = all_desks(occupancy_dir(default_state_dir()))
+    assert desks[("lab1", "lab1-vd02")].last_used >= before
+    assert desks[("lab1", "lab1-vd01")].in_use is False
