@@ -207,3 +207,18 @@ def test_the_question_on_a_terminal_is_a_probe_and_is_recorded(hypervisor, tmp_p
     desks = all_desks(occupancy_dir(default_state_dir()))
     assert desks[("lab1", "lab1-vd02")].last_used >= before
     assert desks[("lab1", "lab1-vd01")].in_use is False
+
+
+def test_idle_time_starts_again_when_virtroom_start_starts_a_desk(run, hypervisor, monkeypatch):
+    """vd01 was seen free long ago, then went off unseen (powered off inside);
+    a virtroom-start for the lesson starts its idle time again."""
+    assert run("virtroom-rollout", "lab1").exit_code == 0
+    assert run("virtroom-start", "lab1").exit_code == 0
+    use_at_desks(monkeypatch, {})
+    assert run("virtroom-show", "lab1").exit_code == 0      # free since now
+    time.sleep(1.1)
+    hypervisor.dom("lab1-vd01").destroy()                    # off, and nobody probed it
+    assert run("virtroom-start", "lab1", "--vm", "lab1-vd01").exit_code == 0
+    results, left, _ = report(run("virtroom-shutdown", "lab1", "--idle-for", "1s", "-o", "json"))
+    assert results == {vm: "ok" for vm in ALL if vm != "lab1-vd01"}
+    assert left == {"used within the idle time": 1}
