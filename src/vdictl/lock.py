@@ -23,13 +23,17 @@ import errno
 import fcntl
 import os
 import time
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 from vdictl.errors import OperationTimeout, RoomBusy, VdictlError
 
 LOCK_DIR_ENV = "VDICTL_LOCK_DIR"
 #: how often a waiting run tries the lock again
 POLL_INTERVAL = 0.2
+#: the word after the pid in the lock file of a run that holds a room only to pick desks
+BRIEF = "brief"
+#: how long a run waits at least for a room held briefly, whatever --lock-timeout says
+BRIEF_WAIT = 120.0
 
 
 def default_lock_dir() -> str:
@@ -45,10 +49,14 @@ def default_lock_dir() -> str:
     return f"/tmp/vdictl-{os.getuid()}"  # nosec B108
 
 
+def safe_name(text: str) -> str:
+    """`text` for a file name: characters other than letters, digits, - _ . are %-encoded."""
+    return "".join(c if c.isalnum() or c in "-_." else f"%{ord(c):02X}" for c in text)
+
+
 def lock_file_name(room: str) -> str:
     """A file name for any room name: unsafe characters are %-encoded."""
-    safe = "".join(c if c.isalnum() or c in "-_." else f"%{ord(c):02X}" for c in room)
-    return f"room-{safe}.lock"
+    return f"room-{safe_name(room)}.lock"
 
 
 def _prepare_dir(directory: str) -> None:
@@ -73,12 +81,25 @@ def read_holder(path: str) -> Optional[int]:
         return None
 
 
+def held_briefly(path: str) -> bool:
+    """Whether the holder of `path` wrote that it holds it only briefly (a
+    --vacated or --idle-for run picking its desks, vdictl.vm_lock)."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as fh:
+            return BRIEF in fh.read(64).split()[1:]
+    except OSError:
+        return False
+
+
 class RoomLock:
     """The flock of one room; release() (or process exit) drops it."""
 
-    def __init__(self, room: str, directory: str):
+    def __init__(self, room: str, directory: str, *, file_name: str = "", brief: bool = False):
+        """`file_name`: another lock than the room's (a VM's, vdictl.vm_lock);
+        `brief`: the holder says it holds the lock only for a moment."""
         self.room = room
-        self.path = os.path.join(directory, lock_file_name(room))
+        self.path = os.path.join(directory, file_name or lock_file_name(room))
+        self.brief = brief
         self._fd: Optional[int] = None
 
     def try_acquire(self) -> bool:
@@ -96,7 +117,7 @@ class RoomLock:
                 return False
             raise
         os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        os.pwrite(self._fd, f"{os.getpid()}{' ' + BRIEF if self.brief else ''}\n".encode(), 0)
         return True
 
     def release(self) -> None:
@@ -106,48 +127,74 @@ class RoomLock:
 
 
 class RoomLocks:
-    """Locks on several rooms, taken in sorted order; a context manager."""
+    """Locks on several rooms, taken in sorted order; a context manager.
+
+    `picking`: the run holds the rooms only while it picks its desks (brief
+    in the lock file) and then works under VM locks (vdictl.vm_lock): a room
+    that another run holds for its whole run is left out (`busy`, with the
+    holder's pid), not waited for. Every run waits at least BRIEF_WAIT for a
+    room held briefly, so a whole-room run never fails because a picking run
+    was looking at the room."""
 
     def __init__(self, rooms: Iterable[str], *, timeout: float = 0.0,
                  directory: Optional[str] = None,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
-                 on_wait: Callable[[str, Optional[int], float], None] = lambda *_: None):
+                 on_wait: Callable[[str, Optional[int], float], None] = lambda *_: None,
+                 picking: bool = False):
         """`on_wait(room, holder_pid, seconds)` is told when a room is busy and
         the run is about to wait for it up to `seconds`."""
         self.directory = directory or default_lock_dir()
         self.timeout = max(0.0, timeout)
         self.rooms = sorted(set(rooms))
+        self.picking = picking
+        #: picking: the rooms left out because another run holds them, and its pid
+        self.busy: Dict[str, Optional[int]] = {}
         self._clock = clock
         self._sleep = sleep
         self._on_wait = on_wait
         self._held: List[RoomLock] = []
 
     def acquire(self) -> "RoomLocks":
-        from vdictl.wait import wait_for  # tenacity loads only when a command runs
-
         _prepare_dir(self.directory)
-        deadline = self._clock() + self.timeout
+        deadline = self._clock() + (0.0 if self.picking else self.timeout)
         try:
             for room in self.rooms:
-                lock = RoomLock(room, self.directory)
+                lock = RoomLock(room, self.directory, brief=self.picking)
                 self._held.append(lock)
-                if lock.try_acquire():
-                    continue
-                left = max(0.0, deadline - self._clock())
-                if left > 0:
-                    self._on_wait(room, read_holder(lock.path), left)
-                try:
-                    wait_for(lock.try_acquire, bool, what=f"the lock of room {room!r}",
-                             timeout=max(0.0, deadline - self._clock()),
-                             interval=POLL_INTERVAL, clock=self._clock, sleep=self._sleep)
-                except OperationTimeout:
-                    raise RoomBusy(room, read_holder(lock.path), lock.path,
-                                   self.timeout) from None
+                if not self._take(lock, deadline):
+                    self._held.remove(lock)
+                    lock.release()
+                    self.busy[room] = read_holder(lock.path)
         except BaseException:
             self.release()
             raise
         return self
+
+    def _take(self, lock: RoomLock, deadline: float) -> bool:
+        """Take `lock`, waiting up to the deadline (at least BRIEF_WAIT while its
+        holder holds it briefly). False: a picking run leaves the room out."""
+        from vdictl.wait import wait_for  # tenacity loads only when a command runs
+
+        if lock.try_acquire():
+            return True
+        if held_briefly(lock.path):
+            deadline = max(deadline, self._clock() + BRIEF_WAIT)
+        elif self.picking:
+            return False
+        left = max(0.0, deadline - self._clock())
+        if left > 0:
+            self._on_wait(lock.room, read_holder(lock.path), left)
+        try:
+            wait_for(lock.try_acquire, bool, what=f"the lock of room {lock.room!r}",
+                     timeout=left, interval=POLL_INTERVAL, clock=self._clock,
+                     sleep=self._sleep)
+        except OperationTimeout:
+            if self.picking:
+                return False
+            raise RoomBusy(lock.room, read_holder(lock.path), lock.path,
+                           self.timeout) from None
+        return True
 
     def release(self) -> None:
         held, self._held = self._held, []

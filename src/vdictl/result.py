@@ -49,6 +49,9 @@ class Report:
     notes: List[str] = field(default_factory=list)
     #: seconds the whole run took (inventory and checks included); None: not measured
     duration: Optional[float] = None
+    #: a run that picks its desks (--vacated, --idle-for): the desks it left
+    #: alone, counted by why (vdictl.ops.vacated); None for the other runs
+    left_alone: Optional[Dict[str, int]] = None
 
     @property
     def failed(self) -> List[VmResult]:
@@ -76,4 +79,4 @@ class Report:
             "duration": None if self.duration is None else round(self.duration, 1),
             "skipped_in_use": self.skipped_in_use,
             "results": [r.to_dict() for r in self.results],
-        }
+        } | ({} if self.left_alone is None else {"left_alone": dict(self.left_alone)})

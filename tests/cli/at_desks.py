@@ -9,7 +9,9 @@ through the real CLI on a real (test:///) hypervisor; everything else is
 the real driver. VMs not named answer [] (looked, nobody there).
 
 $VDICTL_TEST_AT_DESKS is JSON: {"lab1-vd02": [{"kind": "console",
-"client": "192.0.2.7", "since": 1764753120}], ...}.
+"client": "192.0.2.7", "since": 1764753120}], ...}, or a list of such
+answers: the Nth sessions() call of the process answers the Nth (the last
+one from then on), for a user who sits down between two questions.
 
 Used in-process by registering it as the "libvirt" driver (use_at_desks), or
 as a program on a terminal: python -m tests.cli.at_desks VDICTL-ARGS...
@@ -32,6 +34,8 @@ class AtDesks(LibvirtDriver):
     def sessions(self, *, names: Sequence[str]) -> Dict[str, Sessions]:
         AtDesks.calls.append(list(names))
         users = json.loads(os.environ.get(ENV, "{}"))
+        if isinstance(users, list):  # one answer per call, the last one from then on
+            users = users[min(len(AtDesks.calls), len(users)) - 1]
         return {name: [UserSession(**s) for s in users.get(name, [])] for name in names}
 
     #: the names of every sessions() call of this process, in order

@@ -368,14 +368,33 @@ def test_records_and_metrics_keep_a_successful_cron_run_silent(site):
     assert (check.returncode, check.stdout, check.stderr) == (0, "", "")
 
 
-def status_page_jobs():
-    """The commented status page lines of the cron.d file: (schedule, user, command)."""
+def commented_jobs(command: str):
+    """The commented lines of the cron.d file whose command has `command`:
+    (schedule, user, command)."""
     jobs = []
     for line in (CRON / "vdictl-reset-virtrooms").read_text().splitlines():
         if re.match(r"#[*0-9]", line):
             fields = line[1:].split(None, 6)
-            jobs.append((" ".join(fields[:5]), fields[5], fields[6]))
+            if command in fields[6]:
+                jobs.append((" ".join(fields[:5]), fields[5], fields[6]))
     return jobs
+
+
+def status_page_jobs():
+    """The commented status page lines of the cron.d file: (schedule, user, command)."""
+    return commented_jobs("vdictl report")
+
+
+def test_the_between_lessons_lines_run_quietly(site):
+    """The commented --vacated and --idle-for examples (issue 26) run as cron
+    would run them: nothing to do on a fresh site, exit 0, no output."""
+    jobs = commented_jobs("--vacated") + commented_jobs("--idle-for")
+    assert [(schedule, user) for schedule, user, _ in jobs] == [
+        ("*/5 7-18 * * 1-5", "root"), ("*/15 18-22 * * 1-5", "root")]
+    for _, _, command in jobs:
+        result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True,
+                                env=cron_env(site), timeout=120)
+        assert (result.returncode, result.stdout, result.stderr) == (0, "", ""), command
 
 
 def test_the_status_page_lines_write_the_page_quietly(site, tmp_path):

@@ -179,7 +179,9 @@ def test_state_dir_from_the_config_and_a_broken_one_warns(tmp_path, hypervisor):
     result = vdictl(config, "virtroom-reset", "lab1")
     assert (result.exit_code, result.stdout) == (0, "")  # the VMs were reset
     assert result.stderr == (f"warning: cannot write the run record: {tmp_path}/file/runs: "
-                             "Not a directory ([logging] state_dir)\n")
+                             "Not a directory ([logging] state_dir)\n"
+                             f"warning: cannot write the occupancy record: {tmp_path}/file/"
+                             "occupancy: Not a directory ([logging] state_dir)\n")
 
 
 def test_a_run_that_fails_as_a_whole_is_recorded(tmp_path):

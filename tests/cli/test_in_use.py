@@ -67,9 +67,9 @@ def test_show_names_the_users(run, hypervisor, monkeypatch):
     rolled_out_and_running(run)
     calls = use_at_desks(monkeypatch, ANNA)
     table = run("virtroom-show", "lab1").stdout.splitlines()
-    assert "STATE    IN USE                         OWNED" in table[0]
-    assert f" running  console 192.0.2.7 since {AT}  yes" in table[2]
-    assert " running  guest anna                     yes" in table[3]
+    assert "STATE    IN USE                         LAST USED  OWNED" in table[0]
+    assert f" running  console 192.0.2.7 since {AT}  now        yes" in table[2]
+    assert " running  guest anna                     now        yes" in table[3]
     assert calls == [["lab1-vd01", "lab1-vd02", "lab1-vd03", "lab1-vd04",
                       "lab1-teacher01"]]      # one question per room and endpoint
     data = json.loads(run("virtroom-show", "lab1", "-o", "json").stdout)

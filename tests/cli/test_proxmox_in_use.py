@@ -67,10 +67,10 @@ def test_show_names_a_console_client_and_a_guest_user(lab):
     result = vdictl(config, "virtroom-show", "plab")
     assert result.exit_code == 0, result.output
     table = result.stdout.splitlines()
-    assert "  STATE    IN USE                  OWNED  " in table[0]
-    assert "  running  console                 yes    " in table[1]
-    assert f"  running  guest anna since {AT}  yes    " in table[2]
-    assert "  running                          yes    " in table[3]
+    assert "  STATE    IN USE                  LAST USED  OWNED  " in table[0]
+    assert "  running  console                 now        yes    " in table[1]
+    assert f"  running  guest anna since {AT}  now        yes    " in table[2]
+    assert "  running                                     yes    " in table[3]
 
     data = json.loads(vdictl(config, "virtroom-show", "plab", "-o", "json").stdout)
     in_use = {vm["vm"]: vm["in_use"] for vm in data["vms"]}
@@ -118,9 +118,9 @@ def test_without_the_probe_a_console_cannot_be_told_and_is_not_skipped(lab):
     at_desks(sim)
     path = config("console_probe = False")
     table = vdictl(path, "virtroom-show", "plab").stdout.splitlines()
-    assert "  running  ?                       yes    " in table[1]
-    assert f"  running  guest anna since {AT}  yes    " in table[2]
-    assert "  running                          yes    " in table[3]    # the agent: nobody
+    assert "  running  ?                                  yes    " in table[1]
+    assert f"  running  guest anna since {AT}  now        yes    " in table[2]
+    assert "  running                                     yes    " in table[3]  # agent: nobody
     assert not [p for _, p, _ in sim.requests if p.endswith("/monitor")]
     result = vdictl(path, "virtroom-reset", "plab", "--skip-in-use", "-o", "table")
     assert result.exit_code == 0, result.output

@@ -315,7 +315,8 @@ def test_a_site_where_all_is_well_fits_in_two_phone_screens(browser, site, tmp_p
         assert browser.find_elements(By.CSS_SELECTOR, "section.room") == []
         for line in lines:
             assert line.get_attribute("open") is None
-            assert re.fullmatch(r"reset \d\d:\d\d · 25 ok",
+            # (then the desks' occupancy, where a probe saw some in use or idle: issue 26)
+            assert re.fullmatch(r"reset \d\d:\d\d · 25 ok( · Desks now: 25 idle\.)?",
                                 line.find_element(By.CLASS_NAME, "facts").text)
         assert len(browser.find_elements(By.CSS_SELECTOR, "details.room .g i.o")) == 250
         assert fits_the_width(browser)
@@ -383,7 +384,8 @@ def test_failed_desks_lead_the_page_at_both_widths(browser, site, hypervisor, tm
         assert [o.get_attribute("id") for o in others] == [
             f"room-{r}" for r in ROOMS if r != "lab03"]
         lab05 = browser.find_element(By.ID, "room-lab05")
-        assert lab05.find_element(By.CLASS_NAME, "facts").text.endswith("23 ok, 2 in use")
+        assert lab05.find_element(By.CLASS_NAME, "facts").text.endswith(
+            "23 ok, 2 in use · Desks now: 2 in use, 23 idle.")
         assert fits_the_width(browser)
         assert page_height(browser) <= 2 * size[1], (size, page_height(browser))
         save_screenshot(browser, size, f"status-page-{name}.png")

@@ -258,7 +258,8 @@ def test_show_has_each_vms_template_and_memory(run, hypervisor, config_file):
         ("lab1-teacher01", "tmpl", 512 * 2 ** 20)]
     assert set(data["vms"][0]) == {
         "room", "subsection", "vm", "ip", "mac", "state", "owned", "reset_snapshot", "note",
-        "phase", "template", "memory", "endpoint", "location", "in_use"}
+        "phase", "template", "memory", "endpoint", "location", "in_use",
+        "last_used"}
     # libvirt's endpoint says where a domain is: no location, and no NODE/VMID column
     assert {r["location"] for r in data["vms"]} == {None}
     lines = run("virtroom-show", "lab1").stdout.splitlines()

@@ -34,7 +34,10 @@ def users_at(app: "AppContext", rooms: List["Room"]) -> List[str]:
     from vdictl.ops.in_use import describe, in_use
     from vdictl.ops.session import Session
 
-    with Session(app.config, connect_origin="--uri" if app.uri else None) as session:
+    from .between_lessons import occupancy_record
+
+    with Session(app.config, connect_origin="--uri" if app.uri else None,
+                 occupancy=occupancy_record(app)) as session:  # a probe: recorded
         found = in_use(session, session.inventory(rooms))
     return [f"{spec.name} ({describe(sessions)})" for spec, sessions in found
             if not spec.skip_in_use]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 import click
 
@@ -78,14 +78,18 @@ def room_blocks(app: AppContext, rooms: Sequence["Room"],
     from vdictl.records import history
     from vdictl.records.last_resets import last_resets
 
+    from .between_lessons import desk_counts, newer_vacated_resets
+
     directory = history.state_dir(app.config.logging.state_dir)
-    runs, results = last_resets(directory, {room.name: [spec.name for spec in room.vms]
-                                            for room in rooms})
+    desks = {room.name: [spec.name for spec in room.vms] for room in rooms}
+    runs, results = last_resets(directory, desks)
+    newer_vacated_resets(directory, desks, results)
     blocks = [room_block(room, runs.get(room.name), results, rows, now) for room in rooms]
+    occupancy = desk_counts(directory, list(desks))   # one read of the record for the site
     for block in blocks:
-        fact = preflight_fact(directory, block.name)
-        if fact:
-            block.facts.append(fact)
+        for fact in (preflight_fact(directory, block.name), desks_fact(occupancy[block.name])):
+            if fact:
+                block.facts.append(fact)
     return blocks
 
 
@@ -131,6 +135,19 @@ def preflight_fact(directory: str, room: str) -> str:
     else:
         what = last.error or "failed"
     return f"Last preflight {local_time(last.when)}: {what}."
+
+
+def desks_fact(counts: Dict[str, Any]) -> str:
+    """"Desks now: 2 in use, 1 vacated (not yet reset)." from the room's counts in
+    the occupancy record; "" when it was never probed or all are zero."""
+    from vdictl.records.occupancy import IDLE, IN_USE, VACATED
+
+    if counts.get("probed") is None:
+        return ""
+    said = [f"{counts[key]} {text}" for key, text in (
+        (IN_USE, "in use"), (VACATED, "vacated (not yet reset)"), (IDLE, "idle"))
+        if counts.get(key)]
+    return f"Desks now: {', '.join(said)}." if said else ""
 
 
 def write_page(path: str, page: str) -> None:

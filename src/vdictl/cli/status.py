@@ -14,6 +14,7 @@ from vdictl.errors import UsageError
 
 from . import exit_codes
 from .app import AppContext, cli, pass_app, reports_errors
+from .between_lessons import desk_counts, echo_desk_counts
 from .output import echo_json, format_table, output_given, output_option, stdout_is_terminal
 from .virtroom import all_option, rooms_argument
 
@@ -145,11 +146,15 @@ def status(app: AppContext, room_names, all_rooms: bool, max_age: Optional[str],
     now = time.time()
     statuses = [RoomStatus(room, directory, limit, now, max_age or "") for room in rooms]
     code = exit_status(statuses)
+    desks = desk_counts(directory, [room.name for room in rooms])
     if output == "json":
         echo_json({"state_dir": directory, "rooms": [s.to_dict() for s in statuses],
-                   "exit_status": code})
+                   "desks": desks, "exit_status": code})
     else:
-        echo_status(statuses, full=output_given() or (stdout_is_terminal() and not app.quiet))
+        full = output_given() or (stdout_is_terminal() and not app.quiet)
+        echo_status(statuses, full=full)
+        if full:
+            echo_desk_counts(desks)
     if code:
         sys.exit(code)
 

@@ -11,7 +11,7 @@ import click
 
 from vdictl.errors import VdictlError
 
-from . import exit_codes
+from . import between_lessons, exit_codes
 from .app import AppContext, CliError, cli, pass_app, reports_errors
 from .at_desks import in_use_warning, skip_in_use_option
 from .output import (echo_json, echo_report, format_table, output_option,
@@ -19,6 +19,7 @@ from .output import (echo_json, echo_report, format_table, output_option,
 
 if TYPE_CHECKING:
     from vdictl.records.journal import StartJournal
+    from vdictl.vm_lock import VmLocks
     from vdictl.ops.session import Session
     from vdictl.result import Report
     from vdictl.config.rooms import Room
@@ -111,15 +112,18 @@ def confirm(question: str, *, refused: str, yes: bool) -> None:
 # The operations are imported when a command runs, so `vdictl --help` stays fast.
 def open_session(app: AppContext, *, dry_run: bool = False, adopt: bool = False,
                  include_maintenance: bool = False, output: str = "json",
-                 journal: Optional["StartJournal"] = None) -> "Session":
+                 journal: Optional["StartJournal"] = None,
+                 locks: Optional["VmLocks"] = None) -> "Session":
     from vdictl.ops.session import Session
 
+    from .between_lessons import occupancy_record
     from .progress import RoomProgress, wants_progress
 
     progress = RoomProgress() if wants_progress(output) and not app.quiet else None
     return Session(app.config, dry_run=dry_run, adopt=adopt,
                    include_maintenance=include_maintenance, progress=progress,
-                   journal=journal, connect_origin="--uri" if app.uri else None)
+                   journal=journal, connect_origin="--uri" if app.uri else None,
+                   occupancy=occupancy_record(app), locks=locks)
 
 
 def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output: str,
@@ -136,8 +140,10 @@ def run_operation(app: AppContext, operation: str, rooms: List[Room], *, output:
     from .recording import RunRecorder
     from .signals import SIGNAL_EXIT, Interrupted
 
+    from .between_lessons import record_name
+
     module, function = operation.split(":")
-    recorder = None if dry_run else RunRecorder(app, function, rooms)
+    recorder = None if dry_run else RunRecorder(app, record_name(function, options), rooms)
     try:
         report, signum = locked_run(app, operation, rooms, recorder, dry_run=dry_run,
                                     adopt=adopt, output=output,
@@ -171,6 +177,7 @@ def locked_run(app: AppContext, operation: str, rooms: List[Room],
     from vdictl.lock import RoomLocks
     from vdictl.ops.session import audit
 
+    from .between_lessons import picks_desks, vm_locks
     from .progress import tell_waiting
     from .signals import SignalGuard, interrupt_note
 
@@ -178,13 +185,14 @@ def locked_run(app: AppContext, operation: str, rooms: List[Room],
     run = getattr(importlib.import_module(f"vdictl.ops.{module}"), function)
     names = [] if dry_run else [room.name for room in rooms]
     guard = SignalGuard()
-    with guard.installed(), RoomLocks(names, timeout=app.lock_timeout,
-                                      on_wait=tell_waiting) as locks:
+    with guard.installed(), RoomLocks(names, timeout=app.lock_timeout, on_wait=tell_waiting,
+                                      picking=picks_desks(options)) as locks:
         if recorder:
             recorder.start()
         with open_session(app, dry_run=dry_run, adopt=adopt, output=output,
                           include_maintenance=include_maintenance,
-                          journal=StartJournal(locks.directory)) as session:
+                          journal=StartJournal(locks.directory),
+                          locks=vm_locks(app, locks, dry_run, options)) as session:
             guard.attach(session)
             if not dry_run:
                 audit.info("%s of room(s) %s started (pid %d)%s", module, ", ".join(names),
@@ -201,29 +209,30 @@ def locked_run(app: AppContext, operation: str, rooms: List[Room],
 
 def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
                       honours_maintenance: bool = False, passes_all: bool = False,
-                      guard: str = "", guards_all: bool = False, storage_guard: bool = False):
+                      guard: str = "", guards_all: bool = False, extra=None):
     """Define one virtroom-* command with the shared options. `passes_all`: the
     operation is told whether --all chose the rooms (all_rooms=). `guard`
     ("Shut down"): the command takes --skip-in-use and --yes, and on a terminal
     asks before it acts on a VM in use: always with `guards_all`, else only
-    for the VMs --vm names."""
+    for the VMs --vm names. `extra`: (options, convert) of more options, and
+    convert(**their values) -> the operation's options (cli/between_lessons.py)."""
 
     def command(app: AppContext, room_names, vm_names, output, dry_run, adopt, all_rooms=None,
-                include_maintenance=False, skip_in_use=False, yes=False,
-                ignore_storage_limit=False):
+                include_maintenance=False, skip_in_use=False, yes=False, **more):
         rooms = app.select_rooms(room_names, all_rooms if offers_all else None, vm_names)
         options: dict = {"all_rooms": bool(all_rooms)} if passes_all else {}
-        if storage_guard:
-            options["ignore_storage_limit"] = ignore_storage_limit
+        options.update(extra[1](**more) if extra else {})
         if guard:
             options["skip_in_use"] = skip_in_use
-            ask = (guards_all or bool(vm_names)) and not (yes or dry_run or skip_in_use)
+            picks = between_lessons.picks_desks(options)
+            ask = (guards_all or bool(vm_names)) and not (yes or dry_run or skip_in_use or picks)
             warning = in_use_warning(app, rooms, asks=ask)
             if warning:
                 count = sum(len(r.vms) for r in rooms)
                 confirm(f"{warning}{guard} up to {count} VM(s) of {describe(app, rooms)}?",
                         refused=guard.lower(), yes=False)
-        run_operation(app, operation, rooms, output=output, dry_run=dry_run, adopt=adopt,
+        run_operation(app, between_lessons.operation_of(operation, options), rooms,
+                      output=output, dry_run=dry_run, adopt=adopt,
                       include_maintenance=include_maintenance, **options)
 
     command.__doc__ = doc
@@ -233,13 +242,17 @@ def operation_command(name: str, operation: str, *, offers_all: bool, doc: str,
             (maintenance_option,) if honours_maintenance else ()) + (
             (all_option,) if offers_all else ()) + (
             (yes_option, skip_in_use_option) if guard else ()) + (
-            (ignore_storage_option,) if storage_guard else ()) + (
+            tuple(extra[0]) if extra else ()) + (
             vm_option, rooms_argument(offers_all=offers_all)):
         command = decorator(command)
     return cli.command(name)(command)
 
 
-operation_command("virtroom-rollout", "rollout:rollout", offers_all=True, storage_guard=True,
+#: --ignore-storage-limit, for the commands the storage guard refuses (ops/storage.py)
+STORAGE_GUARD = ((ignore_storage_option,),
+                 lambda ignore_storage_limit=False: {"ignore_storage_limit": ignore_storage_limit})
+
+operation_command("virtroom-rollout", "rollout:rollout", offers_all=True, extra=STORAGE_GUARD,
                   doc="""
     Create the rooms' missing VMs from their template and snapshot each once.
 
@@ -258,7 +271,9 @@ operation_command("virtroom-rollout", "rollout:rollout", offers_all=True, storag
     """)
 
 operation_command("virtroom-reset", "reset:reset", offers_all=True, honours_maintenance=True,
-                  passes_all=True, guard="Reset", doc="""
+                  passes_all=True, guard="Reset",
+                  extra=(between_lessons.vacated_options, between_lessons.vacated_values),
+                  doc="""
     Stop each VM, restore its snapshot, and start it again per reset_startvm.
 
     The snapshot restored is the one whose description matches
@@ -270,10 +285,16 @@ operation_command("virtroom-reset", "reset:reset", offers_all=True, honours_main
     (or skip_in_use = True) leaves the VMs somebody is using alone; on a
     terminal, a reset of VMs named with --vm asks first when one is in use.
 
+    --vacated resets only the desks somebody used since their last reset
+    and that have been free for --grace (default 5m), for cron every few
+    minutes by day; it holds a room only while it picks its desks, and
+    leaves a room another run works on to that run.
+
     \b
-    Example (the nightly job, and one VM by day):
+    Example (the nightly job, one VM by day, between lessons):
         vdictl virtroom-reset --all
         vdictl virtroom-reset room01 --vm room01-vd03
+        vdictl virtroom-reset --all --vacated --grace 5m
     """)
 
 operation_command("virtroom-start", "power:start", offers_all=True, honours_maintenance=True,
@@ -286,15 +307,20 @@ operation_command("virtroom-start", "power:start", offers_all=True, honours_main
     """)
 
 operation_command("virtroom-shutdown", "power:shutdown", offers_all=True,
-                  guard="Shut down", guards_all=True, doc="""
+                  guard="Shut down", guards_all=True,
+                  extra=(between_lessons.idle_for_options, between_lessons.idle_for_values),
+                  doc="""
     Shut the rooms' VMs down gracefully (ACPI), powering off after shutdown_timeout.
 
     --skip-in-use (or skip_in_use = True) leaves the VMs somebody is using
     alone; on a terminal, the command asks first when one is in use.
+    --idle-for shuts down only the running desks nobody has been at for
+    that long; desks whose use cannot be told are left running.
 
     \b
     Example:
         vdictl virtroom-shutdown --all
+        vdictl virtroom-shutdown --all --idle-for 45m
     """)
 
 
@@ -380,15 +406,17 @@ def echo_show_table(rows, unused) -> None:
     located = any(r.location for r in rows)        # Proxmox VE: node/VMID
     # only when some running VM is in use, or its backend cannot tell ("?")
     used = any(r.in_use_text for r in rows)
+    last = any(r.last_used_text for r in rows)  # the occupancy record knows some use
     header = (["room", "subsection"] + (["endpoint"] if several else []) + ["vm"]
               + (["node/vmid"] if located else [])
               + ["ip", "mac", "template", "memory", "state"] + (["in use"] if used else [])
+              + (["last used"] if last else [])
               + ["owned", "phase", "reset snapshot", "note"])
     click.echo(format_table(header, [
         [r.room, r.subsection] + ([r.endpoint] if several else []) + [r.vm]
         + ([r.location] if located else [])
         + [r.ip, r.mac, r.template, memory_text(r.memory), r.state]
-        + ([r.in_use_text] if used else [])
+        + ([r.in_use_text] if used else []) + ([r.last_used_text] if last else [])
         + [owned_text[r.owned], r.phase, r.reset_snapshot, r.note] for r in rows]))
     for room_name, keys in unused.items():
         if keys:

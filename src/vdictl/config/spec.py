@@ -195,8 +195,9 @@ KEYS: Tuple[Key, ...] = (
         help="Python logging configuration file (logging.config.fileConfig format)."),
     Key("state_dir", "logging", "path",
         help="Directory of the run records that `vdictl status`, the metrics file and "
-             "`vdictl report` read (default: $VDICTL_STATE_DIR, else /var/lib/vdictl for "
-             "root, else $XDG_STATE_HOME/vdictl)."),
+             "`vdictl report` read, and of the occupancy record (occupancy/: who sat at "
+             "which desk, for --vacated and --idle-for) (default: $VDICTL_STATE_DIR, else "
+             "/var/lib/vdictl for root, else $XDG_STATE_HOME/vdictl)."),
     Key("keep_runs", "logging", "int", default=60, minimum=1,
         help="Run records kept per command (virtroom-reset, -rollout ...) and room: a "
              "run's record is removed once each of its rooms has that many newer ones."),

@@ -34,6 +34,7 @@ def ask(session: Session, pairs: Iterable[Pair]) -> Dict[VmKey, Sessions]:
     """Each VM's sessions: [] for a VM that does not exist or does not run,
     None where the backend cannot tell (or its question failed) and for a VM
     that is not ours (never asked)."""
+    pairs = list(pairs)
     answers: Dict[VmKey, Sessions] = {}
     groups: Dict[Tuple[str, EndpointKey], List[VmSpec]] = {}
     for spec, vm in pairs:
@@ -61,7 +62,28 @@ def ask(session: Session, pairs: Iterable[Pair]) -> Dict[VmKey, Sessions]:
         else:
             raise result.error or AssertionError("a failed query")
         answers.update(((s.room, s.name), found.get(s.name)) for s in specs)
+    record_probe(session, pairs, answers)
     return answers
+
+
+def record_probe(session: Session, pairs: Iterable[Pair],
+                 answers: Dict[VmKey, Sessions]) -> None:
+    """Write what the probe saw into the occupancy record (vdictl.records.occupancy),
+    per endpoint: the VMs of ours that exist. One that cannot be written is a
+    warning: the run goes on without its memory."""
+    probes: Dict[str, list] = {}
+    for spec, vm in pairs:
+        if vm is None or session.unavailable(spec) is not None or not is_ours(session, spec, vm):
+            continue
+        sessions = answers.get((spec.room, spec.name))
+        probes.setdefault(session.endpoint_of(spec), []).append((
+            (spec.room, spec.name), is_running(vm),
+            None if sessions is None else [session_dict(s) for s in sessions]))
+    for endpoint, seen in probes.items():
+        try:
+            session.occupancy.observe(endpoint, seen)
+        except OSError as exc:
+            session.occupancy.cannot_write(exc)
 
 
 def clock(since: float) -> str:

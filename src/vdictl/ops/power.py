@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from vdictl.config.rooms import Room, VmSpec
 from vdictl.model import Vm
 from vdictl.result import Report
 
 from . import in_use
-from .runner import is_running, require_existing, require_owned, run_vms, skip_maintenance, step
+from .runner import (VmFunc, is_running, require_existing, require_owned, run_vms,
+                     skip_maintenance, step)
 from .session import Session
 
 
@@ -27,6 +28,8 @@ def start(session: Session, rooms: Sequence[Room]) -> Report:
             with session.power_for(spec).slot():
                 step(session, steps, "start", lambda: driver.start_vm(name=spec.name,
                                                                      timeout=timeout))
+            if not session.dry_run:  # an --idle-for run counts its idle time from now
+                session.occupancy.started(session.endpoint_of(spec), (spec.room, spec.name))
         session.settle_start(spec)
 
     return run_vms(session, "start", session.inventory(rooms), one)
@@ -35,9 +38,14 @@ def start(session: Session, rooms: Sequence[Room]) -> Report:
 def shutdown(session: Session, rooms: Sequence[Room], *, skip_in_use: bool = False) -> Report:
     """Shut the VMs down; those somebody is at are skipped under `skip_in_use`
     or their skip_in_use = True (ops.in_use)."""
-    timeout = session.config.throttle.shutdown_timeout
     pairs = session.inventory(rooms)
-    check_use = in_use.guard(session, pairs, skip_in_use)
+    return run_vms(session, "shutdown", pairs,
+                   shutter(session, in_use.guard(session, pairs, skip_in_use)))
+
+
+def shutter(session: Session, check_use: Callable[[VmSpec], None]) -> VmFunc:
+    """The shutdown of one VM, for run_vms; `check_use` raises InUse to leave it alone."""
+    timeout = session.config.throttle.shutdown_timeout
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         vm = require_existing(spec, vm)
@@ -52,6 +60,8 @@ def shutdown(session: Session, rooms: Sequence[Room], *, skip_in_use: bool = Fal
                               lambda: driver.shutdown_vm(name=spec.name, timeout=timeout))
             if forced:
                 steps.append(f"guest ignored ACPI for {timeout:g}s: powered off")
+            if not session.dry_run:
+                session.occupancy.stopped(session.endpoint_of(spec), (spec.room, spec.name))
         session.settle_start(spec)  # the operator wants it off: no reset starts it
 
-    return run_vms(session, "shutdown", pairs, one)
+    return one

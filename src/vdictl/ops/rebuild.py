@@ -21,6 +21,7 @@ from vdictl.result import Report
 from . import in_use, storage
 from .delete import delete_vm
 from .personalise import render_payloads
+from .reset import record_reset
 from .rollout import check_rooms, rollout_vm
 from .runner import is_running, require_owned, run_vms, step
 from .session import Session
@@ -63,6 +64,7 @@ def rebuild(session: Session, rooms: Sequence[Room], *, force: bool = False,
                 step(session, steps, "start (it ran before the rebuild)",
                      lambda: driver.start_vm(name=spec.name, timeout=timeout))
         session.settle_start(spec)
+        record_reset(session, spec, running=bool(ran or running))  # a fresh desk
 
     report = run_vms(session, "rebuild", pairs, one)
     report.notes.extend(notes)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
-from typing import Iterator, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from vdictl.drivers import Driver
 from vdictl.errors import Unreachable, UsageError, VdictlError
@@ -12,8 +13,8 @@ from vdictl.result import Report
 from vdictl.config.rooms import Room, VmSpec
 
 from . import in_use, storage
-from .runner import (Place, Skip, is_running, queued, require_existing, require_owned, run_vms,
-                     skip_maintenance, step, throttled_step)
+from .runner import (Place, Skip, VmFunc, is_running, queued, require_existing, require_owned,
+                     run_vms, skip_maintenance, step, throttled_step)
 from .session import Session
 
 
@@ -116,6 +117,20 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False,
     be reset is a mistake: UsageError before anything is touched. Under
     `all_rooms` such a room is skipped with a note. VMs somebody is at are
     skipped under `skip_in_use` or their skip_in_use = True (ops.in_use)."""
+    idle = rooms_without_reset(session, rooms, all_rooms=all_rooms)
+    pairs = session.inventory(rooms)
+    low_storage = storage.reset_warnings(session, pairs)
+    report = run_vms(session, "reset", pairs,
+                     resetter(session, in_use.guard(session, pairs, skip_in_use)))
+    report.notes.extend(f"room {room.name!r} skipped, no VM to reset: {why}"
+                        for room, why in idle)
+    report.notes.extend(f"warning: {line}" for line in low_storage)
+    return report
+
+
+def rooms_without_reset(session: Session, rooms: Sequence[Room], *,
+                        all_rooms: bool) -> List[Tuple[Room, str]]:
+    """The rooms in which no VM would be reset, and why: a UsageError unless `all_rooms`."""
     whole = session.config.rooms
     idle = [(room, why) for room in rooms if (why := nothing_to_reset(
         room, session.include_maintenance,
@@ -123,10 +138,13 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False,
     if idle and not all_rooms:
         raise UsageError("; ".join(f"room {room.name!r} has no VM to reset: {why}"
                                    for room, why in idle))
+    return idle
+
+
+def resetter(session: Session, check_use: Callable[[VmSpec], None]) -> VmFunc:
+    """The reset of one VM, for run_vms; `check_use` raises InUse to leave it alone."""
     timeout = session.config.throttle.operation_timeout
-    pairs = session.inventory(rooms)
-    check_use = in_use.guard(session, pairs, skip_in_use)
-    low_storage = storage.reset_warnings(session, pairs)
+    began = time.time()
 
     def one(spec: VmSpec, vm: Optional[Vm], steps: List[str]) -> None:
         skip_maintenance(session, spec)
@@ -137,6 +155,7 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False,
         vm = require_existing(spec, vm)
         require_owned(session, spec, vm, steps)
         check_use(spec)
+        reset_by_another_run(session, spec, began)
         driver = session.driver_for(spec)
         snapshots = driver.list_snapshots(name=spec.name)
         unfinished(spec, vm, snapshots)
@@ -158,12 +177,26 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False,
                     step(session, steps, "power off", power_off)
             done_first = restore(session, steps, place, driver, spec, snapshot)
         steps[-1:-1] = done_first or []  # e.g. an undone snapshot preview, in order
-        if should_start(spec, was_running or owed):
+        started = should_start(spec, was_running or owed)
+        if started:
             start_again(session, steps, driver, spec, owed)
         session.settle_start(spec)
+        record_reset(session, spec, running=started)
 
-    report = run_vms(session, "reset", pairs, one)
-    report.notes.extend(f"room {room.name!r} skipped, no VM to reset: {why}"
-                        for room, why in idle)
-    report.notes.extend(f"warning: {line}" for line in low_storage)
-    return report
+    return one
+
+
+def reset_by_another_run(session: Session, spec: VmSpec, began: float) -> None:
+    """A desk another run (a --vacated run, vdictl.vm_lock) reset after this run
+    began is clean: left alone, with when."""
+    last = session.occupancy.desk(session.endpoint_of(spec), spec.room, spec.name).last_reset
+    if last is not None and last > began:
+        raise Skip(f"reset by another run at {time.strftime('%H:%M:%S', time.localtime(last))}, "
+                   f"after this run began: clean")
+
+
+def record_reset(session: Session, spec: VmSpec, *, running: bool) -> None:
+    """The occupancy record learns the desk's last reset (--vacated counts use after it)."""
+    if not session.dry_run:
+        session.occupancy.reset_done(session.endpoint_of(spec), (spec.room, spec.name),
+                                     running=running)

@@ -13,6 +13,7 @@ from vdictl.errors import NotOwned, VdictlError
 from vdictl.executor import Cancelled, Throttle, Throttles, mark_under_way, run_each
 from vdictl.model import Vm, VmState
 from vdictl.result import Outcome, Report, VmResult
+from vdictl.vm_lock import VmBusy
 from vdictl.config.rooms import VmSpec
 
 from .session import Session
@@ -61,7 +62,14 @@ def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) 
             unavailable = session.unavailable(spec)
             if unavailable is not None:  # its endpoint is down: the others go on
                 raise unavailable
-            func(spec, vm, steps)
+            with session.locks.working_on((spec.room, spec.name),
+                                          interrupted=lambda: session.interrupted) as waited:
+                if waited > 0:  # another run worked on it: as it is now
+                    steps.append(f"waited {waited:.1f}s for another run working on it")
+                    vm = session.driver_for(spec).find_vms(names=[spec.name]).get(spec.name)
+                func(spec, vm, steps)
+        except VmBusy as exc:
+            outcome, reason = Outcome.SKIPPED, str(exc)
         except InUse as exc:
             outcome, reason, in_use = Outcome.SKIPPED, str(exc), exc.sessions
         except Skip as exc:

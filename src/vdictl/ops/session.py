@@ -14,6 +14,8 @@ from vdictl.errors import AuthError, DriverError, Unreachable, VdictlError
 from vdictl.executor import Cancelled, Throttle, Throttles, run_each
 from vdictl.model import Owner, Vm
 from vdictl.records.journal import StartJournal
+from vdictl.records.occupancy import Occupancy
+from vdictl.vm_lock import VmLocks
 
 from .progress import ProgressObserver
 
@@ -41,8 +43,12 @@ class Session:
                  progress: Optional[ProgressObserver] = None,
                  driver_factory: DriverFactory = _default_factory,
                  journal: Optional[StartJournal] = None,
-                 connect_origin: Optional[str] = None):
+                 connect_origin: Optional[str] = None,
+                 occupancy: Optional[Occupancy] = None, locks: Optional[VmLocks] = None):
         self.config = config
+        #: who sat at which desk (vdictl.records.occupancy), and this run's VM locks
+        self.occupancy = occupancy or Occupancy()
+        self.locks = locks or VmLocks()
         #: where the [general] endpoint was given, if not in the config ("--uri")
         self.connect_origin = connect_origin
         self.progress = progress or ProgressObserver()

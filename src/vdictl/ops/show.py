@@ -9,7 +9,7 @@ from vdictl.errors import VdictlError
 from vdictl.model import Sessions, UserSession
 from vdictl.config.rooms import Room, VmSpec
 
-from .in_use import ask, describe, session_dict
+from .in_use import ask, clock, describe, session_dict
 from .personalise import phase_reached
 from .rollout import has_rollout_snapshot
 from .runner import is_ours
@@ -41,6 +41,16 @@ class VmRow:
     #: False: a VM the run may not act on (another team's): its sessions are
     #: never asked (ops/in_use.py), and the table leaves IN USE blank
     ours: bool = True
+    #: the last probe that saw somebody at it (seconds since the epoch), from
+    #: the occupancy record (vdictl.records.occupancy); None: never seen in use
+    last_used: Optional[float] = None
+
+    @property
+    def last_used_text(self) -> str:
+        """"now" when in use, else when somebody was last seen at it (09:12, or the date)."""
+        if self.in_use:
+            return "now"
+        return "" if self.last_used is None else clock(self.last_used)
 
     @property
     def in_use_text(self) -> str:
@@ -68,6 +78,7 @@ def show(session: Session, rooms: Sequence[Room]) -> List[VmRow]:
     rows: List[VmRow] = []
     pairs = session.inventory(rooms)
     users = ask(session, pairs)
+    last_used = last_used_of(session, pairs)
     for spec, vm in pairs:
         unavailable = session.unavailable(spec)
         if unavailable is not None:  # its endpoint is down: say so, show the others
@@ -106,8 +117,19 @@ def show(session: Session, rooms: Sequence[Room]) -> List[VmRow]:
                           endpoint=session.endpoint_of(spec),
                           location=None if vm is None else vm.location,
                           in_use=sessions_of(users[(spec.room, spec.name)]),
-                          ours=vm is None or is_ours(session, spec, vm)))
+                          ours=vm is None or is_ours(session, spec, vm),
+                          last_used=last_used.get((spec.room, spec.name))))
     return rows
+
+
+def last_used_of(session: Session, pairs: Sequence[Tuple[VmSpec, Any]],
+                 ) -> Dict[Tuple[str, str], float]:
+    """Each desk's last use as the occupancy record has it, one read per endpoint."""
+    found: Dict[Tuple[str, str], float] = {}
+    for endpoint in {session.endpoint_of(spec) for spec, _ in pairs}:
+        found.update((key, desk.last_used) for key, desk in
+                     session.occupancy.desks(endpoint).items() if desk.last_used is not None)
+    return found
 
 
 def sessions_of(sessions: Sessions) -> Optional[Tuple[Dict[str, Any], ...]]:
