@@ -460,7 +460,11 @@ def test_reset_requests_per_vm_and_throttle(whole_room):
             f"({own / len(MINE):.2f} of their own, {polls} task polls): {kinds}")
     print(said)
     assert own / len(MINE) <= 8, said
-    assert len(made) / len(MINE) <= 12, said
+    # per VM, polls included; what the run pays once (login check, listing,
+    # the foreign VM's config, the storage check) is not the VMs'
+    per_run = kinds.get("GET /version", 0) + kinds.get("GET /cluster/resources", 0) + \
+        len(foreign) + len(storage_check)
+    assert (len(made) - per_run) / len(MINE) <= 12, said
     assert kinds.get("GET /cluster/resources") == 1, said   # one listing per run
     assert room_peak(room) == 2, "the rollbacks ran more (or fewer) than 2 at once"
     assert_foreign_untouched(room)
