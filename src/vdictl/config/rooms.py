@@ -162,6 +162,16 @@ class Throttle:
 
 
 @dataclass(frozen=True)
+class EndpointThrottle:
+    """A [connect NAME] profile's own [[throttle]]: limits of its endpoint alone,
+    held beside the global ones (None: not set)."""
+
+    parallel: Optional[int] = None
+    snapshot_batch_size: Optional[int] = None
+    snapshot_batch_pause: Optional[float] = None
+
+
+@dataclass(frozen=True)
 class Connect:
     driver: str                       # "libvirt" | "ovirt" | "proxmox"
     uri: Optional[str] = _CONNECT["uri"]             # libvirt
@@ -184,6 +194,8 @@ class Connect:
     endpoint_timeout: float = _CONNECT["endpoint_timeout"]
     #: libvirt: ask QEMU's monitor which VNC/SPICE clients are connected
     console_probe: bool = _CONNECT["console_probe"]
+    #: a [connect NAME] profile's own [[throttle]] (None: none written)
+    throttle: Optional[EndpointThrottle] = None
 
     @property
     def endpoint(self) -> str:

@@ -15,6 +15,7 @@ from vdictl.model import Vm, VmState
 from vdictl.result import Outcome, Report, VmResult
 from vdictl.config.rooms import VmSpec
 
+from .limits import endpoint_workers, run_workers
 from .session import Session
 
 T = TypeVar("T")
@@ -85,11 +86,19 @@ def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) 
                         duration=time.monotonic() - started, in_use=in_use)
 
     totals: Dict[str, int] = {}
+    per_endpoint: Dict[str, int] = {}
     for spec, _ in pairs:
         totals[spec.room] = totals.get(spec.room, 0) + 1
+        endpoint = session.endpoint_of(spec)
+        if endpoint not in per_endpoint:
+            per_endpoint[endpoint] = endpoint_workers(session.config, spec)
     session.progress.begin(action, totals)
     try:
-        results = run_each(one, pairs, max_workers=session.max_workers)
+        # round-robin over the endpoints, each at most what it can keep busy
+        results = run_each(one, pairs, max_workers=run_workers(session.config,
+                                                               [s for s, _ in pairs]),
+                           group=lambda pair: session.endpoint_of(pair[0]),
+                           per_group=lambda endpoint: per_endpoint[endpoint])
     finally:
         session.progress.end()
     return Report(action=action, results=[r.value for r in results])
