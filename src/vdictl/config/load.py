@@ -231,12 +231,14 @@ class _Loader:
     def endpoint_throttle(self, section: Section, path: str) -> Optional[EndpointThrottle]:
         """A [connect NAME] profile's own [[throttle]]: its endpoint's limits. The
         [general] [[connect]] has none (its endpoint's limits are [[throttle]]'s)."""
-        if path == "general/connect" or "throttle" not in section.sections:
+        if path == "general/connect":
             self.no_subsections(section, path)
             return None
         for name in section.sections:
             if name != "throttle":
                 self.unknown_section(name, ("throttle",), f"{path}/{name}")
+        if "throttle" not in section.sections:
+            return None
         sub = f"{path}/throttle"
         vals = self.values(section["throttle"], "endpoint_throttle", sub, self.unused)
         self.no_subsections(section["throttle"], sub)

@@ -67,15 +67,17 @@ def user_api_headers(connect: Connect) -> dict:
 
 def no_connection_message(url: str, exc: BaseException, secrets: List[Optional[str]]) -> str:
     """Why no connection to `url` could be made here, and what to do about it."""
+    import errno
     import resource
 
-    open_files = sum(1 for _ in os.scandir("/proc/self/fd")) if os.path.isdir(
-        "/proc/self/fd") else None
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     reason = redact(str(exc) or type(exc).__name__, secrets)
-    if open_files is not None and open_files >= soft - 8:
-        reason = (f"out of open files ({open_files} open, the limit is {soft}; raise it: "
-                  f"LimitNOFILE= in the service unit, ulimit -n)")
+    try:  # whether this process is out of descriptors now
+        os.close(os.open(os.devnull, os.O_RDONLY))
+    except OSError as err:
+        if err.errno in (errno.EMFILE, errno.ENFILE):
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            reason = (f"out of open files (the limit is {soft}; raise it: LimitNOFILE= in "
+                      f"the service unit, ulimit -n)")
     return f"cannot open a new connection to {url} on this machine, no request sent: {reason}"
 
 
