@@ -16,16 +16,19 @@ def scale_section(res: Optional[Dict[str, Any]]) -> List[str]:
         return out + ["Not run.", ""]
     rows, lat = res["rows"], res["latencies"]
     per = res["per_engine"]
+    rooms = res.get("rooms_per_engine", 40)
+    batches = -(-rooms * 25 // per)
     out += [
-        f"`vdictl virtroom-reset --all` of 1,000 running VMs per engine (40 rooms of 25), each "
+        f"`vdictl virtroom-reset --all` of {rooms * 25:,} running VMs per engine ({rooms} rooms "
+        "of 25), each "
         "engine an engine simulator (tests/ovirt_sim) in a process of its own; one config "
         f"with a `[connect engNN]` profile per engine carrying its own `[[throttle]]` "
         f"(`parallel = {per}`, `snapshot_batch_size = {per}`), the global `[[throttle]]` "
         f"{per} × the engines, pause 0; the rooms listed engine by engine. Engine latencies "
         f"as in section 1 (stop {lat['stop']:g} s, restore {lat['restore']:g} s, start "
         f"{lat['start']:g} s); time scale {res['scale']:g}, times in engine seconds. The "
-        "engines work side by side, so the floor is one engine's: `stop + 100 · restore + "
-        "start`. One run per size, all sizes in one command. vdictl's process is sampled "
+        f"engines work side by side, so the floor is one engine's: `stop + {batches} · restore "
+        "+ start`. One run per size, all sizes in one command. vdictl's process is sampled "
         "every half second from /proc (threads, descriptors, TCP sockets by engine).",
         "",
         "| engines | VMs | floor s | vdictl s | × floor | peak RSS MB | CPU ms/VM | threads "

@@ -34,8 +34,8 @@ PER_ENGINE = 10
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def scale_config(engines: List[EngineProcess]) -> str:
-    """One [connect engNN] profile per engine, its 40 rooms on it."""
+def scale_config(engines: List[EngineProcess], rooms: int = ROOMS_PER_ENGINE) -> str:
+    """One [connect engNN] profile per engine, its `rooms` rooms on it."""
     n = len(engines)
     first = engines[0]
     lines = ["[general]", "    [[connect]]", "    driver = ovirt", f'    url = "{first.url}"',
@@ -51,7 +51,7 @@ def scale_config(engines: List[EngineProcess]) -> str:
                   f"    snapshot_batch_size = {PER_ENGINE}"]
     # engine by engine, as a site's config usually lists its rooms
     for e in range(1, n + 1):
-        for r in range((e - 1) * ROOMS_PER_ENGINE + 1, e * ROOMS_PER_ENGINE + 1):
+        for r in range((e - 1) * rooms + 1, e * rooms + 1):
             lines += [f"[room {room_name(r)}]", f"    connect = eng{e:02d}",
                       '    template_name = "tmpl-win10"',
                       f'    snapshot_description = "{SNAPSHOT}"',
@@ -181,25 +181,27 @@ def time_views(config: str, tmp: str) -> Dict[str, float]:
     return out
 
 
-def bench_scale(engine_counts: List[int], *, scale: float, log=print) -> Dict[str, Any]:
-    """One reset per site size, the views at the largest."""
+def bench_scale(engine_counts: List[int], *, scale: float, log=print,
+                rooms: int = ROOMS_PER_ENGINE) -> Dict[str, Any]:
+    """One reset per site size (`rooms` rooms of 25 VMs per engine), the views
+    at the largest."""
     rows = []
     views: Dict[str, float] = {}
-    floor = floor_seconds(ROOMS_PER_ENGINE * VMS_PER_ROOM, PER_ENGINE)
+    floor = floor_seconds(rooms * VMS_PER_ROOM, PER_ENGINE)
     for n in engine_counts:
         engines: List[EngineProcess] = []
         try:
             for e in range(n):
                 engines.append(EngineProcess(scale))
-                engines[-1].seed(ROOMS_PER_ENGINE, first=e * ROOMS_PER_ENGINE + 1)
+                engines[-1].seed(rooms, first=e * rooms + 1)
             with tempfile.TemporaryDirectory() as tmp:
                 config = os.path.join(tmp, "site.conf")
                 with open(config, "w") as fh:
-                    fh.write(scale_config(engines))
-                log(f"  {n} engine(s), {n * ROOMS_PER_ENGINE * VMS_PER_ROOM} VMs ...")
+                    fh.write(scale_config(engines, rooms))
+                log(f"  {n} engine(s), {n * rooms * VMS_PER_ROOM} VMs ...")
                 load = os.getloadavg()[0]
                 r = run_reset(engines, config, tmp, scale)
-                vms = n * ROOMS_PER_ENGINE * VMS_PER_ROOM
+                vms = n * rooms * VMS_PER_ROOM
                 row = {"engines": n, "vms": vms, "floor": floor, "ratio": r["wall"] / floor,
                        "load": load, "cpu_ms_per_vm": r["cpu"] * 1000 / vms,
                        "requests_per_vm": r["requests"] / vms,
@@ -217,4 +219,4 @@ def bench_scale(engine_counts: List[int], *, scale: float, log=print) -> Dict[st
             for engine in engines:
                 engine.stop()
     return {"scale": scale, "rows": rows, "views": views, "per_engine": PER_ENGINE,
-            "latencies": LATENCIES}
+            "latencies": LATENCIES, "rooms_per_engine": rooms}

@@ -98,7 +98,7 @@ def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) 
         results = run_each(one, pairs, max_workers=run_workers(session.config,
                                                                [s for s, _ in pairs]),
                            group=lambda pair: session.endpoint_of(pair[0]),
-                           per_group=lambda endpoint: per_endpoint[endpoint])
+                           per_group=lambda endpoint: per_endpoint[str(endpoint)])
     finally:
         session.progress.end()
     return Report(action=action, results=[r.value for r in results])
