@@ -63,6 +63,8 @@ class Session:
         self._down: Dict[EndpointKey, DriverError] = {}
         #: VMs (room, name) whose inventory query failed, and why
         self._unknown: Dict[Tuple[str, str], VdictlError] = {}
+        #: endpoint -> where the config gives it (endpoint_origin, once per endpoint)
+        self._origins: Dict[str, str] = {}
         t = config.throttle
         self.snapshots = Throttle(t.snapshot_batch_size, t.snapshot_batch_pause, name="snapshot")
         #: VMs made ready for the snapshot throttle (a reset's power-off) wait
@@ -230,7 +232,17 @@ class Session:
 
     def endpoint_origin(self, endpoint: str) -> str:
         """Where the config (or --uri) gives `endpoint`: "FILE [general/connect] uri,
-        or [room lab1/students] uri, or [connect eng2] url"."""
+        or [room lab1/students] uri, or [connect eng2] url". Worked out once per
+        endpoint: each failed VM's line names it (an engine down: 1,000 lines)."""
+        with self._lock:
+            known = self._origins.get(endpoint)
+        if known is None:
+            known = self._find_origin(endpoint)
+            with self._lock:
+                self._origins[endpoint] = known
+        return known
+
+    def _find_origin(self, endpoint: str) -> str:
         places = []
         if endpoint == self.endpoint():
             key = "uri" if self.config.connect.driver == "libvirt" else "url"
