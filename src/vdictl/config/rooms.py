@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 # the loader does: a record built by hand equals one loaded from the same keys.
 _VM = configspec.defaults("vm")
 _THROTTLE = configspec.defaults("throttle")
+_ENDPOINT_THROTTLE = configspec.defaults("endpoint_throttle")
 _CONNECT = configspec.defaults("connect")
 _LOGGING = configspec.defaults("logging")
 _ROOM = configspec.defaults("room")
@@ -166,9 +167,9 @@ class EndpointThrottle:
     """A [connect NAME] profile's own [[throttle]]: limits of its endpoint alone,
     held beside the global ones (None: not set)."""
 
-    parallel: Optional[int] = None
-    snapshot_batch_size: Optional[int] = None
-    snapshot_batch_pause: Optional[float] = None
+    parallel: Optional[int] = _ENDPOINT_THROTTLE["parallel"]
+    snapshot_batch_size: Optional[int] = _ENDPOINT_THROTTLE["snapshot_batch_size"]
+    snapshot_batch_pause: Optional[float] = _ENDPOINT_THROTTLE["snapshot_batch_pause"]
 
 
 @dataclass(frozen=True)
