@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Run the benchmarks and write docs/performance.md and docs/performance.png.
 
-    python -m benchmarks [--quick] [--only reset,scales,libvirt,startup,sites,pve,records]
+    python -m benchmarks [--quick] [--only reset,scales,libvirt,startup,sites,pve,records,scale]
                          [--reps N] [--scale S] [--rooms 1,4,10,40] [--out DIR]
 
 Use `benchmarks/run`, which installs the `bench` extra first.
@@ -28,9 +28,9 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="benchmarks/run", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="small sizes (1 and 4 rooms), one run each: a few minutes")
-    p.add_argument("--only", default="reset,scales,libvirt,startup,sites,pve,records",
+    p.add_argument("--only", default="reset,scales,libvirt,startup,sites,pve,records,scale",
                    help="comma-separated: reset, scales, libvirt, startup, sites, pve, "
-                        "records (default: all)")
+                        "records, scale (default: all)")
     p.add_argument("--reps", type=int, help="runs per measurement (default 3; quick: 1)")
     p.add_argument("--large-reps", type=int, default=1,
                    help="runs per measurement at 40 rooms and more (default 1: each "
@@ -47,6 +47,12 @@ def parse_args(argv):
                         "the sequential loop on 10 VMs instead of a room)")
     p.add_argument("--pve-scale", type=float, default=0.2,
                    help="time scale of the Proxmox VE site reset (default 0.2)")
+    p.add_argument("--engines", default="1,3,10",
+                   help="engines of the scale benchmark, 1,000 VMs each (default 1,3,10; "
+                        "quick: 1,2)")
+    p.add_argument("--scale-time", type=float, default=0.2,
+                   help="time scale of the scale benchmark (default 0.2: the 10-engine "
+                        "run takes about 7 minutes)")
     p.add_argument("--out", default=os.path.join(REPO, "docs"),
                    help="where performance.md/.png go (default docs/)")
     p.add_argument("--json", default=os.path.join(REPO, "benchmarks", "results.json"),
@@ -108,7 +114,13 @@ def main(argv=None) -> int:
         from .records import bench as bench_records
         log("run records:")
         results["records"] = bench_records(log=log, quick=opts.quick)
-    for section in ("startup", "site_reset", "scales", "libvirt", "sites", "pve", "records"):
+    if "scale" in only:
+        from .scale import bench_scale
+        counts = [int(x) for x in (opts.engines if not opts.quick else "1,2").split(",")]
+        log(f"a site of several engines, {counts} engine(s):")
+        results["scale_site"] = bench_scale(counts, scale=opts.scale_time, log=log)
+    for section in ("startup", "site_reset", "scales", "libvirt", "sites", "pve", "records",
+                    "scale_site"):
         if section not in results and section in previous:   # not re-run: keep the last
             results[section] = previous[section]
             results.setdefault("kept", []).append(f"{section} from {previous['date']}")

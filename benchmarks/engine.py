@@ -61,8 +61,9 @@ def _serve(time_scale: float) -> None:
         for line in sys.stdin:
             cmd, arg = json.loads(line)
             if cmd == "seed":
-                rooms, status = arg
-                for r in range(1, rooms + 1):
+                rooms, status, *rest = arg
+                first = rest[0] if rest else 1   # the first room's number
+                for r in range(first, first + rooms):
                     room = room_name(r)
                     for i in range(1, VMS_PER_ROOM + 1):
                         name = vm_name(room, i)
@@ -118,9 +119,10 @@ class EngineProcess(SimulatorProcess):
         super().__init__("benchmarks.engine", time_scale)
         self.url: str = self.hello
 
-    def seed(self, rooms: int, status: str = "up") -> int:
-        """Rooms room01.. of 25 VMs each, marked as vdictl's, with one snapshot."""
-        return self._ask("seed", (rooms, status))
+    def seed(self, rooms: int, status: str = "up", first: int = 1) -> int:
+        """Rooms room01.. (from room `first`) of 25 VMs each, marked as vdictl's,
+        with one snapshot."""
+        return self._ask("seed", (rooms, status, first))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,28 @@ def scale_proxmox_driver(scale: float) -> None:
     ProxmoxDriver.retry_maximum *= scale
 
 
+def watch_progress(t0: float) -> dict:
+    """Seconds from t0 to the first progress report (the bars a terminal would
+    show: config loaded, rooms locked, logged in, inventory done) and to the
+    first VM done, filled in as the run goes (off a terminal the observer is
+    the base class, which draws nothing)."""
+    from vdictl.ops.progress import ProgressObserver
+
+    seen: dict = {}
+    begin, done = ProgressObserver.begin, ProgressObserver.done
+
+    def on_begin(self, action, totals):
+        seen.setdefault("first_progress", time.perf_counter() - t0)
+        return begin(self, action, totals)
+
+    def on_done(self, spec, outcome, reason=""):
+        seen.setdefault("first_done", time.perf_counter() - t0)
+        return done(self, spec, outcome, reason)
+
+    ProgressObserver.begin, ProgressObserver.done = on_begin, on_done
+    return seen
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=float, default=1.0)
@@ -53,6 +75,7 @@ def main(argv=None) -> int:
     from vdictl.cli import cli
 
     t0 = time.perf_counter()
+    seen = watch_progress(t0)
     try:
         cli.main(args=args, prog_name="vdictl", standalone_mode=False)
         rc = 0
@@ -65,7 +88,7 @@ def main(argv=None) -> int:
     with open(opts.result, "w") as fh:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         json.dump({"wall": wall, "rc": rc, "cpu": usage.ru_utime + usage.ru_stime,
-                   "maxrss_mb": usage.ru_maxrss / 1024}, fh)
+                   "maxrss_mb": usage.ru_maxrss / 1024, **seen}, fh)
     return 0
 
 

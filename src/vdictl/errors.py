@@ -106,6 +106,11 @@ class Unusable(Unreachable):
     transient = False
 
 
+class NoConnection(DriverError):
+    """A new connection to an endpoint could not be made on this machine (out of
+    open files, say): no request was sent, so nothing was changed by it."""
+
+
 class OperationTimeout(DriverError):
     """A wait ran out of time."""
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, List, Optional, TypeVar
+from typing import (Any, Callable, Deque, Dict, Hashable, Iterable, Iterator, List, Optional,
+                    Tuple, TypeVar)
 
 T = TypeVar("T")
 
@@ -169,23 +171,93 @@ class Result:
         return self.value
 
 
-def run_each(func: Callable[[T], Any], items: Iterable[T], *, max_workers: int) -> List[Result]:
+def _call(func: Callable[[T], Any], item: T) -> Result:
+    _local.under_way = False  # pool threads are reused across items
+    try:
+        return Result(item, True, func(item))
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a result
+        return Result(item, False, error=exc)
+    finally:
+        _local.under_way = False
+
+
+def run_each(func: Callable[[T], Any], items: Iterable[T], *, max_workers: int,
+             group: Optional[Callable[[T], Hashable]] = None,
+             per_group: Optional[Callable[[Hashable], int]] = None) -> List[Result]:
     """Call func on every item in a pool of threads; one Result per item, in order.
 
-    A failure of one item never stops the others.
+    A failure of one item never stops the others. With `group` (an item's
+    endpoint, say) the items are handed out round-robin over the groups, at
+    most `per_group(key)` of one group at once (see FairQueue): a group whose
+    items wait for their own limits holds no more threads than that, and the
+    other groups' items go on side by side, whatever the order of `items`.
     """
     items = list(items)
     if not items:
         return []
+    if group is None:
+        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:
+            return list(pool.map(lambda item: _call(func, item), items))
+    queue = FairQueue(items, group, per_group or (lambda key: len(items)))
+    results: List[Optional[Result]] = [None] * len(items)
 
-    def call(item: T) -> Result:
-        _local.under_way = False  # pool threads are reused across items
-        try:
-            return Result(item, True, func(item))
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a result
-            return Result(item, False, error=exc)
-        finally:
-            _local.under_way = False
+    def work() -> None:
+        while True:
+            got = queue.take()
+            if got is None:
+                return
+            key, index = got
+            try:
+                results[index] = _call(func, items[index])
+            finally:
+                queue.done(key)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:
-        return list(pool.map(call, items))
+    threads = [threading.Thread(target=work, name=f"vdictl-worker-{n}", daemon=True)
+               for n in range(max(1, min(max_workers, queue.useful_workers())))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [r for r in results if r is not None]
+
+
+class FairQueue:
+    """Items grouped by key, handed out round-robin over the keys, at most
+    `limit(key)` of one key in flight: no key's backlog stands in front of
+    another key's items."""
+
+    def __init__(self, items: List[T], key: Callable[[T], Hashable],
+                 limit: Callable[[Hashable], int]):
+        self._queues: Dict[Hashable, Deque[int]] = {}
+        for index, item in enumerate(items):
+            self._queues.setdefault(key(item), deque()).append(index)
+        self._keys = list(self._queues)
+        self._limits = {k: max(1, limit(k)) for k in self._keys}
+        self._running = {k: 0 for k in self._keys}
+        self._pending = len(items)
+        self._cursor = 0
+        self._cond = threading.Condition()
+
+    def useful_workers(self) -> int:
+        """Threads that can be busy at once: no more help."""
+        return sum(min(self._limits[k], len(q)) for k, q in self._queues.items())
+
+    def take(self) -> Optional[Tuple[Hashable, int]]:
+        """The next (key, item index), waiting while every key with items left is
+        at its limit; None when no item is left."""
+        with self._cond:
+            while self._pending:
+                for step in range(len(self._keys)):
+                    key = self._keys[(self._cursor + step) % len(self._keys)]
+                    if self._queues[key] and self._running[key] < self._limits[key]:
+                        self._cursor = (self._cursor + step + 1) % len(self._keys)
+                        self._running[key] += 1
+                        self._pending -= 1
+                        return key, self._queues[key].popleft()
+                self._cond.wait()
+            return None
+
+    def done(self, key: Hashable) -> None:
+        with self._cond:
+            self._running[key] -= 1
+            self._cond.notify_all()

@@ -7,6 +7,12 @@ writes its pid into the file so that a run that finds the room busy can name
 it. Lock files are never removed: removing a flock file while another
 process waits on it would let two runs hold "the" lock at once.
 
+A site of many rooms holds many lock files: the run raises its soft limit
+of open files to the hard one first, refuses at once (one line, nothing
+changed) when the rooms cannot fit under it, and keeps the lock files'
+descriptors above select(2)'s reach so that the backend's sockets stay
+low (vdictl.fds).
+
 Rooms are locked in sorted order, so two runs over overlapping sets of rooms
 cannot deadlock. Only state-changing commands lock; --dry-run and
 virtroom-show read and never wait.
@@ -25,6 +31,7 @@ import os
 import time
 from typing import Callable, Dict, Iterable, List, Optional
 
+from vdictl import fds
 from vdictl.errors import OperationTimeout, RoomBusy, VdictlError
 
 LOCK_DIR_ENV = "VDICTL_LOCK_DIR"
@@ -91,15 +98,23 @@ def held_briefly(path: str) -> bool:
         return False
 
 
+def too_many_files_hint() -> str:
+    return ("; raise the open-files limit: LimitNOFILE= in the service unit, "
+            "ulimit -n in the cron job's shell")
+
+
 class RoomLock:
     """The flock of one room; release() (or process exit) drops it."""
 
-    def __init__(self, room: str, directory: str, *, file_name: str = "", brief: bool = False):
+    def __init__(self, room: str, directory: str, *, file_name: str = "", brief: bool = False,
+                 high: bool = False):
         """`file_name`: another lock than the room's (a VM's, vdictl.vm_lock);
-        `brief`: the holder says it holds the lock only for a moment."""
+        `brief`: the holder says it holds the lock only for a moment; `high`:
+        keep the descriptor above select(2)'s reach (vdictl.fds.move_high)."""
         self.room = room
         self.path = os.path.join(directory, file_name or lock_file_name(room))
         self.brief = brief
+        self.high = high
         self._fd: Optional[int] = None
 
     def try_acquire(self) -> bool:
@@ -108,8 +123,11 @@ class RoomLock:
             try:
                 self._fd = os.open(self.path, flags, 0o644)
             except OSError as exc:
+                hint = too_many_files_hint() if exc.errno in (errno.EMFILE, errno.ENFILE) else ""
                 raise VdictlError(f"cannot open lock file {self.path} of room "
-                                  f"{self.room!r}: {exc.strerror}") from None
+                                  f"{self.room!r}: {exc.strerror}{hint}") from None
+            if self.high:
+                self._fd = fds.move_high(self._fd)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -157,10 +175,11 @@ class RoomLocks:
 
     def acquire(self) -> "RoomLocks":
         _prepare_dir(self.directory)
+        high = self.fit_open_files()
         deadline = self._clock() + (0.0 if self.picking else self.timeout)
         try:
             for room in self.rooms:
-                lock = RoomLock(room, self.directory, brief=self.picking)
+                lock = RoomLock(room, self.directory, brief=self.picking, high=high)
                 self._held.append(lock)
                 if not self._take(lock, deadline):
                     self._held.remove(lock)
@@ -195,6 +214,21 @@ class RoomLocks:
             raise RoomBusy(lock.room, read_holder(lock.path), lock.path,
                            self.timeout) from None
         return True
+
+    def fit_open_files(self) -> bool:
+        """Raise the soft limit of open files to the hard one; refuse (one line,
+        before any room is locked) when the rooms' lock files and the run's
+        other descriptors cannot fit under it. Whether the lock files go above
+        select(2)'s reach (vdictl.fds)."""
+        if not self.rooms:
+            return False
+        soft = fds.raise_soft_limit()
+        needed = len(self.rooms) + fds.RESERVE
+        if needed > soft:
+            raise VdictlError(f"{len(self.rooms)} rooms need about {needed} open files (one "
+                              f"lock file per room), and the limit is {soft}"
+                              f"{too_many_files_hint()}")
+        return fds.room_for(len(self.rooms))
 
     def release(self) -> None:
         held, self._held = self._held, []

@@ -130,3 +130,20 @@ def test_run_records_benchmark_at_a_tiny_size(tmp_path):
     lines = records_section(res)
     assert lines[0] == "## Run records at the size of a site"
     assert any(line.startswith("| move 2 JSON records") for line in lines)
+
+
+def test_scale_benchmark_and_its_report_section_at_a_tiny_size(tmp_path):
+    from benchmarks.report_scale import scale_section
+    from benchmarks.scale import bench_scale
+
+    res = bench_scale([1, 2], scale=0.002, rooms=1, log=lambda _msg: None)
+    small, big = res["rows"]
+    assert (small["engines"], small["vms"], big["engines"], big["vms"]) == (1, 25, 2, 50)
+    assert small["all_ok"] and big["all_ok"]
+    assert big["logins"] == [1, 1]                       # one login per engine
+    assert max(big["snapshot_peaks"]) <= res["per_engine"]
+    assert big["threads"] > 0 and big["requests_per_vm"] > 3
+    assert set(res["views"]) >= {"virtroom-show --all", "status --all", "report --html"}
+    text = "\n".join(scale_section(res))
+    assert "## 6. A site of several engines" in text and "| 2 | 50 |" in text
+    json.dumps(res)

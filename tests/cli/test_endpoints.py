@@ -253,6 +253,22 @@ KVM = '[connect kvm2]\n  uri = "qemu+ssh://kvm2/system"\n'
      "libvirt host)"),
     (HEAD + "  [[throttle]]\n  parallel_per_host = 0\n" + ROOM.format(room="", sub=""),
      "[general/throttle] parallel_per_host", "0 is less than 1"),
+    # a profile's own [[throttle]] (its endpoint's limits)
+    (HEAD + KVM + "  [[throttle]]\n  snapshot_batch_size = 0\n" + ROOM.format(room="", sub=""),
+     "[connect kvm2/throttle] snapshot_batch_size", "0 is less than 1"),
+    (HEAD + KVM + "  [[throttle]]\n  paralel = 4\n" + ROOM.format(room="", sub=""),
+     "[connect kvm2/throttle] paralel", "unknown key; did you mean 'parallel'?"),
+    (HEAD + KVM + "  [[throttle]]\n  shutdown_timeout = 5\n" + ROOM.format(room="", sub=""),
+     "[connect kvm2/throttle] shutdown_timeout", "shutdown_timeout is not a key of [connect "
+     "NAME] [[throttle]]; it belongs in [general] [[throttle]]"),
+    (HEAD + KVM + "  [[throttle]]\n" + ROOM.format(room="", sub=""),
+     "[connect kvm2/throttle]", "no limit set; write parallel, snapshot_batch_size or "
+     "snapshot_batch_pause, or remove the section"),
+    (HEAD + KVM + "  parallel = 4\n" + ROOM.format(room="", sub=""),
+     "[connect kvm2] parallel", "parallel is not a key of [general] [[connect]] or [connect "
+     "NAME]; it belongs in [general] [[throttle]] or [connect NAME] [[throttle]]"),
+    (HEAD + KVM + "  [[throtle]]\n  parallel = 4\n" + ROOM.format(room="", sub=""),
+     "[connect kvm2/throtle]", "unknown section; did you mean [[throttle]]?"),
 ])
 def test_endpoint_config_errors(tmp_path, text, where, message):
     config = write_config(tmp_path, text)

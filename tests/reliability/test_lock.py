@@ -225,3 +225,21 @@ def test_rebuild_locks_its_rooms_like_every_command_that_changes_vms(run, lock_d
     assert result.exit_code == exit_codes.ROOM_BUSY
     assert f"Error: room 'lab1' is busy: pid {holder.pid} holds" in result.stderr
     assert run("virtroom-rebuild", "--dry-run", "lab1").exit_code != exit_codes.ROOM_BUSY
+
+
+def test_lock_files_are_held_above_select_reach_and_still_exclude(lock_dir, holders):
+    """The room locks stay out of the descriptors select(2) can watch (pycurl's
+    wait spins on a socket at or above 1,024), and moved there they still lock."""
+    import resource
+
+    from vdictl.fds import SELECT_LIMIT
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < SELECT_LIMIT + 300:
+        pytest.skip("the hard limit of open files is too low here to move descriptors")
+    holder = hold(holders, lock_dir, "room01", "room02")
+    fds = {int(fd): os.readlink(f"/proc/{holder.pid}/fd/{fd}")
+           for fd in os.listdir(f"/proc/{holder.pid}/fd")}
+    locks = sorted(fd for fd, target in fds.items() if target.endswith(".lock"))
+    assert len(locks) == 2 and min(locks) >= SELECT_LIMIT, fds
+    with pytest.raises(RoomBusy):
+        RoomLocks(["room02"], directory=str(lock_dir)).acquire()

@@ -446,7 +446,8 @@ def test_far_off_unknown_keys_and_sections_warn(tmp_path):
     ("password = x", "password", "password is not a key of [room NAME] [[subsection]]; it "
      "belongs in [general] [[connect]] or [connect NAME]"),
     ("snapshot_batch_size = 2", "snapshot_batch_size", "snapshot_batch_size is not a key of "
-     "[room NAME] [[subsection]]; it belongs in [general] [[throttle]]"),
+     "[room NAME] [[subsection]]; it belongs in [general] [[throttle]] or "
+     "[connect NAME] [[throttle]]"),
 ])
 def test_a_likely_typo_or_a_key_of_another_section_is_an_error(tmp_path, body, key, message):
     err = error(tmp_path, HEADER + room(body))

@@ -99,3 +99,40 @@ def test_limit_must_be_positive():
 
 def test_run_each_of_nothing():
     assert run_each(lambda i: i, [], max_workers=4) == []
+
+
+def test_grouped_items_are_handed_out_round_robin_at_most_the_limit_per_group():
+    # every item of group "a" first, as a config lists its rooms engine by engine
+    items = [("a", i) for i in range(8)] + [("b", i) for i in range(8)]
+    lock = threading.Lock()
+    running = {"a": 0, "b": 0}
+    peaks = {"a": 0, "b": 0}
+    order = []
+
+    def work(item):
+        group = item[0]
+        with lock:
+            order.append(group)
+            running[group] += 1
+            peaks[group] = max(peaks[group], running[group])
+        time.sleep(0.02)
+        with lock:
+            running[group] -= 1
+        return item
+
+    results = run_each(work, items, max_workers=10, group=lambda item: item[0],
+                       per_group=lambda key: 2)
+    assert [r.value for r in results] == items            # results in the items' order
+    assert peaks == {"a": 2, "b": 2}                      # each group at its limit
+    assert sorted(order[:4]) == ["a", "a", "b", "b"]      # "b" did not wait for "a"
+
+
+def test_grouped_items_use_no_more_threads_than_the_groups_can_keep_busy():
+    seen = set()
+
+    def work(item):
+        seen.add(threading.current_thread().name)
+        time.sleep(0.01)
+
+    run_each(work, range(30), max_workers=50, group=lambda i: i % 3, per_group=lambda k: 2)
+    assert len(seen) <= 6

@@ -24,7 +24,8 @@ from vdictl.config.file import (find_config_file, profile_name,  # noqa: F401
                                 read_config_file, room_name, room_sections)
 from vdictl.config.vms import PAYLOAD_VARIABLES, VmBuilder
 from vdictl.errors import ConfigError
-from vdictl.config.rooms import Config, Connect, LoggingSettings, Room, Throttle, VmSpec
+from vdictl.config.rooms import (Config, Connect, EndpointThrottle, LoggingSettings, Room,
+                                 Throttle, VmSpec)
 
 
 def load_config(path: str, *, now: Optional[datetime] = None) -> Config:
@@ -189,7 +190,7 @@ class _Loader:
     def connect(self, section: Section, path: str) -> Connect:
         """[general] [[connect]] or a [connect NAME] profile (`path`: its section)."""
         vals = self.values(section, "connect", path, self.unused)
-        self.no_subsections(section, path)
+        throttle = self.endpoint_throttle(section, path)
         driver = vals.pop("driver", None)
         if driver is None:
             if "url" in vals and "uri" in vals:
@@ -225,7 +226,26 @@ class _Loader:
             self.other_drivers_key(vals, driver, path)
         vals = configspec.with_defaults("connect", vals)
         vals["driver"] = driver
-        return Connect(**vals)
+        return Connect(**vals, throttle=throttle)
+
+    def endpoint_throttle(self, section: Section, path: str) -> Optional[EndpointThrottle]:
+        """A [connect NAME] profile's own [[throttle]]: its endpoint's limits. The
+        [general] [[connect]] has none (its endpoint's limits are [[throttle]]'s)."""
+        if path == "general/connect":
+            self.no_subsections(section, path)
+            return None
+        for name in section.sections:
+            if name != "throttle":
+                self.unknown_section(name, ("throttle",), f"{path}/{name}")
+        if "throttle" not in section.sections:
+            return None
+        sub = f"{path}/throttle"
+        vals = self.values(section["throttle"], "endpoint_throttle", sub, self.unused)
+        self.no_subsections(section["throttle"], sub)
+        if not vals:
+            raise self.error("no limit set; write parallel, snapshot_batch_size or "
+                             "snapshot_batch_pause, or remove the section", sub)
+        return EndpointThrottle(**vals)
 
     def other_drivers_key(self, vals: Mapping[str, Any], driver: str, path: str) -> None:
         """A profile's url on libvirt, or uri on ovirt or proxmox, would silently

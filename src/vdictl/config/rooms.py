@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 # the loader does: a record built by hand equals one loaded from the same keys.
 _VM = configspec.defaults("vm")
 _THROTTLE = configspec.defaults("throttle")
+_ENDPOINT_THROTTLE = configspec.defaults("endpoint_throttle")
 _CONNECT = configspec.defaults("connect")
 _LOGGING = configspec.defaults("logging")
 _ROOM = configspec.defaults("room")
@@ -165,6 +166,16 @@ class Throttle:
 
 
 @dataclass(frozen=True)
+class EndpointThrottle:
+    """A [connect NAME] profile's own [[throttle]]: limits of its endpoint alone,
+    held beside the global ones (None: not set)."""
+
+    parallel: Optional[int] = _ENDPOINT_THROTTLE["parallel"]
+    snapshot_batch_size: Optional[int] = _ENDPOINT_THROTTLE["snapshot_batch_size"]
+    snapshot_batch_pause: Optional[float] = _ENDPOINT_THROTTLE["snapshot_batch_pause"]
+
+
+@dataclass(frozen=True)
 class Connect:
     driver: str                       # "libvirt" | "ovirt" | "proxmox"
     uri: Optional[str] = _CONNECT["uri"]             # libvirt
@@ -187,6 +198,8 @@ class Connect:
     endpoint_timeout: float = _CONNECT["endpoint_timeout"]
     #: libvirt: ask QEMU's monitor which VNC/SPICE clients are connected
     console_probe: bool = _CONNECT["console_probe"]
+    #: a [connect NAME] profile's own [[throttle]] (None: none written)
+    throttle: Optional[EndpointThrottle] = None
 
     @property
     def endpoint(self) -> str:

@@ -10,6 +10,7 @@ Section identifiers:
 ``general``   keys directly under ``[general]``
 ``connect``   ``[general]`` / ``[[connect]]``, and a named profile ``[connect NAME]``
 ``throttle``  ``[general]`` / ``[[throttle]]``
+``endpoint_throttle``  ``[connect NAME]`` / ``[[throttle]]``: one endpoint's own limits
 ``logging``   ``[logging]``
 ``room``      ``[room NAME]`` itself: keys of the room, not of its subsections
 ``vm``        ``[room NAME]`` / ``[[subsection]]``; the same keys written
@@ -29,6 +30,7 @@ SECTIONS: Dict[str, str] = {
     "general": "[general]",
     "connect": "[general] [[connect]] or [connect NAME]",
     "throttle": "[general] [[throttle]]",
+    "endpoint_throttle": "[connect NAME] [[throttle]]",
     "logging": "[logging]",
     "room": "[room NAME]",
     "vm": "[room NAME] [[subsection]]",
@@ -185,6 +187,20 @@ KEYS: Tuple[Key, ...] = (
              "--ignore-storage-limit overrides); a reset that finds a storage below it warns "
              "once and goes on. A percentage of the storage's size (10%) or a size (200GiB). "
              "See the guide's \"Storage headroom\" for how the need is estimated."),
+    # [connect NAME] [[throttle]]: one endpoint's own limits (ops.session, _host)
+    Key("parallel", "endpoint_throttle", "int", minimum=1,
+        help="This profile's endpoint alone: at most this many of its VMs' power "
+             "operations at once, beside the global parallel (a slot of each is held). "
+             "Not set: parallel_per_host if set, else only the global limit."),
+    Key("snapshot_batch_size", "endpoint_throttle", "int", minimum=1,
+        help="This profile's endpoint alone: at most this many of its snapshot "
+             "operations at once (its own storage), beside the global "
+             "snapshot_batch_size, which then bounds the whole site. Not set: "
+             "parallel_per_host if set, else only the global limit."),
+    Key("snapshot_batch_pause", "endpoint_throttle", "float", minimum=0,
+        help="This profile's endpoint alone: seconds between the starts of its "
+             "snapshot batches (at most its snapshot_batch_size each). Not set: no pause "
+             "of its own; the global snapshot_batch_pause still applies."),
     Key("shutdown_timeout", "throttle", "float", default=120.0, minimum=0,
         help="Seconds a guest gets to shut down cleanly."),
     Key("operation_timeout", "throttle", "float", default=600.0, minimum=0,

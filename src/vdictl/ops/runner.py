@@ -16,6 +16,7 @@ from vdictl.result import Outcome, Report, VmResult
 from vdictl.vm_lock import VmBusy
 from vdictl.config.rooms import VmSpec
 
+from .limits import endpoint_workers, run_workers
 from .session import Session
 
 T = TypeVar("T")
@@ -92,15 +93,30 @@ def run_vms(session: Session, action: str, pairs: Sequence[Pair], func: VmFunc) 
                         reason=reason, steps=tuple(steps),
                         duration=time.monotonic() - started, in_use=in_use)
 
-    totals: Dict[str, int] = {}
-    for spec, _ in pairs:
-        totals[spec.room] = totals.get(spec.room, 0) + 1
+    totals, per_endpoint = _counts(session, pairs)
     session.progress.begin(action, totals)
     try:
-        results = run_each(one, pairs, max_workers=session.max_workers)
+        # round-robin over the endpoints, each at most what it can keep busy
+        results = run_each(one, pairs, max_workers=run_workers(session.config,
+                                                               [s for s, _ in pairs]),
+                           group=lambda pair: session.endpoint_of(pair[0]),
+                           per_group=lambda endpoint: per_endpoint[str(endpoint)])
     finally:
         session.progress.end()
     return Report(action=action, results=[r.value for r in results])
+
+
+def _counts(session: Session, pairs: Sequence[Pair]) -> Tuple[Dict[str, int], Dict[str, int]]:
+    """The VMs per room (for the progress display) and the workers each
+    endpoint can keep busy (ops/limits.py)."""
+    totals: Dict[str, int] = {}
+    per_endpoint: Dict[str, int] = {}
+    for spec, _ in pairs:
+        totals[spec.room] = totals.get(spec.room, 0) + 1
+        endpoint = session.endpoint_of(spec)
+        if endpoint not in per_endpoint:
+            per_endpoint[endpoint] = endpoint_workers(session.config, spec)
+    return totals, per_endpoint
 
 
 def step(session: Session, steps: List[str], text: str, func: Callable[[], object]) -> object:

@@ -17,6 +17,7 @@ from vdictl.records.journal import StartJournal
 from vdictl.records.occupancy import Occupancy
 from vdictl.vm_lock import VmLocks
 
+from .limits import endpoint_limits, endpoint_workers, run_workers
 from .progress import ProgressObserver
 
 audit = logging.getLogger("vdictl.audit")
@@ -68,6 +69,8 @@ class Session:
         self._down: Dict[EndpointKey, DriverError] = {}
         #: VMs (room, name) whose inventory query failed, and why
         self._unknown: Dict[Tuple[str, str], VdictlError] = {}
+        #: endpoint -> where the config gives it (endpoint_origin, once per endpoint)
+        self._origins: Dict[str, str] = {}
         t = config.throttle
         self.snapshots = Throttle(t.snapshot_batch_size, t.snapshot_batch_pause, name="snapshot")
         #: VMs made ready for the snapshot throttle (a reset's power-off) wait
@@ -167,7 +170,7 @@ class Session:
             if down is not None:
                 raise type(down)(down.message, driver=down.driver) from None
             driver = self._factory(dataclasses.replace(self.config, connect=connect), uri)
-            driver.concurrency = self.max_workers
+            driver.concurrency = self.workers_at(key)
             try:
                 driver.open_within_bound()
             except (Unreachable, AuthError) as exc:
@@ -194,21 +197,23 @@ class Session:
         return Throttles(self._host(spec)[2], self.snapshot_queue)
 
     def _host(self, spec: VmSpec) -> Tuple[Optional[Throttle], ...]:
-        """The per-host throttles of `spec`'s endpoint; Nones without parallel_per_host.
-        Keyed by the URI alone: two logins to one host share its cap. Always taken
-        before the global ones, so no host holds more global slots than its own
-        cap while it waits."""
-        t = self.config.throttle
-        if t.parallel_per_host is None:
+        """The per-host throttles of `spec`'s endpoint: its profile's own [[throttle]]
+        limits, else parallel_per_host (ops.limits.endpoint_limits); Nones without
+        either. Keyed by the URI alone: two logins to one host share its cap (the
+        first profile's limits). Always taken before the global ones, so no host
+        holds more global slots than its own cap while it waits."""
+        own = endpoint_limits(self.config, spec)
+        if not own.any:
             return (None, None, None)
+        t = self.config.throttle
         key = self.endpoint_of(spec)
         with self._lock:
             three = self.host_throttles.get(key)
             if three is None:
-                power = Throttle(min(t.parallel_per_host, t.parallel), 0.0,
-                                 name=f"power at {key}")
-                snapshot = Throttle(min(t.parallel_per_host, t.snapshot_batch_size), 0.0,
-                                    name=f"snapshot at {key}")
+                power = Throttle(own.power or t.parallel, 0.0, name=f"power at {key}")
+                snapshot = Throttle(own.snapshots or t.snapshot_batch_size,
+                                    own.snapshot_pause, name=f"snapshot at {key}")
+                snapshot.on_pause = lambda until: self.progress.pause("snapshot", until)
                 queue = Throttle(snapshot.limit, 0.0, name=f"snapshot queue at {key}")
                 three = self.host_throttles[key] = (power, snapshot, queue)
                 if self.interrupted:
@@ -239,7 +244,17 @@ class Session:
 
     def endpoint_origin(self, endpoint: str) -> str:
         """Where the config (or --uri) gives `endpoint`: "FILE [general/connect] uri,
-        or [room lab1/students] uri, or [connect eng2] url"."""
+        or [room lab1/students] uri, or [connect eng2] url". Worked out once per
+        endpoint: each failed VM's line names it (an engine down: 1,000 lines)."""
+        with self._lock:
+            known = self._origins.get(endpoint)
+        if known is None:
+            known = self._find_origin(endpoint)
+            with self._lock:
+                self._origins[endpoint] = known
+        return known
+
+    def _find_origin(self, endpoint: str) -> str:
         places = []
         if endpoint == self.endpoint():
             key = "uri" if self.config.connect.driver == "libvirt" else "url"
@@ -273,8 +288,17 @@ class Session:
     # -- helpers shared by the operations -----------------------------------
     @property
     def max_workers(self) -> int:
+        """Worker threads of a run over every room (ops.limits.run_workers)."""
+        return run_workers(self.config, all_vms(list(self.config.rooms.values())))
+
+    def workers_at(self, key: EndpointKey) -> int:
+        """Threads that may work on one endpoint at once (its driver's pool size)."""
+        for room in self.config.rooms.values():
+            for spec in room.vms:
+                if self.endpoint_key(spec) == key:
+                    return endpoint_workers(self.config, spec)
         t = self.config.throttle
-        return max(1, min(64, t.parallel + t.snapshot_batch_size + 2))
+        return t.parallel + t.snapshot_batch_size + 2
 
     def owner_for(self, spec: VmSpec) -> Owner:
         return Owner(room=spec.room, subsection=spec.subsection, tool_version=__version__)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import ovirtsdk4 as sdk
 
 from vdictl.config.rooms import Connect
-from vdictl.errors import AuthError, Unreachable, Unusable
+from vdictl.errors import AuthError, NoConnection, Unreachable, Unusable
 
 from ..base import configured_password
 from .errors import DRIVER, map_error, redact
@@ -65,6 +65,22 @@ def user_api_headers(connect: Connect) -> dict:
     return {"Filter": "true"} if connect.filter else {}
 
 
+def no_connection_message(url: str, exc: BaseException, secrets: List[Optional[str]]) -> str:
+    """Why no connection to `url` could be made here, and what to do about it."""
+    import errno
+    import resource
+
+    reason = redact(str(exc) or type(exc).__name__, secrets)
+    try:  # whether this process is out of descriptors now
+        os.close(os.open(os.devnull, os.O_RDONLY))
+    except OSError as err:
+        if err.errno in (errno.EMFILE, errno.ENFILE):
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            reason = (f"out of open files (the limit is {soft}; raise it: LimitNOFILE= in "
+                      f"the service unit, ulimit -n)")
+    return f"cannot open a new connection to {url} on this machine, no request sent: {reason}"
+
+
 class ConnectionPool:
     """Up to `size` SDK connections to one engine, one SSO token for all."""
 
@@ -86,10 +102,18 @@ class ConnectionPool:
         return [self._password, self._token]
 
     def _new(self, token: Optional[str]) -> sdk.Connection:
+        """A new SDK connection; NoConnection when this machine cannot make one.
+        The SDK makes its curl handles here, before any request: out of open
+        files, curl_multi_init fails and pycurl says only "initializing
+        curl-multi failed" (pycurl, src/multi.c, do_multi_new)."""
         c = self._connect
-        return sdk.Connection(url=self.url, username=c.username, password=self._password,
-                              token=token, ca_file=c.ca_file, insecure=bool(c.insecure),
-                              timeout=self.timeout, headers=user_api_headers(c))
+        try:
+            return sdk.Connection(url=self.url, username=c.username, password=self._password,
+                                  token=token, ca_file=c.ca_file, insecure=bool(c.insecure),
+                                  timeout=self.timeout, headers=user_api_headers(c))
+        except Exception as exc:  # noqa: BLE001 - pycurl.error, MemoryError, OSError
+            raise NoConnection(no_connection_message(self.url, exc, self.secrets),
+                               driver=DRIVER) from None
 
     def open(self) -> None:
         """Log in once (SSO) and check that the API answers. Tried once: the
@@ -111,9 +135,8 @@ class ConnectionPool:
         log.debug("logging in to %s as %s (ca_file=%s, insecure=%s)", self.url, c.username,
                   c.ca_file or "system CAs", bool(c.insecure))
 
-        conn = None
+        conn = self._new(None)
         try:
-            conn = self._new(None)
             token = conn.authenticate()
             conn.test(raise_exception=True)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
