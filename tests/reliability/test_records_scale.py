@@ -16,6 +16,8 @@ import sys
 import textwrap
 from datetime import datetime, timezone
 
+import pytest
+
 from benchmarks.records import build_state, room_names, site_config, vm_results
 from tests.vdictl_cli import vdictl
 from vdictl.records import history, store
@@ -187,3 +189,15 @@ def test_the_json_records_of_earlier_versions_are_moved_in(tmp_path, monkeypatch
     assert sorted(p.name for p in runs.iterdir() if not p.name.startswith("records.")) == [
         "reset"]
     assert [p.name for p in (runs / "reset").iterdir()] == ["notes.json"]
+
+
+def test_a_database_that_cannot_be_opened_says_why(tmp_path):
+    """The error names SQLite's reason and the file (it read "[Errno None] None")."""
+    from vdictl.records import store
+
+    (tmp_path / "runs" / store.DB_NAME).mkdir(parents=True)   # a directory in its place
+    with pytest.raises(store.StoreError) as caught:
+        with store.writing(str(tmp_path)):
+            pass
+    assert str(caught.value) == (f"unable to open database file: "
+                                 f"{tmp_path / 'runs' / store.DB_NAME}")

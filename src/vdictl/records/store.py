@@ -66,6 +66,9 @@ CREATE INDEX IF NOT EXISTS vms_by_name ON vms (vm, run_id);
 class StoreError(OSError):
     """The database cannot be opened or written: an OSError, as the JSON files' were."""
 
+    def __str__(self) -> str:
+        return f"{self.strerror}: {self.filename}"
+
 
 def runs_dir(directory: str) -> str:
     return os.path.join(directory, "runs")
@@ -76,9 +79,7 @@ def db_path(directory: str) -> str:
 
 
 def _error(exc: sqlite3.Error, path: str) -> StoreError:
-    err = StoreError(str(exc))
-    err.filename = path
-    return err
+    return StoreError(None, str(exc), path)
 
 
 @contextlib.contextmanager
@@ -105,6 +106,26 @@ def writing(directory: str) -> Iterator[sqlite3.Connection]:
 
 
 def _open_rw(path: str) -> sqlite3.Connection:
+    """_open_rw_once, tried again while another process holds the database in
+    a way SQLite's busy handler does not wait for: switching a new database
+    to WAL (journal_mode) takes an exclusive lock and answers "database is
+    locked" at once when two first runs start together."""
+    import time
+
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    pause = 0.02
+    while True:
+        try:
+            return _open_rw_once(path)
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if not ("locked" in text or "busy" in text) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
+def _open_rw_once(path: str) -> sqlite3.Connection:
     new = not os.path.exists(path)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None,
                            check_same_thread=False)  # closed by whichever thread evicts it
