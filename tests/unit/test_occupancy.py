@@ -82,3 +82,22 @@ def test_two_runs_writing_at_once_lose_nothing(tmp_path):
     for process in runs:
         process.join(60)
     assert len(Occupancy(str(tmp_path)).desks("e")) == 80
+
+
+def test_a_run_that_holds_its_rooms_writes_the_desks_in_one_batch(tmp_path):
+    """write_behind: 100 resets cost no rewrite of the endpoint's file each
+    (23 ms of CPU apiece at 1,000 desks made the 10-engine night 1.31x its
+    floor); flush() (Session.close) writes them all, each change in turn."""
+    from vdictl.records.occupancy import Occupancy
+
+    record = Occupancy(str(tmp_path))
+    record.write_behind = True
+    endpoint = "https://engine.example.org/ovirt-engine/api"
+    for i in range(100):
+        record.reset_done(endpoint, ("lab", f"pc{i:03d}"), running=False)
+        record.started(endpoint, ("lab", f"pc{i:03d}"))
+    assert record.desks(endpoint) == {}            # nothing written yet
+    record.flush()
+    desks = record.desks(endpoint)
+    assert len(desks) == 100
+    assert all(d.last_reset is not None and d.running for d in desks.values())

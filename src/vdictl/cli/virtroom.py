@@ -194,6 +194,9 @@ def locked_run(app: AppContext, operation: str, rooms: List[Room],
                           journal=StartJournal(locks.directory),
                           locks=vm_locks(app, locks, dry_run, options)) as session:
             guard.attach(session)
+            # a run that holds its rooms throughout writes the desks' record in
+            # batches; a picking run (--vacated) frees its rooms early: at once
+            session.occupancy.write_behind = not picks_desks(options)
             if not dry_run:
                 audit.info("%s of room(s) %s started (pid %d)%s", module, ", ".join(names),
                            os.getpid(), f" by {app.delegation.caller}" if app.delegation else "")

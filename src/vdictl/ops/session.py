@@ -270,6 +270,7 @@ class Session:
         return ", or ".join(places)
 
     def close(self) -> None:
+        self.occupancy.flush()   # before the room locks go (write_behind)
         with self._lock:
             drivers, self._drivers = list(self._drivers.values()), {}
         for driver in drivers:
