@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Run the benchmarks and write docs/performance.md and docs/performance.png.
 
-    python -m benchmarks [--quick] [--only reset,scales,libvirt,startup,sites,pve,records,scale]
+    python -m benchmarks [--quick] [--only reset,scales,libvirt,startup,sites,pve,records,scale,day]
                          [--reps N] [--scale S] [--rooms 1,4,10,40] [--out DIR]
 
 Use `benchmarks/run`, which installs the `bench` extra first.
@@ -28,9 +28,9 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="benchmarks/run", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="small sizes (1 and 4 rooms), one run each: a few minutes")
-    p.add_argument("--only", default="reset,scales,libvirt,startup,sites,pve,records,scale",
+    p.add_argument("--only", default="reset,scales,libvirt,startup,sites,pve,records,scale,day",
                    help="comma-separated: reset, scales, libvirt, startup, sites, pve, "
-                        "records, scale (default: all)")
+                        "records, scale, day (default: all)")
     p.add_argument("--reps", type=int, help="runs per measurement (default 3; quick: 1)")
     p.add_argument("--large-reps", type=int, default=1,
                    help="runs per measurement at 40 rooms and more (default 1: each "
@@ -119,8 +119,12 @@ def main(argv=None) -> int:
         counts = [int(x) for x in (opts.engines if not opts.quick else "1,2").split(",")]
         log(f"a site of several engines, {counts} engine(s):")
         results["scale_site"] = bench_scale(counts, scale=opts.scale_time, log=log)
+    if "day" in only:
+        from .vacated import bench as bench_day
+        log("between lessons and the evening check (250 desks):")
+        results["day"] = bench_day(log=log, quick=opts.quick)
     for section in ("startup", "site_reset", "scales", "libvirt", "sites", "pve", "records",
-                    "scale_site"):
+                    "scale_site", "day"):
         if section not in results and section in previous:   # not re-run: keep the last
             results[section] = previous[section]
             results.setdefault("kept", []).append(f"{section} from {previous['date']}")

@@ -333,7 +333,8 @@ def pve_section(rows: Optional[List[Dict[str, Any]]]) -> List[str]:
 
 #: the heading each result section of the report starts with, by results key
 HEADINGS = {"site_reset": "## 1. ", "libvirt": "## 2. ", "startup": "## 3. ", "sites": "## 4. ",
-            "pve": "## 5. ", "records": "## Run records", "scale_site": "## 6. "}
+            "pve": "## 5. ", "records": "## Run records", "scale_site": "## 6. ",
+            "day": "## 7. "}
 
 
 def previous_sections(md_path: str) -> Dict[str, Any]:
@@ -434,10 +435,11 @@ def write(results: Dict[str, Any], md_path: str, png_path: Optional[str]) -> Non
         lines += scales_section(results.get("scales") or [])
     from .records import records_section
     from .report_scale import scale_section
+    from .vacated import day_section
 
     sections = (("libvirt", libvirt_section), ("startup", startup_section),
                 ("sites", sites_section), ("pve", pve_section), ("records", records_section),
-                ("scale_site", scale_section))
+                ("scale_site", scale_section), ("day", day_section))
     for key, render in sections:
         lines += [reuse[key]["text"]] if key in reuse else render(results.get(key))
     if os.path.exists(NOTES):

@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Between lessons (issue 26): what a `virtroom-reset --all --vacated` run costs
-that finds nothing to do, on a 250-desk site (10 rooms of 25 running VMs).
+"""Between lessons (issue 26) and the evening check (issue 25), on a 250-desk
+site (10 rooms of 25 running VMs): what a `virtroom-reset --all --vacated` run
+costs that finds nothing to do, and the requests of `vdictl preflight --all`
+against one `virtroom-show --all` on the engine simulator.
 
-    python -m benchmarks.vacated            # both simulators, 5 runs each
+    benchmarks/run --only day               # section 7 of docs/performance.md
+    python -m benchmarks.vacated            # both simulators, 5 runs each, as JSON
     python -m benchmarks.vacated --runs 3 --only ovirt
 
 This is what cron runs every five minutes all day: its wall time (config
@@ -24,17 +27,21 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .site import pve_site_config, site_config
 
 ROOMS = 10
 
 
-def run_once(config: str, workdir: str, driver: str) -> Dict[str, Any]:
+VACATED = ("virtroom-reset", "--all", "--vacated", "-o", "json")
+
+
+def run_once(config: str, workdir: str, driver: str,
+             command: Sequence[str] = VACATED) -> Dict[str, Any]:
     result = os.path.join(workdir, "result.json")
     cmd = [sys.executable, "-m", "benchmarks.vdictl_run", "--driver", driver, "--result", result,
-           "--", "--config", config, "virtroom-reset", "--all", "--vacated", "-o", "json"]
+           "--", "--config", config, *command]
     proc = subprocess.run(cmd, capture_output=True, text=True,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     with open(result) as fh:
@@ -73,9 +80,20 @@ def ovirt(runs: int) -> Dict[str, Any]:
                 fh.write(site_config(rooms=ROOMS, batch=10, url=engine.url))
             os.environ["VDICTL_STATE_DIR"] = os.path.join(tmp, "state")
             os.environ["VDICTL_LOCK_DIR"] = os.path.join(tmp, "locks")
-            return measure(engine, config, tmp, "ovirt", runs)
+            found = measure(engine, config, tmp, "ovirt", runs)
+            found["preflight"] = requests_of(engine, config, tmp, ("preflight", "--all", "-o", "json"))
+            found["show"] = requests_of(engine, config, tmp, ("virtroom-show", "--all", "-o", "json"))
+            return found
     finally:
         engine.stop()
+
+
+def requests_of(sim: Any, config: str, workdir: str, command: Sequence[str]) -> int:
+    """The requests one run of `command` sends (issue 25: a preflight costs at
+    most one virtroom-show, one request per storage and the template lookups)."""
+    sim.reset_stats()
+    run_once(config, workdir, "ovirt", command)
+    return int(sim.stats()["requests"])
 
 
 def proxmox(runs: int) -> Dict[str, Any]:
@@ -98,6 +116,35 @@ def proxmox(runs: int) -> Dict[str, Any]:
             return measure(sim, config, tmp, "proxmox", runs)
     finally:
         sim.stop()
+
+
+def bench(log: Callable[[str], None], quick: bool = False) -> Dict[str, Any]:
+    """Section 7 of docs/performance.md: both simulators."""
+    runs = 2 if quick else 4
+    log("  --vacated with nothing to do, and preflight, on the engine simulator")
+    found = {"runs": runs, "ovirt": ovirt(runs)}
+    log("  --vacated with nothing to do on the Proxmox VE simulator")
+    found["proxmox"] = proxmox(runs)
+    return found
+
+
+def day_section(res: Optional[Dict[str, Any]]) -> List[str]:
+    out = ["## 7. Between lessons and the evening check", ""]
+    if not res:
+        return out + ["Not run.", ""]
+    out += [f"A site of {ROOMS} rooms × 25 running VMs on each simulator (time scale 1), "
+            "vdictl in a child process; medians of runs 2–"
+            f"{res['runs']} (the first writes the occupancy record anew).", "",
+            "| backend | desks | `--vacated`, nothing to do: wall s | CPU s | requests |",
+            "|---|---:|---:|---:|---:|"]
+    for key, name in (("ovirt", "oVirt (engine simulator)"), ("proxmox", "Proxmox VE")):
+        r = res[key]
+        out.append(f"| {name} | {r['desks']} | {r['median_wall']:.2f} | "
+                   f"{r['median_cpu']:.2f} | {r['requests']} |")
+    o = res["ovirt"]
+    out += ["", f"`vdictl preflight --all` of the same 250 VMs on the engine simulator: "
+            f"{o['preflight']} requests; `virtroom-show --all`: {o['show']}.", ""]
+    return out
 
 
 def main(argv=None) -> int:

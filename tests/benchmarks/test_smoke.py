@@ -147,3 +147,16 @@ def test_scale_benchmark_and_its_report_section_at_a_tiny_size(tmp_path):
     text = "\n".join(scale_section(res))
     assert "## 6. A site of several engines" in text and "| 2 | 50 |" in text
     json.dumps(res)
+
+
+def test_the_day_section_reports_vacated_and_the_preflight_cost():
+    from benchmarks.vacated import day_section
+
+    run = {"desks": 250, "median_wall": 0.24, "median_cpu": 0.36, "requests": 23}
+    text = "\n".join(day_section({"runs": 4, "ovirt": dict(run, preflight=267, show=273),
+                                  "proxmox": dict(run, requests=772)}))
+    assert text.startswith("## 7. Between lessons and the evening check")
+    assert "| oVirt (engine simulator) | 250 | 0.24 | 0.36 | 23 |" in text
+    assert "| Proxmox VE | 250 | 0.24 | 0.36 | 772 |" in text
+    assert "on the engine simulator: 267 requests; `virtroom-show --all`: 273." in text
+    assert day_section(None)[-2] == "Not run."
