@@ -182,6 +182,21 @@ def test_a_refused_token_is_401_with_an_empty_body(pve_api):
     assert response.headers["Connection"] == "close"
 
 
+def test_every_answer_of_400_or_more_closes_the_connection(pve_api):
+    # pve-http-server PVE::APIServer::AnyEvent::response: keep_alive = 0 if $code >= 400
+    headers = {"Authorization": "PVEAPIToken=root@pam!vdictl=%s" % pve_api.token_secret}
+    with requests.Session() as session:
+        ok = session.get(pve_api.url + "/api2/json/version", verify=pve_api.ca_file,
+                         headers=headers)
+        assert (ok.status_code, ok.headers.get("Connection")) == (200, None)
+        for path in ("/api2/json/nodes/pve1/qemu/99999/config", "/api2/json/cluster/nextid"
+                                                                 "?vmid=9000"):
+            refused = session.get(pve_api.url + path, verify=pve_api.ca_file, headers=headers)
+            assert refused.status_code >= 400
+            assert refused.headers["Connection"] == "close"
+    assert pve_api.connections == 2      # the first answer kept it, the refusals did not
+
+
 def test_several_node_urls_answer_for_one_cluster_and_one_can_go_down(pve_api):
     other = pve_api.add_node_url()
     assert other != pve_api.url
