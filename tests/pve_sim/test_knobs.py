@@ -130,7 +130,8 @@ def test_a_foreign_guest_that_ignores_acpi(pve_api_factory):
 
 # -- transient faults as Proxmox VE words them (server/faults.py) --------------------
 
-CFS = "cfs-lock 'storage-local-lvm' error: got lock request timeout"
+#: pmxcfs locks a shared storage only (pve-storage Plugin::cluster_lock_storage)
+CFS = "cfs-lock 'storage-shared-nfs' error: got lock request timeout"
 
 
 def test_a_cfs_lock_timeout_answers_500_with_pmxcfs_words_and_changes_nothing(pve_api, api):
