@@ -233,3 +233,16 @@ def test_chaos_fails_a_seeded_share_of_requests_transiently(pve_api, api):
     assert 10 < outcomes.count("ok") < 30
     assert CFS in outcomes
     assert "can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout" in outcomes
+
+
+def test_access_permissions_answers_each_default_path_an_admin_holds(pve_api, api):
+    # pve-access-control RPCEnvironment::get_effective_permissions: the default
+    # paths, each where the user holds a privilege (an admin's role on / propagates)
+    pve_api.withhold("root@pam", "VM.Monitor")
+    answer = api.access.permissions.get()
+    assert sorted(answer) == ["/", "/access", "/access/groups", "/nodes", "/pool", "/sdn",
+                              "/storage", "/vms"]
+    assert answer["/vms"]["VM.Clone"] == 1
+    assert all("VM.Monitor" not in privileges for privileges in answer.values())
+    student = ticket_client(pve_api, user=pve_api.student, password=pve_api.student_password)
+    assert student.access.permissions.get() == {}
