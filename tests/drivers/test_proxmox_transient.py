@@ -23,7 +23,7 @@ from tests.pve_sim.server.faults import CFS_LOCK_TIMEOUT  # noqa: E402
 
 OWNER = Owner(room="lab", subsection="pcs", tool_version="test")
 TIMEOUT = 30.0
-CFS = CFS_LOCK_TIMEOUT % "local-lvm"
+CFS = CFS_LOCK_TIMEOUT % "shared-nfs"     # pmxcfs locks shared storage only
 NAME = "lab-pc01"
 
 

@@ -458,6 +458,22 @@ def test_seeded_snapshot_restores_the_configuration(conn, ovirt_engine):
     assert ovirt_engine.vm("seeded").comment == "before"
 
 
+def test_a_restore_without_a_correlation_id_tags_its_two_jobs_restoresnapshot(conn,
+                                                                              ovirt_engine):
+    # BackendSnapshotResource.restore: RESTORE_SNAPSHOT_CORRELATION_ID on the preview
+    # and its commit; ExecutionMessages.properties words the jobs
+    ovirt_engine.add_vm("tagged", template="tmpl-win10")
+    sid = ovirt_engine.add_snapshot("tagged", "golden")
+    [vm] = conn.system_service().vms_service().list(search="name=tagged")
+    conn.system_service().vms_service().vm_service(vm.id).snapshots_service() \
+        .snapshot_service(sid).restore()
+    ovirt_engine.settle()
+    jobs = conn.system_service().jobs_service().list(search="correlation_id=RestoreSnapshot")
+    assert sorted((j.description, j.status) for j in jobs) == [
+        ("Preview VM Snapshot golden of VM tagged", types.JobStatus.FINISHED),
+        ("Restoring VM Snapshot golden of VM tagged", types.JobStatus.FINISHED)]
+
+
 def _jobs(sim, username, password, headers=None):
     c = sdk.Connection(**dict(sim_connection_args(sim), username=username, password=password),
                        headers=headers)

@@ -130,7 +130,8 @@ def test_a_foreign_guest_that_ignores_acpi(pve_api_factory):
 
 # -- transient faults as Proxmox VE words them (server/faults.py) --------------------
 
-CFS = "cfs-lock 'storage-local-lvm' error: got lock request timeout"
+#: pmxcfs locks a shared storage only (pve-storage Plugin::cluster_lock_storage)
+CFS = "cfs-lock 'storage-shared-nfs' error: got lock request timeout"
 
 
 def test_a_cfs_lock_timeout_answers_500_with_pmxcfs_words_and_changes_nothing(pve_api, api):
@@ -182,6 +183,21 @@ def test_a_refused_token_is_401_with_an_empty_body(pve_api):
     assert response.headers["Connection"] == "close"
 
 
+def test_every_answer_of_400_or_more_closes_the_connection(pve_api):
+    # pve-http-server PVE::APIServer::AnyEvent::response: keep_alive = 0 if $code >= 400
+    headers = {"Authorization": "PVEAPIToken=root@pam!vdictl=%s" % pve_api.token_secret}
+    with requests.Session() as session:
+        ok = session.get(pve_api.url + "/api2/json/version", verify=pve_api.ca_file,
+                         headers=headers)
+        assert (ok.status_code, ok.headers.get("Connection")) == (200, None)
+        for path in ("/api2/json/nodes/pve1/qemu/99999/config", "/api2/json/cluster/nextid"
+                                                                 "?vmid=9000"):
+            refused = session.get(pve_api.url + path, verify=pve_api.ca_file, headers=headers)
+            assert refused.status_code >= 400
+            assert refused.headers["Connection"] == "close"
+    assert pve_api.connections == 2      # the first answer kept it, the refusals did not
+
+
 def test_several_node_urls_answer_for_one_cluster_and_one_can_go_down(pve_api):
     other = pve_api.add_node_url()
     assert other != pve_api.url
@@ -217,3 +233,16 @@ def test_chaos_fails_a_seeded_share_of_requests_transiently(pve_api, api):
     assert 10 < outcomes.count("ok") < 30
     assert CFS in outcomes
     assert "can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout" in outcomes
+
+
+def test_access_permissions_answers_each_default_path_an_admin_holds(pve_api, api):
+    # pve-access-control RPCEnvironment::get_effective_permissions: the default
+    # paths, each where the user holds a privilege (an admin's role on / propagates)
+    pve_api.withhold("root@pam", "VM.Monitor")
+    answer = api.access.permissions.get()
+    assert sorted(answer) == ["/", "/access", "/access/groups", "/nodes", "/pool", "/sdn",
+                              "/storage", "/vms"]
+    assert answer["/vms"]["VM.Clone"] == 1
+    assert all("VM.Monitor" not in privileges for privileges in answer.values())
+    student = ticket_client(pve_api, user=pve_api.student, password=pve_api.student_password)
+    assert student.access.permissions.get() == {}

@@ -60,6 +60,9 @@ def _check_restore(engine, vm, snap):
         raise Conflict("Cannot revert to Snapshot. Snapshot is locked.")
 
 
+#: BackendSnapshotResource.RESTORE_SNAPSHOT_CORRELATION_ID: the restore's
+#: commands' correlation id when the request gave none
+RESTORE_CORRELATION_ID = "RestoreSnapshot"
 #: AppErrors.properties ACTION_TYPE_FAILED_OBJECT_LOCKED (${action} ${type})
 OBJECT_LOCKED = ("Cannot %s Snapshot. Related operation is currently in progress. "
                  "Please try again later.")
@@ -83,11 +86,20 @@ def restore(engine, vm, snap, correlation_id=None):
     request arrives: a refused one ends FAILED at its VALIDATING step
     (CommandBase.executeAction).
 
-    The simulator answers 202 at once and runs the request thread's commit on
-    the clock (the engine answers when the commit is done).  An engine
+    Without a correlation_id both carry "RestoreSnapshot"
+    (BackendSnapshotResource.RESTORE_SNAPSHOT_CORRELATION_ID); the job
+    descriptions are ExecutionMessages.properties' job.TryBackToAllSnapshotsOfVm
+    and job.RestoreAllSnapshots.
+
+    A known difference: the engine sets async=false and answers only after
+    both (AbstractBackendActionableResource.doAction -> awaitCompletion ->
+    BackendResource.actionStatus: 200, status "complete", or "failed" when the
+    preview's job failed); the simulator answers 202 at once and runs the
+    request thread's commit on the clock, so tests can act between the two.  An engine
     restart (:meth:`Engine.restart`) loses that thread: the preview is ended
     or compensated, and nothing commits it."""
-    job = engine.inventory.add_job("Previewing Snapshot %s of VM %s"
+    correlation_id = correlation_id or RESTORE_CORRELATION_ID
+    job = engine.inventory.add_job("Preview VM Snapshot %s of VM %s"
                                    % (snap.description, vm.name), correlation_id)
     try:
         _check_restore(engine, vm, snap)
@@ -128,8 +140,8 @@ def restore(engine, vm, snap, correlation_id=None):
         # RestoreAllSnapshots(COMMIT), run by the request's thread once the
         # preview's job ended (AbstractBackendResource.awaitCompletion)
         commit.append(engine.in_flight_op(vm, "commit"))
-        commit.append(engine.inventory.add_job("Restoring VM %s from Snapshot" % vm.name,
-                                               correlation_id))
+        commit.append(engine.inventory.add_job("Restoring VM Snapshot %s of VM %s"
+                                               % (snap.description, vm.name), correlation_id))
         vm.status = "image_locked"
 
     def commit_done():

@@ -9,8 +9,15 @@ What the real system says (cited where the simulator models it):
 
 - pve-cluster ``PVE::Cluster`` ``$cfs_lock`` (cfs_lock_storage, cfs_lock_file
   ...): a pmxcfs lock not had within its timeout dies
-  ``cfs-lock 'storage-local-lvm' error: got lock request timeout``; in a
-  synchronous API call that is the answer ``500 <that text>``.
+  ``cfs-lock 'storage-shared-nfs' error: got lock request timeout``; in a
+  synchronous API call that is the answer ``500 <that text>``. A storage's
+  cluster lock is a pmxcfs one only on shared storage (pve-storage
+  ``PVE::Storage::Plugin::cluster_lock_storage``; a local storage such as
+  local-lvm takes ``/var/lock/pve-manager/pve-storage-<id>`` with
+  lock_file instead), so chaos words it for a shared storage. Not checked
+  against the source request by request: chaos answers it on any change,
+  where the real sync parts take such a lock only in some (a config PUT
+  that allocates or frees a disk, vdisk_alloc/vdisk_free).
 - pve-common ``PVE::Tools::lock_file_full`` (what ``PVE::AbstractConfig``
   ``lock_config`` uses for ``/var/lock/qemu-server/lock-<vmid>.conf``):
   ``can't lock file '<file>' - got timeout``; in the sync part of a call (a
@@ -62,7 +69,7 @@ class Faults:
         self._chaos_rate = 0.0
         self._chaos_rng = random.Random(0)
         self._chaos_kinds = CHAOS_KINDS
-        self._chaos_storage = "local-lvm"
+        self._chaos_storage = "shared-nfs"
         #: (kind, method, path) of every fault chaos injected
         self.chaos_log = []
 
@@ -77,7 +84,7 @@ class Faults:
             self._failures.append([method.upper(), re.compile(path_regex),
                                    Injected(status and int(status), reason, drop), times])
 
-    def chaos(self, rate, seed=0, kinds=CHAOS_KINDS, storage="local-lvm"):
+    def chaos(self, rate, seed=0, kinds=CHAOS_KINDS, storage="shared-nfs"):
         """From now on, ``rate`` of all requests (but the login) fail transiently,
         drawn from a Random(``seed``): a cfs-lock timeout 500 (changes only), a
         lock-file timeout in the sync part or the task (VM changes only), or a

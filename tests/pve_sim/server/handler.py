@@ -55,6 +55,11 @@ class RequestHandler(SimRequestHandler):
         self.send_header("Content-Type", JSON)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "max-age=0")
+        if status >= 400:
+            # pve-http-server PVE::APIServer::AnyEvent::response: "keep_alive = 0
+            # if $code >= 400", then "Connection: close" and the connection ends
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
 
@@ -64,7 +69,9 @@ class RequestHandler(SimRequestHandler):
         self._send(error.status, failure(error.errors), reason_phrase(error.message))
 
     def _refused(self, error):
-        """pve-http-server AnyEvent.pm handle_request: an auth_handler failure
+        """pve-http-server AnyEvent.pm authenticate_and_handle_request: an
+        auth_handler failure (pve-manager PVE::HTTPServer dies "Authentication
+        failed!", a plain die, not a PVE::Exception)
         on /api2/json (no login formatter for json) is
         HTTP::Response->new(401, $err) without content, delayed 3 s; response()
         then sends no Content-Length and, as for every code >= 400, closes the

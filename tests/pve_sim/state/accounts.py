@@ -20,6 +20,10 @@ ALL_PRIVILEGES = ("Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.Al
                   "VM.Config.HWType", "VM.Config.Memory", "VM.Config.Network",
                   "VM.Config.Options", "VM.Monitor", "VM.PowerMgmt", "VM.Snapshot",
                   "VM.Snapshot.Rollback")
+#: pve-access-control RPCEnvironment::get_effective_permissions: "default /
+#: top level paths"
+DEFAULT_PERMISSION_PATHS = ("/", "/access", "/access/groups", "/nodes", "/pool", "/sdn",
+                            "/storage", "/vms")
 
 
 class Accounts:
@@ -87,12 +91,16 @@ class Accounts:
     def effective_permissions(self, authid):
         """GET /access/permissions without a path (PVE/API2/AccessControl.pm
         'permissions' -> RPCEnvironment::get_effective_permissions): path ->
-        {privilege: 1 (propagates)}.  An admin holds every privilege the
-        simulator checks on "/" except those withheld; anyone else none."""
+        {privilege: 1 (propagates)}.  get_effective_permissions answers for
+        its default paths (and those of ACLs and pools) each one where the
+        user holds any privilege; an admin's role on "/" propagates, so it
+        holds every privilege the simulator checks, less those withheld, on
+        each default path; anyone else (no ACL) nothing."""
         account = self.cluster.accounts.get(authid.split("!")[0])
         if account is None or not account.admin:
             return {}
-        return {"/": {p: 1 for p in ALL_PRIVILEGES if p not in account.withheld}}
+        held = {p: 1 for p in ALL_PRIVILEGES if p not in account.withheld}
+        return {path: dict(held) for path in DEFAULT_PERMISSION_PATHS}
 
     def may(self, authid):
         """All privileges (an admin, or a token of one: privilege separation
