@@ -23,6 +23,7 @@ pytest.importorskip("proxmoxer")
 
 from vdictl.cli import exit_codes  # noqa: E402
 
+from tests.ovirt_cli import connect_ini  # noqa: E402
 from tests.ovirt_sim.fixtures import make_engine  # noqa: E402
 from tests.pve_driver import fast_pve_polls, token_file  # noqa: E402,F401
 from tests.pve_sim.fixtures import make_pve  # noqa: E402
@@ -41,15 +42,6 @@ THROTTLE = """\
     parallel = 3
     shutdown_timeout = 0.5
     operation_timeout = 30
-"""
-
-OVIRT_CONNECT = """\
-[general]
-    [[connect]]
-    driver = ovirt
-    url = "{sim.url}"
-    username = "{sim.username}"
-    password = "{sim.password}"
 """
 
 OVIRT_ROOM = """\
@@ -121,7 +113,7 @@ def assert_all_reset(code, results, err, vms):
 def engine(fast_polls, tmp_path):
     """Room lab of three VMs rolled out on an engine simulator; bound 15 s."""
     sim = make_engine()
-    config = write_config(tmp_path, OVIRT_CONNECT.format(sim=sim) + THROTTLE.format(bound=15)
+    config = write_config(tmp_path, connect_ini(sim) + THROTTLE.format(bound=15)
                           + OVIRT_ROOM.format(room="lab", connect=""), mode=0o600)
     try:
         assert vdictl(config, "virtroom-rollout", "lab").exit_code == 0
@@ -181,9 +173,8 @@ def test_ovirt_engine_down_for_good_is_named_within_the_bound(fast_polls, tmp_pa
     long it was tried, within the bound; east's room is reset meanwhile."""
     east, west = make_engine(), make_engine()
     config = write_config(
-        tmp_path, OVIRT_CONNECT.format(sim=east) + THROTTLE.format(bound=3)
-        + OVIRT_CONNECT.format(sim=west).replace("[general]\n    [[connect]]",
-                                                 "[connect west]")
+        tmp_path, connect_ini(east) + THROTTLE.format(bound=3)
+        + connect_ini(west, section="[connect west]")
         + "    endpoint_timeout = 3\n"
         + OVIRT_ROOM.format(room="east", connect="")
         + OVIRT_ROOM.format(room="west", connect="connect = west"), mode=0o600)
