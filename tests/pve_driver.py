@@ -51,11 +51,24 @@ def ticket_connect(sim, **kw) -> Connect:
                    **kw)
 
 
-def token_connect_ini(sim) -> str:
-    """The `[general] [[connect]]` lines of a config for the simulator: its API
-    token (the secret in a private file), TLS verified with its CA. A test's
+GENERAL = "[general]\n    [[connect]]"
+
+
+def token_lines(sim, secret=None) -> str:
+    """The connect keys of the simulator's API token: its id, and its secret (or
+    `secret`) in a private file (the second line indented as a connect key)."""
+    return (f'token_id = "{sim.token_id}"\n    token_secret_file = '
+            f'"{token_file(secret or sim.token_secret)}"')
+
+
+def connect_ini(sim, login: str, *, section: str = GENERAL) -> str:
+    """The `[general] [[connect]]` lines (or `section`'s) of a config for the
+    simulator: its URL, the `login` keys, TLS verified with its CA. A test's
     config template starts with ``{connect}`` and adds its own keys below."""
-    return ("[general]\n    [[connect]]\n    driver = proxmox\n"
-            f'    url = "{sim.url}"\n    token_id = "{sim.token_id}"\n'
-            f'    token_secret_file = "{token_file(sim.token_secret)}"\n'
+    return (f'{section}\n    driver = proxmox\n    url = "{sim.url}"\n    {login}\n'
             f'    ca_file = "{sim.ca_file}"\n')
+
+
+def token_connect_ini(sim, *, secret=None, section: str = GENERAL) -> str:
+    """connect_ini with the simulator's API token (`secret` for another secret)."""
+    return connect_ini(sim, token_lines(sim, secret), section=section)

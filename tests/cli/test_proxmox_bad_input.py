@@ -23,6 +23,7 @@ pytest.importorskip("proxmoxer")
 from vdictl.cli import exit_codes  # noqa: E402
 
 from tests.pve_driver import fast_pve_polls, token_file  # noqa: E402,F401
+from tests.pve_driver import token_lines as token  # noqa: E402
 from tests.tls import make_certificates  # noqa: E402
 from tests.vdictl_cli import vdictl, write_config  # noqa: E402
 
@@ -68,11 +69,6 @@ def quiet_vdictl_logger():
 @pytest.fixture(autouse=True)
 def _fast(fast_pve_polls):
     yield
-
-
-def token(sim, secret=None):
-    return (f'token_id = "{sim.token_id}"\n    token_secret_file = '
-            f'"{token_file(secret or sim.token_secret)}"')
 
 
 def ticket(sim, password=None):

@@ -14,6 +14,7 @@ pytest.importorskip("proxmoxer")
 from vdictl.cli import exit_codes  # noqa: E402
 
 from tests.pve_driver import fast_pve_polls, token_file  # noqa: E402,F401
+from tests.pve_driver import token_lines as token  # noqa: E402
 from tests.vdictl_cli import vdictl, write_config  # noqa: E402
 
 CONFIG = """\
@@ -47,11 +48,6 @@ def run(tmp_path, sim, credentials, tls, *args):
     result = vdictl(config, *args)
     log_text = log_file.read_text() if log_file.exists() else ""
     return result, str(config), log_text
-
-
-def token(sim, secret=None):
-    return (f'token_id = "{sim.token_id}"\n    token_secret_file = '
-            f'"{token_file(secret or sim.token_secret)}"')
 
 
 def assert_no_secret(result, log_text, *secrets):

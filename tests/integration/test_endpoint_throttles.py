@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("ovirtsdk4")
 
+from tests.ovirt_cli import connect_ini  # noqa: E402
 from tests.ovirt_sim.fixtures import make_engine  # noqa: E402
 from tests.vdictl_cli import vdictl, write_config  # noqa: E402
 
@@ -32,13 +33,7 @@ ROOM = """
 
 
 def general(sim, *, batch, parallel, extra=""):
-    return f"""[general]
-    [[connect]]
-    driver = ovirt
-    url = "{sim.url}"
-    username = "{sim.username}"
-    password = "{sim.password}"
-    [[throttle]]
+    return connect_ini(sim) + f"""    [[throttle]]
     snapshot_batch_size = {batch}
     snapshot_batch_pause = 0
     parallel = {parallel}
@@ -48,8 +43,7 @@ def general(sim, *, batch, parallel, extra=""):
 
 
 def profile(name, sim, throttle=""):
-    text = (f'[connect {name}]\n    driver = ovirt\n    url = "{sim.url}"\n'
-            f'    username = "{sim.username}"\n    password = "{sim.password}"\n')
+    text = connect_ini(sim, section=f"[connect {name}]")
     return text + (f"    [[throttle]]\n{throttle}" if throttle else "")
 
 

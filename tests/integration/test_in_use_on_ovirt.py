@@ -15,54 +15,10 @@ import pytest
 
 pytest.importorskip("ovirtsdk4")
 
+from tests.ovirt_cli import LAB_VMS as VMS  # noqa: E402
+from tests.ovirt_cli import connect_ini, lab, session_requests  # noqa: E402,F401
 from tests.ovirt_sim.fixtures import make_engine  # noqa: E402
 from tests.vdictl_cli import vdictl, write_config  # noqa: E402
-
-CONFIG = """\
-[general]
-    [[connect]]
-    driver = ovirt
-    url = "{sim.url}"
-    username = "{sim.username}"
-    password = "{sim.password}"
-    [[throttle]]
-    snapshot_batch_size = 4
-    snapshot_batch_pause = 0
-    parallel = 4
-    shutdown_timeout = 0.5
-    operation_timeout = 30
-
-[room lab]
-    cluster = Default
-    network_name = vdi-net
-    template_name = tmpl-win10
-    snapshot_description = "vdictl rollout"
-    reset_to_snapshot_regex = "^vdictl rollout"
-    reset_startvm = Always
-    [[pcs]]
-    ids = "1-4"
-    names = "${{roomname}}-pc${{id}}"
-"""
-
-VMS = ["lab-pc01", "lab-pc02", "lab-pc03", "lab-pc04"]
-
-
-@pytest.fixture
-def lab(fast_polls, tmp_path):
-    sim = make_engine()
-    try:
-        config = write_config(tmp_path, CONFIG.format(sim=sim))
-        assert vdictl(config, "virtroom-rollout", "lab").exit_code == 0
-        assert vdictl(config, "virtroom-start", "lab").exit_code == 0
-        sim.settle()
-        yield config, sim
-    finally:
-        sim.stop()
-
-
-def session_requests(sim):
-    return [r for r in sim.requests
-            if r["path"].endswith("/sessions") or "sessions" in r["query"].get("follow", "")]
 
 
 def test_users_at_their_desks_are_shown_and_left_alone(lab):
@@ -105,13 +61,7 @@ def test_users_at_their_desks_are_shown_and_left_alone(lab):
 
 
 EXAM = """\
-[general]
-    [[connect]]
-    driver = ovirt
-    url = "{sim.url}"
-    username = "{sim.username}"
-    password = "{sim.password}"
-
+{connect}
 [room exam]
     cluster = Default
     network_name = vdi-net
@@ -136,7 +86,7 @@ def test_the_sessions_of_another_teams_vm_are_not_asked(fast_polls, tmp_path):
         sim.add_vm("exam-pc01", template="tmpl-win10", status="up")
         sim.add_vm("exam-pc02", template="tmpl-win10", status="up")
         sim.add_console_session("exam-pc01", "192.0.2.7")
-        config = write_config(tmp_path, EXAM.format(sim=sim), mode=0o600)
+        config = write_config(tmp_path, EXAM.format(connect=connect_ini(sim)), mode=0o600)
         result = vdictl(config, "virtroom-show", "exam", "-o", "json")
         assert result.exit_code == 0, result.output
         in_use = {row["vm"]: row["in_use"] for row in json.loads(result.stdout)["vms"]}

@@ -12,59 +12,20 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
 pytest.importorskip("libvirt")
 
-from vdictl.cli import cli  # noqa: E402
-
+from tests.qemu_desks import AT_DESK, VMS  # noqa: E402
+from tests.qemu_desks import desk_room as rolled_out_desks  # noqa: E402
 from tests.rfb import rfb_connect, vnc_port  # noqa: E402
 from tests.waiting import wait_until  # noqa: E402
 
 pytestmark = pytest.mark.libvirt_sandbox
 
-VMS = ["desk-vd01", "desk-vd02", "desk-vd03"]
-AT_DESK = "desk-vd02"
-
-CONFIG = """\
-[general]
-    [[connect]]
-    driver = libvirt
-    uri = "{uri}"
-    [[throttle]]
-    snapshot_batch_size = 3
-    snapshot_batch_pause = 0
-    parallel = 3
-    shutdown_timeout = 4
-    operation_timeout = 60
-
-[room desk]
-    template_name = desk-tmpl
-    memory = 32MiB
-    snapshot_description = "vdictl rollout"
-    reset_to_snapshot_regex = "^vdictl rollout"
-    reset_startvm = Always
-    [[vms]]
-    ids = "1-3"
-    names = "${{roomname}}-vd${{id}}"
-"""
-
-
 @pytest.fixture(scope="module")
 def desk_room(libvirt_sandbox, tmp_path_factory):
-    libvirt_sandbox.make_template("desk-tmpl", "acpi", graphics="vnc")
-    config = tmp_path_factory.mktemp("desk") / "vdi.conf"
-    config.write_text(CONFIG.format(uri=libvirt_sandbox.uri))
-
-    def vdictl(*args):
-        return CliRunner().invoke(cli, ["--config", str(config), *args],
-                                  catch_exceptions=False)
-
-    assert vdictl("virtroom-rollout", "desk").exit_code == 0
-    assert vdictl("virtroom-start", "desk").exit_code == 0
-    yield vdictl, libvirt_sandbox.conn
-    vdictl("virtroom-delete", "--yes", "desk")
-    libvirt_sandbox.remove_domain("desk-tmpl", delete_volumes=True)
+    with rolled_out_desks(libvirt_sandbox, tmp_path_factory.mktemp("desk")) as room:
+        yield room
 
 
 def shown(vdictl):

@@ -17,6 +17,7 @@ pytest.importorskip("ovirtsdk4")
 
 from vdictl.cli import cli  # noqa: E402
 
+from tests.ovirt_cli import connect_ini, password_file  # noqa: E402
 from tests.ovirt_sim.fixtures import make_engine  # noqa: E402
 
 ANSWER_FILE = """\
@@ -38,13 +39,7 @@ runcmd:
 """
 
 CONFIG = """\
-[general]
-    [[connect]]
-    driver = ovirt
-    url = "{url}"
-    username = "{username}"
-    password_file = "{password_file}"
-    [[throttle]]
+{connect}    [[throttle]]
     snapshot_batch_size = 2
     snapshot_batch_pause = 0
     parallel = 2
@@ -90,7 +85,7 @@ CONFIG = """\
 @pytest.fixture
 def site(fast_polls, tmp_path):
     engine = make_engine()
-    (tmp_path / "engine.pass").write_text(engine.password + "\n")
+    password_file(tmp_path, engine.password, mode=None)
     (tmp_path / "answer.xml.j2").write_text(ANSWER_FILE)
     (tmp_path / "user-data.j2").write_text(USER_DATA)
     yield Site(engine, tmp_path)
@@ -105,8 +100,8 @@ class Site:
     def config(self, timeout=30, broken_key="cloud_init_user_data",
                broken_file="missing.j2"):
         path = self.tmp_path / "vdi.conf"
-        path.write_text(CONFIG.format(url=self.engine.url, username=self.engine.username,
-                                      password_file=self.tmp_path / "engine.pass",
+        secret = self.tmp_path / "engine.pass"
+        path.write_text(CONFIG.format(connect=connect_ini(self.engine, password_file=secret),
                                       timeout=timeout, broken_key=broken_key,
                                       broken_file=broken_file))
         return str(path)

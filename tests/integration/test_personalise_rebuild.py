@@ -11,16 +11,11 @@ pytest.importorskip("ovirtsdk4")
 
 from vdictl.cli import cli  # noqa: E402
 
+from tests.ovirt_cli import connect_ini, password_file  # noqa: E402
 from tests.ovirt_sim.fixtures import make_engine  # noqa: E402
 
 CONFIG = """\
-[general]
-    [[connect]]
-    driver = ovirt
-    url = "{url}"
-    username = "{username}"
-    password_file = "{password_file}"
-    [[throttle]]
+{connect}    [[throttle]]
     snapshot_batch_pause = 0
     operation_timeout = 30
 
@@ -41,12 +36,12 @@ CONFIG = """\
 def site(fast_polls, tmp_path):
     engine = make_engine()
     engine.add_template("tmpl-win11", cluster="Default")
-    (tmp_path / "engine.pass").write_text(engine.password + "\n")
+    secret = password_file(tmp_path, engine.password, mode=None)
 
     def vdictl(*args, moving="tmpl-win10"):
         path = tmp_path / "vdi.conf"
-        path.write_text(CONFIG.format(url=engine.url, username=engine.username,
-                                      password_file=tmp_path / "engine.pass", moving=moving))
+        path.write_text(CONFIG.format(connect=connect_ini(engine, password_file=secret),
+                                      moving=moving))
         result = CliRunner().invoke(cli, ["--config", str(path), *args, "-o", "json"],
                                     catch_exceptions=False)
         data = json.loads(result.stdout)

@@ -13,19 +13,14 @@ pytest.importorskip("ovirtsdk4")
 
 from vdictl.cli import exit_codes  # noqa: E402
 
+from tests.ovirt_cli import connect_ini, password_file  # noqa: E402
 from tests.ovirt_sim.fixtures import make_engine  # noqa: E402
 from tests.vdictl_cli import vdictl, write_config  # noqa: E402
 
 VMS = ["lab-pc01", "lab-pc02", "lab-pc03", "lab-pc04"]
 
 CONFIG = """\
-[general]
-    [[connect]]
-    driver = ovirt
-    url = "{url}"
-    username = "{username}"
-    password_file = "{password_file}"
-    endpoint_timeout = 2
+{connect}    endpoint_timeout = 2
     {extra}
     [[throttle]]
     snapshot_batch_size = 4
@@ -64,11 +59,9 @@ def engine(fast_polls):
 
 def config(tmp_path, engine, *, password=None, template="tmpl-win10", count=4, extra="",
            url=None, name="vdi.conf"):
-    password_file = tmp_path / "engine.pass"
-    password_file.write_text((engine.password if password is None else password) + "\n")
-    password_file.chmod(0o600)
+    secret = password_file(tmp_path, engine.password if password is None else password)
     return write_config(tmp_path, CONFIG.format(
-        url=url or engine.url, username=engine.username, password_file=password_file,
+        connect=connect_ini(engine, password_file=secret, url=url),
         template=template, count=count, extra=extra), name=name)
 
 

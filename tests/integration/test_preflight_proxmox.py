@@ -15,18 +15,11 @@ pytest.importorskip("proxmoxer")
 
 from vdictl.cli import exit_codes  # noqa: E402
 
-from tests.pve_driver import fast_pve_polls, token_file  # noqa: E402,F401
+from tests.pve_driver import fast_pve_polls, token_connect_ini  # noqa: E402,F401
 from tests.vdictl_cli import vdictl, write_config  # noqa: E402
 
 CONFIG = """\
-[general]
-    [[connect]]
-    driver = proxmox
-    url = "{url}"
-    token_id = "{token_id}"
-    token_secret_file = "{secret_file}"
-    ca_file = "{ca_file}"
-    endpoint_timeout = 2
+{connect}    endpoint_timeout = 2
     [[throttle]]
     snapshot_batch_size = 3
     snapshot_batch_pause = 0
@@ -55,8 +48,7 @@ def quiet_vdictl_logger(fast_pve_polls):  # noqa: F811
 
 def config(tmp_path, sim, *, secret=None, skip_in_use=False, name="vdi.conf"):
     return write_config(tmp_path, CONFIG.format(
-        url=sim.url, token_id=sim.token_id, secret_file=token_file(secret or sim.token_secret),
-        ca_file=sim.ca_file, skip_in_use=skip_in_use), name=name)
+        connect=token_connect_ini(sim, secret=secret), skip_in_use=skip_in_use), name=name)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ pytest.importorskip("ovirtsdk4")
 
 from vdictl.cli import cli  # noqa: E402
 
+from tests.ovirt_cli import connect_ini, password_file  # noqa: E402
 from tests.ovirt_sim.fixtures import make_engine  # noqa: E402
 
 ACPI_VMS = ["otest-vd01", "otest-vd02", "otest-vd03", "otest-vd04"]
@@ -23,13 +24,7 @@ DEAF_VMS = ["otest-deaf01", "otest-deaf02"]
 ALL_VMS = ACPI_VMS + DEAF_VMS
 
 CONFIG = """\
-[general]
-    [[connect]]
-    driver = ovirt
-    url = "{url}"
-    username = "{username}"
-    password_file = "{password_file}"
-    [[throttle]]
+{connect}    [[throttle]]
     snapshot_batch_size = 2
     snapshot_batch_pause = 0.05
     parallel = 3
@@ -71,14 +66,13 @@ class Room:
     def __init__(self, engine, tmp_path):
         self.engine = engine
         self.tmp_path = tmp_path
-        self.password_file = tmp_path / "engine.pass"
-        self.password_file.write_text(engine.password + "\n")
-        self.password_file.chmod(0o600)
+        self.password_file = password_file(tmp_path, engine.password)
 
     def config(self, startvm="Auto"):
         path = self.tmp_path / f"vdi-{startvm}.conf"
-        path.write_text(CONFIG.format(url=self.engine.url, username=self.engine.username,
-                                      password_file=self.password_file, startvm=startvm))
+        path.write_text(CONFIG.format(
+            connect=connect_ini(self.engine, password_file=self.password_file),
+            startvm=startvm))
         return str(path)
 
     def vdictl(self, *args, startvm="Auto"):

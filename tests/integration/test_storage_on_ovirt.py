@@ -14,19 +14,14 @@ ovirtsdk4 = pytest.importorskip("ovirtsdk4")
 
 from vdictl.cli import cli  # noqa: E402
 
+from tests.ovirt_cli import connect_ini, password_file  # noqa: E402
 from tests.ovirt_sim.fixtures import make_engine, sim_connection_args  # noqa: E402
 
 GiB = 1 << 30
 VMS = ["ostor-vd01", "ostor-vd02", "ostor-vd03"]
 
 CONFIG = """\
-[general]
-    [[connect]]
-    driver = ovirt
-    url = "{url}"
-    username = "{username}"
-    password_file = "{password_file}"
-    [[throttle]]
+{connect}    [[throttle]]
     snapshot_batch_pause = 0.05
     shutdown_timeout = 0.5
     operation_timeout = 30
@@ -56,12 +51,9 @@ def engine(fast_polls):
 
 @pytest.fixture
 def vdictl(engine, tmp_path):
-    secret = tmp_path / "engine.pass"
-    secret.write_text(engine.password + "\n")
-    secret.chmod(0o600)
+    secret = password_file(tmp_path, engine.password)
     path = tmp_path / "vdi.conf"
-    path.write_text(CONFIG.format(url=engine.url, username=engine.username,
-                                  password_file=secret))
+    path.write_text(CONFIG.format(connect=connect_ini(engine, password_file=secret)))
     return lambda *args: CliRunner().invoke(cli, ["--config", str(path), *args],
                                             catch_exceptions=False)
 

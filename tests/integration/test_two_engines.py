@@ -14,17 +14,12 @@ import pytest
 
 pytest.importorskip("ovirtsdk4")
 
+from tests.ovirt_cli import connect_ini, password_file  # noqa: E402
 from tests.ovirt_sim.fixtures import make_engine  # noqa: E402
 from tests.vdictl_cli import vdictl, write_config  # noqa: E402
 
 CONFIG = """\
-[general]
-    [[connect]]
-    driver = ovirt
-    url = "{east.url}"
-    username = "{east.username}"
-    password_file = "{east_pw}"
-    [[throttle]]
+{east}    [[throttle]]
     snapshot_batch_size = 2
     snapshot_batch_pause = 0
     parallel = 4
@@ -32,12 +27,7 @@ CONFIG = """\
     shutdown_timeout = 0.5
     operation_timeout = 30
 
-[connect west]
-    driver = ovirt
-    url = "{west.url}"
-    username = "{west.username}"
-    password_file = "{west_pw}"
-
+{west}
 [room east]
     cluster = Default
     network_name = vdi-net
@@ -68,12 +58,11 @@ def engines(fast_polls, tmp_path):
     east = make_engine()
     west = make_engine(username="vdi@west", password="west-secret")
     try:
-        files = {}
-        for name, engine in (("east", east), ("west", west)):
-            files[f"{name}_pw"] = tmp_path / f"{name}.pw"
-            files[f"{name}_pw"].write_text(engine.password + "\n")
-            files[f"{name}_pw"].chmod(0o600)
-        config = write_config(tmp_path, CONFIG.format(east=east, west=west, **files))
+        east_pw = password_file(tmp_path, east.password, name="east.pw")
+        west_pw = password_file(tmp_path, west.password, name="west.pw")
+        config = write_config(tmp_path, CONFIG.format(
+            east=connect_ini(east, password_file=east_pw),
+            west=connect_ini(west, password_file=west_pw, section="[connect west]")))
         yield config, east, west
     finally:
         east.stop()

@@ -14,22 +14,8 @@ import pytest
 
 pytest.importorskip("ovirtsdk4")
 
-from tests.integration.test_in_use_on_ovirt import CONFIG, VMS, session_requests  # noqa: E402
-from tests.ovirt_sim.fixtures import make_engine  # noqa: E402
-from tests.vdictl_cli import vdictl, write_config  # noqa: E402
-
-
-@pytest.fixture
-def lab(fast_polls, tmp_path):
-    sim = make_engine()
-    try:
-        config = write_config(tmp_path, CONFIG.format(sim=sim))
-        assert vdictl(config, "virtroom-rollout", "lab").exit_code == 0
-        assert vdictl(config, "virtroom-start", "lab").exit_code == 0
-        sim.settle()
-        yield config, sim
-    finally:
-        sim.stop()
+from tests.ovirt_cli import LAB_VMS as VMS, lab, session_requests  # noqa: E402,F401
+from tests.vdictl_cli import vdictl  # noqa: E402
 
 
 def restores(sim):

@@ -11,56 +11,23 @@ never reset; `virtroom-shutdown --idle-for` shuts down only the idle desks.
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
-from click.testing import CliRunner
 
 pytest.importorskip("libvirt")
 
-from vdictl.cli import cli  # noqa: E402
-
-from tests.integration.test_in_use_on_qemu import CONFIG  # noqa: E402
+from tests.qemu_desks import AT_DESK, VMS, desk_room  # noqa: E402
 from tests.rfb import rfb_connect, vnc_port  # noqa: E402
+from tests.sandbox import qemu_pid  # noqa: E402
 from tests.waiting import wait_until  # noqa: E402
 
 pytestmark = pytest.mark.libvirt_sandbox
 
-VMS = ["desk-vd01", "desk-vd02", "desk-vd03"]
-AT_DESK = "desk-vd02"
-
-
-def qemu_pid(vm):
-    """The pid of the QEMU process running `vm` (its -name guest=...), or None."""
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    args = fh.read().split(b"\0")
-            except OSError:
-                continue
-            if any(a == f"guest={vm}".encode() or a.startswith(f"guest={vm},".encode())
-                   for a in args):
-                return int(entry)
-    return None
-
-
 @pytest.fixture
 def desks(libvirt_sandbox, tmp_path):
-    libvirt_sandbox.make_template("desk-tmpl", "acpi", graphics="vnc")
-    config = tmp_path / "vdi.conf"
-    config.write_text(CONFIG.format(uri=libvirt_sandbox.uri))
-
-    def vdictl(*args):
-        return CliRunner().invoke(cli, ["--config", str(config), *args],
-                                  catch_exceptions=False)
-
-    assert vdictl("virtroom-rollout", "desk").exit_code == 0
-    assert vdictl("virtroom-start", "desk").exit_code == 0
-    yield vdictl, libvirt_sandbox.conn
-    vdictl("virtroom-delete", "--yes", "desk")
-    libvirt_sandbox.remove_domain("desk-tmpl", delete_volumes=True)
+    with desk_room(libvirt_sandbox, tmp_path) as room:
+        yield room
 
 
 def picked(vdictl, *args):

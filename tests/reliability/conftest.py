@@ -134,18 +134,3 @@ def vdictl_process(config):
         return proc.returncode, out, err
 
     return vdictl
-
-
-def qemu_pid(vm):
-    """The pid of the QEMU process running `vm` (found by its -name guest=...)."""
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    args = fh.read().split(b"\0")
-            except OSError:
-                continue
-            if any(a.startswith(f"guest={vm},".encode()) or a == f"guest={vm}".encode()
-                   for a in args):
-                return int(entry)
-    return None

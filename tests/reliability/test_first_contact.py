@@ -23,8 +23,10 @@ pytest.importorskip("proxmoxer")
 
 from vdictl.cli import exit_codes  # noqa: E402
 
+from tests.ovirt_cli import connect_ini  # noqa: E402
 from tests.ovirt_sim.fixtures import make_engine  # noqa: E402
-from tests.pve_driver import fast_pve_polls, token_file  # noqa: E402,F401
+from tests.pve_driver import GENERAL, fast_pve_polls, token_lines  # noqa: E402,F401
+from tests.pve_driver import connect_ini as pve_connect_ini  # noqa: E402
 from tests.pve_sim.fixtures import make_pve  # noqa: E402
 from tests.vdictl_cli import vdictl, write_config  # noqa: E402
 
@@ -41,15 +43,6 @@ THROTTLE = """\
     parallel = 3
     shutdown_timeout = 0.5
     operation_timeout = 30
-"""
-
-OVIRT_CONNECT = """\
-[general]
-    [[connect]]
-    driver = ovirt
-    url = "{sim.url}"
-    username = "{sim.username}"
-    password = "{sim.password}"
 """
 
 OVIRT_ROOM = """\
@@ -79,14 +72,12 @@ PVE_ROOM = """\
 """
 
 
-def pve_connect(sim, section="[general]\n    [[connect]]", *, ticket=False):
+def pve_connect(sim, section=GENERAL, *, ticket=False):
     """Connect lines for the Proxmox VE simulator: a ticket login (root@pam and
     its password) or its API token; TLS verified with its CA."""
     login = (f'username = "root@pam"\n    password = "{sim.password}"' if ticket else
-             f'token_id = "{sim.token_id}"\n'
-             f'    token_secret_file = "{token_file(sim.token_secret)}"')
-    return (f"{section}\n    driver = proxmox\n    url = \"{sim.url}\"\n    {login}\n"
-            f'    ca_file = "{sim.ca_file}"\n')
+             token_lines(sim))
+    return pve_connect_ini(sim, login, section=section)
 
 
 def later(seconds, action):
@@ -107,6 +98,18 @@ def run(config, *args):
     return result.exit_code, results, result.stderr, took
 
 
+def reset_with_one_endpoint_down(config, up, down, down_sim, up_vms):
+    """Roll out rooms `up` and `down`, stop `down_sim` for good and reset both:
+    the run is partial and each VM of `up_vms` is reset. (results, seconds)."""
+    assert vdictl(config, "virtroom-rollout", up, down).exit_code == 0
+    down_sim.stop()
+    code, results, err, took = run(config, "virtroom-reset", up, down)
+    assert code == exit_codes.VM_FAILED, (results, err)
+    for name in up_vms:
+        assert results[name]["outcome"] == "ok", results[name]
+    return results, took
+
+
 def assert_all_reset(code, results, err, vms):
     assert code == exit_codes.OK, (results, err)
     assert sorted(results) == sorted(vms)
@@ -121,7 +124,7 @@ def assert_all_reset(code, results, err, vms):
 def engine(fast_polls, tmp_path):
     """Room lab of three VMs rolled out on an engine simulator; bound 15 s."""
     sim = make_engine()
-    config = write_config(tmp_path, OVIRT_CONNECT.format(sim=sim) + THROTTLE.format(bound=15)
+    config = write_config(tmp_path, connect_ini(sim) + THROTTLE.format(bound=15)
                           + OVIRT_ROOM.format(room="lab", connect=""), mode=0o600)
     try:
         assert vdictl(config, "virtroom-rollout", "lab").exit_code == 0
@@ -181,19 +184,14 @@ def test_ovirt_engine_down_for_good_is_named_within_the_bound(fast_polls, tmp_pa
     long it was tried, within the bound; east's room is reset meanwhile."""
     east, west = make_engine(), make_engine()
     config = write_config(
-        tmp_path, OVIRT_CONNECT.format(sim=east) + THROTTLE.format(bound=3)
-        + OVIRT_CONNECT.format(sim=west).replace("[general]\n    [[connect]]",
-                                                 "[connect west]")
+        tmp_path, connect_ini(east) + THROTTLE.format(bound=3)
+        + connect_ini(west, section="[connect west]")
         + "    endpoint_timeout = 3\n"
         + OVIRT_ROOM.format(room="east", connect="")
         + OVIRT_ROOM.format(room="west", connect="connect = west"), mode=0o600)
     try:
-        assert vdictl(config, "virtroom-rollout", "east", "west").exit_code == 0
-        west.stop()
-        code, results, err, took = run(config, "virtroom-reset", "east", "west")
-        assert code == exit_codes.VM_FAILED, (results, err)
-        for name in ("east-pc01", "east-pc02", "east-pc03"):
-            assert results[name]["outcome"] == "ok", results[name]
+        results, took = reset_with_one_endpoint_down(
+            config, "east", "west", west, ["east-pc01", "east-pc02", "east-pc03"])
         for name in ("west-pc01", "west-pc02", "west-pc03"):
             reason = results[name]["reason"]
             assert results[name]["outcome"] == "failed"
@@ -292,12 +290,8 @@ def test_pve_node_down_for_good_is_named_within_the_bound(tmp_path):
         + PVE_ROOM.format(room="near", connect="")
         + PVE_ROOM.format(room="far", connect="connect = far"))
     try:
-        assert vdictl(config, "virtroom-rollout", "near", "far").exit_code == 0
-        far.stop()
-        code, results, err, took = run(config, "virtroom-reset", "near", "far")
-        assert code == exit_codes.VM_FAILED, (results, err)
-        for name in ("near-vd01", "near-vd02", "near-vd03"):
-            assert results[name]["outcome"] == "ok", results[name]
+        results, took = reset_with_one_endpoint_down(
+            config, "near", "far", far, ["near-vd01", "near-vd02", "near-vd03"])
         for name in ("far-vd01", "far-vd02", "far-vd03"):
             reason = results[name]["reason"]
             assert reason.startswith(f"proxmox: cannot connect to {far.url} ({config} "

@@ -17,7 +17,9 @@ import pytest
 
 from vdictl.cli import exit_codes
 
-from .conftest import qemu_pid, vdictl_process
+from tests.sandbox import qemu_pid
+
+from .conftest import vdictl_process
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.libvirt_sandbox

@@ -11,7 +11,9 @@ import os
 
 import pytest
 
-from .conftest import qemu_pid, vdictl_process
+from tests.sandbox import qemu_pid
+
+from .conftest import vdictl_process
 from tests.waiting import wait_until
 
 
