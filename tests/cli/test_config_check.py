@@ -12,6 +12,8 @@ from click.testing import CliRunner
 
 from vdictl.cli import cli
 
+from tests.vdictl_cli import vdictl, write_config
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 AMOOTHEI = DATA / "amoothei-vm-rollout.conf"
 
@@ -113,6 +115,8 @@ PROBE = """
 import sys
 sys.argv = ["vdictl", "--config", sys.argv[1], "config", "check"]
 from vdictl.cli import cli
+
+from tests.vdictl_cli import vdictl, write_config
 try:
     cli()
 except SystemExit as exc:
@@ -250,3 +254,15 @@ def test_a_wrong_vmid_range_is_one_line_naming_what_to_write(tmp_path, monkeypat
     assert check("--config", str(path), "config", "check").stderr == (
         f"Error: {path} [room lab/front] vmid_range: 'lots' is not a range of VMIDs; write "
         "the lowest and the highest with a dash, e.g. 5000-5999\n")
+
+
+def test_min_free_storage_without_a_unit_is_one_line_not_a_guard_of_ten_bytes(tmp_path):
+    """`min_free_storage = 10` meant as 10% was read as 10 bytes: the guard off."""
+    conf = write_config(tmp_path, '[general]\n[[connect]]\nuri = "qemu:///system"\n'
+                        '[[throttle]]\nmin_free_storage = 10\n'
+                        '[room r]\n[[s]]\nids = 1\nnames = "r-${id}"\ntemplate_name = t\n')
+    result = vdictl(conf, "config", "check")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {conf} [general/throttle] min_free_storage: '10' has no unit; write 10% "
+        "for a percentage of the storage or 10GiB for a size (0 turns the guard off)\n")

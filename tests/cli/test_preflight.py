@@ -176,3 +176,15 @@ def test_a_check_added_to_the_list_reports_beside_the_others(run, rolled_out, co
         ("lab1-vd02", "no snapshot matches reset_to_snapshot_regex 'vdictl rollout .*' "
                       "(0 snapshot(s))")]
     assert exit_status(problems) == exit_codes.VM_FAILED
+
+
+def test_status_says_what_the_vms_of_one_preflight_problem_are_not(run, rolled_out):
+    """Three VMs of one cause are one line in status; it read '... not preflight done'."""
+    for vm in ("lab1-vd01", "lab1-vd02", "lab1-vd03"):
+        rolled_out.dom(vm).listAllSnapshots()[0].delete()
+    assert run("preflight", "lab1").exit_code == exit_codes.VM_FAILED
+    result = run("status", "lab1")
+    assert result.exit_code == exit_codes.VM_FAILED
+    assert ("no snapshot matches reset_to_snapshot_regex 'vdictl rollout .*' (0 snapshot(s)): "
+            "deleted?: 3 VMs of 1 room (lab1) not ready"
+            in result.stdout.splitlines()), result.output

@@ -223,3 +223,15 @@ def test_idle_time_starts_again_when_virtroom_start_starts_a_desk(run, hyperviso
     results, left, _ = report(run("virtroom-shutdown", "lab1", "--idle-for", "1s", "-o", "json"))
     assert results == {vm: "ok" for vm in ALL if vm != "lab1-vd01"}
     assert left == {"used within the idle time": 1}
+
+
+def test_a_duration_without_a_unit_is_refused_not_read_as_seconds(run, hypervisor):
+    """`--idle-for 45` meant as 45 minutes once shut desks down after 45 seconds."""
+    result = run("virtroom-shutdown", "lab1", "--idle-for", "45")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: --idle-for '45' is not a duration: write a number and s, m, h or d "
+        "(45m for minutes, 45s for seconds)"]
+    result = run("virtroom-reset", "lab1", "--vacated", "--grace", "5")
+    assert result.exit_code == 2
+    assert "--grace '5' is not a duration" in result.stderr

@@ -239,3 +239,19 @@ def test_resolve_walks_every_symlink(tmp_path):
     assert real == str(tmp_path / "a" / "b" / "f")
     assert dirs[-3:] == [str(tmp_path), str(tmp_path / "a"), str(tmp_path / "a" / "b")]
     assert dirs[0] == "/"
+
+
+def test_a_template_set_on_the_room_is_named_in_the_room_section(tmp_path, dirs):
+    """The key is written under [room r1], not under its [[pcs]]: the line names
+    the section the operator has to edit (as every other config error does)."""
+    user_data = tmp_path / "user-data.yaml"
+    user_data.write_text("#cloud-config\nhostname: {{ name }}\n")
+    os.chown(user_data, OTHER_UID, OTHER_UID)
+    config = write_config(tmp_path, config_text().replace(
+        "    adopt_unmarked = True\n",
+        "    adopt_unmarked = True\n    cloud_init_user_data = user-data.yaml\n"))
+    line = (f"{config} [room r1] cloud_init_user_data: template file {user_data} is not "
+            f"owned by root (owner uid {OTHER_UID}, mode 0644); run: chown root {user_data}")
+    assert_refused(start(config), line, dirs)
+    run_fix(line)
+    assert_ran(start(config), dirs)

@@ -181,6 +181,13 @@ def test_a_full_storage_is_named_with_its_numbers(pve_api, rolled_out):
     assert short["severity"] == "error" and short["vm"] == ""
     assert short["what"].startswith("storage 'pve1/local-lvm': ") and "below the line" in short["what"]
     assert "min_free_storage = 10%" in short["what"]
+    # virtroom-reset has no --ignore-storage-limit: the evening's line must not offer it
+    assert short["what_to_do"] == (
+        "free space on it (delete VMs, disks or snapshots nobody needs) or lower "
+        "min_free_storage; tonight's reset goes on (a restore frees space), but a rollout or "
+        "rebuild onto it is refused")
+    code, [short] = problems(rolled_out, "--for", "rebuild")
+    assert short["what_to_do"].endswith("; --ignore-storage-limit runs anyway")
     pve_api.fill_storage("local-lvm", 0)
     assert problems(rolled_out) == (exit_codes.OK, [])
     # room for tonight's reset, not for the room made anew by a rebuild

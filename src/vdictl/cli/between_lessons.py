@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from .app import AppContext
 
-UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 #: the option of each picking run: its operation (vdictl.ops.vacated), and the
 #: name its run records are kept under
 PICKING = {"grace": ("vacated:reset_vacated", "reset-vacated"),
@@ -27,11 +27,15 @@ PICKING = {"grace": ("vacated:reset_vacated", "reset-vacated"),
 
 
 def parse_duration(text: str, option: str) -> float:
-    """5m, 45m, 1h, 90s, 1.5h: a number and s, m, h or d (seconds without one)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text or "")
+    """5m, 45m, 1h, 90s, 1.5h: a number and s, m, h or d. The unit is required:
+    --idle-for 45 meant as minutes would shut desks down after 45 seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text or "")
     if not match:
+        bare = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*", text or "")
+        hint = (f"{bare.group(1)}m for minutes, {bare.group(1)}s for seconds" if bare
+                else "e.g. 5m")
         raise UsageError(f"{option} {text!r} is not a duration: write a number and s, m, h "
-                         f"or d (e.g. 5m)")
+                         f"or d ({hint})")
     return float(match.group(1)) * UNITS[match.group(2)]
 
 

@@ -12,6 +12,8 @@ from vdictl.config.values import parse_memory, size_text
 from vdictl.errors import ConfigError
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+#: a number alone: memory would read it as bytes, a guard of next to nothing
+_BARE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ def parse_free_space(text: str) -> MinFree:
         return MinFree(percent=percent)
     if text.strip() == "0":
         return MinFree(size=0)
+    bare = _BARE.match(text)
+    if bare:  # "10" meant as 10% would keep 10 bytes free: the guard all but off
+        raise ConfigError(f"{text.strip()!r} has no unit; write {bare.group(1)}% for a "
+                          f"percentage of the storage or {bare.group(1)}GiB for a size "
+                          "(0 turns the guard off)")
     try:
         return MinFree(size=parse_memory(text))
     except ConfigError:

@@ -309,6 +309,8 @@ class _Loader:
             built = self.vms.subsection(name, sub, sub_path, written, extra_vars)
             if origin:
                 built = [dataclasses.replace(vm, endpoint_from=origin) for vm in built]
+            wide = tuple(key for key in room_wide if key not in own)
+            built = [dataclasses.replace(vm, room_wide_keys=wide) for vm in built]
             vms.extend(built)
         return Room(name=name, vms=tuple(vms), subsections=tuple(section.sections),
                     unused_keys=tuple(unused), **configspec.with_defaults("room", room_keys))

@@ -95,6 +95,8 @@ class VmSpec:
     #: where the config chose this VM's endpoint, when not [general] [[connect]]:
     #: "[room lab1/students] uri", "[room lab1] uri", "[connect eng2] url"
     endpoint_from: str = field(default="", compare=False)
+    #: the keys naming files (trust.py checks them) set on the room, not the subsection
+    room_wide_keys: Tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def takes_snapshot(self) -> bool:

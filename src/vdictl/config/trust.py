@@ -27,7 +27,7 @@ import stat
 from dataclasses import dataclass
 from typing import Iterable, Iterator, List, Optional, Tuple
 
-from vdictl.config.rooms import Config, Connect
+from vdictl.config.rooms import Config, Connect, VmSpec
 from vdictl.config.secrets import credential_path
 from vdictl.errors import ConfigError
 from vdictl.lock import default_lock_dir
@@ -92,13 +92,20 @@ def _all_named(config: Config) -> Iterator[Named]:
             yield Named(what, path, "logging", key)
     for room in config.rooms.values():
         for spec in room.vms:
-            section = f"room {room.name}/{spec.subsection}"
             if spec.ssh_keys_file:
-                yield Named("SSH keys file", spec.ssh_keys_file, section, "ssh_keys_file")
+                yield Named("SSH keys file", spec.ssh_keys_file,
+                            _section_of(room.name, spec, "ssh_keys_file"), "ssh_keys_file")
             for field, key in TEMPLATE_KEYS:
                 path = getattr(spec.personalisation, field, None)
                 if path:
-                    yield Named("template file", path, section, key)
+                    yield Named("template file", path, _section_of(room.name, spec, key), key)
+
+
+def _section_of(room: str, spec: VmSpec, key: str) -> str:
+    """Where the config file sets `key` for `spec`: the room, or its subsection."""
+    if key in spec.room_wide_keys:
+        return f"room {room}"
+    return f"room {room}/{spec.subsection}"
 
 
 def _connect_paths(section: str, connect: Connect) -> Iterator[Named]:

@@ -31,6 +31,10 @@ PURPOSES = ("reset", "rollout", "rebuild")
 
 REMEDY = ("free space on it (delete VMs, disks or snapshots nobody needs) or lower "
           "min_free_storage; --ignore-storage-limit runs anyway")
+#: the same for the evening's preflight of a reset, which has no --ignore-storage-limit
+RESET_REMEDY = ("free space on it (delete VMs, disks or snapshots nobody needs) or lower "
+                "min_free_storage; tonight's reset goes on (a restore frees space), but a "
+                "rollout or rebuild onto it is refused")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ ROOMS_SHOWN = 3
 #: what a VM that failed was not (after "not"), by action
 NOT_DONE = {"reset": "reset", "rollout": "rolled out", "start": "started",
             "shutdown": "shut down", "rebuild": "rebuilt", "delete": "deleted",
-            "firstboot": "prepared"}
+            "firstboot": "prepared", "preflight": "ready",
+            "reset-vacated": "reset", "shutdown-idle": "shut down"}
 #: characters a VM name is made of: a match must not touch one on either side
 _NAME_CHAR = r"[\w-]"
 #: the VM's name in its place in the reason

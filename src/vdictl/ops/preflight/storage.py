@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..storage import StorageCheck
+from ..storage import RESET_REMEDY, StorageCheck
 from .problems import ERROR, Preflight, Problem
 
 
@@ -19,4 +19,5 @@ def storage_headroom(pf: Preflight) -> Iterator[Problem]:
         pairs = [(spec, None) for spec, _ in pairs]
     check.add(pairs)
     for short in check.shortfalls():
-        yield Problem(short.endpoint, short.room or "", "", short.message, short.remedy, ERROR)
+        remedy = RESET_REMEDY if pf.purpose == "reset" else short.remedy
+        yield Problem(short.endpoint, short.room or "", "", short.message, remedy, ERROR)
