@@ -366,10 +366,13 @@ def counts_text(counts: Dict[str, int]) -> str:
 def desks_of_rooms(state_dir: str, rooms: Iterable[str]) -> Dict[str, Dict[str, Any]]:
     """Per room: its counts and the time of its last probe (None: never probed),
     from the occupancy record under `state_dir` (vdictl status, the status page)."""
-    desks = all_desks(occupancy_dir(state_dir))
+    by_room: Dict[str, Dict[DeskKey, Desk]] = {}
+    for key, desk in all_desks(occupancy_dir(state_dir)).items():
+        by_room.setdefault(key[0], {})[key] = desk   # one pass, not one per room
     found: Dict[str, Dict[str, Any]] = {}
     for room in rooms:
-        probes = [d.probed for (r, _), d in desks.items() if r == room and d.probed]
+        desks = by_room.get(room, {})
+        probes = [d.probed for d in desks.values() if d.probed]
         found[room] = {**room_counts(desks, room), "probed": max(probes) if probes else None}
     return found
 
