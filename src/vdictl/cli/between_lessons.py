@@ -106,14 +106,6 @@ def vm_locks(app: "AppContext", rooms: "RoomLocks", dry_run: bool,
                    rooms=rooms if picks_desks(options) else None)
 
 
-def desk_counts(state_dir: str, room_names: List[str]) -> Dict[str, Dict[str, Any]]:
-    """Per room, the desks in use, vacated and not yet reset, and idle, as last
-    probed (vdictl status, the status page): read from the occupancy record."""
-    from vdictl.records.occupancy import desks_of_rooms
-
-    return desks_of_rooms(state_dir, room_names)
-
-
 def echo_desk_counts(counts: Dict[str, Dict[str, Any]]) -> None:
     """The table vdictl status prints under its runs; nothing when no room was probed."""
     import time

@@ -38,6 +38,8 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from vdictl.lock import safe_name
+
 RECORD_FORMAT = 1
 MAX_DESKS = 10000
 MAX_USERS = 8
@@ -140,7 +142,7 @@ def was_stopped(desk: Desk, *, now: float) -> Desk:
 
 
 def file_name(endpoint: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else f"%{ord(c):02X}" for c in endpoint)
+    safe = safe_name(endpoint)
     if len(safe) > 120:  # a file name has at most 255 bytes
         safe = f"{safe[:100]}-{hashlib.sha256(endpoint.encode()).hexdigest()[:16]}"
     return f"{safe}.json"
@@ -355,12 +357,6 @@ def room_counts(desks: Dict[DeskKey, Desk], room: str) -> Dict[str, int]:
         if desk_room == room and desk.state:
             counts[desk.state] += 1
     return counts
-
-
-def counts_text(counts: Dict[str, int]) -> str:
-    """"2 in use, 1 vacated (not yet reset), 5 idle" for a status line."""
-    return (f"{counts[IN_USE]} in use, {counts[VACATED]} vacated (not yet reset), "
-            f"{counts[IDLE]} idle")
 
 
 def desks_of_rooms(state_dir: str, rooms: Iterable[str]) -> Dict[str, Dict[str, Any]]:
