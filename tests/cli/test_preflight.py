@@ -176,3 +176,11 @@ def test_a_check_added_to_the_list_reports_beside_the_others(run, rolled_out, co
         ("lab1-vd02", "no snapshot matches reset_to_snapshot_regex 'vdictl rollout .*' "
                       "(0 snapshot(s))")]
     assert exit_status(problems) == exit_codes.VM_FAILED
+
+
+def test_the_cli_offers_the_purposes_the_checks_know():
+    """cli/preflight.py keeps its own --for words (`vdictl --help` loads no ops)."""
+    from vdictl.cli.preflight import PURPOSES as OFFERED
+    from vdictl.ops.preflight import PURPOSES
+
+    assert OFFERED == PURPOSES
