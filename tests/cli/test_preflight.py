@@ -188,3 +188,11 @@ def test_status_says_what_the_vms_of_one_preflight_problem_are_not(run, rolled_o
     assert ("no snapshot matches reset_to_snapshot_regex 'vdictl rollout .*' (0 snapshot(s)): "
             "deleted?: 3 VMs of 1 room (lab1) not ready"
             in result.stdout.splitlines()), result.output
+
+
+def test_the_cli_offers_the_purposes_the_checks_know():
+    """cli/preflight.py keeps its own --for words (`vdictl --help` loads no ops)."""
+    from vdictl.cli.preflight import PURPOSES as OFFERED
+    from vdictl.ops.preflight import PURPOSES
+
+    assert OFFERED == PURPOSES

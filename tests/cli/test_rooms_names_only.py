@@ -90,9 +90,11 @@ def test_a_vm_name_claimed_by_two_rooms_stops_commands_on_either(hypervisor, tmp
 
 
 # Which modules a fresh process loads: `--help` needs click and the command
-# modules only, plain `rooms` configobj besides: no logging, no config records.
+# modules only, plain `rooms` configobj besides: no logging, no config records,
+# no run records (sqlite3), no sudo or trust checks, no open-files limits.
 HEAVY = ("configobj", "jinja2", "json", "libvirt", "logging", "ovirtsdk4", "vdictl.config.load",
-         "vdictl.config.rooms")
+         "vdictl.config.rooms", "sqlite3", "vdictl.records", "vdictl.config.trust",
+         "vdictl.cli.delegation", "vdictl.fds")
 LOADED = """
 import sys
 from vdictl.cli import main

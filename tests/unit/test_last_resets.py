@@ -48,3 +48,25 @@ def test_one_pass_gives_what_the_per_room_readers_give(tmp_path):
     assert results["lab1-d2"][1:] == ("failed", "VM lab1-d2: boom")
     assert results["lab1-d1"][1] == "ok" and "new-1" not in results
     assert os.getpid() == int(runs["lab1"].run.rsplit("-", 1)[1])
+
+
+def test_a_vacated_runs_skip_does_not_hide_its_earlier_reset_of_the_desk(tmp_path):
+    """The status page: a --vacated run reset lab1-d1 after the night; a later one
+    found it in use again (skipped): the desk's last reset is still the first's."""
+    from vdictl.cli.between_lessons import newer_vacated_resets
+
+    directory = str(tmp_path)
+    write(directory, ["lab1"], [vm("lab1", "lab1-d1"), vm("lab1", "lab1-d2")])
+    night = last_resets(directory, {"lab1": ["lab1-d1", "lab1-d2"]})[1]
+    ended = []
+    for outcome, reason in (("ok", ""), ("skipped", "in use again")):
+        record = history.RunRecord(directory, "reset-vacated", ["lab1"])
+        record.start()
+        record.finish(exit_status=0, status="success",
+                      vms=[vm("lab1", "lab1-d1", outcome, reason)])
+        ended.append(history.parse_time(record.data["ended"]))
+    assert history.last_vm_results(directory, "reset-vacated", ["lab1-d1"]) == {
+        "lab1-d1": (ended[1], "skipped", "in use again")}   # the newest vacated run's word
+    results = dict(night)
+    newer_vacated_resets(directory, {"lab1": ["lab1-d1", "lab1-d2"]}, results)
+    assert results == {"lab1-d1": (ended[0], "ok", ""), "lab1-d2": night["lab1-d2"]}

@@ -110,14 +110,6 @@ def vm_locks(app: "AppContext", rooms: "RoomLocks", dry_run: bool,
                    rooms=rooms if picks_desks(options) else None)
 
 
-def desk_counts(state_dir: str, room_names: List[str]) -> Dict[str, Dict[str, Any]]:
-    """Per room, the desks in use, vacated and not yet reset, and idle, as last
-    probed (vdictl status, the status page): read from the occupancy record."""
-    from vdictl.records.occupancy import desks_of_rooms
-
-    return desks_of_rooms(state_dir, room_names)
-
-
 def echo_desk_counts(counts: Dict[str, Dict[str, Any]]) -> None:
     """The table vdictl status prints under its runs; nothing when no room was probed."""
     import time
@@ -137,11 +129,13 @@ def newer_vacated_resets(state_dir: str, desks: Dict[str, List[str]],
     """Each VM's last reset (time, outcome, reason) in `results` (the nightly
     runs', records.last_resets) replaced by a --vacated run's ("reset-vacated"
     records) where that is later; a --vacated run's skip (in use again) is no
-    reset. For the status page, in one pass over the records."""
+    reset: an earlier --vacated run's reset of the desk still counts. For the
+    status page, in one pass over the records."""
     from vdictl.records.last_resets import last_resets
 
-    _, vacated = last_resets(state_dir, desks, command=PICKING["grace"][1])
+    _, vacated = last_resets(state_dir, desks, command=PICKING["grace"][1],
+                             passed_over=("skipped",))
     for name, (when, outcome, reason) in vacated.items():
         earlier = results.get(name, (None, "", ""))[0]
-        if outcome != "skipped" and when is not None and (earlier is None or when > earlier):
+        if when is not None and (earlier is None or when > earlier):
             results[name] = (when, outcome, reason)

@@ -77,15 +77,16 @@ def room_blocks(app: AppContext, rooms: Sequence["Room"],
     """The rooms of the page, from the reset records (read once for the site)."""
     from vdictl.records import history
     from vdictl.records.last_resets import last_resets
+    from vdictl.records.occupancy import desks_of_rooms
 
-    from .between_lessons import desk_counts, newer_vacated_resets
+    from .between_lessons import newer_vacated_resets
 
     directory = history.state_dir(app.config.logging.state_dir)
     desks = {room.name: [spec.name for spec in room.vms] for room in rooms}
     runs, results = last_resets(directory, desks)
     newer_vacated_resets(directory, desks, results)
     blocks = [room_block(room, runs.get(room.name), results, rows, now) for room in rooms]
-    occupancy = desk_counts(directory, list(desks))   # one read of the record for the site
+    occupancy = desks_of_rooms(directory, list(desks))   # one read of the record for the site
     for block in blocks:
         for fact in (preflight_fact(directory, block.name), desks_fact(occupancy[block.name])):
             if fact:

@@ -14,7 +14,7 @@ from vdictl.errors import UsageError
 
 from . import exit_codes
 from .app import AppContext, cli, pass_app, reports_errors
-from .between_lessons import desk_counts, echo_desk_counts
+from .between_lessons import echo_desk_counts
 from .output import echo_json, format_table, output_given, output_option, stdout_is_terminal
 from .virtroom import all_option, rooms_argument
 
@@ -138,6 +138,7 @@ def status(app: AppContext, room_names, all_rooms: bool, max_age: Optional[str],
         vdictl status room01 -o json
     """
     from vdictl.records import history
+    from vdictl.records.occupancy import desks_of_rooms
 
     app.offline = True  # reads records only: no audit trail, no secrets needed
     limit = parse_age(max_age) if max_age is not None else None
@@ -146,7 +147,7 @@ def status(app: AppContext, room_names, all_rooms: bool, max_age: Optional[str],
     now = time.time()
     statuses = [RoomStatus(room, directory, limit, now, max_age or "") for room in rooms]
     code = exit_status(statuses)
-    desks = desk_counts(directory, [room.name for room in rooms])
+    desks = desks_of_rooms(directory, [room.name for room in rooms])
     if output == "json":
         echo_json({"state_dir": directory, "rooms": [s.to_dict() for s in statuses],
                    "desks": desks, "exit_status": code})

@@ -11,8 +11,9 @@ from typing import Any, Tuple
 
 from vdictl.config.free_space import parse_free_space
 from vdictl.config.spec import Key
-from vdictl.config.values import (RawValue, check_memory_minimum, parse_accounts,
-                                  parse_bool, parse_ids, parse_memory, parse_regex, parse_words)
+from vdictl.config.values import (RawValue, check_memory_minimum, parse_accounts, parse_bool,
+                                  parse_ids, parse_memory, parse_regex, parse_words,
+                                  single_value)
 from vdictl.errors import ConfigError
 
 
@@ -31,7 +32,7 @@ def convert(key: Key, raw: RawValue, base_dir: str) -> Any:
         return parse_accounts(raw)
     if kind == "choices":
         return tuple(_choice(key, word) for word in parse_words(raw))
-    text = _text(raw)
+    text = single_value(raw)
     if kind in ("str", "template", "urls"):
         return text
     if kind == "path":
@@ -98,11 +99,3 @@ def _in_range(key: Key, value: Any) -> Any:
     if key.maximum is not None and value > key.maximum:
         raise ConfigError(f"{value} is more than {key.maximum:g}")
     return value
-
-
-def _text(raw: RawValue) -> str:
-    if isinstance(raw, (list, tuple)):
-        raise ConfigError(
-            "a single value is expected, not a list (an unquoted comma makes "
-            "a list: put the value in double quotes)")
-    return str(raw)

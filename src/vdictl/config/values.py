@@ -43,13 +43,13 @@ def parse_bool(raw: Union[RawValue, bool]) -> bool:
     """True/False/yes/no/on/off/1/0/enabled/disabled, any case."""
     if isinstance(raw, bool):
         return raw
-    text = _scalar(raw).strip().lower()
+    text = single_value(raw).strip().lower()
     if text in _TRUE:
         return True
     if text in _FALSE:
         return False
     raise ConfigError(
-        f"{_scalar(raw)!r} is not a boolean; use one of "
+        f"{single_value(raw)!r} is not a boolean; use one of "
         "True/False, yes/no, on/off, 1/0, enabled/disabled")
 
 
@@ -261,7 +261,7 @@ def parse_memory(raw: RawValue) -> int:
         value = raw
         text = str(raw)
     else:
-        text = _bounded(_scalar(raw))
+        text = _bounded(single_value(raw))
         match = _UNIT_RE.match(text)
         if match and (match.group(2) or "." not in match.group(1)):
             factor = _UNITS.get(match.group(2).lower())
@@ -303,7 +303,7 @@ def check_memory_minimum(value: int, raw: RawValue, minimum: int = MIN_MEMORY) -
     """
     if value >= minimum:
         return value
-    text = str(raw).strip() if isinstance(raw, int) else _scalar(raw).strip()
+    text = str(raw).strip() if isinstance(raw, int) else single_value(raw).strip()
     shown = f"{value} bytes" + (f" ({size_text(value)})" if value >= 1024 else "")
     message = f"memory = {text} is {shown}; a VM needs at least {size_text(minimum)}"
     guesses = _memory_guesses(value, text, minimum)
@@ -330,7 +330,8 @@ def _memory_guesses(value: int, text: str, minimum: int) -> List[str]:
     return []
 
 
-def _scalar(raw: RawValue) -> str:
+def single_value(raw: RawValue) -> str:
+    """The one value of a key; ConfigError for a list (an unquoted comma)."""
     if isinstance(raw, (list, tuple)):
         raise ConfigError(
             "a single value is expected, not a list (an unquoted comma makes "
@@ -368,7 +369,7 @@ def parse_regex(raw: RawValue) -> str:
     in the description (see vdictl.config.linear_regex)."""
     from vdictl.config.linear_regex import RegexError, compile_regex
 
-    text = _scalar(raw)
+    text = single_value(raw)
     if len(text) > MAX_REGEX_CHARS:
         raise ConfigError(f"regular expression is too long ({len(text)} characters, "
                           f"at most {MAX_REGEX_CHARS})")

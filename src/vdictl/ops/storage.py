@@ -1,10 +1,11 @@
 """Storage headroom: what a run would take from each storage, against
 min_free_storage (and, on oVirt, the engine's own critical space blocker).
 
-`shortfalls(session, rooms, purpose)` answers for the preflight and for the
-guard that rollout, rebuild and template-create run before they create
-anything. The need is an estimate (Driver.space_needed, asked once per
-endpoint, template and storage setting): a new VM takes what its template's
+`shortfalls_of(session, pairs, purpose)` answers for the preflight (from its
+own inventory; `shortfalls` asks for one), StorageCheck for the guard that
+rollout, rebuild and template-create run before they create anything. The
+need is an estimate (Driver.space_needed, asked once per endpoint, template
+and storage setting): a new VM takes what its template's
 disks hold (a linked clone, the common case) or their full size (a full copy
 to another storage), plus its rollout snapshot; a rebuild counts every VM as
 new (its deletes and clones run side by side), a reset counts nothing (a
@@ -171,9 +172,14 @@ def shortfalls(session: Session, rooms: Sequence[Room], purpose: str) -> List[Sh
     `rooms` would take below min_free_storage (or the engine's blocker), or
     that are below it already; read-only, one inventory query per room and
     endpoint plus the storages' own requests."""
+    return shortfalls_of(session, session.inventory(rooms), purpose)
+
+
+def shortfalls_of(session: Session, pairs: Sequence[Tuple[VmSpec, Optional[Vm]]],
+                  purpose: str) -> List[Shortfall]:
+    """shortfalls() of the VMs of `pairs` (an inventory already asked for)."""
     check = StorageCheck(session, purpose)
-    pairs = session.inventory(rooms)
-    if purpose == "rebuild":
+    if purpose == "rebuild":  # every VM made anew
         pairs = [(spec, None) for spec, _ in pairs]
     check.add(pairs)
     return check.shortfalls()

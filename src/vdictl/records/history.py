@@ -140,10 +140,6 @@ class RoomRun:
     run_by: Optional[Dict[str, Any]] = None
 
     @property
-    def whole_room_success(self) -> bool:
-        return self.result == "ok" and not self.only_vms
-
-    @property
     def when(self) -> Optional[float]:
         return self.ended or self.started
 

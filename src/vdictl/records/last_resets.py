@@ -1,9 +1,8 @@
 """The last reset of every room and VM of a site, in one pass over the records.
 
-`history.last_runs` and `history.last_vm_results` read the records once per
-room; for the status page of a site of hundreds of rooms that is rooms ×
-records reads of files that each hold the whole site. This reads the reset
-records newest first, once, until every room and VM has its answer.
+`history.last_runs` and `history.last_vm_results` ask the records one room
+(one VM) at a time; the status page of a site of hundreds of rooms reads the
+reset records newest first, once, until every room and VM has its answer.
 """
 
 from __future__ import annotations
@@ -16,11 +15,14 @@ from . import history
 VmResult = Tuple[Optional[float], str, str]
 
 
-def last_resets(directory: str, rooms: Mapping[str, Sequence[str]], command: str = "reset"
+def last_resets(directory: str, rooms: Mapping[str, Sequence[str]], command: str = "reset",
+                *, passed_over: Sequence[str] = ()
                 ) -> Tuple[Dict[str, history.RoomRun], Dict[str, VmResult]]:
     """For `rooms` ({room: its VMs' names}): the last run of `command` that took
     each room (as history.last_runs gives it) and the last finished result of
-    each VM (as history.last_vm_results); rooms and VMs never taken are left out."""
+    each VM (as history.last_vm_results), leaving out the results whose outcome
+    is one of `passed_over` (an older one answers); rooms and VMs never taken
+    are left out."""
     runs: Dict[str, history.RoomRun] = {}
     results: Dict[str, VmResult] = {}
     wanted = {vm for names in rooms.values() for vm in names}
@@ -36,7 +38,8 @@ def last_resets(directory: str, rooms: Mapping[str, Sequence[str]], command: str
                 data.get("started"))
             for vm in data.get("vms", []):
                 name = vm.get("vm")
-                if name in wanted and name not in results:
+                if name in wanted and name not in results and \
+                        vm.get("outcome", "") not in passed_over:
                     results[name] = (when, vm.get("outcome", ""), vm.get("reason", ""))
         if len(runs) == len(rooms) and len(results) == len(wanted):
             break

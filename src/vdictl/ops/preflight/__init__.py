@@ -14,9 +14,9 @@ from typing import List, Sequence, Tuple
 from vdictl.config.rooms import Room
 
 from ..session import Session
+from ..storage import PURPOSES  # what a preflight checks for: the next reset, a rollout...
 from .endpoints import endpoints_answer
-from .problems import (ERROR, PURPOSES, SEVERITIES, UNREACHABLE, WARNING, Check, Preflight,
-                       Problem)
+from .problems import ERROR, SEVERITIES, UNREACHABLE, WARNING, Check, Preflight, Problem
 from .storage import storage_headroom
 from .vms import rooms_can_be_made, vms_ready
 

@@ -12,9 +12,6 @@ from vdictl.config.rooms import Room, VmSpec
 from ..runner import Pair
 from ..session import Session
 
-#: what a preflight checks for: the next reset (the night), a rollout or a rebuild
-PURPOSES = ("reset", "rollout", "rebuild")
-
 #: the run would fail there (a VM, a room, or everything at the endpoint)
 ERROR = "error"
 #: the run goes on, but someone should look (a certificate ending within 30 days,

@@ -6,18 +6,13 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..storage import RESET_REMEDY, StorageCheck
+from ..storage import RESET_REMEDY, shortfalls_of
 from .problems import ERROR, Preflight, Problem
 
 
 def storage_headroom(pf: Preflight) -> Iterator[Problem]:
     """One problem per storage short of space, from the preflight's own
     inventory (no second listing); a backend that cannot tell is left out."""
-    check = StorageCheck(pf.session, pf.purpose)
-    pairs = pf.pairs()
-    if pf.purpose == "rebuild":  # every VM made anew
-        pairs = [(spec, None) for spec, _ in pairs]
-    check.add(pairs)
-    for short in check.shortfalls():
+    for short in shortfalls_of(pf.session, pf.pairs(), pf.purpose):
         remedy = RESET_REMEDY if pf.purpose == "reset" else short.remedy
         yield Problem(short.endpoint, short.room or "", "", short.message, remedy, ERROR)
