@@ -133,7 +133,7 @@ class LibvirtDriver(Driver):
     # -- storage space --------------------------------------------------------
     @reconnecting
     def storage_space(self, *, specs: Sequence[VmSpec]) -> List[StorageSpace]:
-        return space.storage_space(self.connection, specs, {})
+        return space.storage_space(self.connection, specs)
 
     @reconnecting
     def space_needed(self, *, spec: VmSpec) -> List[SpaceNeed]:
