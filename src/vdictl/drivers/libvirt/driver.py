@@ -14,7 +14,7 @@ from vdictl.config.rooms import Connect, VmSpec
 from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm, VmState
 
 from ..base import Driver
-from ..tls_probe import TlsEndpoint
+from ..tls_endpoint import TlsEndpoint
 from . import (create, firstboot, inventory, power, removal, sessions, snapshots, space,
                templates)
 from .connection import STATE_MAP, Connection
