@@ -49,9 +49,6 @@ class Driver(abc.ABC):
 
     #: short name, as written in `[general][[connect]] driver = ...`
     name: ClassVar[str] = ""
-    #: the first and the longest pause between two tries of the first contact
-    first_contact_initial: ClassVar[float] = 0.5
-    first_contact_maximum: ClassVar[float] = 5.0
 
     def __init__(self, connect: Connect, *, uri: Optional[str] = None):
         self.connect_settings = connect
@@ -72,8 +69,7 @@ class Driver(abc.ABC):
         saying how long it was tried). A refused login (AuthError) and an
         endpoint that cannot be used as configured (Unusable) fail at once."""
         first_contact(self.open, bound=self.connect_settings.endpoint_timeout,
-                      driver=self.name, initial=self.first_contact_initial,
-                      maximum=self.first_contact_maximum)
+                      driver=self.name)
 
     @abc.abstractmethod
     def close(self) -> None:
