@@ -74,3 +74,15 @@ def test_the_registry_names_the_proxmox_driver_and_its_extra():
     from vdictl.drivers import DRIVERS
 
     assert DRIVERS["proxmox"] == ("vdictl.drivers.proxmox", "ProxmoxDriver", "proxmox")
+
+
+def test_a_driver_loads_no_tls_module_until_the_preflight_reads_a_certificate():
+    """The drivers' base names where an endpoint's certificate is (the
+    preflight's TLS check) without loading ssl and socket: a libvirt run on
+    this machine never needs them (the preflight's probe loads them)."""
+    code = ("import sys; import vdictl.drivers.libvirt.driver, vdictl.drivers.base\n"
+            "print(sorted(m for m in ('ssl', 'socket', 'vdictl.drivers.tls_probe') "
+            "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.splitlines() == ["[]"], result.stderr

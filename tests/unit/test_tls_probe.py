@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from vdictl.drivers.tls_probe import endpoint_of_url, not_after
+from vdictl.drivers.tls_endpoint import endpoint_of_url
+from vdictl.drivers.tls_probe import not_after
 
 from tests.tls import make_certificates, make_expired_certificate
 

@@ -19,7 +19,7 @@ from vdictl.config.rooms import Connect, VmSpec
 from vdictl.config.secrets import password_path
 
 from .outage import first_contact
-from .tls_probe import PeerCertificate, TlsEndpoint, probe
+from .tls_endpoint import PeerCertificate, TlsEndpoint
 
 #: what vm_problems finds: (what is wrong, what to do)
 Finding = Tuple[str, str]
@@ -49,9 +49,6 @@ class Driver(abc.ABC):
 
     #: short name, as written in `[general][[connect]] driver = ...`
     name: ClassVar[str] = ""
-    #: the first and the longest pause between two tries of the first contact
-    first_contact_initial: ClassVar[float] = 0.5
-    first_contact_maximum: ClassVar[float] = 5.0
 
     def __init__(self, connect: Connect, *, uri: Optional[str] = None):
         self.connect_settings = connect
@@ -72,8 +69,7 @@ class Driver(abc.ABC):
         saying how long it was tried). A refused login (AuthError) and an
         endpoint that cannot be used as configured (Unusable) fail at once."""
         first_contact(self.open, bound=self.connect_settings.endpoint_timeout,
-                      driver=self.name, initial=self.first_contact_initial,
-                      maximum=self.first_contact_maximum)
+                      driver=self.name)
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -252,13 +248,15 @@ class Driver(abc.ABC):
     # -- preflight (vdictl preflight, ops/preflight.py) ------------------------
     def tls_endpoint(self) -> Union[TlsEndpoint, str]:
         """Where the endpoint presents the TLS certificate the preflight reads
-        (drivers/tls_probe.py), or a sentence saying why there is none to read."""
+        (drivers/tls_endpoint.py), or a sentence saying why there is none to read."""
         return "cannot tell where its TLS certificate is"
 
     def tls_certificate(self, *, timeout: float) -> Union[PeerCertificate, str]:
         """The certificate at tls_endpoint(), read over a TLS connection of its
         own (drivers/tls_probe.py), or why there is none to read. OSError when
         no TLS handshake could be made. Needs no login: asked before open()."""
+        from .tls_probe import probe  # ssl and socket: only the preflight loads them
+
         where = self.tls_endpoint()
         return where if isinstance(where, str) else probe(where, timeout=timeout)
 

@@ -14,48 +14,13 @@ from __future__ import annotations
 
 import socket
 import ssl
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Optional, Tuple
-from urllib.parse import urlsplit
+from typing import Tuple
+
+from .tls_endpoint import PeerCertificate, TlsEndpoint
 
 #: X509_V_ERR_CERT_HAS_EXPIRED (OpenSSL's x509_vfy.h)
 CERT_HAS_EXPIRED = 10
-
-
-@dataclass(frozen=True)
-class TlsEndpoint:
-    """Where an endpoint presents its certificate, and how it is checked."""
-
-    host: str
-    port: int
-    ca_file: Optional[str] = None     # None: the system CAs
-    insecure: bool = False            # not verified at all (insecure = True)
-    #: the config key that says which CA ("ca_file"; libvirt: its pki path)
-    ca_key: str = "ca_file"
-
-
-@dataclass(frozen=True)
-class PeerCertificate:
-    """What the probe found."""
-
-    endpoint: TlsEndpoint
-    not_after: float                  # seconds since the epoch
-    #: None: verified (or insecure); else why the configured check refused it
-    refused: Optional[str] = None
-    expired: bool = False
-
-    def days_left(self, now: float) -> float:
-        return (self.not_after - now) / 86400.0
-
-
-def endpoint_of_url(url: str, *, default_port: int, ca_file: Optional[str],
-                    insecure: bool) -> Optional[TlsEndpoint]:
-    """The TLS endpoint of an https URL; None for another scheme."""
-    parts = urlsplit(url.strip())
-    if parts.scheme != "https" or not parts.hostname:
-        return None
-    return TlsEndpoint(parts.hostname, parts.port or default_port, ca_file, insecure)
 
 
 def probe(endpoint: TlsEndpoint, *, timeout: float) -> PeerCertificate:

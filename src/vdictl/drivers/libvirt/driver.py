@@ -14,7 +14,7 @@ from vdictl.config.rooms import Connect, VmSpec
 from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm, VmState
 
 from ..base import Driver
-from ..tls_probe import TlsEndpoint
+from ..tls_endpoint import TlsEndpoint
 from . import (create, firstboot, inventory, power, removal, sessions, snapshots, space,
                templates)
 from .connection import STATE_MAP, Connection
@@ -133,7 +133,7 @@ class LibvirtDriver(Driver):
     # -- storage space --------------------------------------------------------
     @reconnecting
     def storage_space(self, *, specs: Sequence[VmSpec]) -> List[StorageSpace]:
-        return space.storage_space(self.connection, specs, {})
+        return space.storage_space(self.connection, specs)
 
     @reconnecting
     def space_needed(self, *, spec: VmSpec) -> List[SpaceNeed]:

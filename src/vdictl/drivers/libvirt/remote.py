@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Optional, Union
 from urllib.parse import parse_qs, urlsplit
 
-from ..tls_probe import TlsEndpoint
+from ..tls_endpoint import TlsEndpoint
 
 #: transports that keep libvirtd on this machine (libvirt's uri.rst: "local
 #: URIs" are driver:///path and driver+unix:///path; all others are remote)

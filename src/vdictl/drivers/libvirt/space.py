@@ -12,7 +12,7 @@ copy of qcow2's tables) and takes nothing worth counting when it is made.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import libvirt
 
@@ -33,25 +33,33 @@ def _pool_of(conn: Connection, backing: "libvirt.virStorageVol") -> "libvirt.vir
     return backing.storagePoolLookupByVolume()
 
 
+def _held_by_pool(conn: Connection, vm: str, xml: str) -> Dict[str, int]:
+    """Per pool (where create_vm or create_template puts the copy): what the
+    disks of the domain `xml` hold now (their allocation). A disk in no pool
+    has nothing to be measured against; XML vdictl cannot read gives nothing
+    (check_create and create_template name what is wrong with it)."""
+    try:
+        disks = template_disks(xml)
+    except XmlError:
+        return {}
+    held: Dict[str, int] = {}
+    for disk in disks:
+        _, volume = backing_volume(conn, vm, disk)
+        if volume is None:
+            continue
+        with conn.errors(vm=vm):
+            name = _pool_of(conn, volume).name()
+            held[name] = held.get(name, 0) + volume.info()[2]  # [type, capacity, allocation]
+    return held
+
+
 def space_needed(conn: Connection, spec: VmSpec) -> List[SpaceNeed]:
     """Per pool: the allocation of the template disks whose overlays go there."""
     template = template_domain(conn, spec)
     with conn.errors(vm=spec.name, what=f"template {spec.template_name!r}"):
         xml = template.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-    try:
-        disks = template_disks(xml)
-    except XmlError:
-        return []  # check_create names what is wrong with the template
-    needs: Dict[str, int] = {}
-    for disk in disks:
-        _, backing = backing_volume(conn, spec.name, disk)
-        if backing is None:  # in no pool: nothing to measure it against
-            continue
-        with conn.errors(vm=spec.name):
-            pool = _pool_of(conn, backing)
-            allocation = backing.info()[2]  # [type, capacity, allocation]
-            needs[pool.name()] = needs.get(pool.name(), 0) + allocation
-    return [SpaceNeed(storage=name, clone=size) for name, size in needs.items()]
+    return [SpaceNeed(storage=name, clone=size)
+            for name, size in _held_by_pool(conn, spec.name, xml).items()]
 
 
 def pool_space(conn: Connection, name: str) -> Optional[StorageSpace]:
@@ -65,14 +73,14 @@ def pool_space(conn: Connection, name: str) -> Optional[StorageSpace]:
     return StorageSpace(name=name, free=available, total=capacity)
 
 
-def storage_space(conn: Connection, specs: Sequence[VmSpec],
-                  needs: Dict[str, List[SpaceNeed]]) -> List[StorageSpace]:
-    """The pools of the templates of `specs` (`needs`: space_needed by template)."""
+def storage_space(conn: Connection, specs: Sequence[VmSpec]) -> List[StorageSpace]:
+    """The pools of the templates of `specs` (space_needed once per template)."""
     names: List[str] = []
+    asked: Set[str] = set()
     for spec in specs:
-        if spec.template_name not in needs:
-            needs[spec.template_name] = space_needed(conn, spec)
-        names += [n.storage for n in needs[spec.template_name] if n.storage not in names]
+        if spec.template_name not in asked:
+            asked.add(spec.template_name)
+            names += [n.storage for n in space_needed(conn, spec) if n.storage not in names]
     if conn.settings.pool and conn.settings.pool not in names:
         names.append(conn.settings.pool)
     return [space for space in (pool_space(conn, name) for name in names) if space]
@@ -83,20 +91,8 @@ def template_space(conn: Connection, vm: str) -> List[Tuple[StorageSpace, int]]:
     it holds) into the configured pool, else the disk's own pool."""
     with conn.errors(vm=vm, what=f"domain {vm!r}"):
         xml = conn.domain(vm).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-    try:
-        disks = template_disks(xml)
-    except XmlError:
-        return []  # create_template names what is wrong
-    needs: Dict[str, int] = {}
-    for disk in disks:
-        _, source = backing_volume(conn, vm, disk)
-        if source is None:
-            continue
-        with conn.errors(vm=vm):
-            name = _pool_of(conn, source).name()
-            needs[name] = needs.get(name, 0) + source.info()[2]
     found = []
-    for name, need in needs.items():
+    for name, need in _held_by_pool(conn, vm, xml).items():
         space = pool_space(conn, name)
         if space is not None:
             found.append((space, need))

@@ -12,7 +12,7 @@ from vdictl.config.rooms import Connect, VmSpec
 from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm
 
 from ..base import Driver, Finding
-from ..tls_probe import TlsEndpoint, endpoint_of_url
+from ..tls_endpoint import TlsEndpoint, endpoint_of_url
 from . import create, firstboot, lookups, power, sessions, snapshots, space, templates
 from . import snapshots as snapshots_module
 from .connection import OvirtConnection, Tuning

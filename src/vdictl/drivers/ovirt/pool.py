@@ -140,9 +140,8 @@ class ConnectionPool:
             token = conn.authenticate()
             conn.test(raise_exception=True)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    conn.close(logout=False)
+            with contextlib.suppress(Exception):
+                conn.close(logout=False)
             err = map_error(exc, secrets=self.secrets)
             reason = redact(err.message, self.secrets)
             if isinstance(err, AuthError):

@@ -120,12 +120,11 @@ def _end_preview(conn: OvirtConnection, vm_id: str, name: str, timeout: float,
     def ended() -> Tuple[bool, None]:
         return not _busy_or_previewing(conn, vm_id, name), None
 
-    if commit:
-        conn.call(lambda s: conn.vm_service(s, vm_id).commit_snapshot(), vm=name,
-                  before_retry=ended)
-    else:
-        conn.call(lambda s: conn.vm_service(s, vm_id).undo_snapshot(), vm=name,
-                  before_retry=ended)
+    def send(s: Any) -> Any:
+        service = conn.vm_service(s, vm_id)
+        return service.commit_snapshot() if commit else service.undo_snapshot()
+
+    conn.call(send, vm=name, before_retry=ended)
     what = "the snapshot preview to be " + ("committed" if commit else "undone")
     return _wait_settled(conn, vm_id, name, timeout, what)
 
@@ -213,13 +212,14 @@ def _jobs(conn: OvirtConnection, correlation_id: str, name: str) -> Optional[Lis
         return None
 
 
+def _all_finished(jobs: Optional[List[Any]]) -> bool:
+    """Whether one request's jobs (the restore's preview and commit) all finished."""
+    return bool(jobs) and all(j.status == types.JobStatus.FINISHED for j in jobs or [])
+
+
 def _finished(conn: OvirtConnection, sent: List[str], name: str) -> bool:
     """Whether an earlier request of `sent` restored (all its jobs finished)."""
-    for correlation_id in sent:
-        jobs = _jobs(conn, correlation_id, name)
-        if jobs and all(j.status == types.JobStatus.FINISHED for j in jobs):
-            return True
-    return False
+    return any(_all_finished(_jobs(conn, correlation_id, name)) for correlation_id in sent)
 
 
 def _restore_failed(conn: OvirtConnection, sent: List[str], vm_id: str, name: str,
@@ -242,9 +242,7 @@ def _restore_failed(conn: OvirtConnection, sent: List[str], vm_id: str, name: st
     ended: List[str] = []
     for correlation_id in sent:
         jobs = _jobs(conn, correlation_id, name)
-        if jobs is None:
-            return None
-        if jobs and all(j.status == types.JobStatus.FINISHED for j in jobs):
+        if jobs is None or _all_finished(jobs):
             return None
         ended.extend(j.status.value for j in jobs
                      if j.status in (types.JobStatus.FAILED, types.JobStatus.ABORTED))

@@ -16,7 +16,7 @@ from vdictl.config.rooms import VmSpec
 from vdictl.errors import DriverError, Unsupported
 
 from .connection import PveConnection
-from .lookups import listed_template, pve_cloudinit_drive, storage_of
+from .lookups import pve_cloudinit_drive, storage_of, template_and_config
 
 #: the room keys Proxmox VE's cloud-init drive carries (ssh_keys_file: sshkeys)
 KEYS = ("nameserver", "searchdomain", "ciuser", "ssh_keys_file")
@@ -129,9 +129,4 @@ def check_create(conn: PveConnection, specs: Sequence[VmSpec]) -> None:
     for spec in specs:
         if not keys_set(spec) and (not spec.ip or spec.personalisation is not None):
             continue
-        seen = conn.template_seen(spec.template_name)
-        if seen is None:  # kept for the clones (create.py)
-            template = listed_template(conn, spec.template_name, spec.name)
-            seen = template, conn.config(template)
-            conn.remember_template(*seen)
-        refuse(conn, spec, *seen)
+        refuse(conn, spec, *template_and_config(conn, spec))  # kept for the clones

@@ -17,7 +17,7 @@ from vdictl.model import CREATING, Owner, Vm
 
 from . import cloudinit, vmids
 from .connection import PveConnection, VmRef
-from .lookups import disks, listed_template, storage_of
+from .lookups import disks, storage_of, template_and_config
 from .owner_mark import description, parse_owner, tags_with, with_phase
 from .records import mac_of, to_vm
 
@@ -101,25 +101,11 @@ def _exists(conn: PveConnection, name: str) -> bool:
     return bool(conn.refs([name]))
 
 
-def _template(conn: PveConnection, spec: VmSpec) -> Tuple[VmRef, Dict[str, Any]]:
-    """The template and its config, read once per run."""
-    seen = conn.template_seen(spec.template_name)
-    if seen is not None:
-        return seen
-    with conn.template_lock:  # the run's parallel clones read it once
-        seen = conn.template_seen(spec.template_name)
-        if seen is None:
-            template = listed_template(conn, spec.template_name, spec.name)
-            seen = template, conn.config(template)
-            conn.remember_template(*seen)
-    return seen
-
-
 def create_vm(conn: PveConnection, *, spec: VmSpec, owner: Owner, timeout: float) -> Vm:
     if _exists(conn, spec.name):
         raise AlreadyExists(f"a VM named {spec.name!r} already exists", driver=conn.driver,
                             vm=spec.name)
-    template, tconfig = _template(conn, spec)
+    template, tconfig = template_and_config(conn, spec)
     params = clone_params(spec, owner, template, tconfig)
     try:
         newid = clone_to_own_vmid(conn, spec.name, template, params,
@@ -127,7 +113,7 @@ def create_vm(conn: PveConnection, *, spec: VmSpec, owner: Owner, timeout: float
     except NotFound:
         # the template moved or went since the run listed it: list again, once
         conn.forget_listing()
-        template, tconfig = _template(conn, spec)
+        template, tconfig = template_and_config(conn, spec)
         params = clone_params(spec, owner, template, tconfig)
         newid = clone_to_own_vmid(conn, spec.name, template, params,
                                   vmid_range=spec.vmid_range, timeout=timeout)
@@ -143,7 +129,7 @@ def finish_create(conn: PveConnection, *, spec: VmSpec, owner: Owner, timeout: f
     for; one its killed task left locked `clone` is named with what to do."""
     ref = conn.ref(spec.name)
     conn.ensure_unlocked(ref, timeout)
-    _, tconfig = _template(conn, spec)
+    _, tconfig = template_and_config(conn, spec)
     return _configure(conn, spec, owner, tconfig)
 
 

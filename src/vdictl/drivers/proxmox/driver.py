@@ -12,7 +12,7 @@ from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm
 from vdictl.config.rooms import Connect, VmSpec
 
 from ..base import Driver, Finding
-from ..tls_probe import TlsEndpoint
+from ..tls_endpoint import TlsEndpoint
 from . import (cloudinit, create, firstboot, lookups, power, preflight, snapshots, space,
                templates)
 from .api import DEFAULT_POOL

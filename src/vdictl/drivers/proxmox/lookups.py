@@ -49,6 +49,21 @@ def listed_template(conn: PveConnection, name: str, vm: Optional[str] = None) ->
         return find_template(conn, name, vm)
 
 
+def template_and_config(conn: PveConnection, spec: VmSpec) -> Tuple[VmRef, Dict[str, Any]]:
+    """The template of `spec` and its config, read once per run (the run's
+    parallel clones, the storage check and the cloud-init check share it)."""
+    seen = conn.template_seen(spec.template_name)
+    if seen is not None:
+        return seen
+    with conn.template_lock:
+        seen = conn.template_seen(spec.template_name)
+        if seen is None:
+            template = listed_template(conn, spec.template_name, spec.name)
+            seen = template, conn.config(template)
+            conn.remember_template(*seen)
+    return seen
+
+
 def disks(config: Dict[str, Any]) -> Dict[str, str]:
     """The config's disks (not CD-ROMs), by key:
     {"scsi0": "local-lvm:base-9000-disk-0,size=32G"}."""

@@ -12,7 +12,7 @@ from vdictl.errors import VdictlError
 from vdictl.model import Snapshot, Vm
 
 from ..base import Finding
-from ..tls_probe import TlsEndpoint, endpoint_of_url
+from ..tls_endpoint import TlsEndpoint, endpoint_of_url
 from .api import DEFAULT_PORT, split_urls
 from .connection import PveConnection, StaleLock, VmRef
 

@@ -17,13 +17,13 @@ ZFS, RBD, qcow2) takes nothing when it is made.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from vdictl.config.rooms import VmSpec
 from vdictl.model import SpaceNeed, StorageSpace
 
 from .connection import PveConnection, VmRef
-from .lookups import disks, listed_template, storage_of, volume
+from .lookups import disks, storage_of, template_and_config, volume
 
 _SIZE = re.compile(r"(?:^|,)size=(\d+(?:\.\d+)?)([KMGT]?)(?:,|$)")
 _UNIT = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -33,15 +33,6 @@ def disk_size(value: str) -> int:
     """The bytes of a drive's "size=32G" (pve-common's parse_size units), 0 without."""
     match = _SIZE.search(value)
     return int(float(match.group(1)) * _UNIT[match.group(2)]) if match else 0
-
-
-def _template(conn: PveConnection, spec: VmSpec) -> Tuple[VmRef, Dict[str, Any]]:
-    seen = conn.template_seen(spec.template_name)
-    if seen is None:
-        ref = listed_template(conn, spec.template_name, spec.name)
-        seen = ref, conn.config(ref)
-        conn.remember_template(*seen)
-    return seen
 
 
 def _held(conn: PveConnection, ref: VmRef, volid: str) -> int:
@@ -55,7 +46,7 @@ def _held(conn: PveConnection, ref: VmRef, volid: str) -> int:
 def _placements(conn: PveConnection, spec: VmSpec) -> List[Tuple[str, str, int, bool]]:
     """(node/storage, template volume, disk size, full copy) of each disk of
     a clone of `spec`: where create_vm puts it (create.clone_params)."""
-    ref, config = _template(conn, spec)
+    ref, config = template_and_config(conn, spec)
     full = bool(spec.storage) and spec.storage != storage_of(config)
     node = spec.node or ref.node
     found = []
@@ -67,7 +58,7 @@ def _placements(conn: PveConnection, spec: VmSpec) -> List[Tuple[str, str, int, 
 
 
 def space_needed(conn: PveConnection, spec: VmSpec) -> List[SpaceNeed]:
-    ref, _ = _template(conn, spec)
+    ref, _ = template_and_config(conn, spec)
     needs: Dict[str, int] = {}
     for key, volid, size, full in _placements(conn, spec):
         need = size if full else (_held(conn, ref, volid) or size)
