@@ -139,6 +139,25 @@ def test_a_preview_the_engine_compensated_at_its_restart_is_restored_again(drv, 
     assert_restored(sim, before)
 
 
+def test_a_restore_an_engine_restart_cut_short_is_not_one_of_the_three_attempts(
+        drv, sim, clean, before):
+    """The engine's start ends the jobs it finds running UNKNOWN
+    (JobRepositoryImpl.finalizeJobs). The first restore is cut short so; the
+    next two fail their tasks; the fourth request restores: the interrupted
+    one is sent again without counting as a failure."""
+    sim.restart_compensates = 1.0
+    sim.fail_restores[VM] = 3  # the interrupted one draws the first
+    thread = restart_at_first_restore(sim, down_for=0.3)
+    assert drv.revert_snapshot(name=VM, snapshot=clean, timeout=10) == []
+    thread.join(timeout=30)
+    assert sim.restarts == 1
+    statuses = sorted(j.status for j in sim.inventory.jobs.values()
+                      if j.description.startswith("Preview VM Snapshot clean"))
+    assert statuses == ["failed", "failed", "finished", "unknown"]
+    assert len(restore_posts(sim)) == 4
+    assert_restored(sim, before)
+
+
 def test_a_preview_of_another_snapshot_is_undone_and_the_restore_done(drv, sim, clean, before):
     sim.preview_snapshot(VM, "newer")
     steps = drv.revert_snapshot(name=VM, snapshot=clean, timeout=10)

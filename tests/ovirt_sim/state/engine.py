@@ -89,7 +89,10 @@ class Engine:
         self.ops_in_flight = 0        # snapshot operations holding storage
         self.ops_in_flight_peak = 0
         self.lock = threading.RLock()
+        self.seed = seed
         self.rng = random.Random(seed)
+        #: (fault, VM name) -> its own seeded stream (see _draw)
+        self._streams = {}
         self.clock = Clock()
         self.inventory = Inventory(self.rng)
         self.sessions = Sessions(accounts)
@@ -155,7 +158,14 @@ class Engine:
             for op in self.in_flight:
                 op.orphaned = True
                 if op.kind == "preview":
-                    op.compensated = self.rng.random() < self.restart_compensates
+                    op.compensated = self._draw("compensate", op.vm) < self.restart_compensates
+            # JobRepositoryImpl.finalizeJobs at the engine's start
+            # (UpdateStartedExecutionEntitiesToUnknown): every job still
+            # STARTED ends UNKNOWN; what the command does afterwards (ended
+            # by its callback, compensated) no longer changes it
+            for job in self.inventory.jobs.values():
+                if job.status == "started":
+                    job.status = "unknown"
 
     @property
     def unavailable(self):
@@ -164,20 +174,33 @@ class Engine:
 
     # -- faults of commands ---------------------------------------------------
 
+    def _draw(self, fault, vm_name):
+        """The next number of VM ``vm_name``'s own stream for ``fault``: with a
+        seed, which of a VM's restores fail is the same whatever order the
+        client's threads reach the engine in (one shared stream is not)."""
+        key = (fault, vm_name)
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = random.Random(
+                None if self.seed is None else f"{self.seed}/{fault}/{vm_name}")
+        return stream.random()
+
     def restore_fails(self, vm_name):
         """Whether this restore of VM ``vm_name`` fails its tasks."""
         left = self.fail_restores.get(vm_name, 0)
         if left:
             self.fail_restores[vm_name] = left - 1
             return True
-        return self.restore_failure_rate > 0 and self.rng.random() < self.restore_failure_rate
+        return (self.restore_failure_rate > 0
+                and self._draw("restore", vm_name) < self.restore_failure_rate)
 
     def lock_conflict(self, vm_name):
         left = self.lock_conflicts.get(vm_name, 0)
         if left:
             self.lock_conflicts[vm_name] = left - 1
             return True
-        return self.lock_conflict_rate > 0 and self.rng.random() < self.lock_conflict_rate
+        return (self.lock_conflict_rate > 0
+                and self._draw("lock", vm_name) < self.lock_conflict_rate)
 
     def in_flight_op(self, vm, kind):
         op = InFlight(vm.name, kind)

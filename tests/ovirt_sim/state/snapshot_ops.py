@@ -131,7 +131,7 @@ def restore(engine, vm, snap, correlation_id=None):
         before.status = "ok"
         vm.in_preview = snap.id
         vm.apply_config(snap.config)
-        job.status = "finished"
+        _end_job(job, "finished")
         if op.orphaned:
             # the request's thread died with the engine: nobody commits
             engine.event("VM %s is previewing Snapshot %s (not committed)."
@@ -153,7 +153,7 @@ def restore(engine, vm, snap, correlation_id=None):
         snap.status = "ok"
         vm.drop_snapshots_after(snap)
         vm.in_preview = None
-        commit_job.status = "finished"
+        _end_job(commit_job, "finished")
         engine.event("VM %s restored from Snapshot." % vm.name)
     engine.schedule("restore", preview_ended, 0.75)
     engine.schedule("restore", commit_done)
@@ -167,8 +167,15 @@ def _preview_failed(engine, vm, snap, before, job):
     snap.status = "ok"
     vm.status = "down"
     vm.in_preview = None
-    job.status = "failed"
+    _end_job(job, "failed")
     engine.event("Failed to restore VM %s from Snapshot." % vm.name)
+
+
+def _end_job(job, status):
+    """A command's job ends (ExecutionHandler.endJob); one the engine's start
+    already ended UNKNOWN (Engine.restart) stays so."""
+    if job.status == "started":
+        job.status = status
 
 
 def remove(engine, vm, snap):

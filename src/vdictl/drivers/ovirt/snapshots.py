@@ -85,6 +85,12 @@ def create_snapshot(conn: OvirtConnection, *, name: str, description: str, timeo
 
 #: restores of one VM whose tasks the engine failed, tried before it is named failed
 RESTORE_ATTEMPTS = 3
+#: restores of one VM cut short by an engine restart (their jobs ended
+#: UNKNOWN, or the preview left uncommitted), tried again before it is named
+#: failed; these do not count as the engine failing the restore
+RESTORE_INTERRUPTIONS = 3
+#: what _restore_failed says of a restore that an engine restart cut short
+INTERRUPTED = "was cut short by an engine restart"
 
 
 def _wait_settled(conn: OvirtConnection, vm_id: str, name: str, timeout: float,
@@ -137,7 +143,9 @@ def revert_snapshot(conn: OvirtConnection, *, name: str, snapshot: Snapshot, tim
     is read before a verdict. A VM left in preview of `snapshot` (an engine
     restart between the preview and its commit) is committed; one in preview
     of another snapshot is undone and restored again; a restore whose tasks
-    the engine failed is tried again, RESTORE_ATTEMPTS in all."""
+    the engine failed is tried again, RESTORE_ATTEMPTS in all; one an engine
+    restart cut short (its jobs UNKNOWN) is sent again without counting as
+    failed, up to RESTORE_INTERRUPTIONS times."""
     v = conn.sdk_vm(name)
     if v.status != types.VmStatus.DOWN:
         raise WrongState(f"VM is {v.status.value}; stop it before reverting",
@@ -148,7 +156,8 @@ def revert_snapshot(conn: OvirtConnection, *, name: str, snapshot: Snapshot, tim
                        driver=conn.driver, vm=name)
     done_first: List[str] = []
     failures: List[str] = []
-    for _ in range(RESTORE_ATTEMPTS):
+    interruptions = 0
+    while len(failures) < RESTORE_ATTEMPTS and interruptions < RESTORE_INTERRUPTIONS:
         # a slot per attempt, around the requests and the waits: the lookups
         # above and the job checks below load the engine little
         with slot():
@@ -164,18 +173,22 @@ def revert_snapshot(conn: OvirtConnection, *, name: str, snapshot: Snapshot, tim
                 return done_first + ["commit snapshot preview"]
             sent = _send_restore(conn, v.id, name, snapshot)
             snaps = _wait_settled(conn, v.id, name, timeout, "the snapshot restore to finish")
-        if _in_preview(snaps) is not None:
-            continue  # the engine restarted between the preview and its commit
-        failed = _restore_failed(conn, sent, v.id, name, snapshot.id, snaps)
+        failed = (INTERRUPTED if _in_preview(snaps) is not None  # nobody committed it
+                  else _restore_failed(conn, sent, v.id, name, snapshot.id, snaps))
         if failed is None:
             return done_first
-        failures.append(failed)
-        log.info("%s: the engine reports that the restore of snapshot %r %s; trying "
-                 "again", name, snapshot.description, failed)
-    said = failures[-1] if failures else "left a snapshot in preview"
+        if failed == INTERRUPTED:
+            interruptions += 1
+        else:
+            failures.append(failed)
+        log.info("%s: the restore of snapshot %r %s; trying again", name,
+                 snapshot.description, failed)
+    if failures:
+        said = f"{failures[-1]} ({len(failures)} of {RESTORE_ATTEMPTS} attempts)"
+    else:
+        said = f"{INTERRUPTED} {interruptions} times"
     raise DriverError(f"the engine reports that the restore of snapshot "
-                      f"{snapshot.description!r} {said} ({len(failures) or RESTORE_ATTEMPTS} "
-                      f"of {RESTORE_ATTEMPTS} attempts)", driver=conn.driver, vm=name)
+                      f"{snapshot.description!r} {said}", driver=conn.driver, vm=name)
 
 
 def _send_restore(conn: OvirtConnection, vm_id: str, name: str, snapshot: Snapshot) -> List[str]:
@@ -246,4 +259,9 @@ def _restore_failed(conn: OvirtConnection, sent: List[str], vm_id: str, name: st
             return None
         ended.extend(j.status.value for j in jobs
                      if j.status in (types.JobStatus.FAILED, types.JobStatus.ABORTED))
+        if any(j.status == types.JobStatus.UNKNOWN for j in jobs):
+            # the engine's start ends the jobs it found running UNKNOWN
+            # (JobRepositoryImpl.finalizeJobs): whether the disks were
+            # reverted is not known, so the restore is sent again
+            ended.append(INTERRUPTED)
     return ended[0] if ended else "left no job"
