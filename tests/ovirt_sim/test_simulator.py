@@ -505,3 +505,61 @@ def test_request_headers_are_recorded_without_the_token(ovirt_engine):
     assert jobs["headers"]["Filter"] == "false"
     assert "Authorization" not in jobs["headers"]
     assert jobs["headers"]["Version"] == "4"
+
+
+# -- who may do what ------------------------------------------------------------
+
+def account_connection(engine, name, roles):
+    engine.add_account(name, "pw", roles=roles)
+    return sdk.Connection(**dict(sim_connection_args(engine), username=name, password="pw"))
+
+
+def own_permits(c):
+    """(role, the object it is on, its permits) of the connection's account."""
+    me = c.system_service().get().authenticated_user
+    perms = c.system_service().users_service().user_service(me.id).permissions_service().list(
+        follow="role.permits")
+    return sorted((c.follow_link(p.role).name if p.role.name is None else p.role.name,
+                   "vm" if p.vm else "cluster" if p.cluster else "system",
+                   frozenset(x.name for x in p.role.permits or []))
+                  for p in perms)
+
+
+def test_a_command_the_account_may_not_run_is_refused_403_in_the_engines_words(ovirt_engine):
+    """UserVmRunTimeManager holds everything on VMs but snapshots
+    (00700_insert_roles_groups.sql): the restore is refused as the engine
+    refuses it (USER_NOT_AUTHORIZED_TO_PERFORM_ACTION, ErrorType NO_PERMISSION)."""
+    ovirt_engine.add_vm("pc", template="tmpl-win10")
+    snap = ovirt_engine.add_snapshot("pc", "base")
+    c = account_connection(ovirt_engine, "night@internal", ("UserVmRunTimeManager",))
+    try:
+        svc = vm_svc(c, ovirt_engine.vm("pc").id)
+        svc.start()   # run_vm: held
+        with pytest.raises(sdk.Error) as caught:
+            svc.snapshots_service().snapshot_service(snap).restore()
+        assert caught.value.code == 403
+        assert 'Fault detail is "[User is not authorized to perform this action.]"' \
+            in str(caught.value)
+        [(role, on, held)] = own_permits(c)
+        assert (role, on) == ("UserVmRunTimeManager", "system")
+        assert "run_vm" in held and "manipulate_vm_snapshots" not in held
+    finally:
+        c.close()
+
+
+def test_the_creator_of_a_vm_becomes_its_user_vm_manager(ovirt_engine, conn):
+    """AddVmCommand.addVmPermission: an account that may not manipulate
+    permissions on the new VM gets UserVmManager on it; an admin does not."""
+    c = account_connection(ovirt_engine, "creator@internal", ("VmCreator",))
+    try:
+        vm = new_vm(c, "pc-by-creator")
+        ovirt_engine.settle()   # the disks copied
+        vm_svc(c, vm.id).snapshots_service().add(types.Snapshot(description="base"))
+        assert [r[:2] for r in own_permits(c)] == [("UserVmManager", "vm"),
+                                                   ("VmCreator", "system")]
+    finally:
+        c.close()
+    new_vm(conn, "pc-by-admin")
+    assert ovirt_engine.vm("pc-by-admin").permissions == ()
+    assert [(p.role, p.user) for p in ovirt_engine.vm("pc-by-creator").permissions] == [
+        ("UserVmManager", "creator@internal")]

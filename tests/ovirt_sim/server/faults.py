@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from tests.ovirt_sim.state.permits import NotAuthorized
 from tests.ovirt_sim.state.errors import (Conflict, Incomplete, InsufficientPermissions,
                                           InvalidSearch, NotFound)
 from tests.ovirt_sim.wire.xml import BadRequest
@@ -34,6 +35,9 @@ def fault_for(error, denied_status=400):
     as a proxy in front of the engine would)."""
     if isinstance(error, InsufficientPermissions):
         return Fault(denied_status, error.message)
+    if isinstance(error, NotAuthorized):
+        # ErrorType NO_PERMISSION: 403 (ErrorMessageHelper.getStatus)
+        return Fault(403, "[%s]" % error.message)
     if isinstance(error, Conflict):
         # validation failures come back as 409 with the message in brackets
         return Fault(409, "[%s]" % error.message)

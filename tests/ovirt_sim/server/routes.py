@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from tests.ovirt_sim.server.faults import not_allowed, not_found
-from tests.ovirt_sim.state import snapshot_ops, vm_ops
+from tests.ovirt_sim.state import permits, snapshot_ops, vm_ops
 from tests.ovirt_sim.state.search import select
 from tests.ovirt_sim.wire import render, requests, storage_xml
 from tests.ovirt_sim.wire.xml import parse_bool, require
@@ -37,13 +37,17 @@ _READ_ONLY = {
 # actions on a VM that answer at once; the snapshot ones run storage tasks
 _POWER_ACTIONS = {"start", "stop", "shutdown"}
 _SNAPSHOT_ACTIONS = {"previewsnapshot", "commitsnapshot", "undosnapshot"}
+# the action group each VM action checks (its command's getPermissionCheckSubjects)
+_ACTION_PERMITS = {"start": permits.RUN_VM, "stop": permits.STOP_VM,
+                   "shutdown": permits.SHUT_DOWN_VM}
+_ACTION_PERMITS.update((a, permits.MANIPULATE_VM_SNAPSHOTS) for a in _SNAPSHOT_ACTIONS)
 
 
 def handle_api(engine, caller, method, parts, query, body):
     """Returns (status, Element or None, extra_headers)."""
     if not parts:
         if method == "GET":
-            return 200, render.api_xml(engine.version), {}
+            return 200, render.api_xml(engine.version, engine.account_user(caller.user)), {}
         raise not_allowed()
     head, rest = parts[0], parts[1:]
     if head == "templates" and method == "POST" and not rest:
@@ -59,10 +63,12 @@ def handle_api(engine, caller, method, parts, query, body):
         return _storage(engine, head, rest, parts)
     if head in _ADMIN_QUERIES and method == "GET" and not rest:
         engine.sessions.check_admin_query(caller.user, caller.filtered)
+    if head == "users" and method == "GET" and rest[1:] == ["permissions"]:
+        return _user_permissions(engine, rest[0], query)
     if head in _READ_ONLY and method == "GET":
         return _read_only(engine, head, rest, query, parts)
     if head == "vms":
-        return _vms(engine, method, rest, query, body)
+        return _vms(engine, caller.user, method, rest, query, body)
     raise not_found("Entity not found: %s" % "/".join(parts))
 
 
@@ -100,24 +106,45 @@ def _read_only(engine, head, rest, query, parts):
     raise not_found("Entity not found: %s" % "/".join(parts))
 
 
-def _vms(engine, method, rest, query, body):
+def _user_permissions(engine, user_id, query):
+    """A user's permissions (GetPermissionsOnBehalfByAdElementId); with
+    ``follow=role.permits`` each role's permits inline."""
+    user = engine.inventory.users.get(user_id)
+    if user is None:
+        raise not_found("Entity not found: users/%s" % user_id)
+    follow = {f.strip() for f in query.get("follow", "").split(",")}
+    found = permits.of_user(engine, user)
+    return 200, render.list_xml("permissions", found, lambda item, parent: (
+        render.user_permission_xml(user, *item, permits.permits_of(item[1]),
+                                   "role.permits" in follow, parent))), {}
+
+
+def _vms(engine, user, method, rest, query, body):
     if not rest:
-        return _vm_collection(engine, method, query, body)
+        return _vm_collection(engine, user, method, query, body)
     vm = engine.inventory.vm_by_id(rest[0])
     sub = rest[1:]
     if not sub:
+        if method in ("PUT", "DELETE"):
+            permits.require(engine, user, permits.EDIT_VM_PROPERTIES if method == "PUT"
+                            else permits.DELETE_VM, vm)
         answer = _vm_entity(engine, method, vm, body)
         if answer is not None:
             return answer
     elif len(sub) == 1 and method == "POST" and sub[0] in _POWER_ACTIONS | _SNAPSHOT_ACTIONS:
+        permits.require(engine, user, _ACTION_PERMITS[sub[0]], vm)
         return _vm_action(engine, sub[0], vm, require(body, "action"))
     elif sub[0] == "snapshots":
+        if method in ("POST", "DELETE"):
+            permits.require(engine, user, permits.MANIPULATE_VM_SNAPSHOTS, vm)
         return _snapshots(engine, method, vm, sub[1:], body, query)
     elif sub == ["diskattachments"] and method == "GET":
         return 200, storage_xml.disk_attachments_xml(engine.inventory, vm, "vm"), {}
     elif sub[0] == "sessions" and method == "GET":
         return _sessions(engine, vm, sub[1:])
     elif sub[0] == "nics":
+        if method != "GET":
+            permits.require(engine, user, permits.CONFIGURE_VM_NETWORK, vm)
         return _children(method, vm, sub[1:], body, "nics", "nic", vm.nics,
                          render.nic_xml,
                          lambda el: vm_ops.add_nic(engine, vm, **requests.new_nic(el)))
@@ -129,7 +156,7 @@ def _vms(engine, method, rest, query, body):
     raise not_found("Not found")
 
 
-def _vm_collection(engine, method, query, body):
+def _vm_collection(engine, user, method, query, body):
     if method == "GET":
         follow = [f.strip() for f in query.get("follow", "").split(",") if f.strip()]
         found = _search("vm", engine.inventory.vms.values(), query)
@@ -140,7 +167,15 @@ def _vm_collection(engine, method, query, body):
         return 200, render.list_xml("vms", found, one), {}
     if method == "POST":
         # 202: the disks are still being created (image_locked)
-        vm = vm_ops.add_vm(engine, **requests.new_vm(require(body, "vm")))
+        asked = requests.new_vm(require(body, "vm"))
+        if asked["cluster"] is not None and (asked["cluster"].id or asked["cluster"].name):
+            inv = engine.inventory
+            permits.require(engine, user, permits.CREATE_VM,
+                            cluster=inv.resolve(inv.clusters, asked["cluster"], "Cluster"))
+        vm = vm_ops.add_vm(engine, **asked)
+        if user is not None and permits.MANIPULATE_PERMISSIONS not in permits.held(
+                engine, user, vm):
+            vm_ops.make_owner(engine, vm, engine.account_user(user))
         return 202, render.vm_xml(vm), {"Location": render.href("vms", vm.id)}
     raise not_allowed()
 

@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from tests.ovirt_sim.state import snapshot_ops, storage
+from tests.ovirt_sim.state import permits, snapshot_ops, storage
 from tests.ovirt_sim.state.clock import Clock
 from tests.ovirt_sim.state.entities import RUNNING_STATUSES, Snapshot
 from tests.ovirt_sim.state.inventory import Inventory
@@ -96,6 +96,12 @@ class Engine:
         self.clock = Clock()
         self.inventory = Inventory(self.rng)
         self.sessions = Sessions(accounts)
+        #: permissions on the system or a cluster (state/permits.py; those on
+        #: a VM are the VM's own ``permissions``)
+        self.grants = []
+        for username in accounts:   # the engine's admins: SuperUser on the system
+            self.grants.append(permits.Grant(self._role("SuperUser"),
+                                             self.account_user(username)))
 
     # -- clock ---------------------------------------------------------------
 
@@ -283,11 +289,40 @@ class Engine:
             return storage.numbers(inv, inv.find_by_name(inv.storage_domains, name,
                                                          "StorageDomain"))
 
-    def add_account(self, username, password, admin=False):
-        """An account that may log in; ``admin=False``: one with user roles
-        only (no admin role anywhere), whose admin-only queries are refused."""
+    def add_account(self, username, password, admin=False, roles=("UserVmManager",)):
+        """An account that may log in. ``admin``: SuperUser on the system;
+        else one with user roles only (``roles``, on the system), whose
+        admin-only queries are refused."""
         with self.lock:
             self.sessions.add_account(username, password, admin)
+            for role in ("SuperUser",) if admin else roles:
+                self.grant(username, role)
+
+    def account_user(self, username):
+        """The engine's user entity of account ``username`` (made at its first use)."""
+        for user in self.inventory.users.values():
+            if user.user_name == username:
+                return user
+        return self.inventory.add_user(username)
+
+    def _role(self, name):
+        return self.inventory.find_by_name(self.inventory.roles, name, "Role")
+
+    def grant(self, username, role, cluster=None):
+        """Give ``role`` to account ``username`` on the system, or on the
+        cluster named ``cluster``."""
+        with self.lock:
+            target = None
+            if cluster is not None:
+                inv = self.inventory
+                target = ("cluster", inv.find_by_name(inv.clusters, cluster, "Cluster"))
+            self.grants.append(permits.Grant(self._role(role), self.account_user(username),
+                                             target))
+
+    def revoke(self, username):
+        """Take every permission on the system and clusters from ``username``."""
+        with self.lock:
+            self.grants = [g for g in self.grants if g.user.user_name != username]
 
     def add_user(self, name, domain=None):
         """``name`` is the user_name (``thinclient@internal``)."""

@@ -21,12 +21,15 @@ RUNNING_STATUSES = frozenset(
 # attributes reset: a VM not running, or one whose host went silent)
 _SESSIONS_RESET = frozenset({"down", "suspended", "image_locked", "unknown"})
 
+# role name -> id (packaging/dbscripts/data/00500_insert_roles.sql; their
+# permits: state/permits.py)
 ROLES = {
-    "UserRole": "00000012-0000-0000-0000-000000000000",
     "SuperUser": "00000000-0000-0000-0000-000000000001",
-    "UserVmManager": "00000000-0000-0000-0001-000000000001",
+    "UserRole": "00000000-0000-0000-0001-000000000001",
     "PowerUserRole": "00000000-0000-0000-0001-000000000002",
-    "UserVmRunTimeManager": "def00016-0000-0000-0000-def000000016",
+    "UserVmManager": "def00006-0000-0000-0000-def000000006",
+    "UserVmRunTimeManager": "def00006-0000-0000-0000-def000000011",
+    "VmCreator": "def0000a-0000-0000-0000-def00000000d",
 }
 
 

@@ -212,6 +212,14 @@ def add_nic(engine, vm, name, profile=None):
     return nic
 
 
+def make_owner(engine, vm, user):
+    """AddVmCommand.addVmPermission: the creator of a VM who may not
+    manipulate permissions on it becomes its UserVmManager."""
+    inv = engine.inventory
+    role = inv.find_by_name(inv.roles, "UserVmManager", "Role")
+    vm.permissions.append(Entity(role.name, role=role, user=user))
+
+
 def add_permission(engine, vm, role, user):
     """``role``: a :class:`Ref`; ``user``: a :class:`Ref` by id (or None)."""
     inv = engine.inventory

@@ -219,7 +219,9 @@ def list_xml(tag, items, render):
     return root
 
 
-def api_xml(version):
+def api_xml(version, user=None):
+    """The API's entry point; ``user``: who asks (BackendApiResource
+    .setAuthenticatedUser: the authenticated and the effective user)."""
     el = ET.Element("api")
     for rel in ("clusters", "datacenters", "networks", "templates",
                 "users", "vms", "vnicprofiles", "roles"):
@@ -235,6 +237,29 @@ def api_xml(version):
     sub(ver, "minor", minor)
     sub(ver, "revision", rev)
     sub(el, "time", now_iso())
+    if user is not None:
+        for tag in ("authenticated_user", "effective_user"):
+            sub(el, tag, href=href("users", user.id), id=user.id)
+    return el
+
+
+def user_permission_xml(user, perm_id, role, target, role_permits, inline, parent=None):
+    """One of a user's permissions: its role (with the role's permits inline
+    for ``follow=role.permits``), the user, and the object it is given on
+    (none for the system)."""
+    el = _element("permission", parent, ("users", user.id, "permissions", perm_id))
+    role_el = sub(el, "role", href=href("roles", role.id), id=role.id)
+    if inline:
+        sub(role_el, "name", role.name)
+        listed = sub(role_el, "permits")
+        for name in sorted(role_permits):
+            permit = sub(listed, "permit", id=name)
+            sub(permit, "name", name)
+            sub(permit, "administrative", "true" if role.name == "SuperUser" else "false")
+    _link(el, "user", "users", user)
+    if target is not None:
+        kind, entity = target
+        _link(el, kind, kind + "s", entity)
     return el
 
 
