@@ -15,11 +15,12 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "vdictl" / "drivers" / "
 #: module -> the modules of the package it may import
 ALLOWED = {
     "__init__": {"driver"},
-    "driver": {"connection", "create", "firstboot", "lookups", "pool", "power", "records",
-               "sessions", "snapshots", "space", "templates"},
+    "driver": {"connection", "create", "firstboot", "lookups", "permits", "pool", "power",
+               "records", "sessions", "snapshots", "space", "templates"},
     "create": {"connection", "lookups", "owner_mark", "records"},
     "firstboot": {"connection", "create", "lookups"},
     "lookups": {"connection"},
+    "permits": {"connection"},
     "power": {"connection"},
     "sessions": {"connection"},
     "space": {"connection", "lookups"},

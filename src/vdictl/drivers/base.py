@@ -143,6 +143,12 @@ class Driver(abc.ABC):
     def list_snapshots(self, *, name: str) -> List[Snapshot]:
         """The VM's snapshots, oldest first."""
 
+    def room_snapshots(self, *, names: Sequence[str]) -> Optional[Dict[str, List[Snapshot]]]:
+        """The snapshots of each VM among `names` that exists, as list_snapshots
+        gives them, read in one query; None where the backend has no such
+        query (the caller then asks list_snapshots VM by VM)."""
+        return None
+
     # The snapshot methods take `slot`, a factory of the context manager that
     # the caller's throttle counts: the driver holds it around the work that
     # loads the backend (the request and the wait for its end) and no longer,

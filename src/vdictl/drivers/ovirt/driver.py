@@ -13,7 +13,7 @@ from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm
 
 from ..base import Driver, Finding
 from ..tls_endpoint import TlsEndpoint, endpoint_of_url
-from . import create, firstboot, lookups, power, sessions, snapshots, space, templates
+from . import create, firstboot, lookups, permits, power, sessions, snapshots, space, templates
 from . import snapshots as snapshots_module
 from .connection import OvirtConnection, Tuning
 from .pool import normalize_url
@@ -59,6 +59,13 @@ class OvirtDriver(Driver):
         found = endpoint_of_url(self.uri or "", default_port=443, ca_file=c.ca_file,
                                 insecure=c.insecure)
         return found or f"{self.uri} is plain HTTP: no TLS certificate"
+
+    def room_snapshots(self, *, names: Sequence[str]) -> Dict[str, List[Snapshot]]:
+        return snapshots_module.room_snapshots(self.connection, names)
+
+    def permission_problems(self, *, specs: Sequence[VmSpec],
+                            purpose: str) -> Optional[List[str]]:
+        return permits.permission_problems(self.connection, specs, purpose)
 
     def vm_problems(self, *, vm: Vm, snapshots: Sequence[Snapshot]) -> List[Finding]:
         return super().vm_problems(vm=vm, snapshots=snapshots) + \

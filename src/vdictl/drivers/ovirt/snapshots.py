@@ -7,14 +7,14 @@ import logging
 import time
 import uuid
 from contextlib import nullcontext
-from typing import Any, Callable, ContextManager, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 import ovirtsdk4.types as types
 
 from vdictl.errors import DriverError, NotFound, WrongState
 from vdictl.model import Snapshot
 
-from .connection import OvirtConnection
+from .connection import OvirtConnection, name_search
 from .records import to_snapshot, user_snapshots
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,17 @@ def list_snapshots(conn: OvirtConnection, *, name: str) -> List[Snapshot]:
     if snaps is None:
         snaps = conn.snapshots(conn.sdk_vm(name).id, name)
     return [to_snapshot(s) for s in user_snapshots(snaps)]
+
+
+def room_snapshots(conn: OvirtConnection, names: Sequence[str]) -> Dict[str, List[Snapshot]]:
+    """The snapshots of the VMs among `names`, inline in one search
+    (follow=snapshots): the preflight of a room of 250 VMs is one request,
+    not 250."""
+    wanted = set(names)
+    found = conn.call(lambda s: s.vms_service().list(search=name_search(names),
+                                                     follow="snapshots"))
+    return {v.name: [to_snapshot(s) for s in user_snapshots(list(v.snapshots or []))]
+            for v in found if v.name in wanted}
 
 
 def left_in_preview(snapshots: Sequence[Snapshot]) -> List[Tuple[str, str]]:

@@ -5,7 +5,7 @@ VMs in use alone)."""
 
 from __future__ import annotations
 
-from typing import Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from vdictl.config.rooms import VmSpec
 from vdictl.errors import VdictlError
@@ -39,13 +39,17 @@ def rooms_can_be_made(pf: Preflight) -> Iterator[Problem]:
 
 
 def vms_ready(pf: Preflight) -> Iterator[Problem]:
-    """Every VM of a reachable endpoint, side by side: one snapshot listing per
-    VM a reset would restore (as virtroom-show asks), nothing else per VM."""
+    """Every VM of a reachable endpoint, side by side: the snapshots of the
+    VMs a reset would restore (one query per room and endpoint where the
+    backend has one, else one per VM, as virtroom-show asks), nothing else
+    per VM."""
     pairs = pf.pairs()
     guarded = [(spec, vm) for spec, vm in pairs if spec.skip_in_use and pf.purpose != "rollout"]
     users = in_use.ask(pf.session, guarded) if guarded else {}
     workers = max(1, min(pf.session.max_workers, 16))
-    results = run_each(lambda pair: list(check_vm(pf, *pair)), pairs, max_workers=workers)
+    read = read_snapshots(pf, pairs, workers)
+    results = run_each(lambda pair: list(check_vm(pf, *pair, read=read)), pairs,
+                       max_workers=workers)
     for result in results:
         yield from result.value_or_raise()
     for spec, _ in guarded:
@@ -57,6 +61,28 @@ def vms_ready(pf: Preflight) -> Iterator[Problem]:
                           "them to log off if it should be done", WARNING)
 
 
+def read_snapshots(pf: Preflight, pairs: List[Pair],
+                   workers: int) -> Dict[Tuple[str, str], List[Snapshot]]:
+    """(room, VM name) -> the VM's snapshots, for the VMs of a reset whose
+    backend reads a room's in one query (Driver.room_snapshots). A query
+    that fails leaves its VMs to be asked one by one."""
+    groups: Dict[Tuple[str, str], List[VmSpec]] = {}
+    for spec, vm in pairs:
+        if (pf.purpose == "reset" and vm is not None and acts_on(pf, spec)
+                and pf.session.unavailable(spec) is None and is_ours(pf.session, spec, vm)):
+            groups.setdefault((spec.room, pf.endpoint(spec)), []).append(spec)
+
+    def read(specs: List[VmSpec]) -> Optional[Dict[str, List[Snapshot]]]:
+        return pf.session.driver_for(specs[0]).room_snapshots(names=[s.name for s in specs])
+
+    found: Dict[Tuple[str, str], List[Snapshot]] = {}
+    for result in run_each(read, list(groups.values()), max_workers=workers):
+        if result.succeeded and result.value is not None:
+            found.update(((spec.room, spec.name), result.value[spec.name])
+                         for spec in result.item if spec.name in result.value)
+    return found
+
+
 def acts_on(pf: Preflight, spec: VmSpec) -> bool:
     """Whether the run of pf.purpose would act on `spec`'s VM at all."""
     if pf.purpose != "reset":
@@ -64,7 +90,8 @@ def acts_on(pf: Preflight, spec: VmSpec) -> bool:
     return spec.resettable and not spec.maintenance
 
 
-def check_vm(pf: Preflight, spec: VmSpec, vm: Optional[Vm]) -> Iterator[Problem]:
+def check_vm(pf: Preflight, spec: VmSpec, vm: Optional[Vm],
+             read: Dict[Tuple[str, str], List[Snapshot]]) -> Iterator[Problem]:
     url = pf.endpoint(spec)
 
     def problem(what: str, todo: str, severity: str = ERROR) -> Problem:
@@ -89,7 +116,9 @@ def check_vm(pf: Preflight, spec: VmSpec, vm: Optional[Vm]) -> Iterator[Problem]
     snapshots: List[Snapshot] = []
     if pf.purpose == "reset":
         try:
-            snapshots = pf.session.driver_for(spec).list_snapshots(name=spec.name)
+            key = (spec.room, spec.name)
+            snapshots = read[key] if key in read else \
+                pf.session.driver_for(spec).list_snapshots(name=spec.name)
         except VdictlError as exc:
             yield problem(f"cannot list its snapshots: {exc}", "see the message")
             return
