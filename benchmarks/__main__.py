@@ -127,7 +127,8 @@ def main(argv=None) -> int:
                     "scale_site", "day"):
         if section not in results and section in previous:   # not re-run: keep the last
             results[section] = previous[section]
-            results.setdefault("kept", []).append(f"{section} from {previous['date']}")
+            results.setdefault("kept", []).append(
+                f"{section} from {measured_on(previous, section)}")
     os.makedirs(opts.out, exist_ok=True)
     with open(opts.json, "w") as fh:
         json.dump(results, fh, indent=1, default=str)
@@ -135,6 +136,16 @@ def main(argv=None) -> int:
                  os.path.join(opts.out, "performance.png"))
     log(f"wrote {os.path.join(opts.out, 'performance.md')}")
     return 0
+
+
+def measured_on(previous: dict, section: str) -> str:
+    """When `section` of the previous results was measured: the date of that
+    run, or, when that run had kept it too, the date it said then."""
+    for entry in previous.get("kept", []):
+        name, _, date = entry.partition(" from ")
+        if name == section:
+            return date.split(" (")[0]
+    return previous["date"]
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ see, so it fails the test where it happens.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -29,6 +30,11 @@ def write_config(directory: Union[str, Path], text: str, *, name: str = "vdi.con
 
 def vdictl(config: Union[str, Path], *args: str, options: Sequence[str] = (),
            input: Optional[str] = None) -> Result:
-    """`vdictl OPTIONS --config CONFIG ARGS`; returns click's Result."""
-    return CliRunner().invoke(cli, [*options, "--config", str(config), *args], input=input,
-                              catch_exceptions=False)
+    """`vdictl OPTIONS --config CONFIG ARGS`; returns click's Result. The
+    handlers the run puts on the "vdictl" logger (they write to the runner's
+    streams, closed with it) go with it, so runs stay apart."""
+    try:
+        return CliRunner().invoke(cli, [*options, "--config", str(config), *args], input=input,
+                                  catch_exceptions=False)
+    finally:
+        logging.getLogger("vdictl").handlers.clear()

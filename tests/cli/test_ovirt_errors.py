@@ -8,7 +8,6 @@ the log file.
 
 from __future__ import annotations
 
-import logging
 import socket
 
 import pytest
@@ -41,12 +40,6 @@ CONFIG = """\
     names = "lab-pc${{id}}"
 """
 
-
-@pytest.fixture(autouse=True)
-def quiet_vdictl_logger():
-    """Each CliRunner run adds its handlers; drop them so runs stay apart."""
-    yield
-    logging.getLogger("vdictl").handlers.clear()
 
 
 def run(tmp_path, url, *args, password=PASSWORD, tls=""):

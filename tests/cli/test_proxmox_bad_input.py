@@ -11,7 +11,6 @@ The lines asserted here are the operator's, whole.
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import threading
 import time
@@ -58,12 +57,6 @@ WRONG_SECRET = "00000000-0000-4000-8000-00000000dead"
 WRONG_PASSWORD = "Wr0ng-Guess-xyzzy"
 GOOD = dict(template="tmpl-win10", node="pve1", storage="local-lvm", pool="lab")
 
-
-@pytest.fixture(autouse=True)
-def quiet_vdictl_logger():
-    """Each CliRunner run adds its handlers; drop them so runs stay apart."""
-    yield
-    logging.getLogger("vdictl").handlers.clear()
 
 
 @pytest.fixture(autouse=True)

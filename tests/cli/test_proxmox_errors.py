@@ -5,7 +5,6 @@ secret anywhere (terminal or log file)."""
 
 from __future__ import annotations
 
-import logging
 
 import pytest
 
@@ -34,11 +33,6 @@ CONFIG = """\
 """
 WRONG = "00000000-0000-4000-8000-00000000dead"
 
-
-@pytest.fixture(autouse=True)
-def quiet_vdictl_logger():
-    yield
-    logging.getLogger("vdictl").handlers.clear()
 
 
 def run(tmp_path, sim, credentials, tls, *args):

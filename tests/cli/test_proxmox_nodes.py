@@ -5,7 +5,6 @@ command line on the simulator listening as several nodes."""
 
 from __future__ import annotations
 
-import logging
 
 import pytest
 
@@ -38,11 +37,6 @@ CONFIG = """\
     names = "lab-pc${{id}}"
 """
 
-
-@pytest.fixture(autouse=True)
-def quiet_vdictl_logger():
-    yield
-    logging.getLogger("vdictl").handlers.clear()
 
 
 def run(tmp_path, sim, urls, *args):

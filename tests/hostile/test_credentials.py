@@ -6,7 +6,6 @@ variable at it; the real CLI then logs in to the simulators with it."""
 
 from __future__ import annotations
 
-import logging
 
 import pytest
 
@@ -26,11 +25,6 @@ OVIRT = """\
     cluster = Default
 """
 
-
-@pytest.fixture(autouse=True)
-def quiet_vdictl_logger():
-    yield
-    logging.getLogger("vdictl").handlers.clear()
 
 
 @pytest.fixture

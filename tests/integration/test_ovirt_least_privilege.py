@@ -9,7 +9,6 @@ or another version may say 403 or 404). A reset must not depend on it.
 
 from __future__ import annotations
 
-import logging
 
 import pytest
 
@@ -50,12 +49,6 @@ CONFIG = """\
     names = "lab-pc${{id}}"
 """
 
-
-@pytest.fixture(autouse=True)
-def quiet_vdictl_logger():
-    """Each CliRunner run adds its handlers; drop them so runs stay apart."""
-    yield
-    logging.getLogger("vdictl").handlers.clear()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ what the preflight costs in requests against virtroom-show."""
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 
@@ -41,11 +40,6 @@ CONFIG = """\
     names = "lab-pc${{id}}"
 """
 
-
-@pytest.fixture(autouse=True)
-def quiet_vdictl_logger():
-    yield
-    logging.getLogger("vdictl").handlers.clear()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ status."""
 from __future__ import annotations
 
 import json
-import logging
 import time
 
 import pytest
@@ -40,10 +39,7 @@ CONFIG = """\
 """
 
 
-@pytest.fixture(autouse=True)
-def quiet_vdictl_logger(fast_pve_polls):  # noqa: F811
-    yield
-    logging.getLogger("vdictl").handlers.clear()
+pytestmark = pytest.mark.usefixtures("fast_pve_polls")
 
 
 def config(tmp_path, sim, *, secret=None, skip_in_use=False, name="vdi.conf"):

@@ -102,9 +102,14 @@ def test_waiting_gives_up_after_the_timeout(lock_dir, holders):
 
 
 def test_kill_9_of_the_holder_frees_the_room(lock_dir, holders):
-    hold(holders, lock_dir, "room01", "room02").kill()
+    holder = hold(holders, lock_dir, "room01", "room02")
+    with pytest.raises(RoomBusy):   # held while it lives
+        RoomLocks(["room01"], directory=str(lock_dir)).acquire()
+    holder.kill()
+    # timeout 0: a lock the dead holder still held would raise RoomBusy here
     with RoomLocks(["room01", "room02"], directory=str(lock_dir)):
-        pass
+        for room in ("room01", "room02"):
+            assert read_holder(str(lock_dir / lock_file_name(room))) == os.getpid()
 
 
 def test_same_rooms_in_any_order_do_not_deadlock(lock_dir):
