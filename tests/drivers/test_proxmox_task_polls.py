@@ -77,8 +77,9 @@ def test_a_task_of_a_new_kind_is_polled_on_the_grid():
     since = node.add(upid(2, "qmstart"), 0.1)
     watch.wait(upid(2, "qmstart"), timeout=10, what="the start")
     # the node's next poll on the grid, an interval after the last one at most:
-    # what a rollback took says nothing about a start
-    assert node.polls and min(node.polls) - since <= INTERVAL + 0.05
+    # what a rollback took (seen after three intervals) says nothing about a
+    # start; half an interval of slack for a loaded machine
+    assert node.polls and min(node.polls) - since <= INTERVAL * 1.5
 
 
 def test_a_task_that_runs_late_falls_back_to_the_grid():

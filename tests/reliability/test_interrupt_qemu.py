@@ -106,7 +106,9 @@ def test_sigint_finishes_at_most_the_next_batch_and_leaves_the_rest_running(
     elapsed = time.monotonic() - signalled
 
     assert proc.returncode == exit_codes.INTERRUPTED, err
-    assert elapsed < 2 * PAUSE, f"{elapsed:.1f}s from SIGINT to exit"
+    # the VMs under way finish (a start costs ~0.4 s under TCG, more on a
+    # loaded machine); the rest of the run would be four more pauses at least
+    assert elapsed < 3 * PAUSE, f"{elapsed:.1f}s from SIGINT to exit"
     report = json.loads(out)
     results = {r["vm"]: r for r in report["results"]}
     finished = [vm for vm in VMS if results[vm]["outcome"] == "ok"]
