@@ -59,12 +59,14 @@ def test_a_deleted_snapshot_and_two_matching_ones_are_named(run, rolled_out):
     assert {p["severity"] for p in data["problems"]} == {"error"}
 
 
-def test_a_vm_that_does_not_exist_is_a_problem_for_a_reset_not_for_a_rollout(run, hypervisor):
+def test_a_vm_that_does_not_exist_is_a_problem_for_a_reset_not_for_a_rollout(run, hypervisor,
+                                                                             config_file):
     assert run("virtroom-rollout", "lab1", "--vm", "lab1-vd01").exit_code == 0
     code, data = preflight(run)
     assert code == exit_codes.VM_FAILED
     assert [(p["vm"], p["what"], p["what_to_do"]) for p in data["problems"]][:1] == [
-        ("lab1-teacher01", "does not exist", "vdictl virtroom-rollout lab1 --vm lab1-teacher01")]
+        ("lab1-teacher01", "does not exist",
+         f"vdictl -c {config_file} virtroom-rollout lab1 --vm lab1-teacher01")]
     assert len(data["problems"]) == 4
     assert preflight(run, "--for", "rollout") == (0, {
         "purpose": "rollout", "rooms": ["lab1"], "problems": [],

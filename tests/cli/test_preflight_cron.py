@@ -65,7 +65,8 @@ def test_the_cron_job_is_silent_when_all_is_well_and_mails_the_problems(hypervis
     assert header.split()[:4] == ["ENDPOINT", "ROOM", "VM", "SEVERITY"]
     assert row.split(None, 5) == ["test://" + str(tmp_path / "node.xml"), "lab1",
                                   "lab1-late09", "error", "does",
-                                  "not exist  vdictl virtroom-rollout lab1 --vm lab1-late09"]
+                                  f"not exist  vdictl -c {config} virtroom-rollout lab1 --vm "
+                                  "lab1-late09"]
     assert total == "preflight (reset): 8 VM(s) in 2 room(s): 1 problem(s)"
 
 

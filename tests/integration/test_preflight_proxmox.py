@@ -161,7 +161,7 @@ def test_a_vm_left_half_made_is_named_with_the_rollout_that_finishes_it(tmp_path
     code, [found] = problems(conf)
     assert (code, found["vm"], found["severity"]) == (exit_codes.VM_FAILED, half, "error")
     assert found["what"] == "left half-made: its rollout stopped during its creation"
-    assert found["what_to_do"] == f"vdictl virtroom-rollout lab --vm {half}"
+    assert found["what_to_do"] == f"vdictl -c {conf} virtroom-rollout lab --vm {half}"
     assert problems(conf, "--for", "rollout") == (exit_codes.OK, [])   # the rollout finishes it
 
 

@@ -942,6 +942,24 @@ def test_lookup_empty_env_is_unset(places, monkeypatch):
     assert find_config_file(None) == str(places["system"])
 
 
+def test_an_advice_names_the_config_file_unless_vdictl_finds_it_by_itself(places):
+    """The command line an advice prints (the preflight's "vdictl
+    virtroom-rollout ... --vm ..."): -c PATH unless vdictl would find the
+    file without it ($VDICTL_CONFIG is not counted: it may not be set where
+    the line is read, as in cron's mail)."""
+    from vdictl.config.file import vdictl_command
+
+    _create(places["system"], places["explicit"])
+    assert vdictl_command(str(places["system"]), "rooms") == "vdictl rooms"
+    assert vdictl_command(str(places["explicit"]), "rooms") == \
+        f"vdictl -c {places['explicit']} rooms"
+    _create(places["user"])   # found first now: the system's file needs -c
+    assert vdictl_command(str(places["user"]), "rooms") == "vdictl rooms"
+    assert vdictl_command(str(places["system"]), "rooms") == f"vdictl -c {places['system']} rooms"
+    spaced = places["explicit"].with_name("my rooms.conf")
+    assert vdictl_command(str(spaced), "rooms") == f"vdictl -c '{spaced}' rooms"
+
+
 def test_lookup_nothing_found_lists_places(places):
     with pytest.raises(ConfigError) as info:
         find_config_file(None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from typing import Callable, Iterator, List, Optional, Tuple
 
 from configobj import ConfigObj, ConfigObjError
@@ -40,6 +41,17 @@ def find_config_file(explicit: Optional[str] = None) -> str:
     raise ConfigError(
         f"no config file found; tried ${ENV_VAR} (unset), {', '.join(tried)}; "
         "use --config PATH")
+
+
+def vdictl_command(config_path: str, args: str) -> str:
+    """`vdictl ARGS` as an operator types it to act on `config_path`: with
+    `-c PATH` unless it is the file vdictl finds by itself (the user's, else
+    the system's; $VDICTL_CONFIG may not be set where the line is read)."""
+    found = next((c for c in (os.path.expanduser(USER_CONFIG), SYSTEM_CONFIG)
+                  if os.path.isfile(c)), None)
+    if found is not None and os.path.abspath(found) == os.path.abspath(config_path):
+        return f"vdictl {args}"
+    return f"vdictl -c {shlex.quote(config_path)} {args}"
 
 
 def _existing(path: str, what: str) -> str:

@@ -7,6 +7,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set
 
+from vdictl.config.file import vdictl_command
 from vdictl.config.rooms import Room, VmSpec
 
 from ..runner import Pair
@@ -55,6 +56,10 @@ class Preflight:
 
     def endpoint(self, spec: VmSpec) -> str:
         return self.session.endpoint_of(spec)
+
+    def command(self, args: str) -> str:
+        """The vdictl command line of an advice, on this preflight's config file."""
+        return vdictl_command(self.session.config.path, args)
 
     def specs(self) -> List[VmSpec]:
         return [spec for room in self.rooms for spec in room.vms]

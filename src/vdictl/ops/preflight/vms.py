@@ -106,7 +106,7 @@ def check_vm(pf: Preflight, spec: VmSpec, vm: Optional[Vm],
     if vm is None:
         if pf.purpose == "reset":
             yield problem("does not exist",
-                          f"vdictl virtroom-rollout {spec.room} --vm {spec.name}")
+                          pf.command(f"virtroom-rollout {spec.room} --vm {spec.name}"))
         return
     if not is_ours(pf.session, spec, vm, destructive=pf.purpose == "rebuild"):
         yield problem(foreign(spec, vm),
@@ -124,7 +124,7 @@ def check_vm(pf: Preflight, spec: VmSpec, vm: Optional[Vm],
             return
         if vm.phase == CREATING and not spec.matching_snapshots(snapshots):
             yield problem("left half-made: its rollout stopped during its creation",
-                          f"vdictl virtroom-rollout {spec.room} --vm {spec.name}")
+                          pf.command(f"virtroom-rollout {spec.room} --vm {spec.name}"))
             return
         yield from snapshot_problems(pf, spec, snapshots)
     for what, todo in pf.session.driver_for(spec).vm_problems(vm=vm, snapshots=snapshots):
@@ -147,9 +147,11 @@ def snapshot_problems(pf: Preflight, spec: VmSpec,
         yield Problem(url, spec.room, spec.name,
                       f"no snapshot matches reset_to_snapshot_regex {regex!r} "
                       f"({len(snapshots)} snapshot(s)): deleted?",
-                      f"shut it down and run vdictl virtroom-rollout {spec.room} --vm "
-                      f"{spec.name} (its current disk becomes what resets return to), or "
-                      f"vdictl virtroom-rebuild --force --vm {spec.name} for a fresh copy")
+                      "shut it down and run "
+                      + pf.command(f"virtroom-rollout {spec.room} --vm {spec.name}")
+                      + " (its current disk becomes what resets return to), or "
+                      + pf.command(f"virtroom-rebuild --force --vm {spec.name}")
+                      + " for a fresh copy")
     elif len(matches) > 1:
         listed = "; ".join(repr(s.description) for s in matches)
         yield Problem(url, spec.room, spec.name,
