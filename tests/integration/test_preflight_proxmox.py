@@ -192,3 +192,25 @@ def test_a_full_storage_is_named_with_its_numbers(pve_api, rolled_out):
     assert problems(rolled_out) == (exit_codes.OK, [])
     code, [short] = problems(rolled_out, "--for", "rebuild")
     assert code == exit_codes.VM_FAILED and "the rebuild of lab needs about" in short["what"]
+
+
+def test_a_node_of_several_in_url_that_does_not_answer_is_a_warning(tmp_path, pve_api,
+                                                                     rolled_out):
+    """url lists two nodes of the cluster; the second one's pveproxy is
+    down. The runs go on through the first, so it is a warning, not a
+    night that fails; with both answering there is nothing to say."""
+    second = pve_api.add_node_url()
+    both = f'url = {pve_api.url}, {second}'
+    conf = write_config(tmp_path, rolled_out.read_text().replace(
+        f'url = "{pve_api.url}"', both), name="two-nodes.conf")
+    assert both in conf.read_text()
+    assert problems(conf) == (exit_codes.OK, [])
+    pve_api.node_down(second)
+    code, [found] = problems(conf)
+    assert (code, found["severity"], found["room"], found["vm"]) == (
+        exit_codes.VM_FAILED, "warning", "", "")
+    assert found["what"].startswith(f"node {second} does not answer (")
+    assert "Connection refused" in found["what"]
+    assert found["what"].endswith("the runs go on through the other nodes of url")
+    assert found["what_to_do"].startswith("bring the node back")
+    assert vdictl(conf, "virtroom-reset", "lab").exit_code == 0   # as the warning says

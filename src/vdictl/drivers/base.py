@@ -272,6 +272,12 @@ class Driver(abc.ABC):
         when the backend cannot tell. Asked once per endpoint, after open()."""
         return None
 
+    def endpoint_problems(self) -> List[Finding]:
+        """What about the endpoint itself, besides its login, certificate and
+        permits, a run would meet (a node of several in `url` that does not
+        answer). Asked once per endpoint, after open(); asks no VM."""
+        return []
+
     def vm_problems(self, *, vm: Vm, snapshots: Sequence[Snapshot]) -> List[Finding]:
         """What about `vm` and its `snapshots` (as list_snapshots gave them)
         would stop or hold up the next reset: locked, a snapshot in preview or

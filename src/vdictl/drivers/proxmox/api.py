@@ -88,6 +88,14 @@ def api_at(api: Any, endpoint: Endpoint) -> Any:
     return ProxmoxResource(**store)
 
 
+def node_answers(api: Any, endpoint: Endpoint) -> None:
+    """GET /version at `endpoint` through the logged-in `api`'s session (its
+    TLS check, token or ticket, and timeout) without making that node the one
+    in use, as api_at would; raises what the session raises."""
+    session = getattr(api, "_store", {})["session"]
+    session.get(base_url(endpoint) + "/version").raise_for_status()
+
+
 def token_secret(connect: Connect) -> str:
     """The API token's secret: the first line of token_secret_file or of the
     systemd credential token_secret_credential, or the variable

@@ -67,6 +67,9 @@ class ProxmoxDriver(Driver):
     def permission_problems(self, *, specs: Sequence[VmSpec], purpose: str) -> List[str]:
         return preflight.permission_problems(self.connection, specs, purpose)
 
+    def endpoint_problems(self) -> List[Finding]:
+        return preflight.node_problems(self.connection)
+
     def vm_problems(self, *, vm: Vm, snapshots: Sequence[Snapshot]) -> List[Finding]:
         return preflight.vm_problems(self.connection, vm, snapshots)
 

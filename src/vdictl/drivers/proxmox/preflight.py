@@ -52,6 +52,15 @@ def permission_problems(conn: PveConnection, specs: Sequence[VmSpec], purpose: s
             for need in missing]
 
 
+def node_problems(conn: PveConnection) -> List[Finding]:
+    """A node of several in `url` that does not answer: the runs go on
+    through the others, one node fewer to fall back on."""
+    return [(f"node {url} does not answer ({why}); the runs go on through the other nodes "
+             "of url",
+             "bring the node back (pveproxy, the host, the network), or take it out of url")
+            for url, why in conn.silent_nodes()]
+
+
 def vm_problems(conn: PveConnection, vm: Vm, snapshots: Sequence[Snapshot]) -> List[Finding]:
     """A config lock: a task holds it now, or a killed one left it (then the
     driver's own StaleLock line, which says how to clear it)."""

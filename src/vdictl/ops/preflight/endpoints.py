@@ -47,6 +47,20 @@ def check_endpoint(pf: Preflight, spec: VmSpec) -> Iterator[Problem]:
         return
     yield from certificate
     yield from permissions(pf, spec)
+    yield from endpoint_findings(pf, spec)
+
+
+def endpoint_findings(pf: Preflight, spec: VmSpec) -> Iterator[Problem]:
+    """What the driver finds about the endpoint itself (Driver.endpoint_problems)."""
+    url = pf.endpoint(spec)
+    try:
+        found = pf.session.driver_for(spec).endpoint_problems()
+    except VdictlError as exc:
+        yield Problem(url, "", "", f"could not look at the endpoint's nodes: {exc}",
+                      "see the message", WARNING)
+        return
+    for what, todo in found:
+        yield Problem(url, "", "", what, todo, WARNING)
 
 
 def refused(pf: Preflight, spec: VmSpec, exc: VdictlError) -> Problem:
