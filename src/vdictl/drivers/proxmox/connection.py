@@ -17,7 +17,7 @@ from vdictl.wait import wait_for
 
 from ..outage import Outage
 from ..status_watch import StatusWatch
-from .api import DEFAULT_POOL, Endpoint, node_answers, open_api, parse_url, split_urls
+from .api import DEFAULT_POOL, Endpoint, open_api, parse_url, split_urls
 from .errors import DRIVER, NodeSilent, by_text, map_error
 from .nodes import Nodes
 from .tasks import TaskWatch, exit_text, succeeded
@@ -125,32 +125,12 @@ class PveConnection:
                     if len(self.nodes) == 1:
                         raise
                     continue
-                self.nodes.logged_in(index, api, silences)
+                self.nodes.logged_in(index, api, silences, self._secrets)
                 self._api = api
                 return
             raise NodeSilent(f"cannot connect to {self.url}: no node answers: "
                              + "; ".join(m.replace("cannot connect to ", "", 1)
                                          for m in silences), driver=DRIVER)
-
-    def silent_nodes(self) -> List[Tuple[str, str]]:
-        """For the preflight: each node of `url` but the one in use that does
-        not answer now, as (its URL, why); asked once each, not retried, and
-        the node in use stays the same."""
-        if len(self.nodes) < 2:
-            return []
-        if self._api is None:
-            self.open()
-        urls = split_urls(self.url)
-        found = []
-        for index, endpoint in enumerate(self.nodes.endpoints):
-            if index == self.nodes.in_use:
-                continue
-            try:
-                node_answers(self._api, endpoint)
-            except Exception as exc:  # noqa: BLE001 - every failure is said
-                err = map_error(exc, what=f"node {urls[index]}", secrets=self._secrets)
-                found.append((urls[index], err.message))
-        return found
 
     def close(self) -> None:
         # a ticket or token needs no logout; the next open logs in again

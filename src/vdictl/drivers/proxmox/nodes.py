@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Dict, List, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from vdictl.errors import DriverError
 
-from .api import Endpoint, api_at
+from .api import Endpoint, api_at, node_answers
+from .errors import map_error
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class Nodes:
         self._apis: Dict[int, Any] = {}
         self._silent: Set[int] = set()
         self._left: Set[int] = set()
+        self._secrets: List[Optional[str]] = []
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -38,10 +40,13 @@ class Nodes:
         count = len(self.endpoints)
         return [(self.in_use + step) % count for step in range(count)]
 
-    def logged_in(self, index: int, api: Any, silences: List[str]) -> None:
+    def logged_in(self, index: int, api: Any, silences: List[str],
+                  secrets: List[Optional[str]]) -> None:
         """The login worked at node `index` after the nodes before it in
-        order() were silent (`silences`, their reasons)."""
+        order() were silent (`silences`, their reasons); `secrets`: the
+        login's, kept out of messages."""
         with self._lock:
+            self._secrets = secrets
             for quiet, reason in zip(self.order(), silences):
                 self._leaving(quiet, index, reason)
             self.in_use = index
@@ -62,6 +67,25 @@ class Nodes:
                 seed = next(iter(self._apis.values()), first)
                 api = self._apis[index] = api_at(seed, self.endpoints[index])
             return index, api
+
+    def silent_others(self, urls: List[str]) -> List[Tuple[str, str]]:
+        """For the preflight: each node but the one in use that does not
+        answer now, as (its URL in `urls`, why); asked once each through the
+        logged-in session (none before a login), not retried; the node in use
+        stays the same."""
+        with self._lock:
+            api = next(iter(self._apis.values()), None)
+            secrets = list(self._secrets)
+        found = []
+        for index, endpoint in enumerate(self.endpoints):
+            if api is None or index == self.in_use:
+                continue
+            try:
+                node_answers(api, endpoint)
+            except Exception as exc:  # noqa: BLE001 - every failure is said
+                found.append((urls[index],
+                              map_error(exc, what=f"node {urls[index]}", secrets=secrets).message))
+        return found
 
     def silent(self, index: int, err: DriverError) -> bool:
         """Node `index` did not answer a call: the next node is used from now

@@ -58,7 +58,7 @@ def node_problems(conn: PveConnection) -> List[Finding]:
     return [(f"node {url} does not answer ({why}); the runs go on through the other nodes "
              "of url",
              "bring the node back (pveproxy, the host, the network), or take it out of url")
-            for url, why in conn.silent_nodes()]
+            for url, why in conn.nodes.silent_others(split_urls(conn.url))]
 
 
 def vm_problems(conn: PveConnection, vm: Vm, snapshots: Sequence[Snapshot]) -> List[Finding]:
