@@ -958,6 +958,8 @@ def test_an_advice_names_the_config_file_unless_vdictl_finds_it_by_itself(places
     assert vdictl_command(str(places["system"]), "rooms") == f"vdictl -c {places['system']} rooms"
     spaced = places["explicit"].with_name("my rooms.conf")
     assert vdictl_command(str(spaced), "rooms") == f"vdictl -c '{spaced}' rooms"
+    uri = "qemu:///system?socket=/run/x"   # given with --uri: said again
+    assert vdictl_command(str(places["user"]), "rooms", uri) == f"vdictl --uri '{uri}' rooms"
 
 
 def test_lookup_nothing_found_lists_places(places):

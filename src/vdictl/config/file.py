@@ -43,15 +43,19 @@ def find_config_file(explicit: Optional[str] = None) -> str:
         "use --config PATH")
 
 
-def vdictl_command(config_path: str, args: str) -> str:
+def vdictl_command(config_path: str, args: str, uri: Optional[str] = None) -> str:
     """`vdictl ARGS` as an operator types it to act on `config_path`: with
     `-c PATH` unless it is the file vdictl finds by itself (the user's, else
-    the system's; $VDICTL_CONFIG may not be set where the line is read)."""
+    the system's; $VDICTL_CONFIG may not be set where the line is read), and
+    with `--uri URI` when the run was given one."""
     found = next((c for c in (os.path.expanduser(USER_CONFIG), SYSTEM_CONFIG)
                   if os.path.isfile(c)), None)
-    if found is not None and os.path.abspath(found) == os.path.abspath(config_path):
-        return f"vdictl {args}"
-    return f"vdictl -c {shlex.quote(config_path)} {args}"
+    options = "" if found is not None and \
+        os.path.abspath(found) == os.path.abspath(config_path) else \
+        f"-c {shlex.quote(config_path)} "
+    if uri:
+        options += f"--uri {shlex.quote(uri)} "
+    return f"vdictl {options}{args}"
 
 
 def _existing(path: str, what: str) -> str:

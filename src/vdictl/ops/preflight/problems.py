@@ -58,8 +58,11 @@ class Preflight:
         return self.session.endpoint_of(spec)
 
     def command(self, args: str) -> str:
-        """The vdictl command line of an advice, on this preflight's config file."""
-        return vdictl_command(self.session.config.path, args)
+        """The vdictl command line of an advice, on this preflight's config
+        file (and its --uri, if it was given one)."""
+        config = self.session.config
+        uri = config.connect.uri if self.session.connect_origin == "--uri" else None
+        return vdictl_command(config.path, args, uri)
 
     def specs(self) -> List[VmSpec]:
         return [spec for room in self.rooms for spec in room.vms]
