@@ -121,11 +121,12 @@ def account(tmp_path, engine, name, roles):
                   name=f"{name.partition('@')[0]}.conf")
 
 
-def test_an_account_that_may_not_restore_snapshots_is_named_and_the_reset_fails_so(
+def test_an_account_that_may_not_restore_snapshots_is_named_and_the_reset_touches_nothing(
         tmp_path, engine, rolled_out):
     """UserVmRunTimeManager: "any operations on VMs except snapshot
     manipulation" (ovirt-engine 00500_insert_roles.sql). The preflight says
-    the reset would fail; the reset then fails on every VM as said."""
+    the reset would fail; the reset then leaves every desk running as it was
+    (ops/account_guard.py), rather than powered off and not restored."""
     conf = account(tmp_path, engine, "night@internal", ("UserVmRunTimeManager",))
     code, found = problems(conf)
     assert code == exit_codes.VM_FAILED
@@ -133,11 +134,18 @@ def test_an_account_that_may_not_restore_snapshots_is_named_and_the_reset_fails_
         ("error", "", "", "night@internal lacks the permit manipulate_vm_snapshots (a reset "
          "needs it on every VM; UserVmManager holds it)")]
     assert "give the account a role" in found[0]["what_to_do"]
+    for vm in VMS:
+        engine.set_vm_status(vm, "up")
+    before = len(engine.requests)
     result = vdictl(conf, "virtroom-reset", "lab", "-o", "json")
     assert result.exit_code == exit_codes.VM_FAILED, result.output
     reasons = {r["vm"]: r["reason"] for r in json.loads(result.stdout)["results"]}
-    assert set(reasons) == set(VMS)
-    assert all("User is not authorized to perform this action" in r for r in reasons.values())
+    assert reasons == {vm: "not touched: night@internal lacks the permit "
+                       "manipulate_vm_snapshots (a reset needs it on every VM; UserVmManager "
+                       "holds it) (vdictl preflight names it too)" for vm in VMS}
+    assert [r for r in engine.requests[before:]
+            if r["method"] != "GET" and "/vms/" in r["path"]] == []   # nothing sent to a VM
+    assert {engine.vm(vm).status for vm in VMS} == {"up"}
 
 
 def test_an_account_whose_rights_come_vm_by_vm_is_judged_vm_by_vm(tmp_path, engine):

@@ -129,6 +129,23 @@ def test_a_missing_privilege_is_named_from_access_permissions(pve_api, rolled_ou
     assert len(asked) == 2     # once per endpoint and preflight
 
 
+def test_a_reset_whose_token_may_not_roll_back_leaves_every_vm_as_it_was(pve_api, rolled_out):
+    """Without VM.Snapshot.Rollback (or VM.Snapshot) each desk would be
+    stopped and then refused its rollback; the reset's guard asks
+    /access/permissions once and leaves them running."""
+    assert vdictl(rolled_out, "virtroom-start", "lab").exit_code == 0
+    pve_api.withhold("root@pam", "VM.Snapshot.Rollback", "VM.Snapshot")
+    asked = len([r for r in pve_api.requests if r[1] == "/access/permissions"])
+    result = vdictl(rolled_out, "virtroom-reset", "lab", "-o", "json")
+    assert result.exit_code == exit_codes.VM_FAILED, result.output
+    reasons = {r["vm"]: r["reason"] for r in json.loads(result.stdout)["results"]}
+    assert reasons == {f"lab-pc{i}": f"not touched: {pve_api.token_id} lacks "
+                       "VM.Snapshot.Rollback or VM.Snapshot on /vms (a reset needs it) "
+                       "(vdictl preflight names it too)" for i in ("01", "02", "03")}
+    assert len([r for r in pve_api.requests if r[1] == "/access/permissions"]) == asked + 1
+    assert {pve_api.vm(f"lab-pc{i}").status for i in ("01", "02", "03")} == {"running"}
+
+
 def test_skip_in_use_needs_the_monitor_and_names_who_is_at_a_vm(tmp_path, pve_api, rolled_out):
     conf = config(tmp_path, pve_api, skip_in_use=True, name="guarded.conf")
     assert vdictl(conf, "virtroom-start", "lab", "--vm", "lab-pc01").exit_code == 0

@@ -13,6 +13,7 @@ from vdictl.result import Report
 from vdictl.config.rooms import Room, VmSpec
 
 from . import in_use, storage
+from .account_guard import AccountGuard
 from .runner import (Place, Skip, VmFunc, is_running, queued, require_existing, require_owned,
                      run_vms, skip_maintenance, step, throttled_step)
 from .session import Session
@@ -121,7 +122,8 @@ def reset(session: Session, rooms: Sequence[Room], *, all_rooms: bool = False,
     pairs = session.inventory(rooms)
     low_storage = storage.reset_warnings(session, pairs)
     report = run_vms(session, "reset", pairs,
-                     resetter(session, in_use.guard(session, pairs, skip_in_use)))
+                     resetter(session, in_use.guard(session, pairs, skip_in_use),
+                              AccountGuard(session, [spec for spec, _ in pairs]).check))
     report.notes.extend(f"room {room.name!r} skipped, no VM to reset: {why}"
                         for room, why in idle)
     report.notes.extend(f"warning: {line}" for line in low_storage)
@@ -141,8 +143,11 @@ def rooms_without_reset(session: Session, rooms: Sequence[Room], *,
     return idle
 
 
-def resetter(session: Session, check_use: Callable[[VmSpec], None]) -> VmFunc:
-    """The reset of one VM, for run_vms; `check_use` raises InUse to leave it alone."""
+def resetter(session: Session, check_use: Callable[[VmSpec], None],
+             check_account: Callable[[VmSpec], None] = lambda spec: None) -> VmFunc:
+    """The reset of one VM, for run_vms; `check_use` raises InUse to leave it
+    alone, `check_account` raises when the account may not reset it
+    (ops/account_guard.py)."""
     timeout = session.config.throttle.operation_timeout
     began = time.time()
 
@@ -156,6 +161,7 @@ def resetter(session: Session, check_use: Callable[[VmSpec], None]) -> VmFunc:
         require_owned(session, spec, vm, steps)
         check_use(spec)
         reset_by_another_run(session, spec, began)
+        check_account(spec)
         driver = session.driver_for(spec)
         snapshots = driver.list_snapshots(name=spec.name)
         unfinished(spec, vm, snapshots)

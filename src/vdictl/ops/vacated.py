@@ -32,6 +32,7 @@ from vdictl.records.occupancy import Desk
 from vdictl.result import Report
 
 from . import in_use
+from .account_guard import AccountGuard
 from .power import shutter
 from .reset import resetter, rooms_without_reset
 from .runner import InUse, Pair, Skip, VmFunc, is_ours, is_running, run_vms
@@ -85,7 +86,8 @@ def reset_vacated(session: Session, rooms: Sequence[Room], *, grace: float,
         return None
 
     report = picked_run(session, rooms, "reset", why,
-                        lambda check: resetter(session, check),
+                        lambda check: resetter(session, check, AccountGuard(
+                            session, [spec for room in rooms for spec in room.vms]).check),
                         f"reset --vacated (grace {duration_text(grace)})")
     report.notes.extend(f"room {room.name!r} skipped, no VM to reset: {why}"
                         for room, why in idle)

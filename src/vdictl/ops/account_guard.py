@@ -1,0 +1,67 @@
+"""The reset's guard on the account's permissions: before the first VM of an
+endpoint is powered off, the endpoint is asked once whether the account may
+do what a reset does there (Driver.permission_problems, as the evening
+preflight asks). An account that may not restore snapshots would leave each
+desk powered off and not restored; with the guard every VM there is left as
+it was, failed with the line that says which permission is missing.
+
+A run with nothing to reset asks nothing (the guard is asked VM by VM, once
+the VM is known to need a reset). An endpoint whose driver cannot tell, or
+whose answer cannot be read, is not held up: the run goes on as before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from typing import Dict, List, Optional, Sequence
+
+from vdictl.config.rooms import VmSpec
+from vdictl.errors import VdictlError
+
+from .session import Session
+
+log = logging.getLogger(__name__)
+
+
+class AccountGuard:
+    """One verdict per endpoint and run, asked at most once (a lock per endpoint)."""
+
+    def __init__(self, session: Session, specs: Sequence[VmSpec], purpose: str = "reset"):
+        """`specs`: the VMs the run may act on (the permissions are judged for
+        all of an endpoint's at once)."""
+        self.session = session
+        self.purpose = purpose
+        self._specs: Dict[str, List[VmSpec]] = {}
+        for spec in specs:
+            # what a reset does to the VM, not the in-use probe (a room's
+            # skip_in_use asks more of Proxmox VE: not a reason to refuse)
+            self._specs.setdefault(session.endpoint_of(spec), []).append(
+                dataclasses.replace(spec, skip_in_use=False))
+        self._verdicts: Dict[str, Optional[str]] = {}
+        self._locks = {endpoint: threading.Lock() for endpoint in self._specs}
+
+    def check(self, spec: VmSpec) -> None:
+        """Raise VdictlError when the account may not reset `spec`'s VM."""
+        endpoint = self.session.endpoint_of(spec)
+        lock = self._locks.get(endpoint)
+        if lock is None:
+            return
+        with lock:
+            if endpoint not in self._verdicts:
+                self._verdicts[endpoint] = self._ask(endpoint, spec)
+        verdict = self._verdicts[endpoint]
+        if verdict is not None:
+            raise VdictlError(f"not touched: {verdict} (vdictl preflight names it too)")
+
+    def _ask(self, endpoint: str, spec: VmSpec) -> Optional[str]:
+        driver = self.session.driver_for(spec)
+        try:
+            lacking = driver.permission_problems(specs=self._specs[endpoint],
+                                                 purpose=self.purpose)
+        except VdictlError as exc:
+            log.warning("%s: could not read the account's permissions (%s); the %s goes "
+                        "on", endpoint, exc, self.purpose)
+            return None
+        return "; ".join(lacking) if lacking else None
