@@ -422,7 +422,8 @@ def test_reset_requests_per_vm_and_throttle(whole_room):
     A VM's own requests are 8: its config (the owner mark; the run's one cluster
     listing found it), its snapshot list (to pick by the regex), and for each of
     stop, rollback and start its status (state, lock, still this VM) and the
-    action. Per run: GET /version and the listing. Task polls are per node, one
+    action. Per run: GET /version, the listing and the account guard's GET
+    /access/permissions (ops/account_guard.py). Task polls are per node, one
     GET /tasks per poll interval for every task open on it: with 2 rollbacks
     at a time lasting 2.5 intervals, about 3 per batch of 2 VMs and one per
     stop and start wave, so 1.5-2 per VM. Bound: 8 per VM without polls, 12 with
@@ -449,8 +450,10 @@ def test_reset_requests_per_vm_and_throttle(whole_room):
     foreign = [p for m, p, _ in made
                if p == "/nodes/pve1/qemu/%d/config" % room.sim.vm(FOREIGN).vmid]
     assert len(foreign) == 1
+    guard = kinds.get("GET /access/permissions", 0)
+    assert guard == 1, kinds   # the account's permissions, once per run
     own = len(made) - polls - kinds.get("GET /version", 0) - kinds.get("GET /cluster/resources", 0)
-    own -= len(foreign)
+    own -= len(foreign) + guard
     templates = {room.sim.by_name(t).vmid for t in ("tmpl-win10", "tmpl-shared")}
     storage_check = [p for m, p, _ in made if p.endswith("/status") and "/storage/" in p
                      or any(p == "/nodes/pve1/qemu/%d/config" % t for t in templates)]
@@ -463,7 +466,7 @@ def test_reset_requests_per_vm_and_throttle(whole_room):
     # per VM, polls included; what the run pays once (login check, listing,
     # the foreign VM's config, the storage check) is not the VMs'
     per_run = kinds.get("GET /version", 0) + kinds.get("GET /cluster/resources", 0) + \
-        len(foreign) + len(storage_check)
+        len(foreign) + len(storage_check) + guard
     assert (len(made) - per_run) / len(MINE) <= 12, said
     assert kinds.get("GET /cluster/resources") == 1, said   # one listing per run
     assert room_peak(room) == 2, "the rollbacks ran more (or fewer) than 2 at once"
