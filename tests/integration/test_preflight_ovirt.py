@@ -162,10 +162,17 @@ def test_an_account_whose_rights_come_vm_by_vm_is_judged_vm_by_vm(tmp_path, engi
         engine.inventory.vm_by_name("lab-pc03").permissions.clear()
     code, found = problems(conf)
     assert code == exit_codes.VM_FAILED
-    assert [p["what"] for p in found] == [
-        f"creator@internal lacks the permit {permit} on 1 VM(s) (lab-pc03): it holds it "
-        "only VM by VM (a reset needs it on every VM; UserVmManager on the cluster holds it)"
-        for permit in ("shut_down_vm", "stop_vm", "manipulate_vm_snapshots")]
+    lines = [f"creator@internal lacks the permit {permit} on 1 VM(s) (lab-pc03): it holds it "
+             "only VM by VM (a reset needs it on every VM; UserVmManager on the cluster holds "
+             "it)" for permit in ("shut_down_vm", "stop_vm", "manipulate_vm_snapshots")]
+    assert [p["what"] for p in found] == lines
+    # the reset's guard stops that VM only; the others are reset
+    result = vdictl(conf, "virtroom-reset", "lab", "-o", "json")
+    assert result.exit_code == exit_codes.VM_FAILED, result.output
+    outcomes = {r["vm"]: (r["outcome"], r["reason"]) for r in json.loads(result.stdout)["results"]}
+    assert outcomes.pop("lab-pc03") == (
+        "failed", f"not touched: {'; '.join(lines)} (vdictl preflight names it too)")
+    assert {outcome for outcome, _ in outcomes.values()} == {"ok"}
 
 
 def test_an_account_that_may_not_create_vms_is_named_for_a_rollout(tmp_path, engine,

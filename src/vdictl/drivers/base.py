@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import abc
 from contextlib import nullcontext
-from typing import (TYPE_CHECKING, Callable, ClassVar, ContextManager, Dict, List, Optional,
-                    Sequence, Tuple, Union)
+from typing import (TYPE_CHECKING, Callable, ClassVar, ContextManager, Dict, FrozenSet, Iterable,
+                    List, Optional, Sequence, Tuple, Union)
 
 from vdictl.errors import AuthError, Unsupported
 from vdictl.model import Owner, Sessions, Snapshot, SpaceNeed, StorageSpace, Vm, VmState
@@ -23,6 +23,21 @@ from .tls_endpoint import PeerCertificate, TlsEndpoint
 
 #: what vm_problems finds: (what is wrong, what to do)
 Finding = Tuple[str, str]
+
+
+class VmsLacking(str):
+    """A line of permission_problems that holds for some VMs only (`vms`,
+    their names); a plain str holds for every VM of the endpoint."""
+
+    vms: FrozenSet[str]
+
+    def __new__(cls, text: str, vms: Iterable[str]) -> "VmsLacking":
+        line = super().__new__(cls, text)
+        line.vms = frozenset(vms)
+        return line
+
+    def __reduce__(self) -> Tuple[type, Tuple[str, FrozenSet[str]]]:  # copy and pickle
+        return VmsLacking, (str(self), self.vms)
 
 if TYPE_CHECKING:  # pragma: no cover
     from vdictl.firstboot.payload import Payload

@@ -3,7 +3,9 @@ endpoint is powered off, the endpoint is asked once whether the account may
 do what a reset does there (Driver.permission_problems, as the evening
 preflight asks). An account that may not restore snapshots would leave each
 desk powered off and not restored; with the guard every VM there is left as
-it was, failed with the line that says which permission is missing.
+it was, failed with the line that says which permission is missing. A line
+about some VMs only (drivers.base.VmsLacking: an account whose rights come
+VM by VM, one VM without them) stops those VMs only.
 
 A run with nothing to reset asks nothing (the guard is asked VM by VM, once
 the VM is known to need a reset). An endpoint whose driver cannot tell, or
@@ -15,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 from vdictl.config.rooms import VmSpec
+from vdictl.drivers.base import VmsLacking
 from vdictl.errors import VdictlError
 
 from .session import Session
@@ -39,7 +42,7 @@ class AccountGuard:
             # skip_in_use asks more of Proxmox VE: not a reason to refuse)
             self._specs.setdefault(session.endpoint_of(spec), []).append(
                 dataclasses.replace(spec, skip_in_use=False))
-        self._verdicts: Dict[str, Optional[str]] = {}
+        self._verdicts: Dict[str, List[str]] = {}
         self._locks = {endpoint: threading.Lock() for endpoint in self._specs}
 
     def check(self, spec: VmSpec) -> None:
@@ -51,11 +54,14 @@ class AccountGuard:
         with lock:
             if endpoint not in self._verdicts:
                 self._verdicts[endpoint] = self._ask(endpoint, spec)
-        verdict = self._verdicts[endpoint]
-        if verdict is not None:
-            raise VdictlError(f"not touched: {verdict} (vdictl preflight names it too)")
+        # a line about some VMs only (VmsLacking) stops those VMs only
+        lacking = [line for line in self._verdicts[endpoint]
+                   if not isinstance(line, VmsLacking) or spec.name in line.vms]
+        if lacking:
+            raise VdictlError(f"not touched: {'; '.join(lacking)} (vdictl preflight names "
+                              "it too)")
 
-    def _ask(self, endpoint: str, spec: VmSpec) -> Optional[str]:
+    def _ask(self, endpoint: str, spec: VmSpec) -> List[str]:
         driver = self.session.driver_for(spec)
         try:
             lacking = driver.permission_problems(specs=self._specs[endpoint],
@@ -63,5 +69,5 @@ class AccountGuard:
         except VdictlError as exc:
             log.warning("%s: could not read the account's permissions (%s); the %s goes "
                         "on", endpoint, exc, self.purpose)
-            return None
-        return "; ".join(lacking) if lacking else None
+            return []
+        return list(lacking or [])

@@ -18,10 +18,11 @@ create_vm, and the nightly reset of its VMs is then covered VM by VM.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Set
+from typing import Dict, List, Optional, Sequence, Set
 
 from vdictl.config.rooms import VmSpec
 
+from ..base import VmsLacking
 from .connection import OvirtConnection
 
 #: what a reset does to each VM: shut it down (stop if it ignores that),
@@ -72,24 +73,30 @@ def permission_problems(conn: OvirtConnection, specs: Sequence[VmSpec],
 def _lacking_on_vms(conn: OvirtConnection, specs: Sequence[VmSpec], purpose: str, who: str,
                     missing: List[str], on_vm: Dict[str, Set[str]]) -> List[str]:
     """The permits not held broadly may be held VM by VM: each existing VM
-    of the rooms must hold them then (one search per room, only here)."""
+    of the rooms must hold them then. The VMs' ids come from the run's
+    inventory where it found them; a room with a VM it did not costs one
+    search (the preflight asks this before its inventory)."""
     rooms: Dict[str, List[str]] = {}
     for spec in specs:
         rooms.setdefault(spec.room, []).append(spec.name)
-    found: Dict[str, Any] = {}
+    ids: Dict[str, str] = {}
     if on_vm:
         for names in rooms.values():
-            found.update(conn.search_vms(names))
-    problems = []
+            known = {name: conn.known_id(name) for name in names}
+            if None in known.values():
+                known.update((name, vm.id) for name, vm in conn.search_vms(names).items())
+            ids.update((name, vm_id) for name, vm_id in known.items() if vm_id is not None)
+    problems: List[str] = []
     for need in missing:
         without = [name for names in rooms.values() for name in names
-                   if name in found and need not in on_vm.get(found[name].id, set())]
-        if not on_vm or len(without) == len(found):
+                   if name in ids and need not in on_vm.get(ids[name], set())]
+        if not on_vm or len(without) == len(ids):
             problems.append(f"{who} lacks the permit {need} (a {purpose} needs it on every "
                             "VM; UserVmManager holds it)")
         elif without:
             listed = ", ".join(without[:5]) + (", ..." if len(without) > 5 else "")
-            problems.append(f"{who} lacks the permit {need} on {len(without)} VM(s) "
-                            f"({listed}): it holds it only VM by VM (a {purpose} needs it "
-                            "on every VM; UserVmManager on the cluster holds it)")
+            problems.append(VmsLacking(
+                f"{who} lacks the permit {need} on {len(without)} VM(s) ({listed}): it holds "
+                f"it only VM by VM (a {purpose} needs it on every VM; UserVmManager on the "
+                "cluster holds it)", without))
     return problems
