@@ -26,15 +26,16 @@ def password_file(directory: Union[str, Path], password: str, *, name: str = "en
 
 
 def connect_ini(sim, *, password_file: Union[str, Path, None] = None, url: Optional[str] = None,
-                section: str = GENERAL) -> str:
+                section: str = GENERAL, username: Optional[str] = None) -> str:
     """The `[general] [[connect]]` lines (or `section`'s) of a config for the
-    engine simulator `sim`: driver ovirt, its URL (or `url`), its account, and
-    its password in place or, given `password_file`, in that file. A test's
-    config template starts with ``{connect}`` and adds its own keys below."""
+    engine simulator `sim`: driver ovirt, its URL (or `url`), its account (or
+    `username`'s), and its password in place or, given `password_file`, in
+    that file. A test's config template starts with ``{connect}`` and adds
+    its own keys below."""
     secret = (f'password = "{sim.password}"' if password_file is None
               else f'password_file = "{password_file}"')
     return (f'{section}\n    driver = ovirt\n    url = "{url or sim.url}"\n'
-            f'    username = "{sim.username}"\n    {secret}\n')
+            f'    username = "{username or sim.username}"\n    {secret}\n')
 
 
 LAB_VMS = ["lab-pc01", "lab-pc02", "lab-pc03", "lab-pc04"]

@@ -54,11 +54,9 @@ def engine(fast_polls):
 def config(tmp_path, engine, *, password=None, template="tmpl-win10", count=4, extra="",
            url=None, name="vdi.conf", username=None):
     secret = password_file(tmp_path, engine.password if password is None else password)
-    connect = connect_ini(engine, password_file=secret, url=url)
-    if username is not None:
-        connect = connect.replace(f'username = "{engine.username}"', f'username = "{username}"')
     return write_config(tmp_path, CONFIG.format(
-        connect=connect, template=template, count=count, extra=extra), name=name)
+        connect=connect_ini(engine, password_file=secret, url=url, username=username),
+        template=template, count=count, extra=extra), name=name)
 
 
 @pytest.fixture

@@ -519,7 +519,7 @@ def own_permits(c):
     me = c.system_service().get().authenticated_user
     perms = c.system_service().users_service().user_service(me.id).permissions_service().list(
         follow="role.permits")
-    return sorted((c.follow_link(p.role).name if p.role.name is None else p.role.name,
+    return sorted((p.role.name,   # inline with its permits (follow=role.permits)
                    "vm" if p.vm else "cluster" if p.cluster else "system",
                    frozenset(x.name for x in p.role.permits or []))
                   for p in perms)
