@@ -167,8 +167,13 @@ class Engine:
                     op.compensated = self._draw("compensate", op.vm) < self.restart_compensates
             # JobRepositoryImpl.finalizeJobs at the engine's start
             # (UpdateStartedExecutionEntitiesToUnknown): every job still
-            # STARTED ends UNKNOWN; what the command does afterwards (ended
-            # by its callback, compensated) no longer changes it
+            # STARTED ends UNKNOWN. The simulator keeps it so when the
+            # command ends later (ExecutionHandler.updateSpecificActionJobCompleted
+            # ends only STARTED jobs); whether a command rebuilt after the
+            # restart still holds its job in its ExecutionContext, and so
+            # rewrites it through ExecutionHandler.endJob, was not read in the
+            # source. If it does, the job ends FAILED and the driver counts a
+            # failed attempt, as before
             for job in self.inventory.jobs.values():
                 if job.status == "started":
                     job.status = "unknown"
