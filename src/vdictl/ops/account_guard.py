@@ -38,10 +38,7 @@ class AccountGuard:
         self.purpose = purpose
         self._specs: Dict[str, List[VmSpec]] = {}
         for spec in specs:
-            # what a reset does to the VM, not the in-use probe (a room's
-            # skip_in_use asks more of Proxmox VE: not a reason to refuse)
-            self._specs.setdefault(session.endpoint_of(spec), []).append(
-                dataclasses.replace(spec, skip_in_use=False))
+            self._specs.setdefault(session.endpoint_of(spec), []).append(spec)
         self._verdicts: Dict[str, List[str]] = {}
         self._locks = {endpoint: threading.Lock() for endpoint in self._specs}
 
@@ -63,9 +60,13 @@ class AccountGuard:
 
     def _ask(self, endpoint: str, spec: VmSpec) -> List[str]:
         driver = self.session.driver_for(spec)
+        # what a reset does to the VMs, not the in-use probe (a room's
+        # skip_in_use asks more of Proxmox VE: not a reason to refuse); made
+        # for the endpoint asked only, not for every VM of a run
+        specs = [dataclasses.replace(s, skip_in_use=False) if s.skip_in_use else s
+                 for s in self._specs[endpoint]]
         try:
-            lacking = driver.permission_problems(specs=self._specs[endpoint],
-                                                 purpose=self.purpose)
+            lacking = driver.permission_problems(specs=specs, purpose=self.purpose)
         except VdictlError as exc:
             log.warning("%s: could not read the account's permissions (%s); the %s goes "
                         "on", endpoint, exc, self.purpose)
