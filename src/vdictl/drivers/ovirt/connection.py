@@ -111,6 +111,12 @@ class OvirtConnection:
         pool.open()
         self._pool = pool
 
+    def account_id(self) -> Optional[str]:
+        """The engine's id of the account logged in, if the engine names it."""
+        self.open()
+        assert self._pool is not None, "open() sets the pool or raises"
+        return self._pool.account_id
+
     def close(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:

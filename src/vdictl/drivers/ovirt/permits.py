@@ -1,7 +1,8 @@
 """What vdictl preflight asks an oVirt engine about its own account: the
 permits its roles give it, against what a reset, rollout or rebuild needs.
 
-The account is the API's `authenticated_user` (the entry point names it);
+The account is the API's `authenticated_user` (the entry point names it;
+the login's check reads it, drivers/ovirt/pool.py);
 its permissions, with those of its groups, come from
 GET /users/{id}/permissions?follow=role.permits in one request (the engine's
 GetPermissionsOnBehalfByAdElementId). A permit is the role's action group,
@@ -41,12 +42,11 @@ def permission_problems(conn: OvirtConnection, specs: Sequence[VmSpec],
                         purpose: str) -> Optional[List[str]]:
     """One line per permit the account lacks ([] if none); None when the
     engine does not name the account (an engine before 4.1)."""
-    api = conn.call(lambda s: s.get(), what="the API's entry point")
-    user = getattr(api, "authenticated_user", None)
-    if user is None or not user.id:
+    user_id = conn.account_id()   # read by the login, no request of its own
+    if user_id is None:
         return None
     permissions = conn.call(
-        lambda s: s.users_service().user_service(user.id).permissions_service().list(
+        lambda s: s.users_service().user_service(user_id).permissions_service().list(
             follow="role.permits"), what="its own permissions")
     broad: Set[str] = set()
     on_vm: Dict[str, Set[str]] = {}

@@ -95,6 +95,9 @@ class ConnectionPool:
         self._all: List[sdk.Connection] = []
         self._primary: Optional[sdk.Connection] = None
         self._token: Optional[str] = None
+        #: the engine's id of the account logged in (the API entry point's
+        #: authenticated_user, read by the login's check; None before 4.1)
+        self.account_id: Optional[str] = None
         self._closed = False
 
     @property
@@ -138,7 +141,8 @@ class ConnectionPool:
         conn = self._new(None)
         try:
             token = conn.authenticate()
-            conn.test(raise_exception=True)
+            # what Connection.test(raise_exception=True) sends, kept: it names the account
+            api = conn.system_service().get()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
             with contextlib.suppress(Exception):
                 conn.close(logout=False)
@@ -154,6 +158,7 @@ class ConnectionPool:
         with self._cond:
             self._primary = conn
             self._token = token
+            self.account_id = getattr(getattr(api, "authenticated_user", None), "id", None)
             self._all.append(conn)
             self._idle.append(conn)
             self._closed = False
