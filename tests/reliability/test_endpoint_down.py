@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -108,7 +109,9 @@ class Duo:
 
     def kill_b(self):
         """kill -9 B's libvirtd (the sandbox's wrapper then stops B's guests)."""
-        os.kill(daemon_pid(self.b.dir), signal.SIGKILL)
+        pid = daemon_pid(self.b.dir)
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not alive(pid), timeout=30, interval=0.02, what="B's libvirtd to die")
 
     def restart_b(self):
         """B's libvirtd up again, once the old one's wrapper is gone; the test's
@@ -162,6 +165,20 @@ def running_duo(duo):
     return duo
 
 
+#: how a B VM the reset powered off (or may have) begins its line
+UNCONFIRMED_OFF = "power off not confirmed, the VM may be off and not restored: "
+DARK = ("powered off, not restored: ", "powered off and restored, not started again: ",
+        "powered off, restore not confirmed, the VM may be off: ",
+        "powered off and restored, start not confirmed, the VM may be off: ",
+        UNCONFIRMED_OFF)
+
+
+def touched_on_b(results):
+    """B's VMs the reset powered off, or was powering off when B was lost."""
+    return [vm for vm in B_VMS if "power off" in results[vm]["steps"]
+            or results[vm]["reason"].startswith(UNCONFIRMED_OFF)]
+
+
 def assert_b_failed_a_reset(duo, code, results, err):
     print(json.dumps(results, indent=1), err)
     assert code == exit_codes.VM_FAILED, (results, err)
@@ -188,14 +205,10 @@ def test_b_killed_mid_reset(running_duo):
     assert took < BOUND + SLACK, took
     # the test killed B once a power-off there was done: at least that VM says
     # so, as "powered off" or, if B died while the call ran, "not confirmed"
-    unconfirmed = "power off not confirmed, the VM may be off and not restored: "
-    touched = [vm for vm in B_VMS if "power off" in results[vm]["steps"]
-               or results[vm]["reason"].startswith(unconfirmed)]
+    touched = touched_on_b(results)
     assert touched, results
     for vm in touched:
-        assert results[vm]["reason"].startswith((
-            "powered off, not restored: ", "powered off and restored, not started again: ",
-            unconfirmed)), results[vm]
+        assert results[vm]["reason"].startswith(DARK), results[vm]
     duo.restart_b()
     duo.converges()
 
@@ -243,11 +256,74 @@ def test_b_frozen_while_its_reverts_hold_the_snapshot_slots(running_duo):
     assert all("unreachable, given up for this run after 3s without an answer" in r
                for r in reasons), reasons
     assert any("keepalive timeout" in r or "(endpoint_timeout)" in r for r in reasons), reasons
-    # each B VM the reset had powered off (or was powering off when B froze) says so
-    off = [vm for vm in B_VMS if not duo.running(duo.b, [vm])[vm]]
-    assert off, results
-    for vm in off:
-        assert results[vm]["reason"].startswith((
-            "powered off, not restored: ", "powered off and restored, not started again: ",
-            "power off not confirmed, the VM may be off and not restored: ")), results[vm]
+    # each B VM the reset had powered off (or was powering off when B froze)
+    # says so; one whose start was on its way when B froze may run now that B
+    # goes on, and its line says the start was not confirmed
+    touched = touched_on_b(results)
+    assert touched, results
+    for vm in touched:
+        assert results[vm]["reason"].startswith(DARK), results[vm]
+    for vm in (vm for vm in B_VMS if not duo.running(duo.b, [vm])[vm]):
+        assert vm in touched, results[vm]
+    duo.converges()
+
+
+#: a libvirt qemu hook (etc/hooks/qemu of the sandbox, run by libvirtd itself
+#: before it starts a guest): armed by the file beside it, it freezes its
+#: libvirtd while the start of the named guest is under way, once
+FREEZE_HOOK = """\
+#!{python}
+import json, os, signal, sys
+here = os.path.dirname(os.path.abspath(__file__))
+armed = os.path.join(here, "freeze-on-start")
+if sys.argv[1:3] == ["{vm}", "prepare"] and os.path.exists(armed):
+    os.unlink(armed)
+    with open({state!r}) as fh:
+        os.kill(int(json.load(fh)["libvirtd_pid"]), signal.SIGSTOP)
+"""
+
+
+def test_b_frozen_while_a_start_is_on_its_way(running_duo):
+    """The start of a restored VM reached B, and B froze before it answered: the
+    line says the start was not confirmed (not that it did not happen), and
+    once B goes on the VM does run."""
+    duo = running_duo
+    hooks = os.path.join(duo.b.dir, "etc", "hooks")
+    os.makedirs(hooks, exist_ok=True)
+    hook, armed = os.path.join(hooks, "qemu"), os.path.join(hooks, "freeze-on-start")
+    with open(hook, "w") as fh:
+        fh.write(FREEZE_HOOK.format(python=sys.executable, vm="duo-b01",
+                                    state=os.path.join(duo.b.dir, "sandbox.json")))
+    os.chmod(hook, 0o755)
+    try:
+        duo.kill_b()
+        duo.restart_b()  # libvirtd finds its hooks when it starts
+        code, out, err = duo.vdictl("virtroom-start", "duo")
+        assert code == exit_codes.OK, out + err
+        open(armed, "w").close()
+        try:
+            code, results, err, _ = duo.report("virtroom-reset", "duo")
+        finally:
+            os.kill(daemon_pid(duo.b.dir), signal.SIGCONT)
+        assert not os.path.exists(armed), "the hook never ran"
+        assert code == exit_codes.VM_FAILED, (results, err)
+        reason = results["duo-b01"]["reason"]
+        assert reason.startswith("powered off and restored, start not confirmed, the VM "
+                                 "may be off: libvirt: "), reason
+        assert f"{duo.b.uri} ({duo.config} [room duo/b] uri) unreachable, given up for " \
+            "this run" in reason, reason
+        steps = results["duo-b01"]["steps"]
+        assert steps[0] == "power off" and steps[1].startswith("restore snapshot "), steps
+        assert len(steps) == 2, steps
+        for vm in A_VMS:
+            assert results[vm]["outcome"] == "ok", results[vm]
+        # B goes on with the start it had been sent
+        wait_until(lambda: duo.running(duo.b, ["duo-b01"])["duo-b01"], timeout=60,
+                   interval=0.1, what="duo-b01 started by the start B had been sent")
+    finally:
+        # libvirtd runs the hook it found at its start for every guest: it goes,
+        # and B is started again without it
+        os.unlink(hook)
+        duo.kill_b()
+        duo.restart_b()
     duo.converges()

@@ -80,6 +80,12 @@ def restore(session: Session, steps: List[str], place: Place, driver: Driver, sp
             session.snapshots_for(spec),
             place=place, func=lambda slot: driver.revert_snapshot(
                 name=spec.name, snapshot=snapshot, timeout=timeout, slot=slot))
+    except Unreachable as exc:
+        if "power off" not in steps:
+            raise
+        # the revert may have reached the endpoint before it was lost
+        raise VdictlError(f"powered off, restore not confirmed, the VM may be off: "
+                          f"{exc}") from exc
     except VdictlError as exc:
         if "power off" not in steps:
             raise
@@ -95,6 +101,12 @@ def start_again(session: Session, steps: List[str], driver: Driver, spec: VmSpec
     try:
         with session.power_for(spec).slot():
             step(session, steps, text, lambda: driver.start_vm(name=spec.name, timeout=timeout))
+    except Unreachable as exc:
+        if "power off" not in steps:
+            raise
+        # the start may have reached the endpoint before it was lost
+        raise VdictlError(f"powered off and restored, start not confirmed, the VM may be "
+                          f"off: {exc}") from exc
     except VdictlError as exc:
         if "power off" not in steps:
             raise
