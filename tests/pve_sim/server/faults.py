@@ -46,6 +46,11 @@ _LOCKING = re.compile(r"^/nodes/[^/]+/qemu/(?P<vmid>\d+)(?:/config|/status/(?:st
                       r"|/snapshot(?:/[^/]+/rollback|/[^/]+)?|/clone|/template)?$")
 
 
+#: a request's kind for chaos: its path with task ids and numbers (VMIDs) cut
+_UPID = re.compile(r"UPID:[^/]+")
+_SHAPE = re.compile(r"\d+")
+
+
 class Injected:
     """What to do to one request: answer ``status reason`` before acting,
     drop the connection ``drop`` ("before"/"after") the action, or make the
@@ -67,7 +72,11 @@ class Faults:
         self.thawed = threading.Event()
         self.thawed.set()
         self._chaos_rate = 0.0
-        self._chaos_rng = random.Random(0)
+        self._chaos_seed = 0
+        #: a Random per kind of request (method, path without its numbers):
+        #: the n-th clone or start meets the same fault whichever VM it is for
+        #: and whatever the order in which the client's threads reach the node
+        self._chaos_rngs = {}
         self._chaos_kinds = CHAOS_KINDS
         self._chaos_storage = "shared-nfs"
         #: (kind, method, path) of every fault chaos injected
@@ -86,12 +95,15 @@ class Faults:
 
     def chaos(self, rate, seed=0, kinds=CHAOS_KINDS, storage="shared-nfs"):
         """From now on, ``rate`` of all requests (but the login) fail transiently,
-        drawn from a Random(``seed``): a cfs-lock timeout 500 (changes only), a
-        lock-file timeout in the sync part or the task (VM changes only), or a
-        connection dropped before or after the action. ``rate=0`` ends it."""
+        drawn from a Random per ``seed`` and kind of request (the n-th clone
+        meets the same fault whatever the threads' order): a cfs-lock
+        timeout 500 (changes only), a lock-file timeout in the sync part or the
+        task (VM changes only), or a connection dropped before or after the
+        action. ``rate=0`` ends it."""
         with self._lock:
             self._chaos_rate = float(rate)
-            self._chaos_rng = random.Random(seed)
+            self._chaos_seed = seed
+            self._chaos_rngs = {}
             self._chaos_kinds = tuple(kinds)
             self._chaos_storage = storage
 
@@ -104,12 +116,17 @@ class Faults:
                     if not item[3]:
                         self._failures.remove(item)
                     return item[2]
-            if self._chaos_rate and path != "/access/ticket" \
-                    and self._chaos_rng.random() < self._chaos_rate:
-                return self._chaos_pick(method, path)
+            if self._chaos_rate and path != "/access/ticket":
+                kind = (method, _SHAPE.sub("N", _UPID.sub("UPID", path)))
+                rng = self._chaos_rngs.get(kind)
+                if rng is None:
+                    rng = random.Random(f"{self._chaos_seed} {kind}")
+                    self._chaos_rngs[kind] = rng
+                if rng.random() < self._chaos_rate:
+                    return self._chaos_pick(method, path, rng)
         return None
 
-    def _chaos_pick(self, method, path):
+    def _chaos_pick(self, method, path, rng):
         """One of the kinds that can happen to this request (the lock held)."""
         locking = _LOCKING.match(path) if method != "GET" else None
         possible = [k for k in self._chaos_kinds
@@ -117,7 +134,7 @@ class Faults:
                     or (k == "lock-timeout" and locking is not None)]
         if not possible:
             return None
-        kind = self._chaos_rng.choice(possible)
+        kind = rng.choice(possible)
         self.chaos_log.append((kind, method, path))
         if kind == "cfs-lock":
             return Injected(500, CFS_LOCK_TIMEOUT % self._chaos_storage, kind=kind)

@@ -19,7 +19,8 @@ from tests.pve_sim.wire.upid import encode_upid
 #: files, while /cluster/nextid still offers its VMID (tests make it long: a
 #: worker that writes its config late)
 DEFAULT_DURATIONS = {
-    "qmclone": 2.0, "qmclone-start": 0.05, "qmsnapshot": 1.0, "qmrollback": 1.0, "qmdelsnapshot": 0.5,
+    "qmclone": 2.0, "qmclone-start": 0.05, "qmsnapshot": 1.0, "qmrollback": 1.0,
+    "qmdelsnapshot": 0.5,
     "qmstart": 0.4, "qmstop": 0.2, "qmshutdown": 0.0, "qmtemplate": 0.5,
     "qmdestroy": 0.5, "imgcopy": 0.2, "qmconfig": 0.1, "imgdel": 0.1,
 }
