@@ -106,9 +106,6 @@ def test_sigint_finishes_at_most_the_next_batch_and_leaves_the_rest_running(
     elapsed = time.monotonic() - signalled
 
     assert proc.returncode == exit_codes.INTERRUPTED, err
-    # the VMs under way finish (a start costs ~0.4 s under TCG, more on a
-    # loaded machine); the rest of the run would be four more pauses at least
-    assert elapsed < 3 * PAUSE, f"{elapsed:.1f}s from SIGINT to exit"
     report = json.loads(out)
     results = {r["vm"]: r for r in report["results"]}
     finished = [vm for vm in VMS if results[vm]["outcome"] == "ok"]
@@ -121,6 +118,16 @@ def test_sigint_finishes_at_most_the_next_batch_and_leaves_the_rest_running(
     under_way = int(re.search(r"no new VM is started; (\d+) VM\(s\) under way finish",
                               log[at_signal:]).group(1))
     assert 1 <= under_way <= 2 * BATCH
+    # the VMs under way finish: two batch durations at most, a batch being a
+    # pause and the reset of a VM of the first batch (which waited for nothing)
+    # in this run: a start costs ~0.4 s under TCG, seconds on a loaded machine.
+    # The rest of the run would be four more such batches at least.
+    first = re.findall(r"vm=(\S+) action=reset outcome=ok", log[:at_signal])
+    work = max(results[vm]["duration"] for vm in first)
+    print(f"SIGINT to exit {elapsed:.1f}s; a first-batch VM's reset {work:.1f}s; "
+          f"{under_way} VM(s) under way")
+    assert elapsed < 2 * (PAUSE + work) + 1, \
+        f"{elapsed:.1f}s from SIGINT to exit, a VM's reset took {work:.1f}s in this run"
     assert len(finished) == log[:at_signal].count("action=reset outcome=ok") + under_way
     assert done_before + under_way <= len(finished)
     assert f"vdictl: SIGINT: finishing {under_way} VM(s) under way, starting no new one" in err
