@@ -74,23 +74,14 @@ def restore(session: Session, steps: List[str], place: Place, driver: Driver, sp
     """Revert the VM to `snapshot` in a slot of the snapshot throttle. A VM this
     reset powered off and could not restore (its endpoint lost, say) says so."""
     timeout = session.config.throttle.operation_timeout
-    try:
+    # the operator must know this desk is dark (a rerun starts it, Auto too)
+    with left_dark(steps, "powered off, not restored",
+                   "powered off, restore not confirmed, the VM may be off"):
         return throttled_step(
             session, steps, f"restore snapshot {snapshot.description!r}",
             session.snapshots_for(spec),
             place=place, func=lambda slot: driver.revert_snapshot(
                 name=spec.name, snapshot=snapshot, timeout=timeout, slot=slot))
-    except Unreachable as exc:
-        if "power off" not in steps:
-            raise
-        # the revert may have reached the endpoint before it was lost
-        raise VdictlError(f"powered off, restore not confirmed, the VM may be off: "
-                          f"{exc}") from exc
-    except VdictlError as exc:
-        if "power off" not in steps:
-            raise
-        # the operator must know this desk is dark (a rerun starts it, Auto too)
-        raise VdictlError(f"powered off, not restored: {exc}") from exc
 
 
 def start_again(session: Session, steps: List[str], driver: Driver, spec: VmSpec,
@@ -98,19 +89,25 @@ def start_again(session: Session, steps: List[str], driver: Driver, spec: VmSpec
     """Start the restored VM; one this reset powered off and could not start says so."""
     text = "start (it ran before an unfinished reset)" if owed else "start"
     timeout = session.config.throttle.operation_timeout
-    try:
+    with left_dark(steps, "powered off and restored, not started again",
+                   "powered off and restored, start not confirmed, the VM may be off"):
         with session.power_for(spec).slot():
             step(session, steps, text, lambda: driver.start_vm(name=spec.name, timeout=timeout))
-    except Unreachable as exc:
-        if "power off" not in steps:
-            raise
-        # the start may have reached the endpoint before it was lost
-        raise VdictlError(f"powered off and restored, start not confirmed, the VM may be "
-                          f"off: {exc}") from exc
+
+
+@contextmanager
+def left_dark(steps: List[str], refused: str, lost: str) -> Iterator[None]:
+    """A step that failed after this reset powered the VM off says the desk is
+    left so: `refused` when the endpoint refused the step, `lost` when the
+    endpoint was lost while the step was on its way (it may still happen once
+    the host answers again). Before a power-off the error is raised as it is."""
+    try:
+        yield
     except VdictlError as exc:
         if "power off" not in steps:
             raise
-        raise VdictlError(f"powered off and restored, not started again: {exc}") from exc
+        raise VdictlError(f"{lost if isinstance(exc, Unreachable) else refused}: "
+                          f"{exc}") from exc
 
 
 @contextmanager
