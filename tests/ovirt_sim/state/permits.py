@@ -43,19 +43,15 @@ LOGIN = "login"
 _VM_OPERATOR = {CREATE_VM, DELETE_VM, EDIT_VM_PROPERTIES, CONFIGURE_VM_NETWORK,
                 MANIPULATE_VM_SNAPSHOTS, REBOOT_VM, STOP_VM, SHUT_DOWN_VM, RUN_VM, LOGIN}
 
-#: role name -> (its id in 00500_insert_roles.sql, its permits)
+#: role name -> its permits (its id: entities.ROLES, from 00500_insert_roles.sql)
 ROLE_PERMITS = {
-    "SuperUser": ("00000000-0000-0000-0000-000000000001",
-                  frozenset(_VM_OPERATOR | {CREATE_TEMPLATE, MANIPULATE_PERMISSIONS})),
-    "UserRole": ("00000000-0000-0000-0001-000000000001",
-                 frozenset({LOGIN, REBOOT_VM, RUN_VM, SHUT_DOWN_VM, STOP_VM})),
-    "PowerUserRole": ("00000000-0000-0000-0001-000000000002",
-                      frozenset({LOGIN, CREATE_VM, CREATE_TEMPLATE})),
-    "UserVmManager": ("def00006-0000-0000-0000-def000000006", frozenset(_VM_OPERATOR)),
+    "SuperUser": frozenset(_VM_OPERATOR | {CREATE_TEMPLATE, MANIPULATE_PERMISSIONS}),
+    "UserRole": frozenset({LOGIN, REBOOT_VM, RUN_VM, SHUT_DOWN_VM, STOP_VM}),
+    "PowerUserRole": frozenset({LOGIN, CREATE_VM, CREATE_TEMPLATE}),
+    "UserVmManager": frozenset(_VM_OPERATOR),
     # "with permissions for any operations on VMs except snapshot manipulation"
-    "UserVmRunTimeManager": ("def00006-0000-0000-0000-def000000011",
-                             frozenset(_VM_OPERATOR - {MANIPULATE_VM_SNAPSHOTS})),
-    "VmCreator": ("def0000a-0000-0000-0000-def00000000d", frozenset({LOGIN, CREATE_VM})),
+    "UserVmRunTimeManager": frozenset(_VM_OPERATOR - {MANIPULATE_VM_SNAPSHOTS}),
+    "VmCreator": frozenset({LOGIN, CREATE_VM}),
 }
 
 
@@ -74,7 +70,7 @@ class Grant:
 
 
 def permits_of(role):
-    return ROLE_PERMITS.get(role.name, ("", frozenset()))[1]
+    return ROLE_PERMITS.get(role.name, frozenset())
 
 
 def held(engine, user_name, vm=None, cluster=None):
