@@ -16,7 +16,8 @@ As ovirt-engine has it:
   ``USER_NOT_AUTHORIZED_TO_PERFORM_ACTION`` (``EngineMessage``: ErrorType
   NO_PERMISSION -> ``ErrorMessageHelper.getStatus``: FORBIDDEN);
 * a user's permissions (``GET /users/{id}/permissions``) are those given to
-  them and to their groups (``GetPermissionsOnBehalfByAdElementIdQuery``);
+  them and to their groups (``GetPermissionsOnBehalfByAdElementIdQuery``;
+  the simulator has no groups, so only the user's own);
 * a VM added by a user who may not manipulate permissions on it makes its
   creator its UserVmManager (``AddVmCommand.addVmPermission``).
 """
