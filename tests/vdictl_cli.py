@@ -9,6 +9,7 @@ see, so it fails the test where it happens.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -38,3 +39,12 @@ def vdictl(config: Union[str, Path], *args: str, options: Sequence[str] = (),
                                   catch_exceptions=False)
     finally:
         logging.getLogger("vdictl").handlers.clear()
+
+
+def earlier_today(seconds: float = 3600) -> float:
+    """A time in whole minutes, `seconds` ago but not before today's local
+    midnight: the CLI writes it "since HH:MM" (a time of another day gets its
+    date too), so a test run between 00:00 and 01:00 reads the same."""
+    now = time.time()
+    midnight = time.mktime(time.localtime(now)[:3] + (0, 0, 0, 0, 0, -1))
+    return float(int(max(now - seconds, midnight)) // 60 * 60)

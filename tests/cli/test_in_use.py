@@ -18,9 +18,10 @@ import time
 from tests.cli.at_desks import ENV, use_at_desks
 from tests.cli.conftest import CONFIG, file_hypervisor
 from tests.terminal import open_terminal, read_terminal
+from tests.vdictl_cli import earlier_today
 
-#: an hour ago, whole minutes: "since HH:MM" in local time
-SINCE = float(int(time.time() - 3600) // 60 * 60)
+#: an hour ago (not before midnight), whole minutes: "since HH:MM" in local time
+SINCE = earlier_today(3600)
 AT = time.strftime("%H:%M", time.localtime(SINCE))
 ANNA = {"lab1-vd02": [{"kind": "console", "client": "192.0.2.7", "since": SINCE,
                        "source": "qemu vnc"}],

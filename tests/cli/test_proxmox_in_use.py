@@ -16,10 +16,10 @@ import pytest
 pytest.importorskip("proxmoxer")
 
 from tests.pve_driver import fast_pve_polls, token_connect_ini  # noqa: E402,F401
-from tests.vdictl_cli import vdictl, write_config  # noqa: E402
+from tests.vdictl_cli import earlier_today, vdictl, write_config  # noqa: E402
 
-#: an hour ago, whole minutes: "since HH:MM" in local time
-SINCE = float(int(time.time() - 3600) // 60 * 60)
+#: an hour ago (not before midnight), whole minutes: "since HH:MM" in local time
+SINCE = earlier_today(3600)
 AT = time.strftime("%H:%M", time.localtime(SINCE))
 VMS = ["plab-vd01", "plab-vd02", "plab-vd03"]
 
