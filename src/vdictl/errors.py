@@ -5,6 +5,15 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 
+def one_line(text: str) -> str:
+    """`text` with each character that is not printable (a carriage return, a
+    tab, an escape) written as its escape, so a name read from a file cannot
+    break or forge a line of output; other characters (umlauts) stay."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class VdictlError(Exception):
     """Base of every error vdictl reports on purpose."""
 
@@ -31,7 +40,8 @@ class ConfigError(VdictlError):
         if self.key:
             where.append(self.key)
         prefix = " ".join(where)
-        return f"{prefix}: {self.message}" if prefix else self.message
+        # names and values come from the file: one line, whatever they hold
+        return one_line(f"{prefix}: {self.message}" if prefix else self.message)
 
 
 class UsageError(VdictlError):

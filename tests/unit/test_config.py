@@ -388,6 +388,22 @@ def test_uri_with_ovirt_warns(tmp_path):
 
 # --- unknown keys and sections -----------------------------------------------
 
+def test_a_name_with_a_control_character_is_said_on_one_line(tmp_path):
+    """A key that is a carriage return (found by the property test of any
+    config file) or holds an escape is written escaped: the warning stays
+    one line and cannot forge another; an umlaut stays as it is."""
+    path = tmp_path / "vdi.conf"
+    path.write_text('[general]\n[[connect]]\nuri = "test:///default"\n\r=\n'
+                    'x\x1b[2J = 1\n[room b\u00fcro]\nflavour = 1\n'
+                    '[[vms]]\nids = 1\nnames = vm$id\ntemplate_name = t\n', encoding="utf-8")
+    cfg = load_config(str(path))
+    assert cfg.warnings == (
+        f"{path} [general/connect] \\r: unknown key, ignored",
+        f"{path} [general/connect] x\\x1b[2J: unknown key, ignored",
+        f"{path} [room b\u00fcro] flavour: unknown key, ignored",
+    )
+
+
 def test_far_off_unknown_keys_and_sections_warn(tmp_path):
     """Keys and sections that are no typo of a known one: a warning each (they may
     be the site's own notes); sections are listed first, as they are checked first."""
